@@ -1,0 +1,62 @@
+# Gangway: build, run, test, lint, bench.
+#
+# Every target that needs a tool installs it first (scripts/install-*.sh are idempotent
+# and fast when the tool is already present), so a fresh machine needs nothing by hand.
+
+SHELL       := /usr/bin/env bash
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X github.com/gangway-ecs/gangway/internal/version.Version=$(VERSION)
+GOBUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN_DIR)/staticcheck
+FUZZTIME    ?= 5s
+
+.PHONY: all build run test test-go test-fuzz lint tools bench clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GOBUILD) -o bin/proxy ./cmd/proxy
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/healthcheck ./cmd/healthcheck
+
+# run: the proxy on its embedded default configuration.
+run: build
+	bin/proxy run
+
+tools:
+	@scripts/install-tools.sh
+
+lint: tools
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# test: everything a change must pass. Suites with their own targets (mk/*.mk) add
+# themselves to TEST_SUITES.
+TEST_SUITES :=
+
+test: lint build test-go test-fuzz test-suites
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-fuzz:
+	@for target in $(FUZZ_TARGETS); do \
+	  pkg=$${target%%:*}; fn=$${target##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+BENCHES :=
+
+bench: build $(BENCHES)
+
+clean:
+	rm -rf bin
+
+FUZZ_TARGETS :=
+
+-include mk/*.mk
+
+test-suites: $(TEST_SUITES)

@@ -1,0 +1,140 @@
+// Command proxy is Gangway's sidecar: it fronts an application on ECS, reports its health
+// through one model, and drains cleanly on shutdown.
+//
+//	proxy run       serve traffic and probes (the container's main process)
+//	proxy health    print the same verdict as /readyz (same flags as healthcheck)
+//	proxy validate  check a configuration file
+//	proxy version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gangway-ecs/gangway/internal/version"
+)
+
+// Exit codes shared by every subcommand. 2 is never used: Docker reserves it for health
+// checks, and a subcommand may serve as one.
+const (
+	exitOK        = 0
+	exitFailure   = 1 // the command ran and found a problem (unhealthy, invalid config, findings)
+	exitUnreached = 3 // a server or API could not be reached
+	exitUsage     = 4 // bad flags or arguments
+)
+
+// exitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError reports bad flags or arguments (exit 4).
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// command is one subcommand: Run parses its own flags from args.
+type command interface {
+	Run(ctx context.Context, args []string) error
+}
+
+// env is what a command needs from the process, injectable for tests.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func commands(e env) map[string]command {
+	return map[string]command{
+		"run":     &RunCommand{env: e},
+		"health":  &HealthCommand{env: e},
+		"version": versionCommand{env: e},
+	}
+}
+
+func main() {
+	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	os.Exit(runMain(context.Background(), os.Args[1:], e))
+}
+
+// runMain dispatches to a subcommand and maps its error to an exit code.
+func runMain(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, ok := commands(e)[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "proxy: unknown command %q\n\n", args[0])
+		usage(e.stderr)
+		return exitUsage
+	}
+	err := cmd.Run(ctx, args[1:])
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ee):
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(e.stderr, "proxy %s: %v\n", args[0], ee.err)
+		}
+		return ee.code
+	default:
+		fmt.Fprintf(e.stderr, "proxy %s: %v\n", args[0], err)
+		return exitFailure
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: proxy <command> [flags]
+
+commands:
+  run        serve traffic and health probes
+  health     print the readiness verdict (like /readyz), exit 0 healthy, 1 unhealthy, 3 unreachable
+  version    print the version
+
+Run 'proxy <command> -h' for a command's flags.
+`)
+}
+
+type versionCommand struct{ env env }
+
+func (c versionCommand) Run(_ context.Context, args []string) error {
+	fmt.Fprintln(c.env.stdout, "gangway proxy", version.String())
+	return nil
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting (flag.ExitOnError
+// would exit 2, a code this binary never uses).
+func newFlagSet(name string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet("proxy "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseFlags parses args and maps a parse error to a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: exitUsage, err: errors.New("")}
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments: %v", fs.Args())
+	}
+	return nil
+}
