@@ -1,0 +1,322 @@
+// Package budget is Gangway's timing budget: the one place that ties the load balancer's
+// health checks, the target group's deregistration delay, ECS's container health check,
+// stopTimeout and deployment settings, and the proxy's own shutdown delay and drain timeout
+// together. The proxy, the linter, the task definitions and the CDK constructs all call
+// Check, so they cannot disagree about what "fits".
+//
+// The budget, with every duration in the same unit:
+//
+//	ShutdownDelay >= LBHealthInterval*LBUnhealthyThreshold + LBHealthTimeout
+//	ShutdownDelay + DrainTimeout + Margin <= StopTimeout <= 120s (Fargate)
+//	DeregistrationDelay >= LongestRequest
+//	DrainTimeout >= LongestRequest
+//	ContainerInterval <= 10s, ContainerTimeout >= 2s, ContainerStartPeriod >= ColdStart
+//	HealthCheckGracePeriod >= ColdStart
+//	MinimumHealthyPercent == 100, MaximumPercent == 200
+//
+// plus every range that ECS and Elastic Load Balancing enforce on those fields.
+//
+// The first rule makes sure every load balancer has seen the failing readiness probe before
+// the proxy stops accepting connections (a StopTask or a Spot interruption sends SIGTERM
+// without deregistering the task first). The second keeps the whole shutdown inside the
+// window before ECS sends SIGKILL. DrainTimeout >= LongestRequest follows from the same
+// path: a request accepted at the last instant of the shutdown delay still has to finish.
+//
+// This package uses the standard library only: the CDK module imports it too.
+package budget
+
+import (
+	"fmt"
+	"time"
+)
+
+// ECS and Elastic Load Balancing limits the budget checks against.
+const (
+	// DefaultStopTimeout is what ECS waits between the stop signal and SIGKILL when a
+	// container does not set stopTimeout (Fargate; the EC2 agent's default is the same).
+	DefaultStopTimeout = 30 * time.Second
+	// MaxStopTimeout is Fargate's ceiling on stopTimeout.
+	MaxStopTimeout = 120 * time.Second
+	// MinStopTimeout is Fargate's floor on stopTimeout.
+	MinStopTimeout = 2 * time.Second
+
+	// MaxContainerInterval is Gangway's ceiling on the container health-check interval: a
+	// slower check delays every deployment and every replacement of an unhealthy task.
+	MaxContainerInterval = 10 * time.Second
+)
+
+// Settings gathers every knob the budget ties together.
+//
+// Zero means "not declared" for every field except ShutdownDelay, DrainTimeout and Margin
+// (the proxy always has a value for those, and zero is a real value). A rule that needs a
+// field that is not declared is skipped, so a caller that knows only the task definition can
+// still check what it knows. In detail:
+//
+//   - LBHealthInterval, LBHealthTimeout, LBHealthyThreshold, LBUnhealthyThreshold: each is
+//     range-checked when declared; the shutdown-delay rule needs interval, timeout and
+//     unhealthy threshold all declared.
+//   - DeregistrationDelay: range-checked when declared; the rule against LongestRequest needs
+//     both declared. (A target group really set to 0 cannot be told apart from "not known";
+//     callers that read 0 from a target group report it themselves.)
+//   - StopTimeout: when zero, ECS's default (DefaultStopTimeout, 30 s) applies and the
+//     shutdown-window rule uses it; the range check is skipped.
+//   - HealthCheckGracePeriod: checked against ColdStart when both are declared.
+//   - MinimumHealthyPercent, MaximumPercent: each checked when declared.
+//   - ContainerInterval, ContainerTimeout, ContainerRetries, ContainerStartPeriod: the
+//     container health check is declared when any of them is non-zero; then interval,
+//     timeout and retries are each checked when non-zero, and ContainerStartPeriod (where 0
+//     is ECS's "off") is always checked, against ColdStart when ColdStart is declared.
+//     Callers reading a task definition should fill ECS's defaults (30 s, 5 s, 3, 0) for
+//     the fields a healthCheck omits.
+//   - LongestRequest, ColdStart: the rules that compare against them need them declared.
+type Settings struct {
+	LBHealthInterval       time.Duration // target group HealthCheckIntervalSeconds (ALB 5–300 s)
+	LBHealthTimeout        time.Duration // HealthCheckTimeoutSeconds (2–120 s, < interval)
+	LBHealthyThreshold     int           // HealthyThresholdCount, 2–10
+	LBUnhealthyThreshold   int           // UnhealthyThresholdCount, 2–10
+	DeregistrationDelay    time.Duration // deregistration_delay.timeout_seconds, 0–3600 s
+	StopTimeout            time.Duration // the proxy container's stopTimeout (Fargate 2–120 s, default 30 s)
+	HealthCheckGracePeriod time.Duration // the service's healthCheckGracePeriodSeconds
+	MinimumHealthyPercent  int           // the service's deploymentConfiguration
+	MaximumPercent         int
+
+	// The proxy container's ECS healthCheck.
+	ContainerInterval, ContainerTimeout, ContainerStartPeriod time.Duration
+	ContainerRetries                                          int
+
+	ShutdownDelay  time.Duration // the proxy's shutdown.delay
+	DrainTimeout   time.Duration // the proxy's shutdown.drain_timeout
+	Margin         time.Duration // slack kept before stopTimeout for the process to exit; Defaults uses 3s
+	LongestRequest time.Duration // the longest request the service expects to serve
+	ColdStart      time.Duration // the expected time from task start to ready
+}
+
+// Defaults returns settings that fit the budget within Fargate's default 30 s stopTimeout,
+// for a service whose requests finish within 10 s and whose tasks are ready within 10 s:
+// the load balancer notices a failing target within 5 s × 2 + 2 s = 12 s (the shutdown
+// delay), the drain gets 15 s, and 3 s are left for the process to exit.
+func Defaults() Settings {
+	return Settings{
+		LBHealthInterval:       5 * time.Second,
+		LBHealthTimeout:        2 * time.Second,
+		LBHealthyThreshold:     2,
+		LBUnhealthyThreshold:   2,
+		DeregistrationDelay:    15 * time.Second,
+		StopTimeout:            DefaultStopTimeout,
+		HealthCheckGracePeriod: 30 * time.Second,
+		MinimumHealthyPercent:  100,
+		MaximumPercent:         200,
+		ContainerInterval:      5 * time.Second,
+		ContainerTimeout:       2 * time.Second,
+		ContainerRetries:       3,
+		ContainerStartPeriod:   15 * time.Second,
+		ShutdownDelay:          12 * time.Second,
+		DrainTimeout:           15 * time.Second,
+		Margin:                 3 * time.Second,
+		LongestRequest:         10 * time.Second,
+		ColdStart:              10 * time.Second,
+	}
+}
+
+// Violation is one broken rule: the field to change, its value, the rule it breaks (with the
+// numbers that break it) and how to fix it.
+type Violation struct {
+	Field string // a Settings field name
+	Value string
+	Rule  string
+	Fix   string
+}
+
+// Error renders the violation on one line: "Field = Value: Rule; fix: Fix".
+func (v Violation) Error() string {
+	return fmt.Sprintf("%s = %s: %s; fix: %s", v.Field, v.Value, v.Rule, v.Fix)
+}
+
+// DetectionTime is how long the load balancer takes, at worst, to mark a target unhealthy
+// once its health check starts failing: interval × unhealthy threshold + timeout. It is zero
+// when any of the three is not declared.
+func (s Settings) DetectionTime() time.Duration {
+	if s.LBHealthInterval == 0 || s.LBHealthTimeout == 0 || s.LBUnhealthyThreshold == 0 {
+		return 0
+	}
+	return s.LBHealthInterval*time.Duration(s.LBUnhealthyThreshold) + s.LBHealthTimeout
+}
+
+// EffectiveStopTimeout is StopTimeout, or ECS's default when it is not declared.
+func (s Settings) EffectiveStopTimeout() time.Duration {
+	if s.StopTimeout == 0 {
+		return DefaultStopTimeout
+	}
+	return s.StopTimeout
+}
+
+// Check returns every violation of the budget, in a stable order (ranges first, then the
+// rules that tie fields together), or nil when everything fits.
+func Check(s Settings) []Violation {
+	c := checker{}
+	c.ranges(s)
+	c.container(s)
+	c.shutdown(s)
+	c.deployment(s)
+	return c.out
+}
+
+type checker struct{ out []Violation }
+
+func (c *checker) add(field, value, rule, fix string) {
+	c.out = append(c.out, Violation{Field: field, Value: value, Rule: rule, Fix: fix})
+}
+
+// durationRange reports d outside [lo, hi] (whole seconds, as the APIs take them).
+func (c *checker) durationRange(field string, d, lo, hi time.Duration, what string) {
+	if d < lo || d > hi {
+		c.add(field, d.String(), fmt.Sprintf("%s must be %s–%s", what, secs(lo), secs(hi)),
+			fmt.Sprintf("set %s between %s and %s", field, secs(lo), secs(hi)))
+		return
+	}
+	if d%time.Second != 0 {
+		c.add(field, d.String(), what+" is a whole number of seconds",
+			fmt.Sprintf("round %s to whole seconds", field))
+	}
+}
+
+func (c *checker) intRange(field string, n, lo, hi int, what string) {
+	if n < lo || n > hi {
+		c.add(field, fmt.Sprint(n), fmt.Sprintf("%s must be %d–%d", what, lo, hi),
+			fmt.Sprintf("set %s between %d and %d", field, lo, hi))
+	}
+}
+
+// ranges checks the load balancer and ECS limits on the declared fields.
+func (c *checker) ranges(s Settings) {
+	if s.LBHealthInterval != 0 {
+		c.durationRange("LBHealthInterval", s.LBHealthInterval, 5*time.Second, 300*time.Second,
+			"the target group health-check interval")
+	}
+	if s.LBHealthTimeout != 0 {
+		c.durationRange("LBHealthTimeout", s.LBHealthTimeout, 2*time.Second, 120*time.Second,
+			"the target group health-check timeout")
+		if s.LBHealthInterval != 0 && s.LBHealthTimeout >= s.LBHealthInterval {
+			c.add("LBHealthTimeout", s.LBHealthTimeout.String(),
+				fmt.Sprintf("the target group health-check timeout must be less than its interval (%s)", s.LBHealthInterval),
+				fmt.Sprintf("set LBHealthTimeout below %s, or raise LBHealthInterval", s.LBHealthInterval))
+		}
+	}
+	if s.LBHealthyThreshold != 0 {
+		c.intRange("LBHealthyThreshold", s.LBHealthyThreshold, 2, 10, "the target group healthy threshold")
+	}
+	if s.LBUnhealthyThreshold != 0 {
+		c.intRange("LBUnhealthyThreshold", s.LBUnhealthyThreshold, 2, 10, "the target group unhealthy threshold")
+	}
+	if s.DeregistrationDelay != 0 {
+		c.durationRange("DeregistrationDelay", s.DeregistrationDelay, 0, 3600*time.Second,
+			"the target group deregistration delay")
+	}
+	if s.StopTimeout != 0 {
+		c.durationRange("StopTimeout", s.StopTimeout, MinStopTimeout, MaxStopTimeout,
+			"stopTimeout on Fargate")
+	}
+}
+
+// container checks the proxy container's ECS health check.
+func (c *checker) container(s Settings) {
+	if s.ContainerInterval == 0 && s.ContainerTimeout == 0 && s.ContainerRetries == 0 && s.ContainerStartPeriod == 0 {
+		return
+	}
+	if s.ContainerInterval != 0 {
+		c.durationRange("ContainerInterval", s.ContainerInterval, 5*time.Second, 300*time.Second,
+			"the container health-check interval")
+		if s.ContainerInterval > MaxContainerInterval && s.ContainerInterval <= 300*time.Second {
+			c.add("ContainerInterval", s.ContainerInterval.String(),
+				fmt.Sprintf("the container health-check interval must be at most %s, or ECS takes interval × retries to replace a stuck task and deployments wait as long", secs(MaxContainerInterval)),
+				fmt.Sprintf("set ContainerInterval to %s or less", secs(MaxContainerInterval)))
+		}
+	}
+	if s.ContainerTimeout != 0 {
+		c.durationRange("ContainerTimeout", s.ContainerTimeout, 2*time.Second, 60*time.Second,
+			"the container health-check timeout")
+		if s.ContainerInterval != 0 && s.ContainerTimeout >= s.ContainerInterval {
+			c.add("ContainerTimeout", s.ContainerTimeout.String(),
+				fmt.Sprintf("the container health-check timeout must be less than its interval (%s)", s.ContainerInterval),
+				fmt.Sprintf("set ContainerTimeout below %s", s.ContainerInterval))
+		}
+	}
+	if s.ContainerRetries != 0 {
+		c.intRange("ContainerRetries", s.ContainerRetries, 1, 10, "the container health-check retries")
+	}
+	c.durationRange("ContainerStartPeriod", s.ContainerStartPeriod, 0, 300*time.Second,
+		"the container health-check startPeriod")
+	if s.ColdStart != 0 && s.ContainerStartPeriod < s.ColdStart {
+		c.add("ContainerStartPeriod", s.ContainerStartPeriod.String(),
+			fmt.Sprintf("the container health-check startPeriod must cover the cold start (%s), or failures while starting count against retries and ECS replaces tasks that were about to become ready", s.ColdStart),
+			fmt.Sprintf("set ContainerStartPeriod to at least %s", secs(ceilSecond(s.ColdStart))))
+	}
+}
+
+// shutdown checks the proxy's shutdown against the load balancer and stopTimeout.
+func (c *checker) shutdown(s Settings) {
+	if detect := s.DetectionTime(); detect != 0 && s.ShutdownDelay < detect {
+		c.add("ShutdownDelay", s.ShutdownDelay.String(),
+			fmt.Sprintf("the shutdown delay must outlast the load balancer's detection of a failing target: LBHealthInterval × LBUnhealthyThreshold + LBHealthTimeout = %s × %d + %s = %s; shorter, and requests still routed to this task are refused",
+				s.LBHealthInterval, s.LBUnhealthyThreshold, s.LBHealthTimeout, detect),
+			fmt.Sprintf("raise ShutdownDelay to %s, or make the target group notice sooner (shorter interval, fewer unhealthy checks)", detect))
+	}
+	stop := s.EffectiveStopTimeout()
+	if need := s.ShutdownDelay + s.DrainTimeout + s.Margin; need > stop {
+		var fix string
+		if need <= MaxStopTimeout {
+			fix = fmt.Sprintf("raise StopTimeout to %s, or shorten ShutdownDelay or DrainTimeout by %s", secs(ceilSecond(need)), need-stop)
+		} else {
+			fix = fmt.Sprintf("shorten ShutdownDelay or DrainTimeout by %s: stopTimeout cannot exceed %s on Fargate", need-MaxStopTimeout, secs(MaxStopTimeout))
+		}
+		what := fmt.Sprint(stop)
+		if s.StopTimeout == 0 {
+			what += " (ECS default; not set)"
+		}
+		c.add("StopTimeout", what,
+			fmt.Sprintf("ShutdownDelay + DrainTimeout + Margin = %s + %s + %s = %s must fit within stopTimeout, or ECS sends SIGKILL to requests still draining",
+				s.ShutdownDelay, s.DrainTimeout, s.Margin, need),
+			fix)
+	}
+	if s.LongestRequest != 0 && s.DeregistrationDelay != 0 && s.DeregistrationDelay < s.LongestRequest {
+		c.add("DeregistrationDelay", s.DeregistrationDelay.String(),
+			fmt.Sprintf("the deregistration delay must cover the longest request (%s), or the load balancer cuts requests still in flight when it drops the target", s.LongestRequest),
+			fmt.Sprintf("set DeregistrationDelay to at least %s", secs(ceilSecond(s.LongestRequest))))
+	}
+	if s.LongestRequest != 0 && s.DrainTimeout < s.LongestRequest {
+		c.add("DrainTimeout", s.DrainTimeout.String(),
+			fmt.Sprintf("the drain timeout must cover the longest request (%s): a request accepted at the end of the shutdown delay still has to finish", s.LongestRequest),
+			fmt.Sprintf("raise DrainTimeout to %s (and stopTimeout with it), or make requests shorter", s.LongestRequest))
+	}
+}
+
+// deployment checks the service's deployment settings.
+func (c *checker) deployment(s Settings) {
+	if s.HealthCheckGracePeriod != 0 && s.ColdStart != 0 && s.HealthCheckGracePeriod < s.ColdStart {
+		c.add("HealthCheckGracePeriod", s.HealthCheckGracePeriod.String(),
+			fmt.Sprintf("the health-check grace period must cover the cold start (%s), or the scheduler stops tasks the load balancer has not yet seen ready", s.ColdStart),
+			fmt.Sprintf("set HealthCheckGracePeriod to at least %s", secs(ceilSecond(s.ColdStart))))
+	}
+	if s.MinimumHealthyPercent != 0 && s.MinimumHealthyPercent != 100 {
+		c.add("MinimumHealthyPercent", fmt.Sprint(s.MinimumHealthyPercent),
+			"minimumHealthyPercent must be 100 for zero failed requests: below 100 the scheduler stops old tasks before new ones are healthy",
+			"set MinimumHealthyPercent to 100")
+	}
+	if s.MaximumPercent != 0 && s.MaximumPercent != 200 {
+		c.add("MaximumPercent", fmt.Sprint(s.MaximumPercent),
+			"maximumPercent must be 200 so that a whole new set of tasks can start beside the old one before any old task stops",
+			"set MaximumPercent to 200")
+	}
+}
+
+// secs renders a duration in seconds the way the AWS APIs take it: "30 s".
+func secs(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%d s", d/time.Second)
+	}
+	return d.String()
+}
+
+func ceilSecond(d time.Duration) time.Duration {
+	return (d + time.Second - 1).Truncate(time.Second)
+}
