@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -30,12 +31,8 @@ const maxStatusLen = 120
 
 // Run notifies systemd until ctx is done. It returns at once when NOTIFY_SOCKET is unset.
 func (s *Systemd) Run(ctx context.Context) error {
-	if ok, err := daemon.SdNotify(false, ""); !ok || err != nil {
-		// Not under systemd (or the socket is unusable): nothing to do.
-		if err != nil && s.Logger != nil {
-			s.Logger.Warn("systemd notify socket unusable", "error", err)
-		}
-		return nil
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return nil // not started by systemd as Type=notify
 	}
 	watchdog, err := daemon.SdWatchdogEnabled(false)
 	if err != nil && s.Logger != nil {
