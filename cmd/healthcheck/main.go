@@ -1,0 +1,312 @@
+// Command healthcheck probes Gangway's health endpoints, for use as an ECS or Docker
+// container health check:
+//
+//	"healthCheck": {"command": ["CMD", "/usr/local/bin/healthcheck", "-probe", "ready"]}
+//
+// It sends one GET to /readyz, /livez or /startupz on the probe server, asking for the
+// verbose body, and turns the answer into an exit code:
+//
+//	0  healthy: the server answered 200
+//	1  unhealthy: the server answered 503, or any other status (the output says which)
+//	3  no verdict: nothing listening, connection reset, timed out, or a response that is
+//	   not HTTP/1.x. The probe could not learn the server's opinion, so it gives none.
+//	4  bad usage: unknown flag, bad -probe, -timeout or -addr, extra arguments
+//
+// It never exits 2, which Docker reserves. Everything it prints goes to stdout (usage
+// errors to stderr) and is capped at 4096 bytes, what Docker keeps of a health check's
+// output: on failure, a summary line and then the failing checks as the server lists them.
+//
+// The binary is small and starts fast because ECS runs it every few seconds in every task:
+// it uses the standard library but not net/http, with a minimal HTTP/1.1 client of its own
+// (client.go) that bounds what it reads and whose single deadline covers connect, write and
+// read.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// version is set at build time with -ldflags '-X main.version=...'.
+var version = "dev"
+
+// Exit codes.
+const (
+	exitHealthy     = 0
+	exitUnhealthy   = 1
+	exitUnreachable = 3 // no verdict: connect, timeout, reset, unparseable response
+	exitUsage       = 4
+)
+
+const (
+	// defaultAddr is where the proxy's probe server listens unless configured otherwise
+	// (internal/health.DefaultAddr, which this binary cannot import without net/http).
+	defaultAddr = "127.0.0.1:28080"
+	// addrEnv overrides defaultAddr; -addr overrides both.
+	addrEnv        = "GANGWAY_HEALTH_ADDR"
+	defaultTimeout = 2 * time.Second
+	// maxOutputBytes is what Docker keeps of a health check's output.
+	maxOutputBytes = 4096
+)
+
+// probePaths maps -probe values to the server's endpoints.
+var probePaths = map[string]string{
+	"ready":   "/readyz",
+	"live":    "/livez",
+	"startup": "/startupz",
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// options are the parsed flags.
+type options struct {
+	addr     string
+	probe    string // a key of probePaths
+	timeout  time.Duration
+	excludes []string
+	verbose  bool
+}
+
+// run is the whole program: it parses args, probes, prints, and returns the exit code.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	opts, code, done := parseFlags(args, getenv, stdout, stderr)
+	if done {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.timeout)
+	defer cancel()
+	var out bytes.Buffer
+	code = probe(ctx, opts, &out)
+	stdout.Write(capOutput(out.Bytes(), maxOutputBytes))
+	return code
+}
+
+// parseFlags returns the options, or done with the exit code when there is nothing to
+// probe: -h, -version, or bad usage.
+func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (opts options, code int, done bool) {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // flag's messages are printed below, so that -h goes to stdout
+	addr := defaultAddr
+	if env := getenv(addrEnv); env != "" {
+		addr = env
+	}
+	fs.StringVar(&opts.addr, "addr", addr, "probe server `host:port`; [::1]:28080 for IPv6 (env "+addrEnv+")")
+	fs.StringVar(&opts.probe, "probe", "ready", "`probe` to run: ready, live or startup")
+	fs.DurationVar(&opts.timeout, "timeout", defaultTimeout, "deadline for the whole probe: connect, send and receive")
+	fs.Func("exclude", "leave the check `NAME` out of the verdict (repeatable)", func(name string) error {
+		if name == "" {
+			return errors.New("empty check name")
+		}
+		opts.excludes = append(opts.excludes, name)
+		return nil
+	})
+	fs.BoolVar(&opts.verbose, "v", false, "print the server's whole probe body")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+
+	usageError := func(format string, args ...any) (options, int, bool) {
+		fmt.Fprintf(stderr, "healthcheck: "+format+"\nRun 'healthcheck -h' for usage.\n", args...)
+		return opts, exitUsage, true
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, usageHead)
+			fs.PrintDefaults()
+			fmt.Fprint(stdout, usageTail)
+			return opts, exitHealthy, true
+		}
+		return usageError("%v", err)
+	}
+	switch {
+	case *showVersion:
+		fmt.Fprintf(stdout, "gangway-healthcheck %s\n", version)
+		return opts, exitHealthy, true
+	case fs.NArg() > 0:
+		return usageError("unexpected argument %q", fs.Arg(0))
+	case probePaths[opts.probe] == "":
+		return usageError("-probe %q: want ready, live or startup", opts.probe)
+	case opts.timeout <= 0:
+		return usageError("-timeout %s: must be positive", opts.timeout)
+	}
+	if err := checkAddr(opts.addr); err != nil {
+		return usageError("-addr %q (or %s): %v", opts.addr, addrEnv, err)
+	}
+	return opts, 0, false
+}
+
+const usageHead = `Usage: healthcheck [flags]
+
+Probes Gangway's health endpoint and exits 0 when it answers 200.
+
+Flags:
+`
+
+const usageTail = `
+Exit codes:
+  0  healthy: the probe answered 200
+  1  unhealthy: the probe answered 503 or another status
+  3  no verdict: unreachable, timed out, or an unparseable response
+  4  bad usage
+`
+
+// checkAddr accepts host:port with a non-empty host and port and nothing that could end
+// up splitting the Host header.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || port == "" {
+		return errors.New("want host:port")
+	}
+	for _, r := range addr {
+		if r <= ' ' || r == 0x7f {
+			return errors.New("contains a space or control character")
+		}
+	}
+	return nil
+}
+
+// probe runs the probe and writes its report to out.
+func probe(ctx context.Context, opts options, out *bytes.Buffer) int {
+	target := probePaths[opts.probe] + "?verbose"
+	for _, name := range opts.excludes {
+		target += "&exclude=" + url.QueryEscape(name)
+	}
+	start := time.Now()
+	resp, err := get(ctx, opts.addr, target, "gangway-healthcheck/"+version)
+	elapsed := time.Since(start)
+	if err != nil {
+		var bad *malformedError
+		var netErr net.Error
+		switch {
+		case errors.As(err, &bad):
+			fmt.Fprintf(out, "%s: bad response from %s: %v\n", opts.probe, opts.addr, err)
+		case errors.As(err, &netErr) && netErr.Timeout():
+			fmt.Fprintf(out, "%s: timed out after %s: %v\n", opts.probe, opts.timeout, err)
+		default:
+			fmt.Fprintf(out, "%s: unreachable: %v\n", opts.probe, err)
+		}
+		return exitUnreachable
+	}
+
+	where := fmt.Sprintf("(%s, %s)", opts.addr, roundDuration(elapsed))
+	status := fmt.Sprintf("%d %s", resp.status, printable(resp.reason, 64))
+	code := exitHealthy
+	switch resp.status {
+	case 200:
+		fmt.Fprintf(out, "%s: ok %s\n", opts.probe, where)
+	case 503:
+		fmt.Fprintf(out, "%s: unhealthy: %s %s\n", opts.probe, status, where)
+		code = exitUnhealthy
+	default:
+		fmt.Fprintf(out, "%s: unhealthy: unexpected status %s, want 200 or 503 %s\n", opts.probe, status, where)
+		code = exitUnhealthy
+	}
+	switch {
+	case opts.verbose:
+		writeLines(out, resp.body, func([]byte) bool { return true })
+		if resp.truncated {
+			fmt.Fprintf(out, "(body cut at %d bytes)\n", maxBodyBytes)
+		}
+	case code != exitHealthy:
+		writeFailures(out, resp.body)
+	}
+	return code
+}
+
+// writeFailures writes the body lines that explain a failure: the failing checks ("[-]")
+// and warnings, such as an -exclude that names no check. A body with neither, not from
+// Gangway perhaps, is written whole.
+func writeFailures(out *bytes.Buffer, body []byte) {
+	explains := func(line []byte) bool {
+		return bytes.HasPrefix(line, []byte("[-]")) || bytes.HasPrefix(line, []byte("warn:"))
+	}
+	if !writeLines(out, body, explains) {
+		writeLines(out, body, func([]byte) bool { return true })
+	}
+}
+
+// writeLines writes the non-empty lines of body that keep accepts, made printable, and
+// reports whether it wrote any.
+func writeLines(out *bytes.Buffer, body []byte, keep func([]byte) bool) bool {
+	wrote := false
+	for line := range bytes.Lines(body) {
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 || !keep(line) {
+			continue
+		}
+		out.WriteString(printable(string(line), maxOutputBytes))
+		out.WriteByte('\n')
+		wrote = true
+	}
+	return wrote
+}
+
+// printable makes text from the server safe to print on one line: control characters
+// become '?', invalid UTF-8 becomes U+FFFD, and it is cut to at most max bytes.
+func printable(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\t' {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		for max > 0 && !utf8.RuneStart(s[max]) {
+			max--
+		}
+		s = s[:max] + "..."
+	}
+	return s
+}
+
+// capOutput cuts out to at most max bytes, at a line boundary when there is one, and ends
+// it with a line that says how much was left out.
+func capOutput(out []byte, max int) []byte {
+	if len(out) <= max {
+		return out
+	}
+	// Room for a newline and the marker, whatever the count in it turns out to be.
+	cut := max - 1 - len(truncationMarker(len(out)))
+	if i := bytes.LastIndexByte(out[:cut], '\n'); i >= 0 {
+		cut = i + 1
+	} else {
+		for cut > 0 && !utf8.RuneStart(out[cut]) {
+			cut--
+		}
+	}
+	capped := append([]byte(nil), out[:cut]...)
+	if cut > 0 && capped[cut-1] != '\n' {
+		capped = append(capped, '\n')
+	}
+	return append(capped, truncationMarker(len(out)-cut)...)
+}
+
+func truncationMarker(omitted int) string {
+	return fmt.Sprintf("... (%d more bytes cut)\n", omitted)
+}
+
+// roundDuration keeps three significant digits or so: 1.23ms, 456µs.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
