@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -90,4 +91,129 @@ func (c *Config) Cluster(name string) *Cluster {
 		}
 	}
 	return nil
+}
+
+// applyDefaults fills every field the file left unset (d.set records what it set).
+func applyDefaults(c *Config, d *decoder) {
+	has := func(path string) bool { _, ok := d.set[path]; return ok }
+	if !has("services") {
+		c.Services = DefaultServices
+	}
+	if !has("admin.address") {
+		c.Admin.Address = DefaultAdminAddress
+	}
+	if !has("log.level") {
+		c.Log.Level = DefaultLogLevel
+	}
+	if !has("log.access_log") {
+		c.Log.AccessLog = DefaultAccessLog
+	}
+	for _, f := range []struct {
+		path  string
+		field *time.Duration
+		def   time.Duration
+	}{
+		{"shutdown.delay", &c.Shutdown.Delay, DefaultShutdownDelay},
+		{"shutdown.drain_timeout", &c.Shutdown.DrainTimeout, DefaultShutdownDrainTimeout},
+		{"shutdown.deadline", &c.Shutdown.Deadline, DefaultShutdownDeadline},
+		{"shutdown.listener_grace", &c.Shutdown.ListenerGrace, DefaultListenerGrace},
+		{"timeout_read_header", &c.TimeoutReadHeader, DefaultTimeoutReadHeader},
+		{"timeout_idle", &c.TimeoutIdle, DefaultTimeoutIdle},
+		{"timeout_write", &c.TimeoutWrite, DefaultTimeoutWrite},
+		{"default_upstream_timeout", &c.DefaultUpstreamTimeout, DefaultUpstreamTimeout},
+	} {
+		if !has(f.path) {
+			*f.field = f.def
+		}
+	}
+	if !has("max_header_bytes") {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if !has("demo_upstream.address") {
+		c.DemoUpstream.Address = DefaultDemoUpstreamAddress
+	}
+
+	for i := range c.Listeners {
+		l, p := &c.Listeners[i], fmt.Sprintf("listeners[%d]", i)
+		if !has(p + ".protocol") {
+			l.Protocol = DefaultListenerProtocol
+		}
+		if l.TLS != nil && !has(p+".tls.client_auth") {
+			l.TLS.ClientAuth = ClientAuthNone
+			if l.TLS.ClientCAFile != "" {
+				l.TLS.ClientAuth = ClientAuthRequire
+			}
+		}
+	}
+	for i := range c.Routes {
+		r, p := &c.Routes[i], fmt.Sprintf("routes[%d]", i)
+		if !has(p+".match.path_prefix") && !has(p+".match.path") && !has(p+".match.path_regex") {
+			r.Match.PathPrefix = DefaultRoutePathPrefix
+		}
+		if !has(p + ".timeout") {
+			r.Timeout = c.DefaultUpstreamTimeout
+		}
+		if !has(p + ".idle_timeout") {
+			r.IdleTimeout = DefaultRouteIdleTimeout
+		}
+	}
+	for i := range c.Clusters {
+		cl, p := &c.Clusters[i], fmt.Sprintf("clusters[%d]", i)
+		if !has(p + ".lb_policy") {
+			cl.LBPolicy = DefaultLBPolicy
+		}
+		if !has(p + ".protocol") {
+			cl.Protocol = DefaultUpstreamProtocol
+		}
+		if !has(p + ".max_idle_conns_per_endpoint") {
+			cl.MaxIdleConnsPerEndpoint = DefaultMaxIdleConnsPerEnd
+		}
+		if cl.DNS != nil && !has(p+".dns.refresh") {
+			cl.DNS.Refresh = DefaultDNSRefresh
+		}
+		if cl.ECS != nil && !has(p+".ecs.refresh") {
+			cl.ECS.Refresh = DefaultECSRefresh
+		}
+		if hc := cl.HealthCheck; hc != nil {
+			hp := p + ".health_check"
+			if !has(hp + ".type") {
+				hc.Type = DefaultHealthCheckType
+			}
+			if hc.Type == HealthCheckHTTP {
+				if !has(hp + ".path") {
+					hc.Path = DefaultHealthCheckPath
+				}
+				if !has(hp + ".expected_statuses") {
+					hc.ExpectedStatuses = []string{DefaultExpectedStatuses}
+				}
+			}
+			if !has(hp + ".interval") {
+				hc.Interval = DefaultHealthCheckInterval
+			}
+			if !has(hp + ".timeout") {
+				hc.Timeout = min(DefaultHealthCheckTimeout, hc.Interval)
+			}
+			if !has(hp + ".healthy_threshold") {
+				hc.HealthyThreshold = DefaultHealthyThreshold
+			}
+			if !has(hp + ".unhealthy_threshold") {
+				hc.UnhealthyThreshold = DefaultUnhealthyThreshold
+			}
+		}
+		if od := cl.OutlierDetection; od != nil {
+			op := p + ".outlier_detection"
+			if !has(op + ".consecutive_5xx") {
+				od.Consecutive5xx = DefaultConsecutive5xx
+			}
+			if !has(op + ".consecutive_connect_failures") {
+				od.ConsecutiveConnectFailures = DefaultConsecutiveConnectFail
+			}
+			if !has(op + ".base_ejection_time") {
+				od.BaseEjectionTime = DefaultBaseEjectionTime
+			}
+			if !has(op + ".max_ejection_percent") {
+				od.MaxEjectionPercent = DefaultMaxEjectionPercent
+			}
+		}
+	}
 }
