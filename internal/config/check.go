@@ -370,13 +370,14 @@ func (k *checker) upstreamTLS(p string, t *UpstreamTLS) {
 }
 
 func (k *checker) healthCheck(p string, h *HealthCheck) {
-	if h.Type == HealthCheckTCP {
+	switch h.Type {
+	case HealthCheckTCP:
 		for _, f := range []string{"path", "expected_statuses"} {
 			if k.has(p + "." + f) {
 				k.errorf(p+"."+f, "only for http health checks; a tcp health check only connects")
 			}
 		}
-	} else {
+	case HealthCheckHTTP:
 		if !strings.HasPrefix(h.Path, "/") {
 			k.errorf(p+".path", "%q must start with '/'", h.Path)
 		}

@@ -10,7 +10,11 @@
 // checking again.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/budget"
+)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -113,7 +117,7 @@ const (
 	// closing connections and exiting.
 	ShutdownMargin = time.Second
 	// FargateMaxStopTimeout is the largest stopTimeout Fargate accepts.
-	FargateMaxStopTimeout = 120 * time.Second
+	FargateMaxStopTimeout = budget.MaxStopTimeout
 )
 
 // DemoUpstream is the small built-in demo application that the embedded default config routes
@@ -334,7 +338,8 @@ type HealthCheck struct {
 	ExpectedStatuses []string `yaml:"expected_statuses"`
 	// Interval is the time between checks of one endpoint. Default 5s; > 0.
 	Interval time.Duration `yaml:"interval"`
-	// Timeout bounds one check. Default 2s; > 0 and <= Interval.
+	// Timeout bounds one check. Default 2s, or Interval when that is shorter; > 0 and
+	// <= Interval.
 	Timeout time.Duration `yaml:"timeout"`
 	// HealthyThreshold is how many consecutive passes mark an endpoint healthy. Default 2; >= 1.
 	HealthyThreshold int `yaml:"healthy_threshold"`
