@@ -54,9 +54,10 @@ type env struct {
 
 func commands(e env) map[string]command {
 	return map[string]command{
-		"run":     &RunCommand{env: e},
-		"health":  &HealthCommand{env: e},
-		"version": versionCommand{env: e},
+		"run":      &RunCommand{env: e},
+		"health":   &HealthCommand{env: e},
+		"version":  versionCommand{env: e},
+		"validate": &ValidateCommand{env: e},
 	}
 }
 
