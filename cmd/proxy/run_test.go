@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running command.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// writeConfig writes a config whose listeners and admin server use free loopback ports.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gangway.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const testConfig = `
+admin:
+  address: 127.0.0.1:0
+log:
+  level: debug
+shutdown:
+  delay: %s
+  drain_timeout: 2s
+  deadline: 20s
+demo_upstream:
+  enabled: true
+  address: 127.0.0.1:0
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+    readiness_path: /gangway/ready
+clusters:
+  - name: demo
+    endpoints: ["127.0.0.1:1"]
+routes:
+  - name: all
+    cluster: demo
+`
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// startRun runs `proxy run` in-process and returns the admin address, the signal channel
+// and a channel with the exit code.
+func startRun(t *testing.T, cfgPath string) (string, chan os.Signal, <-chan int, *syncBuffer) {
+	t.Helper()
+	var stderr syncBuffer
+	sigs := make(chan os.Signal, 4)
+	addrC := make(chan string, 1)
+	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
+	code := make(chan int, 1)
+	go func() {
+		err := cmd.Run(context.Background(), []string{"-config", cfgPath})
+		code <- exitCode(err, &stderr)
+	}()
+	select {
+	case a := <-addrC:
+		return a, sigs, code, &stderr
+	case c := <-code:
+		t.Fatalf("run exited early with %d:\n%s", c, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("run did not start:\n%s", stderr.String())
+	}
+	return "", nil, nil, nil
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, err)
+	if ee, ok := err.(*exitError); ok {
+		return ee.code
+	}
+	return 1
+}
+
+func waitStatus(t *testing.T, url string, want int) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := httpGet(t, url)
+		if code == want {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s = %d, want %d:\n%s", url, code, want, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRunProbesAndShutdown(t *testing.T) {
+	addr, sigs, code, stderr := startRun(t, writeConfig(t, fmt.Sprintf(testConfig, "1500ms")))
+	base := "http://" + addr
+	waitStatus(t, base+"/startupz", 200)
+	body := waitStatus(t, base+"/readyz?verbose", 200)
+	for _, want := range []string{"[+]config.build ok", "[+]admin.listener ok"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("readyz lacks %q:\n%s", want, body)
+		}
+	}
+	if c, _ := httpGet(t, base+"/livez"); c != 200 {
+		t.Fatalf("livez = %d", c)
+	}
+	if c, body := httpGet(t, base+"/metrics"); c != 200 || !strings.Contains(body, `gangway_health_probe_ok{probe="readiness"} 1`) {
+		t.Fatalf("metrics = %d:\n%.2000s", c, body)
+	}
+
+	sigs <- syscall.SIGTERM
+	// Readiness fails at once; the probe server keeps answering during the delay.
+	body = waitStatus(t, base+"/readyz", 503)
+	if !strings.Contains(body, "[-]shutdown: process is terminating") {
+		t.Fatalf("readyz while terminating:\n%s", body)
+	}
+	if c, _ := httpGet(t, base+"/livez"); c != 200 {
+		t.Fatalf("livez while terminating = %d", c)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d:\n%s", c, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("did not exit:\n%s", stderr.String())
+	}
+	log := stderr.String()
+	for _, phase := range []string{`"phase":"delay"`, `"phase":"drain"`, `"phase":"close"`} {
+		if !strings.Contains(log, phase) {
+			t.Errorf("log lacks %s:\n%s", phase, log)
+		}
+	}
+}
+
+func TestRunSecondSignalExitsAtOnce(t *testing.T) {
+	addr, sigs, code, stderr := startRun(t, writeConfig(t, fmt.Sprintf(testConfig, "8s")))
+	waitStatus(t, "http://"+addr+"/readyz", 200)
+	sigs <- syscall.SIGTERM
+	waitStatus(t, "http://"+addr+"/readyz", 503)
+	sigs <- syscall.SIGINT
+	select {
+	case c := <-code:
+		if c != 1 {
+			t.Fatalf("exit %d after a second signal:\n%s", c, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("a second signal did not end the 8s delay:\n%s", stderr.String())
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	var stderr syncBuffer
+	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+	path := writeConfig(t, "listeners:\n  - name: x\n    adress: \":80\"\n")
+	c := runMain(context.Background(), []string{"run", "-config", path}, e)
+	if c != 1 || !strings.Contains(stderr.String(), "gangway.yaml:3") {
+		t.Fatalf("exit %d:\n%s", c, stderr.String())
+	}
+}
+
+func TestUnknownCommandAndFlag(t *testing.T) {
+	e := env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	if c := runMain(context.Background(), []string{"bogus"}, e); c != exitUsage {
+		t.Fatalf("unknown command exit %d", c)
+	}
+	if c := runMain(context.Background(), []string{"run", "-bogus"}, e); c != exitUsage {
+		t.Fatalf("unknown flag exit %d", c)
+	}
+	if c := runMain(context.Background(), []string{"health", "-probe", "x"}, e); c != exitUsage {
+		t.Fatalf("bad probe exit %d", c)
+	}
+}
+
+// buildBinaries builds bin/proxy and bin/healthcheck as `make build` does, into a temp dir.
+func buildBinaries(t *testing.T) (proxy, healthcheck string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, b := range []struct{ out, pkg string }{{"proxy", "."}, {"healthcheck", "../healthcheck"}} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return filepath.Join(dir, "proxy"), filepath.Join(dir, "healthcheck")
+}
+
+// TestBinariesEndToEnd runs the real binaries with real signals: the healthcheck binary
+// and `proxy health` agree with /readyz before and during shutdown.
+func TestBinariesEndToEnd(t *testing.T) {
+	proxyBin, hcBin := buildBinaries(t)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := writeConfig(t, strings.Replace(fmt.Sprintf(testConfig, "3s"), "address: 127.0.0.1:0\nlog", "address: "+addr+"\nlog", 1))
+
+	var stderr syncBuffer
+	proc := exec.Command(proxyBin, "run", "-config", cfg)
+	proc.Stderr = &stderr
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- proc.Wait() }()
+	t.Cleanup(func() { proc.Process.Kill() })
+
+	probe := func(bin string, args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, out := probe(hcBin, "-addr", addr)
+		if c == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthcheck never passed (%d): %s\n%s", c, out, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c, out := probe(proxyBin, "health", "-addr", addr, "-v"); c != 0 || !strings.Contains(out, "[+]config.build ok") {
+		t.Fatalf("proxy health = %d:\n%s", c, out)
+	}
+
+	proc.Process.Signal(syscall.SIGTERM)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		c, out := probe(hcBin, "-addr", addr)
+		if c == 1 {
+			if !strings.Contains(out, "shutdown") {
+				t.Fatalf("healthcheck output while terminating lacks the reason:\n%s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthcheck did not report unhealthy while terminating (%d): %s", c, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c, out := probe(proxyBin, "health", "-addr", addr); c != 1 || !strings.Contains(out, "[-]shutdown") {
+		t.Fatalf("proxy health while terminating = %d:\n%s", c, out)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("proxy exited with %v:\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("proxy did not exit:\n%s", stderr.String())
+	}
+	if c, out := probe(hcBin, "-addr", addr); c != 3 {
+		t.Fatalf("healthcheck with nothing listening = %d: %s", c, out)
+	}
+	if c, out := probe(proxyBin, "health", "-addr", addr); c != 3 {
+		t.Fatalf("proxy health with nothing listening = %d: %s", c, out)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
