@@ -1,0 +1,673 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/health"
+)
+
+// ConnectTimeout bounds connecting to an upstream endpoint, TLS handshake included. It is
+// fixed on purpose: a longer one only hides a dead endpoint from the retry and the outlier
+// detector.
+const ConnectTimeout = 10 * time.Second
+
+// errNoHealthy is returned when a cluster has no endpoint to send to.
+var errNoHealthy = errors.New("no healthy endpoint")
+
+// connectError is a failed connect (TCP or TLS handshake): nothing was sent upstream, so an
+// idempotent request may be retried on another endpoint.
+type connectError struct {
+	addr string
+	err  error
+}
+
+func (e *connectError) Error() string { return fmt.Sprintf("connect to %s: %v", e.addr, e.err) }
+func (e *connectError) Unwrap() error { return e.err }
+
+// endpoint is one upstream address of a cluster.
+type endpoint struct {
+	addr string
+	// inflight counts requests and tunnels in progress (least_request).
+	inflight atomic.Int64
+
+	// Outlier counters, updated on the request path.
+	consec5xx, consecConnFail atomic.Int32
+
+	// Guarded by cluster.mu.
+	hcHealthy    bool // active health check verdict (true when there is no health check)
+	hcPasses     int  // consecutive passes
+	hcFails      int  // consecutive failures
+	ejectedUntil time.Time
+	ejections    int
+}
+
+// cluster is the running form of a Cluster: its endpoints, their health, the load balancer
+// and the connection pool. It owns one goroutine (run) for DNS, health checks and ejection
+// expiry; stop ends it and waits.
+type cluster struct {
+	spec      Cluster
+	srv       *Server
+	transport *http.Transport
+	check     *health.Check
+	version   atomic.Pointer[string]
+
+	// ready holds the endpoints that take traffic: healthy and not ejected.
+	ready atomic.Pointer[[]*endpoint]
+	rr    atomic.Uint64
+
+	mu       sync.Mutex
+	all      []*endpoint
+	settled  bool // DNS resolved once and every endpoint checked once
+	resolved bool
+	lastErr  error // DNS error, kept for the health check
+
+	kick   chan struct{} // re-arms the ejection timer / re-checks new endpoints
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newCluster(srv *Server, spec Cluster, required bool, version string) (*cluster, error) {
+	c := &cluster{spec: spec, srv: srv, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c.version.Store(&version)
+	t, err := c.newTransport()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", spec.Name, err)
+	}
+	c.transport = t
+	empty := []*endpoint{}
+	c.ready.Store(&empty)
+	for _, a := range spec.Endpoints {
+		c.all = append(c.all, &endpoint{addr: a, hcHealthy: spec.HealthCheck == nil})
+	}
+	c.resolved = spec.DNS == nil
+	c.settled = spec.DNS == nil && spec.HealthCheck == nil
+	c.check = srv.health.Register(clusterCheckSpec(spec.Name, required))
+	return c, nil
+}
+
+func clusterCheckSpec(name string, required bool) health.Spec {
+	var gates health.Probe
+	if required {
+		gates = health.Readiness
+	}
+	return health.Spec{Name: "upstream.cluster." + name, Gates: gates, Versioned: true}
+}
+
+// newTransport builds the connection pool. Connects (TCP and TLS) share one ConnectTimeout.
+func (c *cluster) newTransport() (*http.Transport, error) {
+	spec := c.spec
+	var tlsConf *tls.Config
+	if spec.TLS != nil {
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: spec.TLS.InsecureSkipVerify, ServerName: spec.TLS.ServerName}
+		if spec.TLS.CAFile != "" {
+			pem, err := os.ReadFile(spec.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("tls ca_file %s: no PEM certificate found", spec.TLS.CAFile)
+			}
+			tlsConf.RootCAs = pool
+		}
+		if spec.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(spec.TLS.CertFile, spec.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls client certificate: %w", err)
+			}
+			tlsConf.Certificates = []tls.Certificate{cert}
+		}
+		if spec.HTTP2 {
+			tlsConf.NextProtos = []string{"h2"}
+		} else {
+			tlsConf.NextProtos = []string{"http/1.1"}
+		}
+		if tlsConf.ServerName == "" && spec.DNS != nil {
+			tlsConf.ServerName = spec.DNS.Name
+		}
+	}
+	idle := spec.MaxIdleConnsPerEndpoint
+	if idle <= 0 {
+		idle = 64
+	}
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+		defer cancel()
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &connectError{addr: addr, err: err}
+		}
+		if tlsConf == nil {
+			return conn, nil
+		}
+		cfg := tlsConf
+		if cfg.ServerName == "" {
+			cfg = tlsConf.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, &connectError{addr: addr, err: fmt.Errorf("tls handshake: %w", err)}
+		}
+		return tc, nil
+	}
+	t := &http.Transport{
+		MaxIdleConnsPerHost:   idle,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     spec.HTTP2,
+		Protocols:             new(http.Protocols),
+	}
+	switch {
+	case !spec.HTTP2:
+		t.Protocols.SetHTTP1(true)
+	case tlsConf != nil:
+		t.Protocols.SetHTTP2(true)
+	default:
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if tlsConf != nil {
+		t.DialTLSContext = dial
+	} else {
+		t.DialContext = dial
+	}
+	return t, nil
+}
+
+// start runs the cluster's background work until stop.
+func (c *cluster) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.mu.Lock()
+	c.recomputeLocked(time.Now())
+	c.mu.Unlock()
+	go c.run(ctx)
+}
+
+// stop ends the background work and waits for it; in-flight requests keep their
+// connections, idle ones are closed.
+func (c *cluster) stop() {
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+	}
+	c.transport.CloseIdleConnections()
+}
+
+func (c *cluster) setVersion(v string, required bool) {
+	c.version.Store(&v)
+	c.check = c.srv.health.Register(clusterCheckSpec(c.spec.Name, required))
+	c.mu.Lock()
+	c.reportLocked()
+	c.mu.Unlock()
+}
+
+func (c *cluster) run(ctx context.Context) {
+	defer close(c.done)
+	var dnsTick, hcTick <-chan time.Time
+	if c.spec.DNS != nil {
+		c.resolve(ctx)
+		t := time.NewTicker(c.spec.DNS.Refresh)
+		defer t.Stop()
+		dnsTick = t.C
+	}
+	if c.spec.HealthCheck != nil {
+		c.checkAll(ctx, false)
+		t := time.NewTicker(c.spec.HealthCheck.Interval)
+		defer t.Stop()
+		hcTick = t.C
+	}
+	c.mu.Lock()
+	c.settled = true
+	next := c.recomputeLocked(time.Now())
+	c.mu.Unlock()
+	eject := time.NewTimer(time.Hour)
+	defer eject.Stop()
+	arm := func(next time.Time) {
+		eject.Stop()
+		if !next.IsZero() {
+			eject.Reset(time.Until(next))
+		}
+	}
+	arm(next)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-dnsTick:
+			if c.resolve(ctx) && c.spec.HealthCheck != nil {
+				c.checkAll(ctx, true)
+			}
+		case <-hcTick:
+			c.checkAll(ctx, false)
+		case <-eject.C:
+		case <-c.kick:
+		}
+		c.mu.Lock()
+		next = c.recomputeLocked(time.Now())
+		c.mu.Unlock()
+		arm(next)
+	}
+}
+
+// resolve re-resolves the DNS name and replaces the endpoint set, keeping the state of
+// endpoints that stay. It reports whether endpoints were added.
+func (c *cluster) resolve(ctx context.Context) bool {
+	d := c.spec.DNS
+	ctx, cancel := context.WithTimeout(ctx, max(d.Refresh, 5*time.Second))
+	defer cancel()
+	ips, err := c.srv.resolver.LookupIPAddr(ctx, d.Name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resolved = true
+	if err != nil {
+		// Keep the last known endpoints: a DNS blip must not empty the cluster.
+		c.lastErr = fmt.Errorf("resolve %s: %w", d.Name, err)
+		c.srv.log.Warn("dns resolution failed", "cluster", c.spec.Name, "name", d.Name, "err", err)
+		c.reportLocked()
+		return false
+	}
+	c.lastErr = nil
+	old := map[string]*endpoint{}
+	for _, e := range c.all {
+		old[e.addr] = e
+	}
+	var next []*endpoint
+	added := false
+	seen := map[string]bool{}
+	for _, ip := range ips {
+		addr := net.JoinHostPort(ip.IP.String(), strconv.Itoa(d.Port))
+		if seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		if e, ok := old[addr]; ok {
+			next = append(next, e)
+			continue
+		}
+		next = append(next, &endpoint{addr: addr, hcHealthy: c.spec.HealthCheck == nil})
+		added = true
+	}
+	slices.SortFunc(next, func(a, b *endpoint) int { return cmpString(a.addr, b.addr) })
+	for _, e := range c.all {
+		if !seen[e.addr] {
+			c.srv.metrics.endpointHealthy.DeleteLabelValues(c.spec.Name, e.addr)
+		}
+	}
+	c.all = next
+	c.recomputeLocked(time.Now())
+	return added
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// checkAll runs one active health check round on every endpoint in parallel. With onlyNew,
+// only endpoints never checked yet are probed (fresh DNS records).
+func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
+	c.mu.Lock()
+	eps := slices.Clone(c.all)
+	c.mu.Unlock()
+	hc := c.spec.HealthCheck
+	results := make([]bool, len(eps))
+	var wg sync.WaitGroup
+	for i, e := range eps {
+		if onlyNew && (e.hcHealthy || e.hcFails > 0 || e.hcPasses > 0) {
+			results[i] = true
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
+			defer cancel()
+			results[i] = c.probe(cctx, e.addr) == nil
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range eps {
+		if onlyNew && (e.hcHealthy || e.hcFails > 0 || e.hcPasses > 0) {
+			continue
+		}
+		first := e.hcPasses == 0 && e.hcFails == 0 && !e.hcHealthy
+		if results[i] {
+			e.hcPasses++
+			e.hcFails = 0
+			// A new endpoint becomes healthy on its first pass, so that a cold start is not
+			// delayed by HealthyThreshold intervals.
+			if first || e.hcPasses >= hc.HealthyThreshold {
+				if !e.hcHealthy {
+					c.srv.log.Info("endpoint healthy", "cluster", c.spec.Name, "endpoint", e.addr)
+				}
+				e.hcHealthy = true
+			}
+		} else {
+			e.hcFails++
+			e.hcPasses = 0
+			if e.hcHealthy && e.hcFails >= hc.UnhealthyThreshold {
+				c.srv.log.Warn("endpoint unhealthy", "cluster", c.spec.Name, "endpoint", e.addr)
+				e.hcHealthy = false
+			}
+		}
+	}
+}
+
+// probe runs one active health check against addr.
+func (c *cluster) probe(ctx context.Context, addr string) error {
+	hc := c.spec.HealthCheck
+	if hc.Type == TCPHealthCheck {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	scheme := "http"
+	if c.spec.TLS != nil {
+		scheme = "https"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+hc.Path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "gangway-health-check")
+	resp, err := c.transport.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if !hc.accepts(resp.StatusCode) {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// recomputeLocked lifts expired ejections, rebuilds the ready set, reports health and
+// returns the earliest pending ejection expiry (zero when none).
+func (c *cluster) recomputeLocked(now time.Time) time.Time {
+	var ready []*endpoint
+	var next time.Time
+	for _, e := range c.all {
+		ejected := false
+		if !e.ejectedUntil.IsZero() {
+			if now.Before(e.ejectedUntil) {
+				ejected = true
+				if next.IsZero() || e.ejectedUntil.Before(next) {
+					next = e.ejectedUntil
+				}
+			} else {
+				e.ejectedUntil = time.Time{}
+				c.srv.log.Info("endpoint returned from ejection", "cluster", c.spec.Name, "endpoint", e.addr)
+			}
+		}
+		ok := e.hcHealthy && !ejected
+		v := 0.0
+		if ok {
+			ready = append(ready, e)
+			v = 1
+		}
+		c.srv.metrics.endpointHealthy.WithLabelValues(c.spec.Name, e.addr).Set(v)
+	}
+	if ready == nil {
+		ready = []*endpoint{}
+	}
+	c.ready.Store(&ready)
+	c.reportLocked()
+	return next
+}
+
+func (c *cluster) reportLocked() {
+	ready := len(*c.ready.Load())
+	total := len(c.all)
+	c.srv.metrics.clusterEndpoints.WithLabelValues(c.spec.Name, "healthy").Set(float64(ready))
+	c.srv.metrics.clusterEndpoints.WithLabelValues(c.spec.Name, "total").Set(float64(total))
+	attrs := []health.Attr{health.A("healthy", strconv.Itoa(ready)), health.A("total", strconv.Itoa(total))}
+	version := *c.version.Load()
+	switch {
+	case !c.settled && ready == 0:
+		rep := health.Report{Status: health.Starting, Attrs: attrs, Version: version}
+		c.check.Report(rep)
+	case ready == 0:
+		err := fmt.Errorf("cluster %q: %w (0 of %d)", c.spec.Name, errNoHealthy, total)
+		if c.lastErr != nil {
+			err = fmt.Errorf("%w; %w", err, c.lastErr)
+		}
+		c.check.Report(health.Report{Status: health.Running, Err: err, Attrs: attrs, Version: version})
+	default:
+		c.check.Running(version, attrs...)
+	}
+}
+
+// pick chooses an endpoint by the cluster's policy, avoiding skip when another is ready.
+func (c *cluster) pick(skip *endpoint) (*endpoint, error) {
+	eps := *c.ready.Load()
+	n := len(eps)
+	if n == 0 {
+		return nil, fmt.Errorf("cluster %q: %w", c.spec.Name, errNoHealthy)
+	}
+	var i int
+	switch c.spec.LBPolicy {
+	case Random:
+		i = rand.IntN(n)
+	case LeastRequest:
+		i = rand.IntN(n)
+		if n > 1 {
+			j := rand.IntN(n - 1)
+			if j >= i {
+				j++
+			}
+			if eps[j].inflight.Load() < eps[i].inflight.Load() {
+				i = j
+			}
+		}
+	default:
+		i = int((c.rr.Add(1) - 1) % uint64(n))
+	}
+	if eps[i] == skip && n > 1 {
+		i = (i + 1) % n
+	}
+	return eps[i], nil
+}
+
+// outcome feeds passive outlier detection with the result of one exchange.
+func (c *cluster) outcome(e *endpoint, connectFailed, serverError bool) {
+	o := c.spec.Outlier
+	if connectFailed {
+		c.srv.metrics.connectFailures.WithLabelValues(c.spec.Name).Inc()
+	}
+	if o == nil {
+		return
+	}
+	var trip bool
+	switch {
+	case connectFailed:
+		n := e.consecConnFail.Add(1)
+		trip = o.ConsecutiveConnectFailures > 0 && int(n) >= o.ConsecutiveConnectFailures
+	case serverError:
+		e.consecConnFail.Store(0)
+		n := e.consec5xx.Add(1)
+		trip = o.Consecutive5xx > 0 && int(n) >= o.Consecutive5xx
+	default:
+		if e.consec5xx.Load() != 0 {
+			e.consec5xx.Store(0)
+		}
+		if e.consecConnFail.Load() != 0 {
+			e.consecConnFail.Store(0)
+		}
+	}
+	if trip {
+		c.eject(e)
+	}
+}
+
+func (c *cluster) eject(e *endpoint) {
+	o := c.spec.Outlier
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Before(e.ejectedUntil) || !slices.Contains(c.all, e) {
+		return
+	}
+	ejected := 0
+	for _, x := range c.all {
+		if now.Before(x.ejectedUntil) {
+			ejected++
+		}
+	}
+	if (ejected+1)*100 > o.MaxEjectionPercent*len(c.all) {
+		return
+	}
+	e.ejections++
+	e.ejectedUntil = now.Add(time.Duration(e.ejections) * o.BaseEjectionTime)
+	e.consec5xx.Store(0)
+	e.consecConnFail.Store(0)
+	c.srv.metrics.ejections.WithLabelValues(c.spec.Name).Inc()
+	c.srv.log.Warn("endpoint ejected", "cluster", c.spec.Name, "endpoint", e.addr, "until", e.ejectedUntil)
+	c.recomputeLocked(now)
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RoundTrip sends req to an endpoint of the cluster. A request whose connect failed is
+// retried once on another endpoint when that is safe: the method is idempotent and there is
+// no body, so nothing of it was sent.
+func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
+	e, err := c.pick(nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.roundTripTo(e, req)
+	var ce *connectError
+	if err != nil && errors.As(err, &ce) && retryable(req) {
+		if e2, perr := c.pick(e); perr == nil && e2 != e {
+			resp, err = c.roundTripTo(e2, req)
+		}
+	}
+	return resp, err
+}
+
+func retryable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func (c *cluster) roundTripTo(e *endpoint, req *http.Request) (*http.Response, error) {
+	out := *req
+	u := *req.URL
+	u.Host = e.addr
+	out.URL = &u
+	if info := upstreamInfoFrom(req.Context()); info != nil {
+		info.endpoint = e.addr
+	}
+	e.inflight.Add(1)
+	start := time.Now()
+	resp, err := c.transport.RoundTrip(&out)
+	c.srv.metrics.upstreamLatency.WithLabelValues(c.spec.Name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		e.inflight.Add(-1)
+		var ce *connectError
+		connectFailed := errors.As(err, &ce)
+		// A request cancelled by the client says nothing about the endpoint.
+		if req.Context().Err() == nil || connectFailed {
+			c.outcome(e, connectFailed, !connectFailed)
+		}
+		return nil, err
+	}
+	c.outcome(e, false, resp.StatusCode >= 500)
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = &upgradedBody{ReadWriteCloser: rwc, e: e}
+	} else {
+		resp.Body = &countedBody{ReadCloser: resp.Body, e: e}
+	}
+	return resp, nil
+}
+
+// countedBody keeps the endpoint's in-flight count up until the response body is closed.
+type countedBody struct {
+	io.ReadCloser
+	e    *endpoint
+	once sync.Once
+}
+
+func (b *countedBody) Close() error {
+	b.once.Do(func() { b.e.inflight.Add(-1) })
+	return b.ReadCloser.Close()
+}
+
+// upgradedBody is countedBody for a 101 response, whose body is the upgraded connection.
+type upgradedBody struct {
+	io.ReadWriteCloser
+	e    *endpoint
+	once sync.Once
+}
+
+func (b *upgradedBody) Close() error {
+	b.once.Do(func() { b.e.inflight.Add(-1) })
+	return b.ReadWriteCloser.Close()
+}
+
+// dialTunnel picks an endpoint and connects to it for a TCP tunnel, retrying once on another
+// endpoint when the connect fails.
+func (c *cluster) dialTunnel(ctx context.Context) (net.Conn, *endpoint, error) {
+	var tried *endpoint
+	var lastErr error
+	for range 2 {
+		e, err := c.pick(tried)
+		if err != nil {
+			return nil, nil, err
+		}
+		if e == tried {
+			break
+		}
+		tried = e
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+		conn, err := d.DialContext(dctx, "tcp", e.addr)
+		cancel()
+		if err == nil {
+			c.outcome(e, false, false)
+			return conn, e, nil
+		}
+		lastErr = &connectError{addr: e.addr, err: err}
+		c.outcome(e, true, false)
+		c.srv.log.Warn("tunnel connect failed", "cluster", c.spec.Name, "endpoint", e.addr, "err", err)
+	}
+	return nil, nil, fmt.Errorf("cluster %q: %w", c.spec.Name, lastErr)
+}

@@ -1,0 +1,322 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Causes of a cancelled upstream exchange, mapped to statuses by errorHandler.
+var (
+	errUpstreamTimeout = errors.New("upstream timeout")
+	errIdleTimeout     = errors.New("stream idle timeout")
+)
+
+// requestInfo travels in the request context so that the cluster can record which endpoint
+// served the request for the access log.
+type requestInfo struct {
+	endpoint string
+}
+
+type requestInfoKey struct{}
+
+func upstreamInfoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
+
+type connKey struct{}
+
+// httpHandler serves one HTTP listener: the readiness path, then routes.
+type httpHandler struct {
+	srv      *Server
+	l        *httpListener
+	scheme   string
+	trusted  []netip.Prefix
+	ready    string
+	probe    http.Handler
+	listener string
+}
+
+func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.ready != "" && r.URL.Path == h.ready {
+		h.probe.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	tbl := h.srv.table.Load()
+	rt := tbl.match(hostOnly(r.Host), r.URL.Path)
+	var info requestInfo
+	defer func() {
+		// Runs on panics too (http.ErrAbortHandler when a stream breaks mid-response), so
+		// that aborted requests are counted and logged.
+		p := recover()
+		h.srv.finish(h.listener, rt, r, rec, rec.status, info.endpoint, time.Since(start))
+		if p != nil {
+			panic(p)
+		}
+	}()
+	if rt == nil {
+		writeError(rec, http.StatusNotFound, fmt.Sprintf("no route for host %q path %q", r.Host, r.URL.Path))
+		return
+	}
+	if err := h.authorize(rt, r); err != nil {
+		writeError(rec, http.StatusForbidden, err.Error())
+		return
+	}
+	upgrade := isUpgrade(r)
+	if upgrade == "h2c" {
+		// h2c is accepted with prior knowledge only; an Upgrade: h2c is served over HTTP/1.1
+		// and must not be forwarded.
+		r.Header.Del("Upgrade")
+		r.Header.Del("Http2-Settings")
+		upgrade = ""
+	}
+	if upgrade != "" && !(rt.spec.AllowWebSockets && strings.EqualFold(upgrade, "websocket")) {
+		writeError(rec, http.StatusForbidden, fmt.Sprintf("route %q does not allow %s upgrades", rt.spec.Name, upgrade))
+		return
+	}
+	h.setForwarded(r)
+
+	ctx := context.WithValue(r.Context(), requestInfoKey{}, &info)
+	if upgrade != "" {
+		// A WebSocket lives as long as both sides want it: no request or idle deadline, and
+		// the listener tracks the connection so that a drain can close it at its end.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+		if conn, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+			h.l.trackUpgrade(conn, true)
+			defer h.l.trackUpgrade(conn, false)
+		}
+		rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
+		return
+	}
+	if rt.spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, rt.spec.Timeout, errUpstreamTimeout)
+		defer cancel()
+	}
+	if rt.spec.IdleTimeout > 0 {
+		idle := newIdleTimer(ctx, rt.spec.IdleTimeout)
+		defer idle.stop()
+		ctx = idle.ctx
+		rec.activity = &idle.last
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &activityBody{ReadCloser: r.Body, last: &idle.last}
+		}
+	}
+	rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+// authorize is where the route's access policy is applied, before anything goes upstream.
+// Routes carry no policy yet; the identity-aware policy plugs in here.
+func (h *httpHandler) authorize(_ *route, _ *http.Request) error { return nil }
+
+// setForwarded computes X-Forwarded-For/-Proto/-Host on the inbound request: kept and
+// extended when the peer is a trusted proxy, replaced otherwise.
+func (h *httpHandler) setForwarded(r *http.Request) {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	trusted := false
+	if len(h.trusted) > 0 {
+		if addr, err := netip.ParseAddr(ip); err == nil {
+			addr = addr.Unmap()
+			for _, p := range h.trusted {
+				if p.Contains(addr) {
+					trusted = true
+					break
+				}
+			}
+		}
+	}
+	hdr := r.Header
+	if prior := hdr["X-Forwarded-For"]; trusted && len(prior) > 0 {
+		hdr["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+	} else {
+		hdr["X-Forwarded-For"] = []string{ip}
+	}
+	if !trusted || hdr.Get("X-Forwarded-Proto") == "" {
+		hdr["X-Forwarded-Proto"] = []string{h.scheme}
+	}
+	if !trusted || hdr.Get("X-Forwarded-Host") == "" {
+		hdr["X-Forwarded-Host"] = []string{r.Host}
+	}
+}
+
+// isUpgrade returns the protocol a request asks to upgrade to, or "".
+func isUpgrade(r *http.Request) string {
+	if r.ProtoMajor != 1 {
+		return ""
+	}
+	up := r.Header.Get("Upgrade")
+	if up == "" {
+		return ""
+	}
+	for _, v := range r.Header["Connection"] {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
+				return up
+			}
+		}
+	}
+	return ""
+}
+
+// errorHandler maps an upstream failure to the status a user expects.
+func (rt *route) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	cause := context.Cause(r.Context())
+	switch {
+	case errors.Is(err, errNoHealthy):
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("route %q: cluster %q has no healthy endpoint", rt.spec.Name, rt.cluster.spec.Name))
+	case errors.Is(cause, errUpstreamTimeout):
+		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("route %q: upstream did not answer within %s", rt.spec.Name, rt.spec.Timeout))
+	case errors.Is(cause, errIdleTimeout):
+		writeError(w, http.StatusRequestTimeout, fmt.Sprintf("route %q: stream idle for %s", rt.spec.Name, rt.spec.IdleTimeout))
+	case r.Context().Err() != nil:
+		// The client went away: nobody reads an answer. 499 is for the access log only.
+		if rec, ok := w.(*recorder); ok && rec.status == 0 {
+			rec.status = statusClientClosed
+		}
+	default:
+		rt.cluster.srv.log.Warn("upstream error", "route", rt.spec.Name, "cluster", rt.cluster.spec.Name, "err", err)
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("route %q: cluster %q: upstream error", rt.spec.Name, rt.cluster.spec.Name))
+	}
+}
+
+// statusClientClosed is logged when the client closed the request before the answer.
+const statusClientClosed = 499
+
+// writeError writes a short plain-text error naming the proxy, so a user can tell a proxy
+// error from an application error.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	io.WriteString(w, "gangway: "+http.StatusText(code)+": "+msg+"\n")
+}
+
+// recorder captures the status and size of a response, and notes activity for the idle
+// timer. Unwrap lets http.ResponseController (flush, hijack, deadlines) reach the real
+// writer.
+type recorder struct {
+	http.ResponseWriter
+	status   int
+	bytes    int64
+	activity *atomic.Int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	if r.activity != nil {
+		r.activity.Store(time.Now().UnixNano())
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	if r.activity != nil {
+		r.activity.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// idleTimer cancels its context when no activity was noted for d. Activity is a timestamp
+// store (cheap on every write); the timer re-arms itself for the remaining time.
+type idleTimer struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	last   atomic.Int64
+	d      time.Duration
+	t      *time.Timer
+}
+
+func newIdleTimer(parent context.Context, d time.Duration) *idleTimer {
+	it := &idleTimer{d: d}
+	it.ctx, it.cancel = context.WithCancelCause(parent)
+	it.last.Store(time.Now().UnixNano())
+	it.t = time.AfterFunc(d, it.fire)
+	return it
+}
+
+func (it *idleTimer) fire() {
+	since := time.Duration(time.Now().UnixNano() - it.last.Load())
+	if since >= it.d {
+		it.cancel(errIdleTimeout)
+		return
+	}
+	it.t.Reset(it.d - since)
+}
+
+func (it *idleTimer) stop() {
+	it.t.Stop()
+	it.cancel(nil)
+}
+
+// activityBody notes request body reads as activity.
+type activityBody struct {
+	io.ReadCloser
+	last *atomic.Int64
+}
+
+func (b *activityBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// finish records metrics and the access log line of one request.
+func (s *Server) finish(listener string, rt *route, r *http.Request, rec *recorder, status int, upstream string, d time.Duration) {
+	routeName, clusterName := "", ""
+	if rt != nil {
+		routeName, clusterName = rt.spec.Name, rt.cluster.spec.Name
+		class := status / 100
+		if class < 0 || class > 5 {
+			class = 0
+		}
+		rt.requests[class].Inc()
+	} else {
+		s.metrics.unrouted.Inc()
+	}
+	if s.access == nil {
+		return
+	}
+	s.access.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("listener", listener),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", r.URL.Path),
+		slog.String("proto", r.Proto),
+		slog.Int("status", status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("upstream", upstream),
+		slog.String("route", routeName),
+		slog.String("cluster", clusterName),
+		slog.String("remote", r.RemoteAddr),
+	)
+}

@@ -1,0 +1,367 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/health"
+)
+
+// httpListener is a running listener: an HTTP server or a TCP tunnel acceptor on one
+// socket. It counts its open downstream connections and tracks the long-lived ones (upgraded
+// WebSockets, TCP tunnels) that http.Server.Shutdown does not wait for, so that a drain can
+// close them at its end.
+type httpListener struct {
+	srv   *Server
+	spec  Listener
+	id    string
+	ln    net.Listener
+	check *health.Check
+	certs *certReloader
+	http  *http.Server // nil for TCP listeners
+
+	active atomic.Int64
+	gauge  interface{ Add(float64) }
+
+	mu      sync.Mutex
+	tracked map[net.Conn]struct{} // hijacked WebSockets and TCP tunnels, downstream side
+	closing bool                  // no new tunnels
+
+	stopping chan struct{} // closed when the listener stops accepting
+	httpDone chan struct{} // closed when http.Server.Shutdown returned (at once for TCP)
+	// ctx ends when the drain window does: it cancels connects still in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// newListener binds spec's address; it does not serve yet.
+func (s *Server) newListener(ctx context.Context, spec Listener, version string) (*httpListener, error) {
+	l := &httpListener{
+		srv:      s,
+		spec:     spec,
+		id:       listenerKey(&spec, s.spec),
+		tracked:  map[net.Conn]struct{}{},
+		stopping: make(chan struct{}),
+		httpDone: make(chan struct{}),
+		gauge:    s.metrics.activeConns.WithLabelValues(spec.Name),
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.check = s.health.Register(health.Spec{Name: "proxy.listener." + spec.Name, Gates: health.Startup | health.Readiness, Versioned: true})
+	fail := func(err error) (*httpListener, error) {
+		l.stopAccepting()
+		l.cancel()
+		err = fmt.Errorf("listener %q: %w", spec.Name, err)
+		l.check.Fail(err)
+		return nil, err
+	}
+	if spec.Protocol == HTTP {
+		var err error
+		if l.http, err = s.newHTTPServer(l); err != nil {
+			return fail(err)
+		}
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", spec.Address)
+	if err != nil {
+		return fail(err)
+	}
+	l.ln = ln
+	return l, nil
+}
+
+func (s *Server) newHTTPServer(l *httpListener) (*http.Server, error) {
+	spec := s.spec
+	h := &httpHandler{srv: s, l: l, scheme: "http", trusted: l.spec.TrustedProxies, ready: l.spec.ReadinessPath, listener: l.spec.Name}
+	if h.ready != "" {
+		h.probe = health.ProbeHandler(s.health, health.Readiness)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: spec.ReadHeaderTimeout,
+		ReadTimeout:       spec.WriteTimeout,
+		WriteTimeout:      spec.WriteTimeout,
+		IdleTimeout:       spec.IdleTimeout,
+		MaxHeaderBytes:    spec.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		Protocols:         new(http.Protocols),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ConnState: l.connState,
+	}
+	hs.Protocols.SetHTTP1(true)
+	if t := l.spec.TLS; t != nil {
+		h.scheme = "https"
+		certs, err := newCertReloader(t.CertFile, t.KeyFile, s.reportCertificates)
+		if err != nil {
+			return nil, err
+		}
+		l.certs = certs
+		s.certMu.Lock()
+		s.certs[certs] = true
+		s.certMu.Unlock()
+		if hs.TLSConfig, err = serverTLSConfig(t, certs); err != nil {
+			return nil, err
+		}
+		hs.Protocols.SetHTTP2(true)
+	} else if l.spec.H2C {
+		hs.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return hs, nil
+}
+
+// serve starts accepting.
+func (l *httpListener) serve(version string) {
+	l.check.Running(version, health.A("address", l.ln.Addr().String()), health.A("protocol", l.spec.Protocol.String()))
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		var err error
+		switch {
+		case l.http == nil:
+			l.acceptTunnels()
+			return
+		case l.http.TLSConfig != nil:
+			err = l.http.ServeTLS(l.ln, "", "")
+		default:
+			err = l.http.Serve(l.ln)
+		}
+		select {
+		case <-l.stopping:
+			return // closed on purpose
+		default:
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			l.srv.log.Error("listener stopped", "listener", l.spec.Name, "err", err)
+			l.check.Fail(fmt.Errorf("listener %q: %w", l.spec.Name, err))
+		}
+	}()
+}
+
+func (l *httpListener) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		l.active.Add(1)
+		l.gauge.Add(1)
+	case http.StateClosed:
+		l.active.Add(-1)
+		l.gauge.Add(-1)
+	case http.StateHijacked:
+		// Upgraded to a WebSocket: the server forgets it, the listener keeps it until the
+		// handler that owns it returns (trackUpgrade).
+		l.mu.Lock()
+		l.tracked[c] = struct{}{}
+		l.mu.Unlock()
+	}
+}
+
+// trackUpgrade is called when the handler of an upgrade request returns; a hijacked
+// connection is closed by then.
+func (l *httpListener) trackUpgrade(c net.Conn, begin bool) {
+	if begin {
+		return
+	}
+	l.mu.Lock()
+	_, ok := l.tracked[c]
+	delete(l.tracked, c)
+	l.mu.Unlock()
+	if ok {
+		l.active.Add(-1)
+		l.gauge.Add(-1)
+	}
+}
+
+func (l *httpListener) acceptTunnels() {
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			select {
+			case <-l.stopping:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.srv.log.Warn("accept failed", "listener", l.spec.Name, "err", err)
+			select {
+			case <-l.stopping:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		l.mu.Lock()
+		if l.closing {
+			l.mu.Unlock()
+			conn.Close()
+			continue
+		}
+		l.tracked[conn] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		l.active.Add(1)
+		l.gauge.Add(1)
+		go l.tunnel(conn)
+	}
+}
+
+func (l *httpListener) tunnel(down net.Conn) {
+	defer l.wg.Done()
+	defer func() {
+		down.Close()
+		l.mu.Lock()
+		delete(l.tracked, down)
+		l.mu.Unlock()
+		l.active.Add(-1)
+		l.gauge.Add(-1)
+	}()
+	c := l.srv.table.Load().clusters[l.spec.Cluster]
+	if c == nil {
+		l.srv.log.Error("tcp listener has no cluster", "listener", l.spec.Name, "cluster", l.spec.Cluster)
+		return
+	}
+	up, e, err := c.dialTunnel(l.ctx)
+	if err != nil {
+		l.srv.log.Warn("tcp tunnel failed", "listener", l.spec.Name, "err", err)
+		return
+	}
+	e.inflight.Add(1)
+	defer e.inflight.Add(-1)
+	l.srv.metrics.tunnels.WithLabelValues(l.spec.Name, c.spec.Name).Inc()
+	pipe(down, up)
+}
+
+// pipe copies both ways until both directions end. A clean EOF is passed on as a
+// half-close; an error closes both connections.
+func pipe(down, up net.Conn) {
+	defer up.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(up, down)
+		closeWrite(up)
+		errc <- err
+	}()
+	_, err := io.Copy(down, up)
+	closeWrite(down)
+	if err != nil {
+		down.Close()
+		up.Close()
+	}
+	if err := <-errc; err != nil {
+		down.Close()
+	}
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// stopAccepting closes the socket; connections already open go on.
+func (l *httpListener) stopAccepting() {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		return
+	}
+	l.closing = true
+	close(l.stopping)
+	l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	if l.certs != nil {
+		l.srv.certMu.Lock()
+		delete(l.srv.certs, l.certs)
+		l.srv.certMu.Unlock()
+	}
+	if l.http != nil {
+		// Shutdown sends GOAWAY on HTTP/2 connections, closes idle HTTP/1 connections and
+		// makes busy ones close after their response; it returns when every connection is
+		// closed or l.ctx ends (forceClose).
+		l.http.SetKeepAlivesEnabled(false)
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer close(l.httpDone)
+			l.http.Shutdown(l.ctx)
+		}()
+	} else {
+		close(l.httpDone)
+	}
+}
+
+// wait waits until every connection of the listener is closed or ctx ends; it reports
+// whether all are closed.
+func (l *httpListener) wait(ctx context.Context) bool {
+	select {
+	case <-l.httpDone:
+	case <-ctx.Done():
+		return false
+	}
+	// WebSockets and tunnels may live to the end of the drain window.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for l.trackedCount() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// forceClose closes whatever is left (WebSockets, tunnels, unfinished requests) and waits
+// for every goroutine of the listener.
+func (l *httpListener) forceClose() {
+	l.stopAccepting()
+	l.cancel()
+	l.closeTracked()
+	if l.http != nil {
+		l.http.Close()
+	}
+	l.wg.Wait()
+}
+
+// drain stops accepting, lets open exchanges finish (HTTP/1 responses carry
+// Connection: close, HTTP/2 connections get GOAWAY) until ctx ends, then closes what is left.
+func (l *httpListener) drain(ctx context.Context) error {
+	l.stopAccepting()
+	clean := l.wait(ctx)
+	left := l.active.Load()
+	l.forceClose()
+	if !clean {
+		return fmt.Errorf("listener %q: %d connections closed at the end of the drain window", l.spec.Name, left)
+	}
+	return nil
+}
+
+func (l *httpListener) trackedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.tracked)
+}
+
+func (l *httpListener) closeTracked() {
+	l.mu.Lock()
+	conns := make([]net.Conn, 0, len(l.tracked))
+	for c := range l.tracked {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
