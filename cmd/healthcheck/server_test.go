@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/health"
+)
+
+// The probe's constants are copies of the server's, since the binary cannot import
+// internal/health without linking net/http. This keeps them equal.
+func TestSameEndpointsAsServer(t *testing.T) {
+	if defaultAddr != health.DefaultAddr {
+		t.Errorf("defaultAddr %q, server listens on %q", defaultAddr, health.DefaultAddr)
+	}
+	want := map[string]string{"ready": health.PathReady, "live": health.PathLive, "startup": health.PathStartup}
+	for probe, path := range want {
+		if probePaths[probe] != path {
+			t.Errorf("-probe %s requests %q, server serves %q", probe, probePaths[probe], path)
+		}
+	}
+	if len(probePaths) != len(want) {
+		t.Errorf("probePaths has %d probes, want %d", len(probePaths), len(want))
+	}
+}
+
+// serveHealth serves the real probe handler of reg on 127.0.0.1 until the test ends.
+func serveHealth(t *testing.T, reg *health.Registry) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: health.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestAgainstHealthServer probes the server's real handler: the verdicts, the failing
+// checks in the output, and -exclude reaching the registry.
+func TestAgainstHealthServer(t *testing.T) {
+	reg := health.NewRegistry()
+	all := health.Startup | health.Readiness | health.Liveness
+	reg.Register(health.Spec{Name: "config.build", Gates: all}).Running("")
+	app := reg.Register(health.Spec{Name: "upstream.cluster.app", Gates: health.Readiness})
+	app.Running("")
+	app.Fail(errors.New("no healthy endpoint"))
+	reg.Register(health.Spec{Name: "listener.ingress/tls 443", Gates: health.Readiness | health.Startup}) // never started
+	addr := serveHealth(t, reg)
+
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+	}{
+		{[]string{"-probe", "live"}, exitHealthy, `^live: ok \(` + addr + `, [^)]+\)\n$`},
+		{[]string{"-probe", "startup"}, exitUnhealthy, `^startup: unhealthy: 503 Service Unavailable \([^)]+\)\n` +
+			`\[-\]listener\.ingress/tls 443: not started: STARTING\n$`},
+		{[]string{"-probe", "ready"}, exitUnhealthy, `^ready: unhealthy: 503 Service Unavailable \([^)]+\)\n` +
+			`\[-\]listener\.ingress/tls 443: status STARTING\n` +
+			`\[-\]upstream\.cluster\.app: no healthy endpoint\n$`},
+		{[]string{"-exclude", "upstream.cluster.app", "-exclude", "listener.ingress/tls 443"}, exitHealthy, `^ready: ok `},
+		{[]string{"-exclude", "upstream.cluster.app", "-exclude", "nope"}, exitUnhealthy, `^ready: unhealthy: 503 Service Unavailable \([^)]+\)\n` +
+			`\[-\]listener\.ingress/tls 443: status STARTING\n` +
+			`warn: no check named "nope" to exclude\n$`},
+		{[]string{"-probe", "startup", "-v", "-exclude", "listener.ingress/tls 443"}, exitHealthy, `^startup: ok \([^)]+\)\n` +
+			`\[\+\]config\.build ok\n\[\+\]listener\.ingress/tls 443 excluded: ok\nstartupz check passed\n$`},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {
+			code, stdout, _ := runProbe(t, nil, append([]string{"-addr", addr}, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			if !regexp.MustCompile(tt.stdout).MatchString(stdout) {
+				t.Errorf("stdout:\n%s\nwant match for:\n%s", stdout, tt.stdout)
+			}
+		})
+	}
+}
+
+// With many checks the server's body outgrows its buffer and goes out chunked.
+func TestAgainstHealthServerChunked(t *testing.T) {
+	reg := health.NewRegistry()
+	for i := range 400 {
+		c := reg.Register(health.Spec{Name: fmt.Sprintf("upstream.cluster.c%03d", i), Gates: health.Readiness})
+		c.Running("")
+		if i == 399 {
+			c.Fail(errors.New("no healthy endpoint"))
+		}
+	}
+	addr := serveHealth(t, reg)
+
+	// The raw response shows that the probe meets chunked framing here.
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, requestText(addr, "/readyz?verbose", "test")); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte("\r\nTransfer-Encoding: chunked\r\n")) {
+		t.Fatalf("response is not chunked:\n%.300s", raw)
+	}
+	resp, err := readResponse(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.status != 503 || !bytes.HasSuffix(resp.body, []byte("\nreadyz check failed\n")) || len(resp.body) < 8000 {
+		t.Fatalf("status %d, body of %d bytes ending %q", resp.status, len(resp.body), resp.body[max(0, len(resp.body)-40):])
+	}
+
+	code, stdout, _ := runProbe(t, nil, "-addr", addr)
+	want := `^ready: unhealthy: 503 Service Unavailable \([^)]+\)\n\[-\]upstream\.cluster\.c399: no healthy endpoint\n$`
+	if code != exitUnhealthy || !regexp.MustCompile(want).MatchString(stdout) {
+		t.Errorf("exit code %d, stdout:\n%s", code, stdout)
+	}
+}
