@@ -58,6 +58,7 @@ func commands(e env) map[string]command {
 		"health":   &HealthCommand{env: e},
 		"version":  versionCommand{env: e},
 		"validate": &ValidateCommand{env: e},
+		"lint":     &LintCommand{env: e},
 	}
 }
 

@@ -121,10 +121,10 @@ func Defaults() Settings {
 // Violation is one broken rule: the field to change, its value, the rule it breaks (with the
 // numbers that break it) and how to fix it.
 type Violation struct {
-	Field string // a Settings field name
-	Value string
-	Rule  string
-	Fix   string
+	Field string `json:"field"` // a Settings field name
+	Value string `json:"value"`
+	Rule  string `json:"rule"`
+	Fix   string `json:"fix"`
 }
 
 // Error renders the violation on one line: "Field = Value: Rule; fix: Fix".

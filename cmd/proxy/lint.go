@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/gangway-ecs/gangway/internal/budget"
+	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/ecs"
+)
+
+// LintCommand is `proxy lint`: it checks task definitions (and optionally the target group
+// and service they run in) against ECS's documented ranges and Gangway's timing budget.
+// Exit 0 when every file is clean, 1 with findings, 4 on bad flags.
+type LintCommand struct {
+	env env
+}
+
+const lintUsage = `usage: proxy lint [flags] TASKDEF.json...
+
+Checks each task definition (register-task-definition JSON) against ECS's documented ranges
+and Gangway's timing budget, and prints every problem with the field, the value, the rule
+and the fix. Exit 0 when clean, 1 with findings, 4 on bad flags.
+
+Gangway containers are those whose healthCheck is ["CMD", "/healthcheck"] (or -container).
+Without -target-group, the recommended target group is assumed (interval 5s, timeout 2s,
+thresholds 2/2, deregistration delay 15s); without -config, the proxy's default shutdown
+(delay 12s, drain 15s, deadline 30s); without -service, the service rules are skipped.
+
+flags:
+`
+
+// Run executes the command.
+func (c *LintCommand) Run(_ context.Context, args []string) error {
+	d := budget.Defaults()
+	fs := newFlagSet("lint", c.env)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), lintUsage); fs.PrintDefaults() }
+	container := fs.String("container", "", "comma-separated names of the Gangway containers (default: found by health check)")
+	tgPath := fs.String("target-group", "", "target group JSON: describe-target-groups output, optionally with the Attributes list of describe-target-group-attributes")
+	svcPath := fs.String("service", "", "service JSON: create-service input or describe-services output")
+	cfgPath := fs.String("config", "", "the proxy's configuration file, for its shutdown section")
+	longest := fs.Duration("longest-request", d.LongestRequest, "the longest request the service serves (0 skips its rules)")
+	cold := fs.Duration("cold-start", d.ColdStart, "the time from task start to ready (0 skips its rules)")
+	output := fs.String("output", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: exitUsage, err: errors.New("")}
+	}
+	if fs.NArg() == 0 {
+		return usageError("no task definition files given (try: proxy lint taskdefs/*.json)")
+	}
+	if *output != "text" && *output != "json" {
+		return usageError("-output %q: want text or json", *output)
+	}
+
+	in := ecs.LintInput{LongestRequest: *longest, ColdStart: *cold}
+	if *container != "" {
+		in.Containers = strings.Split(*container, ",")
+	}
+	var err error
+	if *tgPath != "" {
+		if in.TargetGroup, err = ecs.ReadTargetGroup(*tgPath); err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("-target-group: %w", err)}
+		}
+	}
+	if *svcPath != "" {
+		if in.Service, err = ecs.ReadService(*svcPath); err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("-service: %w", err)}
+		}
+	}
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("-config: %w", err)}
+		}
+		in.Shutdown = &ecs.ProxyShutdown{Delay: cfg.Shutdown.Delay, DrainTimeout: cfg.Shutdown.DrainTimeout, Deadline: cfg.Shutdown.Deadline}
+	}
+
+	type fileResult struct {
+		File     string             `json:"file"`
+		Error    string             `json:"error,omitempty"`
+		Findings []budget.Violation `json:"findings"`
+	}
+	var results []fileResult
+	total := 0
+	for _, path := range fs.Args() {
+		r := fileResult{File: path, Findings: []budget.Violation{}}
+		td, err := ecs.ReadTaskDefinition(path)
+		if err != nil {
+			r.Error = err.Error()
+			total++
+		} else {
+			in.TaskDefinition = td
+			if v := ecs.Lint(in); v != nil {
+				r.Findings = v
+				total += len(v)
+			}
+		}
+		results = append(results, r)
+	}
+
+	if *output == "json" {
+		enc := json.NewEncoder(c.env.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			switch {
+			case r.Error != "":
+				fmt.Fprintf(c.env.stdout, "%s: %s\n", r.File, r.Error)
+			case len(r.Findings) == 0:
+				fmt.Fprintf(c.env.stdout, "%s: ok\n", r.File)
+			}
+			for _, v := range r.Findings {
+				fmt.Fprintf(c.env.stdout, "%s: %s\n", r.File, v.Error())
+			}
+		}
+	}
+	if total > 0 {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d problem(s) in %d file(s)", total, len(results))}
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package ecs
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/budget"
+)
+
+const taskdefDir = "../../taskdefs"
+
+func shippedTaskDefinitions(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(taskdefDir, "*.json"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("task definitions in %s: %v %v", taskdefDir, files, err)
+	}
+	return files
+}
+
+func defaultInput(td *TaskDefinition) LintInput {
+	d := budget.Defaults()
+	return LintInput{TaskDefinition: td, LongestRequest: d.LongestRequest, ColdStart: d.ColdStart}
+}
+
+func TestShippedTaskDefinitionsPass(t *testing.T) {
+	tg, err := ReadTargetGroup(filepath.Join(taskdefDir, "settings/target-group.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := ReadService(filepath.Join(taskdefDir, "settings/service.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range shippedTaskDefinitions(t) {
+		td, err := ReadTaskDefinition(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(GangwayContainers(td)) != 1 {
+			t.Errorf("%s: Gangway containers %v, want one", f, GangwayContainers(td))
+		}
+		in := defaultInput(td)
+		if v := Lint(in); v != nil {
+			t.Errorf("%s alone: %v", f, v)
+		}
+		in.TargetGroup, in.Service = tg, svc
+		if v := Lint(in); v != nil {
+			t.Errorf("%s with the shipped target group and service: %v", f, v)
+		}
+	}
+}
+
+// mutate loads the shipped proxy+app task definition as generic JSON, applies change and
+// parses the result.
+func mutate(t *testing.T, change func(td map[string]any, proxy, app map[string]any)) *TaskDefinition {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(taskdefDir, "fargate-proxy-app.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var td map[string]any
+	if err := json.Unmarshal(data, &td); err != nil {
+		t.Fatal(err)
+	}
+	containers := td["containerDefinitions"].([]any)
+	change(td, containers[0].(map[string]any), containers[1].(map[string]any))
+	out, err := json.Marshal(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := ParseTaskDefinition(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsed
+}
+
+func hc(c map[string]any) map[string]any { return c["healthCheck"].(map[string]any) }
+
+func TestLintBrokenTaskDefinitions(t *testing.T) {
+	type m = map[string]any
+	tests := []struct {
+		name   string
+		change func(td, proxy, app m)
+		want   []string // fields, in Lint's order
+		says   string   // a phrase the first finding must contain
+	}{
+		{"bridge network on Fargate", func(td, _, _ m) { td["networkMode"] = "bridge" },
+			[]string{"networkMode"}, "awsvpc"},
+		{"no task cpu", func(td, _, _ m) { delete(td, "cpu") },
+			[]string{"cpu"}, "task-level cpu and memory"},
+		{"odd fargate cpu", func(td, _, _ m) { td["cpu"] = "300" },
+			[]string{"cpu"}, "256, 512"},
+		{"memory not offered", func(td, _, _ m) { td["memory"] = "512" },
+			[]string{"memory"}, "not a Fargate size"},
+		{"proxy not essential", func(_, p, _ m) { p["essential"] = false },
+			[]string{"containerDefinitions[proxy].essential"}, "essential"},
+		{"no stopTimeout", func(_, p, _ m) { delete(p, "stopTimeout") },
+			[]string{"containerDefinitions[proxy].stopTimeout"}, "must be set"},
+		{"stopTimeout too short for the shutdown", func(_, p, _ m) { p["stopTimeout"] = 20 },
+			[]string{"proxyConfig.shutdown.deadline", "containerDefinitions[proxy].stopTimeout"}, "SIGKILL"},
+		{"stopTimeout beyond Fargate", func(_, p, _ m) { p["stopTimeout"] = 180 },
+			[]string{"containerDefinitions[proxy].stopTimeout"}, "2 s–120 s"},
+		{"slow container health check", func(_, p, _ m) { hc(p)["interval"] = 30 },
+			[]string{"containerDefinitions[proxy].healthCheck.interval"}, "at most 10 s"},
+		{"health check defaults", func(_, p, _ m) {
+			p["healthCheck"] = m{"command": []any{"CMD", "/healthcheck"}}
+		}, []string{"containerDefinitions[proxy].healthCheck.interval", "containerDefinitions[proxy].healthCheck.startPeriod"}, "30s"},
+		{"health check timeout too long", func(_, p, _ m) { hc(p)["timeout"] = 5 },
+			[]string{"containerDefinitions[proxy].healthCheck.timeout"}, "less than its interval"},
+		{"health check retries out of range", func(_, p, _ m) { hc(p)["retries"] = 0 },
+			[]string{"containerDefinitions[proxy].healthCheck.retries"}, "1–10"},
+		{"health check interval 0", func(_, p, _ m) { hc(p)["interval"] = 0 },
+			[]string{"containerDefinitions[proxy].healthCheck.interval"}, "5–300"},
+		{"start period shorter than cold start", func(_, p, _ m) { hc(p)["startPeriod"] = 5 },
+			[]string{"containerDefinitions[proxy].healthCheck.startPeriod"}, "cold start"},
+		{"wrong health check command", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD-SHELL", "curl -f http://localhost:28080/readyz"}
+		}, []string{"containerDefinitions"}, "no container declares"},
+		{"proxy does not depend on the app", func(_, p, _ m) { delete(p, "dependsOn") },
+			[]string{"containerDefinitions[proxy].dependsOn"}, "stops it before the application"},
+		{"app depends on the proxy", func(_, p, a m) {
+			delete(p, "dependsOn")
+			a["dependsOn"] = []any{m{"containerName": "proxy", "condition": "HEALTHY"}}
+		}, []string{"containerDefinitions[app].dependsOn", "containerDefinitions[proxy].dependsOn"}, "stops \"app\" first"},
+		{"HEALTHY on an app without a health check", func(_, _, a m) { delete(a, "healthCheck") },
+			[]string{"containerDefinitions[proxy].dependsOn[app].condition"}, "never start"},
+		{"COMPLETE dependency", func(_, p, _ m) {
+			p["dependsOn"] = []any{m{"containerName": "app", "condition": "COMPLETE"}}
+		}, []string{"containerDefinitions[proxy].dependsOn[app].condition"}, "START or HEALTHY"},
+		{"blocking logs", func(_, p, _ m) {
+			p["logConfiguration"].(m)["options"].(m)["mode"] = "blocking"
+		}, []string{"containerDefinitions[proxy].logConfiguration.options.mode"}, "non-blocking"},
+		{"log mode left to the account", func(_, p, _ m) {
+			delete(p["logConfiguration"].(m)["options"].(m), "mode")
+		}, []string{"containerDefinitions[proxy].logConfiguration.options.mode"}, "defaultLogDriverMode"},
+		{"no logs", func(_, p, _ m) { delete(p, "logConfiguration") },
+			[]string{"containerDefinitions[proxy].logConfiguration"}, "lost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			td := mutate(t, tt.change)
+			got := Lint(defaultInput(td))
+			assertFields(t, got, tt.want, tt.says)
+		})
+	}
+}
+
+func assertFields(t *testing.T, got []budget.Violation, want []string, says string) {
+	t.Helper()
+	var fields []string
+	for _, v := range got {
+		fields = append(fields, v.Field)
+		if v.Value == "" || v.Rule == "" || v.Fix == "" {
+			t.Errorf("incomplete finding %+v", v)
+		}
+		for _, name := range []string{"ContainerInterval", "ShutdownDelay", "LBHealthInterval", "StopTimeout "} {
+			if strings.Contains(v.Error(), name) {
+				t.Errorf("finding uses the budget's name %s instead of the file's: %s", name, v)
+			}
+		}
+	}
+	if !reflect.DeepEqual(fields, want) {
+		t.Fatalf("fields = %q, want %q\n%v", fields, want, got)
+	}
+	if says != "" && !strings.Contains(got[0].Error(), says) {
+		t.Errorf("finding %q does not say %q", got[0].Error(), says)
+	}
+}
+
+func TestLintTargetGroupAndService(t *testing.T) {
+	td, err := ReadTaskDefinition(filepath.Join(taskdefDir, "fargate-proxy-app.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := func(i int) *int { return &i }
+	attrs := func(v string) []struct{ Key, Value string } {
+		return []struct{ Key, Value string }{{"deregistration_delay.timeout_seconds", v}}
+	}
+	recommended := func() *TargetGroup {
+		return &TargetGroup{HealthCheckIntervalSeconds: n(5), HealthCheckTimeoutSeconds: n(2), HealthyThresholdCount: n(2), UnhealthyThresholdCount: n(2), Attributes: attrs("15")}
+	}
+	tests := []struct {
+		name  string
+		tg    func() *TargetGroup
+		svc   string
+		shut  *ProxyShutdown
+		want  []string
+		says  string
+		input func(*LintInput)
+	}{
+		{"ALB defaults are too slow for the shutdown delay", func() *TargetGroup { return &TargetGroup{} }, "", nil,
+			[]string{"proxyConfig.shutdown.delay"}, "30s × 2 + 5s = 1m5s", nil},
+		{"interval 10s", func() *TargetGroup { tg := recommended(); tg.HealthCheckIntervalSeconds = n(10); return tg }, "", nil,
+			[]string{"proxyConfig.shutdown.delay"}, "22s", nil},
+		{"timeout not below interval", func() *TargetGroup { tg := recommended(); tg.HealthCheckTimeoutSeconds = n(5); return tg }, "", &ProxyShutdown{Delay: 15 * time.Second, DrainTimeout: 12 * time.Second, Deadline: 30 * time.Second},
+			[]string{"targetGroup.HealthCheckTimeoutSeconds"}, "less than its interval", nil},
+		{"dereg delay shorter than the longest request", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("5"); return tg }, "", nil,
+			[]string{"targetGroup.Attributes[deregistration_delay.timeout_seconds]"}, "longest request", nil},
+		{"dereg delay 0", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("0"); return tg }, "", nil,
+			[]string{"targetGroup.Attributes[deregistration_delay.timeout_seconds]"}, "cuts requests", nil},
+		{"dereg delay not a number", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("soon"); return tg }, "", nil,
+			[]string{"targetGroup.Attributes[deregistration_delay.timeout_seconds]"}, "whole number of seconds", nil},
+		{"thresholds out of range", func() *TargetGroup { tg := recommended(); tg.HealthyThresholdCount = n(1); return tg }, "", nil,
+			[]string{"targetGroup.HealthyThresholdCount"}, "2–10", nil},
+		{"drain longer than the window", recommended, "", &ProxyShutdown{Delay: 12 * time.Second, DrainTimeout: 20 * time.Second, Deadline: 30 * time.Second},
+			[]string{"containerDefinitions[proxy].stopTimeout"}, "12s + 20s + 3s = 35s", nil},
+		{"deadline beyond stopTimeout", recommended, "", &ProxyShutdown{Delay: 12 * time.Second, DrainTimeout: 15 * time.Second, Deadline: 60 * time.Second},
+			[]string{"proxyConfig.shutdown.deadline"}, "SIGKILL", nil},
+		{"service at 50/100 without grace or circuit breaker", recommended,
+			`{"loadBalancers": [{"containerName": "proxy"}], "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 100}}`, nil,
+			[]string{"service.deploymentConfiguration.minimumHealthyPercent", "service.deploymentConfiguration.maximumPercent",
+				"service.healthCheckGracePeriodSeconds", "service.deploymentConfiguration.deploymentCircuitBreaker"}, "below 100", nil},
+		{"grace shorter than the cold start", recommended,
+			`{"services": [{"healthCheckGracePeriodSeconds": 5, "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}]}`, nil,
+			[]string{"service.healthCheckGracePeriodSeconds"}, "cold start (10s)", nil},
+		{"circuit breaker without rollback", recommended,
+			`{"deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}`, nil,
+			[]string{"service.deploymentConfiguration.deploymentCircuitBreaker"}, "for hours", nil},
+		{"blue/green needs no circuit breaker", recommended,
+			`{"deploymentConfiguration": {"strategy": "BLUE_GREEN"}}`, nil, nil, "", nil},
+		{"undeclared longest request skips its rules", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("0"); return tg }, "", nil,
+			nil, "", func(in *LintInput) { in.LongestRequest = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := defaultInput(td)
+			in.TargetGroup = tt.tg()
+			in.Shutdown = tt.shut
+			if tt.svc != "" {
+				path := filepath.Join(t.TempDir(), "service.json")
+				if err := os.WriteFile(path, []byte(tt.svc), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				svc, err := ReadService(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				in.Service = svc
+			}
+			if tt.input != nil {
+				tt.input(&in)
+			}
+			got := Lint(in)
+			if tt.want == nil {
+				if got != nil {
+					t.Fatalf("want no findings, got %v", got)
+				}
+				return
+			}
+			assertFields(t, got, tt.want, tt.says)
+		})
+	}
+}
+
+func TestReadTargetGroupShapes(t *testing.T) {
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"bare":    `{"HealthCheckIntervalSeconds": 7, "Attributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "20"}]}`,
+		"wrapped": `{"TargetGroups": [{"HealthCheckIntervalSeconds": 7}], "Attributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "20"}]}`,
+	} {
+		path := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tg, err := ReadTargetGroup(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := tgAttribute(tg, "deregistration_delay.timeout_seconds"); tg.HealthCheckIntervalSeconds == nil || *tg.HealthCheckIntervalSeconds != 7 || v != "20" {
+			t.Errorf("%s: got %+v", name, tg)
+		}
+	}
+}
+
+func TestParseTaskDefinitionErrors(t *testing.T) {
+	tests := map[string]struct{ doc, want string }{
+		"typo":           {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimout\": 3}]}", `line 2: unknown field "stopTimout"`},
+		"read-only":      {`{"family": "x", "revision": 3, "containerDefinitions": [{"name": "a"}]}`, "taskDefinitionArn, revision or status"},
+		"syntax":         {"{\"family\": \"x\",\n\n \"containerDefinitions\": [}", "line 3: invalid character"},
+		"wrong type":     {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimeout\": \"30\"}]}", "line 2:"},
+		"no family":      {`{"containerDefinitions": [{"name": "a"}]}`, `"family" is required`},
+		"no containers":  {`{"family": "x"}`, `"containerDefinitions" is required`},
+		"unnamed":        {`{"family": "x", "containerDefinitions": [{"image": "a"}]}`, `containerDefinitions[0]: "name" is required`},
+		"trailing":       {`{"family": "x", "containerDefinitions": [{"name": "a"}]} {}`, "unexpected data"},
+		"two containers": {`{"family": "x", "containerDefinitions": [{"name": "a"}, {"name": "b", "healthCheck": {"command": ["CMD", "/healthcheck"]}}]}`, ""},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			td, err := ParseTaskDefinition([]byte(tt.doc))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := GangwayContainers(td); !reflect.DeepEqual(got, []string{"b"}) {
+					t.Errorf("GangwayContainers = %v", got)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
