@@ -1,0 +1,48 @@
+// Command readiness-hook is the Lambda function behind GangwayService's lifecycle hook: ECS
+// invokes it at POST_TEST_TRAFFIC_SHIFT and it answers SUCCEEDED, IN_PROGRESS or FAILED after
+// probing the proxy's readiness path through the test listener (see package hook).
+//
+// Built for the provided.al2023 runtime by `make cdk-hook`:
+//
+//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap ./cmd/readiness-hook
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/gangway-ecs/gangway/cdk/hook"
+)
+
+func main() {
+	cfg, err := hook.FromEnv(os.Getenv)
+	if err != nil {
+		// Every invocation then fails, and ECS rolls the deployment back: a misconfigured hook
+		// must not let an unverified revision through.
+		fmt.Fprintf(os.Stderr, "readiness-hook: configuration: %v\n", err)
+		lambda.Start(func(context.Context, json.RawMessage) (hook.Response, error) {
+			return hook.Response{}, fmt.Errorf("readiness-hook: configuration: %w", err)
+		})
+		return
+	}
+	h := &hook.Hook{Config: cfg}
+	lambda.Start(func(ctx context.Context, ev hook.Event) (hook.Response, error) {
+		resp, err := h.Handle(ctx, ev)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "readiness-hook: %v\n", err)
+			return resp, err
+		}
+		// One line per invocation in the function's log: the reason a deployment stopped.
+		line, _ := json.Marshal(struct {
+			Stage  string `json:"stage"`
+			Status string `json:"hookStatus"`
+			Reason string `json:"reason"`
+		}{ev.LifecycleStage, resp.HookStatus, resp.Reason})
+		fmt.Println(string(line))
+		return resp, nil
+	})
+}

@@ -1,0 +1,513 @@
+package gangway
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
+
+	"github.com/gangway-ecs/gangway/internal/budget"
+)
+
+// Paths and ports the construct wires together. They match the proxy's defaults.
+const (
+	// ReadyPath is the proxy's readiness handler on the traffic port: the target groups'
+	// health check and the lifecycle hook both probe it. The proxy serves the same verdict as
+	// /readyz on its probe server; the construct sets GANGWAY_READY_PATH so the two agree.
+	ReadyPath = "/gangway/ready"
+	// ProbePort is the proxy's probe server (127.0.0.1:28080): never the traffic port.
+	ProbePort = 28080
+	// HealthcheckCommand is the proxy container's ECS health check: a static binary in the
+	// proxy image that exits 0 when ready, 1 when not, 3 when the probe server is unreachable.
+	HealthcheckCommand = "/healthcheck"
+	// TestHeader is the header the test listener rule requires when the load balancer is
+	// internet-facing, so that test traffic to the new tasks is not open to anyone who finds
+	// the port. It is a gate against stray traffic, not a secret: its value is in the template.
+	TestHeader = "X-Gangway-Test-Traffic"
+)
+
+// Container names in the task definition.
+const (
+	ProxyContainerName = "proxy"
+	AppContainerName   = "app"
+)
+
+// Environment variables the construct sets on the proxy container so that its shutdown
+// choreography matches the timing budget the rest of the stack was built from.
+const (
+	EnvShutdownDelay    = "GANGWAY_SHUTDOWN_DELAY"
+	EnvDrainTimeout     = "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT"
+	EnvShutdownDeadline = "GANGWAY_SHUTDOWN_DEADLINE" // the container's stopTimeout
+	EnvReadyPath        = "GANGWAY_READY_PATH"
+	EnvListenAddr       = "GANGWAY_LISTEN_ADDR"
+	EnvUpstream         = "GANGWAY_UPSTREAM"
+	EnvConfigYAML       = "GANGWAY_CONFIG_YAML"
+)
+
+// Circuit-breaker threshold types (ECS thresholdConfiguration.type).
+const (
+	ThresholdBoundedPercent   = "BOUNDED_PERCENT"
+	ThresholdUnboundedPercent = "UNBOUNDED_PERCENT"
+	ThresholdCount            = "COUNT"
+)
+
+// CircuitBreakerThreshold is ECS's thresholdConfiguration, which the CDK L2 does not expose:
+// the construct sets it through the CfnService escape hatch.
+type CircuitBreakerThreshold struct {
+	Type  string // ThresholdBoundedPercent (ECS default), ThresholdUnboundedPercent or ThresholdCount
+	Value int    // percent 1–100, or a count of failed tasks (1–200)
+}
+
+// GangwayServiceProps configures a GangwayService. Required: AppImage, AppPort, ProxyImage,
+// and either Certificate or DomainName. Everything else has a default, listed per field.
+type GangwayServiceProps struct {
+	// Vpc to run in. Default: a new VPC over 2 availability zones with one NAT gateway.
+	Vpc awsec2.IVpc
+	// Cluster to run in (must be in Vpc). Default: a new cluster with Container Insights.
+	Cluster awsecs.ICluster
+	// InternetFacing load balancer. Default true. When false the load balancer is internal
+	// and the hook Lambda runs inside the VPC.
+	InternetFacing *bool
+
+	// AppImage is the application's container image. Required.
+	AppImage awsecs.ContainerImage
+	// AppPort is the port the application listens on inside the task; the proxy forwards to
+	// 127.0.0.1:AppPort. Required.
+	AppPort int
+	// AppEnvironment is passed to the application container.
+	AppEnvironment map[string]string
+
+	// ProxyImage is Gangway's proxy image (with /healthcheck). Required.
+	ProxyImage awsecs.ContainerImage
+	// ProxyPort is the proxy's traffic port, the target groups' port. Default 8080.
+	ProxyPort int
+	// ProxyConfig is an optional proxy configuration (YAML), passed in GANGWAY_CONFIG_YAML.
+	ProxyConfig string
+	// ProxyEnvironment is passed to the proxy container (after the construct's own variables,
+	// which it may not override).
+	ProxyEnvironment map[string]string
+
+	// Cpu and MemoryMiB of the task (a valid Fargate pair). Default 512 and 1024.
+	Cpu, MemoryMiB int
+	// DesiredCount of tasks. Default 2. MinCapacity (default DesiredCount) and MaxCapacity
+	// (default 4 × DesiredCount) bound autoscaling.
+	DesiredCount, MinCapacity, MaxCapacity int
+
+	// Certificate for the HTTPS production listener. Either Certificate or DomainName.
+	Certificate awscertificatemanager.ICertificate
+	// DomainName served by the service. Without Certificate, a DNS-validated certificate is
+	// requested for it (validated through HostedZone when given, by hand otherwise).
+	DomainName string
+	// HostedZone, when given with DomainName, gets an alias record to the load balancer and
+	// the certificate's validation records.
+	HostedZone awsroute53.IHostedZone
+
+	// TestListenerPort is the port of the test listener. Default 9443 (plain HTTP).
+	TestListenerPort int
+	// TestTrafficCidrs may reach the test listener. Default: anywhere (0.0.0.0/0) when
+	// internet-facing (the listener rule still requires TestHeader), the VPC's CIDR when
+	// internal.
+	TestTrafficCidrs []string
+
+	// Strategy is the deployment strategy. Default awsecs.DeploymentStrategy_BLUE_GREEN;
+	// ROLLING, LINEAR and CANARY are selectable.
+	Strategy awsecs.DeploymentStrategy
+	// BakeTime after the production traffic shift, while the old tasks wait for a rollback.
+	// Whole minutes, 0–1440. Default 5 minutes.
+	BakeTime time.Duration
+	// StepPercent (LINEAR: 3–100, default 10; CANARY: 0.1–100, default 5) and StepBakeTime
+	// (whole minutes, 0–1440; default 6 minutes LINEAR, 10 minutes CANARY).
+	StepPercent  float64
+	StepBakeTime time.Duration
+
+	// CircuitBreaker threshold. Default {BOUNDED_PERCENT, 50} (ECS's default, made explicit).
+	CircuitBreaker *CircuitBreakerThreshold
+	// ResetOnHealthyTask: count only consecutive failures (ECS's default, true).
+	ResetOnHealthyTask *bool
+
+	// Budget is the timing budget every health-check, drain and deployment setting comes
+	// from. Default budget.Defaults(). When set, it is used as given (start from
+	// budget.Defaults() and change fields); it must pass budget.Check.
+	Budget *budget.Settings
+
+	// Target5xxThreshold: 5xx responses from the new target group in one minute that fail
+	// the deployment. Default 5.
+	Target5xxThreshold int
+	// UnhealthyHostThreshold: unhealthy targets in the new target group, for two minutes in
+	// a row, that fail the deployment. Default 1.
+	UnhealthyHostThreshold int
+
+	// HookProbes: consecutive 200s one hook invocation needs (default 5); HookDeadline: how
+	// long the hook keeps answering IN_PROGRESS before FAILED (default 10 minutes, at most
+	// 24 hours, ECS's limit for a lifecycle stage).
+	HookProbes   int
+	HookDeadline time.Duration
+	// HookCode overrides the hook function's code. Default: the asset in HookAssetDir.
+	HookCode awslambda.Code
+	// HookAssetDir holds the `bootstrap` built by `make cdk-hook` (linux/arm64). Default
+	// "build/readiness-hook", relative to the CDK app's working directory.
+	HookAssetDir string
+
+	// CpuTargetPercent and RequestsPerTarget are the autoscaling targets. Defaults 60 and 1000.
+	CpuTargetPercent  int
+	RequestsPerTarget int
+
+	// LogRetention of the containers' and the hook's logs. Default one month.
+	LogRetention awslogs.RetentionDays
+}
+
+// Problem is one prop the construct refuses: which prop, its value, and the rule it breaks.
+type Problem struct {
+	Prop  string
+	Value string
+	Rule  string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("GangwayServiceProps.%s = %s: %s", p.Prop, p.Value, p.Rule)
+}
+
+// ValidationError lists every refused prop; NewGangwayService returns it before creating
+// anything, so `cdk synth` stops with the whole list.
+type ValidationError struct {
+	Construct string
+	Problems  []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "GangwayService %q: %d invalid prop(s):", e.Construct, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// resolved is the props with every default filled in and every value checked.
+type resolved struct {
+	GangwayServiceProps
+	internetFacing bool
+	budget         budget.Settings
+	threshold      CircuitBreakerThreshold
+	resetOnHealthy bool
+	blueGreen      bool // any strategy with two target groups and a test listener
+}
+
+// Defaults of the props (also in the field comments and cdk/README.md).
+const (
+	DefaultProxyPort         = 8080
+	DefaultTestListenerPort  = 9443
+	DefaultCpu               = 512
+	DefaultMemoryMiB         = 1024
+	DefaultDesiredCount      = 2
+	DefaultBakeTime          = 5 * time.Minute
+	DefaultHookProbes        = 5
+	DefaultHookDeadline      = 10 * time.Minute
+	DefaultHookAssetDir      = "build/readiness-hook"
+	DefaultCpuTargetPercent  = 60
+	DefaultRequestsPerTarget = 1000
+	DefaultTarget5xx         = 5
+	DefaultUnhealthyHosts    = 1
+
+	// maxHookDeadline is ECS's limit on one lifecycle stage.
+	maxHookDeadline = 24 * time.Hour
+	// maxDeploymentMinutes bounds bake time + hook deadline: CloudFormation gives up on a
+	// service deployment after 36 hours, and a margin is kept for scale-up and clean-up.
+	maxDeploymentMinutes = 1980
+)
+
+func resolve(p GangwayServiceProps) (resolved, []Problem) {
+	r := resolved{GangwayServiceProps: p, internetFacing: true, resetOnHealthy: true}
+	var v validator
+
+	if p.InternetFacing != nil {
+		r.internetFacing = *p.InternetFacing
+	}
+	if p.AppImage == nil {
+		v.add("AppImage", "nil", "required: the application's container image")
+	}
+	if p.ProxyImage == nil {
+		v.add("ProxyImage", "nil", "required: Gangway's proxy image (with /healthcheck)")
+	}
+	if p.Cluster != nil && p.Vpc == nil {
+		v.add("Vpc", "nil", "required when Cluster is given: the load balancer must be in the cluster's VPC")
+	}
+
+	setDefault(&r.ProxyPort, DefaultProxyPort)
+	setDefault(&r.TestListenerPort, DefaultTestListenerPort)
+	v.port("AppPort", p.AppPort, "required: the port the application listens on")
+	v.port("ProxyPort", r.ProxyPort, "the proxy's traffic port")
+	v.port("TestListenerPort", r.TestListenerPort, "the test listener's port")
+	if p.AppPort == r.ProxyPort && p.AppPort != 0 {
+		v.add("AppPort", fmt.Sprint(p.AppPort), fmt.Sprintf("must differ from ProxyPort (%d): both listen in the same network namespace", r.ProxyPort))
+	}
+	for _, port := range []struct {
+		name string
+		n    int
+	}{{"AppPort", p.AppPort}, {"ProxyPort", r.ProxyPort}} {
+		if port.n == ProbePort {
+			v.add(port.name, fmt.Sprint(port.n), fmt.Sprintf("must not be %d: the proxy's probe server listens there", ProbePort))
+		}
+	}
+	if r.TestListenerPort == 80 || r.TestListenerPort == 443 {
+		v.add("TestListenerPort", fmt.Sprint(r.TestListenerPort), "must not be 80 or 443: the production listeners use them")
+	}
+
+	setDefault(&r.Cpu, DefaultCpu)
+	setDefault(&r.MemoryMiB, DefaultMemoryMiB)
+	if rule := fargateSize(r.Cpu, r.MemoryMiB); rule != "" {
+		v.add("MemoryMiB", fmt.Sprintf("%d (Cpu %d)", r.MemoryMiB, r.Cpu), rule)
+	}
+
+	setDefault(&r.DesiredCount, DefaultDesiredCount)
+	setDefault(&r.MinCapacity, r.DesiredCount)
+	setDefault(&r.MaxCapacity, 4*r.DesiredCount)
+	if r.DesiredCount < 1 || r.DesiredCount > 5000 {
+		v.add("DesiredCount", fmt.Sprint(r.DesiredCount), "must be 1–5000: a deployment needs tasks to check")
+	}
+	if r.MinCapacity < 1 || r.MinCapacity > r.DesiredCount {
+		v.add("MinCapacity", fmt.Sprint(r.MinCapacity), fmt.Sprintf("must be 1–DesiredCount (%d)", r.DesiredCount))
+	}
+	if r.MaxCapacity < r.DesiredCount || r.MaxCapacity > 5000 {
+		v.add("MaxCapacity", fmt.Sprint(r.MaxCapacity), fmt.Sprintf("must be DesiredCount (%d)–5000", r.DesiredCount))
+	}
+
+	if p.Certificate == nil && p.DomainName == "" {
+		v.add("Certificate", "nil", "required (or DomainName): the production listener is HTTPS")
+	}
+	if p.HostedZone != nil && p.DomainName == "" {
+		v.add("DomainName", `""`, "required when HostedZone is given")
+	}
+	if p.DomainName != "" && (strings.ContainsAny(p.DomainName, " /:") || !strings.Contains(p.DomainName, ".") || len(p.DomainName) > 253) {
+		v.add("DomainName", fmt.Sprintf("%q", p.DomainName), "must be a fully qualified domain name")
+	}
+	for i, c := range p.TestTrafficCidrs {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			v.add(fmt.Sprintf("TestTrafficCidrs[%d]", i), fmt.Sprintf("%q", c), "must be a CIDR block such as 203.0.113.0/24")
+		}
+	}
+
+	// Deployment strategy and its traffic shifting.
+	if p.Strategy == "" {
+		r.Strategy = awsecs.DeploymentStrategy_BLUE_GREEN
+	}
+	switch r.Strategy {
+	case awsecs.DeploymentStrategy_ROLLING:
+	case awsecs.DeploymentStrategy_BLUE_GREEN, awsecs.DeploymentStrategy_LINEAR, awsecs.DeploymentStrategy_CANARY:
+		r.blueGreen = true
+	default:
+		v.add("Strategy", string(p.Strategy), "must be ROLLING, BLUE_GREEN, LINEAR or CANARY")
+	}
+	if p.BakeTime == 0 {
+		r.BakeTime = DefaultBakeTime
+	}
+	v.minutes("BakeTime", r.BakeTime, 1440)
+	switch r.Strategy {
+	case awsecs.DeploymentStrategy_LINEAR:
+		if r.StepPercent == 0 {
+			r.StepPercent = 10
+		}
+		if r.StepBakeTime == 0 {
+			r.StepBakeTime = 6 * time.Minute
+		}
+		v.percentStep("StepPercent", r.StepPercent, 3)
+		v.minutes("StepBakeTime", r.StepBakeTime, 1440)
+	case awsecs.DeploymentStrategy_CANARY:
+		if r.StepPercent == 0 {
+			r.StepPercent = 5
+		}
+		if r.StepBakeTime == 0 {
+			r.StepBakeTime = 10 * time.Minute
+		}
+		v.percentStep("StepPercent", r.StepPercent, 0.1)
+		v.minutes("StepBakeTime", r.StepBakeTime, 1440)
+	default:
+		if p.StepPercent != 0 || p.StepBakeTime != 0 {
+			v.add("StepPercent", fmt.Sprint(p.StepPercent), fmt.Sprintf("StepPercent and StepBakeTime apply only to LINEAR and CANARY, not %s", r.Strategy))
+		}
+	}
+
+	r.threshold = CircuitBreakerThreshold{Type: ThresholdBoundedPercent, Value: 50}
+	if p.CircuitBreaker != nil {
+		r.threshold = *p.CircuitBreaker
+	}
+	switch r.threshold.Type {
+	case ThresholdBoundedPercent, ThresholdUnboundedPercent:
+		if r.threshold.Value < 1 || r.threshold.Value > 100 {
+			v.add("CircuitBreaker.Value", fmt.Sprint(r.threshold.Value), "a percent threshold must be 1–100")
+		}
+	case ThresholdCount:
+		if r.threshold.Value < 1 || r.threshold.Value > 200 {
+			v.add("CircuitBreaker.Value", fmt.Sprint(r.threshold.Value), "a count threshold must be 1–200 failed tasks")
+		}
+	default:
+		v.add("CircuitBreaker.Type", fmt.Sprintf("%q", r.threshold.Type), "must be BOUNDED_PERCENT, UNBOUNDED_PERCENT or COUNT")
+	}
+	if p.ResetOnHealthyTask != nil {
+		r.resetOnHealthy = *p.ResetOnHealthyTask
+	}
+
+	// The timing budget: every rule of budget.Check, plus the fields the construct renders.
+	r.budget = budget.Defaults()
+	if p.Budget != nil {
+		r.budget = *p.Budget
+	}
+	v.budget(r.budget)
+
+	setDefault(&r.Target5xxThreshold, DefaultTarget5xx)
+	setDefault(&r.UnhealthyHostThreshold, DefaultUnhealthyHosts)
+	if r.Target5xxThreshold < 1 {
+		v.add("Target5xxThreshold", fmt.Sprint(r.Target5xxThreshold), "must be at least 1")
+	}
+	if r.UnhealthyHostThreshold < 1 {
+		v.add("UnhealthyHostThreshold", fmt.Sprint(r.UnhealthyHostThreshold), "must be at least 1")
+	}
+
+	setDefault(&r.HookProbes, DefaultHookProbes)
+	if r.HookDeadline == 0 {
+		r.HookDeadline = DefaultHookDeadline
+	}
+	if r.HookProbes < 1 || r.HookProbes > 20 {
+		v.add("HookProbes", fmt.Sprint(r.HookProbes), "must be 1–20 (one invocation must finish well within the Lambda timeout)")
+	}
+	if r.HookDeadline < time.Minute || r.HookDeadline > maxHookDeadline {
+		v.add("HookDeadline", r.HookDeadline.String(), "must be 1m–24h: ECS fails a lifecycle stage after 24 hours")
+	}
+	if total := r.BakeTime + r.HookDeadline; r.blueGreen && total > maxDeploymentMinutes*time.Minute {
+		v.add("HookDeadline", r.HookDeadline.String(), fmt.Sprintf("BakeTime + HookDeadline = %s must be at most %d minutes, or CloudFormation gives up on the deployment first", total, maxDeploymentMinutes))
+	}
+	if r.HookAssetDir == "" {
+		r.HookAssetDir = DefaultHookAssetDir
+	}
+
+	setDefault(&r.CpuTargetPercent, DefaultCpuTargetPercent)
+	setDefault(&r.RequestsPerTarget, DefaultRequestsPerTarget)
+	if r.CpuTargetPercent < 10 || r.CpuTargetPercent > 90 {
+		v.add("CpuTargetPercent", fmt.Sprint(r.CpuTargetPercent), "must be 10–90")
+	}
+	if r.RequestsPerTarget < 1 {
+		v.add("RequestsPerTarget", fmt.Sprint(r.RequestsPerTarget), "must be at least 1")
+	}
+	if r.LogRetention == "" {
+		r.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+
+	for k := range p.ProxyEnvironment {
+		switch k {
+		case EnvShutdownDelay, EnvDrainTimeout, EnvShutdownDeadline, EnvReadyPath, EnvListenAddr, EnvUpstream, EnvConfigYAML:
+			v.add("ProxyEnvironment["+k+"]", "set", "is set by the construct from the budget and ports; change those props instead")
+		}
+	}
+	return r, v.out
+}
+
+// budgetRequired are the Settings fields the construct renders into the template: they must
+// be declared (zero means "not declared" to budget.Check, which would skip their rules).
+var budgetRequired = []struct {
+	field string
+	zero  func(budget.Settings) bool
+}{
+	{"LBHealthInterval", func(s budget.Settings) bool { return s.LBHealthInterval == 0 }},
+	{"LBHealthTimeout", func(s budget.Settings) bool { return s.LBHealthTimeout == 0 }},
+	{"LBHealthyThreshold", func(s budget.Settings) bool { return s.LBHealthyThreshold == 0 }},
+	{"LBUnhealthyThreshold", func(s budget.Settings) bool { return s.LBUnhealthyThreshold == 0 }},
+	{"StopTimeout", func(s budget.Settings) bool { return s.StopTimeout == 0 }},
+	{"HealthCheckGracePeriod", func(s budget.Settings) bool { return s.HealthCheckGracePeriod == 0 }},
+	{"MinimumHealthyPercent", func(s budget.Settings) bool { return s.MinimumHealthyPercent == 0 }},
+	{"MaximumPercent", func(s budget.Settings) bool { return s.MaximumPercent == 0 }},
+	{"ContainerInterval", func(s budget.Settings) bool { return s.ContainerInterval == 0 }},
+	{"ContainerTimeout", func(s budget.Settings) bool { return s.ContainerTimeout == 0 }},
+	{"ContainerRetries", func(s budget.Settings) bool { return s.ContainerRetries == 0 }},
+	{"LongestRequest", func(s budget.Settings) bool { return s.LongestRequest == 0 }},
+	{"ColdStart", func(s budget.Settings) bool { return s.ColdStart == 0 }},
+}
+
+type validator struct{ out []Problem }
+
+func (v *validator) add(prop, value, rule string) {
+	v.out = append(v.out, Problem{Prop: prop, Value: value, Rule: rule})
+}
+
+func (v *validator) port(prop string, n int, what string) {
+	if n < 1 || n > 65535 {
+		v.add(prop, fmt.Sprint(n), what+": must be 1–65535")
+	}
+}
+
+func (v *validator) minutes(prop string, d time.Duration, max int) {
+	if d < 0 || d > time.Duration(max)*time.Minute || d%time.Minute != 0 {
+		v.add(prop, d.String(), fmt.Sprintf("must be a whole number of minutes, 0–%d", max))
+	}
+}
+
+func (v *validator) percentStep(prop string, p, min float64) {
+	tenths := p * 10
+	if p < min || p > 100 || math.Abs(tenths-math.Round(tenths)) > 1e-9 {
+		v.add(prop, fmt.Sprint(p), fmt.Sprintf("must be %g–100 in steps of 0.1", min))
+	}
+}
+
+func (v *validator) budget(s budget.Settings) {
+	for _, f := range budgetRequired {
+		if f.zero(s) {
+			v.add("Budget."+f.field, "0", "must be set: the construct renders it into the template (start from budget.Defaults())")
+		}
+	}
+	for _, viol := range budget.Check(s) {
+		v.add("Budget."+viol.Field, viol.Value, viol.Rule+"; fix: "+viol.Fix)
+	}
+	// Whole seconds: CloudFormation takes these as integer seconds and would round silently.
+	for _, d := range []struct {
+		field string
+		d     time.Duration
+	}{
+		{"DeregistrationDelay", s.DeregistrationDelay},
+		{"HealthCheckGracePeriod", s.HealthCheckGracePeriod},
+		{"ContainerStartPeriod", s.ContainerStartPeriod},
+	} {
+		if d.d%time.Second != 0 || d.d < 0 {
+			v.add("Budget."+d.field, d.d.String(), "must be a whole, non-negative number of seconds")
+		}
+	}
+}
+
+// fargateSize returns why cpu/memory is not a Fargate task size, or "".
+func fargateSize(cpu, mem int) string {
+	type span struct{ lo, hi, step int }
+	sizes := map[int]span{
+		256:   {512, 2048, 512}, // 512, 1024, 2048 (1536 is not offered)
+		512:   {1024, 4096, 1024},
+		1024:  {2048, 8192, 1024},
+		2048:  {4096, 16384, 1024},
+		4096:  {8192, 30720, 1024},
+		8192:  {16384, 61440, 4096},
+		16384: {32768, 122880, 8192},
+	}
+	s, ok := sizes[cpu]
+	if !ok {
+		return "Cpu must be one of Fargate's sizes: 256, 512, 1024, 2048, 4096, 8192, 16384"
+	}
+	okMem := mem >= s.lo && mem <= s.hi && (mem-s.lo)%s.step == 0
+	if cpu == 256 {
+		okMem = mem == 512 || mem == 1024 || mem == 2048
+	}
+	if !okMem {
+		return fmt.Sprintf("Fargate with Cpu %d takes %d–%d MiB in steps of %d", cpu, s.lo, s.hi, s.step)
+	}
+	return ""
+}
+
+func setDefault(n *int, def int) {
+	if *n == 0 {
+		*n = def
+	}
+}

@@ -1,0 +1,38 @@
+# CDK: the GangwayService construct, its app, and the readiness hook Lambda (cdk/, its own
+# Go module). Targets:
+#   cdk-hook         build the hook (linux/$(CDK_HOOK_ARCH), provided.al2023) into cdk/build/
+#   cdk-test         hook unit tests + template assertions, synth, cfn-lint (in `make test`)
+#   synth            cdk synth into cdk/cdk.out (installs the pinned CLI when needed)
+#   cdk-lint         cfn-lint on every template in cdk/cdk.out
+#   cdk-deploy-moto  cdk bootstrap + deploy against a moto server on 127.0.0.1 (slow)
+
+CDK_DIR        := cdk
+CDK_HOOK_ARCH  ?= arm64
+CDK_HOOK_DIR   := $(CDK_DIR)/build/readiness-hook
+CDK_HOOK_SRCS  := $(wildcard $(CDK_DIR)/hook/*.go $(CDK_DIR)/cmd/readiness-hook/*.go) $(CDK_DIR)/go.mod $(CDK_DIR)/go.sum
+
+.PHONY: cdk-hook cdk-test cdk-go-test cdk-lint synth cdk-deploy-moto
+
+cdk-hook: $(CDK_HOOK_DIR)/bootstrap
+
+# GOARCH must match the function's architecture (arm64 in the construct).
+$(CDK_HOOK_DIR)/bootstrap: $(CDK_HOOK_SRCS)
+	@mkdir -p $(CDK_HOOK_DIR)
+	cd $(CDK_DIR) && GOOS=linux GOARCH=$(CDK_HOOK_ARCH) CGO_ENABLED=0 \
+	  $(GO) build -trimpath -tags lambda.norpc -ldflags '-s -w' -o build/readiness-hook/bootstrap ./cmd/readiness-hook
+
+cdk-go-test: cdk-hook
+	cd $(CDK_DIR) && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+synth: cdk-hook
+	scripts/cdk-synth.sh
+
+cdk-lint:
+	scripts/cdk-lint.sh
+
+cdk-test: cdk-go-test synth cdk-lint
+
+cdk-deploy-moto: cdk-hook
+	scripts/cdk-deploy-moto.sh
+
+TEST_SUITES += cdk-test
