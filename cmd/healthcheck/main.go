@@ -78,27 +78,42 @@ type options struct {
 	timeout  time.Duration
 	excludes []string
 	verbose  bool
+	version  bool
 }
 
 // run is the whole program: it parses args, probes, prints, and returns the exit code.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	opts, code, done := parseFlags(args, getenv, stdout, stderr)
-	if done {
-		return code
+	var opts options
+	fs := newFlagSet(&opts, getenv)
+	if err := parseFlags(fs, &opts, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, usageHead)
+			fs.PrintDefaults()
+			fmt.Fprint(stdout, usageTail)
+			return exitHealthy
+		}
+		fmt.Fprintf(stderr, "healthcheck: %v\nRun 'healthcheck -h' for usage.\n", err)
+		return exitUsage
+	}
+	if opts.version {
+		fmt.Fprintf(stdout, "gangway-healthcheck %s\n", version)
+		return exitHealthy
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.timeout)
 	defer cancel()
 	var out bytes.Buffer
-	code = probe(ctx, opts, &out)
+	code := probe(ctx, opts, &out)
 	stdout.Write(capOutput(out.Bytes(), maxOutputBytes))
 	return code
 }
 
-// parseFlags returns the options, or done with the exit code when there is nothing to
-// probe: -h, -version, or bad usage.
-func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (opts options, code int, done bool) {
+// newFlagSet binds the flags to opts. The address defaults to $GANGWAY_HEALTH_ADDR, so that
+// -addr wins over it.
+func newFlagSet(opts *options, getenv func(string) string) *flag.FlagSet {
+	// ContinueOnError: flag's ExitOnError would exit 2, which Docker reserves.
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // flag's messages are printed below, so that -h goes to stdout
+	fs.SetOutput(io.Discard) // run prints flag's errors, and the usage on stdout
 	addr := defaultAddr
 	if env := getenv(addrEnv); env != "" {
 		addr = env
@@ -114,37 +129,30 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 		return nil
 	})
 	fs.BoolVar(&opts.verbose, "v", false, "print the server's whole probe body")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
+	return fs
+}
 
-	usageError := func(format string, args ...any) (options, int, bool) {
-		fmt.Fprintf(stderr, "healthcheck: "+format+"\nRun 'healthcheck -h' for usage.\n", args...)
-		return opts, exitUsage, true
-	}
+// parseFlags parses args into opts and checks them. Its errors, but flag.ErrHelp, are bad
+// usage.
+func parseFlags(fs *flag.FlagSet, opts *options, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprint(stdout, usageHead)
-			fs.PrintDefaults()
-			fmt.Fprint(stdout, usageTail)
-			return opts, exitHealthy, true
-		}
-		return usageError("%v", err)
+		return err
 	}
 	switch {
-	case *showVersion:
-		fmt.Fprintf(stdout, "gangway-healthcheck %s\n", version)
-		return opts, exitHealthy, true
+	case opts.version:
+		return nil
 	case fs.NArg() > 0:
-		return usageError("unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case probePaths[opts.probe] == "":
-		return usageError("-probe %q: want ready, live or startup", opts.probe)
+		return fmt.Errorf("-probe %q: want ready, live or startup", opts.probe)
 	case opts.timeout <= 0:
-		return usageError("-timeout %s: must be positive", opts.timeout)
+		return fmt.Errorf("-timeout %s: must be positive", opts.timeout)
 	}
 	if err := checkAddr(opts.addr); err != nil {
-		return usageError("-addr %q (or %s): %v", opts.addr, addrEnv, err)
+		return fmt.Errorf("-addr %q (or %s): %w", opts.addr, addrEnv, err)
 	}
-	return opts, 0, false
+	return nil
 }
 
 const usageHead = `Usage: healthcheck [flags]

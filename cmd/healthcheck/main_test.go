@@ -353,7 +353,7 @@ func TestRunTimeoutBoundsTheWholeProbe(t *testing.T) {
 	start := time.Now()
 	code, stdout, _ := runProbe(t, nil, "-addr", s.addr, "-timeout", "400ms")
 	elapsed := time.Since(start)
-	if code != exitUnreachable {
+	if code != exitUnreachable || !strings.HasPrefix(stdout, "ready: timed out after 400ms: ") {
 		t.Errorf("exit code %d, want %d: %s", code, exitUnreachable, stdout)
 	}
 	// It must not give up before its deadline; how late it may be depends on the machine.
@@ -443,8 +443,9 @@ func TestRunAddrFromEnv(t *testing.T) {
 		})
 	}
 	t.Run("default", func(t *testing.T) {
-		opts, _, done := parseFlags(nil, func(string) string { return "" }, nil, nil)
-		if done || opts.addr != "127.0.0.1:28080" || opts.probe != "ready" || opts.timeout != 2*time.Second {
+		var opts options
+		err := parseFlags(newFlagSet(&opts, func(string) string { return "" }), &opts, nil)
+		if err != nil || opts.addr != "127.0.0.1:28080" || opts.probe != "ready" || opts.timeout != 2*time.Second {
 			t.Errorf("defaults: %+v", opts)
 		}
 	})
