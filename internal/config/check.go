@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -548,11 +549,11 @@ func (k *checker) resolve(name string) string {
 // keyPair checks that a certificate and key exist, hold PEM data, and match. p is the path
 // of the enclosing tls section.
 func (k *checker) keyPair(p, certFile, keyFile string) {
-	certPEM, certErr := os.ReadFile(certFile)
+	certPEM, certErr := readPEMFile(certFile)
 	if certErr != nil {
 		k.errorf(p+".cert_file", "%v", certErr)
 	}
-	keyPEM, keyErr := os.ReadFile(keyFile)
+	keyPEM, keyErr := readPEMFile(keyFile)
 	if keyErr != nil {
 		k.errorf(p+".key_file", "%v", keyErr)
 	}
@@ -572,7 +573,7 @@ func (k *checker) keyPair(p, certFile, keyFile string) {
 
 // caFile checks that a CA bundle exists and holds at least one PEM certificate.
 func (k *checker) caFile(p, name string) {
-	data, err := os.ReadFile(name)
+	data, err := readPEMFile(name)
 	if err != nil {
 		k.errorf(p, "%v", err)
 		return
@@ -580,6 +581,29 @@ func (k *checker) caFile(p, name string) {
 	if !x509.NewCertPool().AppendCertsFromPEM(data) {
 		k.errorf(p, "%s: no PEM certificate found", name)
 	}
+}
+
+// maxPEMFile bounds what readPEMFile reads: certificate bundles are kilobytes, and a
+// configuration naming a device or a huge file must not hang or exhaust validation.
+const maxPEMFile = 4 << 20
+
+func readPEMFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxPEMFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxPEMFile)
+	}
+	return data, nil
 }
 
 // addressConflicts reports two listeners (or a listener and the admin or demo server) bound to
