@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/lifecycle"
+	"github.com/gangway-ecs/gangway/internal/proxy"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
@@ -45,14 +50,10 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("run", c.env)
 	cfgPath := fs.String("config", "", "configuration file (default: the embedded default configuration)")
 	adminAddr := fs.String("admin-addr", "", "probe server address, overrides admin.address")
+	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-
-	reg := health.NewRegistry()
-	loop := reg.Register(health.Spec{Name: "process.loop", Gates: health.Liveness, TTL: loopTTL})
-	loop.Running("")
-	cfgCheck := reg.Register(health.Spec{Name: "config.build", Gates: health.Startup | health.Readiness, Versioned: true})
 
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -61,24 +62,73 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if *adminAddr != "" {
 		cfg.Admin.Address = *adminAddr
 	}
-	logger := newLogger(c.env, cfg.Log.Level)
+	logger := newLogger(c.env.stderr, cfg.Log.Level)
 	logger.Info("starting", "version", version.String(), "config", cfg.File, "config_version", cfg.Version)
-	reg.SetConfigVersion(cfg.Version)
-	cfgCheck.Running(cfg.Version, health.A("source", cfg.File))
 
-	admin, err := startAdmin(cfg.Admin.Address, reg, logger)
+	reg := health.NewRegistry()
+	loop := reg.Register(health.Spec{Name: "process.loop", Gates: health.Liveness, TTL: loopTTL})
+	loop.Running("")
+	// config.build gates startup only: once a config is serving, a rejected reload is
+	// reported here (error and attributes) but does not fail readiness, because the last
+	// good config keeps serving.
+	cfgCheck := reg.Register(health.Spec{Name: "config.build", Gates: health.Startup})
+
+	spec, err := proxy.FromConfig(cfg)
 	if err != nil {
 		return err
 	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(
+		health.NewCollector(reg),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	var access *slog.Logger
+	if cfg.Log.AccessLog {
+		access = slog.New(slog.NewJSONHandler(c.env.stdout, nil))
+	}
+	srv, err := proxy.New(spec, proxy.Options{Health: reg, Logger: logger, AccessLog: access, Metrics: metrics})
+	if err != nil {
+		return err
+	}
+
+	admin, err := startAdmin(cfg.Admin.Address, reg, metrics, logger)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	reg.SetConfigVersion(cfg.Version)
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	cfgCheck.Running(cfg.Version, health.A("source", cfg.File))
 	if c.ready != nil {
 		c.ready(admin.addr)
 	}
+	p := &process{path: *cfgPath, current: cfg, reg: reg, check: cfgCheck, srv: srv, log: logger}
 
-	sysd := &health.Systemd{Registry: reg, Logger: logger}
-	sysCtx, stopSysd := context.WithCancel(context.Background())
-	sysDone := make(chan struct{})
-	go func() { defer close(sysDone); sysd.Run(sysCtx) }()
-	defer func() { stopSysd(); <-sysDone }()
+	bg, stopBg := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	defer func() { stopBg(); bgWG.Wait() }()
+	bgWG.Add(1)
+	go func() { defer bgWG.Done(); (&health.Systemd{Registry: reg, Logger: logger}).Run(bg) }()
+
+	reloads := make(chan string, 1)
+	requestReload := func(why string) {
+		select {
+		case reloads <- why:
+		default: // one pending reload reads the newest file anyway
+		}
+	}
+	if *watch && *cfgPath != "" {
+		w, err := config.Watch(bg, *cfgPath, func() { requestReload("file changed") })
+		if err != nil {
+			logger.Warn("config file watch unavailable; SIGHUP still reloads", "error", err)
+		} else {
+			bgWG.Add(1)
+			go func() { defer bgWG.Done(); w.Wait() }()
+		}
+	}
 
 	sigs := c.signals
 	if sigs == nil {
@@ -90,15 +140,24 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	var sig os.Signal
+	first := true // the watch reports the file once at start: it is what is serving
 wait:
 	for {
 		select {
 		case sig = <-sigs:
 			if sig == syscall.SIGHUP {
-				logger.Info("reload requested", "signal", sig.String())
+				p.reload("SIGHUP")
 				continue
 			}
 			break wait
+		case why := <-reloads:
+			if first && why == "file changed" {
+				first = false
+				if p.unchanged() {
+					continue
+				}
+			}
+			p.reload(why)
 		case <-ctx.Done():
 			sig = syscall.SIGTERM
 			break wait
@@ -111,7 +170,7 @@ wait:
 	}
 
 	start := time.Now()
-	logger.Info("shutdown begins", "signal", sig.String())
+	logger.Info("shutdown begins", "signal", sig.String(), "connections", srv.ActiveConns())
 	abort := make(chan struct{})
 	go func() {
 		// A second signal ends the choreography at once.
@@ -124,12 +183,12 @@ wait:
 		}
 	}()
 	sd := &lifecycle.Shutdown{
-		Delay:        cfg.Shutdown.Delay,
-		DrainTimeout: cfg.Shutdown.DrainTimeout,
-		Deadline:     cfg.Shutdown.Deadline,
+		Delay:        p.current.Shutdown.Delay,
+		DrainTimeout: p.current.Shutdown.DrainTimeout,
+		Deadline:     p.current.Shutdown.Deadline,
 		Health:       reg,
 		Logger:       logger,
-		Drainers:     []lifecycle.Drainer{admin},
+		Drainers:     []lifecycle.Drainer{srv, admin},
 	}
 	sd.Run(start, abort)
 	select {
@@ -140,6 +199,86 @@ wait:
 	return nil
 }
 
+// process holds what a reload changes.
+type process struct {
+	path    string
+	current *config.Config
+	reg     *health.Registry
+	check   *health.Check
+	srv     *proxy.Server
+	log     *slog.Logger
+}
+
+// unchanged reports whether the file on disk is the config already serving.
+func (p *process) unchanged() bool {
+	cfg, err := loadConfig(p.path)
+	return err == nil && cfg.Version == p.current.Version
+}
+
+// reload reads the config file again and applies it. A config that fails to parse,
+// validate or apply is rejected: the last good config keeps serving, and config.build
+// carries the error with the rejected version and the reason, without failing readiness.
+func (p *process) reload(why string) {
+	if p.path == "" {
+		p.log.Info("reload ignored: running the embedded default configuration", "trigger", why)
+		return
+	}
+	start := time.Now()
+	cfg, err := config.Load(p.path)
+	if err != nil {
+		p.reject(why, fileDigest(p.path), err)
+		return
+	}
+	if cfg.Version == p.current.Version {
+		p.log.Info("reload: configuration unchanged", "trigger", why, "config_version", cfg.Version)
+		p.check.Running(cfg.Version, health.A("source", cfg.File))
+		return
+	}
+	if cfg.Admin.Address != p.current.Admin.Address {
+		p.log.Warn("reload: admin.address changes need a restart; keeping the current one",
+			"current", p.current.Admin.Address, "configured", cfg.Admin.Address)
+		cfg.Admin.Address = p.current.Admin.Address
+	}
+	spec, err := proxy.FromConfig(cfg)
+	if err != nil {
+		p.reject(why, cfg.Version, err)
+		return
+	}
+	p.reg.Batch(func() {
+		if err = p.srv.Apply(spec); err == nil {
+			p.reg.SetConfigVersion(cfg.Version)
+		}
+	})
+	if err != nil {
+		p.reject(why, cfg.Version, err)
+		return
+	}
+	p.log.Info("reload: applied", "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
+		"duration", time.Since(start).Round(time.Microsecond))
+	p.current = cfg
+	p.check.Running(cfg.Version, health.A("source", cfg.File))
+}
+
+func (p *process) reject(why, version string, err error) {
+	p.log.Error("reload rejected; the last good configuration keeps serving", "trigger", why,
+		"rejected_version", version, "serving_version", p.current.Version, "error", err)
+	p.check.Fail(fmt.Errorf("reload rejected: %w", err),
+		health.A("source", p.current.File),
+		health.A("serving_version", p.current.Version),
+		health.A("rejected_version", version),
+		health.A("reason", err.Error()))
+}
+
+// fileDigest names a config that could not be parsed: the short sha256 of its bytes.
+func fileDigest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unreadable"
+	}
+	sum := sha256.Sum256(b)
+	return "file:" + hex.EncodeToString(sum[:6])
+}
+
 // loadConfig reads the file, or the embedded default when path is empty.
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
@@ -148,7 +287,7 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-func newLogger(e env, level config.LogLevel) *slog.Logger {
+func newLogger(w io.Writer, level config.LogLevel) *slog.Logger {
 	var l slog.Level
 	switch level {
 	case config.LogDebug:
@@ -160,7 +299,7 @@ func newLogger(e env, level config.LogLevel) *slog.Logger {
 	default:
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 // adminServer is the probe and metrics server. During shutdown it keeps answering (503 on
@@ -171,18 +310,12 @@ type adminServer struct {
 	failed chan error
 }
 
-func startAdmin(addr string, reg *health.Registry, logger *slog.Logger) (*adminServer, error) {
+func startAdmin(addr string, reg *health.Registry, metrics prometheus.Gatherer, logger *slog.Logger) (*adminServer, error) {
 	check := reg.Register(health.Spec{Name: "admin.listener", Gates: health.Startup | health.Readiness})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin.address %s: %w", addr, err)
 	}
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(
-		health.NewCollector(reg),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
 	mux := http.NewServeMux()
 	mux.Handle("/", health.Handler(reg))
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))

@@ -8,9 +8,11 @@
 //
 // The rules (see Snapshot.Evaluate):
 //   - startup passes once every startup-gating check has been RUNNING at least once;
-//   - readiness passes when every readiness-gating check is RUNNING, has no error, is fresh
-//     (reported within its TTL), reflects the current config version when it is versioned,
-//     and the process is not terminating;
+//   - readiness passes when startup has passed, every readiness-gating check is RUNNING, has
+//     no error, is fresh (reported within its TTL), reflects the current config version when
+//     it is versioned, and the process is not terminating. A check that gates startup but
+//     not readiness (config.build: a rejected reload leaves the last good config serving)
+//     may carry an error without failing readiness;
 //   - liveness fails only when a liveness-gating check carries an error or is stale. Only
 //     process faults (a stuck loop, a fatal internal error) should gate liveness: a dependency
 //     error must never restart every replica at once. TERMINATING leaves liveness green.
@@ -141,6 +143,10 @@ type Report struct {
 // Registry holds every check of a process. It is safe for concurrent use.
 type Registry struct {
 	now func() time.Time
+
+	// batch makes a Batch atomic for observers: Batch holds it for writing, Snapshot for
+	// reading. Reports do not take it, so reporters inside a Batch never block on it.
+	batch sync.RWMutex
 
 	mu          sync.Mutex
 	checks      map[string]*Record
@@ -343,8 +349,20 @@ type Snapshot struct {
 	Records []Record
 }
 
+// Batch runs fn, and no Snapshot observes the registry while it runs: a reload that
+// reports several checks at a new config version and moves the current version is seen
+// whole or not at all, so probes never see a half-applied version. fn must not call
+// Snapshot or Evaluate (it would deadlock) and should be quick: probes wait for it.
+func (r *Registry) Batch(fn func()) {
+	r.batch.Lock()
+	defer r.batch.Unlock()
+	fn()
+}
+
 // Snapshot copies the registry's state.
 func (r *Registry) Snapshot() Snapshot {
+	r.batch.RLock()
+	defer r.batch.RUnlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := Snapshot{At: r.now(), ConfigVersion: r.version, Terminating: r.terminating}
@@ -396,12 +414,19 @@ func (s Snapshot) Evaluate(p Probe, exclude ...string) Result {
 	seen := map[string]bool{}
 	for i := range s.Records {
 		rec := &s.Records[i]
-		if rec.Gates&p == 0 {
+		rule := p
+		switch {
+		case rec.Gates&p != 0:
+		case p == Readiness && rec.Gates&Startup != 0:
+			// Readiness implies startup: a startup-only check (config.build) holds
+			// readiness until it has been RUNNING once, and no longer after that.
+			rule = Startup
+		default:
 			continue
 		}
 		seen[rec.Name] = true
 		cr := CheckResult{Name: rec.Name, OK: true}
-		if reason := s.failReason(rec, p); reason != "" {
+		if reason := s.failReason(rec, rule); reason != "" {
 			cr.OK, cr.Reason = false, reason
 		}
 		if ex[rec.Name] {

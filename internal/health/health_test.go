@@ -207,6 +207,23 @@ func TestAggregationRules(t *testing.T) {
 			startup: true, readiness: true, liveness: true,
 		},
 		{
+			name: "readiness waits for a startup-only check",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "config.build", Gates: Startup})
+			},
+			startup: false, readiness: false, liveness: true,
+			reason: "[-]config.build: not started",
+		},
+		{
+			name: "an error on a started startup-only check leaves readiness green",
+			setup: func(r *Registry, _ *fakeClock) {
+				c := r.Register(Spec{Name: "config.build", Gates: Startup})
+				c.Running("v1")
+				c.Fail(errors.New("reload rejected: line 3: bad duration"))
+			},
+			startup: true, readiness: true, liveness: true,
+		},
+		{
 			name: "unregistered check no longer gates",
 			setup: func(r *Registry, _ *fakeClock) {
 				r.Register(Spec{Name: "upstream.cluster.old", Gates: all})
@@ -372,5 +389,44 @@ func TestParseProbe(t *testing.T) {
 	}
 	if _, err := ParseProbe("bogus"); err == nil {
 		t.Error("ParseProbe(bogus) succeeded")
+	}
+}
+
+// TestBatchIsAtomicForObservers moves the config version and a versioned check together
+// while readers evaluate: no reader may see the check lagging or leading the version.
+func TestBatchIsAtomicForObservers(t *testing.T) {
+	r := NewRegistry()
+	c := r.Register(Spec{Name: "proxy.listener.public", Gates: Readiness, Versioned: true})
+	r.SetConfigVersion("v0")
+	c.Running("v0")
+	stop := make(chan struct{})
+	var failures, reads int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			reads++
+			if !r.Evaluate(Readiness).OK {
+				failures++
+			}
+		}
+	}()
+	for i := 1; i <= 2000; i++ {
+		v := "v" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+		r.Batch(func() {
+			r.SetConfigVersion(v)
+			c.Running(v)
+		})
+	}
+	close(stop)
+	wg.Wait()
+	if failures != 0 {
+		t.Fatalf("%d of %d readers saw a half-applied version", failures, reads)
 	}
 }

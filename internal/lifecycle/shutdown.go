@@ -68,15 +68,15 @@ func (s *Shutdown) Run(start time.Time, abort <-chan struct{}) {
 	}
 
 	s.Health.BeginShutdown()
-	log.Info("shutdown: readiness failing, still serving", "phase", "delay", "delay", s.Delay, "deadline", s.Deadline)
+	log.Info("shutdown: readiness failing, still serving", "phase", "delay", "delay", s.Delay.String(), "deadline", s.Deadline.String())
 
 	// Phase 2: keep serving while load balancers notice.
 	delayEnd := minTime(start.Add(s.Delay), hardStop)
 	if !sleepUntil(delayEnd, abort) {
-		log.Warn("shutdown: aborted by a second signal", "phase", "delay", "elapsed", time.Since(start).Round(time.Millisecond))
+		log.Warn("shutdown: aborted by a second signal", "phase", "delay", "elapsed", since(start))
 		return
 	}
-	log.Info("shutdown: delay over, stop accepting", "phase", "stop-accepting", "elapsed", time.Since(start).Round(time.Millisecond))
+	log.Info("shutdown: delay over, stop accepting", "phase", "stop-accepting", "elapsed", since(start))
 
 	// Phase 3 and 4: stop accepting, then wait for in-flight requests.
 	phase := time.Now()
@@ -107,7 +107,7 @@ func (s *Shutdown) Run(start time.Time, abort <-chan struct{}) {
 	default:
 	}
 	cancel()
-	log.Info("shutdown: drain finished", "phase", "drain", "duration", time.Since(phase).Round(time.Millisecond),
+	log.Info("shutdown: drain finished", "phase", "drain", "duration", since(phase),
 		"connections_left", remaining, "aborted", aborted)
 
 	// Phase 5: close what is left.
@@ -115,8 +115,8 @@ func (s *Shutdown) Run(start time.Time, abort <-chan struct{}) {
 	for _, d := range s.Drainers {
 		d.Close()
 	}
-	log.Info("shutdown: complete", "phase", "close", "duration", time.Since(phase).Round(time.Millisecond),
-		"total", time.Since(start).Round(time.Millisecond), "closed_connections", remaining)
+	log.Info("shutdown: complete", "phase", "close", "duration", since(phase),
+		"total", since(start), "closed_connections", remaining)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -141,3 +141,6 @@ func sleepUntil(t time.Time, abort <-chan struct{}) bool {
 		return false
 	}
 }
+
+// since renders the time elapsed since t for logs ("1.502s").
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
