@@ -78,7 +78,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 // startRun runs `proxy run` in-process and returns the admin address, the signal channel
 // and a channel with the exit code.
-func startRun(t *testing.T, cfgPath string) (string, chan os.Signal, <-chan int, *syncBuffer) {
+func startRun(t *testing.T, cfgPath string, extra ...string) (string, chan os.Signal, <-chan int, *syncBuffer) {
 	t.Helper()
 	var stderr syncBuffer
 	sigs := make(chan os.Signal, 4)
@@ -87,7 +87,7 @@ func startRun(t *testing.T, cfgPath string) (string, chan os.Signal, <-chan int,
 	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
 	code := make(chan int, 1)
 	go func() {
-		err := cmd.Run(context.Background(), []string{"-config", cfgPath})
+		err := cmd.Run(context.Background(), append([]string{"-config", cfgPath}, extra...))
 		code <- exitCode(err, &stderr)
 	}()
 	select {
