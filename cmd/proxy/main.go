@@ -59,6 +59,7 @@ func commands(e env) map[string]command {
 		"version":  versionCommand{env: e},
 		"validate": &ValidateCommand{env: e},
 		"lint":     &LintCommand{env: e},
+		"rollout":  &RolloutCommand{env: e},
 	}
 }
 

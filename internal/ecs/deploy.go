@@ -1,0 +1,169 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// Change is what a deployment changes in a task definition before registering it.
+type Change struct {
+	// Container is where Image and Env apply; empty means the task's one Gangway container.
+	Container string
+	Image     string
+	Env       map[string]string
+}
+
+// Apply changes a copy of td (the container definitions are copied; td is not modified).
+func (c Change) Apply(td *TaskDefinition) (*TaskDefinition, error) {
+	name := c.Container
+	if name == "" && (c.Image != "" || len(c.Env) > 0) {
+		names := GangwayContainers(td)
+		if len(names) != 1 {
+			return nil, fmt.Errorf("name the container to change: the task has %d Gangway containers (%v)", len(names), names)
+		}
+		name = names[0]
+	}
+	out := *td
+	out.ContainerDefinitions = make([]ecstypes.ContainerDefinition, len(td.ContainerDefinitions))
+	for i, cd := range td.ContainerDefinitions {
+		cd.Environment = append([]ecstypes.KeyValuePair(nil), cd.Environment...)
+		out.ContainerDefinitions[i] = cd
+	}
+	if name == "" {
+		return &out, nil
+	}
+	cd, ok := Container(&out, name)
+	if !ok {
+		return nil, fmt.Errorf("task definition %s has no container %q", str(td.Family), name)
+	}
+	if c.Image != "" {
+		cd.Image = aws.String(c.Image)
+	}
+	for k, v := range c.Env {
+		SetEnv(cd, k, v)
+	}
+	return &out, nil
+}
+
+// Deployment is what Deploy started.
+type Deployment struct {
+	TaskDefinitionARN string
+	// DeploymentARN is the service deployment UpdateService started, when ECS reported it;
+	// otherwise watch the newest deployment created since Started.
+	DeploymentARN string
+	Started       time.Time
+}
+
+// Deploy registers td as a new revision and points the service at it.
+func Deploy(ctx context.Context, c *ecssdk.Client, cluster, service string, td *TaskDefinition) (*Deployment, error) {
+	reg, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.RegisterTaskDefinitionOutput, error) {
+		return c.RegisterTaskDefinition(ctx, td)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("RegisterTaskDefinition %s: %w", str(td.Family), err)
+	}
+	if reg.TaskDefinition == nil || reg.TaskDefinition.TaskDefinitionArn == nil {
+		return nil, errors.New("RegisterTaskDefinition: the response names no task definition")
+	}
+	d := &Deployment{TaskDefinitionARN: *reg.TaskDefinition.TaskDefinitionArn}
+	// ECS stamps the deployment with its own clock; a minute of slack keeps a skewed local
+	// clock from missing it.
+	d.Started = time.Now().Add(-time.Minute)
+	upd, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.UpdateServiceOutput, error) {
+		return c.UpdateService(ctx, &ecssdk.UpdateServiceInput{
+			Cluster:        nonEmpty(cluster),
+			Service:        aws.String(service),
+			TaskDefinition: aws.String(d.TaskDefinitionARN),
+		})
+	})
+	if err != nil {
+		return d, fmt.Errorf("UpdateService %s to %s: %w", service, d.TaskDefinitionARN, err)
+	}
+	if upd.Service != nil {
+		d.DeploymentARN = aws.ToString(upd.Service.CurrentServiceDeployment)
+	}
+	return d, nil
+}
+
+// Continue resumes a deployment paused at a PAUSE lifecycle hook. hookID may be empty when
+// exactly one hook awaits action.
+func Continue(ctx context.Context, c *ecssdk.Client, deploymentARN, hookID string) (string, error) {
+	if hookID == "" {
+		id, err := awaitingHook(ctx, c, deploymentARN)
+		if err != nil {
+			return "", err
+		}
+		hookID = id
+	}
+	_, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.ContinueServiceDeploymentOutput, error) {
+		return c.ContinueServiceDeployment(ctx, &ecssdk.ContinueServiceDeploymentInput{
+			ServiceDeploymentArn: aws.String(deploymentARN),
+			HookId:               aws.String(hookID),
+			Action:               ecstypes.DeploymentLifecycleHookActionContinue,
+		})
+	})
+	if err != nil {
+		return hookID, fmt.Errorf("ContinueServiceDeployment %s hook %s: %w", deploymentARN, hookID, err)
+	}
+	return hookID, nil
+}
+
+func awaitingHook(ctx context.Context, c *ecssdk.Client, deploymentARN string) (string, error) {
+	out, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.DescribeServiceDeploymentsOutput, error) {
+		return c.DescribeServiceDeployments(ctx, &ecssdk.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{deploymentARN}})
+	})
+	if err != nil {
+		return "", fmt.Errorf("DescribeServiceDeployments %s: %w", deploymentARN, err)
+	}
+	var ids []string
+	for _, d := range out.ServiceDeployments {
+		for _, h := range d.LifecycleHookDetails {
+			if h.Status == ecstypes.DeploymentLifecycleHookStatusAwaitingAction {
+				ids = append(ids, aws.ToString(h.HookId))
+			}
+		}
+	}
+	if len(ids) != 1 {
+		return "", fmt.Errorf("deployment %s has %d hooks awaiting action (%v): name one with -hook", deploymentARN, len(ids), ids)
+	}
+	return ids[0], nil
+}
+
+// Rollback asks ECS to stop a deployment and roll back to the previous revision. It works
+// whether or not the deployment was configured to roll back on failure.
+func Rollback(ctx context.Context, c *ecssdk.Client, deploymentARN string) error {
+	_, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.StopServiceDeploymentOutput, error) {
+		return c.StopServiceDeployment(ctx, &ecssdk.StopServiceDeploymentInput{
+			ServiceDeploymentArn: aws.String(deploymentARN),
+			StopType:             ecstypes.StopServiceDeploymentStopTypeRollback,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("StopServiceDeployment %s: %w", deploymentARN, err)
+	}
+	return nil
+}
+
+// CurrentDeployment returns the service's current service deployment.
+func CurrentDeployment(ctx context.Context, c *ecssdk.Client, cluster, service string) (string, error) {
+	out, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.DescribeServicesOutput, error) {
+		return c.DescribeServices(ctx, &ecssdk.DescribeServicesInput{Cluster: nonEmpty(cluster), Services: []string{service}})
+	})
+	if err != nil {
+		return "", fmt.Errorf("DescribeServices %s: %w", service, err)
+	}
+	if len(out.Services) == 0 {
+		return "", &notFoundError{what: "service " + service, reason: "not found in cluster " + cluster}
+	}
+	arn := aws.ToString(out.Services[0].CurrentServiceDeployment)
+	if arn == "" {
+		return "", fmt.Errorf("service %s reports no current deployment: pass -deployment", service)
+	}
+	return arn, nil
+}

@@ -1,0 +1,171 @@
+// Package ecstest serves recorded ECS API responses on 127.0.0.1 for tests that drive real
+// aws-sdk-go-v2 clients. It stands in for the parts of ECS no emulator implements (the
+// Service Deployments API and its failure modes); everything else is tested against moto
+// server.
+//
+// The server answers by the X-Amz-Target header. A scripted operation replays its responses
+// in order, then repeats the last one; the test fails at cleanup if a scripted operation was
+// never called, so a script cannot silently stop mattering.
+package ecstest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
+)
+
+const targetPrefix = "AmazonEC2ContainerServiceV20141113."
+
+// Response is one recorded answer.
+type Response struct {
+	Status int
+	Body   string
+}
+
+// OK is a 200 response with a JSON body.
+func OK(body string) Response { return Response{Status: http.StatusOK, Body: body} }
+
+// Error is an AWS JSON error response, e.g. Error(400, "ThrottlingException", "Rate exceeded").
+func Error(status int, code, message string) Response {
+	return Response{Status: status, Body: fmt.Sprintf(`{"__type": %q, "message": %q}`, code, message)}
+}
+
+// Throttled is the response ECS sends when a caller exceeds its rate.
+var Throttled = Error(http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
+
+// Request is one call the server received.
+type Request struct {
+	Op   string
+	Body string
+}
+
+// Server is a recorded ECS endpoint.
+type Server struct {
+	URL string
+
+	mu       sync.Mutex
+	scripts  []*script
+	defaults map[string]Response
+	requests []Request
+}
+
+// script is the recorded answers to the calls of op whose body contains match.
+type script struct {
+	op, match string
+	responses []Response
+	calls     int
+}
+
+// NewServer starts a server on 127.0.0.1 that stops when the test ends.
+func NewServer(t testing.TB) *Server {
+	s := &Server{defaults: map[string]Response{}}
+	srv := httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = srv.URL
+	t.Cleanup(func() {
+		srv.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, sc := range s.scripts {
+			if sc.calls == 0 {
+				t.Errorf("ecstest: scripted operation %s (body containing %q) was never called", sc.op, sc.match)
+			}
+		}
+	})
+	return s
+}
+
+// On scripts op (e.g. "DescribeServiceDeployments"): the responses are replayed in order,
+// and the last one repeats.
+func (s *Server) On(op string, responses ...Response) { s.OnBody(op, "", responses...) }
+
+// OnBody scripts the calls of op whose request body contains match (ListTasks with
+// "STOPPED", say). Scripts with a match are tried before scripts without.
+func (s *Server) OnBody(op, match string, responses ...Response) {
+	if len(responses) == 0 {
+		panic("ecstest: OnBody without responses")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := &script{op: op, match: match, responses: responses}
+	if match != "" {
+		s.scripts = append([]*script{sc}, s.scripts...)
+	} else {
+		s.scripts = append(s.scripts, sc)
+	}
+}
+
+// Default answers op with r whenever it is called, without requiring that it is.
+func (s *Server) Default(op string, r Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.defaults[op] = r
+}
+
+// Requests returns the bodies of the calls to op, in order.
+func (s *Server) Requests(op string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.requests {
+		if r.Op == op {
+			out = append(out, r.Body)
+		}
+	}
+	return out
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Op: op, Body: string(body)})
+	resp, scripted := Response{}, false
+	for _, sc := range s.scripts {
+		if ok && sc.op == op && strings.Contains(string(body), sc.match) {
+			resp, scripted = sc.responses[min(sc.calls, len(sc.responses)-1)], true
+			sc.calls++
+			break
+		}
+	}
+	if d, found := s.defaults[op]; found && !scripted {
+		resp, scripted = d, true
+	}
+	s.mu.Unlock()
+	if !scripted {
+		resp = Error(http.StatusBadRequest, "UnknownOperationException", "ecstest: no response recorded for "+op)
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(resp.Status)
+	_, _ = io.WriteString(w, resp.Body)
+}
+
+// Client returns an ECS client for the server that does not retry on its own (each retry
+// would replay the next recorded response; the code under test does its own backoff).
+func (s *Server) Client() *ecssdk.Client {
+	return ecssdk.New(ecssdk.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(s.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		RetryMaxAttempts: 1,
+	})
+}
+
+// Env returns the environment variables that point the AWS SDK's default configuration at
+// the server, without retries.
+func (s *Server) Env() map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL":      s.URL,
+		"AWS_ACCESS_KEY_ID":     "test",
+		"AWS_SECRET_ACCESS_KEY": "test",
+		"AWS_REGION":            "us-east-1",
+		"AWS_MAX_ATTEMPTS":      "1",
+	}
+}
