@@ -24,6 +24,8 @@ type checker struct {
 	d   *decoder
 	c   *Config
 	dir string // the base of relative file names
+
+	clusterNames map[string]bool // built on first use
 }
 
 // check validates c and resolves its relative file names against dir.
@@ -130,7 +132,11 @@ func (k *checker) names(list string, names []string) {
 			continue
 		}
 		if j, dup := first[name]; dup {
-			k.errorf(p, "%q is already the name of %s[%d] (line %d); names must be unique", name, list, j, k.node(fmt.Sprintf("%s[%d]", list, j)).Line)
+			where := fmt.Sprintf("%s[%d]", list, j)
+			if n := k.node(where); n != nil {
+				where += fmt.Sprintf(" (line %d)", n.Line)
+			}
+			k.errorf(p, "%q is already the name of %s; names must be unique", name, where)
 			continue
 		}
 		first[name] = i
@@ -427,22 +433,33 @@ func (k *checker) outlierDetection(p string, o *OutlierDetection) {
 
 // clusterRef checks that a cluster named by a route or a listener exists.
 func (k *checker) clusterRef(p, name string) {
-	if k.c.Cluster(name) != nil || k.failed("clusters") {
+	if k.clusterNames == nil {
+		k.clusterNames = map[string]bool{}
+		for _, cl := range k.c.Clusters {
+			k.clusterNames[cl.Name] = true
+		}
+	}
+	if k.clusterNames[name] || k.failed("clusters") {
 		return
 	}
 	if len(k.c.Clusters) == 0 {
 		k.errorf(p, "no cluster named %q: no clusters are defined", name)
 		return
 	}
-	names := make([]string, len(k.c.Clusters))
-	for i, cl := range k.c.Clusters {
-		names[i] = cl.Name
+	const listed = 20 // beyond that, a list of names no longer helps
+	var names []string
+	for _, cl := range k.c.Clusters[:min(len(k.c.Clusters), listed)] {
+		names = append(names, cl.Name)
 	}
 	msg := fmt.Sprintf("no cluster named %q", name)
 	if s := closest(name, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
-	k.errorf(p, "%s; clusters: %s", msg, strings.Join(names, ", "))
+	msg += "; clusters: " + strings.Join(names, ", ")
+	if len(k.c.Clusters) > listed {
+		msg += fmt.Sprintf(", ... (%d in all)", len(k.c.Clusters))
+	}
+	k.errorf(p, "%s", msg)
 }
 
 // listenAddress checks a host:port to listen on: the host may be empty (every interface), an
@@ -607,33 +624,50 @@ func readPEMFile(name string) ([]byte, error) {
 }
 
 // addressConflicts reports two listeners (or a listener and the admin or demo server) bound to
-// the same port on overlapping hosts.
+// the same port on overlapping hosts: the same host, or either one every interface.
 func (k *checker) addressConflicts() {
-	type bound struct{ path, host, port string }
-	var all []bound
-	add := func(path, addr string) {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil || port == "0" {
+	type port struct {
+		hosts    map[string]string // host -> the path that binds it first
+		wildcard string            // the first path that binds every interface
+		any      string            // the first path that binds the port at all
+	}
+	ports := map[string]*port{}
+	bind := func(path, addr string) {
+		host, p, err := net.SplitHostPort(addr)
+		if err != nil || p == "0" {
 			return // reported elsewhere, or a free port picked at run time
 		}
-		all = append(all, bound{path, host, port})
+		pt := ports[p]
+		if pt == nil {
+			pt = &port{hosts: map[string]string{}}
+			ports[p] = pt
+		}
+		wildcard := host == "" || host == "0.0.0.0" || host == "::"
+		conflict := pt.wildcard
+		if conflict == "" && wildcard {
+			conflict = pt.any
+		}
+		if conflict == "" {
+			conflict = pt.hosts[host]
+		}
+		if conflict != "" {
+			k.errorf(path, "port %s is already used by %s", p, conflict)
+			return
+		}
+		if pt.any == "" {
+			pt.any = path
+		}
+		if wildcard && pt.wildcard == "" {
+			pt.wildcard = path
+		}
+		pt.hosts[host] = path
 	}
-	add("admin.address", k.c.Admin.Address)
+	bind("admin.address", k.c.Admin.Address)
 	if k.c.DemoUpstream.Enabled {
-		add("demo_upstream.address", k.c.DemoUpstream.Address)
+		bind("demo_upstream.address", k.c.DemoUpstream.Address)
 	}
 	for i, l := range k.c.Listeners {
-		add(fmt.Sprintf("listeners[%d].address", i), l.Address)
-	}
-	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	for i := range all {
-		for j := range i {
-			a, b := all[j], all[i]
-			if a.port == b.port && (a.host == b.host || wildcard(a.host) || wildcard(b.host)) {
-				k.errorf(b.path, "port %s is already used by %s", b.port, a.path)
-				break
-			}
-		}
+		bind(fmt.Sprintf("listeners[%d].address", i), l.Address)
 	}
 }
 

@@ -382,7 +382,7 @@ func contains(list []string, s string) bool {
 func closest(s string, candidates []string) string {
 	best, bestDist := "", 0
 	for _, c := range candidates {
-		dist := editDistance(strings.ToLower(s), c)
+		dist := editDistance(strings.ToLower(s), strings.ToLower(c))
 		if best == "" || dist < bestDist {
 			best, bestDist = c, dist
 		}

@@ -442,3 +442,37 @@ func TestHealthCheckAccepts(t *testing.T) {
 		}
 	}
 }
+
+func TestAddressConflicts(t *testing.T) {
+	tests := []struct {
+		addrs []string // listener addresses
+		admin string
+		want  string // "" for no error
+	}{
+		{[]string{"127.0.0.1:8080", "127.0.0.2:8080"}, "", ""},
+		{[]string{"127.0.0.1:0", "127.0.0.1:0"}, "", ""},
+		{[]string{":8080", ":8081"}, "", ""},
+		{[]string{"127.0.0.1:8080", ":8080"}, "", "listeners[1].address: port 8080 is already used by listeners[0].address"},
+		{[]string{"0.0.0.0:8080", "10.0.0.1:8080"}, "", "listeners[1].address: port 8080 is already used by listeners[0].address"},
+		{[]string{"[::1]:8080", "[::1]:8080"}, "", "listeners[1].address: port 8080 is already used by listeners[0].address"},
+		{[]string{":28080"}, "", "listeners[0].address: port 28080 is already used by admin.address"},
+		{[]string{":9000"}, "127.0.0.1:9000", "listeners[0].address: port 9000 is already used by admin.address"},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		if tt.admin != "" {
+			b.WriteString("admin: {address: \"" + tt.admin + "\"}\n")
+		}
+		b.WriteString("listeners:\n")
+		for i, a := range tt.addrs {
+			b.WriteString("  - {name: l" + string(rune('0'+i)) + ", address: \"" + a + "\"}\n")
+		}
+		_, err := Parse("g.yaml", []byte(b.String()))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%v: %v", tt.addrs, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%v: got %v, want %s", tt.addrs, err, tt.want)
+		}
+	}
+}
