@@ -11,6 +11,10 @@ CDK_HOOK_ARCH  ?= arm64
 CDK_HOOK_DIR   := $(CDK_DIR)/build/readiness-hook
 CDK_HOOK_SRCS  := $(wildcard $(CDK_DIR)/hook/*.go $(CDK_DIR)/cmd/readiness-hook/*.go) $(CDK_DIR)/go.mod $(CDK_DIR)/go.sum
 
+# jsii and the CDK CLI print a banner on every run under Node 20 (past its end of life; the
+# machines here have Node 20 and work with it). cdk/README.md recommends Node 22 or 24.
+CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+
 .PHONY: cdk-hook cdk-test cdk-go-test cdk-lint synth cdk-deploy-moto
 
 cdk-hook: $(CDK_HOOK_DIR)/bootstrap
@@ -22,10 +26,10 @@ $(CDK_HOOK_DIR)/bootstrap: $(CDK_HOOK_SRCS)
 	  $(GO) build -trimpath -tags lambda.norpc -ldflags '-s -w' -o build/readiness-hook/bootstrap ./cmd/readiness-hook
 
 cdk-go-test: cdk-hook
-	cd $(CDK_DIR) && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd $(CDK_DIR) && $(GO) vet ./... && $(CDK_ENV) $(GO) test -race -count=1 ./...
 
 synth: cdk-hook
-	scripts/cdk-synth.sh
+	$(CDK_ENV) scripts/cdk-synth.sh
 
 cdk-lint:
 	scripts/cdk-lint.sh
@@ -33,6 +37,6 @@ cdk-lint:
 cdk-test: cdk-go-test synth cdk-lint
 
 cdk-deploy-moto: cdk-hook
-	scripts/cdk-deploy-moto.sh
+	$(CDK_ENV) scripts/cdk-deploy-moto.sh
 
 TEST_SUITES += cdk-test

@@ -500,6 +500,9 @@ func fargateSize(cpu, mem int) string {
 	if cpu == 256 {
 		okMem = mem == 512 || mem == 1024 || mem == 2048
 	}
+	if !okMem && cpu == 256 {
+		return "Fargate with Cpu 256 takes 512, 1024 or 2048 MiB"
+	}
 	if !okMem {
 		return fmt.Sprintf("Fargate with Cpu %d takes %d–%d MiB in steps of %d", cpu, s.lo, s.hi, s.step)
 	}

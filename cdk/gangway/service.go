@@ -372,9 +372,13 @@ func (s *GangwayService) alarms(r resolved) {
 			tg   elbv2.ApplicationTargetGroup
 		}{"Green", s.Green})
 	}
+	// Names fixed at synth time: a name that is a reference to the alarm would make the
+	// service's deployment configuration depend on a token CDK warns about.
+	prefix := *awscdk.Names_UniqueId(s.Construct)
 	var names []*string
 	for _, g := range groups {
 		fiveXX := awscloudwatch.NewAlarm(s.Construct, jsii.String(g.name+"Target5xx"), &awscloudwatch.AlarmProps{
+			AlarmName:        jsii.String(prefix + "-" + g.name + "-target-5xx"),
 			AlarmDescription: jsii.String(fmt.Sprintf("Gangway: 5xx responses from the %s target group's tasks; fails and rolls back a deployment", g.name)),
 			Metric: g.tg.Metrics().HttpCodeTarget(elbv2.HttpCodeTarget_TARGET_5XX_COUNT, &awscloudwatch.MetricOptions{
 				Period: awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Sum"),
@@ -386,6 +390,7 @@ func (s *GangwayService) alarms(r resolved) {
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		unhealthy := awscloudwatch.NewAlarm(s.Construct, jsii.String(g.name+"UnhealthyHosts"), &awscloudwatch.AlarmProps{
+			AlarmName:        jsii.String(prefix + "-" + g.name + "-unhealthy-hosts"),
 			AlarmDescription: jsii.String(fmt.Sprintf("Gangway: unhealthy targets in the %s target group; fails and rolls back a deployment", g.name)),
 			Metric: g.tg.Metrics().UnhealthyHostCount(&awscloudwatch.MetricOptions{
 				Period: awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Maximum"),
@@ -397,7 +402,9 @@ func (s *GangwayService) alarms(r resolved) {
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		s.Alarms = append(s.Alarms, fiveXX, unhealthy)
-		names = append(names, fiveXX.AlarmName(), unhealthy.AlarmName())
+		names = append(names, jsii.String(prefix+"-"+g.name+"-target-5xx"), jsii.String(prefix+"-"+g.name+"-unhealthy-hosts"))
+		// The names are literals, so the dependency a reference would carry is made explicit.
+		s.Service.Node().AddDependency(fiveXX, unhealthy)
 	}
 	s.Service.EnableDeploymentAlarms(&names, &awsecs.DeploymentAlarmOptions{Behavior: awsecs.AlarmBehavior_ROLLBACK_ON_ALARM})
 }
