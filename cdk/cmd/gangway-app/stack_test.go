@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// cdkJSONContext reads the context defaults the app ships with in cdk.json.
+func cdkJSONContext(t *testing.T) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile("../../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("cdk.json: %v", err)
+	}
+	out := map[string]string{}
+	for k, v := range doc.Context {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
+}
+
+func hookDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("#!/bin/false\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestBuildFromCdkJSONDefaults(t *testing.T) {
+	ctx := cdkJSONContext(t)
+	ctx[ctxHookAssetDir] = hookDir(t)
+	ctx[ctxProxyTag] = "v1.2.3"
+	app := awscdk.NewApp(nil)
+	if err := build(app, func(k string) string { return ctx[k] }); err != nil {
+		t.Fatal(err)
+	}
+	stack := app.Node().FindChild(jsii.String("Gangway")).(awscdk.Stack)
+	tpl := assertions.Template_FromStack(stack, nil)
+	raw, _ := json.Marshal(tpl.ToJSON())
+	doc := string(raw)
+	for _, want := range []string{`"Strategy":"BLUE_GREEN"`, `"ghcr.io/gangway-ecs/proxy:v1.2.3"`, `"public.ecr.aws/nginx/nginx:stable"`, `"DomainName":"app.example.com"`} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("template lacks %s", want)
+		}
+	}
+	for _, out := range []string{"LoadBalancerDns", "ServiceArn", "ClusterName", "TestReadinessUrl"} {
+		if len(*tpl.FindOutputs(jsii.String(out), map[string]any{})) != 1 {
+			t.Errorf("no output %s", out)
+		}
+	}
+}
+
+func TestBuildRejectsBadContext(t *testing.T) {
+	for _, tc := range []struct {
+		key, value, want string
+	}{
+		{ctxStrategy, "BLUE", "must be ROLLING, BLUE_GREEN, LINEAR or CANARY"},
+		{ctxAppPort, "eighty", "not a whole number"},
+		{ctxProxyTag, "", "gangway:proxyTag: required"},
+		{ctxInternetFacing, "yes", "must be true or false"},
+		{ctxHostedZoneID, "Z123", "gangway:hostedZoneName: required"},
+		{ctxDesiredCount, "0", "DesiredCount"}, // 0 means the default; checked below with -1
+	} {
+		ctx := cdkJSONContext(t)
+		ctx[ctxHookAssetDir] = hookDir(t)
+		ctx[tc.key] = tc.value
+		if tc.key == ctxDesiredCount {
+			ctx[tc.key] = "-1"
+		}
+		err := build(awscdk.NewApp(nil), func(k string) string { return ctx[k] })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%q: error %v, want %q", tc.key, tc.value, err, tc.want)
+		}
+	}
+}
