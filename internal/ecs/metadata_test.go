@@ -98,7 +98,7 @@ func TestMetadataErrors(t *testing.T) {
 		"server error": {func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "agent restarting", http.StatusInternalServerError)
 		}, "500 Internal Server Error: agent restarting"},
-		"not json": {func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) }, "invalid character"},
+		"not json":    {func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) }, "invalid character"},
 		"no task arn": {func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"Cluster": "c"}`)) }, "no TaskARN"},
 	}
 	for name, tt := range tests {
