@@ -105,8 +105,12 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: proxy <command> [flags]
 
 commands:
-  run        serve traffic and health probes
-  health     print the readiness verdict (like /readyz), exit 0 healthy, 1 unhealthy, 3 unreachable
+  run        serve traffic and health probes; SIGHUP or a file change reloads, SIGTERM drains
+  health     print the readiness verdict (like /readyz): exit 0 healthy, 1 unhealthy, 3 unreachable
+  validate   check a configuration file and print every error
+  lint       check a task definition against ECS's ranges and the timing budget
+  rollout    watch, deploy, continue or roll back an ECS service deployment
+  bootstrap  print an Envoy bootstrap that uses this control plane
   version    print the version
 
 Run 'proxy <command> -h' for a command's flags.

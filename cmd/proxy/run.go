@@ -55,6 +55,27 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 
+	bg, stopBg := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	defer func() { stopBg(); bgWG.Wait() }()
+
+	// The watch starts before the first load, so that no change is missed in between; a
+	// change it reports that is already serving is a no-op.
+	reloads := make(chan string, 1)
+	if *watch && *cfgPath != "" {
+		w, err := config.Watch(bg, *cfgPath, func() {
+			select {
+			case reloads <- "file changed":
+			default: // one pending reload reads the newest file anyway
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", *cfgPath, err)
+		}
+		bgWG.Add(1)
+		go func() { defer bgWG.Done(); w.Wait() }()
+	}
+
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err // nothing is listening yet: a bad config at start is fatal
@@ -107,28 +128,8 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	}
 	p := &process{path: *cfgPath, current: cfg, reg: reg, check: cfgCheck, srv: srv, log: logger}
 
-	bg, stopBg := context.WithCancel(context.Background())
-	var bgWG sync.WaitGroup
-	defer func() { stopBg(); bgWG.Wait() }()
 	bgWG.Add(1)
 	go func() { defer bgWG.Done(); (&health.Systemd{Registry: reg, Logger: logger}).Run(bg) }()
-
-	reloads := make(chan string, 1)
-	requestReload := func(why string) {
-		select {
-		case reloads <- why:
-		default: // one pending reload reads the newest file anyway
-		}
-	}
-	if *watch && *cfgPath != "" {
-		w, err := config.Watch(bg, *cfgPath, func() { requestReload("file changed") })
-		if err != nil {
-			logger.Warn("config file watch unavailable; SIGHUP still reloads", "error", err)
-		} else {
-			bgWG.Add(1)
-			go func() { defer bgWG.Done(); w.Wait() }()
-		}
-	}
 
 	sigs := c.signals
 	if sigs == nil {
@@ -140,7 +141,6 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	var sig os.Signal
-	first := true // the watch reports the file once at start: it is what is serving
 wait:
 	for {
 		select {
@@ -151,12 +151,6 @@ wait:
 			}
 			break wait
 		case why := <-reloads:
-			if first && why == "file changed" {
-				first = false
-				if p.unchanged() {
-					continue
-				}
-			}
 			p.reload(why)
 		case <-ctx.Done():
 			sig = syscall.SIGTERM
@@ -209,12 +203,6 @@ type process struct {
 	log     *slog.Logger
 }
 
-// unchanged reports whether the file on disk is the config already serving.
-func (p *process) unchanged() bool {
-	cfg, err := loadConfig(p.path)
-	return err == nil && cfg.Version == p.current.Version
-}
-
 // reload reads the config file again and applies it. A config that fails to parse,
 // validate or apply is rejected: the last good config keeps serving, and config.build
 // carries the error with the rejected version and the reason, without failing readiness.
@@ -230,7 +218,7 @@ func (p *process) reload(why string) {
 		return
 	}
 	if cfg.Version == p.current.Version {
-		p.log.Info("reload: configuration unchanged", "trigger", why, "config_version", cfg.Version)
+		p.log.Debug("reload: configuration unchanged", "trigger", why, "config_version", cfg.Version)
 		p.check.Running(cfg.Version, health.A("source", cfg.File))
 		return
 	}
