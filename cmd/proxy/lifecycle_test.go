@@ -406,3 +406,69 @@ func peerCN(t *testing.T, addr string, conf *tls.Config) string {
 	defer c.Close()
 	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
 }
+
+// TestFileChangeReloadTouchesNoConnection: editing the file reloads the routes; a keep-alive
+// connection opened before the reload serves the next request with the new route, and is
+// not closed.
+func TestFileChangeReloadTouchesNoConnection(t *testing.T) {
+	upstream := startUpstream(t)
+	traffic := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := lcConfig(traffic, upstream.URL, lcOptions{delay: "0s", drain: "2s"})
+	path := writeConfig(t, cfg)
+	admin, sigs, code, stderr := startRun(t, path) // the file watch is on by default
+	waitStatus(t, "http://"+admin+"/readyz", 200)
+
+	conn, err := net.Dial("tcp", traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	roundTrip := func() *http.Response {
+		t.Helper()
+		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("keep-alive request: %v\n%s", err, stderr.String())
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := roundTrip(); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("before reload: %d close=%v", resp.StatusCode, resp.Close)
+	}
+
+	changed := strings.Replace(cfg, "    timeout: 20s\n", "    timeout: 20s\n    set_response_headers: {X-Route-Version: two}\n", 1)
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + traffic + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.Header.Get("X-Route-Version") == "two" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the file change was never applied:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp := roundTrip()
+	if resp.StatusCode != 200 || resp.Close || resp.Header.Get("X-Route-Version") != "two" {
+		t.Fatalf("old connection after reload: %d close=%v headers=%v", resp.StatusCode, resp.Close, resp.Header)
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit")
+	}
+}
