@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -462,6 +463,58 @@ func TestFileChangeReloadTouchesNoConnection(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Close || resp.Header.Get("X-Route-Version") != "two" {
 		t.Fatalf("old connection after reload: %d close=%v headers=%v", resp.StatusCode, resp.Close, resp.Header)
 	}
+	sigs <- syscall.SIGTERM
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit")
+	}
+}
+
+// TestStartupGatedOnRequiredCluster: until the required route's cluster has a healthy
+// endpoint, /readyz and the traffic port's readiness path answer 503; once the upstream
+// passes its health check, both flip to 200.
+func TestStartupGatedOnRequiredCluster(t *testing.T) {
+	var healthy atomic.Bool
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && !healthy.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		io.WriteString(w, "hello")
+	}))
+	defer up.Close()
+	traffic := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := lcConfig(traffic, up.URL, lcOptions{delay: "0s", drain: "2s"})
+	cfg = strings.Replace(cfg, "    endpoints: [", `    health_check:
+      type: http
+      path: /healthz
+      interval: 300ms
+      timeout: 200ms
+      healthy_threshold: 1
+      unhealthy_threshold: 1
+    endpoints: [`, 1)
+	admin, sigs, code, stderr := startRun(t, writeConfig(t, cfg), "-watch=false")
+
+	waitStatus(t, "http://"+admin+"/livez", 200)
+	for i := 0; i < 5; i++ {
+		c, body := httpGet(t, "http://"+admin+"/readyz")
+		if c != 503 || !strings.Contains(body, "upstream.cluster.app") {
+			t.Fatalf("readyz with no healthy endpoint = %d:\n%s\n%s", c, body, stderr.String())
+		}
+		if c, _ := httpGet(t, "http://"+traffic+"/gangway/ready"); c != 503 {
+			t.Fatalf("traffic readiness path with no healthy endpoint = %d", c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	healthy.Store(true)
+	flipped := time.Now()
+	waitStatus(t, "http://"+admin+"/readyz", 200)
+	waitStatus(t, "http://"+traffic+"/gangway/ready", 200)
+	t.Logf("ready %v after the upstream became healthy (health-check interval 300ms)", time.Since(flipped).Round(time.Millisecond))
 	sigs <- syscall.SIGTERM
 	select {
 	case c := <-code:
