@@ -53,45 +53,51 @@ func newCertReloader(certFile, keyFile string, onChange func()) (*certReloader, 
 	return r, nil
 }
 
-// reload reads the pair if the files changed since the last successful load.
+// reload reads the pair if the files changed since the last successful load, then tells
+// onChange (outside the lock) when the certificate or the error changed.
 func (r *certReloader) reload() error {
+	changed, err := r.load()
+	if changed && r.onChange != nil {
+		r.onChange()
+	}
+	return err
+}
+
+func (r *certReloader) load() (changed bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	prevErr := r.lastErr
+	fail := func(err error) (bool, error) {
+		r.lastErr = fmt.Errorf("certificate %s: %w", r.certFile, err)
+		return prevErr == nil || prevErr.Error() != r.lastErr.Error(), r.lastErr
+	}
 	cs, err1 := stamp(r.certFile)
 	ks, err2 := stamp(r.keyFile)
 	if err := errors.Join(err1, err2); err != nil {
-		r.lastErr = fmt.Errorf("certificate %s: %w", r.certFile, err)
-		return r.lastErr
+		return fail(err)
 	}
 	if r.cur.Load() != nil && cs == r.certStat && ks == r.keyStat {
-		return nil
+		return false, r.lastErr
 	}
 	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
-		r.lastErr = fmt.Errorf("certificate %s: %w", r.certFile, err)
-		return r.lastErr
+		return fail(err)
 	}
 	if cert.Leaf == nil {
 		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			r.lastErr = fmt.Errorf("certificate %s: %w", r.certFile, err)
-			return r.lastErr
+			return fail(err)
 		}
 	}
 	r.cur.Store(&cert)
 	r.certStat, r.keyStat, r.lastErr = cs, ks, nil
-	if r.onChange != nil {
-		r.onChange()
-	}
-	return nil
+	return true, nil
 }
 
 // GetCertificate is the tls.Config hook.
 func (r *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	now := time.Now().UnixNano()
 	if last := r.lastCheck.Load(); now-last >= int64(certReloadInterval) && r.lastCheck.CompareAndSwap(last, now) {
-		if err := r.reload(); err != nil && r.onChange != nil {
-			r.onChange()
-		}
+		r.reload()
 	}
 	return r.cur.Load(), nil
 }
