@@ -50,8 +50,6 @@ test-fuzz:
 
 BENCHES :=
 
-bench: build $(BENCHES)
-
 clean:
 	rm -rf bin
 
@@ -59,4 +57,7 @@ FUZZ_TARGETS :=
 
 -include mk/*.mk
 
+# Rules whose prerequisites are lists that mk/*.mk files extend come after the include.
 test-suites: $(TEST_SUITES)
+
+bench: build $(BENCHES)
