@@ -389,6 +389,10 @@ func TestReloadNewCertificateKeepsOldWebSocket(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	echo("after the reload")
+	// The replaced listener drains while the WebSocket lives, and the gauge says so.
+	if _, body := httpGet(t, "http://"+p.admin+"/metrics"); !strings.Contains(body, "gangway_listeners_draining 1") {
+		t.Errorf("metrics do not show one draining listener:\n%s", grepLines(body, "draining"))
+	}
 	if c, _ := httpGet(t, "http://"+p.admin+"/readyz"); c != 200 {
 		t.Fatal("not ready after the certificate reload")
 	}
@@ -524,4 +528,15 @@ func TestStartupGatedOnRequiredCluster(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not exit")
 	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
