@@ -333,6 +333,11 @@ func (l *httpListener) forceClose() {
 		l.http.Close()
 	}
 	l.wg.Wait()
+	// The handlers of closed WebSockets return on their own once their copies fail; wait
+	// for them (bounded) so that ActiveConns is exact when forceClose returns.
+	for deadline := time.Now().Add(5 * time.Second); l.trackedCount() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // drain stops accepting, lets open exchanges finish (HTTP/1 responses carry
