@@ -150,6 +150,12 @@ func (s Settings) EffectiveStopTimeout() time.Duration {
 	return s.StopTimeout
 }
 
+// ShutdownWindow is how long the proxy's shutdown can take: ShutdownDelay + DrainTimeout +
+// Margin. It must fit within the stop timeout.
+func (s Settings) ShutdownWindow() time.Duration {
+	return s.ShutdownDelay + s.DrainTimeout + s.Margin
+}
+
 // Check returns every violation of the budget, in a stable order (ranges first, then the
 // rules that tie fields together), or nil when everything fits.
 func Check(s Settings) []Violation {
@@ -262,7 +268,7 @@ func (c *checker) shutdown(s Settings) {
 			fmt.Sprintf("raise ShutdownDelay to %s, or make the target group notice sooner (shorter interval, fewer unhealthy checks)", detect))
 	}
 	stop := s.EffectiveStopTimeout()
-	if need := s.ShutdownDelay + s.DrainTimeout + s.Margin; need > stop {
+	if need := s.ShutdownWindow(); need > stop {
 		var fix string
 		if need <= MaxStopTimeout {
 			fix = fmt.Sprintf("raise StopTimeout to %s, or shorten ShutdownDelay or DrainTimeout by %s", secs(ceilSecond(need)), need-stop)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/gangway-ecs/gangway/internal/budget"
 	"io"
 	"net"
 	"net/netip"
@@ -110,7 +111,10 @@ func (k *checker) shutdown() {
 			s.Deadline, FargateMaxStopTimeout.Seconds())
 		return
 	}
-	if need := s.Delay + s.DrainTimeout + ShutdownMargin; need > s.Deadline {
+	// The timing budget's formula (one for the proxy, the linter, the task definitions and
+	// the CDK construct), in this file's field names.
+	b := budget.Settings{ShutdownDelay: s.Delay, DrainTimeout: s.DrainTimeout, StopTimeout: s.Deadline, Margin: ShutdownMargin}
+	if need := b.ShutdownWindow(); need > b.EffectiveStopTimeout() {
 		k.errorf("shutdown", "delay (%s) + drain_timeout (%s) + %s margin = %s does not fit deadline (%s): shorten delay or drain_timeout, or raise deadline together with the task's stopTimeout (Fargate allows up to %gs)",
 			s.Delay, s.DrainTimeout, ShutdownMargin, need, s.Deadline, FargateMaxStopTimeout.Seconds())
 	}
