@@ -21,8 +21,10 @@ import (
 type Discovery struct {
 	Client  *ecssdk.Client
 	Cluster string // name or ARN; "" is the default cluster
-	Service string
-	Port    uint16
+	// Service selects the tasks of one service; when empty, Family selects the tasks of a
+	// task definition family (standalone tasks started with RunTask, say).
+	Service, Family string
+	Port            uint16
 	// Interval is the time between polls (default 10s); throttling doubles it up to
 	// MaxInterval (default 2m), and a successful poll restores it.
 	Interval, MaxInterval time.Duration
@@ -35,12 +37,13 @@ type Discovery struct {
 // Endpoints polls once: ListTasks and DescribeTasks, plus DescribeTaskDefinition for task
 // definitions not seen before. The result is sorted.
 func (d *Discovery) Endpoints(ctx context.Context) ([]netip.AddrPort, error) {
-	tasks, err := listTasks(ctx, d.Client, d.Cluster, &ecssdk.ListTasksInput{
-		ServiceName:   aws.String(d.Service),
-		DesiredStatus: ecstypes.DesiredStatusRunning,
-	}, 20)
+	in := &ecssdk.ListTasksInput{ServiceName: nonEmpty(d.Service), DesiredStatus: ecstypes.DesiredStatusRunning}
+	if d.Service == "" {
+		in.Family = nonEmpty(d.Family)
+	}
+	tasks, err := listTasks(ctx, d.Client, d.Cluster, in, 20)
 	if err != nil {
-		return nil, fmt.Errorf("ecs service %s: %w", d.Service, err)
+		return nil, fmt.Errorf("%s: %w", d, err)
 	}
 	var out []netip.AddrPort
 	for _, t := range tasks {
@@ -52,7 +55,7 @@ func (d *Discovery) Endpoints(ctx context.Context) ([]netip.AddrPort, error) {
 		case ecstypes.HealthStatusUnknown, "":
 			has, err := d.hasHealthCheck(ctx, aws.ToString(t.TaskDefinitionArn))
 			if err != nil {
-				return nil, fmt.Errorf("ecs service %s: %w", d.Service, err)
+				return nil, fmt.Errorf("%s: %w", d, err)
 			}
 			if has {
 				continue // still starting: its check has not passed yet
@@ -66,6 +69,14 @@ func (d *Discovery) Endpoints(ctx context.Context) ([]netip.AddrPort, error) {
 	}
 	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	return slices.Compact(out), nil
+}
+
+// String names what is discovered: "ecs service app", "ecs family app".
+func (d *Discovery) String() string {
+	if d.Service != "" {
+		return "ecs service " + d.Service
+	}
+	return "ecs family " + d.Family
 }
 
 func (d *Discovery) hasHealthCheck(ctx context.Context, arn string) (bool, error) {
