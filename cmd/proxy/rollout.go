@@ -362,18 +362,22 @@ func (o *rolloutOptions) progress(p ecs.Progress) {
 		b.WriteString("\n")
 	}
 	for _, h := range p.Hooks {
-		fmt.Fprintf(&b, "  hook %s (%s %s): %s", h.ID, h.TargetType, ecs.ShortARN(h.TargetARN), h.Status)
+		target := h.TargetType
+		if h.TargetARN != "" {
+			target += " " + ecs.ShortARN(h.TargetARN)
+		}
+		fmt.Fprintf(&b, "  hook %s (%s): %s", h.ID, target, h.Status)
 		if h.ExpiresAt != nil {
 			fmt.Fprintf(&b, ", expires %s then %s", h.ExpiresAt.UTC().Format(time.DateTime), h.TimeoutAction)
 		}
 		b.WriteString("\n")
 		if h.Status == "AWAITING_ACTION" {
-			target := fmt.Sprintf("-service %s -deployment %s", o.service, p.DeploymentARN)
+			flags := fmt.Sprintf("-service %s -deployment %s", o.service, p.DeploymentARN)
 			if o.cluster != "" {
-				target = "-cluster " + o.cluster + " " + target
+				flags = "-cluster " + o.cluster + " " + flags
 			}
-			fmt.Fprintf(&b, "    continue:  proxy rollout continue %s -hook %s\n", target, h.ID)
-			fmt.Fprintf(&b, "    roll back: proxy rollout rollback %s\n", target)
+			fmt.Fprintf(&b, "    continue:  proxy rollout continue %s -hook %s\n", flags, h.ID)
+			fmt.Fprintf(&b, "    roll back: proxy rollout rollback %s\n", flags)
 		}
 	}
 	if r := p.Rollback; r != nil {

@@ -264,7 +264,7 @@ func TestRolloutPausedHookContinue(t *testing.T) {
 	s.On("DescribeServiceDeployments", paused)
 	code, stdout, stderr := runRollout(t, "watch", "-timeout", "2s")
 	assertRollout(t, code, stdout, stderr, exitTimedOut,
-		"hook pause-1 (PAUSE ): AWAITING_ACTION, expires 2023-11-15 22:13:20 then ROLLBACK",
+		"hook pause-1 (PAUSE): AWAITING_ACTION, expires 2023-11-15 22:13:20 then ROLLBACK",
 		"continue:  proxy rollout continue -cluster prod -service app -deployment "+depARN+" -hook pause-1",
 		"roll back: proxy rollout rollback -cluster prod -service app -deployment "+depARN,
 		"paused at hook pause-1, waiting for continue or rollback")
