@@ -13,8 +13,8 @@ scripts/apt-install.sh haproxy
 make --no-print-directory build
 
 mkdir -p bench/out
-go build -o bench/out/rollout ./bench/rollout
-exec bench/out/rollout \
+go build -o bench/out/rollout-harness ./bench/rollout
+exec bench/out/rollout-harness \
   -replicas 3 -actions 25 -requests 500000 \
   -h1 16 -h2-conns 2 -h2-streams 8 -ws 8 -slow-every 50 \
   -max-scenario 10m \

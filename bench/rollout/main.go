@@ -231,16 +231,20 @@ func (v verdict) String() string {
 func markdownSection(o rollout.Options, args []string, began time.Time, tables string, v verdict) string {
 	var b strings.Builder
 	cmd := "go run ./bench/rollout"
-	for _, a := range args {
-		if strings.HasPrefix(a, "-markdown") {
-			continue
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-markdown" || a == "--markdown":
+			i++ // and its value
+		case strings.HasPrefix(a, "-markdown=") || strings.HasPrefix(a, "--markdown="):
+		default:
+			cmd += " " + a
 		}
-		cmd += " " + a
 	}
 	fmt.Fprintf(&b, "## Rollout\n\n")
-	fmt.Fprintf(&b, "Recorded by `make bench-rollout` on %s, %d cores (%s), HAProxy %s, %s. Reproduce with:\n\n",
+	fmt.Fprintf(&b, "Recorded on %s, %d cores (%s, shared), HAProxy %s, %s. Reproduce with `make bench-rollout`, which installs HAProxy, builds `bin/proxy` and `bin/healthcheck`, and runs:\n\n",
 		began.UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), haproxyVersion(o.HAProxyBin), runtime.Version())
-	fmt.Fprintf(&b, "```sh\nmake build && scripts/apt-install.sh haproxy\n%s -markdown docs/benchmarks.md\n```\n\n", cmd)
+	fmt.Fprintf(&b, "```sh\n%s -markdown docs/benchmarks.md\n```\n\n", cmd)
 	fmt.Fprintf(&b, "%d replicas of `bin/proxy run` behind HAProxy (target group: GET readiness path every %s, timeout %s, rise %d, fall %d; deregistration delay %s; HAProxy does not retry, like an ALB), in front of an HTTP and WebSocket echo upstream. ",
 		o.Replicas, o.LBCheck.Interval, o.LBCheck.Timeout, o.LBCheck.Rise, o.LBCheck.Fall, o.DeregistrationDelay)
 	fmt.Fprintf(&b, "The ECS agent's part: container health check `bin/healthcheck` every %s (timeout %s, retries %d, start period %s), stopTimeout %s. ",
@@ -252,7 +256,7 @@ func markdownSection(o rollout.Options, args []string, began time.Time, tables s
 		}
 	}
 	fmt.Fprintf(&b, "Baseline (naive): readiness is liveness (HAProxy checks `/livez`, the container health check asks for liveness), shutdown.delay 0s, drain_timeout 0s, and the old replica is drained as soon as the new container is healthy.\n\n")
-	fmt.Fprintf(&b, "Load: %d HTTP/1.1 keep-alive clients, %d HTTP/2 (h2c) connections × %d streams, %d WebSocket clients, closed loop; every %d-th HTTP request waits %s upstream; timeout %s. ",
+	fmt.Fprintf(&b, "Load: %d HTTP/1.1 keep-alive clients, %d HTTP/2 (h2c) connections × %d streams, %d WebSocket clients, closed loop; 1 in %d HTTP requests waits %s upstream; timeout %s. ",
 		o.Load.H1Clients, o.Load.H2Conns, o.Load.H2Streams, o.Load.WSClients, o.Load.SlowEvery, o.Load.SlowDelay, o.Load.Timeout)
 	fmt.Fprintf(&b, "Scenarios:\n\n")
 	for _, s := range o.Scenarios {
