@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gangway-ecs/gangway/internal/health"
 )
 
@@ -64,6 +66,7 @@ type cluster struct {
 	transport *http.Transport
 	check     *health.Check
 	version   atomic.Pointer[string]
+	latency   prometheus.Observer
 
 	// ready holds the endpoints that take traffic: healthy and not ejected.
 	ready atomic.Pointer[[]*endpoint]
@@ -82,6 +85,7 @@ type cluster struct {
 
 func newCluster(srv *Server, spec Cluster, required bool, version string) (*cluster, error) {
 	c := &cluster{spec: spec, srv: srv, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c.latency = srv.metrics.upstreamLatency.WithLabelValues(spec.Name)
 	c.version.Store(&version)
 	t, err := c.newTransport()
 	if err != nil {
@@ -599,7 +603,7 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request) (*http.Response, e
 	e.inflight.Add(1)
 	start := time.Now()
 	resp, err := c.transport.RoundTrip(&out)
-	c.srv.metrics.upstreamLatency.WithLabelValues(c.spec.Name).Observe(time.Since(start).Seconds())
+	c.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		e.inflight.Add(-1)
 		var ce *connectError

@@ -87,7 +87,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setForwarded(r)
 
-	ctx := context.WithValue(r.Context(), requestInfoKey{}, &info)
+	ctx := r.Context()
+	if h.srv.access != nil {
+		ctx = context.WithValue(ctx, requestInfoKey{}, &info)
+	}
 	if upgrade != "" {
 		// A WebSocket lives as long as both sides want it: no request or idle deadline, and
 		// the listener tracks the connection so that a drain can close it at its end.
@@ -101,18 +104,15 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
 		return
 	}
-	if rt.spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, rt.spec.Timeout, errUpstreamTimeout)
-		defer cancel()
-	}
-	if rt.spec.IdleTimeout > 0 {
-		idle := newIdleTimer(ctx, rt.spec.IdleTimeout)
-		defer idle.stop()
-		ctx = idle.ctx
-		rec.activity = &idle.last
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &activityBody{ReadCloser: r.Body, last: &idle.last}
+	if rt.spec.Timeout > 0 || rt.spec.IdleTimeout > 0 {
+		st := newStreamTimer(ctx, rt.spec.Timeout, rt.spec.IdleTimeout)
+		defer st.stop()
+		ctx = st.ctx
+		if rt.spec.IdleTimeout > 0 {
+			rec.activity = &st.last
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = &activityBody{ReadCloser: r.Body, last: &st.last}
+			}
 		}
 	}
 	rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
@@ -243,36 +243,55 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// idleTimer cancels its context when no activity was noted for d. Activity is a timestamp
-// store (cheap on every write); the timer re-arms itself for the remaining time.
-type idleTimer struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	last   atomic.Int64
-	d      time.Duration
-	t      *time.Timer
+// streamTimer enforces a route's upstream timeout and stream idle timeout with one timer
+// and one context: it cancels the context with errUpstreamTimeout once the timeout has
+// passed since the start, or with errIdleTimeout when no activity was noted for the idle
+// timeout. Activity is a timestamp store (cheap on every write); the timer re-arms itself
+// for whichever comes next.
+type streamTimer struct {
+	ctx           context.Context
+	cancel        context.CancelCauseFunc
+	last          atomic.Int64 // unix nanos of the last activity
+	start         int64
+	timeout, idle time.Duration
+	t             *time.Timer
 }
 
-func newIdleTimer(parent context.Context, d time.Duration) *idleTimer {
-	it := &idleTimer{d: d}
-	it.ctx, it.cancel = context.WithCancelCause(parent)
-	it.last.Store(time.Now().UnixNano())
-	it.t = time.AfterFunc(d, it.fire)
-	return it
+func newStreamTimer(parent context.Context, timeout, idle time.Duration) *streamTimer {
+	st := &streamTimer{timeout: timeout, idle: idle, start: time.Now().UnixNano()}
+	st.ctx, st.cancel = context.WithCancelCause(parent)
+	st.last.Store(st.start)
+	st.t = time.AfterFunc(st.next(st.start), st.fire)
+	return st
 }
 
-func (it *idleTimer) fire() {
-	since := time.Duration(time.Now().UnixNano() - it.last.Load())
-	if since >= it.d {
-		it.cancel(errIdleTimeout)
-		return
+// next returns how long from now until the earliest deadline.
+func (st *streamTimer) next(now int64) time.Duration {
+	d := time.Duration(1<<63 - 1)
+	if st.timeout > 0 {
+		d = time.Duration(st.start + int64(st.timeout) - now)
 	}
-	it.t.Reset(it.d - since)
+	if st.idle > 0 {
+		d = min(d, time.Duration(st.last.Load()+int64(st.idle)-now))
+	}
+	return d
 }
 
-func (it *idleTimer) stop() {
-	it.t.Stop()
-	it.cancel(nil)
+func (st *streamTimer) fire() {
+	now := time.Now().UnixNano()
+	switch {
+	case st.timeout > 0 && now-st.start >= int64(st.timeout):
+		st.cancel(errUpstreamTimeout)
+	case st.idle > 0 && now-st.last.Load() >= int64(st.idle):
+		st.cancel(errIdleTimeout)
+	default:
+		st.t.Reset(st.next(now))
+	}
+}
+
+func (st *streamTimer) stop() {
+	st.t.Stop()
+	st.cancel(nil)
 }
 
 // activityBody notes request body reads as activity.

@@ -98,7 +98,7 @@ type testServer struct {
 	reg *health.Registry
 }
 
-func startServer(t *testing.T, spec *Spec, opts ...func(*Options)) *testServer {
+func startServer(t testing.TB, spec *Spec, opts ...func(*Options)) *testServer {
 	t.Helper()
 	reg := health.NewRegistry()
 	reg.SetConfigVersion(spec.Version)
@@ -130,7 +130,7 @@ func (s *testServer) url(listener, path string) string {
 
 // testWriter sends logs to t.Log, until the test ends.
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	done atomic.Bool
 }
 

@@ -1,0 +1,518 @@
+// Command proxy-bench measures Gangway's data plane against its peers in one run: the same
+// upstream (nginx serving a small static answer on 127.0.0.1) served directly, through
+// Gangway, nginx, HAProxy and Caddy; wrk drives HTTP/1.1 keep-alive and h2load drives
+// HTTP/2 (cleartext, prior knowledge). It prints a Markdown table with requests/s, p50 and
+// p99 latency and each peer's ratio to Gangway, then Gangway's resident memory when idle and
+// with 5,000 open keep-alive connections.
+//
+// scripts/bench-proxy.sh installs the tools and runs it (make bench-proxy). Every load run
+// is bounded by -duration; the whole run takes about 5 × 2 × (duration + 2 s) plus startup.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Ports on 127.0.0.1. The upstream listens on upstreamH1 (HTTP/1.1) and upstreamH2 (h2c).
+const (
+	upstreamH1 = 18600
+	upstreamH2 = 18610
+	gangwayH   = 18601
+	gangwayAdm = 18609
+	nginxH1    = 18602
+	nginxH2    = 18612
+	haproxyH1  = 18603
+	haproxyH2  = 18613
+	caddyH     = 18604
+)
+
+type options struct {
+	proxyBin    string
+	duration    time.Duration
+	conns       int
+	h2Conns     int
+	h2Streams   int
+	holdConns   int
+	workDir     string
+	onlyGangway bool
+}
+
+// target is one thing under load.
+type target struct {
+	name   string
+	h1, h2 int // ports
+	start  func(ctx context.Context, o *options) (*exec.Cmd, error)
+}
+
+// result is one load run.
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.proxyBin, "proxy", "bin/proxy", "Gangway binary")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of each load run")
+	flag.IntVar(&o.conns, "c", 64, "wrk connections (HTTP/1.1)")
+	flag.IntVar(&o.h2Conns, "h2-c", 16, "h2load connections (HTTP/2)")
+	flag.IntVar(&o.h2Streams, "h2-m", 8, "h2load concurrent streams per connection")
+	flag.IntVar(&o.holdConns, "hold", 5000, "keep-alive connections held open for the memory measurement")
+	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
+	flag.Parse()
+	if err := run(&o); err != nil {
+		fmt.Fprintln(os.Stderr, "proxy-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o *options) error {
+	dir, err := os.MkdirTemp("", "gangway-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	o.workDir = dir
+	if o.proxyBin, err = filepath.Abs(o.proxyBin); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	up, err := startNginx(ctx, dir, "upstream", upstreamConf)
+	if err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	defer stop(up)
+	if err := waitPort(upstreamH1); err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+
+	targets := []target{
+		{name: "direct (upstream)", h1: upstreamH1, h2: upstreamH2},
+		{name: "Gangway", h1: gangwayH, h2: gangwayH, start: startGangway},
+		{name: "nginx", h1: nginxH1, h2: nginxH2, start: func(ctx context.Context, o *options) (*exec.Cmd, error) {
+			return startNginx(ctx, o.workDir, "nginx-proxy", nginxProxyConf)
+		}},
+		{name: "HAProxy", h1: haproxyH1, h2: haproxyH2, start: startHAProxy},
+		{name: "Caddy", h1: caddyH, h2: caddyH, start: startCaddy},
+	}
+	if o.onlyGangway {
+		targets = targets[:2]
+	}
+	type row struct {
+		name   string
+		h1, h2 result
+	}
+	var rows []row
+	var idleRSS, heldRSS int64
+	for _, t := range targets {
+		var cmd *exec.Cmd
+		if t.start != nil {
+			if cmd, err = t.start(ctx, o); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			if err := waitPort(t.h1); err != nil {
+				stop(cmd)
+				logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+				for _, l := range logs {
+					b, _ := os.ReadFile(l)
+					fmt.Fprintf(os.Stderr, "--- %s\n%s", l, b)
+				}
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "== %s\n", t.name)
+		if t.name == "Gangway" {
+			time.Sleep(500 * time.Millisecond)
+			idleRSS = rss(cmd.Process.Pid)
+		}
+		h1, err := runWrk(ctx, o, t.h1)
+		if err != nil {
+			stop(cmd)
+			return fmt.Errorf("%s: wrk: %w", t.name, err)
+		}
+		h2, err := runH2load(ctx, o, t.h2)
+		if err != nil {
+			stop(cmd)
+			return fmt.Errorf("%s: h2load: %w", t.name, err)
+		}
+		if t.name == "Gangway" && o.holdConns > 0 {
+			if heldRSS, err = rssWithConns(cmd.Process.Pid, t.h1, o.holdConns); err != nil {
+				stop(cmd)
+				return fmt.Errorf("%s: held connections: %w", t.name, err)
+			}
+		}
+		stop(cmd)
+		rows = append(rows, row{t.name, h1, h2})
+		fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d | h2 %.0f req/s p50 %s p99 %s errors %d\n",
+			h1.rps, h1.p50, h1.p99, h1.errors, h2.rps, h2.p50, h2.p99, h2.errors)
+	}
+
+	var g row
+	for _, r := range rows {
+		if r.name == "Gangway" {
+			g = r
+		}
+	}
+	fmt.Printf("| target | HTTP/1.1 req/s | p50 | p99 | HTTP/2 req/s | p50 | p99 | req/s vs Gangway (h1 / h2) | p99 vs Gangway (h1 / h2) |\n")
+	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Printf("| %s | %.0f | %s | %s | %.0f | %s | %s | %.2f / %.2f | %.2f / %.2f |\n", r.name,
+			r.h1.rps, ms(r.h1.p50), ms(r.h1.p99), r.h2.rps, ms(r.h2.p50), ms(r.h2.p99),
+			r.h1.rps/g.h1.rps, r.h2.rps/g.h2.rps,
+			float64(r.h1.p99)/float64(g.h1.p99), float64(r.h2.p99)/float64(g.h2.p99))
+	}
+	fmt.Printf("\nGangway resident memory: idle %.1f MiB; with %d open keep-alive connections %.1f MiB.\n",
+		float64(idleRSS)/(1<<20), o.holdConns, float64(heldRSS)/(1<<20))
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// stop kills a started process with its process group (nginx workers) and waits for it.
+func stop(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+}
+
+func waitPort(port int) error {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func startCmd(ctx context.Context, dir string, env []string, name string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	logf, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return cmd, nil
+}
+
+const upstreamConf = `
+worker_processes 1;
+daemon off;
+error_log stderr warn;
+pid %[1]s/upstream.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:18600;
+    location / { return 200 "hello from the benchmark upstream\n"; }
+  }
+  server {
+    listen 127.0.0.1:18610 http2;
+    location / { return 200 "hello from the benchmark upstream\n"; }
+  }
+}
+`
+
+const nginxProxyConf = `
+worker_processes auto;
+daemon off;
+error_log stderr warn;
+pid %[1]s/nginx-proxy.pid;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:18600; keepalive 256; }
+  server {
+    listen 127.0.0.1:18602;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+  server {
+    listen 127.0.0.1:18612 http2;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`
+
+func startNginx(ctx context.Context, dir, name, conf string) (*exec.Cmd, error) {
+	prefix := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(file, fmt.Appendf(nil, conf, prefix), 0o644); err != nil {
+		return nil, err
+	}
+	return startCmd(ctx, prefix, nil, "/usr/sbin/nginx", "-p", prefix, "-c", file)
+}
+
+const haproxyConf = `
+global
+  nbthread %d
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 10s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend h1
+  bind 127.0.0.1:18603
+  default_backend app
+frontend h2
+  bind 127.0.0.1:18613 proto h2
+  default_backend app
+backend app
+  server up 127.0.0.1:18600
+`
+
+func startHAProxy(ctx context.Context, o *options) (*exec.Cmd, error) {
+	file := filepath.Join(o.workDir, "haproxy.cfg")
+	if err := os.WriteFile(file, fmt.Appendf(nil, haproxyConf, cpus()), 0o644); err != nil {
+		return nil, err
+	}
+	return startCmd(ctx, o.workDir, nil, "/usr/sbin/haproxy", "-db", "-f", file)
+}
+
+const caddyfile = `{
+  admin off
+  auto_https off
+  servers {
+    protocols h1 h2c
+  }
+}
+http://127.0.0.1:18604 {
+  reverse_proxy 127.0.0.1:18600
+}
+`
+
+func startCaddy(ctx context.Context, o *options) (*exec.Cmd, error) {
+	file := filepath.Join(o.workDir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(caddyfile), 0o644); err != nil {
+		return nil, err
+	}
+	env := append(os.Environ(), "HOME="+o.workDir, "XDG_DATA_HOME="+o.workDir, "XDG_CONFIG_HOME="+o.workDir)
+	return startCmd(ctx, o.workDir, env, "/usr/bin/caddy", "run", "--config", file, "--adapter", "caddyfile")
+}
+
+const gangwayConf = `
+admin: {address: "127.0.0.1:18609"}
+log: {level: warn, access_log: false}
+listeners:
+  - name: bench
+    address: "127.0.0.1:18601"
+    h2c: true
+routes:
+  - name: all
+    cluster: upstream
+clusters:
+  - name: upstream
+    endpoints: ["127.0.0.1:18600"]
+    max_idle_conns_per_endpoint: 512
+`
+
+func startGangway(ctx context.Context, o *options) (*exec.Cmd, error) {
+	file := filepath.Join(o.workDir, "gangway.yaml")
+	if err := os.WriteFile(file, []byte(gangwayConf), 0o644); err != nil {
+		return nil, err
+	}
+	return startCmd(ctx, o.workDir, nil, o.proxyBin, "run", "-config", file)
+}
+
+func cpus() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 1
+	}
+	return max(1, bytes.Count(b, []byte("\nprocessor"))+1)
+}
+
+var (
+	wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkPct = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$`)
+	wrkErr = regexp.MustCompile(`(?:Non-2xx or 3xx responses|Socket errors: connect) (\d+)`)
+)
+
+func runWrk(ctx context.Context, o *options, port int) (result, error) {
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	// A short warm-up fills connection pools and JIT-free caches alike.
+	exec.CommandContext(ctx, "wrk", "-t2", "-c"+strconv.Itoa(o.conns), "-d1s", url).Run()
+	out, err := exec.CommandContext(ctx, "wrk", "-t2", "-c"+strconv.Itoa(o.conns), "-d"+o.duration.String(), "--latency", url).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("%w: %s", err, out)
+	}
+	var r result
+	m := wrkRPS.FindSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("no Requests/sec in wrk output: %s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, m := range wrkPct.FindAllSubmatch(out, -1) {
+		d := parseDur(string(m[2]), string(m[3]))
+		if string(m[1]) == "50" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+	}
+	for _, m := range wrkErr.FindAllSubmatch(out, -1) {
+		n, _ := strconv.Atoi(string(m[1]))
+		r.errors += n
+	}
+	return r, nil
+}
+
+func parseDur(v, unit string) time.Duration {
+	f, _ := strconv.ParseFloat(v, 64)
+	switch unit {
+	case "us":
+		return time.Duration(f * float64(time.Microsecond))
+	case "ms":
+		return time.Duration(f * float64(time.Millisecond))
+	}
+	return time.Duration(f * float64(time.Second))
+}
+
+var (
+	h2RPS    = regexp.MustCompile(`finished in [0-9.]+m?s, ([0-9.]+) req/s`)
+	h2Failed = regexp.MustCompile(`requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored`)
+)
+
+// runH2load runs h2load over h2c with prior knowledge and computes p50/p99 from its
+// per-request log.
+func runH2load(ctx context.Context, o *options, port int) (result, error) {
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	logFile := filepath.Join(o.workDir, fmt.Sprintf("h2load-%d.tsv", port))
+	secs := strconv.Itoa(int(o.duration.Seconds()))
+	out, err := exec.CommandContext(ctx, "h2load", "-t1", "-c"+strconv.Itoa(o.h2Conns), "-m"+strconv.Itoa(o.h2Streams),
+		"--warm-up-time=1", "-D", secs, "--log-file="+logFile, url).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("%w: %s", err, out)
+	}
+	var r result
+	m := h2RPS.FindSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("no req/s in h2load output: %s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := h2Failed.FindSubmatch(out); m != nil {
+		a, _ := strconv.Atoi(string(m[1]))
+		b, _ := strconv.Atoi(string(m[2]))
+		r.errors = a + b
+	}
+	lat, err := readH2Log(logFile)
+	if err != nil {
+		return r, err
+	}
+	if len(lat) == 0 {
+		return r, errors.New("h2load logged no request")
+	}
+	slices.Sort(lat)
+	r.p50 = lat[len(lat)*50/100]
+	r.p99 = lat[len(lat)*99/100]
+	return r, nil
+}
+
+// readH2Log reads h2load's --log-file: start time, status, duration in microseconds.
+func readH2Log(path string) ([]time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []time.Duration
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 {
+			continue
+		}
+		us, err := strconv.ParseInt(fields[2], 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, time.Duration(us)*time.Microsecond)
+	}
+	return out, sc.Err()
+}
+
+// rss returns the resident set size of pid in bytes.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// rssWithConns opens n keep-alive connections to port, sends one request on each and
+// keeps them open while it reads the resident memory of pid.
+func rssWithConns(pid, port, n int) (int64, error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+	buf := make([]byte, 4096)
+	for i := range n {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return 0, fmt.Errorf("connection %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			return 0, err
+		}
+		if _, err := c.Read(buf); err != nil && err != io.EOF {
+			return 0, fmt.Errorf("connection %d: %w", i, err)
+		}
+	}
+	time.Sleep(time.Second)
+	return rss(pid), nil
+}

@@ -1,0 +1,7 @@
+# The data plane's benchmark: Gangway vs nginx, HAProxy and Caddy (docs/benchmarks.md).
+.PHONY: bench-proxy
+BENCHES += bench-proxy
+BENCH_PROXY_FLAGS ?=
+
+bench-proxy: build
+	scripts/bench-proxy.sh $(BENCH_PROXY_FLAGS)
