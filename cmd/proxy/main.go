@@ -54,12 +54,13 @@ type env struct {
 
 func commands(e env) map[string]command {
 	return map[string]command{
-		"run":      &RunCommand{env: e},
-		"health":   &HealthCommand{env: e},
-		"version":  versionCommand{env: e},
-		"validate": &ValidateCommand{env: e},
-		"lint":     &LintCommand{env: e},
-		"rollout":  &RolloutCommand{env: e},
+		"run":       &RunCommand{env: e},
+		"health":    &HealthCommand{env: e},
+		"version":   versionCommand{env: e},
+		"validate":  &ValidateCommand{env: e},
+		"lint":      &LintCommand{env: e},
+		"rollout":   &RolloutCommand{env: e},
+		"bootstrap": &BootstrapCommand{env: e},
 	}
 }
 

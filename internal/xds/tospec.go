@@ -42,6 +42,9 @@ type ResourceError struct {
 }
 
 func (e *ResourceError) Error() string {
+	if e.Name == "" {
+		return fmt.Sprintf("%s response: %v", typeLabel(e.TypeURL), e.Err)
+	}
 	return fmt.Sprintf("%s %q: %v", typeLabel(e.TypeURL), e.Name, e.Err)
 }
 

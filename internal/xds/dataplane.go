@@ -1,0 +1,49 @@
+package xds
+
+import (
+	"context"
+	"sync"
+
+	"github.com/gangway-ecs/gangway/internal/proxy"
+)
+
+// DataPlane runs the versions a Client receives on a proxy.Server: the first version builds
+// and starts the server (a data plane fed over xDS has nothing to serve before it), later
+// ones are applied to it. Its Apply is ClientOptions.Apply.
+type DataPlane struct {
+	ctx  context.Context
+	opts proxy.Options
+
+	mu  sync.Mutex
+	srv *proxy.Server
+}
+
+// NewDataPlane returns a DataPlane that builds its server with opts and starts it with ctx.
+func NewDataPlane(ctx context.Context, opts proxy.Options) *DataPlane {
+	return &DataPlane{ctx: ctx, opts: opts}
+}
+
+// Apply starts the server with spec, or applies spec to it.
+func (d *DataPlane) Apply(spec *proxy.Spec, _ string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.srv != nil {
+		return d.srv.Apply(spec)
+	}
+	srv, err := proxy.New(spec, d.opts)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(d.ctx); err != nil {
+		return err
+	}
+	d.srv = srv
+	return nil
+}
+
+// Server returns the running server, or nil before the first version.
+func (d *DataPlane) Server() *proxy.Server {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.srv
+}
