@@ -540,3 +540,34 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestWebSocketGoingAwayAtEndOfDrain: a WebSocket open at shutdown keeps working through the
+// delay and the drain window, then receives a 1001 "going away" close frame, and the
+// process exits 0 within its deadline.
+func TestWebSocketGoingAwayAtEndOfDrain(t *testing.T) {
+	p, _ := startLC(t, lcOptions{delay: "300ms", drain: "1500ms"})
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.traffic+"/ws", nil)
+	if err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	defer ws.Close()
+	start := time.Now()
+	p.sigs <- syscall.SIGTERM
+	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("during shutdown")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != "during shutdown" {
+		t.Fatalf("echo during shutdown: %q %v", msg, err)
+	}
+	_, _, err = ws.ReadMessage()
+	ce, ok := err.(*websocket.CloseError)
+	if !ok || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("want a 1001 close frame, got %v\n%s", err, p.stderr.String())
+	}
+	if el := time.Since(start); el < 1500*time.Millisecond {
+		t.Fatalf("closed after %v, before the end of the drain window", el)
+	}
+	p.waitExit(0)
+}

@@ -101,7 +101,9 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.l.trackUpgrade(conn, true)
 			defer h.l.trackUpgrade(conn, false)
 		}
-		rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
+		hj := &wsHijacker{ResponseWriter: rec, l: h.l}
+		defer hj.forget()
+		rt.proxy.ServeHTTP(hj, r.WithContext(ctx))
 		return
 	}
 	if rt.spec.Timeout > 0 || rt.spec.IdleTimeout > 0 {

@@ -33,6 +33,9 @@ type httpListener struct {
 
 	mu      sync.Mutex
 	tracked map[net.Conn]struct{} // hijacked WebSockets and TCP tunnels, downstream side
+	// websockets are the upgraded connections by their hijacked conn, so that closeTracked
+	// can end each with a close frame (wsclose.go).
+	websockets map[net.Conn]*wsConn
 	closing bool                  // no new tunnels
 
 	stopping chan struct{} // closed when the listener stops accepting
@@ -360,6 +363,7 @@ func (l *httpListener) trackedCount() int {
 }
 
 func (l *httpListener) closeTracked() {
+	l.goAwayWebSockets()
 	l.mu.Lock()
 	conns := make([]net.Conn, 0, len(l.tracked))
 	for c := range l.tracked {
@@ -368,5 +372,43 @@ func (l *httpListener) closeTracked() {
 	l.mu.Unlock()
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// goAwayWebSockets sends every open WebSocket a 1001 "going away" close frame and waits, up
+// to goingAwayWait, for the closing handshakes to end the tunnels.
+func (l *httpListener) goAwayWebSockets() {
+	l.mu.Lock()
+	ws := make([]*wsConn, 0, len(l.websockets))
+	for _, w := range l.websockets {
+		ws = append(ws, w)
+	}
+	l.mu.Unlock()
+	if len(ws) == 0 {
+		return
+	}
+	deadline := time.NewTimer(goingAwayWait)
+	defer deadline.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.goAway():
+		case <-deadline.C:
+			return
+		}
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		l.mu.Lock()
+		n := len(l.websockets)
+		l.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return
+		}
 	}
 }
