@@ -36,7 +36,7 @@ type httpListener struct {
 	// websockets are the upgraded connections by their hijacked conn, so that closeTracked
 	// can end each with a close frame (wsclose.go).
 	websockets map[net.Conn]*wsConn
-	closing bool                  // no new tunnels
+	closing    bool // no new tunnels
 
 	stopping chan struct{} // closed when the listener stops accepting
 	httpDone chan struct{} // closed when http.Server.Shutdown returned (at once for TCP)
