@@ -65,6 +65,18 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int
+	requests int
+	// cpu is the CPU time (user + system) the target's processes used during the run.
+	cpu time.Duration
+}
+
+// cpuPerRequest is the target's CPU time per request: a measure that other processes on a
+// shared machine disturb much less than throughput.
+func (r result) cpuPerRequest() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.requests)
 }
 
 func main() {
@@ -95,6 +107,7 @@ func run(o *options) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	startLoad := loadavg()
 
 	up, err := startNginx(ctx, dir, "upstream", upstreamConf)
 	if err != nil {
@@ -144,12 +157,20 @@ func run(o *options) error {
 			time.Sleep(500 * time.Millisecond)
 			idleRSS = rss(cmd.Process.Pid)
 		}
+		pgid := up.Process.Pid
+		if cmd != nil {
+			pgid = cmd.Process.Pid
+		}
+		cpu0 := groupCPU(pgid)
 		h1, err := runWrk(ctx, o, t.h1)
+		cpu1 := groupCPU(pgid)
+		h1.cpu = cpu1 - cpu0
 		if err != nil {
 			stop(cmd)
 			return fmt.Errorf("%s: wrk: %w", t.name, err)
 		}
 		h2, err := runH2load(ctx, o, t.h2)
+		h2.cpu = groupCPU(pgid) - cpu1
 		if err != nil {
 			stop(cmd)
 			return fmt.Errorf("%s: h2load: %w", t.name, err)
@@ -162,8 +183,8 @@ func run(o *options) error {
 		}
 		stop(cmd)
 		rows = append(rows, row{t.name, h1, h2})
-		fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d | h2 %.0f req/s p50 %s p99 %s errors %d\n",
-			h1.rps, h1.p50, h1.p99, h1.errors, h2.rps, h2.p50, h2.p99, h2.errors)
+		fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d cpu/req %s | h2 %.0f req/s p50 %s p99 %s errors %d cpu/req %s\n",
+			h1.rps, h1.p50, h1.p99, h1.errors, h1.cpuPerRequest(), h2.rps, h2.p50, h2.p99, h2.errors, h2.cpuPerRequest())
 	}
 
 	var g row
@@ -180,10 +201,20 @@ func run(o *options) error {
 			r.h1.rps/g.h1.rps, r.h2.rps/g.h2.rps,
 			float64(r.h1.p99)/float64(g.h1.p99), float64(r.h2.p99)/float64(g.h2.p99))
 	}
+	fmt.Printf("\nCPU time per request (user + system of the target's processes; the upstream's own for \"direct\"):\n\n")
+	fmt.Printf("| target | HTTP/1.1 | HTTP/2 | vs Gangway (h1 / h2) |\n|---|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Printf("| %s | %.1f µs | %.1f µs | %.2f / %.2f |\n", r.name,
+			us(r.h1.cpuPerRequest()), us(r.h2.cpuPerRequest()),
+			float64(r.h1.cpuPerRequest())/float64(g.h1.cpuPerRequest()), float64(r.h2.cpuPerRequest())/float64(g.h2.cpuPerRequest()))
+	}
+	fmt.Printf("\nLoad average at the start: %s; at the end: %s.\n", startLoad, loadavg())
 	fmt.Printf("\nGangway resident memory: idle %.1f MiB; with %d open keep-alive connections %.1f MiB.\n",
 		float64(idleRSS)/(1<<20), o.holdConns, float64(heldRSS)/(1<<20))
 	return nil
 }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
@@ -364,9 +395,10 @@ func cpus() int {
 }
 
 var (
-	wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	wrkPct = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$`)
-	wrkErr = regexp.MustCompile(`(?:Non-2xx or 3xx responses|Socket errors: connect) (\d+)`)
+	wrkRPS  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkPct  = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$`)
+	wrkReqs = regexp.MustCompile(`(\d+) requests in`)
+	wrkErr  = regexp.MustCompile(`(?:Non-2xx or 3xx responses|Socket errors: connect) (\d+)`)
 )
 
 func runWrk(ctx context.Context, o *options, port int) (result, error) {
@@ -391,6 +423,9 @@ func runWrk(ctx context.Context, o *options, port int) (result, error) {
 			r.p99 = d
 		}
 	}
+	if m := wrkReqs.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.Atoi(string(m[1]))
+	}
 	for _, m := range wrkErr.FindAllSubmatch(out, -1) {
 		n, _ := strconv.Atoi(string(m[1]))
 		r.errors += n
@@ -411,7 +446,7 @@ func parseDur(v, unit string) time.Duration {
 
 var (
 	h2RPS    = regexp.MustCompile(`finished in [0-9.]+m?s, ([0-9.]+) req/s`)
-	h2Failed = regexp.MustCompile(`requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored`)
+	h2Failed = regexp.MustCompile(`requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored`)
 )
 
 // runH2load runs h2load over h2c with prior knowledge and computes p50/p99 from its
@@ -432,8 +467,9 @@ func runH2load(ctx context.Context, o *options, port int) (result, error) {
 	}
 	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
 	if m := h2Failed.FindSubmatch(out); m != nil {
-		a, _ := strconv.Atoi(string(m[1]))
-		b, _ := strconv.Atoi(string(m[2]))
+		r.requests, _ = strconv.Atoi(string(m[1]))
+		a, _ := strconv.Atoi(string(m[2]))
+		b, _ := strconv.Atoi(string(m[3]))
 		r.errors = a + b
 	}
 	lat, err := readH2Log(logFile)
@@ -515,4 +551,46 @@ func rssWithConns(pid, port, n int) (int64, error) {
 	}
 	time.Sleep(time.Second)
 	return rss(pid), nil
+}
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat (100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// groupCPU sums the user and system CPU time of every process in process group pgid.
+func groupCPU(pgid int) time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var total time.Duration
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		if pg, _ := strconv.Atoi(f[2]); pg != pgid {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * clockTick
+	}
+	return total
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
