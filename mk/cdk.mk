@@ -3,7 +3,7 @@
 #   cdk-hook         build the hook (linux/$(CDK_HOOK_ARCH), provided.al2023) into cdk/build/
 #   cdk-test         hook unit tests + template assertions, synth, cfn-lint (in `make test`)
 #   synth            cdk synth into cdk/cdk.out (installs the pinned CLI when needed)
-#   cdk-lint         cfn-lint on every template in cdk/cdk.out
+#   cdk-lint         cfn-lint on every template in cdk/cdk.out and cdk/build/templates
 #   cdk-deploy-moto  cdk bootstrap + deploy against a moto server on 127.0.0.1 (slow)
 
 CDK_DIR        := cdk
@@ -25,8 +25,11 @@ $(CDK_HOOK_DIR)/bootstrap: $(CDK_HOOK_SRCS)
 	cd $(CDK_DIR) && GOOS=linux GOARCH=$(CDK_HOOK_ARCH) CGO_ENABLED=0 \
 	  $(GO) build -trimpath -tags lambda.norpc -ldflags '-s -w' -o build/readiness-hook/bootstrap ./cmd/readiness-hook
 
+# The construct's tests leave each stack variant they synthesize (strategies, internal load
+# balancer, custom budget) in build/templates for cdk-lint.
 cdk-go-test: cdk-hook
-	cd $(CDK_DIR) && $(GO) vet ./... && $(CDK_ENV) $(GO) test -race -count=1 ./...
+	rm -rf $(CDK_DIR)/build/templates
+	cd $(CDK_DIR) && $(GO) vet ./... && $(CDK_ENV) GANGWAY_CDK_TEMPLATE_DIR=$(CURDIR)/$(CDK_DIR)/build/templates $(GO) test -race -count=1 ./...
 
 synth: cdk-hook
 	$(CDK_ENV) scripts/cdk-synth.sh

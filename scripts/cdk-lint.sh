@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cdk-lint.sh: runs cfn-lint (pinned, installed from PyPI when missing or at another version)
-# on every template in cdk/cdk.out. Run `make synth` first.
+# on every template in cdk/cdk.out (`make synth`) and cdk/build/templates (the variants the
+# construct's tests synthesize under `make cdk-test`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 CFN_LINT_VERSION=1.58.0
@@ -15,7 +16,7 @@ if ! cfnlint --version 2>/dev/null | grep -q "cfn-lint $CFN_LINT_VERSION\$"; the
 fi
 
 shopt -s nullglob
-templates=("$root"/cdk/cdk.out/*.template.json)
+templates=("$root"/cdk/cdk.out/*.template.json "$root"/cdk/build/templates/*.template.json)
 if [ ${#templates[@]} -eq 0 ]; then
   echo "cdk-lint: no templates in cdk/cdk.out (run make synth)" >&2
   exit 1

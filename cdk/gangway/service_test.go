@@ -70,6 +70,16 @@ func synth(t *testing.T, props *GangwayServiceProps) synthesized {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
+	// `make cdk-test` sets this so that cfn-lint also checks every variant synthesized here.
+	if dir := os.Getenv("GANGWAY_CDK_TEMPLATE_DIR"); dir != "" {
+		name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()) + ".template.json"
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return synthesized{svc: svc, tpl: tpl, json: doc}
 }
 
