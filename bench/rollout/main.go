@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Load.H2Conns, "h2-conns", 2, "HTTP/2 connections")
 	fs.IntVar(&o.Load.H2Streams, "h2-streams", 4, "concurrent clients per HTTP/2 connection")
 	fs.IntVar(&o.Load.WSClients, "ws", 4, "WebSocket clients")
+	fs.Float64Var(&o.Load.Rate, "rate", 0, "HTTP requests per second in all, paced (0: as fast as the clients can)")
 	fs.DurationVar(&o.Load.WSInterval, "ws-interval", 10*time.Millisecond, "pause of a WebSocket client between an echo and its next message")
 	fs.DurationVar(&o.Load.Timeout, "timeout", 10*time.Second, "timeout of one request or WebSocket round trip")
 	fs.IntVar(&o.Load.SlowEvery, "slow-every", 20, "every n-th HTTP request of a client waits -slow-delay upstream (0: none)")
@@ -256,13 +257,17 @@ func markdownSection(o rollout.Options, args []string, began time.Time, tables s
 		}
 	}
 	fmt.Fprintf(&b, "Baseline (naive): readiness is liveness (HAProxy checks `/livez`, the container health check asks for liveness), shutdown.delay 0s, drain_timeout 0s, and the old replica is drained as soon as the new container is healthy.\n\n")
-	fmt.Fprintf(&b, "Load: %d HTTP/1.1 keep-alive clients, %d HTTP/2 (h2c) connections × %d streams, %d WebSocket clients, closed loop; 1 in %d HTTP requests waits %s upstream; timeout %s. ",
-		o.Load.H1Clients, o.Load.H2Conns, o.Load.H2Streams, o.Load.WSClients, o.Load.SlowEvery, o.Load.SlowDelay, o.Load.Timeout)
+	pace := "as fast as they can"
+	if o.Load.Rate > 0 {
+		pace = fmt.Sprintf("paced to %.0f HTTP requests/s in all", o.Load.Rate)
+	}
+	fmt.Fprintf(&b, "Load: %d HTTP/1.1 keep-alive clients and %d HTTP/2 (h2c) connections × %d streams, %s, and %d WebSocket clients sending a message %s after each echo; 1 in %d HTTP requests waits %s upstream; timeout %s. ",
+		o.Load.H1Clients, o.Load.H2Conns, o.Load.H2Streams, pace, o.Load.WSClients, o.Load.WSInterval, o.Load.SlowEvery, o.Load.SlowDelay, o.Load.Timeout)
 	fmt.Fprintf(&b, "Scenarios:\n\n")
 	for _, s := range o.Scenarios {
 		fmt.Fprintf(&b, "- `%s`: %s.\n", s, rollout.Describe(s))
 	}
-	fmt.Fprintf(&b, "\nA failure is any HTTP response other than 200 with the exact echoed body, any connection error or timeout, any failed WebSocket dial, and any WebSocket that ends other than with a close frame 1000 or 1001 or whose echo differs. Not failures, but counted: a request that Go's transport retried on a new connection because the reused one was closed before any response byte (GET, or a body never written); a WebSocket closed with 1001 \"going away\", after which the client reconnects and sends the unanswered message again. The p99 is of successful HTTP requests.\n\n")
+	fmt.Fprintf(&b, "\nA failure is any HTTP response other than 200 with the exact echoed body, any connection error or timeout, any failed WebSocket dial, and any WebSocket that ends other than with a close frame 1000 or 1001 or whose echo differs. Not failures, but counted: a request that Go's transport retried on a new connection because the reused one was closed before any response byte (GET, or a body never written); a WebSocket closed with 1001 \"going away\", after which the client reconnects and sends the unanswered message again. The p99 is of successful HTTP requests, without the delay a slow request asked the upstream for.\n\n")
 	b.WriteString(tables)
 	fmt.Fprintf(&b, "\n%s\n", v.String())
 	return b.String()

@@ -71,6 +71,11 @@ type Options struct {
 	SlowDelay time.Duration
 	// MaxRequests stops the load after this many requests in all. 0: no limit.
 	MaxRequests int64
+	// Rate paces the HTTP clients to about this many requests per second in all, each
+	// client taking an equal share; a client whose request took longer than its share goes
+	// on at once. 0: as fast as they can. Pacing leaves the machine some headroom, so
+	// that the timers of the load balancer and the proxies run on time.
+	Rate float64
 }
 
 // Generator is running load. Stop ends it.
@@ -210,11 +215,22 @@ func (g *Generator) Stop() Result {
 
 func (g *Generator) httpClient(tr *http.Transport, base, id string, t *tally) {
 	client := &http.Client{Transport: tr, Timeout: g.opts.Timeout}
+	var every time.Duration
+	if clients := g.opts.H1Clients + g.opts.H2Conns*g.opts.H2Streams; g.opts.Rate > 0 && clients > 0 {
+		every = time.Duration(float64(clients) / g.opts.Rate * float64(time.Second))
+	}
+	next := time.Now()
 	for n := 0; g.take(); n++ {
+		if every > 0 {
+			pause(g.ctx, time.Until(next))
+			next = maxTime(next.Add(every), time.Now())
+		}
 		want := id + "-" + strconv.Itoa(n)
 		q := url.Values{}
+		var delay time.Duration // asked of the upstream; not counted in the latency
 		if g.opts.SlowEvery > 0 && n%g.opts.SlowEvery == g.opts.SlowEvery-1 {
-			q.Set("delay", g.opts.SlowDelay.String())
+			delay = g.opts.SlowDelay
+			q.Set("delay", delay.String())
 		}
 		var req *http.Request
 		var err error
@@ -251,7 +267,7 @@ func (g *Generator) httpClient(tr *http.Transport, base, id string, t *tally) {
 		}
 		switch {
 		case err == nil:
-			t.ok(time.Since(begin))
+			t.ok(time.Since(begin) - delay)
 		case g.ctx.Err() != nil:
 			t.aborted++
 		default:
@@ -261,8 +277,18 @@ func (g *Generator) httpClient(tr *http.Transport, base, id string, t *tally) {
 	}
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // pause waits d or until ctx ends.
 func pause(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -441,7 +467,9 @@ type Result struct {
 	Retries, Reconnects, Resent, Aborted int64
 	// Duration is how long the load ran.
 	Duration time.Duration
-	// HTTP and WS are latency percentiles of the successful requests and round trips.
+	// HTTP and WS are latency percentiles of the successful requests and round trips. The
+	// latency of a slow request is counted without the delay it asked the upstream for, so
+	// that the percentiles show what the path through the load balancer and the proxy adds.
 	HTTP, WS Percentiles
 }
 

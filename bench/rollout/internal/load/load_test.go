@@ -207,3 +207,22 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// Paced clients send no more than the rate asks for, whatever the machine's speed.
+func TestRate(t *testing.T) {
+	up, err := upstream.Start(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	o := options("http://"+up.Addr(), 0)
+	o.H2Conns, o.WSClients = 0, 0
+	o.Rate = 100
+	g := Start(context.Background(), o)
+	time.Sleep(time.Second)
+	r := g.Stop()
+	// Two clients at 50/s each for about a second, plus the first request of each.
+	if r.Requests > 150 || r.Requests == 0 {
+		t.Errorf("%d requests in about 1s at rate 100", r.Requests)
+	}
+}

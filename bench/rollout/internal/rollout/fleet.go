@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -325,7 +328,8 @@ func (f *fleet) attribute(server string, start, end time.Time) string {
 	return server
 }
 
-// close stops every replica at once.
+// close stops every replica at once and writes the timeline of every replica to
+// timeline.log, to read beside the replicas' logs and HAProxy's.
 func (f *fleet) close() {
 	f.mu.Lock()
 	all := append([]*member(nil), f.history...)
@@ -334,6 +338,27 @@ func (f *fleet) close() {
 		m.r.Close()
 	}
 	f.stopping.Wait()
+
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var lines []line
+	for _, m := range all {
+		m.mu.Lock()
+		for _, e := range m.events {
+			lines = append(lines, line{e.at, fmt.Sprintf("%s %-5s %-7s %s", e.at.UTC().Format("15:04:05.000"), m.r.Name, haproxy.SlotName(m.slot), e.phase)})
+		}
+		m.mu.Unlock()
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.Before(lines[j].at) })
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.text + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "timeline.log"), []byte(b.String()), 0o644); err != nil {
+		f.log("timeline: %v", err)
+	}
 }
 
 // sortedKeys returns the keys of m, largest value first.

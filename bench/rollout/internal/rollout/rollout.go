@@ -125,7 +125,7 @@ var AllScenarios = []string{Rolling, StopTask, Kill9, ScaleIn, ScaleOut}
 func Describe(name string) string {
 	switch name {
 	case Rolling:
-		return "ECS rolling replacement: start new, wait healthy, drain old for the deregistration delay, SIGTERM, SIGKILL after stopTimeout"
+		return "ECS rolling replacement: start a new replica, wait until its container health check (and, for Gangway, the load balancer) says healthy, drain the oldest in the load balancer for the deregistration delay (or until it has no connection left, like an ALB), SIGTERM, SIGKILL after stopTimeout"
 	case StopTask:
 		return "SIGTERM with no prior deregistration (StopTask, Spot): the load balancer must notice on its own; a replacement starts at the same time"
 	case Kill9:
