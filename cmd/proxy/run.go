@@ -48,7 +48,7 @@ const (
 // Run executes the command.
 func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("run", c.env)
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded default configuration)")
+	cfgPath := fs.String("config", "", "configuration file (default: $GANGWAY_CONFIG, else $GANGWAY_CONFIG_YAML, else a\n\tsidecar config from $GANGWAY_UPSTREAM, else the embedded default)")
 	adminAddr := fs.String("admin-addr", "", "probe server address, overrides admin.address")
 	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
 	if err := parseFlags(fs, args); err != nil {
@@ -61,22 +61,27 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 
 	// The watch starts before the first load, so that no change is missed in between; a
 	// change it reports that is already serving is a no-op.
+	// The file, when the configuration comes from one: the flag, else $GANGWAY_CONFIG.
+	path := *cfgPath
+	if path == "" {
+		path = c.env.getenv(config.EnvConfigFile)
+	}
 	reloads := make(chan string, 1)
-	if *watch && *cfgPath != "" {
-		w, err := config.Watch(bg, *cfgPath, func() {
+	if *watch && path != "" {
+		w, err := config.Watch(bg, path, func() {
 			select {
 			case reloads <- "file changed":
 			default: // one pending reload reads the newest file anyway
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("watch %s: %w", *cfgPath, err)
+			return fmt.Errorf("watch %s: %w", path, err)
 		}
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); w.Wait() }()
 	}
 
-	cfg, err := loadConfig(*cfgPath)
+	cfg, _, err := config.Resolve(path, c.env.getenv)
 	if err != nil {
 		return err // nothing is listening yet: a bad config at start is fatal
 	}
@@ -126,7 +131,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if c.ready != nil {
 		c.ready(admin.addr)
 	}
-	p := &process{path: *cfgPath, current: cfg, reg: reg, check: cfgCheck, srv: srv, log: logger}
+	p := &process{path: path, getenv: c.env.getenv, current: cfg, reg: reg, check: cfgCheck, srv: srv, log: logger}
 
 	bgWG.Add(1)
 	go func() { defer bgWG.Done(); (&health.Systemd{Registry: reg, Logger: logger}).Run(bg) }()
@@ -195,7 +200,8 @@ wait:
 
 // process holds what a reload changes.
 type process struct {
-	path    string
+	path    string // the configuration file; "" when it came from the environment
+	getenv  func(string) string
 	current *config.Config
 	reg     *health.Registry
 	check   *health.Check
@@ -208,11 +214,11 @@ type process struct {
 // carries the error with the rejected version and the reason, without failing readiness.
 func (p *process) reload(why string) {
 	if p.path == "" {
-		p.log.Info("reload ignored: running the embedded default configuration", "trigger", why)
+		p.log.Info("reload ignored: the configuration does not come from a file", "trigger", why, "source", p.current.File)
 		return
 	}
 	start := time.Now()
-	cfg, err := config.Load(p.path)
+	cfg, _, err := config.Resolve(p.path, p.getenv)
 	if err != nil {
 		p.reject(why, fileDigest(p.path), err)
 		return
@@ -265,14 +271,6 @@ func fileDigest(path string) string {
 	}
 	sum := sha256.Sum256(b)
 	return "file:" + hex.EncodeToString(sum[:6])
-}
-
-// loadConfig reads the file, or the embedded default when path is empty.
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Default(), nil
-	}
-	return config.Load(path)
 }
 
 func newLogger(w io.Writer, level config.LogLevel) *slog.Logger {

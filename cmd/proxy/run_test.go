@@ -308,3 +308,49 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestRunSidecarFromEnvironment: with no file, GANGWAY_UPSTREAM and friends configure a
+// one-route sidecar, as the CDK construct and task definitions do.
+func TestRunSidecarFromEnvironment(t *testing.T) {
+	up := startUpstream(t)
+	traffic := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	vars := map[string]string{
+		"GANGWAY_UPSTREAM":               strings.TrimPrefix(up.URL, "http://"),
+		"GANGWAY_LISTEN_ADDR":            traffic,
+		"GANGWAY_READY_PATH":             "/ready",
+		"GANGWAY_SHUTDOWN_DELAY":         "0",
+		"GANGWAY_SHUTDOWN_DRAIN_TIMEOUT": "1s",
+		"GANGWAY_SHUTDOWN_DEADLINE":      "5",
+	}
+	var stderr syncBuffer
+	sigs := make(chan os.Signal, 2)
+	addrC := make(chan string, 1)
+	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
+	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
+	code := make(chan int, 1)
+	go func() { code <- exitCode(cmd.Run(context.Background(), []string{"-admin-addr", "127.0.0.1:0"}), &stderr) }()
+	var admin string
+	select {
+	case admin = <-addrC:
+	case c := <-code:
+		t.Fatalf("exit %d:\n%s", c, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not start")
+	}
+	waitStatus(t, "http://"+traffic+"/ready", 200)
+	if c, body := httpGet(t, "http://"+traffic+"/"); c != 200 || body != "hello" {
+		t.Fatalf("traffic: %d %q", c, body)
+	}
+	if _, body := httpGet(t, "http://"+admin+"/status"); !strings.Contains(body, "$GANGWAY_UPSTREAM") {
+		t.Fatalf("status does not name the source:\n%s", body)
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not exit within the 5s deadline")
+	}
+}

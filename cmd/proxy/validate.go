@@ -18,11 +18,11 @@ type ValidateCommand struct {
 // Run executes the command.
 func (c *ValidateCommand) Run(_ context.Context, args []string) error {
 	fs := newFlagSet("validate", c.env)
-	path := fs.String("config", "", "configuration file (default: the embedded default configuration)")
+	path := fs.String("config", "", "configuration file (default: what `proxy run` would use: $GANGWAY_CONFIG,\n\t$GANGWAY_CONFIG_YAML, $GANGWAY_UPSTREAM, else the embedded default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, _, err := config.Resolve(*path, c.env.getenv)
 	var errs config.Errors
 	switch {
 	case errors.As(err, &errs):
@@ -33,7 +33,7 @@ func (c *ValidateCommand) Run(_ context.Context, args []string) error {
 		if len(errs) == 1 {
 			noun = "error"
 		}
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d %s", *path, len(errs), noun)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d %s", errs[0].File, len(errs), noun)}
 	case err != nil:
 		return &exitError{code: exitFailure, err: err}
 	}

@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/budget"
+)
+
+// Environment variables that configure the proxy without a file: a sidecar in a task
+// definition, or the CDK construct, sets them.
+const (
+	// EnvConfigFile names the configuration file when -config is not given.
+	EnvConfigFile = "GANGWAY_CONFIG"
+	// EnvConfigYAML holds the configuration document itself.
+	EnvConfigYAML = "GANGWAY_CONFIG_YAML"
+	// EnvUpstream (host:port), with no configuration file or document, makes a one-route
+	// sidecar configuration: every request on EnvListenAddr goes to this upstream.
+	EnvUpstream = "GANGWAY_UPSTREAM"
+	// EnvListenAddr is the sidecar configuration's traffic address (default ":8080").
+	EnvListenAddr = "GANGWAY_LISTEN_ADDR"
+	// EnvReadyPath is the sidecar configuration's readiness path (default "/gangway/ready").
+	EnvReadyPath = "GANGWAY_READY_PATH"
+	// EnvShutdownDelay, EnvShutdownDrainTimeout and EnvShutdownDeadline override
+	// shutdown.delay, shutdown.drain_timeout and shutdown.deadline of any configuration: the
+	// task definition owns stopTimeout, so it may set them next to it.
+	EnvShutdownDelay        = "GANGWAY_SHUTDOWN_DELAY"
+	EnvShutdownDrainTimeout = "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT"
+	EnvShutdownDeadline     = "GANGWAY_SHUTDOWN_DEADLINE"
+)
+
+// Source says where Resolve found the configuration.
+type Source struct {
+	// Path is the configuration file, "" when the configuration did not come from a file
+	// (and so cannot be watched or reloaded from disk).
+	Path string
+}
+
+// Resolve finds and loads the configuration the way `proxy run` does, in this order:
+//
+//  1. the file at path (the -config flag), else the file named by $GANGWAY_CONFIG;
+//  2. else the document in $GANGWAY_CONFIG_YAML;
+//  3. else, when $GANGWAY_UPSTREAM is set, a sidecar configuration: one listener on
+//     $GANGWAY_LISTEN_ADDR (default :8080) with readiness on $GANGWAY_READY_PATH (default
+//     /gangway/ready), and every request to the upstream, which must pass a TCP check;
+//  4. else the embedded default.
+//
+// Then $GANGWAY_SHUTDOWN_DELAY, _DRAIN_TIMEOUT and _DEADLINE override the shutdown
+// settings, and the result must still fit the timing budget. Errors name the file or the
+// variable at fault.
+func Resolve(path string, getenv func(string) string) (*Config, Source, error) {
+	if path == "" {
+		path = getenv(EnvConfigFile)
+	}
+	var (
+		c   *Config
+		err error
+		src Source
+	)
+	switch {
+	case path != "":
+		c, err = Load(path)
+		src.Path = path
+	case getenv(EnvConfigYAML) != "":
+		c, err = Parse("$"+EnvConfigYAML, []byte(getenv(EnvConfigYAML)))
+	case getenv(EnvUpstream) != "":
+		c, err = Parse("$"+EnvUpstream, []byte(sidecarYAML(getenv)))
+	default:
+		c = Default()
+	}
+	if err != nil {
+		return nil, src, err
+	}
+	if err := applyShutdownEnv(c, getenv); err != nil {
+		return nil, src, err
+	}
+	return c, src, nil
+}
+
+// sidecarYAML renders the one-route configuration of EnvUpstream. Values are quoted, so
+// that the parser, not this template, judges them.
+func sidecarYAML(getenv func(string) string) string {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	return fmt.Sprintf(`# generated from the GANGWAY_* environment variables
+listeners:
+  - name: public
+    address: %q
+    readiness_path: %q
+routes:
+  - name: app
+    cluster: app
+    required: true
+clusters:
+  - name: app
+    endpoints: [%q]
+    health_check: {type: tcp, interval: 2s, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 2}
+`, or(getenv(EnvListenAddr), ":8080"), or(getenv(EnvReadyPath), "/gangway/ready"), getenv(EnvUpstream))
+}
+
+// applyShutdownEnv applies the shutdown overrides and checks that they fit.
+func applyShutdownEnv(c *Config, getenv func(string) string) error {
+	var errs []string
+	changed := false
+	for _, o := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{EnvShutdownDelay, &c.Shutdown.Delay},
+		{EnvShutdownDrainTimeout, &c.Shutdown.DrainTimeout},
+		{EnvShutdownDeadline, &c.Shutdown.Deadline},
+	} {
+		v := getenv(o.name)
+		if v == "" {
+			continue
+		}
+		d, err := parseEnvDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("$%s: %q: %v", o.name, v, err))
+			continue
+		}
+		*o.dst = d
+		changed = true
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	if !changed {
+		return nil
+	}
+	s := c.Shutdown
+	if s.Deadline <= 0 || s.Deadline > FargateMaxStopTimeout {
+		return fmt.Errorf("$%s: shutdown.deadline %s must be greater than 0 and at most Fargate's maximum stopTimeout (%s)",
+			EnvShutdownDeadline, s.Deadline, FargateMaxStopTimeout)
+	}
+	b := budget.Settings{ShutdownDelay: s.Delay, DrainTimeout: s.DrainTimeout, StopTimeout: s.Deadline, Margin: ShutdownMargin}
+	if need := b.ShutdownWindow(); need > b.EffectiveStopTimeout() {
+		return fmt.Errorf("$%s/$%s/$%s: delay (%s) + drain_timeout (%s) + %s margin = %s does not fit deadline (%s)",
+			EnvShutdownDelay, EnvShutdownDrainTimeout, EnvShutdownDeadline, s.Delay, s.DrainTimeout, ShutdownMargin, need, s.Deadline)
+	}
+	c.Version = version(c)
+	return nil
+}
+
+// parseEnvDuration accepts a Go duration ("12s") or a plain number of seconds ("12"), the
+// unit task definitions use.
+func parseEnvDuration(v string) (time.Duration, error) {
+	var secs int
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && fmt.Sprint(secs) == v {
+		if secs < 0 {
+			return 0, fmt.Errorf("must not be negative")
+		}
+		return time.Duration(secs) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("not a duration (write 12s, 1m30s, or a number of seconds)")
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("must not be negative")
+	}
+	return d, nil
+}
