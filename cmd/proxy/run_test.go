@@ -328,7 +328,9 @@ func TestRunSidecarFromEnvironment(t *testing.T) {
 	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
 	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
 	code := make(chan int, 1)
-	go func() { code <- exitCode(cmd.Run(context.Background(), []string{"-admin-addr", "127.0.0.1:0"}), &stderr) }()
+	go func() {
+		code <- exitCode(cmd.Run(context.Background(), []string{"-admin-addr", "127.0.0.1:0"}), &stderr)
+	}()
 	var admin string
 	select {
 	case admin = <-addrC:
