@@ -6,6 +6,8 @@ set -euo pipefail
 
 MOTO_VERSION=5.2.1
 AWSCLI_VERSION=1.45.11
+# awscli pins botocore; pinning boto3 to the matching release spares pip a long backtrack.
+BOTOCORE_VERSION=1.43.11
 here="$(cd "$(dirname "$0")" && pwd)"
 
 has_pins() {
@@ -37,5 +39,6 @@ if ! python3 -m venv "$venv" >&2 2>/dev/null; then
 fi
 echo "installing moto[server]==$MOTO_VERSION and awscli==$AWSCLI_VERSION into $venv" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  "moto[server]==$MOTO_VERSION" "awscli==$AWSCLI_VERSION" >&2
+  "moto[server]==$MOTO_VERSION" "awscli==$AWSCLI_VERSION" \
+  "boto3==$BOTOCORE_VERSION" "botocore==$BOTOCORE_VERSION" >&2
 echo "$venv/bin/python"
