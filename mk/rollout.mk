@@ -20,5 +20,5 @@ test-rollout-smoke: build
 bench-rollout:
 	scripts/bench-rollout.sh $(ROLLOUT_FLAGS)
 
-TEST_SUITES += test-rollout
+TEST_SUITES += test-rollout test-rollout-smoke
 BENCHES += bench-rollout

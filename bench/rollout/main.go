@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		variants   = fs.String("variants", "gangway,baseline", "gangway, baseline, or both")
 		markdown   = fs.String("markdown", "", "write the results into the \"## Rollout\" section of this Markdown file")
 		check      = fs.Bool("check", false, "exit 1 unless Gangway failed no request outside kill9 and every action succeeded")
-		delay      = fs.Duration("delay", 2*time.Second, "Gangway's shutdown.delay (>= lb-interval*lb-fall + lb-timeout)")
+		delay      = fs.Duration("delay", 3*time.Second, "Gangway's shutdown.delay (>= lb-interval*lb-fall + lb-timeout; the default is twice that)")
 		drain      = fs.Duration("drain", 3*time.Second, "Gangway's shutdown.drain_timeout")
 		quiet      = fs.Bool("q", false, "no progress lines")
 		lbInterval = fs.Duration("lb-interval", 500*time.Millisecond, "target group health-check interval")
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.ContainerCheck.Timeout, "hc-timeout", 2*time.Second, "container health check timeout")
 	fs.IntVar(&o.ContainerCheck.Retries, "hc-retries", 3, "container health check retries")
 	fs.DurationVar(&o.ContainerCheck.StartPeriod, "hc-start-period", 10*time.Second, "container health check start period")
-	fs.DurationVar(&o.StopTimeout, "stop-timeout", 6*time.Second, "container stopTimeout (also shutdown.deadline)")
+	fs.DurationVar(&o.StopTimeout, "stop-timeout", 8*time.Second, "container stopTimeout (also shutdown.deadline)")
 	fs.DurationVar(&o.StartTimeout, "start-timeout", 60*time.Second, "how long a new replica may take to be in service")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage

@@ -122,7 +122,9 @@ func TestSmoke(t *testing.T) {
 		Requests:       1000,
 		MaxScenario:    2 * time.Minute,
 		Scenarios:      AllScenarios,
-		Variants:       []Variant{Gangway(2*time.Second, 3*time.Second)},
+		// The shutdown delay is twice the load balancer's detection time (2 × 500ms + 500ms),
+		// a margin for a shared CI machine whose timers run late.
+		Variants: []Variant{Gangway(3*time.Second, 3*time.Second)},
 		Load: load.Options{
 			H1Clients: 4, H2Conns: 1, H2Streams: 4, WSClients: 2, WSInterval: 10 * time.Millisecond,
 			Timeout: 10 * time.Second, SlowEvery: 20, SlowDelay: 200 * time.Millisecond,
@@ -130,7 +132,7 @@ func TestSmoke(t *testing.T) {
 		ContainerCheck:      replica.HealthCheck{Interval: 500 * time.Millisecond, Timeout: 2 * time.Second, Retries: 3, StartPeriod: 10 * time.Second},
 		LBCheck:             haproxy.Check{Interval: 500 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2},
 		DeregistrationDelay: 2 * time.Second,
-		StopTimeout:         6 * time.Second,
+		StopTimeout:         8 * time.Second,
 		StartTimeout:        30 * time.Second,
 		Log:                 &log,
 	}
