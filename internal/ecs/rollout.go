@@ -184,6 +184,7 @@ type watch struct {
 	revisions map[string]string // service revision ARN -> task definition ARN
 	last      *Progress
 	changedAt time.Time
+	waiting   bool // the "no deployment yet" notice was given
 }
 
 func (s *watch) notice(format string, args ...any) {
@@ -255,7 +256,10 @@ func (s *watch) resolve(ctx context.Context) (string, error) {
 		in.NextToken = out.NextToken
 	}
 	if newest == nil {
-		s.notice("no deployment of service %s yet; waiting", s.Service)
+		if !s.waiting {
+			s.waiting = true
+			s.notice("no deployment of service %s yet; waiting", s.Service)
+		}
 		return "", nil
 	}
 	return aws.ToString(newest.ServiceDeploymentArn), nil
