@@ -17,12 +17,12 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	cplog "github.com/envoyproxy/go-control-plane/pkg/log"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
@@ -30,10 +30,6 @@ import (
 
 // ServerCheckName is the control plane's health check.
 const ServerCheckName = "xds.server"
-
-// snapshotKey is the one snapshot every node gets: Gangway publishes the same resources to
-// every data plane.
-const snapshotKey = "gangway"
 
 // ServerOptions are a Server's dependencies.
 type ServerOptions struct {
@@ -51,7 +47,7 @@ type ServerOptions struct {
 type Server struct {
 	log   *slog.Logger
 	tls   *tls.Config
-	cache cache.SnapshotCache
+	cache *sharedCache
 	xds   serverv3.Server
 	check *health.Check
 
@@ -105,7 +101,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s.check = opts.Health.Register(health.Spec{Name: ServerCheckName, Gates: health.Startup | health.Readiness})
-	s.cache = cache.NewSnapshotCache(true, allNodes{}, cacheLogger(s.log))
+	s.cache = newSharedCache()
 	// The server's context only ends its streams; grpc.Server.Stop in Serve does that too.
 	s.xds = serverv3.NewServer(context.Background(), s.cache, serverv3.CallbackFuncs{
 		StreamOpenFunc:     s.onStreamOpen,
@@ -118,11 +114,6 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	})
 	return s, nil
 }
-
-// allNodes maps every node to the one snapshot.
-type allNodes struct{}
-
-func (allNodes) ID(*core.Node) string { return snapshotKey }
 
 // Publish compiles cfg and publishes the resources to every node. It returns the version.
 // Publishing the version that is already published changes nothing.
@@ -146,7 +137,8 @@ func (s *Server) PublishResources(ctx context.Context, res *Resources) error {
 	if same {
 		return nil
 	}
-	snap, err := cache.NewSnapshot(res.Version, map[resource.Type][]types.Resource{
+	// The snapshot only checks that every reference resolves; sharedCache serves.
+	check, err := cache.NewSnapshot(res.Version, map[resource.Type][]types.Resource{
 		ListenerType: typesOf(res.Listeners),
 		RouteType:    typesOf(res.Routes),
 		ClusterType:  typesOf(res.Clusters),
@@ -155,11 +147,16 @@ func (s *Server) PublishResources(ctx context.Context, res *Resources) error {
 	if err != nil {
 		return fmt.Errorf("xds: snapshot %s: %w", res.Version, err)
 	}
-	if err := snap.Consistent(); err != nil {
+	if err := check.Consistent(); err != nil {
 		return fmt.Errorf("xds: snapshot %s: %w", res.Version, err)
 	}
-	// SetSnapshot answers every open watch at once; it does not wait for the network.
-	if err := s.cache.SetSnapshot(ctx, snapshotKey, snap); err != nil {
+	// Answers every open watch at once; it does not wait for the network.
+	if err := s.cache.set(res.Version, map[string][]proto.Message{
+		ListenerType: messages(res.Listeners),
+		RouteType:    messages(res.Routes),
+		ClusterType:  messages(res.Clusters),
+		EndpointType: messages(res.Endpoints),
+	}); err != nil {
 		return fmt.Errorf("xds: publish %s: %w", res.Version, err)
 	}
 	s.mu.Lock()
@@ -212,6 +209,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		// A RouteConfiguration with many routes is larger than gRPC's default 4 MiB.
 		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.ForceServerCodecV2(newSharingCodec()),
 	}
 	if s.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
@@ -466,9 +464,9 @@ func (s *Server) onStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 		nk = &NACK{Node: st.node, TypeURL: typeURL, Version: sent.version, Reason: e.GetMessage(), At: time.Now()}
 		st.nack[typeURL] = nk
 		s.lastNACK = nk
-		// A NACK carries the last version the node accepted. The snapshot cache would answer
-		// it at once with the rejected version again, in a loop; marking the request as being
-		// at the rejected version makes the cache wait for the next published version.
+		// A NACK carries the last version the node accepted. The cache would answer it at
+		// once with the rejected version again, in a loop; marking the request as being at
+		// the rejected version makes the cache wait for the next published version.
 		req.VersionInfo = sent.version
 	} else if req.GetVersionInfo() == sent.version {
 		st.acked[typeURL] = sent.version
@@ -490,16 +488,4 @@ func (s *Server) onStreamResponse(_ context.Context, id int64, _ *discovery.Disc
 		s.updateLocked(st, false)
 	}
 	s.mu.Unlock()
-}
-
-// cacheLogger sends go-control-plane's logs to slog. Its warnings are routine protocol events
-// (a request naming fewer resources than the snapshot holds, during a subscription change),
-// so they are logged at debug level.
-func cacheLogger(l *slog.Logger) cplog.Logger {
-	return cplog.LoggerFuncs{
-		DebugFunc: func(f string, a ...any) { l.Debug(fmt.Sprintf(f, a...), "component", "xds-cache") },
-		InfoFunc:  func(f string, a ...any) { l.Debug(fmt.Sprintf(f, a...), "component", "xds-cache") },
-		WarnFunc:  func(f string, a ...any) { l.Debug(fmt.Sprintf(f, a...), "component", "xds-cache") },
-		ErrorFunc: func(f string, a ...any) { l.Error(fmt.Sprintf(f, a...), "component", "xds-cache") },
-	}
 }

@@ -13,7 +13,9 @@ import (
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
@@ -55,6 +57,20 @@ clusters:
   - {name: app, endpoints: ["127.0.0.1:3000"]}
   - {name: backup, dns: {name: backup.test, port: 3000}}
 `, timeout)
+}
+
+// envoyOnly compiles yaml and adds what only Envoy runs: circuit breakers on the first
+// cluster ("app"). The data plane rejects it.
+func envoyOnly(t *testing.T, yaml string) *Resources {
+	t.Helper()
+	res, err := Compile(mustParse(t, yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Clusters[0] = proto.Clone(res.Clusters[0]).(*cluster.Cluster)
+	res.Clusters[0].CircuitBreakers = &cluster.CircuitBreakers{}
+	res.Version = res.Hash()
+	return res
 }
 
 type controlPlane struct {
@@ -257,14 +273,7 @@ func TestRejectedVersion(t *testing.T) {
 		waitFor(t, "v1 applied", func() bool { return dp.client.Status().Version == v1 })
 	}
 
-	// Resources only Envoy can run: circuit breakers on a cluster.
-	bad, err := Compile(mustParse(t, configWithTimeout("10s")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad.Clusters[0] = proto.Clone(bad.Clusters[0]).(*cluster.Cluster)
-	bad.Clusters[0].CircuitBreakers = &cluster.CircuitBreakers{}
-	bad.Version = bad.Hash()
+	bad := envoyOnly(t, configWithTimeout("10s"))
 	if err := cp.srv.PublishResources(context.Background(), bad); err != nil {
 		t.Fatal(err)
 	}
@@ -478,5 +487,45 @@ func TestMutualTLS(t *testing.T) {
 	}
 	if _, err := ClientTLS("", "", certs+"client.crt", ""); err == nil {
 		t.Error("a certificate without its key was accepted")
+	}
+}
+
+// TestSharingCodec: the codec's encoding of a response decodes to the same response as
+// gRPC's proto codec gives.
+func TestSharingCodec(t *testing.T) {
+	res, err := Compile(parseFile(t, "testdata/routing.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newSharedCache()
+	if err := c.set(res.Version, map[string][]proto.Message{ClusterType: messages(res.Clusters)}); err != nil {
+		t.Fatal(err)
+	}
+	var anys []*anypb.Any
+	for _, n := range c.types[ClusterType].names {
+		anys = append(anys, c.types[ClusterType].anys[n])
+	}
+	resp := &discovery.DiscoveryResponse{VersionInfo: res.Version, TypeUrl: ClusterType, Nonce: "7", Resources: anys,
+		ControlPlane: &core.ControlPlane{Identifier: "cp-1"}}
+	codec := newSharingCodec()
+	enc, err := codec.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc) < 1+2*len(anys) {
+		t.Errorf("%d buffers: the resources were copied, not shared", len(enc))
+	}
+	got := &discovery.DiscoveryResponse{}
+	if err := proto.Unmarshal(enc.Materialize(), got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, resp) {
+		t.Errorf("decoded %v\nwant %v", got, resp)
+	}
+	for i, a := range got.Resources {
+		m, err := a.UnmarshalNew()
+		if err != nil || !proto.Equal(m, res.Clusters[i]) {
+			t.Errorf("resource %d: %v", i, err)
+		}
 	}
 }
