@@ -46,7 +46,7 @@ func benchGet(b *testing.B, url string) {
 	b.ResetTimer()
 	defer func() {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano())
+		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}()
 	b.RunParallel(func(pb *testing.PB) {

@@ -61,12 +61,17 @@ type endpoint struct {
 // and the connection pool. It owns one goroutine (run) for DNS, health checks and ejection
 // expiry; stop ends it and waits.
 type cluster struct {
-	spec      Cluster
-	srv       *Server
-	transport *http.Transport
-	check     *health.Check
-	version   atomic.Pointer[string]
-	latency   prometheus.Observer
+	spec Cluster
+	srv  *Server
+	// transport sends requests to endpoints: an h1Pool for HTTP/1.1, an http.Transport for
+	// HTTP/2. Both are connection pools keyed by endpoint address.
+	transport interface {
+		http.RoundTripper
+		CloseIdleConnections()
+	}
+	check   *health.Check
+	version atomic.Pointer[string]
+	latency prometheus.Observer
 
 	// ready holds the endpoints that take traffic: healthy and not ejected.
 	ready atomic.Pointer[[]*endpoint]
@@ -112,7 +117,10 @@ func clusterCheckSpec(name string, required bool) health.Spec {
 }
 
 // newTransport builds the connection pool. Connects (TCP and TLS) share one ConnectTimeout.
-func (c *cluster) newTransport() (*http.Transport, error) {
+func (c *cluster) newTransport() (interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}, error) {
 	spec := c.spec
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
@@ -171,6 +179,9 @@ func (c *cluster) newTransport() (*http.Transport, error) {
 		}
 		return tc, nil
 	}
+	if !spec.HTTP2 {
+		return newH1Pool(dial, idle), nil
+	}
 	t := &http.Transport{
 		MaxIdleConnsPerHost:   idle,
 		IdleConnTimeout:       90 * time.Second,
@@ -179,12 +190,9 @@ func (c *cluster) newTransport() (*http.Transport, error) {
 		ForceAttemptHTTP2:     spec.HTTP2,
 		Protocols:             new(http.Protocols),
 	}
-	switch {
-	case !spec.HTTP2:
-		t.Protocols.SetHTTP1(true)
-	case tlsConf != nil:
+	if tlsConf != nil {
 		t.Protocols.SetHTTP2(true)
-	default:
+	} else {
 		t.Protocols.SetUnencryptedHTTP2(true)
 	}
 	if tlsConf != nil {
@@ -334,16 +342,17 @@ func cmpString(a, b string) int {
 // only endpoints never checked yet are probed (fresh DNS records).
 func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
 	c.mu.Lock()
-	eps := slices.Clone(c.all)
+	var eps []*endpoint
+	for _, e := range c.all {
+		if !onlyNew || (!e.hcHealthy && e.hcFails == 0 && e.hcPasses == 0) {
+			eps = append(eps, e)
+		}
+	}
 	c.mu.Unlock()
 	hc := c.spec.HealthCheck
 	results := make([]bool, len(eps))
 	var wg sync.WaitGroup
 	for i, e := range eps {
-		if onlyNew && (e.hcHealthy || e.hcFails > 0 || e.hcPasses > 0) {
-			results[i] = true
-			continue
-		}
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
 			defer cancel()
@@ -357,9 +366,6 @@ func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, e := range eps {
-		if onlyNew && (e.hcHealthy || e.hcFails > 0 || e.hcPasses > 0) {
-			continue
-		}
 		first := e.hcPasses == 0 && e.hcFails == 0 && !e.hcHealthy
 		if results[i] {
 			e.hcPasses++

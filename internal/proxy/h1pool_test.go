@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// An endpoint that closes idle keep-alive connections sooner than the pool does: the
+// request that meets a closed pooled connection is sent again on a new one.
+func TestH1PoolRetriesStaleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	up := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       50 * time.Millisecond,
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+	}
+	go up.Serve(ln)
+	t.Cleanup(func() { up.Close() })
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	c := newClient()
+	for i := range 3 {
+		if code, body := get(t, c, srv.url("public", "/")); code != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+		time.Sleep(150 * time.Millisecond) // the endpoint closes the pooled connection
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("%d upstream connections, want 3 (one per request after each idle close)", n)
+	}
+}
+
+// Responses framed by Content-Length reuse the connection; a response delimited by the
+// connection's close, an interim 100 Continue, HEAD and trailers all pass through.
+func TestH1PoolFraming(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go serveRawUpstream(c)
+		}
+	}()
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	c := newClient()
+	for i := range 2 {
+		if code, body := get(t, c, srv.url("public", "/length")); code != 200 || body != "hello" {
+			t.Fatalf("length %d: %d %q", i, code, body)
+		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("%d connections for two Content-Length responses, want 1", n)
+	}
+	if code, body := get(t, c, srv.url("public", "/close")); code != 200 || body != "until close" {
+		t.Fatalf("close-delimited: %d %q", code, body)
+	}
+	if code, body := get(t, c, srv.url("public", "/continue")); code != 200 || body != "after 100" {
+		t.Fatalf("interim response: %d %q", code, body)
+	}
+	resp, err := c.Head(srv.url("public", "/length"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != 5 {
+		t.Fatalf("HEAD: %d length %d", resp.StatusCode, resp.ContentLength)
+	}
+	resp, err = c.Get(srv.url("public", "/trailer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "chunked" || resp.Trailer.Get("X-Checksum") != "42" {
+		t.Fatalf("trailer: %q %v", body, resp.Trailer)
+	}
+}
+
+// serveRawUpstream answers requests on c with hand-written framing, by path.
+func serveRawUpstream(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		var out string
+		switch req.URL.Path {
+		case "/length":
+			out = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+			if req.Method != http.MethodHead {
+				out += "hello"
+			}
+		case "/close":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close")
+			return
+		case "/continue":
+			out = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nafter 100"
+		case "/trailer":
+			out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n7\r\nchunked\r\n0\r\nX-Checksum: 42\r\n\r\n"
+		default:
+			out = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+		}
+		if _, err := io.WriteString(c, out); err != nil || strings.Contains(out, "Connection: close") {
+			return
+		}
+	}
+}
