@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/gangway-ecs/gangway/internal/budget"
-	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/ecs"
 )
 
@@ -27,9 +26,11 @@ and Gangway's timing budget, and prints every problem with the field, the value,
 and the fix. Exit 0 when clean, 1 with findings, 4 on bad flags.
 
 Gangway containers are those whose healthCheck is ["CMD", "/healthcheck"] (or -container).
+The proxy's shutdown settings are resolved as 'proxy run' resolves them, from -config and
+the container's environment (GANGWAY_CONFIG_YAML, GANGWAY_UPSTREAM, GANGWAY_SHUTDOWN_*);
+GANGWAY_CONFIG names a file in the image, which lint reads only when given as -config.
 Without -target-group, the recommended target group is assumed (interval 5s, timeout 2s,
-thresholds 2/2, deregistration delay 15s); without -config, the proxy's default shutdown
-(delay 12s, drain 15s, deadline 30s); without -service, the service rules are skipped.
+thresholds 2/2, deregistration delay 15s); without -service, the service rules are skipped.
 
 flags:
 `
@@ -42,7 +43,7 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 	container := fs.String("container", "", "comma-separated names of the Gangway containers (default: found by health check)")
 	tgPath := fs.String("target-group", "", "target group JSON: describe-target-groups output, optionally with the Attributes list of describe-target-group-attributes")
 	svcPath := fs.String("service", "", "service JSON: create-service input or describe-services output")
-	cfgPath := fs.String("config", "", "the proxy's configuration file, for its shutdown section")
+	cfgPath := fs.String("config", "", "the proxy's configuration file, when the task definition does not carry it (GANGWAY_CONFIG_YAML, GANGWAY_UPSTREAM)")
 	longest := fs.Duration("longest-request", d.LongestRequest, "the longest request the service serves (0 skips its rules)")
 	cold := fs.Duration("cold-start", d.ColdStart, "the time from task start to ready (0 skips its rules)")
 	output := fs.String("output", "text", "text or json")
@@ -74,13 +75,7 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 			return &exitError{code: exitFailure, err: fmt.Errorf("-service: %w", err)}
 		}
 	}
-	if *cfgPath != "" {
-		cfg, err := config.Load(*cfgPath)
-		if err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("-config: %w", err)}
-		}
-		in.Shutdown = &ecs.ProxyShutdown{Delay: cfg.Shutdown.Delay, DrainTimeout: cfg.Shutdown.DrainTimeout, Deadline: cfg.Shutdown.Deadline}
-	}
+	in.ConfigPath = *cfgPath
 
 	type fileResult struct {
 		File     string             `json:"file"`

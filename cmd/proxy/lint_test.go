@@ -97,6 +97,8 @@ func TestLintBrokenFixtures(t *testing.T) {
 	}
 }
 
+// TestLintJSONAndProxyConfig: a task definition whose configuration lives in the image
+// (GANGWAY_CONFIG) is checked against the file given with -config.
 func TestLintJSONAndProxyConfig(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "gangway.yaml")
 	if err := os.WriteFile(cfg, []byte(`listeners:
@@ -115,7 +117,13 @@ shutdown:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, _ := runLint(t, "-output", "json", "-config", cfg, "../../taskdefs/fargate-proxy-app.json")
+	td := brokenFixture(t, "in-image", func(p map[string]any) {
+		p["environment"] = []any{map[string]any{"name": "GANGWAY_CONFIG", "value": "/etc/gangway/gangway.yaml"}}
+	})
+	if code, stdout, _ := runLint(t, td); code != exitOK {
+		t.Fatalf("without -config (the proxy's defaults): exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ := runLint(t, "-output", "json", "-config", cfg, td)
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d", code, exitFailure)
 	}
@@ -127,7 +135,8 @@ shutdown:
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
 	}
 	if len(results) != 1 || len(results[0].Findings) != 1 ||
-		results[0].Findings[0].Field != "proxyConfig.shutdown.delay" || results[0].Findings[0].Value != "5s" {
+		results[0].Findings[0].Field != "proxyConfig.shutdown.delay" || results[0].Findings[0].Value != "5s" ||
+		!strings.Contains(results[0].Findings[0].Fix, "raise shutdown.delay to 12s") {
 		t.Fatalf("got %+v", results)
 	}
 }

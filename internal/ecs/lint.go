@@ -14,13 +14,8 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gangway-ecs/gangway/internal/budget"
+	"github.com/gangway-ecs/gangway/internal/config"
 )
-
-// ProxyShutdown is the proxy's shutdown configuration (shutdown.delay,
-// shutdown.drain_timeout and shutdown.deadline in internal/config).
-type ProxyShutdown struct {
-	Delay, DrainTimeout, Deadline time.Duration
-}
 
 // TargetGroup is the part of an Elastic Load Balancing target group the budget needs, as
 // `aws elbv2 describe-target-groups` prints it, optionally with the Attributes list that
@@ -102,9 +97,13 @@ type LintInput struct {
 	TargetGroup *TargetGroup
 	// Service, when nil, skips the service rules.
 	Service *ServiceSettings
-	// Shutdown is the proxy's shutdown configuration; nil means the proxy's defaults
-	// (delay 12s, drain 15s, deadline 30s, as in budget.Defaults()).
-	Shutdown *ProxyShutdown
+	// ConfigPath is the proxy's configuration file, when the task definition does not carry
+	// the configuration itself. Each Gangway container's configuration is resolved the way
+	// `proxy run` resolves it (config.Resolve) from ConfigPath and the container's
+	// environment: GANGWAY_CONFIG_YAML, GANGWAY_UPSTREAM, the GANGWAY_SHUTDOWN_* overrides.
+	// GANGWAY_CONFIG names a file inside the image, which the linter cannot read; without
+	// ConfigPath it is ignored.
+	ConfigPath string
 	// Containers names the Gangway containers; when empty, they are found by their health
 	// check command ["CMD", "/healthcheck"].
 	Containers []string
@@ -262,18 +261,83 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 			"stopTimeout must be set: the budget is checked against it, and without it the wait before SIGKILL is the platform's default (30 s on Fargate, ECS_CONTAINER_STOP_TIMEOUT on EC2)",
 			fmt.Sprintf(`set "stopTimeout": %d`, budget.DefaultStopTimeout/time.Second))
 	}
-	if sh := l.shutdown(); c.StopTimeout != nil && sh.Deadline > seconds(*c.StopTimeout) {
-		l.add("proxyConfig.shutdown.deadline", sh.Deadline.String(),
+	names := shutdownNames(path, c)
+	sh := l.proxyShutdown(path, c)
+	if c.StopTimeout != nil && sh.Deadline > seconds(*c.StopTimeout) {
+		l.add(names.field(config.EnvShutdownDeadline), sh.Deadline.String(),
 			fmt.Sprintf("the proxy's shutdown deadline must not exceed the container's stopTimeout (%d s), or ECS sends SIGKILL before the proxy has finished", *c.StopTimeout),
-			fmt.Sprintf("set shutdown.deadline to %ds, the stopTimeout", *c.StopTimeout))
+			fmt.Sprintf("set %s to %ds, the stopTimeout", names.short(config.EnvShutdownDeadline), *c.StopTimeout))
 	}
 	l.ordering(td, c, gangway)
 	l.logs(path, c)
 
-	s := l.settings(path, c)
+	s := l.settings(c, sh)
 	for _, v := range budget.Check(s) {
-		l.out = append(l.out, l.mapViolation(path, v))
+		l.out = append(l.out, l.mapViolation(path, names, v))
 	}
+}
+
+// proxyShutdown resolves the container's proxy configuration as `proxy run` would and
+// returns its shutdown section. A configuration the proxy would refuse is a finding; the
+// budget is then checked with the proxy's defaults.
+func (l *linter) proxyShutdown(path string, c *ecstypes.ContainerDefinition) config.Shutdown {
+	env := map[string]string{}
+	for _, kv := range c.Environment {
+		env[str(kv.Name)] = str(kv.Value)
+	}
+	if l.in.ConfigPath == "" {
+		delete(env, config.EnvConfigFile) // a path inside the image
+	}
+	cfg, _, err := config.Resolve(l.in.ConfigPath, func(k string) string { return env[k] })
+	if err == nil {
+		return cfg.Shutdown
+	}
+	field := path + ".environment"
+	if l.in.ConfigPath != "" {
+		field = "proxyConfig"
+	}
+	l.add(field, "invalid", "the proxy would refuse to start with this configuration: "+err.Error(),
+		"correct it (`proxy validate -config FILE` checks a file; GANGWAY_SHUTDOWN_* take durations such as 12s)")
+	return config.Default().Shutdown
+}
+
+// shutdownSource names where a container's shutdown settings are set: its GANGWAY_SHUTDOWN_*
+// environment variables when present, else the proxy's configuration.
+type shutdownSource struct {
+	path string
+	env  map[string]bool
+}
+
+var shutdownKeys = map[string]string{
+	config.EnvShutdownDelay:        "shutdown.delay",
+	config.EnvShutdownDrainTimeout: "shutdown.drain_timeout",
+	config.EnvShutdownDeadline:     "shutdown.deadline",
+}
+
+func shutdownNames(path string, c *ecstypes.ContainerDefinition) shutdownSource {
+	src := shutdownSource{path: path, env: map[string]bool{}}
+	for _, kv := range c.Environment {
+		if _, ok := shutdownKeys[str(kv.Name)]; ok {
+			src.env[str(kv.Name)] = true
+		}
+	}
+	return src
+}
+
+// field is the full path of the setting named by env.
+func (s shutdownSource) field(env string) string {
+	if s.env[env] {
+		return s.path + ".environment." + env
+	}
+	return "proxyConfig." + shutdownKeys[env]
+}
+
+// short is the setting's name in a sentence.
+func (s shutdownSource) short(env string) string {
+	if s.env[env] {
+		return env
+	}
+	return shutdownKeys[env]
 }
 
 // ordering checks that the proxy stops before the application containers: ECS stops
@@ -337,9 +401,8 @@ func (l *linter) logs(path string, c *ecstypes.ContainerDefinition) {
 }
 
 // settings gathers the budget's settings for one Gangway container.
-func (l *linter) settings(path string, c *ecstypes.ContainerDefinition) budget.Settings {
+func (l *linter) settings(c *ecstypes.ContainerDefinition, sh config.Shutdown) budget.Settings {
 	d := budget.Defaults()
-	sh := l.shutdown()
 	s := budget.Settings{
 		ShutdownDelay:  sh.Delay,
 		DrainTimeout:   sh.DrainTimeout,
@@ -385,15 +448,6 @@ func (l *linter) settings(path string, c *ecstypes.ContainerDefinition) budget.S
 	return s
 }
 
-// shutdown returns the proxy's shutdown settings.
-func (l *linter) shutdown() ProxyShutdown {
-	if l.in.Shutdown != nil {
-		return *l.in.Shutdown
-	}
-	d := budget.Defaults()
-	return ProxyShutdown{Delay: d.ShutdownDelay, DrainTimeout: d.DrainTimeout, Deadline: budget.DefaultStopTimeout}
-}
-
 // service checks the service settings the budget does not cover.
 func (l *linter) service(svc *ServiceSettings) {
 	grace := int32(0)
@@ -421,7 +475,7 @@ func (l *linter) service(svc *ServiceSettings) {
 }
 
 // budgetPaths maps budget.Settings field names to the place in the files where they are set;
-// %s is the container's path.
+// %s is the container's path; a GANGWAY_SHUTDOWN_* name is resolved by shutdownSource.
 var budgetPaths = map[string]string{
 	"LBHealthInterval":       "targetGroup.HealthCheckIntervalSeconds",
 	"LBHealthTimeout":        "targetGroup.HealthCheckTimeoutSeconds",
@@ -436,8 +490,8 @@ var budgetPaths = map[string]string{
 	"ContainerTimeout":       "%s.healthCheck.timeout",
 	"ContainerRetries":       "%s.healthCheck.retries",
 	"ContainerStartPeriod":   "%s.healthCheck.startPeriod",
-	"ShutdownDelay":          "proxyConfig.shutdown.delay",
-	"DrainTimeout":           "proxyConfig.shutdown.drain_timeout",
+	"ShutdownDelay":          config.EnvShutdownDelay,
+	"DrainTimeout":           config.EnvShutdownDrainTimeout,
 	"Margin":                 "margin",
 	"LongestRequest":         "longest request",
 	"ColdStart":              "cold start",
@@ -446,9 +500,12 @@ var budgetPaths = map[string]string{
 var budgetNames = regexp.MustCompile(`\b(LBHealthInterval|LBHealthTimeout|LBHealthyThreshold|LBUnhealthyThreshold|DeregistrationDelay|StopTimeout|HealthCheckGracePeriod|MinimumHealthyPercent|MaximumPercent|ContainerInterval|ContainerTimeout|ContainerRetries|ContainerStartPeriod|ShutdownDelay|DrainTimeout|Margin|LongestRequest|ColdStart)\b`)
 
 // mapViolation renames the budget's field names to the paths a user edits.
-func (l *linter) mapViolation(path string, v budget.Violation) budget.Violation {
+func (l *linter) mapViolation(path string, names shutdownSource, v budget.Violation) budget.Violation {
 	short := func(name string) string {
 		p := budgetPaths[name]
+		if _, ok := shutdownKeys[p]; ok {
+			return names.short(p)
+		}
 		if strings.HasPrefix(p, "%s.") {
 			return strings.TrimPrefix(p, "%s.")
 		}
@@ -459,7 +516,9 @@ func (l *linter) mapViolation(path string, v budget.Violation) budget.Violation 
 		return strings.TrimPrefix(p, "proxyConfig.")
 	}
 	field := budgetPaths[v.Field]
-	if strings.Contains(field, "%s") {
+	if _, ok := shutdownKeys[field]; ok {
+		field = names.field(field)
+	} else if strings.Contains(field, "%s") {
 		field = fmt.Sprintf(field, path)
 	}
 	if strings.HasPrefix(field, "targetGroup.") && l.in.TargetGroup == nil {

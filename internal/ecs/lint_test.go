@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gangway-ecs/gangway/internal/budget"
 )
@@ -104,7 +103,17 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 		{"no stopTimeout", func(_, p, _ m) { delete(p, "stopTimeout") },
 			[]string{"containerDefinitions[proxy].stopTimeout"}, "must be set"},
 		{"stopTimeout too short for the shutdown", func(_, p, _ m) { p["stopTimeout"] = 20 },
-			[]string{"proxyConfig.shutdown.deadline", "containerDefinitions[proxy].stopTimeout"}, "SIGKILL"},
+			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DEADLINE", "containerDefinitions[proxy].stopTimeout"}, "SIGKILL"},
+		{"shutdown settings from the proxy's defaults", func(_, p, _ m) {
+			p["environment"] = []any{m{"name": "GANGWAY_UPSTREAM", "value": "127.0.0.1:80"}}
+			p["stopTimeout"] = 20
+		}, []string{"proxyConfig.shutdown.deadline", "containerDefinitions[proxy].stopTimeout"}, "shutdown.deadline to 20s"},
+		{"proxy would refuse its configuration", func(_, p, _ m) {
+			p["environment"] = []any{m{"name": "GANGWAY_UPSTREAM", "value": "nowhere"}}
+		}, []string{"containerDefinitions[proxy].environment"}, "would refuse to start"},
+		{"shutdown overrides that do not fit the deadline", func(_, p, _ m) {
+			p["environment"] = []any{m{"name": "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT", "value": "20s"}}
+		}, []string{"containerDefinitions[proxy].environment"}, "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT"},
 		{"stopTimeout beyond Fargate", func(_, p, _ m) { p["stopTimeout"] = 180 },
 			[]string{"containerDefinitions[proxy].stopTimeout"}, "2 s–120 s"},
 		{"slow container health check", func(_, p, _ m) { hc(p)["interval"] = 30 },
@@ -175,10 +184,6 @@ func assertFields(t *testing.T, got []budget.Violation, want []string, says stri
 }
 
 func TestLintTargetGroupAndService(t *testing.T) {
-	td, err := ReadTaskDefinition(filepath.Join(taskdefDir, "fargate-proxy-app.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := func(i int) *int { return &i }
 	attrs := func(v string) []struct{ Key, Value string } {
 		return []struct{ Key, Value string }{{"deregistration_delay.timeout_seconds", v}}
@@ -190,16 +195,16 @@ func TestLintTargetGroupAndService(t *testing.T) {
 		name  string
 		tg    func() *TargetGroup
 		svc   string
-		shut  *ProxyShutdown
+		env   map[string]string // set on the proxy container
 		want  []string
 		says  string
 		input func(*LintInput)
 	}{
 		{"ALB defaults are too slow for the shutdown delay", func() *TargetGroup { return &TargetGroup{} }, "", nil,
-			[]string{"proxyConfig.shutdown.delay"}, "30s × 2 + 5s = 1m5s", nil},
+			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "30s × 2 + 5s = 1m5s", nil},
 		{"interval 10s", func() *TargetGroup { tg := recommended(); tg.HealthCheckIntervalSeconds = n(10); return tg }, "", nil,
-			[]string{"proxyConfig.shutdown.delay"}, "22s", nil},
-		{"timeout not below interval", func() *TargetGroup { tg := recommended(); tg.HealthCheckTimeoutSeconds = n(5); return tg }, "", &ProxyShutdown{Delay: 15 * time.Second, DrainTimeout: 12 * time.Second, Deadline: 30 * time.Second},
+			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "raise GANGWAY_SHUTDOWN_DELAY to 22s", nil},
+		{"timeout not below interval", func() *TargetGroup { tg := recommended(); tg.HealthCheckTimeoutSeconds = n(5); return tg }, "", map[string]string{"GANGWAY_SHUTDOWN_DELAY": "15s", "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT": "12s"},
 			[]string{"targetGroup.HealthCheckTimeoutSeconds"}, "less than its interval", nil},
 		{"dereg delay shorter than the longest request", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("5"); return tg }, "", nil,
 			[]string{"targetGroup.Attributes[deregistration_delay.timeout_seconds]"}, "longest request", nil},
@@ -209,10 +214,10 @@ func TestLintTargetGroupAndService(t *testing.T) {
 			[]string{"targetGroup.Attributes[deregistration_delay.timeout_seconds]"}, "whole number of seconds", nil},
 		{"thresholds out of range", func() *TargetGroup { tg := recommended(); tg.HealthyThresholdCount = n(1); return tg }, "", nil,
 			[]string{"targetGroup.HealthyThresholdCount"}, "2–10", nil},
-		{"drain longer than the window", recommended, "", &ProxyShutdown{Delay: 12 * time.Second, DrainTimeout: 20 * time.Second, Deadline: 30 * time.Second},
-			[]string{"containerDefinitions[proxy].stopTimeout"}, "12s + 20s + 3s = 35s", nil},
-		{"deadline beyond stopTimeout", recommended, "", &ProxyShutdown{Delay: 12 * time.Second, DrainTimeout: 15 * time.Second, Deadline: 60 * time.Second},
-			[]string{"proxyConfig.shutdown.deadline"}, "SIGKILL", nil},
+		{"drain leaves no margin", recommended, "", map[string]string{"GANGWAY_SHUTDOWN_DRAIN_TIMEOUT": "16s"},
+			[]string{"containerDefinitions[proxy].stopTimeout"}, "12s + 16s + 3s = 31s", nil},
+		{"deadline beyond stopTimeout", recommended, "", map[string]string{"GANGWAY_SHUTDOWN_DEADLINE": "60"},
+			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DEADLINE"}, "set GANGWAY_SHUTDOWN_DEADLINE to 30s", nil},
 		{"service at 50/100 without grace or circuit breaker", recommended,
 			`{"loadBalancers": [{"containerName": "proxy"}], "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 100}}`, nil,
 			[]string{"service.deploymentConfiguration.minimumHealthyPercent", "service.deploymentConfiguration.maximumPercent",
@@ -230,9 +235,16 @@ func TestLintTargetGroupAndService(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			td, err := ReadTaskDefinition(filepath.Join(taskdefDir, "fargate-proxy-app.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy, _ := Container(td, "proxy")
+			for k, v := range tt.env {
+				SetEnv(proxy, k, v)
+			}
 			in := defaultInput(td)
 			in.TargetGroup = tt.tg()
-			in.Shutdown = tt.shut
 			if tt.svc != "" {
 				path := filepath.Join(t.TempDir(), "service.json")
 				if err := os.WriteFile(path, []byte(tt.svc), 0o600); err != nil {
