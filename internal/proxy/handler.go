@@ -117,7 +117,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
+	rt.forward(rec, r.WithContext(ctx))
 }
 
 // authorize is where the route's access policy is applied, before anything goes upstream.

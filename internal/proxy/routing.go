@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -22,7 +23,10 @@ type table struct {
 type route struct {
 	spec    Route
 	cluster *cluster
-	proxy   *httputil.ReverseProxy
+	scheme  string // of upstream URLs: http or https
+	bufs    *bufferPool
+	// proxy serves protocol upgrades (WebSockets); forward serves everything else.
+	proxy *httputil.ReverseProxy
 	// requests counts finished requests by status class (index status/100, 0 for aborted).
 	requests [6]prometheus.Counter
 }
@@ -86,40 +90,53 @@ func hostOnly(h string) string {
 // copied here, because ReverseProxy removes them from the outbound request before Rewrite.
 func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
-	s := &rt.spec
-	out.URL.Scheme = "http"
-	if rt.cluster.spec.TLS != nil {
-		out.URL.Scheme = "https"
-	}
-	out.URL.Host = rt.cluster.spec.Name // replaced by the endpoint in cluster.RoundTrip
-	if s.PrefixRewrite != "" {
-		switch {
-		case s.Path.Prefix != "":
-			out.URL.Path = joinRewrite(s.PrefixRewrite, strings.TrimPrefix(in.URL.Path, s.Path.Prefix))
-			out.URL.RawPath = ""
-		case s.Path.Exact != "":
-			out.URL.Path = s.PrefixRewrite
-			out.URL.RawPath = ""
-		}
-	}
-	switch {
-	case s.PreserveHost:
-		out.Host = in.Host
-	case s.HostRewrite != "":
-		out.Host = s.HostRewrite
-	default:
-		out.Host = ""
-	}
+	rt.rewriteURL(out.URL, in.URL.Path)
+	out.Host = rt.upstreamHost(in)
 	for _, k := range forwardedHeaders {
 		if v := in.Header[k]; v != nil {
 			out.Header[k] = v
 		}
 	}
-	for _, k := range s.RemoveRequestHeaders {
-		out.Header.Del(k)
+	rt.rewriteHeaders(out.Header)
+}
+
+// rewriteURL points u at the cluster (cluster.RoundTrip puts the endpoint in place of the
+// cluster's name) and applies the route's prefix rewrite to path.
+func (rt *route) rewriteURL(u *url.URL, path string) {
+	s := &rt.spec
+	u.Scheme = rt.scheme
+	u.Host = rt.cluster.spec.Name
+	if s.PrefixRewrite == "" {
+		return
 	}
-	for k, v := range s.SetRequestHeaders {
-		out.Header.Set(k, v)
+	switch {
+	case s.Path.Prefix != "":
+		u.Path = joinRewrite(s.PrefixRewrite, strings.TrimPrefix(path, s.Path.Prefix))
+		u.RawPath = ""
+	case s.Path.Exact != "":
+		u.Path = s.PrefixRewrite
+		u.RawPath = ""
+	}
+}
+
+// upstreamHost is the Host header sent upstream; "" means the endpoint's host:port.
+func (rt *route) upstreamHost(in *http.Request) string {
+	switch {
+	case rt.spec.PreserveHost:
+		return in.Host
+	case rt.spec.HostRewrite != "":
+		return rt.spec.HostRewrite
+	}
+	return ""
+}
+
+// rewriteHeaders applies the route's request header removals and settings.
+func (rt *route) rewriteHeaders(h http.Header) {
+	for _, k := range rt.spec.RemoveRequestHeaders {
+		h.Del(k)
+	}
+	for k, v := range rt.spec.SetRequestHeaders {
+		h.Set(k, v)
 	}
 }
 
@@ -138,13 +155,18 @@ func joinRewrite(prefix, rest string) string {
 }
 
 func (rt *route) modifyResponse(resp *http.Response) error {
+	rt.rewriteResponseHeaders(resp.Header)
+	return nil
+}
+
+// rewriteResponseHeaders applies the route's response header removals and settings.
+func (rt *route) rewriteResponseHeaders(h http.Header) {
 	for _, k := range rt.spec.RemoveResponseHeaders {
-		resp.Header.Del(k)
+		h.Del(k)
 	}
 	for k, v := range rt.spec.SetResponseHeaders {
-		resp.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	return nil
 }
 
 // bufferPool shares the 32 KiB copy buffers of every ReverseProxy.

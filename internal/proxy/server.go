@@ -347,7 +347,10 @@ func containsCluster(list []*cluster, c *cluster) bool {
 }
 
 func (s *Server) compileRoute(spec Route, c *cluster) *route {
-	rt := &route{spec: spec, cluster: c}
+	rt := &route{spec: spec, cluster: c, scheme: "http", bufs: s.bufs}
+	if c.spec.TLS != nil {
+		rt.scheme = "https"
+	}
 	for i, class := range statusClasses {
 		rt.requests[i] = s.metrics.requests.WithLabelValues(spec.Name, c.spec.Name, class)
 	}

@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// forward sends r to the route's cluster and copies the answer to w. It does what
+// httputil.ReverseProxy does for an ordinary exchange (hop-by-hop headers, trailers,
+// streaming flushes, an aborted stream on a broken copy) with fewer copies and allocations;
+// protocol upgrades still go through ReverseProxy (route.proxy), which owns the hijack.
+func (rt *route) forward(w http.ResponseWriter, r *http.Request) {
+	out := rt.outRequest(r)
+	resp, err := rt.cluster.RoundTrip(out)
+	if err != nil {
+		rt.errorHandler(w, r, err)
+		return
+	}
+	defer resp.Body.Close()
+
+	h := w.Header()
+	removeConnectionTokens(resp.Header)
+	for k, vv := range resp.Header {
+		if !hopHeaders[k] {
+			h[k] = vv
+		}
+	}
+	rt.rewriteResponseHeaders(h)
+	for k := range resp.Trailer {
+		h.Add("Trailer", k)
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	// Streams of unknown length (server-sent events, gRPC, long polls) are flushed on every
+	// write, as ReverseProxy does.
+	var flush func() error
+	if resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		flush = http.NewResponseController(w).Flush
+	}
+	if err := rt.copyBody(w, resp.Body, flush); err != nil {
+		// Headers are gone: all that can be done is to abort the stream.
+		panic(http.ErrAbortHandler)
+	}
+	for k, vv := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
+}
+
+func (rt *route) copyBody(w io.Writer, body io.Reader, flush func() error) error {
+	buf := rt.bufs.Get()
+	defer rt.bufs.Put(buf)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+			if flush != nil {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// outRequest builds the upstream request: a shallow copy of r with its own URL and header,
+// the hop-by-hop headers removed, the route's rewrites applied.
+func (rt *route) outRequest(r *http.Request) *http.Request {
+	out := new(http.Request)
+	*out = *r
+	u := *r.URL
+	out.URL = &u
+	rt.rewriteURL(&u, r.URL.Path)
+	out.RequestURI = ""
+	out.Close = false
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	if r.ContentLength == 0 {
+		out.Body = nil
+		out.GetBody = nil
+	}
+
+	h := make(http.Header, len(r.Header)+1)
+	for k, vv := range r.Header {
+		if !hopHeaders[k] {
+			h[k] = vv
+		}
+	}
+	removeNamedHeaders(r.Header, h)
+	// "TE: trailers" is the one TE value a proxy passes on (gRPC needs it).
+	for _, v := range r.Header["Te"] {
+		if strings.EqualFold(strings.TrimSpace(v), "trailers") {
+			h["Te"] = []string{"trailers"}
+			break
+		}
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // no Go default User-Agent upstream
+	}
+	rt.rewriteHeaders(h)
+	out.Header = h
+	out.Host = rt.upstreamHost(r)
+	return out
+}
+
+// hopHeaders are the hop-by-hop headers (RFC 9110 section 7.6.1) in canonical form.
+var hopHeaders = map[string]bool{
+	"Connection":          true,
+	"Proxy-Connection":    true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+}
+
+// removeConnectionTokens removes from h the headers that its Connection header names.
+func removeConnectionTokens(h http.Header) { removeNamedHeaders(h, h) }
+
+// removeNamedHeaders removes from dst the headers that src's Connection header names.
+func removeNamedHeaders(src, dst http.Header) {
+	for _, v := range src["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = textproto.TrimString(tok); tok != "" {
+				delete(dst, textproto.CanonicalMIMEHeaderKey(tok))
+			}
+		}
+	}
+}
