@@ -6,3 +6,6 @@ BENCH_XDS_FLAGS ?= -clients 1000 -routes 10000 -rounds 3
 
 bench-xds:
 	$(GO) run ./bench/xds $(BENCH_XDS_FLAGS)
+
+# Resources come from the network: ToSpec must never panic on them.
+FUZZ_TARGETS += ./internal/xds:FuzzToSpec

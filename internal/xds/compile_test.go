@@ -41,7 +41,7 @@ func exampleConfigs(t *testing.T) []string {
 	return files
 }
 
-func parseFile(t *testing.T, name string) *config.Config {
+func parseFile(t testing.TB, name string) *config.Config {
 	t.Helper()
 	data, err := os.ReadFile(name)
 	if err != nil {
