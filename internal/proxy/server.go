@@ -76,7 +76,7 @@ type Server struct {
 	demo      *demoServer
 
 	// Listeners replaced by Apply drain in the background, bounded by ListenerGrace and
-	// by Shutdown, which cancels bgCtx at its end.
+	// by Close, which cancels bgCtx and waits for them and for watchCertificates.
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	draining sync.WaitGroup
@@ -168,7 +168,38 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Info("listening", "listener", l.spec.Name, "address", l.ln.Addr().String(), "protocol", l.spec.Protocol.String(), "tls", l.spec.TLS != nil)
 	}
 	s.reportCertificates()
+	s.draining.Add(1)
+	go s.watchCertificates()
 	return nil
+}
+
+// certWatchInterval is how often certificates are looked at without a handshake, so that
+// tls.certificates follows a renewed file and fails readiness once a certificate expired.
+const certWatchInterval = 30 * time.Second
+
+// watchCertificates re-reads changed certificate files and re-reports tls.certificates
+// until Close.
+func (s *Server) watchCertificates() {
+	defer s.draining.Done()
+	t := time.NewTicker(certWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+		s.certMu.Lock()
+		certs := make([]*certReloader, 0, len(s.certs))
+		for c := range s.certs {
+			certs = append(certs, c)
+		}
+		s.certMu.Unlock()
+		for _, c := range certs {
+			c.reload()
+		}
+		s.reportCertificates()
+	}
 }
 
 // stopAllLocked undoes a failed Start.
