@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/ecs"
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/lifecycle"
 	"github.com/gangway-ecs/gangway/internal/proxy"
@@ -92,6 +93,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	logger.Info("starting", "version", version.String(), "config", cfg.File, "config_version", cfg.Version)
 
 	reg := health.NewRegistry()
+	logger = withTaskMetadata(ctx, reg, logger, c.env.getenv)
 	loop := reg.Register(health.Spec{Name: "process.loop", Gates: health.Liveness, TTL: loopTTL})
 	loop.Running("")
 	// config.build gates startup only: once a config is serving, a rejected reload is
@@ -185,6 +187,7 @@ wait:
 		Delay:        p.current.Shutdown.Delay,
 		DrainTimeout: p.current.Shutdown.DrainTimeout,
 		Deadline:     p.current.Shutdown.Deadline,
+		Margin:       config.ShutdownMargin,
 		Health:       reg,
 		Logger:       logger,
 		Drainers:     []lifecycle.Drainer{srv, admin},
@@ -196,6 +199,27 @@ wait:
 	default:
 	}
 	return nil
+}
+
+// withTaskMetadata, on ECS, reads the task's identity from the task metadata endpoint v4 and
+// adds it to every log line and, as attributes, to the "ecs.task" check, which gates nothing:
+// the endpoint being slow must never hold up the proxy.
+func withTaskMetadata(ctx context.Context, reg *health.Registry, logger *slog.Logger, getenv func(string) string) *slog.Logger {
+	md, ok := ecs.MetadataFromEnv(getenv)
+	if !ok {
+		return logger
+	}
+	check := reg.Register(health.Spec{Name: "ecs.task"})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	task, err := md.Task(ctx)
+	if err != nil {
+		check.Fail(err)
+		logger.Warn("task metadata unavailable", "error", err)
+		return logger
+	}
+	check.Running("", task.HealthAttrs()...)
+	return logger.With(task.LogAttrs()...)
 }
 
 // process holds what a reload changes.

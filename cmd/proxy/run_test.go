@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -354,5 +355,60 @@ func TestRunSidecarFromEnvironment(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not exit within the 5s deadline")
+	}
+}
+
+// TestRunTaskMetadata serves a recorded task metadata v4 document (the endpoint exists only
+// inside an ECS task, so a local server stands in for it) and checks that the task's
+// identity reaches /status and the logs.
+func TestRunTaskMetadata(t *testing.T) {
+	doc, err := os.ReadFile("../../internal/ecs/testdata/metadata-v4-task.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/task" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(doc)
+	}))
+	defer md.Close()
+	up := startUpstream(t)
+	vars := map[string]string{
+		"ECS_CONTAINER_METADATA_URI_V4": md.URL,
+		"GANGWAY_UPSTREAM":              strings.TrimPrefix(up.URL, "http://"),
+		"GANGWAY_LISTEN_ADDR":           "127.0.0.1:0",
+		"GANGWAY_SHUTDOWN_DELAY":        "0",
+	}
+	var stderr syncBuffer
+	sigs := make(chan os.Signal, 2)
+	addrC := make(chan string, 1)
+	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
+	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
+	code := make(chan int, 1)
+	go func() {
+		code <- exitCode(cmd.Run(context.Background(), []string{"-admin-addr", "127.0.0.1:0"}), &stderr)
+	}()
+	var admin string
+	select {
+	case admin = <-addrC:
+	case c := <-code:
+		t.Fatalf("exit %d:\n%s", c, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not start")
+	}
+	_, body := httpGet(t, "http://"+admin+"/status")
+	if !strings.Contains(body, `"ecs.task"`) || !strings.Contains(body, "ecs.task_arn") || !strings.Contains(body, "arn:aws:ecs:") {
+		t.Fatalf("status lacks the task identity:\n%s", body)
+	}
+	if !strings.Contains(stderr.String(), `"ecs_task_arn":"arn:aws:ecs:`) {
+		t.Fatalf("logs lack the task identity:\n%s", stderr.String())
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case <-code:
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not exit")
 	}
 }

@@ -161,7 +161,7 @@ func TestParseErrors(t *testing.T) {
 		{"upstream missing CA", listener + clusters + "    tls: {ca_file: nope.pem}\n",
 			[]string{`gangway.yaml:7:11: clusters[0].tls.ca_file: open nope.pem: no such file or directory`}},
 		{"shutdown does not fit the deadline", listener + clusters + "shutdown:\n  delay: 20s\n  drain_timeout: 15s\n",
-			[]string{`gangway.yaml:7:1: shutdown: delay (20s) + drain_timeout (15s) + 1s margin = 36s does not fit deadline (30s)`}},
+			[]string{`gangway.yaml:7:1: shutdown: delay (20s) + drain_timeout (15s) + 3s margin = 38s does not fit deadline (30s)`}},
 		{"deadline above Fargate's maximum", listener + clusters + "shutdown:\n  deadline: 121s\n",
 			[]string{`gangway.yaml:8:3: shutdown.deadline: 2m1s is more than Fargate's maximum stopTimeout (120s)`}},
 		{"zero deadline", listener + clusters + "shutdown:\n  deadline: 0\n",
@@ -228,7 +228,7 @@ shutdown: {delay: 20s, drain_timeout: 15s}
 		`gangway.yaml:12:5: routes[0].cluster: no cluster named "ap" (did you mean "app"?); clusters: app`,
 		`gangway.yaml:13:5: routes[0].timeout: "5 minutes" is not a duration`,
 		`gangway.yaml:17:20: clusters[0].health_check.healthy_threshold: 0: must be at least 1`,
-		`gangway.yaml:18:1: shutdown: delay (20s) + drain_timeout (15s) + 1s margin = 36s does not fit deadline (30s)`,
+		`gangway.yaml:18:1: shutdown: delay (20s) + drain_timeout (15s) + 3s margin = 38s does not fit deadline (30s)`,
 	}
 	lines := strings.Split(got, "\n")
 	if len(lines) != len(want) {

@@ -114,8 +114,9 @@ type Shutdown struct {
 
 const (
 	// ShutdownMargin is the time kept free between the end of the drain and Deadline, for
-	// closing connections and exiting.
-	ShutdownMargin = time.Second
+	// closing connections and exiting. It is the timing budget's margin (budget.Defaults),
+	// so that what `proxy run` accepts, `proxy lint` accepts too.
+	ShutdownMargin = 3 * time.Second
 	// FargateMaxStopTimeout is the largest stopTimeout Fargate accepts.
 	FargateMaxStopTimeout = budget.MaxStopTimeout
 )
