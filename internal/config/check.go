@@ -95,8 +95,77 @@ func (k *checker) top() {
 	if c.DemoUpstream.Enabled || k.has("demo_upstream.address") {
 		k.listenAddress("demo_upstream.address", c.DemoUpstream.Address)
 	}
-	if len(c.Listeners) == 0 && c.Services != ServicesControl {
-		k.errorf("listeners", "at least one listener is required (unless services is control)")
+	if c.Services == ServicesProxy {
+		// The data plane's listeners, routes and clusters come from the control plane.
+		for _, f := range []struct {
+			path string
+			n    int
+		}{{"listeners", len(c.Listeners)}, {"routes", len(c.Routes)}, {"clusters", len(c.Clusters)}} {
+			if f.n > 0 {
+				k.errorf(f.path, "not used with services: proxy, which gets %s from the control plane: remove it, or run services: all", f.path)
+			}
+		}
+		if len(c.ControlPlaneURL) == 0 {
+			k.errorf("control_plane_url", "required with services: proxy: the control plane's address, e.g. [\"gangway-control.internal:18000\"]")
+		}
+	} else {
+		if len(c.Listeners) == 0 {
+			k.errorf("listeners", "at least one listener is required (unless services is proxy, which gets them from the control plane)")
+		}
+		if len(c.ControlPlaneURL) > 0 {
+			k.errorf("control_plane_url", "only used with services: proxy (this process runs the control plane itself)")
+		}
+	}
+	k.xds()
+}
+
+// xds checks the ADS settings.
+func (k *checker) xds() {
+	c := k.c
+	for i, u := range c.ControlPlaneURL {
+		p := fmt.Sprintf("control_plane_url[%d]", i)
+		if path, ok := strings.CutPrefix(u, "unix://"); ok {
+			if path == "" || len(c.ControlPlaneURL) > 1 {
+				k.errorf(p, "%q: a unix socket is unix:///absolute/path, and the only entry", u)
+			}
+			continue
+		}
+		hostport := u
+		for _, prefix := range []string{"dns:///", "grpc://", "grpcs://"} {
+			hostport = strings.TrimPrefix(hostport, prefix)
+		}
+		k.endpoint(p, hostport)
+	}
+	if a := c.XDS.Address; a != "" {
+		if c.Services == ServicesProxy {
+			k.errorf("xds.address", "not used with services: proxy (set control_plane_url)")
+		} else if path, ok := strings.CutPrefix(a, "unix://"); ok {
+			if !filepath.IsAbs(path) {
+				k.errorf("xds.address", "%q: a unix socket is unix:///absolute/path", a)
+			}
+		} else {
+			k.listenAddress("xds.address", a)
+		}
+	}
+	t := c.XDS.TLS
+	if t == nil {
+		return
+	}
+	if c.Services == ServicesAll {
+		k.errorf("xds.tls", "not used with services: all (ADS stays inside the process)")
+		return
+	}
+	if t.CertFile != "" || t.KeyFile != "" || c.Services == ServicesControl {
+		if t.CertFile == "" || t.KeyFile == "" {
+			k.errorf("xds.tls", "cert_file and key_file go together (and the control plane needs both)")
+		} else {
+			t.CertFile, t.KeyFile = k.resolve(t.CertFile), k.resolve(t.KeyFile)
+			k.keyPair("xds.tls", t.CertFile, t.KeyFile)
+		}
+	}
+	if t.CAFile != "" {
+		t.CAFile = k.resolve(t.CAFile)
+		k.caFile("xds.tls.ca_file", t.CAFile)
 	}
 }
 

@@ -64,8 +64,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key suggests the closest", listener + "    adress: x\n" + clusters,
 			[]string{`gangway.yaml:4:5: listeners[0].adress: unknown field "adress" (did you mean "address"?); allowed in listeners[0]: name, address, protocol, h2c, readiness_path, trusted_proxies, tls, cluster`}},
 		{"unknown top-level key", "listners: []\n",
-			[]string{`gangway.yaml:1:1: listners: unknown field "listners" (did you mean "listeners"?); allowed here: services, admin, log, shutdown, timeout_read_header, timeout_idle, timeout_write, default_upstream_timeout, max_header_bytes, demo_upstream, listeners, routes, clusters`,
-				`gangway.yaml:1:1: listeners: at least one listener is required (unless services is control)`}},
+			[]string{`gangway.yaml:1:1: listners: unknown field "listners" (did you mean "listeners"?); allowed here: services, control_plane_url, xds, admin, log, shutdown, timeout_read_header, timeout_idle, timeout_write, default_upstream_timeout, max_header_bytes, demo_upstream, listeners, routes, clusters`,
+				`gangway.yaml:1:1: listeners: at least one listener is required (unless services is proxy, which gets them from the control plane)`}},
 		{"enum", listener + "    protocol: udp\n" + clusters,
 			[]string{`gangway.yaml:4:5: listeners[0].protocol: "udp" is not one of http, tcp`}},
 		{"client_auth enum", listener + "    tls:\n      cert_file: tls.crt\n      key_file: tls.key\n      client_auth: maybe\n" + clusters,
@@ -173,7 +173,7 @@ func TestParseErrors(t *testing.T) {
 		{"invalid name", "listeners:\n  - name: \"my listener\"\n    address: \":8080\"\n" + clusters,
 			[]string{`gangway.yaml:2:5: listeners[0].name: "my listener": use at most 64 letters, digits`}},
 		{"no listeners", clusters,
-			[]string{`gangway.yaml:1:1: listeners: at least one listener is required (unless services is control)`}},
+			[]string{`gangway.yaml:1:1: listeners: at least one listener is required (unless services is proxy, which gets them from the control plane)`}},
 		{"syntax error", "listeners:\n  - name: [\n",
 			[]string{`gangway.yaml:2: invalid YAML: did not find expected node content`}},
 		{"two documents", listener + clusters + "---\nservices: all\n",
@@ -413,9 +413,9 @@ func TestEmptyDocument(t *testing.T) {
 			t.Errorf("%q: err = %v", doc, err)
 		}
 	}
-	c, err := Parse("g.yaml", []byte("services: control\n"))
-	if err != nil || c.Services != ServicesControl {
-		t.Errorf("control with no listeners: %v", err)
+	c, err := Parse("g.yaml", []byte("services: proxy\ncontrol_plane_url: [\"control.internal:18000\"]\n"))
+	if err != nil || c.Services != ServicesProxy {
+		t.Errorf("proxy with no listeners: %v", err)
 	}
 }
 

@@ -21,6 +21,13 @@ type Config struct {
 	// Services selects what this process runs: ServicesAll (proxy and control plane in one
 	// process), ServicesProxy or ServicesControl. Default ServicesAll.
 	Services Services `yaml:"services"`
+	// ControlPlaneURL lists the control plane's ADS addresses for ServicesProxy: each
+	// "host:port" (every address of a DNS name is used and resolved again periodically),
+	// optionally with a dns:///, grpc:// or grpcs:// prefix, or one "unix:///path".
+	// Required with ServicesProxy; not allowed otherwise.
+	ControlPlaneURL []string `yaml:"control_plane_url"`
+	// XDS configures the ADS server (ServicesAll, ServicesControl) and client (ServicesProxy).
+	XDS XDS `yaml:"xds"`
 	// Admin is the probe and metrics server.
 	Admin Admin `yaml:"admin"`
 	// Log configures process and access logging.
@@ -70,6 +77,35 @@ const (
 	ServicesProxy   Services = "proxy"   // data plane only, fed over xDS
 	ServicesControl Services = "control" // control plane only
 )
+
+// XDS configures how configuration travels as xDS resources between the control plane and
+// the data plane.
+type XDS struct {
+	// Address is where the ADS server listens: host:port, or unix:///path. Default "": with
+	// ServicesAll a private unix socket, with ServicesControl ":18000". Not used by
+	// ServicesProxy.
+	Address string `yaml:"address"`
+	// NodeID identifies a ServicesProxy data plane to the control plane. Default "": the ECS
+	// task ID when running on ECS, else the host name and process ID.
+	NodeID string `yaml:"node_id"`
+	// TLS secures ADS between processes (ServicesControl serves with it, ServicesProxy
+	// connects with it). Default nil: plain text.
+	TLS *XDSTLS `yaml:"tls"`
+}
+
+// XDSTLS is the TLS of the ADS connection.
+type XDSTLS struct {
+	// CertFile and KeyFile are this side's certificate and key: the server's
+	// (ServicesControl, required), or the client's for mTLS (ServicesProxy, optional).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile verifies the other side: the server (ServicesProxy; default the system roots),
+	// or client certificates, which makes them required (ServicesControl; mTLS).
+	CAFile string `yaml:"ca_file"`
+	// ServerName is the name the server's certificate must carry (ServicesProxy). Default:
+	// the host dialled.
+	ServerName string `yaml:"server_name"`
+}
 
 // Admin is the probe and metrics server (/startupz /readyz /livez /status /metrics).
 type Admin struct {
