@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/bench/rollout/internal/rollout"
+	"github.com/gangway-ecs/gangway/internal/config"
 )
 
 // Exit codes.
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.ContainerCheck.Timeout, "hc-timeout", 2*time.Second, "container health check timeout")
 	fs.IntVar(&o.ContainerCheck.Retries, "hc-retries", 3, "container health check retries")
 	fs.DurationVar(&o.ContainerCheck.StartPeriod, "hc-start-period", 10*time.Second, "container health check start period")
-	fs.DurationVar(&o.StopTimeout, "stop-timeout", 8*time.Second, "container stopTimeout (also shutdown.deadline)")
+	fs.DurationVar(&o.StopTimeout, "stop-timeout", 9*time.Second, "container stopTimeout (also shutdown.deadline); at least -delay + -drain + the proxy's shutdown margin")
 	fs.DurationVar(&o.StartTimeout, "start-timeout", 60*time.Second, "how long a new replica may take to be in service")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -111,8 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if detect := time.Duration(o.LBCheck.Fall)*o.LBCheck.Interval + o.LBCheck.Timeout; *delay < detect {
 		fmt.Fprintf(stderr, "rollout: warning: -delay %s is shorter than the load balancer's detection time %s (lb-interval × lb-fall + lb-timeout): Gangway's timing budget is not met\n", *delay, detect)
 	}
-	if *delay+*drain+time.Second > o.StopTimeout {
-		fmt.Fprintf(stderr, "rollout: -delay + -drain + 1s must fit -stop-timeout (%s): the proxy refuses such a configuration\n", o.StopTimeout)
+	if *delay+*drain+config.ShutdownMargin > o.StopTimeout {
+		fmt.Fprintf(stderr, "rollout: -delay + -drain + %s must fit -stop-timeout (%s): the proxy refuses such a configuration\n", config.ShutdownMargin, o.StopTimeout)
 		return exitUsage
 	}
 	for _, bin := range []string{o.ProxyBin, o.HealthcheckBin} {

@@ -25,6 +25,7 @@ type fleet struct {
 	log func(format string, args ...any)
 
 	mu       sync.Mutex
+	lbEvents []lbEvent // status changes of the load balancer's servers, for the timeline
 	seq      int
 	slots    []bool     // in use, by slot number - 1
 	live     []*member  // in service, oldest first
@@ -45,6 +46,43 @@ type member struct {
 type event struct {
 	at    time.Time
 	phase string
+}
+
+// lbEvent is a change of a load-balancer server's status, as "show stat" reports it.
+type lbEvent struct {
+	at     time.Time
+	server string // "replicas/slot3"
+	status string
+}
+
+// watchLB records every status change of the servers until ctx ends, polling every
+// 100 ms, so that the timeline shows when the load balancer noticed what.
+func (f *fleet) watchLB(ctx context.Context) {
+	last := map[string]string{}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if stats, err := f.lb.Stats(ctx); err == nil {
+			now := time.Now()
+			for _, st := range stats {
+				if st.Proxy != haproxy.Backend || st.Name == "BACKEND" {
+					continue
+				}
+				server := st.Proxy + "/" + st.Name
+				if last[server] != st.Status {
+					last[server] = st.Status
+					f.mu.Lock()
+					f.lbEvents = append(f.lbEvents, lbEvent{now, server, st.Status})
+					f.mu.Unlock()
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (m *member) mark(phase string) {
@@ -344,6 +382,13 @@ func (f *fleet) close() {
 		text string
 	}
 	var lines []line
+	f.mu.Lock()
+	lbEvents := append([]lbEvent(nil), f.lbEvents...)
+	f.mu.Unlock()
+	for _, e := range lbEvents {
+		who := f.attribute(e.server, e.at, e.at)
+		lines = append(lines, line{e.at, fmt.Sprintf("%s %-5s %-7s load balancer: %s", e.at.UTC().Format("15:04:05.000"), strings.SplitN(who, " ", 2)[0], strings.TrimPrefix(e.server, haproxy.Backend+"/"), e.status)})
+	}
 	for _, m := range all {
 		m.mu.Lock()
 		for _, e := range m.events {

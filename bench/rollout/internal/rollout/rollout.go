@@ -129,7 +129,7 @@ func Describe(name string) string {
 	case StopTask:
 		return "SIGTERM with no prior deregistration (StopTask, Spot): the load balancer must notice on its own; a replacement starts at the same time"
 	case Kill9:
-		return "kill -9 of a replica in service, then a replacement; requests in flight on it fail and are counted"
+		return "kill -9 of a replica in service, then a replacement; the requests in flight on it, and those the load balancer sends it until its health checks mark it down, fail and are counted"
 	case ScaleIn:
 		return "remove replicas the normal way (drain, deregistration delay, SIGTERM)"
 	case ScaleOut:
@@ -214,6 +214,10 @@ func runVariant(ctx context.Context, o Options, v Variant) ([]Result, error) {
 	defer lb.Stop()
 	f := newFleet(o, v, dir, lb, logf)
 	defer f.close()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); f.watchLB(watchCtx) }()
+	defer func() { stopWatch(); <-watchDone }() // before f.close writes the timeline
 
 	logf("starting %d replicas behind HAProxy (http %s, h2c %s)", o.Replicas, httpAddr, h2cAddr)
 	for range o.Replicas {

@@ -13,6 +13,7 @@ import (
 	"github.com/gangway-ecs/gangway/bench/rollout/internal/haproxy"
 	"github.com/gangway-ecs/gangway/bench/rollout/internal/load"
 	"github.com/gangway-ecs/gangway/bench/rollout/internal/replica"
+	"github.com/gangway-ecs/gangway/internal/config"
 )
 
 func TestTable(t *testing.T) {
@@ -132,7 +133,7 @@ func TestSmoke(t *testing.T) {
 		ContainerCheck:      replica.HealthCheck{Interval: 500 * time.Millisecond, Timeout: 2 * time.Second, Retries: 3, StartPeriod: 10 * time.Second},
 		LBCheck:             haproxy.Check{Interval: 500 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2},
 		DeregistrationDelay: 2 * time.Second,
-		StopTimeout:         8 * time.Second,
+		StopTimeout:         3*time.Second + 3*time.Second + config.ShutdownMargin,
 		StartTimeout:        30 * time.Second,
 		Log:                 &log,
 	}
