@@ -93,7 +93,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	logger.Info("starting", "version", version.String(), "config", cfg.File, "config_version", cfg.Version)
 
 	reg := health.NewRegistry()
-	logger = withTaskMetadata(ctx, reg, logger, c.env.getenv)
+	logger, taskARN := withTaskMetadata(ctx, reg, logger, c.env.getenv)
 	loop := reg.Register(health.Spec{Name: "process.loop", Gates: health.Liveness, TTL: loopTTL})
 	loop.Running("")
 	// config.build gates startup only: once a config is serving, a rejected reload is
@@ -101,10 +101,6 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	// good config keeps serving.
 	cfgCheck := reg.Register(health.Spec{Name: "config.build", Gates: health.Startup})
 
-	spec, err := proxy.FromConfig(cfg)
-	if err != nil {
-		return err
-	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(
 		health.NewCollector(reg),
@@ -115,25 +111,25 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if cfg.Log.AccessLog {
 		access = slog.New(slog.NewJSONHandler(c.env.stdout, nil))
 	}
-	srv, err := proxy.New(spec, proxy.Options{Health: reg, Logger: logger, AccessLog: access, Metrics: metrics})
-	if err != nil {
-		return err
-	}
-
 	admin, err := startAdmin(cfg.Admin.Address, reg, metrics, logger)
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
-	reg.SetConfigVersion(cfg.Version)
-	if err := srv.Start(ctx); err != nil {
+	svc, err := startServices(cfg, reg, proxy.Options{Health: reg, Logger: logger, AccessLog: access, Metrics: metrics},
+		nodeID(cfg, taskARN), logger)
+	if err != nil {
 		return err
 	}
-	cfgCheck.Running(cfg.Version, health.A("source", cfg.File))
+	defer svc.Close()
+	if err := svc.waitFirstVersion(ctx); err != nil {
+		return err
+	}
+	cfgCheck.Running(cfg.Version, health.A("source", cfg.File), health.A("services", string(cfg.Services)))
 	if c.ready != nil {
 		c.ready(admin.addr)
 	}
-	p := &process{path: path, getenv: c.env.getenv, current: cfg, reg: reg, check: cfgCheck, srv: srv, log: logger}
+	p := &process{path: path, getenv: c.env.getenv, adminAddr: *adminAddr, current: cfg, check: cfgCheck, svc: svc, log: logger}
 
 	bgWG.Add(1)
 	go func() { defer bgWG.Done(); (&health.Systemd{Registry: reg, Logger: logger}).Run(bg) }()
@@ -171,7 +167,7 @@ wait:
 	}
 
 	start := time.Now()
-	logger.Info("shutdown begins", "signal", sig.String(), "connections", srv.ActiveConns())
+	logger.Info("shutdown begins", "signal", sig.String(), "connections", svc.ActiveConns())
 	abort := make(chan struct{})
 	go func() {
 		// A second signal ends the choreography at once.
@@ -190,7 +186,7 @@ wait:
 		Margin:       config.ShutdownMargin,
 		Health:       reg,
 		Logger:       logger,
-		Drainers:     []lifecycle.Drainer{srv, admin},
+		Drainers:     []lifecycle.Drainer{svc, admin},
 	}
 	sd.Run(start, abort)
 	select {
@@ -204,10 +200,10 @@ wait:
 // withTaskMetadata, on ECS, reads the task's identity from the task metadata endpoint v4 and
 // adds it to every log line and, as attributes, to the "ecs.task" check, which gates nothing:
 // the endpoint being slow must never hold up the proxy.
-func withTaskMetadata(ctx context.Context, reg *health.Registry, logger *slog.Logger, getenv func(string) string) *slog.Logger {
+func withTaskMetadata(ctx context.Context, reg *health.Registry, logger *slog.Logger, getenv func(string) string) (*slog.Logger, string) {
 	md, ok := ecs.MetadataFromEnv(getenv)
 	if !ok {
-		return logger
+		return logger, ""
 	}
 	check := reg.Register(health.Spec{Name: "ecs.task"})
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -216,21 +212,22 @@ func withTaskMetadata(ctx context.Context, reg *health.Registry, logger *slog.Lo
 	if err != nil {
 		check.Fail(err)
 		logger.Warn("task metadata unavailable", "error", err)
-		return logger
+		return logger, ""
 	}
 	check.Running("", task.HealthAttrs()...)
-	return logger.With(task.LogAttrs()...)
+	return logger.With(task.LogAttrs()...), task.TaskARN
 }
 
 // process holds what a reload changes.
 type process struct {
-	path    string // the configuration file; "" when it came from the environment
-	getenv  func(string) string
-	current *config.Config
-	reg     *health.Registry
-	check   *health.Check
-	srv     *proxy.Server
-	log     *slog.Logger
+	path   string // the configuration file; "" when it came from the environment
+	getenv func(string) string
+	// adminAddr is the -admin-addr override, "" when not given.
+	adminAddr string
+	current   *config.Config
+	check     *health.Check
+	svc       *services
+	log       *slog.Logger
 }
 
 // reload reads the config file again and applies it. A config that fails to parse,
@@ -252,27 +249,32 @@ func (p *process) reload(why string) {
 		p.check.Running(cfg.Version, health.A("source", cfg.File))
 		return
 	}
+	if p.adminAddr != "" {
+		cfg.Admin.Address = p.adminAddr // -admin-addr holds across reloads
+	}
 	if cfg.Admin.Address != p.current.Admin.Address {
 		p.log.Warn("reload: admin.address changes need a restart; keeping the current one",
 			"current", p.current.Admin.Address, "configured", cfg.Admin.Address)
 		cfg.Admin.Address = p.current.Admin.Address
 	}
-	spec, err := proxy.FromConfig(cfg)
-	if err != nil {
-		p.reject(why, cfg.Version, err)
-		return
-	}
-	p.reg.Batch(func() {
-		if err = p.srv.Apply(spec); err == nil {
-			p.reg.SetConfigVersion(cfg.Version)
+	for _, f := range []struct{ name, was, now string }{
+		{"services", string(p.current.Services), string(cfg.Services)},
+		{"xds", fmt.Sprint(p.current.XDS, p.current.ControlPlaneURL), fmt.Sprint(cfg.XDS, cfg.ControlPlaneURL)},
+	} {
+		if f.was != f.now {
+			p.reject(why, cfg.Version, fmt.Errorf("%s changes need a restart (serving %q, file says %q)", f.name, f.was, f.now))
+			return
 		}
-	})
+	}
+	// The control plane publishes the new version; the data plane applies it over ADS and
+	// reports it on the xds.* checks (a version it rejects keeps the last one serving).
+	xdsVersion, err := p.svc.publish(context.Background(), cfg)
 	if err != nil {
 		p.reject(why, cfg.Version, err)
 		return
 	}
-	p.log.Info("reload: applied", "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
-		"duration", time.Since(start).Round(time.Microsecond))
+	p.log.Info("reload: published", "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
+		"xds_version", xdsVersion, "duration", time.Since(start).Round(time.Microsecond))
 	p.current = cfg
 	p.check.Running(cfg.Version, health.A("source", cfg.File))
 }

@@ -116,8 +116,18 @@ func exitCode(err error, stderr io.Writer) int {
 func waitStatus(t *testing.T, url string, want int) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	client := &http.Client{Timeout: 5 * time.Second}
 	for {
-		code, body := httpGet(t, url)
+		// A server still starting refuses connections: keep asking until the deadline.
+		code, body := 0, ""
+		resp, err := client.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code, body = resp.StatusCode, string(b)
+		} else {
+			body = err.Error()
+		}
 		if code == want {
 			return body
 		}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/xds"
+)
+
+// services are what the `services` setting runs in this process: the control plane (an
+// ADS server publishing the configuration file as xDS resources), the data plane (an ADS
+// client applying them to a proxy.Server), or both. With services: all both run here,
+// connected over a private unix socket: the same path as split mode, so readiness means
+// "the latest version is applied" in both.
+//
+// services is the data plane's lifecycle.Drainer: the ADS client stops before the data
+// plane stops accepting (no version lands mid-drain), and the control plane stops last.
+type services struct {
+	log  *slog.Logger
+	mode config.Services
+
+	control     *xds.Server
+	stopControl context.CancelFunc
+	sockDir     string // the private socket's directory (services: all)
+
+	client     *xds.Client
+	dp         *xds.DataPlane
+	stopClient context.CancelFunc
+
+	wg sync.WaitGroup
+}
+
+// defaultControlAddress is where a services: control process serves ADS by default.
+const defaultControlAddress = ":18000"
+
+// firstVersionWait bounds how long services: all waits for its own first version.
+const firstVersionWait = 30 * time.Second
+
+// startServices starts what cfg.Services selects. nodeID names this data plane to the
+// control plane.
+func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options, nodeID string, log *slog.Logger) (*services, error) {
+	s := &services{log: log, mode: cfg.Services}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	var controlPlane []string
+	if cfg.Services != config.ServicesProxy {
+		addr := cfg.XDS.Address
+		if addr == "" && cfg.Services == config.ServicesAll {
+			dir, err := os.MkdirTemp("", "gangway-ads-")
+			if err != nil {
+				return nil, fmt.Errorf("xds: private socket: %w", err)
+			}
+			s.sockDir = dir
+			addr = "unix://" + filepath.Join(dir, "ads.sock")
+		} else if addr == "" {
+			addr = defaultControlAddress
+		}
+		var serverTLS *tls.Config
+		if t := cfg.XDS.TLS; t != nil {
+			var err error
+			if serverTLS, err = xds.ServerTLS(t.CertFile, t.KeyFile, t.CAFile); err != nil {
+				return nil, fmt.Errorf("xds.tls: %w", err)
+			}
+		}
+		srv, err := xds.NewServer(xds.ServerOptions{Health: reg, Logger: log, TLS: serverTLS})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := srv.Publish(context.Background(), cfg); err != nil {
+			return nil, err
+		}
+		ln, err := listenADS(addr)
+		if err != nil {
+			return nil, fmt.Errorf("xds.address %s: %w", addr, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s.control, s.stopControl = srv, cancel
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+				log.Error("ADS server stopped", "error", err)
+			}
+		}()
+		log.Info("ADS server listening", "address", addr, "tls", serverTLS != nil)
+		controlPlane = []string{addr}
+	}
+
+	if cfg.Services != config.ServicesControl {
+		var clientTLS *tls.Config
+		if cfg.Services == config.ServicesProxy {
+			controlPlane = cfg.ControlPlaneURL
+			if t := cfg.XDS.TLS; t != nil {
+				var err error
+				if clientTLS, err = xds.ClientTLS(t.CAFile, t.ServerName, t.CertFile, t.KeyFile); err != nil {
+					return nil, fmt.Errorf("xds.tls: %w", err)
+				}
+			}
+		}
+		s.dp = xds.NewDataPlane(context.Background(), opts)
+		client, err := xds.NewClient(xds.ClientOptions{
+			ControlPlane: controlPlane,
+			Node:         &core.Node{Id: nodeID},
+			Apply:        s.dp.Apply,
+			Health:       reg,
+			Logger:       log,
+			TLS:          clientTLS,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s.client, s.stopClient = client, cancel
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); client.Run(ctx) }()
+	}
+	ok = true
+	return s, nil
+}
+
+// listenADS listens on host:port or unix:///path.
+func listenADS(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		os.Remove(path) // a socket left by a process that was killed
+		return net.Listen("unix", path)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// waitFirstVersion waits until the data plane applied its first version. services: all
+// uses it at start so that a configuration its own data plane rejects (a listener address in
+// use, say) fails `proxy run` at once instead of leaving a process that is never ready.
+func (s *services) waitFirstVersion(ctx context.Context) error {
+	if s.client == nil || s.mode != config.ServicesAll {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, firstVersionWait)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st := s.client.Status()
+		switch {
+		case st.Applies > 0:
+			return nil
+		case st.Rejected != "":
+			return fmt.Errorf("the data plane rejected the configuration: %s", st.Reason)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("the data plane did not apply the configuration within " + firstVersionWait.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// publish makes cfg the version the control plane serves (services all and control).
+func (s *services) publish(ctx context.Context, cfg *config.Config) (string, error) {
+	if s.control == nil {
+		return "", nil
+	}
+	return s.control.Publish(ctx, cfg)
+}
+
+func (s *services) server() *proxy.Server {
+	if s.dp == nil {
+		return nil
+	}
+	return s.dp.Server()
+}
+
+// ActiveConns is the data plane's open downstream connections.
+func (s *services) ActiveConns() int {
+	if srv := s.server(); srv != nil {
+		return srv.ActiveConns()
+	}
+	return 0
+}
+
+// StopAccepting stops the ADS client, so that no version is applied while draining, then
+// the data plane's listeners.
+func (s *services) StopAccepting() {
+	if s.stopClient != nil {
+		s.stopClient()
+	}
+	if srv := s.server(); srv != nil {
+		srv.StopAccepting()
+	}
+}
+
+// Drain waits for the data plane's in-flight requests.
+func (s *services) Drain(ctx context.Context) int {
+	if srv := s.server(); srv != nil {
+		return srv.Drain(ctx)
+	}
+	return 0
+}
+
+// Close closes the data plane, then the control plane, and waits for both.
+func (s *services) Close() {
+	if s.stopClient != nil {
+		s.stopClient()
+	}
+	if srv := s.server(); srv != nil {
+		srv.Close()
+	}
+	if s.stopControl != nil {
+		s.stopControl()
+	}
+	s.wg.Wait()
+	if s.sockDir != "" {
+		os.RemoveAll(s.sockDir)
+	}
+}
+
+// nodeID names this data plane to the control plane: xds.node_id, else the ECS task ID,
+// else the host name and process ID.
+func nodeID(cfg *config.Config, taskARN string) string {
+	if cfg.XDS.NodeID != "" {
+		return cfg.XDS.NodeID
+	}
+	if i := strings.LastIndexByte(taskARN, '/'); i >= 0 && i < len(taskARN)-1 {
+		return taskARN[i+1:]
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}

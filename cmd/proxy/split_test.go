@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// statusOf reads /status of a running proxy.
+func statusOf(t *testing.T, admin string) map[string]struct {
+	Status     string `json:"status"`
+	Error      string `json:"error"`
+	Version    string `json:"version"`
+	Attributes []struct{ Key, Value string }
+} {
+	t.Helper()
+	var st map[string]struct {
+		Status     string `json:"status"`
+		Error      string `json:"error"`
+		Version    string `json:"version"`
+		Attributes []struct{ Key, Value string }
+	}
+	_, body := httpGet(t, "http://"+admin+"/status")
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("status: %v\n%s", err, body)
+	}
+	return st
+}
+
+func attr(attrs []struct{ Key, Value string }, key string) string {
+	for _, a := range attrs {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// TestSplitModeBinaries runs `proxy run` as a control plane and three data planes, as split
+// mode runs on ECS: traffic flows through each data plane, a change to the control plane's
+// file reaches all three at one version, and losing the control plane leaves traffic and
+// readiness untouched.
+func TestSplitModeBinaries(t *testing.T) {
+	proxyBin, _ := buildBinaries(t)
+	up := startUpstream(t)
+	ads := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	controlAdmin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	controlCfg := fmt.Sprintf(`services: control
+xds: {address: %q}
+admin: {address: %q}
+shutdown: {delay: 0s, drain_timeout: 1s, deadline: 5s}
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+    readiness_path: /gangway/ready
+clusters:
+  - name: app
+    endpoints: [%q]
+routes:
+  - name: app
+    cluster: app
+    required: true
+`, ads, controlAdmin, strings.TrimPrefix(up.URL, "http://"))
+	controlPath := writeConfig(t, controlCfg)
+
+	start := func(name, cfgPath string) *exec.Cmd {
+		cmd := exec.Command(proxyBin, "run", "-config", cfgPath)
+		var logs syncBuffer
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("%s logs:\n%s", name, logs.String())
+			}
+		})
+		return cmd
+	}
+	control := start("control", controlPath)
+	waitStatus(t, "http://"+controlAdmin+"/readyz", 200)
+
+	var admins, traffic []string
+	for i := 0; i < 3; i++ {
+		admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		path := writeConfig(t, fmt.Sprintf(`services: proxy
+control_plane_url: [%q]
+xds: {node_id: dp-%d}
+admin: {address: %q}
+shutdown: {delay: 0s, drain_timeout: 1s, deadline: 5s}
+`, ads, i, admin))
+		start(fmt.Sprintf("dp-%d", i), path)
+		admins = append(admins, admin)
+	}
+	for _, admin := range admins {
+		waitStatus(t, "http://"+admin+"/readyz", 200)
+		addr := attr(statusOf(t, admin)["proxy.listener.public"].Attributes, "address")
+		if c, body := httpGet(t, "http://"+addr+"/"); c != 200 || body != "hello" {
+			t.Fatalf("traffic through %s: %d %q", addr, c, body)
+		}
+		traffic = append(traffic, addr)
+	}
+	first := statusOf(t, admins[0])["xds.listener"].Version
+	if c := statusOf(t, controlAdmin)["xds.server"]; attr(c.Attributes, "nodes") != "3/3" {
+		t.Fatalf("control plane sees nodes %q, want 3/3: %+v", attr(c.Attributes, "nodes"), c)
+	}
+
+	// A change on the control plane reaches every data plane at the same new version.
+	os.WriteFile(controlPath, []byte(strings.Replace(controlCfg, "    required: true\n",
+		"    required: true\n    set_response_headers: {X-Split: v2}\n", 1)), 0o644)
+	control.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(20 * time.Second)
+	var second string
+	for i, admin := range admins {
+		for {
+			v := statusOf(t, admin)["xds.listener"].Version
+			if v != first && v != "" {
+				if second == "" {
+					second = v
+				} else if v != second {
+					t.Fatalf("data plane %d at %s, another at %s", i, v, second)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("data plane %d never left version %s", i, first)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// Losing the control plane leaves traffic flowing and readiness green.
+	control.Process.Kill()
+	control.Wait()
+	time.Sleep(500 * time.Millisecond)
+	for i, admin := range admins {
+		if c, body := httpGet(t, "http://"+admin+"/readyz?verbose"); c != 200 {
+			t.Fatalf("data plane %d not ready without its control plane:\n%s", i, body)
+		}
+		resp, err := (&httpClient).Get("http://" + traffic[i] + "/")
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Split") != "v2" {
+			t.Fatalf("data plane %d traffic without its control plane: %v %v", i, err, resp)
+		}
+		resp.Body.Close()
+		if conn := statusOf(t, admin)["xds.connection"]; conn.Error == "" {
+			t.Errorf("data plane %d does not report the lost control plane: %+v", i, conn)
+		}
+	}
+}
+
+var httpClient = http.Client{Timeout: 5 * time.Second}
