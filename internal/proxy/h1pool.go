@@ -19,7 +19,9 @@ import (
 // two goroutine hand-offs per request on the proxy's hot path.
 //
 // A connection returns to the pool when its response body was read to the end and neither
-// side asked to close it. A request that fails on a reused connection before any byte of a
+// side asked to close it. The request body is written before the response is read, so an
+// endpoint that answers before it has read the whole body (full-duplex HTTP/1.1) gets its
+// answer only once the body is sent; clusters that need full duplex use HTTP/2. A request that fails on a reused connection before any byte of a
 // response arrived (the endpoint closed it while idle) is sent once more on a new
 // connection when it has no body.
 type h1Pool struct {
@@ -77,10 +79,12 @@ func (p *h1Pool) put(c *h1Conn) {
 	c.conn.Close()
 }
 
-// CloseIdleConnections closes every pooled connection; connections in use are closed when
-// their exchange ends.
+// CloseIdleConnections closes every pooled connection and retires the pool: connections
+// in use are closed when their exchange ends instead of returning to it. A cluster calls it
+// when it stops.
 func (p *h1Pool) CloseIdleConnections() {
 	p.mu.Lock()
+	p.closed = true
 	idle := p.idle
 	p.idle = map[string][]*h1Conn{}
 	p.mu.Unlock()
