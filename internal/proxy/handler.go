@@ -66,6 +66,11 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if rt == nil {
+		if r.Method == "PRI" && r.RequestURI == "*" {
+			// An HTTP/2 connection preface on a listener without h2c.
+			writeError(rec, http.StatusHTTPVersionNotSupported, fmt.Sprintf("listener %q does not accept HTTP/2 without TLS (h2c)", h.listener))
+			return
+		}
 		writeError(rec, http.StatusNotFound, fmt.Sprintf("no route for host %q path %q", r.Host, r.URL.Path))
 		return
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"net"
@@ -98,6 +99,14 @@ func TestH2CDownstream(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || string(body) != "a HTTP/1.1 /h2c" {
 		t.Fatalf("proto %s body %q", resp.Proto, body)
+	}
+
+	// Without h2c, the HTTP/2 preface gets 505.
+	plain := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	c := rawConn(t, plain.Addr("public"))
+	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	if line, _ := bufio.NewReader(c).ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 505") {
+		t.Fatalf("h2c preface on a plain listener: %q", line)
 	}
 
 	// An HTTP/1.1 request asking to upgrade to h2c is served over HTTP/1.1, and the upgrade
