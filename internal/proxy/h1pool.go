@@ -58,7 +58,11 @@ func (p *h1Pool) get(addr string) *h1Conn {
 		}
 		c := list[len(list)-1]
 		list[len(list)-1] = nil
-		p.idle[addr] = list[:len(list)-1]
+		if len(list) == 1 {
+			delete(p.idle, addr) // endpoints come and go with DNS: keep no empty entries
+		} else {
+			p.idle[addr] = list[:len(list)-1]
+		}
 		if now.Sub(c.lastUsed) < p.idleTimeout {
 			return c
 		}
