@@ -103,8 +103,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = rc.SetWriteDeadline(time.Time{})
 		if conn, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-			h.l.trackUpgrade(conn, true)
-			defer h.l.trackUpgrade(conn, false)
+			defer h.l.upgradeEnded(conn)
 		}
 		hj := &wsHijacker{ResponseWriter: rec, l: h.l}
 		defer hj.forget()

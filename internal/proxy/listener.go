@@ -160,19 +160,16 @@ func (l *httpListener) connState(c net.Conn, st http.ConnState) {
 		l.gauge.Add(-1)
 	case http.StateHijacked:
 		// Upgraded to a WebSocket: the server forgets it, the listener keeps it until the
-		// handler that owns it returns (trackUpgrade).
+		// handler that owns it returns (upgradeEnded).
 		l.mu.Lock()
 		l.tracked[c] = struct{}{}
 		l.mu.Unlock()
 	}
 }
 
-// trackUpgrade is called when the handler of an upgrade request returns; a hijacked
+// upgradeEnded is called when the handler of an upgrade request returns; a hijacked
 // connection is closed by then.
-func (l *httpListener) trackUpgrade(c net.Conn, begin bool) {
-	if begin {
-		return
-	}
+func (l *httpListener) upgradeEnded(c net.Conn) {
 	l.mu.Lock()
 	_, ok := l.tracked[c]
 	delete(l.tracked, c)
