@@ -215,7 +215,7 @@ func TestLintTargetGroupAndService(t *testing.T) {
 		{"thresholds out of range", func() *TargetGroup { tg := recommended(); tg.HealthyThresholdCount = n(1); return tg }, "", nil,
 			[]string{"targetGroup.HealthyThresholdCount"}, "2–10", nil},
 		{"drain leaves no margin", recommended, "", map[string]string{"GANGWAY_SHUTDOWN_DRAIN_TIMEOUT": "16s"},
-			[]string{"containerDefinitions[proxy].stopTimeout"}, "12s + 16s + 3s = 31s", nil},
+			[]string{"containerDefinitions[proxy].environment"}, "drain_timeout (16s) + 3s margin = 31s does not fit deadline (30s)", nil},
 		{"deadline beyond stopTimeout", recommended, "", map[string]string{"GANGWAY_SHUTDOWN_DEADLINE": "60"},
 			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DEADLINE"}, "set GANGWAY_SHUTDOWN_DEADLINE to 30s", nil},
 		{"service at 50/100 without grace or circuit breaker", recommended,

@@ -16,7 +16,7 @@ import (
 func TestConfigParses(t *testing.T) {
 	for _, c := range []Config{
 		{TrafficAddr: "127.0.0.1:18081", AdminAddr: "127.0.0.1:18082", Upstream: "127.0.0.1:18083",
-			ReadinessPath: ReadinessPath, Delay: 2 * time.Second, DrainTimeout: 3 * time.Second, Deadline: 6 * time.Second},
+			ReadinessPath: ReadinessPath, Delay: 2 * time.Second, DrainTimeout: 3 * time.Second, Deadline: 8 * time.Second},
 		{TrafficAddr: "127.0.0.1:18081", AdminAddr: "127.0.0.1:18082", Upstream: "127.0.0.1:18083",
 			Deadline: 6 * time.Second}, // the naive baseline
 	} {
