@@ -133,14 +133,7 @@ func startLC(t *testing.T, o lcOptions) (*lc, *httptest.Server) {
 
 func (p *lc) waitExit(want int) {
 	p.t.Helper()
-	select {
-	case c := <-p.code:
-		if c != want {
-			p.t.Fatalf("exit %d, want %d:\n%s", c, want, p.stderr.String())
-		}
-	case <-time.After(40 * time.Second):
-		p.t.Fatalf("did not exit:\n%s", p.stderr.String())
-	}
+	expectExit(p.t, p.code, want, 40*time.Second, p.stderr)
 }
 
 func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
@@ -468,14 +461,7 @@ func TestFileChangeReloadTouchesNoConnection(t *testing.T) {
 		t.Fatalf("old connection after reload: %d close=%v headers=%v", resp.StatusCode, resp.Close, resp.Header)
 	}
 	sigs <- syscall.SIGTERM
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit %d", c)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not exit")
-	}
+	expectExit(t, code, 0, 30*time.Second, nil)
 }
 
 // TestStartupGatedOnRequiredCluster: until the required route's cluster has a healthy
@@ -520,14 +506,7 @@ func TestStartupGatedOnRequiredCluster(t *testing.T) {
 	waitStatus(t, "http://"+traffic+"/gangway/ready", 200)
 	t.Logf("ready %v after the upstream became healthy (health-check interval 300ms)", time.Since(flipped).Round(time.Millisecond))
 	sigs <- syscall.SIGTERM
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit %d", c)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not exit")
-	}
+	expectExit(t, code, 0, 30*time.Second, nil)
 }
 
 // grepLines returns the lines of s that contain sub.

@@ -81,16 +81,20 @@ func httpGet(t *testing.T, url string) (int, string) {
 // and a channel with the exit code.
 func startRun(t *testing.T, cfgPath string, extra ...string) (string, chan os.Signal, <-chan int, *syncBuffer) {
 	t.Helper()
+	return startRunEnv(t, nil, append([]string{"-config", cfgPath}, extra...)...)
+}
+
+// startRunEnv runs `proxy run args...` in-process with the environment vars, and returns
+// the admin address, the signal channel, a channel with the exit code, and the logs.
+func startRunEnv(t *testing.T, vars map[string]string, args ...string) (string, chan os.Signal, <-chan int, *syncBuffer) {
+	t.Helper()
 	var stderr syncBuffer
 	sigs := make(chan os.Signal, 4)
 	addrC := make(chan string, 1)
-	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
 	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
 	code := make(chan int, 1)
-	go func() {
-		err := cmd.Run(context.Background(), append([]string{"-config", cfgPath}, extra...))
-		code <- exitCode(err, &stderr)
-	}()
+	go func() { code <- exitCode(cmd.Run(context.Background(), args), &stderr) }()
 	select {
 	case a := <-addrC:
 		return a, sigs, code, &stderr
@@ -100,6 +104,26 @@ func startRun(t *testing.T, cfgPath string, extra ...string) (string, chan os.Si
 		t.Fatalf("run did not start:\n%s", stderr.String())
 	}
 	return "", nil, nil, nil
+}
+
+// expectExit waits up to within for the exit code of a command run by startRun.
+func expectExit(t *testing.T, code <-chan int, want int, within time.Duration, logs *syncBuffer) {
+	t.Helper()
+	select {
+	case c := <-code:
+		if c != want {
+			t.Fatalf("exit %d, want %d:\n%s", c, want, logsOf(logs))
+		}
+	case <-time.After(within):
+		t.Fatalf("did not exit within %v:\n%s", within, logsOf(logs))
+	}
+}
+
+func logsOf(b *syncBuffer) string {
+	if b == nil {
+		return "(logs not kept)"
+	}
+	return b.String()
 }
 
 func exitCode(err error, stderr io.Writer) int {
@@ -164,14 +188,7 @@ func TestRunProbesAndShutdown(t *testing.T) {
 	if c, _ := httpGet(t, base+"/livez"); c != 200 {
 		t.Fatalf("livez while terminating = %d", c)
 	}
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit %d:\n%s", c, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("did not exit:\n%s", stderr.String())
-	}
+	expectExit(t, code, 0, 15*time.Second, nil)
 	log := stderr.String()
 	for _, phase := range []string{`"phase":"delay"`, `"phase":"drain"`, `"phase":"close"`} {
 		if !strings.Contains(log, phase) {
@@ -333,23 +350,7 @@ func TestRunSidecarFromEnvironment(t *testing.T) {
 		"GANGWAY_SHUTDOWN_DRAIN_TIMEOUT": "1s",
 		"GANGWAY_SHUTDOWN_DEADLINE":      "5",
 	}
-	var stderr syncBuffer
-	sigs := make(chan os.Signal, 2)
-	addrC := make(chan string, 1)
-	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
-	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
-	code := make(chan int, 1)
-	go func() {
-		code <- exitCode(cmd.Run(context.Background(), []string{"-admin-addr", "127.0.0.1:0"}), &stderr)
-	}()
-	var admin string
-	select {
-	case admin = <-addrC:
-	case c := <-code:
-		t.Fatalf("exit %d:\n%s", c, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("did not start")
-	}
+	admin, sigs, code, _ := startRunEnv(t, vars, "-admin-addr", "127.0.0.1:0")
 	waitStatus(t, "http://"+traffic+"/ready", 200)
 	if c, body := httpGet(t, "http://"+traffic+"/"); c != 200 || body != "hello" {
 		t.Fatalf("traffic: %d %q", c, body)
@@ -358,14 +359,7 @@ func TestRunSidecarFromEnvironment(t *testing.T) {
 		t.Fatalf("status does not name the source:\n%s", body)
 	}
 	sigs <- syscall.SIGTERM
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit %d", c)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not exit within the 5s deadline")
-	}
+	expectExit(t, code, 0, 10*time.Second, nil)
 }
 
 // TestRunTaskMetadata serves a recorded task metadata v4 document (the endpoint exists only
@@ -391,23 +385,7 @@ func TestRunTaskMetadata(t *testing.T) {
 		"GANGWAY_LISTEN_ADDR":           "127.0.0.1:0",
 		"GANGWAY_SHUTDOWN_DELAY":        "0",
 	}
-	var stderr syncBuffer
-	sigs := make(chan os.Signal, 2)
-	addrC := make(chan string, 1)
-	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
-	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
-	code := make(chan int, 1)
-	go func() {
-		code <- exitCode(cmd.Run(context.Background(), []string{"-admin-addr", "127.0.0.1:0"}), &stderr)
-	}()
-	var admin string
-	select {
-	case admin = <-addrC:
-	case c := <-code:
-		t.Fatalf("exit %d:\n%s", c, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("did not start")
-	}
+	admin, sigs, code, stderr := startRunEnv(t, vars, "-admin-addr", "127.0.0.1:0")
 	_, body := httpGet(t, "http://"+admin+"/status")
 	if !strings.Contains(body, `"ecs.task"`) || !strings.Contains(body, "ecs.task_arn") || !strings.Contains(body, "arn:aws:ecs:") {
 		t.Fatalf("status lacks the task identity:\n%s", body)
