@@ -14,9 +14,13 @@ cd "$(dirname "$0")/.."
 scripts/apt-install.sh haproxy
 make --no-print-directory build
 
-mkdir -p bench/out
-go build -o bench/out/rollout-harness ./bench/rollout
-exec bench/out/rollout-harness \
+# The run uses its own copy of the binaries, so that a rebuild of bin/ during the run
+# cannot mix two versions of the proxy.
+mkdir -p bench/out/rollout-bin
+cp bin/proxy bin/healthcheck bench/out/rollout-bin/
+go build -o bench/out/rollout-bin/harness ./bench/rollout
+exec bench/out/rollout-bin/harness \
+  -proxy bench/out/rollout-bin/proxy -healthcheck bench/out/rollout-bin/healthcheck \
   -replicas 3 -actions 25 -requests 500000 \
   -h1 16 -h2-conns 2 -h2-streams 8 -rate 2400 -ws 8 -slow-every 50 \
   -max-scenario 10m \

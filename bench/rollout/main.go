@@ -232,20 +232,23 @@ func (v verdict) String() string {
 
 func markdownSection(o rollout.Options, args []string, began time.Time, tables string, v verdict) string {
 	var b strings.Builder
+	// The command shown leaves out where the binaries and the results go: make
+	// bench-rollout runs copies of bin/proxy and bin/healthcheck, which are the defaults.
 	cmd := "go run ./bench/rollout"
 	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-markdown" || a == "--markdown":
-			i++ // and its value
-		case strings.HasPrefix(a, "-markdown=") || strings.HasPrefix(a, "--markdown="):
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		switch name {
+		case "markdown", "proxy", "healthcheck":
+			if !hasValue {
+				i++ // and its value
+			}
 		default:
-			cmd += " " + a
+			cmd += " " + args[i]
 		}
 	}
 	fmt.Fprintf(&b, "## Rollout\n\n")
-	fmt.Fprintf(&b, "Recorded on %s, %d cores (%s, shared), HAProxy %s, %s. Reproduce with `make bench-rollout`, which installs HAProxy, builds `bin/proxy` and `bin/healthcheck`, and runs:\n\n",
-		began.UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), haproxyVersion(o.HAProxyBin), runtime.Version())
+	fmt.Fprintf(&b, "Recorded on %s with %s, on %d cores (%s, shared), HAProxy %s, %s. Reproduce with `make bench-rollout`, which installs HAProxy, builds `bin/proxy` and `bin/healthcheck`, and runs:\n\n",
+		began.UTC().Format("2006-01-02"), proxyVersion(o.ProxyBin), runtime.NumCPU(), cpuModel(), haproxyVersion(o.HAProxyBin), runtime.Version())
 	fmt.Fprintf(&b, "```sh\n%s -markdown docs/benchmarks.md\n```\n\n", cmd)
 	fmt.Fprintf(&b, "%d replicas of `bin/proxy run` behind HAProxy (target group: GET readiness path every %s, timeout %s, rise %d, fall %d; deregistration delay %s; HAProxy does not retry, like an ALB), in front of an HTTP and WebSocket echo upstream. ",
 		o.Replicas, o.LBCheck.Interval, o.LBCheck.Timeout, o.LBCheck.Rise, o.LBCheck.Fall, o.DeregistrationDelay)
@@ -268,7 +271,7 @@ func markdownSection(o rollout.Options, args []string, began time.Time, tables s
 	for _, s := range o.Scenarios {
 		fmt.Fprintf(&b, "- `%s`: %s.\n", s, rollout.Describe(s))
 	}
-	fmt.Fprintf(&b, "\nA failure is any HTTP response other than 200 with the exact echoed body, any connection error or timeout, any failed WebSocket dial, and any WebSocket that ends other than with a close frame 1000 or 1001 or whose echo differs. Not failures, but counted: a request that Go's transport retried on a new connection because the reused one was closed before any response byte (GET, or a body never written); a WebSocket closed with 1001 \"going away\", after which the client reconnects and sends the unanswered message again. The p99 is of successful HTTP requests, without the delay a slow request asked the upstream for.\n\n")
+	fmt.Fprintf(&b, "\nA failure is any HTTP response other than 200 with the exact echoed body, any connection error or timeout, any failed WebSocket dial, and any WebSocket that ends other than with a close frame 1000 or 1001 or whose echo differs. Not failures, but counted: a request that Go's transport retried on a new connection because the reused one was closed before any response byte (GET, or a body never written); a WebSocket closed with 1001 \"going away\", after which the client reconnects and sends the unanswered message again. The p99 is of successful HTTP requests, without the delay a slow request asked the upstream for. In the details, `http/<NOSRV>: 0 PR--` is HAProxy's record of the HTTP/2 connections that the clients close when a scenario's load stops, with no request on them. Each variant's configurations, logs, HAProxy's log and a `timeline.log` of every replica's phases and load-balancer status are left in `bench/out/rollout/`.\n\n")
 	b.WriteString(tables)
 	fmt.Fprintf(&b, "\n%s\n", v.String())
 	return b.String()
@@ -287,6 +290,15 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// proxyVersion is what `proxy version` prints: "gangway proxy <commit>".
+func proxyVersion(bin string) string {
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		return "bin/proxy (unknown version)"
+	}
+	return "`" + strings.TrimSpace(string(out)) + "`"
 }
 
 func haproxyVersion(bin string) string {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gangway-ecs/gangway/bench/rollout/internal/load"
 	"github.com/gangway-ecs/gangway/bench/rollout/internal/rollout"
@@ -66,5 +67,13 @@ func TestUsage(t *testing.T) {
 		if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d; stderr: %s", args, code, exitUsage, stderr.String())
 		}
+	}
+}
+
+func TestMarkdownCommand(t *testing.T) {
+	args := []string{"-replicas", "3", "-proxy", "x/proxy", "-healthcheck=x/hc", "-markdown", "docs/b.md", "-rate", "10"}
+	section := markdownSection(rollout.Options{}, args, time.Now(), "", verdict{})
+	if !strings.Contains(section, "go run ./bench/rollout -replicas 3 -rate 10 -markdown docs/benchmarks.md\n") {
+		t.Errorf("the reproducing command is not the flags without the paths:\n%s", section)
 	}
 }
