@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,8 +59,9 @@ type endpoint struct {
 }
 
 // cluster is the running form of a Cluster: its endpoints, their health, the load balancer
-// and the connection pool. It owns one goroutine (run) for DNS, health checks and ejection
-// expiry; stop ends it and waits.
+// and the connection pool. It owns one goroutine (run) for DNS, health checks, ejection
+// expiry and applying discovered endpoint sets, and, for ECS discovery, one that runs
+// Options.ECS; stop ends both and waits.
 type cluster struct {
 	spec Cluster
 	srv  *Server
@@ -77,21 +79,30 @@ type cluster struct {
 	ready atomic.Pointer[[]*endpoint]
 	rr    atomic.Uint64
 
-	mu       sync.Mutex
-	all      []*endpoint
-	settled  bool // DNS resolved once and every endpoint checked once
-	resolved bool
-	lastErr  error // DNS error, kept for the health check
+	mu  sync.Mutex
+	all []*endpoint
+	// settled: DNS resolved once or ECS discovery reported once, and every endpoint
+	// checked once.
+	settled bool
+	lastErr error // discovery error (DNS, ECS), kept for the health check
+	// pending is the newest ECS endpoint set, not applied yet (hasPending); run applies it.
+	pending    []string
+	hasPending bool
 
-	kick   chan struct{} // re-arms the ejection timer / re-checks new endpoints
-	cancel context.CancelFunc
-	done   chan struct{}
+	kick       chan struct{} // re-arms the ejection timer / re-checks new endpoints
+	discovered chan struct{} // an ECS endpoint set is pending
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
-func newCluster(srv *Server, spec Cluster, required bool, version string) (*cluster, error) {
-	c := &cluster{spec: spec, srv: srv, kick: make(chan struct{}, 1), done: make(chan struct{})}
+// newCluster builds a cluster without starting it or reporting anything: a failed Apply
+// drops it with stop, leaving no trace.
+func newCluster(srv *Server, spec Cluster) (*cluster, error) {
+	if spec.ECS != nil && srv.ecs == nil {
+		return nil, fmt.Errorf("cluster %q: ecs discovery of service %q is not available: the data plane was built without proxy.Options.ECS", spec.Name, spec.ECS.Service)
+	}
+	c := &cluster{spec: spec, srv: srv, kick: make(chan struct{}, 1), discovered: make(chan struct{}, 1)}
 	c.latency = srv.metrics.upstreamLatency.WithLabelValues(spec.Name)
-	c.version.Store(&version)
 	t, err := c.newTransport()
 	if err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", spec.Name, err)
@@ -102,9 +113,7 @@ func newCluster(srv *Server, spec Cluster, required bool, version string) (*clus
 	for _, a := range spec.Endpoints {
 		c.all = append(c.all, &endpoint{addr: a, hcHealthy: spec.HealthCheck == nil})
 	}
-	c.resolved = spec.DNS == nil
-	c.settled = spec.DNS == nil && spec.HealthCheck == nil
-	c.check = srv.health.Register(clusterCheckSpec(spec.Name, required))
+	c.settled = spec.DNS == nil && spec.ECS == nil && spec.HealthCheck == nil
 	return c, nil
 }
 
@@ -203,22 +212,27 @@ func (c *cluster) newTransport() (interface {
 	return t, nil
 }
 
-// start runs the cluster's background work until stop.
-func (c *cluster) start() {
+// start registers the cluster's check and runs its background work until stop.
+func (c *cluster) start(version string, required bool) {
+	c.version.Store(&version)
+	c.check = c.srv.health.Register(clusterCheckSpec(c.spec.Name, required))
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.mu.Lock()
 	c.recomputeLocked(time.Now())
 	c.mu.Unlock()
-	go c.run(ctx)
+	c.wg.Go(func() { c.run(ctx) })
+	if c.spec.ECS != nil {
+		c.wg.Go(func() { c.discoverECS(ctx) })
+	}
 }
 
 // stop ends the background work and waits for it; in-flight requests keep their
-// connections, idle ones are closed.
+// connections, idle ones are closed. A cluster that was never started only closes its pool.
 func (c *cluster) stop() {
 	if c.cancel != nil {
 		c.cancel()
-		<-c.done
+		c.wg.Wait()
 	}
 	c.transport.CloseIdleConnections()
 }
@@ -232,7 +246,6 @@ func (c *cluster) setVersion(v string, required bool) {
 }
 
 func (c *cluster) run(ctx context.Context) {
-	defer close(c.done)
 	var dnsTick, hcTick <-chan time.Time
 	if c.spec.DNS != nil {
 		c.resolve(ctx)
@@ -247,7 +260,9 @@ func (c *cluster) run(ctx context.Context) {
 		hcTick = t.C
 	}
 	c.mu.Lock()
-	c.settled = true
+	// An ECS cluster settles once its discovery has reported (discoverECS, the
+	// c.discovered case below).
+	c.settled = c.settled || c.spec.ECS == nil
 	next := c.recomputeLocked(time.Now())
 	c.mu.Unlock()
 	eject := time.NewTimer(time.Hour)
@@ -269,6 +284,13 @@ func (c *cluster) run(ctx context.Context) {
 			}
 		case <-hcTick:
 			c.checkAll(ctx, false)
+		case <-c.discovered:
+			if c.applyDiscovered() && c.spec.HealthCheck != nil {
+				c.checkAll(ctx, true)
+			}
+			c.mu.Lock()
+			c.settled = true
+			c.mu.Unlock()
 		case <-eject.C:
 		case <-c.kick:
 		}
@@ -288,7 +310,6 @@ func (c *cluster) resolve(ctx context.Context) bool {
 	ips, err := c.srv.resolver.LookupIPAddr(ctx, d.Name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.resolved = true
 	if err != nil {
 		// Keep the last known endpoints: a DNS blip must not empty the cluster.
 		c.lastErr = fmt.Errorf("resolve %s: %w", d.Name, err)
@@ -297,15 +318,26 @@ func (c *cluster) resolve(ctx context.Context) bool {
 		return false
 	}
 	c.lastErr = nil
+	addrs := make([]string, len(ips))
+	for i, ip := range ips {
+		addrs[i] = net.JoinHostPort(ip.IP.String(), strconv.Itoa(d.Port))
+	}
+	return c.setEndpointsLocked(addrs)
+}
+
+// setEndpointsLocked replaces the endpoint set with addrs (a DNS re-resolution, an ECS
+// discovery). Endpoints that stay keep their health and ejection state; new ones are
+// healthy at once without a health check, and otherwise wait for their first check to pass;
+// the series of those that left are deleted. It reports the cluster's state and whether
+// endpoints were added.
+func (c *cluster) setEndpointsLocked(addrs []string) (added bool) {
 	old := map[string]*endpoint{}
 	for _, e := range c.all {
 		old[e.addr] = e
 	}
 	var next []*endpoint
-	added := false
 	seen := map[string]bool{}
-	for _, ip := range ips {
-		addr := net.JoinHostPort(ip.IP.String(), strconv.Itoa(d.Port))
+	for _, addr := range addrs {
 		if seen[addr] {
 			continue
 		}
@@ -317,7 +349,7 @@ func (c *cluster) resolve(ctx context.Context) bool {
 		next = append(next, &endpoint{addr: addr, hcHealthy: c.spec.HealthCheck == nil})
 		added = true
 	}
-	slices.SortFunc(next, func(a, b *endpoint) int { return cmpString(a.addr, b.addr) })
+	slices.SortFunc(next, func(a, b *endpoint) int { return strings.Compare(a.addr, b.addr) })
 	for _, e := range c.all {
 		if !seen[e.addr] {
 			c.srv.metrics.endpointHealthy.DeleteLabelValues(c.spec.Name, e.addr)
@@ -328,14 +360,60 @@ func (c *cluster) resolve(ctx context.Context) bool {
 	return added
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// discoverECS runs Options.ECS for the cluster until ctx ends. Endpoint sets are handed to
+// run (c.discovered), which applies them and checks the new endpoints, so that the endpoint
+// set changes in one goroutine only; errors go on the cluster's check at once.
+func (c *cluster) discoverECS(ctx context.Context) {
+	d := c.spec.ECS
+	update := func(addrs []string) {
+		c.mu.Lock()
+		if ctx.Err() != nil {
+			c.mu.Unlock()
+			return
+		}
+		c.pending, c.hasPending = slices.Clone(addrs), true
+		c.lastErr = nil
+		c.mu.Unlock()
+		select {
+		case c.discovered <- struct{}{}:
+		default: // run has not taken the previous signal yet; it will apply the newest set
+		}
 	}
-	return 0
+	onError := func(err error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		c.srv.log.Warn("ecs discovery failed", "cluster", c.spec.Name, "service", d.Service, "err", err)
+		c.lastErr = err
+		// A first poll that fails settles the cluster: it reports what went wrong instead of
+		// STARTING.
+		c.settled = c.settled || !c.hasPending
+		c.reportLocked()
+	}
+	c.srv.ecs(ctx, *d, update, onError)
+	if ctx.Err() == nil {
+		onError(fmt.Errorf("ecs discovery of service %q stopped", d.Service))
+	}
+}
+
+// applyDiscovered applies the pending ECS endpoint set, if any, and reports whether
+// endpoints were added.
+func (c *cluster) applyDiscovered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.hasPending {
+		return false
+	}
+	addrs := c.pending
+	c.pending, c.hasPending = nil, false
+	before := len(c.all)
+	added := c.setEndpointsLocked(addrs)
+	if len(c.all) != before || added {
+		c.srv.log.Info("ecs endpoints changed", "cluster", c.spec.Name, "service", c.spec.ECS.Service, "endpoints", len(c.all))
+	}
+	return added
 }
 
 // checkAll runs one active health check round on every endpoint in parallel. With onlyNew,
@@ -461,6 +539,11 @@ func (c *cluster) reportLocked() {
 	c.srv.metrics.clusterEndpoints.WithLabelValues(c.spec.Name, "healthy").Set(float64(ready))
 	c.srv.metrics.clusterEndpoints.WithLabelValues(c.spec.Name, "total").Set(float64(total))
 	attrs := []health.Attr{health.A("healthy", strconv.Itoa(ready)), health.A("total", strconv.Itoa(total))}
+	if c.lastErr != nil {
+		// The last good endpoint set stays in force; readiness fails only when no endpoint
+		// is healthy (below).
+		attrs = append(attrs, health.A("discovery_error", c.lastErr.Error()))
+	}
 	version := *c.version.Load()
 	switch {
 	case !c.settled && ready == 0:

@@ -109,11 +109,11 @@ func clusterFromConfig(c config.Cluster) (Cluster, error) {
 		HTTP2:                   c.Protocol == config.UpstreamHTTP2,
 		MaxIdleConnsPerEndpoint: c.MaxIdleConnsPerEndpoint,
 	}
-	if c.ECS != nil {
-		return out, fmt.Errorf("ecs discovery is not supported by the data plane yet; use endpoints or dns")
-	}
 	if d := c.DNS; d != nil {
 		out.DNS = &DNSDiscovery{Name: d.Name, Port: d.Port, Refresh: d.Refresh}
+	}
+	if e := c.ECS; e != nil {
+		out.ECS = &ECSDiscovery{Cluster: e.Cluster, Service: e.Service, Port: e.Port, Refresh: e.Refresh}
 	}
 	switch c.LBPolicy {
 	case config.LBLeastRequest:

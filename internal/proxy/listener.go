@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/health"
@@ -33,6 +35,12 @@ type httpListener struct {
 
 	mu      sync.Mutex
 	tracked map[net.Conn]struct{} // hijacked WebSockets and TCP tunnels, downstream side
+	// fresh are the HTTP connections whose first request has not reached the handler yet
+	// (see waitFresh); serving is set once serve has started, serveDone closed when the
+	// accept loop has returned.
+	fresh     map[net.Conn]struct{}
+	serving   bool
+	serveDone chan struct{}
 	// websockets are the upgraded connections by their hijacked conn, so that closeTracked
 	// can end each with a close frame (wsclose.go).
 	websockets map[net.Conn]*wsConn
@@ -46,34 +54,33 @@ type httpListener struct {
 	wg     sync.WaitGroup
 }
 
-// newListener binds spec's address; it does not serve yet.
-func (s *Server) newListener(ctx context.Context, spec Listener, version string) (*httpListener, error) {
+// newListener binds ls's address for spec, or takes over from's socket (see listen); it
+// neither serves nor reports until serve, so that a failed Apply can drop it with forceClose
+// and leave no trace.
+func (s *Server) newListener(ctx context.Context, spec *Spec, ls Listener, from net.Listener) (*httpListener, error) {
 	l := &httpListener{
-		srv:      s,
-		spec:     spec,
-		id:       listenerKey(&spec, s.spec),
-		tracked:  map[net.Conn]struct{}{},
-		stopping: make(chan struct{}),
-		httpDone: make(chan struct{}),
-		gauge:    s.metrics.activeConns.WithLabelValues(spec.Name),
+		srv:       s,
+		spec:      ls,
+		id:        listenerKey(&ls, spec),
+		tracked:   map[net.Conn]struct{}{},
+		fresh:     map[net.Conn]struct{}{},
+		stopping:  make(chan struct{}),
+		serveDone: make(chan struct{}),
+		httpDone:  make(chan struct{}),
+		gauge:     s.metrics.activeConns.WithLabelValues(ls.Name),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	l.check = s.health.Register(health.Spec{Name: "proxy.listener." + spec.Name, Gates: health.Startup | health.Readiness, Versioned: true})
 	fail := func(err error) (*httpListener, error) {
-		l.stopAccepting()
-		l.cancel()
-		err = fmt.Errorf("listener %q: %w", spec.Name, err)
-		l.check.Fail(err)
-		return nil, err
+		l.forceClose()
+		return nil, fmt.Errorf("listener %q: %w", ls.Name, err)
 	}
-	if spec.Protocol == HTTP {
+	if ls.Protocol == HTTP {
 		var err error
-		if l.http, err = s.newHTTPServer(l); err != nil {
+		if l.http, err = s.newHTTPServer(spec, l); err != nil {
 			return fail(err)
 		}
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", spec.Address)
+	ln, err := listen(ctx, ls.Address, from)
 	if err != nil {
 		return fail(err)
 	}
@@ -81,14 +88,42 @@ func (s *Server) newListener(ctx context.Context, spec Listener, version string)
 	return l, nil
 }
 
-func (s *Server) newHTTPServer(l *httpListener) (*http.Server, error) {
-	spec := s.spec
+// listen binds addr. When addr is in use and from is not nil — the socket of a listener on
+// the same address that the change replaces or removes — it takes over that socket instead:
+// a duplicate of its file descriptor. The socket then stays open and bound through the
+// whole handover (closing the old listener closes only its descriptor), so the port is never
+// free for another process to take, and connections waiting in its accept queue are
+// accepted by the new listener.
+func listen(ctx context.Context, addr string, from net.Listener) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err == nil || from == nil || !errors.Is(err, syscall.EADDRINUSE) {
+		return ln, err
+	}
+	f, ok := from.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("%w (the listener it replaces has no file descriptor to hand over)", err)
+	}
+	file, ferr := f.File()
+	if ferr != nil {
+		return nil, fmt.Errorf("%w (taking over the socket of the listener it replaces: %w)", err, ferr)
+	}
+	defer file.Close()
+	dup, ferr := net.FileListener(file)
+	if ferr != nil {
+		return nil, fmt.Errorf("%w (taking over the socket of the listener it replaces: %w)", err, ferr)
+	}
+	return dup, nil
+}
+
+// newHTTPServer builds l's http.Server with spec's server-wide settings.
+func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error) {
 	h := &httpHandler{srv: s, l: l, scheme: "http", trusted: l.spec.TrustedProxies, ready: l.spec.ReadinessPath, listener: l.spec.Name}
 	if h.ready != "" {
 		h.probe = health.ProbeHandler(s.health, health.Readiness)
 	}
 	hs := &http.Server{
-		Handler:           h,
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.requestStarted(r); h.ServeHTTP(w, r) }),
 		ReadHeaderTimeout: spec.ReadHeaderTimeout,
 		ReadTimeout:       spec.WriteTimeout,
 		WriteTimeout:      spec.WriteTimeout,
@@ -97,7 +132,11 @@ func (s *Server) newHTTPServer(l *httpListener) (*http.Server, error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		Protocols:         new(http.Protocols),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
+			// Called in the accept loop, before the connection is served.
+			l.mu.Lock()
+			l.fresh[c] = struct{}{}
+			l.mu.Unlock()
+			return context.WithValue(context.WithValue(ctx, connKey{}, c), connStartKey{}, new(atomic.Bool))
 		},
 		ConnState: l.connState,
 	}
@@ -109,9 +148,6 @@ func (s *Server) newHTTPServer(l *httpListener) (*http.Server, error) {
 			return nil, err
 		}
 		l.certs = certs
-		s.certMu.Lock()
-		s.certs[certs] = true
-		s.certMu.Unlock()
 		if hs.TLSConfig, err = serverTLSConfig(t, certs); err != nil {
 			return nil, err
 		}
@@ -122,12 +158,22 @@ func (s *Server) newHTTPServer(l *httpListener) (*http.Server, error) {
 	return hs, nil
 }
 
-// serve starts accepting.
+// serve registers the listener's check and certificates and starts accepting.
 func (l *httpListener) serve(version string) {
+	l.check = l.srv.health.Register(health.Spec{Name: "proxy.listener." + l.spec.Name, Gates: health.Startup | health.Readiness, Versioned: true})
+	if l.certs != nil {
+		l.srv.certMu.Lock()
+		l.srv.certs[l.certs] = true
+		l.srv.certMu.Unlock()
+	}
 	l.check.Running(version, health.A("address", l.ln.Addr().String()), health.A("protocol", l.spec.Protocol.String()))
+	l.mu.Lock()
+	l.serving = true
+	l.mu.Unlock()
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
+		defer close(l.serveDone)
 		var err error
 		switch {
 		case l.http == nil:
@@ -158,12 +204,72 @@ func (l *httpListener) connState(c net.Conn, st http.ConnState) {
 	case http.StateClosed:
 		l.active.Add(-1)
 		l.gauge.Add(-1)
+		l.mu.Lock()
+		delete(l.fresh, c)
+		l.mu.Unlock()
 	case http.StateHijacked:
 		// Upgraded to a WebSocket: the server forgets it, the listener keeps it until the
 		// handler that owns it returns (upgradeEnded).
 		l.mu.Lock()
 		l.tracked[c] = struct{}{}
 		l.mu.Unlock()
+	}
+}
+
+// connStartKey holds, per connection, whether a request of it has reached the handler.
+type connStartKey struct{}
+
+// requestStarted marks the request's connection as no longer fresh: its first request is
+// past the point where http.Server.Shutdown would drop it. It costs one atomic load per
+// request after the first.
+func (l *httpListener) requestStarted(r *http.Request) {
+	started, _ := r.Context().Value(connStartKey{}).(*atomic.Bool)
+	if started == nil || started.Load() || !started.CompareAndSwap(false, true) {
+		return
+	}
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		l.mu.Lock()
+		delete(l.fresh, c)
+		l.mu.Unlock()
+	}
+}
+
+// freshConnWait bounds how long a stopped listener waits for its fresh connections
+// (waitFresh): a client that connects and stays silent longer is closed unanswered.
+const freshConnWait = 2 * time.Second
+
+// waitFresh waits, up to freshConnWait or until l.ctx ends, until the accept loop has
+// returned and every connection it accepted has had a request reach the handler (or has
+// closed). http.Server.Shutdown closes a connection whose first request it has not read
+// yet without an answer: without this wait, a client that connected just before the
+// listener stopped (replaced by Apply, say) would see its request fail.
+func (l *httpListener) waitFresh() {
+	l.mu.Lock()
+	serving := l.serving
+	l.mu.Unlock()
+	if !serving {
+		return
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, freshConnWait)
+	defer cancel()
+	select {
+	case <-l.serveDone:
+	case <-ctx.Done():
+		return
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		l.mu.Lock()
+		n := len(l.fresh)
+		l.mu.Unlock()
+		if n == 0 || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
 	}
 }
 
@@ -289,12 +395,13 @@ func (l *httpListener) stopAccepting() {
 	if l.http != nil {
 		// Shutdown sends GOAWAY on HTTP/2 connections, closes idle HTTP/1 connections and
 		// makes busy ones close after their response; it returns when every connection is
-		// closed or l.ctx ends (forceClose).
+		// closed or l.ctx ends (forceClose). It starts once no connection is fresh.
 		l.http.SetKeepAlivesEnabled(false)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			defer close(l.httpDone)
+			l.waitFresh()
 			l.http.Shutdown(l.ctx)
 		}()
 	} else {

@@ -1,23 +1,24 @@
 // Package proxy is Gangway's data plane: listeners (HTTP/1.1, HTTP/2 over TLS, h2c, TCP),
-// TLS termination with certificate reload and mTLS, routing, clusters with load balancing,
-// active health checks and outlier ejection, connection pooling, WebSockets and TCP
-// tunnels, health reporting, metrics and access logs.
+// TLS termination with certificate reload and mTLS, routing, clusters with load balancing
+// over static, DNS or ECS endpoints, active health checks and outlier ejection, connection
+// pooling, WebSockets and TCP tunnels, health reporting, metrics and access logs.
 //
-// The data plane runs a Spec (spec.go), built by FromConfig from the user's configuration or,
-// later, from xDS resources. A Server is built from a Spec, started once, reconfigured with
-// Apply and drained with Shutdown:
+// The data plane runs a Spec (spec.go), built by FromConfig from the user's configuration or
+// by xds.ToSpec from xDS resources. A Server is built from a Spec, started once, reconfigured
+// with Apply and drained with Shutdown:
 //
 //	srv, err := proxy.New(spec, proxy.Options{Health: reg, Logger: log, Metrics: promReg})
 //	err = srv.Start(ctx)        // binds every listener, starts clusters
-//	err = srv.Apply(newSpec)    // atomic route/cluster swap; changed listeners are replaced
+//	err = srv.Apply(newSpec)    // all or nothing: routes, clusters and listeners switch together
 //	srv.BeginDrain()            // optional: close keep-alive connections after their request
 //	err = srv.Shutdown(ctx)     // stop accepting, finish in-flight, close the rest at ctx end
 //
 // Health checks reported (each with the Spec's Version):
 //
 //	proxy.listener.<name>     startup+readiness: the listener is bound and serving
-//	upstream.cluster.<name>   attributes healthy/total; gates readiness only when a
-//	                          route marked required sends to the cluster
+//	upstream.cluster.<name>   attributes healthy/total, and discovery_error after a failed
+//	                          DNS or ECS discovery; gates readiness only when a route
+//	                          marked required sends to the cluster
 //	tls.certificates          readiness: attribute "expires" (earliest certificate expiry)
 package proxy
 
@@ -30,6 +31,7 @@ import (
 	"net"
 	"net/http/httputil"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,14 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// Resolver resolves DNS clusters. Default net.DefaultResolver.
 	Resolver *net.Resolver
+	// ECS runs the ECS discovery of one cluster (Cluster.ECS) until ctx ends: it calls
+	// update with the first endpoint set (each "ip:port") and with later sets, and onError
+	// with each failed poll, after which the last set stays in force and the error shows on
+	// the cluster's check. An update clears the error, so it may repeat an unchanged set.
+	// It must return soon after ctx ends and call neither function after returning. Each
+	// cluster runs it in a goroutine of its own from its start to its stop. Required by
+	// Specs with ECS clusters: Start and Apply fail without it.
+	ECS func(ctx context.Context, d ECSDiscovery, update func(addrs []string), onError func(error))
 }
 
 // Server is the data plane. Its methods are safe for concurrent use.
@@ -61,6 +71,7 @@ type Server struct {
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	resolver *net.Resolver
+	ecs      func(ctx context.Context, d ECSDiscovery, update func(addrs []string), onError func(error))
 	bufs     *bufferPool
 
 	// table is what requests read; Apply swaps it.
@@ -100,6 +111,7 @@ func New(spec *Spec, opts Options) (*Server, error) {
 		log:       opts.Logger,
 		access:    opts.AccessLog,
 		resolver:  opts.Resolver,
+		ecs:       opts.ECS,
 		bufs:      newBufferPool(),
 		spec:      spec,
 		clusters:  map[string]*cluster{},
@@ -143,31 +155,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("proxy: already started")
 	}
 	s.started = true
-	spec := s.spec
-	if spec.Demo != nil {
-		d, err := startDemo(ctx, spec.Demo.Address, s.log)
-		if err != nil {
-			return err
-		}
-		s.demo = d
-	}
-	if err := s.applyClusters(spec); err != nil {
-		s.stopAllLocked(ctx)
+	c, err := s.prepare(ctx, nil, s.spec)
+	if err != nil {
 		return err
 	}
-	for _, ls := range spec.Listeners {
-		l, err := s.newListener(ctx, ls, spec.Version)
-		if err != nil {
-			s.stopAllLocked(ctx)
-			return err
-		}
-		s.listeners[ls.Name] = l
-	}
-	for _, l := range s.listeners {
-		l.serve(spec.Version)
-		s.log.Info("listening", "listener", l.spec.Name, "address", l.ln.Addr().String(), "protocol", l.spec.Protocol.String(), "tls", l.spec.TLS != nil)
-	}
-	s.reportCertificates()
+	s.commit(c)
 	s.draining.Add(1)
 	go s.watchCertificates()
 	return nil
@@ -202,27 +194,20 @@ func (s *Server) watchCertificates() {
 	}
 }
 
-// stopAllLocked undoes a failed Start.
-func (s *Server) stopAllLocked(ctx context.Context) {
-	for name, l := range s.listeners {
-		l.forceClose()
-		delete(s.listeners, name)
-	}
-	for name, c := range s.clusters {
-		c.stop()
-		delete(s.clusters, name)
-	}
-	if s.demo != nil {
-		s.demo.stop(ctx)
-		s.demo = nil
-	}
-}
-
-// Apply switches to spec. Routes and clusters change atomically for new requests; requests
-// in flight finish on what they started with. A cluster whose definition is unchanged keeps
-// its endpoints, health state and connection pool. A listener whose address, protocol or TLS
-// identity changed is replaced: the new one is bound (the old one stops accepting first when
-// they share an address) and the old one drains for Spec.ListenerGrace.
+// Apply switches to spec, all or nothing. Everything the change needs is built and bound
+// first — new clusters, new listeners, the demo application — while the current spec keeps
+// serving untouched; when any of it fails, it is all dropped and Apply returns the error, the
+// data plane serving exactly what it served before. Then, in a step that cannot fail, the
+// routes and clusters switch atomically for new requests (requests in flight finish on what
+// they started with), new listeners start accepting and the listeners they replace stop.
+//
+// A cluster whose definition is unchanged keeps its endpoints, health state and connection
+// pool. A listener whose address, protocol or TLS identity changed is replaced, and the old
+// one drains for Spec.ListenerGrace. A replacement on the same address takes over the old
+// listener's socket (see listen): there is no moment when the port is closed or held by
+// nobody, and no failure after the old listener has stopped accepting. A change from one
+// address to an overlapping one (127.0.0.1:8080 to :8080) cannot share a socket: its bind
+// fails and the Apply with it; make such a change in two steps.
 func (s *Server) Apply(spec *Spec) error {
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("proxy: %w", err)
@@ -232,61 +217,200 @@ func (s *Server) Apply(spec *Spec) error {
 	if !s.started || s.stopped {
 		return errors.New("proxy: Apply needs a running server")
 	}
-	prev := s.spec
-	s.version.Store(&spec.Version)
-	if err := s.applyClusters(spec); err != nil {
-		s.version.Store(&prev.Version)
+	c, err := s.prepare(context.Background(), s.spec, spec)
+	if err != nil {
 		return err
 	}
+	s.commit(c)
+	return nil
+}
+
+// change is a prepared switch to a spec: what it builds, bound but not serving, and what it
+// keeps. Nothing of it is visible to requests or health checks until commit.
+type change struct {
+	spec     *Spec
+	required map[string]bool // clusters that a required route sends to
+
+	clusters map[string]*cluster // the next set, by name
+	created  []*cluster          // built for this change, not started
+	table    *table
+
+	listeners map[string]*httpListener // the next set, by name
+	bound     []*httpListener          // built for this change, not serving
+
+	demoChanged bool
+	demo        *demoServer // the next demo application, when demoChanged
+}
+
+// prepare builds and binds everything spec needs that does not run yet, reusing what is
+// unchanged from the running spec prev (nil at Start). On error it drops what it built and
+// nothing has changed. Called with s.mu held.
+func (s *Server) prepare(ctx context.Context, prev, spec *Spec) (_ *change, err error) {
+	c := &change{spec: spec, required: map[string]bool{}, clusters: map[string]*cluster{}, listeners: map[string]*httpListener{}}
+	defer func() {
+		if err != nil {
+			s.abort(c)
+		}
+	}()
+	for _, r := range spec.Routes {
+		if r.Required {
+			c.required[r.Cluster] = true
+		}
+	}
+	for _, cs := range spec.Clusters {
+		if old := s.clusters[cs.Name]; old != nil && reflect.DeepEqual(old.spec, cs) {
+			c.clusters[cs.Name] = old
+			continue
+		}
+		cl, err := newCluster(s, cs)
+		if err != nil {
+			return nil, err
+		}
+		c.clusters[cs.Name] = cl
+		c.created = append(c.created, cl)
+	}
+	c.table = &table{version: spec.Version, clusters: c.clusters}
+	for _, rs := range spec.Routes {
+		c.table.routes = append(c.table.routes, s.compileRoute(rs, c.clusters[rs.Cluster]))
+	}
+
+	if prev == nil || !reflect.DeepEqual(prev.Demo, spec.Demo) {
+		c.demoChanged = true
+		if spec.Demo != nil {
+			if c.demo, err = startDemo(ctx, spec.Demo.Address, s.log); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	// Listeners kept as they are, then the new ones. A new listener may take over the
+	// socket of a listener that goes (replaced or removed) on the same address; each socket
+	// is handed over once.
+	var build []Listener
+	for _, ls := range spec.Listeners {
+		if old := s.listeners[ls.Name]; old != nil && old.id == listenerKey(&ls, spec) {
+			c.listeners[ls.Name] = old
+			continue
+		}
+		build = append(build, ls)
+	}
+	handedOver := map[*httpListener]bool{}
+	for _, ls := range build {
+		var from *httpListener
+		for _, old := range s.listeners {
+			if c.listeners[old.spec.Name] != old && !handedOver[old] && sameAddress(old, ls.Address) {
+				from = old
+				break
+			}
+		}
+		var fromLn net.Listener
+		if from != nil {
+			fromLn = from.ln
+		}
+		l, err := s.newListener(ctx, spec, ls, fromLn)
+		if err != nil {
+			return nil, err
+		}
+		if from != nil && l.ln.Addr().String() == from.ln.Addr().String() {
+			handedOver[from] = true
+		}
+		c.listeners[ls.Name] = l
+		c.bound = append(c.bound, l)
+	}
+	return c, nil
+}
+
+// sameAddress reports whether addr names the address l is bound to: its bound address, or
+// its configured one unless that asked for any free port.
+func sameAddress(l *httpListener, addr string) bool {
+	if l.ln.Addr().String() == addr {
+		return true
+	}
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port != "0" && l.spec.Address == addr
+}
+
+// abort drops what prepare built: nothing of it was started or reported.
+func (s *Server) abort(c *change) {
+	for _, l := range c.bound {
+		l.forceClose()
+	}
+	for _, cl := range c.created {
+		cl.stop()
+	}
+	if c.demoChanged && c.demo != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.demo.stop(ctx)
+		cancel()
+	}
+}
+
+// commit switches to a prepared change. Nothing in it can fail. Called with s.mu held.
+func (s *Server) commit(c *change) {
+	spec := c.spec
 	s.spec = spec
-	if !reflect.DeepEqual(prev.Demo, spec.Demo) {
+	s.version.Store(&spec.Version)
+
+	// Old clusters stop before new ones report, so that a replaced cluster's last report
+	// cannot overwrite its successor's. The table switches once the new clusters have their
+	// endpoints.
+	for name, old := range s.clusters {
+		if c.clusters[name] != old {
+			old.stop()
+			if c.clusters[name] == nil {
+				s.health.Unregister(old.check.Name())
+				s.metrics.clusterEndpoints.DeletePartialMatch(prometheus.Labels{"cluster": name})
+				s.metrics.endpointHealthy.DeletePartialMatch(prometheus.Labels{"cluster": name})
+			}
+		}
+	}
+	for _, cl := range c.created {
+		cl.start(spec.Version, c.required[cl.spec.Name])
+	}
+	for name, cl := range c.clusters {
+		if !slices.Contains(c.created, cl) {
+			cl.setVersion(spec.Version, c.required[name])
+		}
+	}
+	s.table.Store(c.table)
+	s.clusters = c.clusters
+
+	if c.demoChanged {
 		if s.demo != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			s.demo.stop(ctx)
 			cancel()
-			s.demo = nil
 		}
-		if spec.Demo != nil {
-			d, err := startDemo(context.Background(), spec.Demo.Address, s.log)
-			if err != nil {
-				return err
-			}
-			s.demo = d
-		}
+		s.demo = c.demo
 	}
-	var errs []error
-	keep := map[string]bool{}
-	for _, ls := range spec.Listeners {
-		keep[ls.Name] = true
-		old := s.listeners[ls.Name]
-		if old != nil && old.id == listenerKey(&ls, spec) {
-			old.check.Running(spec.Version, health.A("address", old.ln.Addr().String()), health.A("protocol", ls.Protocol.String()))
+
+	// New listeners accept before the ones they replace stop: a socket taken over is
+	// accepted on by both for a moment, never by neither.
+	for name, l := range c.listeners {
+		old := s.listeners[name]
+		switch {
+		case l == old:
+			l.check.Running(spec.Version, health.A("address", l.ln.Addr().String()), health.A("protocol", l.spec.Protocol.String()))
 			continue
+		case old == nil:
+			s.log.Info("listening", "listener", name, "address", l.ln.Addr().String(), "protocol", l.spec.Protocol.String(), "tls", l.spec.TLS != nil)
+		default:
+			s.log.Info("listener replaced", "listener", name, "address", l.ln.Addr().String())
 		}
-		if old != nil {
-			old.stopAccepting()
-			s.drainInBackground(old, spec.ListenerGrace)
-		}
-		l, err := s.newListener(context.Background(), ls, spec.Version)
-		if err != nil {
-			delete(s.listeners, ls.Name)
-			errs = append(errs, err)
-			continue
-		}
-		s.listeners[ls.Name] = l
 		l.serve(spec.Version)
-		s.log.Info("listener replaced", "listener", ls.Name, "address", l.ln.Addr().String())
 	}
-	for name, l := range s.listeners {
-		if !keep[name] {
-			delete(s.listeners, name)
-			l.stopAccepting()
-			s.drainInBackground(l, spec.ListenerGrace)
-			s.health.Unregister(l.check.Name())
+	for name, old := range s.listeners {
+		if c.listeners[name] == old {
+			continue
+		}
+		old.stopAccepting()
+		s.drainInBackground(old, spec.ListenerGrace)
+		if c.listeners[name] == nil {
+			s.health.Unregister(old.check.Name())
 		}
 	}
+	s.listeners = c.listeners
 	s.reportCertificates()
-	return errors.Join(errs...)
 }
 
 // listenerKey is what must stay equal for a listener to be kept across Apply: its own
@@ -311,70 +435,6 @@ func (s *Server) drainInBackground(l *httpListener, grace time.Duration) {
 		delete(s.old, l)
 		s.mu.Unlock()
 	}()
-}
-
-// applyClusters builds the clusters of spec (reusing unchanged ones), swaps the routing
-// table and stops the clusters that are gone. Called with s.mu held.
-func (s *Server) applyClusters(spec *Spec) error {
-	required := map[string]bool{}
-	for _, r := range spec.Routes {
-		if r.Required {
-			required[r.Cluster] = true
-		}
-	}
-	next := map[string]*cluster{}
-	var created []*cluster
-	for _, cs := range spec.Clusters {
-		if old := s.clusters[cs.Name]; old != nil && reflect.DeepEqual(old.spec, cs) {
-			next[cs.Name] = old
-			continue
-		}
-		c, err := newCluster(s, cs, required[cs.Name], spec.Version)
-		if err != nil {
-			for _, c := range created {
-				c.stop()
-			}
-			return err
-		}
-		next[cs.Name] = c
-		created = append(created, c)
-	}
-	t := &table{version: spec.Version, clusters: next}
-	for _, rs := range spec.Routes {
-		t.routes = append(t.routes, s.compileRoute(rs, next[rs.Cluster]))
-	}
-	// Old clusters stop before new ones report, so that a replaced cluster's last report
-	// cannot overwrite its successor's.
-	for name, old := range s.clusters {
-		if next[name] != old {
-			old.stop()
-			if next[name] == nil {
-				s.health.Unregister(old.check.Name())
-				s.metrics.clusterEndpoints.DeletePartialMatch(prometheus.Labels{"cluster": name})
-				s.metrics.endpointHealthy.DeletePartialMatch(prometheus.Labels{"cluster": name})
-			}
-		}
-	}
-	for _, c := range created {
-		c.start()
-	}
-	for name, c := range next {
-		if !containsCluster(created, c) {
-			c.setVersion(spec.Version, required[name])
-		}
-	}
-	s.table.Store(t)
-	s.clusters = next
-	return nil
-}
-
-func containsCluster(list []*cluster, c *cluster) bool {
-	for _, x := range list {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) compileRoute(spec Route, c *cluster) *route {

@@ -9,8 +9,8 @@ import (
 
 // Spec is everything the data plane runs: listeners, routes and clusters, with every value
 // already parsed (durations, CIDRs, regular expressions, status ranges). It does not depend
-// on the YAML file: FromConfig builds it from a *config.Config today, and the xDS client will
-// build it from xDS resources later. A Spec is immutable once handed to a Server.
+// on the YAML file: FromConfig builds it from a *config.Config, and xds.ToSpec from xDS
+// resources. A Spec is immutable once handed to a Server.
 type Spec struct {
 	// Version is the config version this Spec reflects; every health check the Server
 	// reports carries it.
@@ -165,10 +165,13 @@ func (p LBPolicy) String() string {
 // Cluster is a set of upstream endpoints.
 type Cluster struct {
 	Name string
-	// Endpoints is a static list of host:port; empty when DNS is set.
+	// Endpoints is a static list of host:port. Exactly one of Endpoints, DNS and ECS is set.
 	Endpoints []string
 	// DNS, when not nil, discovers endpoints by resolving a name.
 	DNS *DNSDiscovery
+	// ECS, when not nil, discovers endpoints from an ECS service's tasks through
+	// Options.ECS.
+	ECS *ECSDiscovery
 
 	LBPolicy LBPolicy
 	// HTTP2 speaks HTTP/2 to endpoints: h2 over TLS, or h2c without TLS.
@@ -186,6 +189,18 @@ type Cluster struct {
 // DNSDiscovery resolves Name every Refresh; each A and AAAA record becomes an endpoint.
 type DNSDiscovery struct {
 	Name    string
+	Port    int
+	Refresh time.Duration
+}
+
+// ECSDiscovery polls an ECS service every Refresh; the private IP of each of its running,
+// healthy tasks, with Port, becomes an endpoint. The data plane does not call AWS itself:
+// Options.ECS runs the discovery and hands it the endpoint sets.
+type ECSDiscovery struct {
+	// Cluster is the ECS cluster's name or ARN; "" is the cluster of the task the process
+	// runs in.
+	Cluster string
+	Service string
 	Port    int
 	Refresh time.Duration
 }
@@ -257,11 +272,27 @@ func (s *Spec) Validate() error {
 			return fmt.Errorf("cluster %q: duplicate name", c.Name)
 		}
 		clusters[c.Name] = true
-		if (len(c.Endpoints) == 0) == (c.DNS == nil) {
-			return fmt.Errorf("cluster %q: exactly one of static endpoints and DNS discovery is needed", c.Name)
+		sources := 0
+		for _, set := range []bool{len(c.Endpoints) > 0, c.DNS != nil, c.ECS != nil} {
+			if set {
+				sources++
+			}
+		}
+		if sources != 1 {
+			return fmt.Errorf("cluster %q: exactly one of static endpoints, DNS discovery and ECS discovery is needed", c.Name)
 		}
 		if c.DNS != nil && c.DNS.Refresh <= 0 {
 			return fmt.Errorf("cluster %q: dns refresh must be > 0", c.Name)
+		}
+		if e := c.ECS; e != nil {
+			switch {
+			case e.Service == "":
+				return fmt.Errorf("cluster %q: ecs service is required", c.Name)
+			case e.Port < 1 || e.Port > 65535:
+				return fmt.Errorf("cluster %q: ecs port %d: must be 1-65535", c.Name, e.Port)
+			case e.Refresh <= 0:
+				return fmt.Errorf("cluster %q: ecs refresh must be > 0", c.Name)
+			}
 		}
 		if hc := c.HealthCheck; hc != nil && (hc.Interval <= 0 || hc.Timeout <= 0 || hc.HealthyThreshold < 1 || hc.UnhealthyThreshold < 1) {
 			return fmt.Errorf("cluster %q: health check needs interval and timeout > 0 and thresholds >= 1", c.Name)

@@ -68,6 +68,10 @@ const (
 	metaRequired        = "required"         // route: bool
 	metaMaxIdleConns    = "max_idle_conns"   // cluster: number
 	metaStaticEndpoints = "static_endpoints" // cluster: bool, a static list of host names
+	metaECSCluster      = "ecs_cluster"      // cluster: string, ECS discovery's cluster ("" or absent: the task's own)
+	metaECSService      = "ecs_service"      // cluster: string, ECS discovery's service
+	metaECSPort         = "ecs_port"         // cluster: number, the endpoints' port
+	metaECSRefresh      = "ecs_refresh"      // cluster: Go duration string, the polling interval
 )
 
 // Compile turns a configuration into xDS resources. cfg must come from config.Parse, Load or
@@ -470,6 +474,18 @@ func compileCluster(c *proxy.Cluster) (*cluster.Cluster, *endpoint.ClusterLoadAs
 
 	var cla *endpoint.ClusterLoadAssignment
 	switch {
+	case c.ECS != nil:
+		// Gangway's data plane discovers the endpoints itself (ECS ListTasks/DescribeTasks);
+		// the assignment stays empty, so a stock Envoy sees a cluster without endpoints.
+		out.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_EDS}
+		out.EdsClusterConfig = &cluster.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
+		cla = &endpoint.ClusterLoadAssignment{ClusterName: c.Name}
+		meta[metaECSService] = c.ECS.Service
+		meta[metaECSPort] = c.ECS.Port
+		meta[metaECSRefresh] = c.ECS.Refresh.String()
+		if c.ECS.Cluster != "" {
+			meta[metaECSCluster] = c.ECS.Cluster
+		}
 	case c.DNS != nil:
 		out.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_STRICT_DNS}
 		//lint:ignore SA1019 the DnsCluster extension that replaces it needs Envoy >= 1.33; this works on all

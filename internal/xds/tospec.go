@@ -821,8 +821,14 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 	if d := c.GetConnectTimeout(); d != nil && d.AsDuration() != ConnectTimeout {
 		return fail(unsupported("connect_timeout", fmt.Sprintf("%s: Gangway's data plane uses a fixed %s", d.AsDuration(), ConnectTimeout)))
 	}
-	meta, err := gangwayMetadata(c.GetMetadata(), map[string]structKind{metaMaxIdleConns: numberKind, metaStaticEndpoints: boolKind})
+	meta, err := gangwayMetadata(c.GetMetadata(), map[string]structKind{
+		metaMaxIdleConns: numberKind, metaStaticEndpoints: boolKind,
+		metaECSCluster: stringKind, metaECSService: stringKind, metaECSPort: numberKind, metaECSRefresh: stringKind,
+	})
 	if err != nil {
+		return fail(err)
+	}
+	if out.ECS, err = ecsToSpec(meta); err != nil {
 		return fail(err)
 	}
 	if v, ok := meta[metaMaxIdleConns]; ok {
@@ -862,10 +868,19 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 		if out.Endpoints, err = endpointsToSpec(cla, "endpoints"); err != nil {
 			return out, resErr(EndpointType, name, err)
 		}
+		switch {
+		case out.ECS != nil && len(out.Endpoints) > 0:
+			return out, resErr(EndpointType, name, unsupported("endpoints", fmt.Sprintf("cluster %q discovers its endpoints from ECS (%s): its assignment must be empty", c.GetName(), metaPath(metaECSService))))
+		case out.ECS == nil && len(out.Endpoints) == 0:
+			return out, resErr(EndpointType, name, unsupported("endpoints", fmt.Sprintf("no endpoints for cluster %q: an empty assignment is only for clusters with ECS discovery (%s)", c.GetName(), metaPath(metaECSService))))
+		}
 		if c.GetLoadAssignment() != nil {
 			return fail(unsupported("load_assignment", "not used by EDS clusters"))
 		}
 	case cluster.Cluster_STATIC, cluster.Cluster_STRICT_DNS, cluster.Cluster_LOGICAL_DNS:
+		if out.ECS != nil {
+			return fail(unsupported("type", t.String()+": ECS discovery ("+metaPath(metaECSService)+") needs an EDS cluster with an empty assignment"))
+		}
 		eps, err := endpointsToSpec(c.GetLoadAssignment(), "load_assignment.endpoints")
 		if err != nil {
 			return fail(err)
@@ -912,6 +927,32 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 		if out.Outlier, err = outlierToSpec(o); err != nil {
 			return fail(err)
 		}
+	}
+	return out, nil
+}
+
+// ecsToSpec reads ECS discovery from a cluster's Gangway metadata: nil when it has none of
+// the ecs_* keys.
+func ecsToSpec(meta map[string]*structpb.Value) (*proxy.ECSDiscovery, error) {
+	cl, service, port, refresh := meta[metaECSCluster], meta[metaECSService], meta[metaECSPort], meta[metaECSRefresh]
+	if cl == nil && service == nil && port == nil && refresh == nil {
+		return nil, nil
+	}
+	out := &proxy.ECSDiscovery{Cluster: cl.GetStringValue(), Service: service.GetStringValue(), Refresh: config.DefaultECSRefresh}
+	if out.Service == "" {
+		return nil, unsupported(metaPath(metaECSService), "required with ECS discovery")
+	}
+	n := port.GetNumberValue()
+	if n < 1 || n > 65535 || n != float64(int(n)) {
+		return nil, unsupported(metaPath(metaECSPort), "required with ECS discovery: an integer 1-65535")
+	}
+	out.Port = int(n)
+	if refresh != nil {
+		d, err := time.ParseDuration(refresh.GetStringValue())
+		if err != nil || d <= 0 {
+			return nil, unsupported(metaPath(metaECSRefresh), fmt.Sprintf("%q is not a duration > 0", refresh.GetStringValue()))
+		}
+		out.Refresh = d
 	}
 	return out, nil
 }

@@ -194,6 +194,57 @@ func TestToSpecRejects(t *testing.T) {
 			want: `listener "internal": metadata.filter_metadata.gangway.readiness: unknown key`,
 		},
 		{
+			name: "empty assignment without ECS discovery",
+			edit: func(t *testing.T, r *Resources) {
+				r.Endpoints[0].Endpoints = nil
+			},
+			typeURL: EndpointType, resource: "app",
+			want: `cluster load assignment "app": endpoints: no endpoints for cluster "app": an empty assignment is only for clusters with ECS discovery`,
+		},
+		{
+			name: "ECS discovery with endpoints",
+			edit: func(t *testing.T, r *Resources) {
+				setMeta(clusterNamed(r, "app"), metaECSService, structpb.NewStringValue("orders"), metaECSPort, structpb.NewNumberValue(3000))
+			},
+			typeURL: EndpointType, resource: "app",
+			want: `cluster "app" discovers its endpoints from ECS (metadata.filter_metadata.gangway.ecs_service): its assignment must be empty`,
+		},
+		{
+			name: "ECS discovery on a DNS cluster",
+			edit: func(t *testing.T, r *Resources) {
+				setMeta(clusterNamed(r, "api"), metaECSService, structpb.NewStringValue("orders"), metaECSPort, structpb.NewNumberValue(3000))
+			},
+			typeURL: ClusterType, resource: "api",
+			want: `cluster "api": type: STRICT_DNS: ECS discovery (metadata.filter_metadata.gangway.ecs_service) needs an EDS cluster`,
+		},
+		{
+			name: "ECS discovery without a port",
+			edit: func(t *testing.T, r *Resources) {
+				r.Endpoints[0].Endpoints = nil
+				setMeta(clusterNamed(r, "app"), metaECSService, structpb.NewStringValue("orders"))
+			},
+			typeURL: ClusterType, resource: "app",
+			want: `cluster "app": metadata.filter_metadata.gangway.ecs_port: required with ECS discovery: an integer 1-65535`,
+		},
+		{
+			name: "ECS discovery without a service",
+			edit: func(t *testing.T, r *Resources) {
+				r.Endpoints[0].Endpoints = nil
+				setMeta(clusterNamed(r, "app"), metaECSCluster, structpb.NewStringValue("prod"), metaECSPort, structpb.NewNumberValue(3000))
+			},
+			typeURL: ClusterType, resource: "app",
+			want: `cluster "app": metadata.filter_metadata.gangway.ecs_service: required with ECS discovery`,
+		},
+		{
+			name: "ECS refresh not a duration",
+			edit: func(t *testing.T, r *Resources) {
+				r.Endpoints[0].Endpoints = nil
+				setMeta(clusterNamed(r, "app"), metaECSService, structpb.NewStringValue("orders"), metaECSPort, structpb.NewNumberValue(3000), metaECSRefresh, structpb.NewStringValue("10"))
+			},
+			typeURL: ClusterType, resource: "app",
+			want: `cluster "app": metadata.filter_metadata.gangway.ecs_refresh: "10" is not a duration > 0`,
+		},
+		{
 			name: "connect timeout",
 			edit: func(t *testing.T, r *Resources) {
 				clusterNamed(r, "api").ConnectTimeout.Seconds = 1
@@ -221,6 +272,17 @@ func TestToSpecRejects(t *testing.T) {
 				t.Errorf("blames %s %q, want %s %q", re.TypeURL, re.Name, tc.typeURL, tc.resource)
 			}
 		})
+	}
+}
+
+// setMeta sets keys of a cluster's filter_metadata.gangway: key, value, key, value...
+func setMeta(c *cluster.Cluster, kv ...any) {
+	if c.Metadata == nil {
+		c.Metadata = metadata(map[string]any{metaMaxIdleConns: 64})
+	}
+	fields := c.Metadata.FilterMetadata[MetadataKey].Fields
+	for i := 0; i < len(kv); i += 2 {
+		fields[kv[i].(string)] = kv[i+1].(*structpb.Value)
 	}
 }
 

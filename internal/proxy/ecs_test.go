@@ -1,0 +1,307 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gangway-ecs/gangway/internal/health"
+)
+
+// fakeECS stands in for Options.ECS: ECS itself cannot run here (cmd/proxy tests the real
+// discovery against recorded ECS responses). Each event the test pushes is delivered from
+// the discovery's own goroutine, as the real one does.
+type fakeECS struct {
+	events chan ecsEvent
+
+	mu      sync.Mutex
+	running map[string]ECSDiscovery // by service
+	runs    int                     // discoveries started
+}
+
+type ecsEvent struct {
+	addrs []string
+	err   error
+}
+
+func newFakeECS() *fakeECS {
+	return &fakeECS{events: make(chan ecsEvent), running: map[string]ECSDiscovery{}}
+}
+
+func (f *fakeECS) run(ctx context.Context, d ECSDiscovery, update func([]string), onError func(error)) {
+	f.mu.Lock()
+	f.running[d.Service] = d
+	f.runs++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.running, d.Service)
+		f.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-f.events:
+			if ev.err != nil {
+				onError(ev.err)
+			} else {
+				update(ev.addrs)
+			}
+		}
+	}
+}
+
+func (f *fakeECS) send(t *testing.T, ev ecsEvent) {
+	t.Helper()
+	select {
+	case f.events <- ev:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ECS discovery is running to take the event")
+	}
+}
+
+func (f *fakeECS) push(t *testing.T, addrs ...string) { t.Helper(); f.send(t, ecsEvent{addrs: addrs}) }
+func (f *fakeECS) fail(t *testing.T, err error)       { t.Helper(); f.send(t, ecsEvent{err: err}) }
+
+func (f *fakeECS) active() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.running)
+}
+
+func ecsCluster(hc *HealthCheck) Cluster {
+	return Cluster{Name: "app", ECS: &ECSDiscovery{Cluster: "prod", Service: "app", Port: 8080, Refresh: time.Second}, HealthCheck: hc}
+}
+
+// clusterState is the check of cluster app: its status, error, and healthy/total attributes.
+func clusterState(srv *testServer) (rec health.Record, healthy, total string) {
+	rec, _ = record(srv.reg, "upstream.cluster.app")
+	return rec, attr(rec, "healthy"), attr(rec, "total")
+}
+
+// TestECSDiscoveryEndpoints: discovered endpoints take traffic once their health check
+// passes, leave rotation when discovery drops them, and a failed discovery keeps the last
+// set in service with the error on the cluster's check.
+func TestECSDiscoveryEndpoints(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	hc := &HealthCheck{Type: HTTPHealthCheck, Path: "/healthz", Expected: []StatusRange{{200, 299}}, Interval: 100 * time.Millisecond, Timeout: 2 * time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}
+	route := prefixRoute("app", "/", "app")
+	route.Required = true
+	fake := newFakeECS()
+	srv := startServer(t, testSpec([]Route{route}, []Cluster{ecsCluster(hc)}), func(o *Options) { o.ECS = fake.run })
+	c := newClient()
+
+	// Nothing discovered yet: STARTING, and readiness waits for the required cluster.
+	if rec, _, _ := clusterState(srv); rec.Status != health.Starting {
+		t.Fatalf("before the first discovery: %s", rec.Status)
+	}
+	if code, _ := get(t, c, srv.url("public", "/")); code != http.StatusServiceUnavailable {
+		t.Fatalf("before the first discovery: status %d, want 503", code)
+	}
+	if code, _ := get(t, c, srv.url("public", "/gangway/ready")); code != http.StatusServiceUnavailable {
+		t.Fatalf("readiness before the first discovery: %d, want 503", code)
+	}
+
+	fake.push(t, a.addr)
+	eventually(t, "a in rotation", func() bool { _, h, n := clusterState(srv); return h == "1" && n == "1" })
+	if code, body := get(t, c, srv.url("public", "/")); code != 200 || !strings.HasPrefix(body, "a ") {
+		t.Fatalf("after discovering a: %d %q", code, body)
+	}
+	if code, _ := get(t, c, srv.url("public", "/gangway/ready")); code != 200 {
+		t.Fatalf("readiness with a healthy endpoint: %d", code)
+	}
+
+	// b appears but fails its health check: it takes no traffic until the check passes.
+	b.status.Store(http.StatusServiceUnavailable)
+	fake.push(t, a.addr, b.addr)
+	eventually(t, "b discovered", func() bool { _, _, n := clusterState(srv); return n == "2" })
+	if _, h, _ := clusterState(srv); h != "1" {
+		t.Fatalf("healthy %s with b failing its check, want 1", h)
+	}
+	for range 6 {
+		if code, body := get(t, c, srv.url("public", "/")); code != 200 || !strings.HasPrefix(body, "a ") {
+			t.Fatalf("b failing its check: %d %q", code, body)
+		}
+	}
+	if b.hits.Load() != 0 {
+		t.Fatalf("b took %d requests before its health check passed", b.hits.Load())
+	}
+	b.status.Store(0)
+	eventually(t, "b healthy", func() bool { _, h, _ := clusterState(srv); return h == "2" })
+	a.hits.Store(0)
+	for range 10 {
+		get(t, c, srv.url("public", "/"))
+	}
+	if a.hits.Load() != 5 || b.hits.Load() != 5 {
+		t.Fatalf("two healthy endpoints: a %d b %d of 10", a.hits.Load(), b.hits.Load())
+	}
+
+	// a disappears: it leaves rotation and its series goes.
+	fake.push(t, b.addr)
+	eventually(t, "a gone", func() bool { _, h, n := clusterState(srv); return h == "1" && n == "1" })
+	a.hits.Store(0)
+	for range 6 {
+		if code, body := get(t, c, srv.url("public", "/")); code != 200 || !strings.HasPrefix(body, "b ") {
+			t.Fatalf("after a disappeared: %d %q", code, body)
+		}
+	}
+	if a.hits.Load() != 0 {
+		t.Fatalf("a took %d requests after it disappeared", a.hits.Load())
+	}
+	if n := testutil.CollectAndCount(srv.metrics.endpointHealthy); n != 1 {
+		t.Fatalf("%d endpoint_healthy series, want 1 (b)", n)
+	}
+
+	// A failed poll keeps b in service; the error shows on the check without failing it.
+	fake.fail(t, errors.New("ListTasks: ThrottlingException: Rate exceeded"))
+	eventually(t, "discovery error on the check", func() bool {
+		rec, _, _ := clusterState(srv)
+		return strings.Contains(attr(rec, "discovery_error"), "ThrottlingException")
+	})
+	if rec, h, _ := clusterState(srv); rec.Err != "" || h != "1" {
+		t.Fatalf("after a failed poll: err %q healthy %s, want no error and b kept", rec.Err, h)
+	}
+	if code, body := get(t, c, srv.url("public", "/")); code != 200 || !strings.HasPrefix(body, "b ") {
+		t.Fatalf("after a failed poll: %d %q", code, body)
+	}
+	if code, _ := get(t, c, srv.url("public", "/gangway/ready")); code != 200 {
+		t.Fatalf("readiness after a failed poll with a healthy endpoint: %d", code)
+	}
+	// A good poll, even of the same set, clears it.
+	fake.push(t, b.addr)
+	eventually(t, "discovery error cleared", func() bool {
+		rec, _, _ := clusterState(srv)
+		return attr(rec, "discovery_error") == "" && attr(rec, "healthy") == "1"
+	})
+
+	// No task left: 503, and the check fails with the reason; a failed poll then says why.
+	fake.push(t)
+	eventually(t, "no endpoint", func() bool { _, _, n := clusterState(srv); return n == "0" })
+	if code, _ := get(t, c, srv.url("public", "/")); code != http.StatusServiceUnavailable {
+		t.Fatalf("no endpoint: status %d, want 503", code)
+	}
+	fake.fail(t, errors.New("ListTasks: AccessDeniedException"))
+	eventually(t, "the error fails the empty cluster", func() bool {
+		rec, _, _ := clusterState(srv)
+		return strings.Contains(rec.Err, "no healthy endpoint") && strings.Contains(rec.Err, "AccessDeniedException")
+	})
+	if code, _ := get(t, c, srv.url("public", "/gangway/ready")); code != http.StatusServiceUnavailable {
+		t.Fatalf("readiness with no endpoint: %d, want 503", code)
+	}
+}
+
+// TestECSUpdateKeepsEndpointState: an endpoint that stays across discoveries keeps its
+// state (here an outlier ejection); new ones join healthy when there is no health check.
+func TestECSUpdateKeepsEndpointState(t *testing.T) {
+	a, b, d := startBackend(t, "a"), startBackend(t, "b"), startBackend(t, "d")
+	b.status.Store(http.StatusInternalServerError)
+	cl := ecsCluster(nil)
+	cl.Outlier = &Outlier{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionPercent: 100}
+	fake := newFakeECS()
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{cl}), func(o *Options) { o.ECS = fake.run })
+	c := newClient()
+	fake.push(t, a.addr, b.addr)
+	eventually(t, "two endpoints", func() bool { _, h, _ := clusterState(srv); return h == "2" })
+	for range 2 {
+		get(t, c, srv.url("public", "/"))
+	}
+	eventually(t, "b ejected", func() bool { _, h, _ := clusterState(srv); return h == "1" })
+
+	fake.push(t, a.addr, b.addr, d.addr)
+	eventually(t, "d discovered", func() bool { _, _, n := clusterState(srv); return n == "3" })
+	if _, h, _ := clusterState(srv); h != "2" {
+		t.Fatalf("healthy %s after adding d, want 2: b must stay ejected", h)
+	}
+	b.hits.Store(0)
+	for range 6 {
+		if code, _ := get(t, c, srv.url("public", "/")); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	if b.hits.Load() != 0 || d.hits.Load() != 3 {
+		t.Fatalf("b %d d %d of 6 requests, want 0 and 3", b.hits.Load(), d.hits.Load())
+	}
+}
+
+// TestECSDiscoveryLifecycle: a cluster's discovery runs from its start to its stop; without
+// Options.ECS an ECS cluster fails Start and Apply, and the failed Apply changes nothing.
+func TestECSDiscoveryLifecycle(t *testing.T) {
+	a := startBackend(t, "a")
+	static := Cluster{Name: "static", Endpoints: []string{a.addr}}
+
+	s, err := New(testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil)}), Options{Health: health.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err == nil || !strings.Contains(err.Error(), `cluster "app": ecs discovery of service "app" is not available`) {
+		t.Fatalf("Start without Options.ECS: %v", err)
+	}
+	s.Close()
+
+	noECS := startServer(t, testSpec([]Route{prefixRoute("static", "/", "static")}, []Cluster{static}))
+	next := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil)})
+	next.Version = "v2"
+	next.Listeners[0].Address = noECS.Addr("public")
+	if err := noECS.Apply(next); err == nil || !strings.Contains(err.Error(), "proxy.Options.ECS") {
+		t.Fatalf("Apply without Options.ECS: %v", err)
+	}
+	if code, body := get(t, newClient(), noECS.url("public", "/")); code != 200 || !strings.HasPrefix(body, "a ") {
+		t.Fatalf("after the failed Apply: %d %q", code, body)
+	}
+
+	fake := newFakeECS()
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil), static}), func(o *Options) { o.ECS = fake.run })
+	eventually(t, "discovery running", func() bool { return fake.active() == 1 })
+	fake.mu.Lock()
+	got := fake.running["app"]
+	fake.mu.Unlock()
+	if want := *ecsCluster(nil).ECS; got != want {
+		t.Fatalf("discovery runs with %+v, want %+v", got, want)
+	}
+
+	// An unchanged ECS cluster keeps its discovery across Apply; a changed one restarts it.
+	pinned := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil), static})
+	pinned.Version = "v2"
+	pinned.Listeners[0].Address = srv.Addr("public")
+	if err := srv.Apply(pinned); err != nil {
+		t.Fatal(err)
+	}
+	changed := *pinned
+	changed.Version = "v3"
+	changed.Clusters = []Cluster{ecsCluster(nil), static}
+	changed.Clusters[0].ECS.Refresh = 2 * time.Second
+	if err := srv.Apply(&changed); err != nil {
+		t.Fatal(err)
+	}
+	// The new discovery starts in its own goroutine; the old one has stopped by now.
+	eventually(t, "the changed cluster's discovery", func() bool {
+		fake.mu.Lock()
+		defer fake.mu.Unlock()
+		return fake.running["app"].Refresh == 2*time.Second
+	})
+	fake.mu.Lock()
+	runs := fake.runs
+	fake.mu.Unlock()
+	if runs != 2 {
+		t.Fatalf("%d discoveries started, want 2 (one restart, for the changed cluster)", runs)
+	}
+
+	// Removing the cluster stops its discovery before Apply returns.
+	gone := changed
+	gone.Version = "v4"
+	gone.Routes = []Route{prefixRoute("static", "/", "static")}
+	gone.Clusters = []Cluster{static}
+	if err := srv.Apply(&gone); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.active(); n != 0 {
+		t.Fatalf("%d discoveries still running after their cluster was removed", n)
+	}
+}
