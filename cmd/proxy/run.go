@@ -116,7 +116,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer admin.Close()
-	svc, err := startServices(cfg, reg, proxy.Options{Health: reg, Logger: logger, AccessLog: access, Metrics: metrics},
+	svc, err := startServices(cfg, reg, proxy.Options{Health: reg, Logger: logger, AccessLog: access, Metrics: metrics, ECS: newECSDiscovery(c.env.getenv, logger).Run},
 		nodeID(cfg, taskARN), logger)
 	if err != nil {
 		return err

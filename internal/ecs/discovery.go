@@ -129,15 +129,16 @@ func taskIP(t ecstypes.Task) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// Run polls until ctx is done. update is called with the first endpoint set and with every
-// set that differs from the previous one; onError with each failed poll, after which the
+// Run polls until ctx is done. update is called with the first endpoint set, with every
+// set that differs from the previous one, and with the first set after a failed poll (so
+// that the caller can clear the error); onError with each failed poll, after which the
 // last good set stays in force (update is not called). Run returns when ctx is done.
 func (d *Discovery) Run(ctx context.Context, update func([]netip.AddrPort), onError func(error)) {
 	interval := orDuration(d.Interval, 10*time.Second)
 	maxInterval := max(orDuration(d.MaxInterval, 2*time.Minute), interval)
 	wait := interval
 	var last []netip.AddrPort
-	first := true
+	first, failed := true, false
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -151,6 +152,7 @@ func (d *Discovery) Run(ctx context.Context, update func([]netip.AddrPort), onEr
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
+			failed = true
 			if Throttled(err) {
 				wait = min(2*wait, maxInterval)
 			}
@@ -159,8 +161,8 @@ func (d *Discovery) Run(ctx context.Context, update func([]netip.AddrPort), onEr
 			}
 		default:
 			wait = interval
-			if first || !slices.Equal(eps, last) {
-				first, last = false, eps
+			if first || failed || !slices.Equal(eps, last) {
+				first, failed, last = false, false, eps
 				update(slices.Clone(eps))
 			}
 		}
