@@ -101,7 +101,6 @@ func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options,
 				log.Error("ADS server stopped", "error", err)
 			}
 		}()
-		log.Info("ADS server listening", "address", addr, "tls", serverTLS != nil)
 		controlPlane = []string{addr}
 	}
 
