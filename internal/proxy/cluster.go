@@ -237,10 +237,13 @@ func (c *cluster) stop() {
 	c.transport.CloseIdleConnections()
 }
 
+// setVersion moves a running cluster to a new config version and readiness gating.
+// c.check is read under c.mu by the cluster's goroutines, so it changes under c.mu too.
 func (c *cluster) setVersion(v string, required bool) {
 	c.version.Store(&v)
-	c.check = c.srv.health.Register(clusterCheckSpec(c.spec.Name, required))
+	check := c.srv.health.Register(clusterCheckSpec(c.spec.Name, required))
 	c.mu.Lock()
+	c.check = check
 	c.reportLocked()
 	c.mu.Unlock()
 }

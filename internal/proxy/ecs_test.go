@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -303,5 +304,41 @@ func TestECSDiscoveryLifecycle(t *testing.T) {
 	}
 	if n := fake.active(); n != 0 {
 		t.Fatalf("%d discoveries still running after their cluster was removed", n)
+	}
+}
+
+// TestECSReportsAcrossApply: discovery reports while Apply moves the cluster to new versions
+// (run with -race); the check ends at the last version, with the last error.
+func TestECSReportsAcrossApply(t *testing.T) {
+	a := startBackend(t, "a")
+	fake := newFakeECS()
+	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil)})
+	srv := startServer(t, spec, func(o *Options) { o.ECS = fake.run })
+	spec.Listeners[0].Address = srv.Addr("public")
+	fake.push(t, a.addr)
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case fake.events <- ecsEvent{err: fmt.Errorf("poll %d failed", i)}:
+			}
+		}
+	})
+	for i := range 20 {
+		next := *spec
+		next.Version = fmt.Sprintf("v%d", i+2)
+		if err := srv.Apply(&next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	rec, h, _ := clusterState(srv)
+	if rec.Version != "v21" || h != "1" || !strings.Contains(attr(rec, "discovery_error"), "failed") {
+		t.Fatalf("after 20 Applies under failing polls: version %q healthy %s attributes %v", rec.Version, h, rec.Attrs)
 	}
 }
