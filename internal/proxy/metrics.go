@@ -15,6 +15,11 @@ import "github.com/prometheus/client_golang/prometheus"
 //	gangway_tcp_tunnels_total{listener,cluster}             TCP tunnels opened
 //	gangway_listeners_draining                              replaced listeners still draining
 type metrics struct {
+	// reg and registered let Close unregister the series, so that a Server built again on
+	// the same registry (after a failed Start) can register them.
+	reg        prometheus.Registerer
+	registered []prometheus.Collector
+
 	requests          *prometheus.CounterVec
 	unrouted          prometheus.Counter
 	upstreamLatency   *prometheus.HistogramVec
@@ -66,11 +71,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gangway_listeners_draining", Help: "Listeners replaced by a reload that are still draining.",
 		}),
 	}
+	m.reg = reg
 	for _, c := range []prometheus.Collector{m.requests, m.unrouted, m.upstreamLatency, m.connectFailures, m.ejections,
 		m.endpointHealthy, m.clusterEndpoints, m.activeConns, m.tunnels, m.drainingListeners} {
 		if err := reg.Register(c); err != nil {
+			m.unregister()
 			return nil, err
 		}
+		m.registered = append(m.registered, c)
 	}
 	return m, nil
+}
+
+// unregister removes the series from the registry. It is safe to call more than once.
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
 }

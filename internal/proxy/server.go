@@ -593,6 +593,7 @@ func (s *Server) Close() {
 		cancel()
 		s.demo = nil
 	}
+	s.metrics.unregister()
 }
 
 // Shutdown is StopAccepting, Drain until ctx ends, then Close. The error says how many

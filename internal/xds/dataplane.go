@@ -35,6 +35,7 @@ func (d *DataPlane) Apply(spec *proxy.Spec, _ string) error {
 		return err
 	}
 	if err := srv.Start(d.ctx); err != nil {
+		srv.Close() // releases its metrics, so that the next version can build a server
 		return err
 	}
 	d.srv = srv

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/proxy"
 )
@@ -124,4 +126,44 @@ func freeLoopback(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestDataPlaneStartsAfterAFailedFirstVersion: a first version whose listener cannot bind
+// is rejected, and the next version builds a server on the same metrics registry.
+func TestDataPlaneStartsAfterAFailedFirstVersion(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	specFor := func(addr string) *proxy.Spec {
+		t.Helper()
+		cfg, err := config.Parse("dp.yaml", []byte(fmt.Sprintf(`
+listeners: [{name: public, address: %q}]
+routes: [{name: app, cluster: app}]
+clusters: [{name: app, endpoints: ["127.0.0.1:1"]}]
+`, addr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, err := proxy.FromConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spec
+	}
+	reg := health.NewRegistry()
+	metrics := prometheus.NewRegistry()
+	dp := NewDataPlane(context.Background(), proxy.Options{Health: reg, Metrics: metrics})
+	if err := dp.Apply(specFor(taken.Addr().String()), ""); err == nil {
+		t.Fatal("a listener on a taken address was applied")
+	}
+	free := freeLoopback(t)
+	if err := dp.Apply(specFor(free), ""); err != nil {
+		t.Fatalf("the next version failed: %v", err)
+	}
+	defer dp.Server().Close()
+	if dp.Server().Addr("public") == "" {
+		t.Fatal("no listener after the second version")
+	}
 }
