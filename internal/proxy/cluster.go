@@ -71,9 +71,12 @@ type cluster struct {
 		http.RoundTripper
 		CloseIdleConnections()
 	}
-	check   *health.Check
-	version atomic.Pointer[string]
-	latency prometheus.Observer
+	// tunnelTLS, when not nil, is the TLS a TCP tunnel speaks to endpoints (the cluster's
+	// upstream TLS without ALPN: the bytes inside are not HTTP).
+	tunnelTLS *tls.Config
+	check     *health.Check
+	version   atomic.Pointer[string]
+	latency   prometheus.Observer
 
 	// ready holds the endpoints that take traffic: healthy and not ejected.
 	ready atomic.Pointer[[]*endpoint]
@@ -160,6 +163,8 @@ func (c *cluster) newTransport() (interface {
 		if tlsConf.ServerName == "" && spec.DNS != nil {
 			tlsConf.ServerName = spec.DNS.Name
 		}
+		c.tunnelTLS = tlsConf.Clone()
+		c.tunnelTLS.NextProtos = nil
 	}
 	idle := spec.MaxIdleConnsPerEndpoint
 	if idle <= 0 {
@@ -756,6 +761,20 @@ func (c *cluster) dialTunnel(ctx context.Context) (net.Conn, *endpoint, error) {
 		var d net.Dialer
 		dctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 		conn, err := d.DialContext(dctx, "tcp", e.addr)
+		if err == nil && c.tunnelTLS != nil {
+			cfg := c.tunnelTLS
+			if cfg.ServerName == "" {
+				cfg = cfg.Clone()
+				cfg.ServerName, _, _ = net.SplitHostPort(e.addr)
+			}
+			tc := tls.Client(conn, cfg)
+			if herr := tc.HandshakeContext(dctx); herr != nil {
+				conn.Close()
+				conn, err = nil, fmt.Errorf("tls handshake: %w", herr)
+			} else {
+				conn = tc
+			}
+		}
 		cancel()
 		if err == nil {
 			c.outcome(e, false, false)

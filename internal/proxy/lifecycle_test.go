@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -163,6 +164,50 @@ func TestTCPTunnel(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", srv.Addr("db"), time.Second); err == nil {
 		t.Fatal("tcp listener still accepts after Shutdown")
+	}
+}
+
+// TestTCPTunnelTLS: a tcp listener whose cluster has upstream TLS speaks TLS to the
+// endpoint (verified against the cluster's CA) and plain bytes to the client.
+func TestTCPTunnelTLS(t *testing.T) {
+	ca := newCA(t, "tunnel-ca")
+	dir := t.TempDir()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.tlsCert(t, "db.internal")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	caFile := writeFile(t, dir, "ca.pem", ca.pem)
+	spec := testSpec(nil, []Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
+		TLS: &UpstreamTLS{CAFile: caFile, ServerName: "db.internal"}}})
+	spec.Listeners = append(spec.Listeners, Listener{Name: "db", Address: "127.0.0.1:0", Protocol: TCP, Cluster: "db"})
+	srv := startServer(t, spec)
+	c := rawConn(t, srv.Addr("db"))
+	io.WriteString(c, "over tls\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "over tls\n" {
+		t.Fatalf("tunnel over TLS: %q %v", line, err)
+	}
+
+	// A certificate the cluster's CA did not sign is refused: no bytes flow.
+	other := newCA(t, "other-ca")
+	spec2 := testSpec(nil, []Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
+		TLS: &UpstreamTLS{CAFile: writeFile(t, dir, "other.pem", other.pem), ServerName: "db.internal"}}})
+	spec2.Listeners = append(spec2.Listeners, Listener{Name: "db", Address: "127.0.0.1:0", Protocol: TCP, Cluster: "db"})
+	srv2 := startServer(t, spec2)
+	c2 := rawConn(t, srv2.Addr("db"))
+	io.WriteString(c2, "x\n")
+	if b, _ := io.ReadAll(c2); len(b) != 0 {
+		t.Fatalf("bytes flowed through an unverified tunnel: %q", b)
 	}
 }
 
