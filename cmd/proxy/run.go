@@ -125,11 +125,11 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err := svc.waitFirstVersion(ctx); err != nil {
 		return err
 	}
-	cfgCheck.Running(cfg.Version, health.A("source", cfg.File), health.A("services", string(cfg.Services)))
+	p := &process{path: path, getenv: c.env.getenv, adminAddr: *adminAddr, current: cfg, check: cfgCheck, svc: svc, log: logger}
+	p.built()
 	if c.ready != nil {
 		c.ready(admin.addr)
 	}
-	p := &process{path: path, getenv: c.env.getenv, adminAddr: *adminAddr, current: cfg, check: cfgCheck, svc: svc, log: logger}
 
 	bgWG.Add(1)
 	go func() { defer bgWG.Done(); (&health.Systemd{Registry: reg, Logger: logger}).Run(bg) }()
@@ -246,7 +246,7 @@ func (p *process) reload(why string) {
 	}
 	if cfg.Version == p.current.Version {
 		p.log.Debug("reload: configuration unchanged", "trigger", why, "config_version", cfg.Version)
-		p.check.Running(cfg.Version, health.A("source", cfg.File))
+		p.built()
 		return
 	}
 	if p.adminAddr != "" {
@@ -273,10 +273,20 @@ func (p *process) reload(why string) {
 		p.reject(why, cfg.Version, err)
 		return
 	}
-	p.log.Info("reload: published", "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
+	msg := "reload: published"
+	if xdsVersion == "" {
+		msg = "reload: applied" // services: proxy: the file holds only process settings
+	}
+	p.log.Info(msg, "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
 		"xds_version", xdsVersion, "duration", time.Since(start).Round(time.Microsecond))
 	p.current = cfg
-	p.check.Running(cfg.Version, health.A("source", cfg.File))
+	p.built()
+}
+
+// built reports the serving configuration on config.build, clearing a rejected reload's
+// error.
+func (p *process) built() {
+	p.check.Running(p.current.Version, health.A("source", p.current.File), health.A("services", string(p.current.Services)))
 }
 
 func (p *process) reject(why, version string, err error) {
