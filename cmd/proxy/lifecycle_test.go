@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -549,4 +550,37 @@ func TestWebSocketGoingAwayAtEndOfDrain(t *testing.T) {
 		t.Fatalf("closed after %v, before the end of the drain window", el)
 	}
 	p.waitExit(0)
+}
+
+// TestLivenessStaysGreenThroughShutdown: the main loop's heartbeat (process.loop, a TTL check
+// gating liveness) keeps beating while the shutdown choreography runs, so a drain longer than
+// the TTL never fails /livez (nor withholds the systemd watchdog).
+func TestLivenessStaysGreenThroughShutdown(t *testing.T) {
+	upstream := startUpstream(t)
+	traffic := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	path := writeConfig(t, lcConfig(traffic, upstream.URL, lcOptions{delay: "2s", drain: "1s"}))
+	var stderr syncBuffer
+	sigs := make(chan os.Signal, 2)
+	addrC := make(chan string, 1)
+	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }, loopTTL: 400 * time.Millisecond}
+	code := make(chan int, 1)
+	go func() {
+		code <- exitCode(cmd.Run(context.Background(), []string{"-config", path, "-watch=false"}), &stderr)
+	}()
+	var admin string
+	select {
+	case admin = <-addrC:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("did not start:\n%s", stderr.String())
+	}
+	waitStatus(t, "http://"+admin+"/livez", 200)
+	sigs <- syscall.SIGTERM
+	waitStatus(t, "http://"+admin+"/readyz", 503)
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if c, body := httpGet(t, "http://"+admin+"/livez?verbose"); c != 200 {
+			t.Fatalf("liveness failed during the shutdown delay:\n%s", body)
+		}
+	}
+	expectExit(t, code, 0, 20*time.Second, &stderr)
 }

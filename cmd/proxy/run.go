@@ -37,6 +37,8 @@ type RunCommand struct {
 	signals chan os.Signal
 	// ready, when set, is called with the admin address once the probe server listens.
 	ready func(adminAddr string)
+	// loopTTL, when set, replaces the process.loop TTL (tests).
+	loopTTL time.Duration
 }
 
 // heartbeat is how often the main loop proves it is alive; process.loop's TTL is
@@ -94,7 +96,11 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 
 	reg := health.NewRegistry()
 	logger, taskARN := withTaskMetadata(ctx, reg, logger, c.env.getenv)
-	loop := reg.Register(health.Spec{Name: "process.loop", Gates: health.Liveness, TTL: loopTTL})
+	ttl := loopTTL
+	if c.loopTTL > 0 {
+		ttl = c.loopTTL
+	}
+	loop := reg.Register(health.Spec{Name: "process.loop", Gates: health.Liveness, TTL: ttl})
 	loop.Running("")
 	// config.build gates startup only: once a config is serving, a rejected reload is
 	// reported here (error and attributes) but does not fail readiness, because the last
@@ -141,7 +147,11 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		defer signal.Stop(sigs)
 	}
 
-	tick := time.NewTicker(heartbeat)
+	beat := heartbeat
+	if ttl < 4*beat {
+		beat = ttl / 4
+	}
+	tick := time.NewTicker(beat)
 	defer tick.Stop()
 	var sig os.Signal
 wait:
@@ -188,7 +198,21 @@ wait:
 		Logger:       logger,
 		Drainers:     []lifecycle.Drainer{svc, admin},
 	}
+	// The main loop no longer runs, but the process is alive and draining: keep process.loop
+	// fresh, or liveness (and the systemd watchdog) would fail mid-drain once its TTL ran out.
+	beatDone := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				loop.Running("")
+			case <-beatDone:
+				return
+			}
+		}
+	}()
 	sd.Run(start, abort)
+	close(beatDone)
 	select {
 	case <-abort:
 		return &exitError{code: exitFailure, err: errors.New("interrupted by a second signal")}
