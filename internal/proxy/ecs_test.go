@@ -316,6 +316,12 @@ func TestECSReportsAcrossApply(t *testing.T) {
 	srv := startServer(t, spec, func(o *Options) { o.ECS = fake.run })
 	spec.Listeners[0].Address = srv.Addr("public")
 	fake.push(t, a.addr)
+	// One failed poll lands before the Applies start, so the error is there to keep.
+	fake.events <- ecsEvent{err: fmt.Errorf("poll failed before the applies")}
+	eventually(t, "the first failed poll reported", func() bool {
+		rec, _, _ := clusterState(srv)
+		return strings.Contains(attr(rec, "discovery_error"), "failed")
+	})
 
 	done := make(chan struct{})
 	var wg sync.WaitGroup
