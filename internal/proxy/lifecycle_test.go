@@ -172,7 +172,7 @@ func TestTCPTunnel(t *testing.T) {
 func TestTCPTunnelTLS(t *testing.T) {
 	ca := newCA(t, "tunnel-ca")
 	dir := t.TempDir()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.tlsCert(t, "db.internal")}})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.TLSCert(t, "db.internal")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestTCPTunnelTLS(t *testing.T) {
 			go func() { defer c.Close(); io.Copy(c, c) }()
 		}
 	}()
-	caFile := writeFile(t, dir, "ca.pem", ca.pem)
+	caFile := writeFile(t, dir, "ca.pem", ca.PEM)
 	spec := testSpec(nil, []Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
 		TLS: &UpstreamTLS{CAFile: caFile, ServerName: "db.internal"}}})
 	spec.Listeners = append(spec.Listeners, Listener{Name: "db", Address: "127.0.0.1:0", Protocol: TCP, Cluster: "db"})
@@ -201,7 +201,7 @@ func TestTCPTunnelTLS(t *testing.T) {
 	// A certificate the cluster's CA did not sign is refused: no bytes flow.
 	other := newCA(t, "other-ca")
 	spec2 := testSpec(nil, []Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
-		TLS: &UpstreamTLS{CAFile: writeFile(t, dir, "other.pem", other.pem), ServerName: "db.internal"}}})
+		TLS: &UpstreamTLS{CAFile: writeFile(t, dir, "other.pem", other.PEM), ServerName: "db.internal"}}})
 	spec2.Listeners = append(spec2.Listeners, Listener{Name: "db", Address: "127.0.0.1:0", Protocol: TCP, Cluster: "db"})
 	srv2 := startServer(t, spec2)
 	c2 := rawConn(t, srv2.Addr("db"))

@@ -20,12 +20,12 @@ func tlsSpec(t *testing.T, backendAddr string, auth ClientAuth, clientCA *testCA
 	t.Helper()
 	dir := t.TempDir()
 	ca := newCA(t, "server-ca")
-	c, k := ca.issue(t, "proxy.test", 100, time.Hour)
+	c, k := ca.Issue(t, "proxy.test", 100, time.Hour)
 	certFile, keyFile := writeFile(t, dir, "tls.crt", c), writeFile(t, dir, "tls.key", k)
 	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{backendAddr}}})
 	spec.Listeners[0].TLS = &ServerTLS{CertFile: certFile, KeyFile: keyFile, ClientAuth: auth}
 	if clientCA != nil {
-		spec.Listeners[0].TLS.ClientCAFile = writeFile(t, dir, "client-ca.pem", clientCA.pem)
+		spec.Listeners[0].TLS.ClientCAFile = writeFile(t, dir, "client-ca.pem", clientCA.PEM)
 	}
 	return spec, ca, certFile, keyFile
 }
@@ -33,7 +33,7 @@ func tlsSpec(t *testing.T, backendAddr string, auth ClientAuth, clientCA *testCA
 // tlsClient trusts ca and, when given a certificate, always sends it (even when the server
 // does not list its issuer as acceptable).
 func tlsClient(ca *testCA, certs ...tls.Certificate) *http.Client {
-	cfg := &tls.Config{RootCAs: ca.pool()}
+	cfg := &tls.Config{RootCAs: ca.Pool()}
 	if len(certs) > 0 {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
 	}
@@ -60,7 +60,7 @@ func TestTLSHTTP2Downstream(t *testing.T) {
 	}
 
 	// HTTP/1.1 over TLS still works (ALPN http/1.1).
-	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool(), NextProtos: []string{"http/1.1"}}}}
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), NextProtos: []string{"http/1.1"}}}}
 	resp, err = h1.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestTLSHTTP2Downstream(t *testing.T) {
 	}
 
 	// TLS 1.1 is refused.
-	_, err = tls.Dial("tcp", srv.Addr("public"), &tls.Config{RootCAs: ca.pool(), MaxVersion: tls.VersionTLS11})
+	_, err = tls.Dial("tcp", srv.Addr("public"), &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS11})
 	if err == nil {
 		t.Fatal("TLS 1.1 handshake succeeded")
 	}
@@ -128,8 +128,8 @@ func TestH2CDownstream(t *testing.T) {
 func TestMTLS(t *testing.T) {
 	a := startBackend(t, "a")
 	clientCA := newCA(t, "client-ca")
-	good := clientCA.tlsCert(t, "client")
-	stranger := newCA(t, "other-ca").tlsCert(t, "intruder")
+	good := clientCA.TLSCert(t, "client")
+	stranger := newCA(t, "other-ca").TLSCert(t, "intruder")
 
 	t.Run("require", func(t *testing.T) {
 		spec, ca, _, _ := tlsSpec(t, a.addr, RequireClientCert, clientCA)
@@ -170,7 +170,7 @@ func TestCertificateReload(t *testing.T) {
 	addr := srv.Addr("public")
 	serial := func() int64 {
 		t.Helper()
-		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool()})
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +182,7 @@ func TestCertificateReload(t *testing.T) {
 	}
 	before, _ := record(srv.reg, "tls.certificates")
 
-	c, k := ca.issue(t, "proxy.test", 200, 2*time.Hour)
+	c, k := ca.Issue(t, "proxy.test", 200, 2*time.Hour)
 	writeFile(t, "", keyFile, k)
 	writeFile(t, "", certFile, c)
 	eventually(t, "the new certificate served", func() bool { return serial() == 200 })
@@ -207,7 +207,7 @@ func TestUpstreamTLSAndHTTP2(t *testing.T) {
 	ca := newCA(t, "upstream-ca")
 	clientCA := newCA(t, "proxy-client-ca")
 	dir := t.TempDir()
-	cc, ck := clientCA.issue(t, "gangway", 5, time.Hour)
+	cc, ck := clientCA.Issue(t, "gangway", 5, time.Hour)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cn := ""
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
@@ -217,7 +217,7 @@ func TestUpstreamTLSAndHTTP2(t *testing.T) {
 	})
 	tlsUp := httptest.NewUnstartedServer(handler)
 	tlsUp.EnableHTTP2 = true
-	tlsUp.TLS = &tls.Config{Certificates: []tls.Certificate{ca.tlsCert(t, "upstream.internal")}, ClientCAs: clientCA.pool(), ClientAuth: tls.RequireAndVerifyClientCert}
+	tlsUp.TLS = &tls.Config{Certificates: []tls.Certificate{ca.TLSCert(t, "upstream.internal")}, ClientCAs: clientCA.Pool(), ClientAuth: tls.RequireAndVerifyClientCert}
 	tlsUp.StartTLS()
 	t.Cleanup(tlsUp.Close)
 
@@ -231,7 +231,7 @@ func TestUpstreamTLSAndHTTP2(t *testing.T) {
 	t.Cleanup(func() { h2cUp.Close() })
 
 	upTLS := &UpstreamTLS{
-		CAFile:     writeFile(t, dir, "ca.pem", ca.pem),
+		CAFile:     writeFile(t, dir, "ca.pem", ca.PEM),
 		ServerName: "upstream.internal",
 		CertFile:   writeFile(t, dir, "client.crt", cc),
 		KeyFile:    writeFile(t, dir, "client.key", ck),
