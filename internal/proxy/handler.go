@@ -47,12 +47,24 @@ type httpHandler struct {
 }
 
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	closeUnlessUpgraded := false
+	if c, ok := r.Context().Value(connKey{}).(*framedConn); ok {
+		if c.tls != nil && r.TLS == nil {
+			r.TLS = c.tlsState()
+		}
+		// Past an upgrade request the connection's framing is no longer checked: it must
+		// not carry another request unless it switches protocols.
+		closeUnlessUpgraded = r.ProtoMajor == 1 && c.unchecked.Load()
+	}
 	if h.ready != "" && r.URL.Path == h.ready {
+		if closeUnlessUpgraded {
+			w.Header().Set("Connection", "close")
+		}
 		h.probe.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}
 	tbl := h.srv.table.Load()
 	rt := tbl.match(hostOnly(r.Host), r.URL.Path)
 	var info requestInfo
@@ -223,11 +235,16 @@ type recorder struct {
 	status   int
 	bytes    int64
 	activity *atomic.Int64
+	// closeUnlessUpgraded ends the connection after the response unless it is a 101.
+	closeUnlessUpgraded bool
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 {
 		r.status = code
+		if r.closeUnlessUpgraded {
+			r.Header().Set("Connection", "close")
+		}
 	}
 	if r.activity != nil {
 		r.activity.Store(time.Now().UnixNano())
@@ -237,7 +254,7 @@ func (r *recorder) WriteHeader(code int) {
 
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)

@@ -151,11 +151,39 @@ func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error
 		if hs.TLSConfig, err = serverTLSConfig(t, certs); err != nil {
 			return nil, err
 		}
-		hs.Protocols.SetHTTP2(true)
+		// The server sees the decrypted stream (framedConn), so HTTP/2 over TLS is
+		// recognised by its connection preface, like h2c; ALPN offers it.
+		hs.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		hs.Protocols.SetUnencryptedHTTP2(true)
 	} else if l.spec.H2C {
 		hs.Protocols.SetUnencryptedHTTP2(true)
 	}
 	return hs, nil
+}
+
+// framedListener wraps the listener's socket for its HTTP server (see framedConn).
+func (l *httpListener) framedListener() *framedListener {
+	maxHeader := l.http.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = http.DefaultMaxHeaderBytes
+	}
+	handshake := l.http.ReadHeaderTimeout
+	if handshake <= 0 {
+		handshake = l.http.ReadTimeout
+	}
+	return &framedListener{
+		Listener: l.ln,
+		tls:      l.http.TLSConfig,
+		h2:       l.http.Protocols.UnencryptedHTTP2(),
+		// net/http refuses a head over MaxHeaderBytes plus 4 KiB; the extra 4 KiB here is
+		// its read buffer, which may hold bytes past the head.
+		maxHead:          maxHeader + 8<<10,
+		handshakeTimeout: handshake,
+		reject: func(c *framedConn, why rejection) {
+			l.srv.log.Warn("request rejected with 400", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "reason", why.text)
+			l.srv.metrics.rejected.WithLabelValues(l.spec.Name, why.code).Inc()
+		},
+	}
 }
 
 // serve registers the listener's check and certificates and starts accepting.
@@ -179,10 +207,8 @@ func (l *httpListener) serve(version string) {
 		case l.http == nil:
 			l.acceptTunnels()
 			return
-		case l.http.TLSConfig != nil:
-			err = l.http.ServeTLS(l.ln, "", "")
 		default:
-			err = l.http.Serve(l.ln)
+			err = l.http.Serve(l.framedListener())
 		}
 		select {
 		case <-l.stopping:

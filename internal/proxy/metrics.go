@@ -14,6 +14,7 @@ import "github.com/prometheus/client_golang/prometheus"
 //	gangway_downstream_connections_active{listener}         open downstream connections
 //	gangway_tcp_tunnels_total{listener,cluster}             TCP tunnels opened
 //	gangway_listeners_draining                              replaced listeners still draining
+//	gangway_http_rejected_requests_total{listener,reason}   request heads refused for their framing
 type metrics struct {
 	// reg and registered let Close unregister the series, so that a Server built again on
 	// the same registry (after a failed Start) can register them.
@@ -30,6 +31,7 @@ type metrics struct {
 	activeConns       *prometheus.GaugeVec
 	tunnels           *prometheus.CounterVec
 	drainingListeners prometheus.Gauge
+	rejected          *prometheus.CounterVec
 }
 
 // statusClasses labels requests by status/100; index 0 is a request aborted before any
@@ -70,10 +72,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		drainingListeners: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gangway_listeners_draining", Help: "Listeners replaced by a reload that are still draining.",
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gangway_http_rejected_requests_total", Help: "HTTP/1 request heads refused with 400 for an ambiguous framing (request smuggling).",
+		}, []string{"listener", "reason"}),
 	}
 	m.reg = reg
 	for _, c := range []prometheus.Collector{m.requests, m.unrouted, m.upstreamLatency, m.connectFailures, m.ejections,
-		m.endpointHealthy, m.clusterEndpoints, m.activeConns, m.tunnels, m.drainingListeners} {
+		m.endpointHealthy, m.clusterEndpoints, m.activeConns, m.tunnels, m.drainingListeners, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
 			return nil, err

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -161,52 +162,122 @@ func TestUpstreamResetIs502(t *testing.T) {
 	}
 }
 
-// TestRequestSmuggling sends ambiguous framing on raw sockets. Go's server rejects
-// conflicting Content-Length headers and any transfer coding but a single "chunked"; a
-// request with both Transfer-Encoding: chunked and Content-Length is framed by
-// Transfer-Encoding and forwarded without the Content-Length (RFC 9112 section 6.3), so the
-// upstream never sees two framings.
+// expectResponses reads responses off c and checks their statuses, then that the
+// connection ends without another.
+func expectResponses(t *testing.T, c net.Conn, statuses ...int) {
+	t.Helper()
+	br := bufio.NewReader(c)
+	for i, want := range statuses {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("response %d: status %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+	if resp, err := http.ReadResponse(br, nil); err == nil {
+		t.Fatalf("response %d (%d) after the refused request", len(statuses), resp.StatusCode)
+	}
+}
+
+// TestRequestSmuggling: a request head whose framing is ambiguous is answered 400 and
+// never reaches the upstream, and its connection carries nothing after it; heads the HTTP
+// server refuses itself get its answer (400 or 501).
 func TestRequestSmuggling(t *testing.T) {
 	a := startBackend(t, "a")
 	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	// smuggled follows each request on the same connection: if the connection went on
+	// after the refused request, the upstream would see /smuggled.
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	for _, tc := range []struct {
 		name, req string
 		want      int
 	}{
+		{"content-length and chunked", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"chunked then content-length, odd case", "POST / HTTP/1.1\r\nHost: x\r\ntransfer-ENCODING:  Chunked \r\ncontent-length: 0\r\n\r\n0\r\n\r\n", 400},
+		{"content-length and another coding", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: identity\r\n\r\nabcde", 400},
+		{"transfer-encoding in HTTP/1.0", "POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"folded transfer-encoding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
 		{"conflicting content-length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde", 400},
 		{"unsupported transfer-encoding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
 		{"two transfer-encoding headers", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n", 501},
 		{"invalid content-length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400},
 		{"space before colon", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc", 400},
+		{"chunk size with a bare LF", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := a.hits.Load()
 			c := rawConn(t, srv.Addr("public"))
-			io.WriteString(c, tc.req)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
+			io.WriteString(c, tc.req+smuggled)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if tc.want == 0 {
+				// A broken chunked body: the request may reach the upstream (which may
+				// even answer before reading it), but the connection ends there.
+				for n := 0; err == nil; n++ {
+					resp.Body.Close()
+					if n > 0 {
+						t.Fatalf("a second response (%d) after the broken body", resp.StatusCode)
+					}
+					resp, err = http.ReadResponse(br, nil)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tc.want {
+					t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+				}
+				if a.hits.Load() != before {
+					t.Fatal("the request reached the upstream")
+				}
+				if resp, err := http.ReadResponse(br, nil); err == nil {
+					t.Fatalf("a second response (%d) after the refused request", resp.StatusCode)
+				}
 			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
-			}
-			if a.hits.Load() != before {
-				t.Fatal("the request reached the upstream")
+			if got := a.lastReq.Load(); got != nil && got.URL.Path == "/smuggled" {
+				t.Fatal("the request after the refused one reached the upstream")
 			}
 		})
 	}
-	t.Run("content-length and chunked", func(t *testing.T) {
+	t.Run("counted", func(t *testing.T) {
+		got := testutil.ToFloat64(srv.metrics.rejected.WithLabelValues("public", "content_length_and_transfer_encoding"))
+		if got != 3 {
+			t.Fatalf("gangway_http_rejected_requests_total = %v, want 3", got)
+		}
+	})
+	t.Run("after good requests", func(t *testing.T) {
+		// Pipelined: a chunked request and a Content-Length one are served, the third is
+		// refused, and nothing after it is read.
 		c := rawConn(t, srv.Addr("public"))
-		io.WriteString(c, "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		io.WriteString(c, "POST /one HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nTrailer-A: 1\r\n\r\n"+
+			"POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"+
+			"POST /three HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
+		expectResponses(t, c, 200, 200, 400)
+		if got := a.lastReq.Load(); got.URL.Path != "/two" {
+			t.Fatalf("upstream last saw %s, want /two", got.URL.Path)
+		}
+	})
+	t.Run("refused upgrade closes", func(t *testing.T) {
+		// The route does not allow WebSockets: after the 403 the connection must end, as
+		// its framing is not checked past an upgrade request.
+		c := rawConn(t, srv.Addr("public"))
+		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"+
+			"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		got := a.lastReq.Load()
-		if resp.StatusCode != 200 || got.URL.Path != "/first" || got.Header.Get("Content-Length") != "" || got.ContentLength == 40 {
-			t.Fatalf("status %d; upstream saw %s with Content-Length %q (%d)", resp.StatusCode, got.URL.Path, got.Header.Get("Content-Length"), got.ContentLength)
+		if resp.StatusCode != http.StatusForbidden || !resp.Close {
+			t.Fatalf("status %d, close %v; want 403 and Connection: close", resp.StatusCode, resp.Close)
+		}
+		if resp, err := http.ReadResponse(br, nil); err == nil {
+			t.Fatalf("a second response (%d) after the refused upgrade", resp.StatusCode)
 		}
 	})
 }

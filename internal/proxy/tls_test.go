@@ -252,3 +252,38 @@ func TestUpstreamTLSAndHTTP2(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSFraming: over TLS the same framing checks apply (the server reads the decrypted
+// stream through framedConn), and a client speaking plain HTTP to the TLS listener gets a
+// plain 400 that says so.
+func TestTLSFraming(t *testing.T) {
+	a := startBackend(t, "a")
+	spec, ca, _, _ := tlsSpec(t, a.addr, NoClientCert, nil)
+	srv := startServer(t, spec)
+
+	c, err := tls.Dial("tcp", srv.Addr("public"), &tls.Config{RootCAs: ca.Pool(), NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+
+		"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+	expectResponses(t, c, 200, 400)
+	if got := a.lastReq.Load().URL.Path; got != "/ok" {
+		t.Fatalf("upstream last saw %s, want /ok", got)
+	}
+
+	plain, err := net.Dial("tcp", srv.Addr("public"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	plain.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(plain, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	got, _ := io.ReadAll(plain)
+	if !strings.HasPrefix(string(got), "HTTP/1.0 400 Bad Request") || !strings.Contains(string(got), "HTTPS server") {
+		t.Fatalf("plain HTTP to the TLS listener got %q", got)
+	}
+}
