@@ -45,7 +45,9 @@ type framedConn struct {
 	observe func(requestLine []byte)
 
 	// buf[off:ready] is checked and waits for Read; buf[ready:end] is read but not checked.
+	// pooled is buf's pool entry while buf is one.
 	buf             []byte
+	pooled          *[]byte
 	off, ready, end int
 	err             error // returned once buf[off:ready] is drained; nothing more is read
 	// ended: what is left to deliver is a head the server refuses, after which it closes
@@ -203,7 +205,8 @@ func (c *framedConn) discard() (int, error) {
 // fill reads more of the connection into buf, behind what is not checked yet.
 func (c *framedConn) fill() error {
 	if c.buf == nil {
-		c.buf = *h1BufPool.Get().(*[]byte)
+		c.pooled = h1BufPool.Get().(*[]byte)
+		c.buf = *c.pooled
 	}
 	if c.off > 0 {
 		// Drop what was delivered.
@@ -214,6 +217,7 @@ func (c *framedConn) fill() error {
 	}
 	if c.end == len(c.buf) {
 		c.buf = append(c.buf, make([]byte, len(c.buf))...)
+		c.pooled = nil // too big to keep
 	}
 	n, err := c.Conn.Read(c.buf[c.end:])
 	c.end += n
@@ -222,13 +226,14 @@ func (c *framedConn) fill() error {
 
 // release returns the buffer to the pool once everything in it is delivered.
 func (c *framedConn) release() {
-	if c.off == c.end && c.buf != nil && len(c.buf) == h1BufSize {
-		b := c.buf
-		h1BufPool.Put(&b)
-		c.buf, c.off, c.ready, c.end = nil, 0, 0, 0
-	} else if c.off == c.end {
-		c.off, c.ready, c.end = 0, 0, 0
+	if c.off != c.end {
+		return
 	}
+	if c.pooled != nil {
+		h1BufPool.Put(c.pooled)
+		c.pooled, c.buf = nil, nil
+	}
+	c.off, c.ready, c.end = 0, 0, 0
 }
 
 // check moves ready over what it can classify in buf[ready:end].
@@ -478,6 +483,7 @@ func (c *framedConn) classify(headBytes []byte) {
 			c.reject(c, reject)
 		}
 		c.buf = append(c.buf[:c.ready], rejectedHead...)
+		c.pooled = nil
 		c.ready = len(c.buf)
 		c.end = c.ready
 		c.ended = true
