@@ -41,6 +41,8 @@ type framedConn struct {
 	// maxHead bounds a request head; the server refuses heads over its own, smaller, limit.
 	maxHead int
 	reject  func(c *framedConn, why rejection)
+	// handshakeFailed, when set, hears of a failed TLS handshake.
+	handshakeFailed func(c *framedConn, err error)
 	// observe, when set (by tests), sees the request line of every complete head.
 	observe func(requestLine []byte)
 
@@ -547,6 +549,9 @@ func (c *framedConn) handshake() error {
 		re.Conn.Close()
 	}
 	c.err = fmt.Errorf("TLS handshake: %w", err)
+	if c.handshakeFailed != nil {
+		c.handshakeFailed(c, err)
+	}
 	return c.err
 }
 
@@ -567,6 +572,7 @@ type framedListener struct {
 	maxHead          int
 	handshakeTimeout time.Duration
 	reject           func(*framedConn, rejection)
+	handshakeFailed  func(*framedConn, error)
 }
 
 func (l *framedListener) Accept() (net.Conn, error) {
@@ -580,5 +586,7 @@ func (l *framedListener) Accept() (net.Conn, error) {
 		tc = tls.Server(c, l.tls)
 		inner = tc
 	}
-	return newFramedConn(inner, tc, l.h2, l.maxHead, l.handshakeTimeout, l.reject), nil
+	fc := newFramedConn(inner, tc, l.h2, l.maxHead, l.handshakeTimeout, l.reject)
+	fc.handshakeFailed = l.handshakeFailed
+	return fc, nil
 }

@@ -183,6 +183,9 @@ func (l *httpListener) framedListener() *framedListener {
 			l.srv.log.Warn("request rejected with 400", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "reason", why.text)
 			l.srv.metrics.rejected.WithLabelValues(l.spec.Name, why.code).Inc()
 		},
+		handshakeFailed: func(c *framedConn, err error) {
+			l.srv.log.Debug("TLS handshake failed", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "err", err)
+		},
 	}
 }
 
