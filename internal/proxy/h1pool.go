@@ -18,12 +18,12 @@ import (
 // calling goroutine; the response body is read by whoever reads the response. That saves
 // two goroutine hand-offs per request on the proxy's hot path.
 //
-// A connection returns to the pool when its response body was read to the end and neither
-// side asked to close it. The request body is written before the response is read, so an
-// endpoint that answers before it has read the whole body (full-duplex HTTP/1.1) gets its
-// answer only once the body is sent; clusters that need full duplex use HTTP/2. A request that fails on a reused connection before any byte of a
-// response arrived (the endpoint closed it while idle) is sent once more on a new
-// connection when it has no body.
+// A request body is written by a goroutine of its own while the response is read (full
+// duplex), so an endpoint may answer before it has read the whole body. A connection
+// returns to the pool when its request was sent in full, its response body was read to the
+// end and neither side asked to close it. A request that fails on a reused connection
+// before any byte of a response arrived (the endpoint closed it while idle) is sent once
+// more on a new connection when it has no body.
 type h1Pool struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle     int
@@ -138,27 +138,40 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 		c.conn.Close()
 		return nil, err
 	}
-	if err := req.Write(c.bw); err != nil {
-		return fail(fmt.Errorf("write request: %w: %w", errNoResponse, err))
+	var sent chan error // the result of writing the request, when a goroutine writes its body
+	if req.Body == nil || req.Body == http.NoBody {
+		if err := writeRequest(c, req); err != nil {
+			return fail(fmt.Errorf("write request: %w: %w", errNoResponse, err))
+		}
+	} else {
+		// Full duplex: the body goes out while the response is awaited, so that an
+		// endpoint that answers before reading it all (413, 401, a redirect...) is heard
+		// at once. When the downstream body fails, the endpoint would wait for the rest:
+		// closing the connection ends both sides.
+		sent = make(chan error, 1)
+		out := *req
+		body := &readErrBody{ReadCloser: req.Body}
+		out.Body = body
+		go func() {
+			err := writeRequest(c, &out)
+			if err != nil && body.err != nil {
+				c.conn.Close()
+			}
+			sent <- err
+		}()
 	}
-	if err := c.bw.Flush(); err != nil {
-		return fail(fmt.Errorf("write request: %w: %w", errNoResponse, err))
-	}
-	var resp *http.Response
-	for {
-		if _, err := c.br.Peek(1); err != nil {
-			return fail(fmt.Errorf("read response: %w: %w", errNoResponse, err))
+	resp, err := readResponse(c, req)
+	if err != nil {
+		if sent != nil {
+			select {
+			case werr := <-sent:
+				if werr != nil {
+					return fail(fmt.Errorf("write request: %w", werr))
+				}
+			default:
+			}
 		}
-		r, err := http.ReadResponse(c.br, req)
-		if err != nil {
-			return fail(fmt.Errorf("read response: %w", err))
-		}
-		// Interim responses (100 Continue, 103 Early Hints) are not forwarded.
-		if r.StatusCode >= 100 && r.StatusCode < 200 && r.StatusCode != http.StatusSwitchingProtocols {
-			continue
-		}
-		resp = r
-		break
+		return fail(err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection now belongs to the upgraded protocol; ReverseProxy needs a
@@ -171,15 +184,69 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	}
 	reusable := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
-		if stop() && reusable {
+		if stop() && reusable && requestSent(sent) {
 			p.put(c)
 		} else {
 			c.conn.Close()
 		}
 		return resp, nil
 	}
-	resp.Body = &h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable}
+	resp.Body = &h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable, sent: sent}
 	return resp, nil
+}
+
+func writeRequest(c *h1Conn, req *http.Request) error {
+	if err := req.Write(c.bw); err != nil {
+		return err
+	}
+	return c.bw.Flush()
+}
+
+// readResponse reads the response head off c, skipping interim responses (100 Continue,
+// 103 Early Hints), which are not forwarded.
+func readResponse(c *h1Conn, req *http.Request) (*http.Response, error) {
+	for {
+		if _, err := c.br.Peek(1); err != nil {
+			return nil, fmt.Errorf("read response: %w: %w", errNoResponse, err)
+		}
+		r, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		if r.StatusCode >= 100 && r.StatusCode < 200 && r.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		return r, nil
+	}
+}
+
+// requestSent reports whether the request's body, written by its own goroutine (sent is
+// nil otherwise), is all out: only then may its connection carry another request. When it
+// is not, the caller closes the connection, which ends the writer.
+func requestSent(sent chan error) bool {
+	if sent == nil {
+		return true
+	}
+	select {
+	case err := <-sent:
+		return err == nil
+	default:
+		return false
+	}
+}
+
+// readErrBody remembers whether reading the downstream body failed.
+type readErrBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *readErrBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 // h1Body returns its connection to the pool once the body was read to the end and closed.
@@ -189,6 +256,7 @@ type h1Body struct {
 	p        *h1Pool
 	stop     func() bool
 	reusable bool
+	sent     chan error // see requestSent
 	eof      bool
 	done     bool
 }
@@ -210,7 +278,7 @@ func (b *h1Body) Close() error {
 	}
 	b.done = true
 	err := b.rc.Close()
-	if b.stop() && b.eof && b.reusable && err == nil {
+	if b.stop() && b.eof && b.reusable && err == nil && requestSent(b.sent) {
 		b.p.put(b.c)
 	} else {
 		b.c.conn.Close()

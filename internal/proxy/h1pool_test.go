@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -129,5 +130,73 @@ func serveRawUpstream(c net.Conn) {
 		if _, err := io.WriteString(c, out); err != nil || strings.Contains(out, "Connection: close") {
 			return
 		}
+	}
+}
+
+// An endpoint that answers before reading the request body (full-duplex HTTP/1.1): its
+// answer reaches the client while the body is still coming, and the connection, whose
+// request was not sent in full, is not used again.
+func TestH1PoolEarlyResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				if n == 1 {
+					// Answer at once and never read the body.
+					io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n")
+					<-hold
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+
+	c := rawConn(t, srv.Addr("public"))
+	const size = 32 << 20 // far more than the socket buffers hold
+	go func() {
+		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no response while the body was still being sent: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(body) != "too big\n" {
+		t.Fatalf("got %d %q, want the endpoint's 413", resp.StatusCode, body)
+	}
+
+	if code, body := get(t, newClient(), srv.url("public", "/")); code != 200 || body != "ok" {
+		t.Fatalf("next request: %d %q", code, body)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d upstream connections, want 2 (the first is not reused)", n)
 	}
 }
