@@ -140,7 +140,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	}
 	var sent chan error // the result of writing the request, when a goroutine writes its body
 	if req.Body == nil || req.Body == http.NoBody {
-		if err := writeRequest(c, req); err != nil {
+		if err := sendRequest(c, req); err != nil {
 			return fail(fmt.Errorf("write request: %w: %w", errNoResponse, err))
 		}
 	} else {
@@ -153,7 +153,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 		body := &readErrBody{ReadCloser: req.Body}
 		out.Body = body
 		go func() {
-			err := writeRequest(c, &out)
+			err := sendRequest(c, &out)
 			if err != nil && body.err != nil {
 				c.conn.Close()
 			}
@@ -195,8 +195,9 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	return resp, nil
 }
 
-func writeRequest(c *h1Conn, req *http.Request) error {
-	if err := req.Write(c.bw); err != nil {
+// sendRequest writes req (head and body) on c and flushes it.
+func sendRequest(c *h1Conn, req *http.Request) error {
+	if err := writeRequest(c.bw, req); err != nil {
 		return err
 	}
 	return c.bw.Flush()
