@@ -664,15 +664,21 @@ func (c *cluster) eject(e *endpoint) {
 // retried once on another endpoint when that is safe: the method is idempotent and there is
 // no body, so nothing of it was sent.
 func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
+	return c.roundTrip(req, false)
+}
+
+// roundTrip is RoundTrip. With owned, req and req.URL are the caller's own copies, which
+// roundTrip may change (forward's upstream requests): that saves copying them again.
+func (c *cluster) roundTrip(req *http.Request, owned bool) (*http.Response, error) {
 	e, err := c.pick(nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.roundTripTo(e, req)
+	resp, err := c.roundTripTo(e, req, owned)
 	var ce *connectError
 	if err != nil && errors.As(err, &ce) && retryable(req) {
 		if e2, perr := c.pick(e); perr == nil && e2 != e {
-			resp, err = c.roundTripTo(e2, req)
+			resp, err = c.roundTripTo(e2, req, owned)
 		}
 	}
 	return resp, err
@@ -689,17 +695,25 @@ func retryable(req *http.Request) bool {
 	return false
 }
 
-func (c *cluster) roundTripTo(e *endpoint, req *http.Request) (*http.Response, error) {
-	out := *req
-	u := *req.URL
-	u.Host = e.addr
-	out.URL = &u
-	if info := upstreamInfoFrom(req.Context()); info != nil {
-		info.endpoint = e.addr
+func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http.Response, error) {
+	out := req
+	if owned {
+		req.URL.Host = e.addr
+	} else {
+		cp := *req
+		u := *req.URL
+		u.Host = e.addr
+		cp.URL = &u
+		out = &cp
+	}
+	if c.srv.access != nil {
+		if info := upstreamInfoFrom(req.Context()); info != nil {
+			info.endpoint = e.addr
+		}
 	}
 	e.inflight.Add(1)
 	start := time.Now()
-	resp, err := c.transport.RoundTrip(&out)
+	resp, err := c.transport.RoundTrip(out)
 	c.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		e.inflight.Add(-1)

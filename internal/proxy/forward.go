@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -11,11 +12,12 @@ import (
 // httputil.ReverseProxy does for an ordinary exchange (hop-by-hop headers, trailers,
 // streaming flushes, an aborted stream on a broken copy) with fewer copies and allocations;
 // protocol upgrades still go through ReverseProxy (route.proxy), which owns the hijack.
-func (rt *route) forward(w http.ResponseWriter, r *http.Request) {
-	out := rt.outRequest(r)
-	resp, err := rt.cluster.RoundTrip(out)
+// The exchange runs under ctx (r's context, or one derived from it).
+func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context) {
+	out := rt.outRequest(r, ctx)
+	resp, err := rt.cluster.roundTrip(out, true)
 	if err != nil {
-		rt.errorHandler(w, r, err)
+		rt.errorHandler(w, out, err) // which reads only out's context
 		return
 	}
 	defer resp.Body.Close()
@@ -49,8 +51,9 @@ func (rt *route) forward(w http.ResponseWriter, r *http.Request) {
 }
 
 func (rt *route) copyBody(w io.Writer, body io.Reader, flush func() error) error {
-	buf := rt.bufs.Get()
-	defer rt.bufs.Put(buf)
+	bp := rt.bufs.get()
+	defer rt.bufs.put(bp)
+	buf := *bp
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
@@ -72,11 +75,10 @@ func (rt *route) copyBody(w io.Writer, body io.Reader, flush func() error) error
 	}
 }
 
-// outRequest builds the upstream request: a shallow copy of r with its own URL and header,
-// the hop-by-hop headers removed, the route's rewrites applied.
-func (rt *route) outRequest(r *http.Request) *http.Request {
-	out := new(http.Request)
-	*out = *r
+// outRequest builds the upstream request: a shallow copy of r with ctx, its own URL and
+// header, the hop-by-hop headers removed, the route's rewrites applied.
+func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request {
+	out := r.WithContext(ctx)
 	u := *r.URL
 	out.URL = &u
 	rt.rewriteURL(&u, r.URL.Path)

@@ -70,12 +70,16 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}
 	tbl := h.srv.table.Load()
 	rt := tbl.match(hostOnly(r.Host), r.URL.Path)
-	var info requestInfo
+	var info *requestInfo // only with an access log
 	defer func() {
 		// Runs on panics too (http.ErrAbortHandler when a stream breaks mid-response), so
 		// that aborted requests are counted and logged.
 		p := recover()
-		h.srv.finish(h.listener, rt, r, rec, rec.status, info.endpoint, time.Since(start))
+		endpoint := ""
+		if info != nil {
+			endpoint = info.endpoint
+		}
+		h.srv.finish(h.listener, rt, r, rec, rec.status, endpoint, time.Since(start))
 		if p != nil {
 			panic(p)
 		}
@@ -109,7 +113,8 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	if h.srv.access != nil {
-		ctx = context.WithValue(ctx, requestInfoKey{}, &info)
+		info = new(requestInfo)
+		ctx = context.WithValue(ctx, requestInfoKey{}, info)
 	}
 	if upgrade != "" {
 		// A WebSocket lives as long as both sides want it: no request or idle deadline, and
@@ -136,7 +141,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	rt.forward(rec, r.WithContext(ctx))
+	rt.forward(rec, r, ctx)
 }
 
 // growStack makes the runtime grow the calling goroutine's stack now, while it is shallow.
@@ -181,16 +186,20 @@ func (h *httpHandler) setForwarded(r *http.Request) {
 		}
 	}
 	hdr := r.Header
+	vals := make([]string, 3) // one allocation for the three headers' values
 	if prior := hdr["X-Forwarded-For"]; trusted && len(prior) > 0 {
-		hdr["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+		vals[0] = strings.Join(prior, ", ") + ", " + ip
 	} else {
-		hdr["X-Forwarded-For"] = []string{ip}
+		vals[0] = ip
 	}
+	hdr["X-Forwarded-For"] = vals[0:1:1]
 	if !trusted || hdr.Get("X-Forwarded-Proto") == "" {
-		hdr["X-Forwarded-Proto"] = []string{h.scheme}
+		vals[1] = h.scheme
+		hdr["X-Forwarded-Proto"] = vals[1:2:2]
 	}
 	if !trusted || hdr.Get("X-Forwarded-Host") == "" {
-		hdr["X-Forwarded-Host"] = []string{r.Host}
+		vals[2] = r.Host
+		hdr["X-Forwarded-Host"] = vals[2:3:3]
 	}
 }
 

@@ -178,3 +178,7 @@ func newBufferPool() *bufferPool {
 
 func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
 func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
+
+// get and put are Get and Put without allocating a slice header on each Put.
+func (b *bufferPool) get() *[]byte  { return b.p.Get().(*[]byte) }
+func (b *bufferPool) put(x *[]byte) { b.p.Put(x) }
