@@ -66,6 +66,9 @@ func commands(e env) map[string]command {
 
 func main() {
 	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	if len(os.Args) > 1 && os.Args[1] == "run" {
+		tuneGC() // process-wide, so here rather than in RunCommand (which tests run in-process)
+	}
 	os.Exit(runMain(context.Background(), os.Args[1:], e))
 }
 
