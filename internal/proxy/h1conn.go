@@ -455,7 +455,7 @@ func (h *headInfo) headerLine(line []byte) {
 }
 
 // trimOWS trims what net/textproto trims around a header value.
-func trimOWS(b []byte) []byte {
+func trimOWS[T string | []byte](b T) T {
 	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 	for len(b) > 0 && isSpace(b[0]) {
 		b = b[1:]

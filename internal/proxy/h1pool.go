@@ -160,7 +160,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 			sent <- err
 		}()
 	}
-	resp, err := readResponse(c, req)
+	resp, err := awaitResponse(c, req)
 	if err != nil {
 		if sent != nil {
 			select {
@@ -203,14 +203,14 @@ func sendRequest(c *h1Conn, req *http.Request) error {
 	return c.bw.Flush()
 }
 
-// readResponse reads the response head off c, skipping interim responses (100 Continue,
+// awaitResponse reads the response head off c, skipping interim responses (100 Continue,
 // 103 Early Hints), which are not forwarded.
-func readResponse(c *h1Conn, req *http.Request) (*http.Response, error) {
+func awaitResponse(c *h1Conn, req *http.Request) (*http.Response, error) {
 	for {
 		if _, err := c.br.Peek(1); err != nil {
 			return nil, fmt.Errorf("read response: %w: %w", errNoResponse, err)
 		}
-		r, err := http.ReadResponse(c.br, req)
+		r, err := readResponse(c.br, req)
 		if err != nil {
 			return nil, fmt.Errorf("read response: %w", err)
 		}
