@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -153,4 +157,53 @@ func TestReplaceListenerOnSameAddressFailsNoRequest(t *testing.T) {
 		t.Fatalf("only %d requests were made across %d replacements", ok.Load(), replacements)
 	}
 	t.Logf("%d requests on fresh connections across %d replacements on one address, none failed", ok.Load(), replacements)
+}
+
+// A demo upstream is bound when a change is prepared but answers only once the change is
+// committed: a rolled-back change never serves a request from its demo.
+func TestDemoServesOnlyAfterCommit(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := startDemo(context.Background(), "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := d.ln.Addr().String()
+	c := rawConn(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 1)); n > 0 || !isTimeoutErr(err) {
+		t.Fatalf("a prepared demo answered before serve (%d bytes, %v)", n, err)
+	}
+	d.serve()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.stop(ctx)
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+
+	// Never served: stop just releases the socket.
+	d2, err := startDemo(context.Background(), "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr2 := d2.ln.Addr().String()
+	d2.stop(context.Background())
+	if c, err := net.DialTimeout("tcp", addr2, 2*time.Second); err == nil {
+		c.Close()
+		t.Fatal("the socket of a demo that never served is still open")
+	}
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -18,7 +18,10 @@ type demoServer struct {
 	addr string
 	ln   net.Listener
 	srv  *http.Server
-	done chan struct{}
+	log  *slog.Logger
+	// serving is set by serve; done is closed when serving has ended.
+	serving bool
+	done    chan struct{}
 }
 
 // DemoHandler is the demo application's handler.
@@ -41,9 +44,10 @@ func startDemo(ctx context.Context, addr string, log *slog.Logger) (*demoServer,
 	if err != nil {
 		return nil, fmt.Errorf("demo upstream: %w", err)
 	}
-	d := &demoServer{
+	return &demoServer{
 		addr: addr,
 		ln:   ln,
+		log:  log,
 		done: make(chan struct{}),
 		srv: &http.Server{
 			Handler:           DemoHandler(),
@@ -51,19 +55,28 @@ func startDemo(ctx context.Context, addr string, log *slog.Logger) (*demoServer,
 			IdleTimeout:       5 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
-	}
+	}, nil
+}
+
+// serve starts answering on the socket startDemo bound; a change that is rolled back never
+// calls it, so its demo answers no request.
+func (d *demoServer) serve() {
+	d.serving = true
 	go func() {
 		defer close(d.done)
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("demo upstream stopped", "err", err)
+		if err := d.srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("demo upstream stopped", "err", err)
 		}
 	}()
-	log.Info("demo upstream listening", "address", ln.Addr().String())
-	return d, nil
+	d.log.Info("demo upstream listening", "address", d.ln.Addr().String())
 }
 
 // stop shuts the demo down, waiting for requests until ctx ends.
 func (d *demoServer) stop(ctx context.Context) {
+	if !d.serving {
+		d.ln.Close()
+		return
+	}
 	if err := d.srv.Shutdown(ctx); err != nil {
 		d.srv.Close()
 	}

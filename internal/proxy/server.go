@@ -382,6 +382,9 @@ func (s *Server) commit(c *change) {
 			cancel()
 		}
 		s.demo = c.demo
+		if s.demo != nil {
+			s.demo.serve()
+		}
 	}
 
 	// New listeners accept before the ones they replace stop: a socket taken over is
