@@ -445,13 +445,34 @@ func (h *headInfo) headerLine(line []byte) {
 		return // the server refuses a line without a colon
 	}
 	switch {
-	case len(name) == len("content-length") && bytes.EqualFold(name, []byte("content-length")):
+	case asciiEqualFold(name, "content-length"):
 		h.contentLen = append(h.contentLen, string(trimOWS(value)))
-	case len(name) == len("transfer-encoding") && bytes.EqualFold(name, []byte("transfer-encoding")):
+	case asciiEqualFold(name, "transfer-encoding"):
 		h.transferEnc = append(h.transferEnc, string(trimOWS(value)))
-	case len(name) == len("upgrade") && bytes.EqualFold(name, []byte("upgrade")):
+	case asciiEqualFold(name, "upgrade"):
 		h.upgrade = true
 	}
+}
+
+// asciiEqualFold compares case-insensitively in ASCII only, as net/http does for framing
+// headers (Unicode folding would take "\u212a" for "k").
+func asciiEqualFold[T string | []byte](a T, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // trimOWS trims what net/textproto trims around a header value.
@@ -498,7 +519,7 @@ func (c *framedConn) classify(headBytes []byte) {
 	}
 	switch {
 	case len(h.transferEnc) > 0:
-		if len(h.transferEnc) != 1 || !equalFoldString(h.transferEnc[0], "chunked") {
+		if len(h.transferEnc) != 1 || !asciiEqualFold(h.transferEnc[0], "chunked") {
 			c.ended = true // 501 from the server
 			return
 		}
@@ -525,10 +546,6 @@ func (c *framedConn) classify(headBytes []byte) {
 		c.unchecked.Store(true)
 		c.state = statePassthrough
 	}
-}
-
-func equalFoldString(a, b string) bool {
-	return len(a) == len(b) && bytes.EqualFold([]byte(a), []byte(b))
 }
 
 // handshake runs the TLS handshake under the server's read deadline (set before its first
