@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/h2server"
 	"github.com/gangway-ecs/gangway/internal/health"
 )
 
@@ -157,6 +158,9 @@ func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error
 		hs.Protocols.SetUnencryptedHTTP2(true)
 	} else if l.spec.H2C {
 		hs.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if hs.Protocols.UnencryptedHTTP2() {
+		new(h2server.Server).Configure(hs)
 	}
 	return hs, nil
 }

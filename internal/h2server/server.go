@@ -1,0 +1,146 @@
+// Package h2server serves HTTP/2 connections for an http.Server.
+//
+// It takes over the connections that net/http recognises as HTTP/2 (the client preface,
+// read by net/http, on a connection it sees unencrypted: h2c, or HTTP/2 over TLS that the
+// listener has already decrypted) and serves their streams with the server's handler.
+//
+// Why not net/http's own HTTP/2 server: it runs every frame through one loop goroutine and
+// makes each handler wait for that loop twice per response (headers, then data), starting
+// a goroutine to write the headers. Here the goroutine that reads frames handles them
+// itself, handlers append their frames to the connection's output under its lock, and one
+// writer goroutine sends whatever has gathered in a single system call. Frame parsing,
+// HPACK and header validation are golang.org/x/net/http2's.
+//
+// Behaviour follows net/http's HTTP/2 server where it is visible to handlers and clients:
+// the same request fields, http.Server's ReadTimeout and WriteTimeout per stream,
+// IdleTimeout per connection, MaxHeaderBytes as the header list limit (431 beyond it),
+// automatic Content-Length, Content-Type sniffing and Date, trailers (the Trailer header
+// and http.TrailerPrefix), 100-continue, and a graceful GOAWAY when the http.Server shuts
+// down.
+package h2server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Defaults, as net/http's HTTP/2 server has them.
+const (
+	// DefaultMaxConcurrentStreams is the streams a client may have open at once.
+	DefaultMaxConcurrentStreams = 250
+	// streamWindow and connWindow are the receive windows advertised for request bodies:
+	// what one stream, and the whole connection, may have buffered unread.
+	streamWindow = 1 << 20
+	connWindow   = 1 << 20
+	// prefaceTimeout bounds the wait for the client preface after ALPN, as net/http's.
+	prefaceTimeout = 10 * time.Second
+)
+
+// Server serves HTTP/2 for one or more http.Servers (see Configure).
+type Server struct {
+	// MaxConcurrentStreams is advertised to clients; 0 means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	shutdown bool
+}
+
+// Configure makes hs hand its HTTP/2 connections to s, and shut them down gracefully (a
+// GOAWAY, then close once their streams end) when hs shuts down. hs must allow
+// unencrypted HTTP/2 (Protocols.SetUnencryptedHTTP2), which is how net/http recognises
+// the client preface. Setting TLSNextProto also keeps net/http from configuring its own
+// HTTP/2 server.
+func (s *Server) Configure(hs *http.Server) {
+	if hs.TLSNextProto == nil {
+		hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
+	// net/http passes an unencrypted connection wrapped in a *tls.Conn that is never used
+	// as one; the net.Conn is behind UnencryptedNetConn. The preface has been read.
+	hs.TLSNextProto["unencrypted_http2"] = func(hs *http.Server, tc *tls.Conn, h http.Handler) {
+		u, ok := tc.NetConn().(interface{ UnencryptedNetConn() net.Conn })
+		if !ok {
+			return // net/http closes the connection when this returns
+		}
+		s.ServeConn(baseContext(h), hs, u.UnencryptedNetConn(), h)
+	}
+	// HTTP/2 negotiated by net/http's own TLS (ALPN "h2"); its presence is also what keeps
+	// net/http from installing its HTTP/2 server over these entries.
+	hs.TLSNextProto["h2"] = func(hs *http.Server, tc *tls.Conn, h http.Handler) {
+		if err := readPreface(tc); err != nil {
+			return
+		}
+		s.ServeConn(baseContext(h), hs, tc, h)
+	}
+	hs.RegisterOnShutdown(s.Shutdown)
+}
+
+// ServeConn serves one HTTP/2 connection whose client preface has been read, with the
+// timeouts and limits of hs, until it ends. It returns once every handler of the
+// connection has returned; it does not close nc on a clean end (the caller does).
+func (s *Server) ServeConn(ctx context.Context, hs *http.Server, nc net.Conn, h http.Handler) {
+	c := newConn(s, hs, nc, h, ctx)
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	shutdown := s.shutdown
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	if shutdown {
+		c.goAway()
+	}
+	c.serve()
+}
+
+// Shutdown sends every connection a GOAWAY naming the last stream it will serve; each
+// closes once those streams have ended. Connections that arrive later get the same at
+// once.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	s.shutdown = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.goAway()
+	}
+}
+
+// baseContext is the connection context net/http hands over with the handler.
+func baseContext(h http.Handler) context.Context {
+	if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
+		return bc.BaseContext()
+	}
+	return context.Background()
+}
+
+// readPreface reads the client preface of a connection that net/http has not read it
+// from (one negotiated by ALPN), within a deadline.
+func readPreface(c net.Conn) error {
+	c.SetReadDeadline(time.Now().Add(prefaceTimeout))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != http2.ClientPreface {
+		return errors.New("http2: bad client preface")
+	}
+	return nil
+}

@@ -1,0 +1,324 @@
+package h2server
+
+import (
+	"context"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+)
+
+// stream is one request and its response. Fields below mu are guarded by the
+// connection's mu.
+type stream struct {
+	c      *conn
+	id     uint32
+	req    *http.Request
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	readTimer, writeTimer *time.Timer
+
+	// The connection's mu guards the rest.
+	cond           sync.Cond // on c.mu: body data, end, or reset
+	sendWindow     int64
+	recvWindow     int64 // what the client may still send on this stream
+	refund         int64 // consumed bytes not yet returned to the stream window
+	body           []byte
+	bodyOff        int
+	bodyErr        error // io.EOF after END_STREAM; the reset's cause after a reset
+	bodyClosed     bool  // the handler closed the body
+	declared       int64 // the request's Content-Length, -1 if none
+	received       int64
+	expectContinue bool
+	remoteDone     bool // the client has ended its side (END_STREAM)
+	localDone      bool // the response has ended (END_STREAM sent)
+	closed         bool // no longer in the connection's stream map
+	resetErr       error
+	headerTooLarge bool // answered 431 without the handler
+}
+
+// newStream builds the request of a new stream from its header block. A malformed
+// request returns the stream error code to reset it with. It is called with c.mu held.
+func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
+	var method, scheme, authority, path string
+	for _, hf := range f.PseudoFields() {
+		switch hf.Name {
+		case ":method":
+			method = hf.Value
+		case ":scheme":
+			scheme = hf.Value
+		case ":authority":
+			authority = hf.Value
+		case ":path":
+			path = hf.Value
+		default: // :protocol, without SETTINGS_ENABLE_CONNECT_PROTOCOL
+			return nil, http2.ErrCodeProtocol
+		}
+	}
+	isConnect := method == "CONNECT"
+	switch {
+	case method == "":
+		return nil, http2.ErrCodeProtocol
+	case isConnect && (scheme != "" || path != "" || authority == ""):
+		return nil, http2.ErrCodeProtocol
+	case !isConnect && (scheme == "" || path == ""):
+		return nil, http2.ErrCodeProtocol
+	}
+
+	st := &stream{c: c, id: f.StreamID, declared: -1, sendWindow: c.peerWindow, recvWindow: streamWindow}
+	st.cond.L = &c.mu
+	regular := f.RegularFields()
+	header := make(http.Header, len(regular))
+	var cookies []string
+	for _, hf := range regular {
+		switch hf.Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			return nil, http2.ErrCodeProtocol // connection-specific (RFC 9113, 8.2.2)
+		case "te":
+			if hf.Value != "trailers" {
+				return nil, http2.ErrCodeProtocol
+			}
+		case "cookie":
+			// Split for compression; joined again for HTTP/1 semantics (8.2.3).
+			cookies = append(cookies, hf.Value)
+			continue
+		}
+		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
+		header[k] = append(header[k], hf.Value)
+	}
+	if len(cookies) > 0 {
+		header["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	if authority == "" {
+		authority = header.Get("Host")
+	}
+	delete(header, "Host")
+
+	if f.Truncated {
+		// Over MaxHeaderBytes: answered with 431 like net/http, without the handler.
+		st.req = &http.Request{Method: method, Header: http.Header{}, Proto: "HTTP/2.0", ProtoMajor: 2, Body: http.NoBody, URL: &url.URL{}}
+		st.ctx, st.cancel = context.WithCancelCause(c.baseCtx)
+		st.req = st.req.WithContext(st.ctx)
+		st.headerTooLarge = true
+		return st, http2.ErrCodeNo
+	}
+
+	var u *url.URL
+	var err error
+	requestURI := path
+	if isConnect {
+		u = &url.URL{Host: authority}
+		requestURI = authority
+	} else if u, err = url.ParseRequestURI(path); err != nil {
+		return nil, http2.ErrCodeProtocol
+	}
+
+	contentLength := int64(-1)
+	if vv := header["Content-Length"]; len(vv) > 0 {
+		for _, v := range vv[1:] {
+			if v != vv[0] {
+				return nil, http2.ErrCodeProtocol
+			}
+		}
+		n, err := strconv.ParseUint(vv[0], 10, 63)
+		if err != nil {
+			return nil, http2.ErrCodeProtocol
+		}
+		contentLength = int64(n)
+		st.declared = contentLength
+	}
+
+	var trailer http.Header
+	for _, v := range header["Trailer"] {
+		for _, k := range strings.Split(v, ",") {
+			k = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(k))
+			if k == "" || !httpguts.ValidTrailerHeader(k) {
+				continue
+			}
+			if trailer == nil {
+				trailer = make(http.Header)
+			}
+			trailer[k] = nil
+		}
+	}
+	delete(header, "Trailer")
+
+	st.ctx, st.cancel = context.WithCancelCause(c.baseCtx)
+	req := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     header,
+		Host:       authority,
+		RemoteAddr: c.remote,
+		RequestURI: requestURI,
+		Trailer:    trailer,
+	}
+	if f.StreamEnded() {
+		if contentLength > 0 {
+			return nil, http2.ErrCodeProtocol
+		}
+		req.ContentLength = 0
+		req.Body = http.NoBody
+	} else {
+		req.ContentLength = contentLength
+		if contentLength == 0 {
+			req.ContentLength = -1 // as net/http: a zero length with a body still to end
+		}
+		req.Body = &requestBody{st: st}
+		st.expectContinue = httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue")
+	}
+	st.req = req.WithContext(st.ctx)
+	return st, http2.ErrCodeNo
+}
+
+// trailerFields returns a trailer block's fields, or false if one may not be a trailer.
+func trailerFields(f *http2.MetaHeadersFrame) (http.Header, bool) {
+	h := make(http.Header)
+	for _, hf := range f.RegularFields() {
+		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
+		if !httpguts.ValidTrailerHeader(k) {
+			return nil, false
+		}
+		h[k] = append(h[k], hf.Value)
+	}
+	return h, true
+}
+
+// abort ends the stream with err: its handler's context is cancelled and its body and
+// writes fail. It is called with c.mu held.
+func (st *stream) abort(err error) {
+	if st.resetErr == nil {
+		st.resetErr = err
+	}
+	if st.bodyErr == nil {
+		st.bodyErr = err
+	}
+	st.cancel(err)
+	st.stopTimers()
+	st.cond.Broadcast()
+	if st.c.waiters > 0 {
+		st.c.cond.Broadcast()
+	}
+}
+
+func (st *stream) wakeReader() { st.cond.Signal() }
+
+// returnWindow gives n consumed bytes back to the client's stream window, in batches. It
+// is called with c.mu held.
+func (st *stream) returnWindow(n int64) {
+	if st.remoteDone || st.closed {
+		return
+	}
+	st.refund += n
+	if st.refund >= streamWindow/4 {
+		st.c.wfr.WriteWindowUpdate(st.id, uint32(st.refund))
+		st.recvWindow += st.refund
+		st.refund = 0
+		st.c.wake()
+	}
+}
+
+// startTimers arms http.Server's ReadTimeout (the request body) and WriteTimeout (the
+// whole stream) as net/http's HTTP/2 server does. It is called with c.mu held.
+func (st *stream) startTimers() {
+	if d := st.c.readTimeout; d > 0 && !st.remoteDone {
+		st.readTimer = time.AfterFunc(d, st.onReadTimeout)
+	}
+	if d := st.c.writeTimeout; d > 0 {
+		st.writeTimer = time.AfterFunc(d, st.onWriteTimeout)
+	}
+}
+
+func (st *stream) stopReadTimer() {
+	if st.readTimer != nil {
+		st.readTimer.Stop()
+	}
+}
+
+func (st *stream) stopTimers() {
+	st.stopReadTimer()
+	if st.writeTimer != nil {
+		st.writeTimer.Stop()
+	}
+}
+
+func (st *stream) onReadTimeout() {
+	st.c.mu.Lock()
+	defer st.c.mu.Unlock()
+	if !st.remoteDone && st.bodyErr == nil {
+		st.bodyErr = os.ErrDeadlineExceeded
+		st.cond.Broadcast()
+	}
+}
+
+func (st *stream) onWriteTimeout() {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !st.closed && c.dead == nil {
+		c.resetStream(st.id, http2.ErrCodeInternal, errWriteTimeout)
+	}
+}
+
+// requestBody is a stream's request body: what the client has sent and the handler not
+// yet read. Reading returns window to the client.
+type requestBody struct {
+	st *stream
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	st := b.st
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.expectContinue {
+		st.expectContinue = false
+		if len(st.body) == st.bodyOff && st.bodyErr == nil && !st.closed {
+			c.writeHeaderBlock(st.id, false, 100, nil, nil)
+		}
+	}
+	for len(st.body) == st.bodyOff && st.bodyErr == nil && !st.bodyClosed {
+		st.cond.Wait()
+	}
+	if st.bodyClosed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if len(st.body) == st.bodyOff {
+		return 0, st.bodyErr
+	}
+	n := copy(p, st.body[st.bodyOff:])
+	st.bodyOff += n
+	if st.bodyOff == len(st.body) {
+		st.body, st.bodyOff = st.body[:0], 0
+	}
+	c.returnConnWindow(int64(n))
+	st.returnWindow(int64(n))
+	return n, nil
+}
+
+func (b *requestBody) Close() error {
+	st := b.st
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.bodyClosed {
+		return nil
+	}
+	st.bodyClosed = true
+	if !st.closed {
+		c.returnConnWindow(int64(len(st.body) - st.bodyOff))
+	}
+	st.body, st.bodyOff = nil, 0
+	st.cond.Broadcast()
+	return nil
+}
