@@ -1,0 +1,488 @@
+package h2server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// serve starts an http.Server on 127.0.0.1 whose HTTP/2 connections (h2c, prior
+// knowledge) s serves, and returns its address.
+func serve(t *testing.T, s *Server, hs *http.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
+	s.Configure(hs)
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return ln.Addr().String()
+}
+
+func h2Client() *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+func TestRequestAndResponse(t *testing.T) {
+	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s %s %s %q %s", r.Proto, r.Method, r.Host, r.RequestURI, r.URL.Query().Get("q"), r.Header.Get("Cookie"), r.Header.Get("X-A"))
+	})})
+	req, _ := http.NewRequest("GET", "http://"+addr+"/p/a?q=1", nil)
+	req.Header.Set("X-A", "b")
+	req.Header.Add("Cookie", "a=1")
+	req.Header.Add("Cookie", "b=2")
+	resp, err := h2Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := fmt.Sprintf(`HTTP/2.0 GET %s /p/a?q=1 1 "a=1; b=2" b`, addr)
+	if resp.ProtoMajor != 2 || string(body) != want {
+		t.Fatalf("got %s %q, want %q", resp.Proto, body, want)
+	}
+	if resp.ContentLength != int64(len(want)) || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || resp.Header.Get("Date") == "" {
+		t.Fatalf("headers: length %d, %v", resp.ContentLength, resp.Header)
+	}
+}
+
+// TestLargeBodies streams bodies well past every flow-control window both ways, on
+// several streams of one connection at once.
+func TestLargeBodies(t *testing.T) {
+	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(h, w), r.Body)
+		if err != nil {
+			t.Errorf("reading the body: %v after %d bytes", err, n)
+		}
+		w.Header().Set("Trailer:Sum", fmt.Sprintf("%x", h.Sum(nil)))
+	})})
+	client := h2Client()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payload := bytes.Repeat([]byte{byte('a' + i)}, 5<<20+i)
+			resp, err := client.Post("http://"+addr+"/", "application/octet-stream", bytes.NewReader(payload))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || !bytes.Equal(got, payload) {
+				t.Errorf("stream %d: %d bytes back of %d, %v", i, len(got), len(payload), err)
+				return
+			}
+			if want := fmt.Sprintf("%x", sha256.Sum256(payload)); resp.Trailer.Get("Sum") != want {
+				t.Errorf("stream %d: trailer %v, want Sum %s", i, resp.Trailer, want)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestRequestTrailersAndDeclaredResponseTrailers(t *testing.T) {
+	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Got")
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte("ok"))
+		w.Header().Set("X-Got", r.Trailer.Get("X-Checksum"))
+	})})
+	req, _ := http.NewRequest("PUT", "http://"+addr+"/", io.MultiReader(strings.NewReader("body")))
+	req.Trailer = http.Header{"X-Checksum": {"c1"}}
+	req.ContentLength = -1
+	resp, err := h2Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || resp.Trailer.Get("X-Got") != "c1" {
+		t.Fatalf("status %d, trailer %v", resp.StatusCode, resp.Trailer)
+	}
+}
+
+func TestClientResetCancelsHandler(t *testing.T) {
+	cancelled := make(chan error, 1)
+	started := make(chan struct{})
+	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(started)
+		select {
+		case <-r.Context().Done():
+			cancelled <- context.Cause(r.Context())
+		case <-time.After(10 * time.Second):
+			cancelled <- errors.New("handler context never ended")
+		}
+	})})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+	resp, err := h2Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel()
+	resp.Body.Close()
+	if err := <-cancelled; !errors.Is(err, errClientReset) {
+		t.Fatalf("handler context: %v", err)
+	}
+}
+
+func TestHeadNoContentAndShortBody(t *testing.T) {
+	writeErr := make(chan error, 1)
+	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+			_, err := w.Write([]byte("x"))
+			writeErr <- err
+		case "/short":
+			w.Header().Set("Content-Length", "10")
+			w.Write([]byte("12345"))
+		default:
+			w.Write([]byte("body of a GET"))
+		}
+	})})
+	client := h2Client()
+	resp, err := client.Head("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); len(b) != 0 || resp.StatusCode != 200 {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, b)
+	}
+	resp, err = client.Get("http://" + addr + "/204")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := <-writeErr; resp.StatusCode != 204 || !errors.Is(err, http.ErrBodyNotAllowed) {
+		t.Fatalf("204: status %d, write error %v", resp.StatusCode, err)
+	}
+	resp, err = client.Get("http://" + addr + "/short")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("a body shorter than its Content-Length was delivered as complete")
+	}
+}
+
+func TestInformationalAndContinue(t *testing.T) {
+	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})})
+	var codes []int
+	var mu sync.Mutex
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+		mu.Lock()
+		codes = append(codes, code)
+		mu.Unlock()
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", "http://"+addr+"/", strings.NewReader("continued"))
+	req.Header.Set("Expect", "100-continue")
+	tr := h2Client().Transport.(*http.Transport)
+	tr.ExpectContinueTimeout = 10 * time.Second
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if string(b) != "continued" || fmt.Sprint(codes) != "[103 100]" {
+		t.Fatalf("body %q, informational responses %v (want [103 100])", b, codes)
+	}
+}
+
+func TestPanicResetsOnlyItsStream(t *testing.T) {
+	addr := serve(t, &Server{}, &http.Server{ErrorLog: discardLog(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		w.Write([]byte("fine"))
+	})})
+	client := h2Client()
+	if _, err := client.Get("http://" + addr + "/panic"); err == nil {
+		t.Fatal("a panicking handler's response succeeded")
+	}
+	resp, err := client.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "fine" {
+		t.Fatalf("after a panic: %q", b)
+	}
+}
+
+func TestHeaderListTooLarge(t *testing.T) {
+	var called atomic.Bool
+	addr := serve(t, &Server{}, &http.Server{MaxHeaderBytes: 1 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		called.Store(true)
+	})})
+	// Each field fits the limit (a single larger one fails decoding, a connection error);
+	// together they are over it.
+	var extra []string
+	for i := range 20 {
+		extra = append(extra, fmt.Sprintf("x-big-%d", i), strings.Repeat("x", 200))
+	}
+	c := dialRaw(t, addr)
+	c.open(1, "/", true, extra...)
+	f, err := c.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := f.(*http2.MetaHeadersFrame); !ok || h.PseudoValue("status") != "431" || called.Load() {
+		t.Fatalf("got %v, handler called %v", f, called.Load())
+	}
+}
+
+func TestWriteTimeoutResetsStream(t *testing.T) {
+	addr := serve(t, &Server{}, &http.Server{WriteTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+			return
+		}
+		w.Write([]byte("quick"))
+	})})
+	client := h2Client()
+	start := time.Now()
+	if _, err := client.Get("http://" + addr + "/slow"); err == nil {
+		t.Fatal("a stream past its write timeout succeeded")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the write timeout took %v", d)
+	}
+	resp, err := client.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// rawConn is a client speaking frames directly, for what http.Transport does not do.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	fr *http2.Framer
+	hb bytes.Buffer
+	he *hpack.Encoder
+	mu sync.Mutex // writes
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	c := &rawConn{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
+	c.he = hpack.NewEncoder(&c.hb)
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	io.WriteString(nc, http2.ClientPreface)
+	c.fr.WriteSettings()
+	return c
+}
+
+// request opens stream id with a GET of path and extra header fields.
+func (c *rawConn) request(id uint32, path string, end bool, extra ...string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hb.Reset()
+	fields := append([]string{":method", "GET", ":scheme", "http", ":authority", "x", ":path", path}, extra...)
+	for i := 0; i+1 < len(fields); i += 2 {
+		c.he.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hb.Bytes(), EndStream: end, EndHeaders: true})
+}
+
+// open is request, failing the test on a write error.
+func (c *rawConn) open(id uint32, path string, end bool, extra ...string) {
+	c.t.Helper()
+	if err := c.request(id, path, end, extra...); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawConn) reset(id uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+}
+
+// next returns the next frame that is not SETTINGS, WINDOW_UPDATE or PING.
+func (c *rawConn) next() (http2.Frame, error) {
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				c.mu.Lock()
+				c.fr.WriteSettingsAck()
+				c.mu.Unlock()
+			}
+		case *http2.WindowUpdateFrame, *http2.PingFrame:
+		default:
+			return f, nil
+		}
+	}
+}
+
+func TestConcurrentStreamLimit(t *testing.T) {
+	release := make(chan struct{})
+	addr := serve(t, &Server{MaxConcurrentStreams: 2}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	})})
+	c := dialRaw(t, addr)
+	c.open(1, "/", true)
+	c.open(3, "/", true)
+	c.open(5, "/", true)
+	f, err := c.next()
+	if rst, ok := f.(*http2.RSTStreamFrame); err != nil || !ok || rst.StreamID != 5 || rst.ErrCode != http2.ErrCodeRefusedStream {
+		t.Fatalf("third stream: %v %v", f, err)
+	}
+	close(release)
+}
+
+// TestRapidReset opens and resets streams whose handlers do not end: the server queues
+// them up to a bound, then cuts the connection off.
+func TestRapidReset(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var started atomic.Int32
+	addr := serve(t, &Server{MaxConcurrentStreams: 4}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		<-release // ignores cancellation, as a slow handler might
+	})})
+	c := dialRaw(t, addr)
+	go func() {
+		for id := uint32(1); id < 200; id += 2 {
+			if c.request(id, "/", false) != nil || c.reset(id) != nil {
+				return
+			}
+		}
+	}()
+	for {
+		f, err := c.next()
+		if err != nil {
+			t.Fatalf("no GOAWAY before the connection ended: %v", err)
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			if ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+				t.Fatalf("GOAWAY %v", ga.ErrCode)
+			}
+			break
+		}
+	}
+	if n := started.Load(); n > 4 {
+		t.Fatalf("%d handlers ran with a limit of 4", n)
+	}
+}
+
+func TestIdleTimeoutAndShutdown(t *testing.T) {
+	s := &Server{}
+	hs := &http.Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("x"))
+	})}
+	addr := serve(t, s, hs)
+
+	c := dialRaw(t, addr)
+	c.open(1, "/", true)
+	start := time.Now()
+	var sawGoAway bool
+	for {
+		f, err := c.next()
+		if err != nil {
+			if !sawGoAway {
+				t.Fatalf("closed without GOAWAY: %v", err)
+			}
+			break
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			sawGoAway = true
+			if ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
+				t.Fatalf("GOAWAY %v last %d", ga.ErrCode, ga.LastStreamID)
+			}
+		}
+	}
+	if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("idle connection closed after %v", d)
+	}
+
+	// Shutdown: the stream under way finishes, then the connection closes.
+	hs.IdleTimeout = 0
+	release := make(chan struct{})
+	hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Write([]byte("finished"))
+	})
+	c = dialRaw(t, addr)
+	c.open(1, "/", true)
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- hs.Shutdown(context.Background()) }()
+	var got []string
+	for {
+		f, err := c.next()
+		if err != nil {
+			break
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			got = append(got, fmt.Sprintf("GOAWAY %d", f.LastStreamID))
+			close(release)
+		case *http2.MetaHeadersFrame:
+			got = append(got, "HEADERS "+f.PseudoValue("status"))
+		case *http2.DataFrame:
+			got = append(got, fmt.Sprintf("DATA %q %v", f.Data(), f.StreamEnded()))
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := `[GOAWAY 1 HEADERS 200 DATA "finished" true]`; fmt.Sprint(got) != want {
+		t.Fatalf("frames %v, want %s", got, want)
+	}
+}
+
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
