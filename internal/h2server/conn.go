@@ -657,7 +657,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 func (c *conn) startHandler(st *stream) {
 	c.running++
 	st.startTimers()
-	go c.runHandler(st)
+	c.srv.run(st)
 }
 
 // runHandler runs the handler of one stream and finishes its response.

@@ -47,9 +47,6 @@ type httpHandler struct {
 }
 
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor == 2 {
-		growStack()
-	}
 	closeUnlessUpgraded := false
 	if c, ok := r.Context().Value(connKey{}).(*framedConn); ok {
 		if c.tls != nil && r.TLS == nil {
@@ -143,24 +140,6 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.forward(rec, r, ctx)
 }
-
-// growStack makes the runtime grow the calling goroutine's stack now, while it is shallow.
-// net/http serves each HTTP/2 stream on a new goroutine whose stack starts small; the
-// proxying path needs more, and growing it in many steps deep in that path (each step
-// copies and re-walks every frame) cost about a tenth of the CPU of an HTTP/2 request.
-// One step here, a few frames deep, costs little.
-//
-//go:noinline
-func growStack() {
-	var buf [stackReserve]byte
-	touchStack(buf[:])
-}
-
-// stackReserve is what growStack reserves: enough for the proxying path's deepest frames.
-const stackReserve = 8 << 10
-
-//go:noinline
-func touchStack(b []byte) { b[len(b)-1] = 0 }
 
 // authorize is where the route's access policy is applied, before anything goes upstream.
 // Routes carry no policy yet; the identity-aware policy plugs in here.
