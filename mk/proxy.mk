@@ -8,3 +8,13 @@ bench-proxy: build
 
 # The HTTP/1 framing checks against net/http's own parser (internal/proxy/h1conn_test.go).
 FUZZ_TARGETS += ./internal/proxy:FuzzFraming
+
+# HTTP/2 conformance: h2spec against a real listener, over h2c and TLS
+# (internal/proxy/h2spec_test.go, which lists the cases known to fail and why).
+# `go test ./...` skips it, saying why, when GANGWAY_H2SPEC is not set.
+.PHONY: test-h2spec
+TEST_SUITES += test-h2spec
+
+test-h2spec:
+	@scripts/install-h2spec.sh
+	GANGWAY_H2SPEC=$(CURDIR)/bin/h2spec $(GO) test -race -count=1 -v -run '^TestH2spec$$' ./internal/proxy/
