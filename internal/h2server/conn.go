@@ -573,10 +573,10 @@ func (c *conn) endOfBody(st *stream, trailer http.Header) error {
 		return nil
 	}
 	st.remoteDone = true
-	if trailer != nil && st.req.Trailer != nil {
-		for k, v := range trailer {
-			st.req.Trailer[k] = v
-		}
+	if st.req.Trailer != nil {
+		// Copied into the request by the goroutine that reads the body to its end, as
+		// net/http does: the handler may be reading the Trailer map meanwhile.
+		st.trailer = trailer
 	}
 	if st.bodyErr == nil {
 		st.bodyErr = io.EOF

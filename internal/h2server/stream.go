@@ -2,6 +2,7 @@ package h2server
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -42,7 +43,8 @@ type stream struct {
 	localDone      bool // the response has ended (END_STREAM sent)
 	closed         bool // no longer in the connection's stream map
 	resetErr       error
-	headerTooLarge bool // answered 431 without the handler
+	trailer        http.Header // received trailers, for the request once its body is read
+	headerTooLarge bool        // answered 431 without the handler
 }
 
 // newStream builds the request of a new stream from its header block. A malformed
@@ -294,6 +296,12 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		return 0, http.ErrBodyReadAfterClose
 	}
 	if len(st.body) == st.bodyOff {
+		if st.bodyErr == io.EOF && st.trailer != nil {
+			for k, v := range st.trailer {
+				st.req.Trailer[k] = v
+			}
+			st.trailer = nil
+		}
 		return 0, st.bodyErr
 	}
 	n := copy(p, st.body[st.bodyOff:])

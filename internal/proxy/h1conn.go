@@ -66,6 +66,7 @@ type framedConn struct {
 	// server's read deadline for the first request head.
 	handshakeTimeout time.Duration
 	handshook        bool
+	alpnH2           bool        // the handshake chose HTTP/2: the preface must follow
 	unchecked        atomic.Bool // an upgrade request turned the checks off
 }
 
@@ -111,6 +112,8 @@ var (
 	rejectedHead = []byte("GET / HTTP/1.1\r\nHost: rejected\r\nrejected\r\n\r\n")
 
 	errFraming = errors.New("malformed HTTP/1 message framing")
+	// errNoPreface: a connection that chose HTTP/2 by ALPN did not start with its preface.
+	errNoPreface = errors.New("no HTTP/2 connection preface after ALPN chose h2")
 
 	rejectCLTE   = rejection{"content_length_and_transfer_encoding", "both Content-Length and Transfer-Encoding"}
 	rejectTE10   = rejection{"transfer_encoding_http10", "Transfer-Encoding in an HTTP/1.0 request"}
@@ -372,6 +375,13 @@ func (c *framedConn) checkHead(u []byte) bool {
 			c.ready = c.end
 			return true
 		}
+		if c.alpnH2 {
+			// ALPN settled on HTTP/2 and this is not its preface: a connection error
+			// (RFC 9113, 3.4), not an HTTP/1.1 request. As a read error, net/http closes
+			// the connection without an answer.
+			c.err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: errNoPreface}
+			return true
+		}
 	}
 	for {
 		i := bytes.IndexByte(u[h.scan:], '\n')
@@ -558,6 +568,7 @@ func (c *framedConn) handshake() error {
 	}
 	err := c.tls.Handshake()
 	if err == nil {
+		c.alpnH2 = c.h2 && c.tls.ConnectionState().NegotiatedProtocol == "h2"
 		return nil
 	}
 	var re tls.RecordHeaderError

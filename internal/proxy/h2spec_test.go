@@ -34,37 +34,14 @@ import (
 // that the list never outlives the failure. Sections are RFC 7540's, which h2spec v2.2.1
 // follows; RFC 9113 keeps every requirement below.
 var h2specKnownFailures = map[string][]string{
-	// Invalid connection preface: h2spec wants the connection closed. The listener serves
-	// HTTP/1.1 and HTTP/2 on one port and tells them apart by the preface, so bytes that are
-	// not HTTP/2's are read as an HTTP/1.1 request: the server answers "HTTP/1.1 400 Bad
-	// Request" with Connection: close, then closes (h2spec reads the answer as a frame and
-	// reports an error). Nothing is forwarded and the connection ends either way. On h2c
-	// the server cannot know that the client meant HTTP/2. Over TLS it could, as ALPN chose
-	// h2, and RFC 9113 §3.4 asks for a connection error there (net/http's own TLS server
-	// just closes): a real, harmless deviation of the TLS listener, which sniffs the
-	// preface instead of going by ALPN.
-	"http2/3.5/2": {"h2c", "tls"},
-	// HEADERS frame larger than SETTINGS_MAX_FRAME_SIZE: h2spec sends a header block of
-	// about 17.5 KB, over the 16 KiB default, and wants FRAME_SIZE_ERROR. But the server
-	// advertises SETTINGS_MAX_FRAME_SIZE = 1 MiB, so the frame is allowed (RFC 9113 §4.2) and
-	// the request is served. h2spec's case ignores the advertised limit (its DATA frame
-	// case, http2/4.2/2, uses it and passes): not a server bug.
-	"http2/4.2/3": {"h2c", "tls"},
-	// Two SETTINGS_INITIAL_WINDOW_SIZE values in one SETTINGS frame: RFC 9113 §6.5.3 says
-	// to apply them in order. net/http's HTTP/2 server closes the connection with GOAWAY
-	// PROTOCOL_ERROR on any SETTINGS frame with a repeated setting, on purpose, as
-	// protection against abusive peers. A real deviation, accepted: a client sends each
-	// setting once, and one that repeats a setting only loses its connection.
-	"http2/6.5.3/1": {"h2c", "tls"},
-	// A request with a connection-specific header field (Connection here), or with TE other
-	// than "trailers": malformed (RFC 9113 §8.2.2), to be treated as a stream error
-	// PROTOCOL_ERROR, and for malformed requests "a server MAY send an HTTP response prior
-	// to closing or resetting the stream" (§8.1.1). net/http answers 400 with the reason and
-	// ends the stream, without calling the handler, so nothing is forwarded. h2spec accepts
-	// only RST_STREAM, GOAWAY or a close, not the permitted response: h2spec is stricter
-	// than the RFC.
-	"http2/8.1.2.2/1": {"h2c", "tls"},
-	"http2/8.1.2.2/2": {"h2c", "tls"},
+	// Invalid connection preface on h2c: h2spec wants the connection closed. The listener
+	// serves HTTP/1.1 and HTTP/2 on one port and tells them apart by the preface, so bytes
+	// that are not HTTP/2's are read as an HTTP/1.1 request: the server answers "HTTP/1.1
+	// 400 Bad Request" with Connection: close, then closes (h2spec reads the answer as a
+	// frame and reports an error). Nothing is forwarded and the connection ends either
+	// way; without TLS the server cannot know that the client meant HTTP/2. (Over TLS, ALPN
+	// says so, and the connection is closed as RFC 9113 §3.4 asks.)
+	"http2/3.5/2": {"h2c"},
 }
 
 // h2specCaseTimeout is h2spec's -o: how long a case waits for each reaction of the server.
