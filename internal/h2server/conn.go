@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -233,6 +234,9 @@ func (c *conn) writeLoop() {
 	var buf []byte
 	for {
 		<-c.kick
+		// Let handlers that are ready to run add their frames first, so that they leave
+		// in this write rather than each in its own.
+		runtime.Gosched()
 		c.mu.Lock()
 		buf, c.out = c.out, buf[:0]
 		dead, closing := c.dead != nil, c.closing
