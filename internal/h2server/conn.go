@@ -29,6 +29,8 @@ const (
 	// serve keeps reading (and discarding) before it closes, so that its last frames are
 	// not lost to a reset caused by unread client data.
 	goAwayLinger = time.Second
+	// maxKept is the largest output buffer a connection keeps between writes.
+	maxKept = 64 << 10
 	// maxQueuedHandlers bounds the streams waiting for a handler slot, in units of the
 	// stream limit: a client that opens and resets streams faster than their handlers
 	// end (rapid reset) is cut off beyond it.
@@ -125,7 +127,7 @@ func newConn(s *Server, hs *http.Server, nc net.Conn, h http.Handler, ctx contex
 	c.cond.L = &c.mu
 	c.wfr = http2.NewFramer((*outWriter)(c), nil)
 	c.henc = hpack.NewEncoder((*hpackWriter)(c))
-	c.fr = http2.NewFramer(nil, bufio.NewReaderSize(nc, 16<<10))
+	c.fr = http2.NewFramer(nil, bufio.NewReaderSize(nc, 4<<10))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = c.maxHeader
 	c.fr.SetReuseFrames()
@@ -258,6 +260,9 @@ func (c *conn) writeLoop() {
 			}
 			more := len(c.out) > 0
 			c.mu.Unlock()
+			if cap(buf) > maxKept {
+				buf = nil // a burst's buffer is not kept for an idle connection
+			}
 			if more {
 				c.wake()
 				continue
