@@ -76,6 +76,7 @@ func (s *Server) worker(st *stream) {
 	idle := time.NewTimer(workerIdle)
 	for {
 		st.c.runHandler(st)
+		st = nil // an idle goroutine keeps nothing of its last stream alive
 		idle.Reset(workerIdle)
 		select {
 		case st = <-s.work:
