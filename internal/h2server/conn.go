@@ -671,8 +671,10 @@ func (c *conn) startHandler(st *stream) {
 
 // runHandler runs the handler of one stream and finishes its response.
 func (c *conn) runHandler(st *stream) {
-	rw := &responseWriter{st: st, c: c}
+	rw := &st.rw
+	*rw = responseWriter{st: st, c: c}
 	defer func() {
+		defer rw.release()
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
 				c.logf("http2: panic serving %v: %v\n%s", c.remote, p, debug.Stack())

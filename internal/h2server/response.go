@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,26 @@ type responseWriter struct {
 	bodyErr     error
 	declared    int64 // the Content-Length the handler set, -1 if none
 	written     int64
-	buf         []byte
+	buf         []byte  // the body not yet sent; never grows past bufferSize
+	pooled      *[]byte // buf's pool entry
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, bufferSize); return &b }}
+
+// grow gives rw a body buffer from the pool if it has none.
+func (rw *responseWriter) grow() {
+	if rw.pooled == nil {
+		rw.pooled = bufPool.Get().(*[]byte)
+		rw.buf = (*rw.pooled)[:0]
+	}
+}
+
+// release returns the body buffer once the response has ended.
+func (rw *responseWriter) release() {
+	if rw.pooled != nil {
+		bufPool.Put(rw.pooled)
+		rw.pooled, rw.buf = nil, nil
+	}
 }
 
 func (rw *responseWriter) Header() http.Header {
@@ -93,9 +113,7 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 		return 0, errTooLong
 	}
 	if len(rw.buf)+len(p) <= bufferSize {
-		if rw.buf == nil {
-			rw.buf = make([]byte, 0, bufferSize)
-		}
+		rw.grow()
 		rw.buf = append(rw.buf, p...)
 		rw.written += int64(len(p))
 		return len(p), nil
@@ -118,9 +136,7 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 
 func (rw *responseWriter) WriteString(s string) (int, error) {
 	if len(rw.buf)+len(s) <= bufferSize && rw.wroteHeader && !rw.noBody && (rw.declared < 0 || rw.written+int64(len(s)) <= rw.declared) {
-		if rw.buf == nil {
-			rw.buf = make([]byte, 0, bufferSize)
-		}
+		rw.grow()
 		rw.buf = append(rw.buf, s...)
 		rw.written += int64(len(s))
 		return len(s), nil
@@ -208,7 +224,6 @@ func (rw *responseWriter) finish() {
 	if err := c.writeData(st, rw.buf, end); err != nil {
 		return
 	}
-	rw.buf = nil
 	if !end {
 		c.writeHeaderBlock(st.id, true, 0, trailer, nil)
 	}

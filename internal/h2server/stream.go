@@ -24,6 +24,7 @@ type stream struct {
 	req    *http.Request
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	rw     responseWriter // used by the handler's goroutine only
 
 	readTimer, writeTimer *time.Timer
 
