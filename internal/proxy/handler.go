@@ -133,7 +133,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.spec.Timeout > 0 || rt.spec.IdleTimeout > 0 {
 		st := newStreamTimer(ctx, rt.spec.Timeout, rt.spec.IdleTimeout)
 		defer st.stop()
-		ctx = st.ctx
+		ctx = st
 		if rt.spec.IdleTimeout > 0 {
 			rec.activity = &st.last
 			if r.Body != nil && r.Body != http.NoBody {
@@ -224,7 +224,7 @@ func isUpgrade(r *http.Request) string {
 
 // errorHandler maps an upstream failure to the status a user expects.
 func (rt *route) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	cause := context.Cause(r.Context())
+	cause := exchangeCause(r.Context())
 	switch {
 	case errors.Is(err, errNoHealthy):
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("route %q: cluster %q has no healthy endpoint", rt.spec.Name, rt.cluster.spec.Name))
@@ -295,57 +295,6 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// streamTimer enforces a route's upstream timeout and stream idle timeout with one timer
-// and one context: it cancels the context with errUpstreamTimeout once the timeout has
-// passed since the start, or with errIdleTimeout when no activity was noted for the idle
-// timeout. Activity is a timestamp store (cheap on every write); the timer re-arms itself
-// for whichever comes next.
-type streamTimer struct {
-	ctx           context.Context
-	cancel        context.CancelCauseFunc
-	last          atomic.Int64 // unix nanos of the last activity
-	start         int64
-	timeout, idle time.Duration
-	t             *time.Timer
-}
-
-func newStreamTimer(parent context.Context, timeout, idle time.Duration) *streamTimer {
-	st := &streamTimer{timeout: timeout, idle: idle, start: time.Now().UnixNano()}
-	st.ctx, st.cancel = context.WithCancelCause(parent)
-	st.last.Store(st.start)
-	st.t = time.AfterFunc(st.next(st.start), st.fire)
-	return st
-}
-
-// next returns how long from now until the earliest deadline.
-func (st *streamTimer) next(now int64) time.Duration {
-	d := time.Duration(1<<63 - 1)
-	if st.timeout > 0 {
-		d = time.Duration(st.start + int64(st.timeout) - now)
-	}
-	if st.idle > 0 {
-		d = min(d, time.Duration(st.last.Load()+int64(st.idle)-now))
-	}
-	return d
-}
-
-func (st *streamTimer) fire() {
-	now := time.Now().UnixNano()
-	switch {
-	case st.timeout > 0 && now-st.start >= int64(st.timeout):
-		st.cancel(errUpstreamTimeout)
-	case st.idle > 0 && now-st.last.Load() >= int64(st.idle):
-		st.cancel(errIdleTimeout)
-	default:
-		st.t.Reset(st.next(now))
-	}
-}
-
-func (st *streamTimer) stop() {
-	st.t.Stop()
-	st.cancel(nil)
-}
 
 // activityBody notes request body reads as activity.
 type activityBody struct {
