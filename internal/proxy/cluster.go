@@ -712,9 +712,9 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 		}
 	}
 	e.inflight.Add(1)
-	start := time.Now()
+	start := monoNow()
 	resp, err := c.transport.RoundTrip(out)
-	c.latency.Observe(time.Since(start).Seconds())
+	c.latency.Observe(time.Duration(monoNow() - start).Seconds())
 	if err != nil {
 		e.inflight.Add(-1)
 		var ce *connectError

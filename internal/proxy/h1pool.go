@@ -39,7 +39,7 @@ type h1Conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	addr     string
-	lastUsed time.Time
+	lastUsed int64 // monoNow
 }
 
 func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int) *h1Pool {
@@ -48,7 +48,7 @@ func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, e
 
 // get returns an idle connection to addr, or nil.
 func (p *h1Pool) get(addr string) *h1Conn {
-	now := time.Now()
+	now := monoNow()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
@@ -63,7 +63,7 @@ func (p *h1Pool) get(addr string) *h1Conn {
 		} else {
 			p.idle[addr] = list[:len(list)-1]
 		}
-		if now.Sub(c.lastUsed) < p.idleTimeout {
+		if time.Duration(now-c.lastUsed) < p.idleTimeout {
 			return c
 		}
 		c.conn.Close()
@@ -72,7 +72,7 @@ func (p *h1Pool) get(addr string) *h1Conn {
 
 // put returns a healthy connection to the pool.
 func (p *h1Pool) put(c *h1Conn) {
-	c.lastUsed = time.Now()
+	c.lastUsed = monoNow()
 	p.mu.Lock()
 	if !p.closed && len(p.idle[c.addr]) < p.maxIdle {
 		p.idle[c.addr] = append(p.idle[c.addr], c)

@@ -66,7 +66,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.probe.ServeHTTP(w, r)
 		return
 	}
-	start := time.Now()
+	var start time.Time // only with an access log: a clock read per request saved
+	if h.srv.access != nil {
+		start = time.Now()
+	}
 	rec := &recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}
 	tbl := h.srv.table.Load()
 	rt := tbl.match(hostOnly(r.Host), r.URL.Path)
@@ -79,7 +82,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if info != nil {
 			endpoint = info.endpoint
 		}
-		h.srv.finish(h.listener, rt, r, rec, rec.status, endpoint, time.Since(start))
+		h.srv.finish(h.listener, rt, r, rec, rec.status, endpoint, start)
 		if p != nil {
 			panic(p)
 		}
@@ -277,7 +280,7 @@ func (r *recorder) WriteHeader(code int) {
 		}
 	}
 	if r.activity != nil {
-		r.activity.Store(time.Now().UnixNano())
+		r.activity.Store(monoNow())
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -289,7 +292,7 @@ func (r *recorder) Write(p []byte) (int, error) {
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
 	if r.activity != nil {
-		r.activity.Store(time.Now().UnixNano())
+		r.activity.Store(monoNow())
 	}
 	return n, err
 }
@@ -305,13 +308,14 @@ type activityBody struct {
 func (b *activityBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		b.last.Store(time.Now().UnixNano())
+		b.last.Store(monoNow())
 	}
 	return n, err
 }
 
 // finish records metrics and the access log line of one request.
-func (s *Server) finish(listener string, rt *route, r *http.Request, rec *recorder, status int, upstream string, d time.Duration) {
+// start is when the request began (zero without an access log).
+func (s *Server) finish(listener string, rt *route, r *http.Request, rec *recorder, status int, upstream string, start time.Time) {
 	routeName, clusterName := "", ""
 	if rt != nil {
 		routeName, clusterName = rt.spec.Name, rt.cluster.spec.Name
@@ -326,6 +330,7 @@ func (s *Server) finish(listener string, rt *route, r *http.Request, rec *record
 	if s.access == nil {
 		return
 	}
+	d := time.Since(start)
 	s.access.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("listener", listener),
 		slog.String("method", r.Method),

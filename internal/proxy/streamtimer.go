@@ -25,7 +25,7 @@ import (
 type streamTimer struct {
 	parent     context.Context
 	stopParent func() bool
-	last       atomic.Int64 // unix nanos of the last activity
+	last       atomic.Int64 // monoNow of the last activity
 	start      int64
 	timeout    time.Duration
 	idle       time.Duration
@@ -40,7 +40,7 @@ type streamTimer struct {
 }
 
 func newStreamTimer(parent context.Context, timeout, idle time.Duration) *streamTimer {
-	st := &streamTimer{parent: parent, timeout: timeout, idle: idle, start: time.Now().UnixNano()}
+	st := &streamTimer{parent: parent, timeout: timeout, idle: idle, start: monoNow()}
 	st.last.Store(st.start)
 	st.stopParent = context.AfterFunc(parent, func() { st.cancel(context.Cause(parent)) })
 	st.t = time.AfterFunc(st.next(st.start), st.fire)
@@ -60,7 +60,7 @@ func (st *streamTimer) next(now int64) time.Duration {
 }
 
 func (st *streamTimer) fire() {
-	now := time.Now().UnixNano()
+	now := monoNow()
 	switch {
 	case st.timeout > 0 && now-st.start >= int64(st.timeout):
 		st.cancel(errUpstreamTimeout)
@@ -106,6 +106,14 @@ func (st *streamTimer) cancel(cause error) {
 		go (*f)()
 	}
 }
+
+// monoNow returns the monotonic clock in nanoseconds (since the process started): one clock
+// read, where time.Now reads the wall clock as well, and a sudden change of the wall clock
+// cannot fire or hold off a timeout. The stream timer and activity notes use it on every
+// request.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+var monoEpoch = time.Now()
 
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})

@@ -36,7 +36,7 @@ func TestStreamTimerIdleTimeoutWaitsForActivity(t *testing.T) {
 		if st.Err() != nil {
 			t.Fatalf("cancelled after %s despite activity", time.Since(start))
 		}
-		st.last.Store(time.Now().UnixNano())
+		st.last.Store(monoNow())
 		time.Sleep(20 * time.Millisecond)
 	}
 	waitDone(t, st)
