@@ -120,7 +120,13 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if err != nil {
 		return nil
 	}
-	resp := &http.Response{
+	// The response and its body in one allocation.
+	rb := &struct {
+		resp http.Response
+		body lengthBody
+	}{}
+	resp := &rb.resp
+	*resp = http.Response{
 		Status:        status,
 		StatusCode:    code,
 		Proto:         "HTTP/1.1",
@@ -138,7 +144,8 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if n == 0 {
 		resp.Body = http.NoBody
 	} else {
-		resp.Body = &lengthBody{r: br, left: int64(n)}
+		rb.body = lengthBody{r: br, left: int64(n)}
+		resp.Body = &rb.body
 	}
 	return resp
 }
