@@ -70,7 +70,12 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.srv.access != nil {
 		start = time.Now()
 	}
-	rec := &recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}
+	// One allocation for the recorder and the stream timer, which most routes have.
+	state := &struct {
+		rec recorder
+		st  streamTimer
+	}{rec: recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}}
+	rec := &state.rec
 	tbl := h.srv.table.Load()
 	rt := tbl.match(hostOnly(r.Host), r.URL.Path)
 	var info *requestInfo // only with an access log
@@ -134,7 +139,8 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.spec.Timeout > 0 || rt.spec.IdleTimeout > 0 {
-		st := newStreamTimer(ctx, rt.spec.Timeout, rt.spec.IdleTimeout)
+		st := &state.st
+		st.arm(ctx, rt.spec.Timeout, rt.spec.IdleTimeout)
 		defer st.stop()
 		ctx = st
 		if rt.spec.IdleTimeout > 0 {

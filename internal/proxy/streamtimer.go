@@ -40,11 +40,18 @@ type streamTimer struct {
 }
 
 func newStreamTimer(parent context.Context, timeout, idle time.Duration) *streamTimer {
-	st := &streamTimer{parent: parent, timeout: timeout, idle: idle, start: monoNow()}
-	st.last.Store(st.start)
-	st.stopParent = context.AfterFunc(parent, func() { st.cancel(context.Cause(parent)) })
-	st.t = time.AfterFunc(st.next(st.start), st.fire)
+	st := new(streamTimer)
+	st.arm(parent, timeout, idle)
 	return st
+}
+
+// arm starts a zero streamTimer, which may be part of a larger allocation.
+func (st *streamTimer) arm(parent context.Context, timeout, idle time.Duration) {
+	st.parent, st.timeout, st.idle, st.start = parent, timeout, idle, monoNow()
+	st.last.Store(st.start)
+	wake := st.wake // one function value for both
+	st.stopParent = context.AfterFunc(parent, wake)
+	st.t = time.AfterFunc(st.next(st.start), wake)
 }
 
 // next returns how long from now until the earliest deadline.
@@ -59,7 +66,12 @@ func (st *streamTimer) next(now int64) time.Duration {
 	return d
 }
 
-func (st *streamTimer) fire() {
+// wake runs when the parent is cancelled and when the timer fires.
+func (st *streamTimer) wake() {
+	if st.parent.Err() != nil {
+		st.cancel(context.Cause(st.parent))
+		return
+	}
 	now := monoNow()
 	switch {
 	case st.timeout > 0 && now-st.start >= int64(st.timeout):
