@@ -675,13 +675,19 @@ func (c *cluster) roundTrip(req *http.Request, owned bool) (*http.Response, erro
 		return nil, err
 	}
 	resp, err := c.roundTripTo(e, req, owned)
-	var ce *connectError
-	if err != nil && errors.As(err, &ce) && retryable(req) {
+	if err != nil && isConnectError(err) && retryable(req) {
 		if e2, perr := c.pick(e); perr == nil && e2 != e {
 			resp, err = c.roundTripTo(e2, req, owned)
 		}
 	}
 	return resp, err
+}
+
+// isConnectError reports whether err is a failed connect. It is a function of its own so
+// that the target errors.As needs is allocated only when there is an error.
+func isConnectError(err error) bool {
+	var ce *connectError
+	return errors.As(err, &ce)
 }
 
 func retryable(req *http.Request) bool {
@@ -712,13 +718,12 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 		}
 	}
 	e.inflight.Add(1)
-	start := time.Now()
+	start := monoNow()
 	resp, err := c.transport.RoundTrip(out)
-	c.latency.Observe(time.Since(start).Seconds())
+	c.latency.Observe(time.Duration(monoNow() - start).Seconds())
 	if err != nil {
 		e.inflight.Add(-1)
-		var ce *connectError
-		connectFailed := errors.As(err, &ce)
+		connectFailed := isConnectError(err)
 		// A request cancelled by the client says nothing about the endpoint.
 		if req.Context().Err() == nil || connectFailed {
 			c.outcome(e, connectFailed, !connectFailed)

@@ -39,7 +39,7 @@ type h1Conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	addr     string
-	lastUsed time.Time
+	lastUsed int64 // monoNow
 }
 
 func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int) *h1Pool {
@@ -48,7 +48,7 @@ func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, e
 
 // get returns an idle connection to addr, or nil.
 func (p *h1Pool) get(addr string) *h1Conn {
-	now := time.Now()
+	now := monoNow()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
@@ -63,7 +63,7 @@ func (p *h1Pool) get(addr string) *h1Conn {
 		} else {
 			p.idle[addr] = list[:len(list)-1]
 		}
-		if now.Sub(c.lastUsed) < p.idleTimeout {
+		if time.Duration(now-c.lastUsed) < p.idleTimeout {
 			return c
 		}
 		c.conn.Close()
@@ -72,7 +72,7 @@ func (p *h1Pool) get(addr string) *h1Conn {
 
 // put returns a healthy connection to the pool.
 func (p *h1Pool) put(c *h1Conn) {
-	c.lastUsed = time.Now()
+	c.lastUsed = monoNow()
 	p.mu.Lock()
 	if !p.closed && len(p.idle[c.addr]) < p.maxIdle {
 		p.idle[c.addr] = append(p.idle[c.addr], c)
@@ -132,9 +132,9 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*http.Response, error) {
 	// Cancelling the request (client gone, route timeout) closes the connection, which
 	// unblocks any read or write on it.
-	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
+	stop := closeOnCancel(ctx, c.conn)
 	fail := func(err error) (*http.Response, error) {
-		stop()
+		stop.stop()
 		c.conn.Close()
 		return nil, err
 	}
@@ -176,15 +176,15 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection now belongs to the upgraded protocol; ReverseProxy needs a
 		// ReadWriteCloser body and owns it until it closes it.
-		if !stop() {
-			return fail(context.Cause(ctx))
+		if !stop.stop() {
+			return fail(exchangeCause(ctx))
 		}
 		resp.Body = &upgradedConn{c: c}
 		return resp, nil
 	}
 	reusable := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
-		if stop() && reusable && requestSent(sent) {
+		if stop.stop() && reusable && requestSent(sent) {
 			p.put(c)
 		} else {
 			c.conn.Close()
@@ -193,6 +193,30 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	}
 	resp.Body = &h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable, sent: sent}
 	return resp, nil
+}
+
+// cancelWatch closes a connection when the context of its exchange is cancelled, until
+// stopped.
+type cancelWatch struct {
+	st       *streamTimer // the exchange's context, which watches conn itself
+	conn     net.Conn
+	afterFun func() bool // otherwise, the stop function of a context.AfterFunc
+}
+
+func closeOnCancel(ctx context.Context, conn net.Conn) cancelWatch {
+	if st, ok := ctx.(*streamTimer); ok && st.watch(conn) {
+		return cancelWatch{st: st, conn: conn}
+	}
+	return cancelWatch{afterFun: context.AfterFunc(ctx, func() { conn.Close() })}
+}
+
+// stop reports whether it stopped the watch before the cancellation closed the
+// connection, as the stop function of context.AfterFunc does.
+func (w cancelWatch) stop() bool {
+	if w.st != nil {
+		return w.st.unwatch(w.conn)
+	}
+	return w.afterFun()
 }
 
 // sendRequest writes req (head and body) on c and flushes it.
@@ -255,7 +279,7 @@ type h1Body struct {
 	rc       io.ReadCloser
 	c        *h1Conn
 	p        *h1Pool
-	stop     func() bool
+	stop     cancelWatch
 	reusable bool
 	sent     chan error // see requestSent
 	eof      bool
@@ -279,7 +303,7 @@ func (b *h1Body) Close() error {
 	}
 	b.done = true
 	err := b.rc.Close()
-	if b.stop() && b.eof && b.reusable && err == nil && requestSent(b.sent) {
+	if b.stop.stop() && b.eof && b.reusable && err == nil && requestSent(b.sent) {
 		b.p.put(b.c)
 	} else {
 		b.c.conn.Close()

@@ -92,9 +92,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 			return nil
 		}
 		k := line[:colon]
-		if ck, ok := commonResponseHeaders[k]; ok {
-			k = ck
-		} else {
+		if !isCommonResponseHeader(k) {
 			k = textproto.CanonicalMIMEHeaderKey(k)
 		}
 		switch k {
@@ -120,7 +118,13 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if err != nil {
 		return nil
 	}
-	resp := &http.Response{
+	// The response and its body in one allocation.
+	rb := &struct {
+		resp http.Response
+		body lengthBody
+	}{}
+	resp := &rb.resp
+	*resp = http.Response{
 		Status:        status,
 		StatusCode:    code,
 		Proto:         "HTTP/1.1",
@@ -138,24 +142,24 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if n == 0 {
 		resp.Body = http.NoBody
 	} else {
-		resp.Body = &lengthBody{r: br, left: int64(n)}
+		rb.body = lengthBody{r: br, left: int64(n)}
+		resp.Body = &rb.body
 	}
 	return resp
 }
 
-// commonResponseHeaders are header names in canonical form, so that the usual ones cost no
-// allocation and no canonicalisation.
-var commonResponseHeaders = nameSet("Accept-Ranges", "Age", "Cache-Control", "Connection", "Content-Encoding",
-	"Content-Language", "Content-Length", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive",
-	"Last-Modified", "Location", "Pragma", "Server", "Set-Cookie", "Strict-Transport-Security", "Trailer", "Transfer-Encoding", "Vary",
-	"Via", "X-Content-Type-Options", "X-Frame-Options", "X-Request-Id")
-
-func nameSet(names ...string) map[string]string {
-	m := make(map[string]string, len(names))
-	for _, n := range names {
-		m[n] = n
+// isCommonResponseHeader reports whether k is one of the usual response header names in
+// canonical form, which then costs no allocation and no canonicalisation. A switch on
+// constant strings compiles to a few comparisons, cheaper than hashing k for a map.
+func isCommonResponseHeader(k string) bool {
+	switch k {
+	case "Accept-Ranges", "Age", "Cache-Control", "Connection", "Content-Encoding",
+		"Content-Language", "Content-Length", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive",
+		"Last-Modified", "Location", "Pragma", "Server", "Set-Cookie", "Strict-Transport-Security", "Trailer",
+		"Transfer-Encoding", "Vary", "Via", "X-Content-Type-Options", "X-Frame-Options", "X-Request-Id":
+		return true
 	}
-	return m
+	return false
 }
 
 func cutCRLF(s string) (line, rest string, ok bool) {

@@ -63,8 +63,16 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.probe.ServeHTTP(w, r)
 		return
 	}
-	start := time.Now()
-	rec := &recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}
+	var start time.Time // only with an access log: a clock read per request saved
+	if h.srv.access != nil {
+		start = time.Now()
+	}
+	// One allocation for the recorder and the stream timer, which most routes have.
+	state := &struct {
+		rec recorder
+		st  streamTimer
+	}{rec: recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}}
+	rec := &state.rec
 	tbl := h.srv.table.Load()
 	rt := tbl.match(hostOnly(r.Host), r.URL.Path)
 	var info *requestInfo // only with an access log
@@ -76,7 +84,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if info != nil {
 			endpoint = info.endpoint
 		}
-		h.srv.finish(h.listener, rt, r, rec, rec.status, endpoint, time.Since(start))
+		h.srv.finish(h.listener, rt, r, rec, rec.status, endpoint, start)
 		if p != nil {
 			panic(p)
 		}
@@ -128,9 +136,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.spec.Timeout > 0 || rt.spec.IdleTimeout > 0 {
-		st := newStreamTimer(ctx, rt.spec.Timeout, rt.spec.IdleTimeout)
+		st := &state.st
+		st.arm(ctx, rt.spec.Timeout, rt.spec.IdleTimeout)
 		defer st.stop()
-		ctx = st.ctx
+		ctx = st
 		if rt.spec.IdleTimeout > 0 {
 			rec.activity = &st.last
 			if r.Body != nil && r.Body != http.NoBody {
@@ -203,7 +212,7 @@ func isUpgrade(r *http.Request) string {
 
 // errorHandler maps an upstream failure to the status a user expects.
 func (rt *route) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	cause := context.Cause(r.Context())
+	cause := exchangeCause(r.Context())
 	switch {
 	case errors.Is(err, errNoHealthy):
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("route %q: cluster %q has no healthy endpoint", rt.spec.Name, rt.cluster.spec.Name))
@@ -256,7 +265,7 @@ func (r *recorder) WriteHeader(code int) {
 		}
 	}
 	if r.activity != nil {
-		r.activity.Store(time.Now().UnixNano())
+		r.activity.Store(monoNow())
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -268,63 +277,12 @@ func (r *recorder) Write(p []byte) (int, error) {
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
 	if r.activity != nil {
-		r.activity.Store(time.Now().UnixNano())
+		r.activity.Store(monoNow())
 	}
 	return n, err
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// streamTimer enforces a route's upstream timeout and stream idle timeout with one timer
-// and one context: it cancels the context with errUpstreamTimeout once the timeout has
-// passed since the start, or with errIdleTimeout when no activity was noted for the idle
-// timeout. Activity is a timestamp store (cheap on every write); the timer re-arms itself
-// for whichever comes next.
-type streamTimer struct {
-	ctx           context.Context
-	cancel        context.CancelCauseFunc
-	last          atomic.Int64 // unix nanos of the last activity
-	start         int64
-	timeout, idle time.Duration
-	t             *time.Timer
-}
-
-func newStreamTimer(parent context.Context, timeout, idle time.Duration) *streamTimer {
-	st := &streamTimer{timeout: timeout, idle: idle, start: time.Now().UnixNano()}
-	st.ctx, st.cancel = context.WithCancelCause(parent)
-	st.last.Store(st.start)
-	st.t = time.AfterFunc(st.next(st.start), st.fire)
-	return st
-}
-
-// next returns how long from now until the earliest deadline.
-func (st *streamTimer) next(now int64) time.Duration {
-	d := time.Duration(1<<63 - 1)
-	if st.timeout > 0 {
-		d = time.Duration(st.start + int64(st.timeout) - now)
-	}
-	if st.idle > 0 {
-		d = min(d, time.Duration(st.last.Load()+int64(st.idle)-now))
-	}
-	return d
-}
-
-func (st *streamTimer) fire() {
-	now := time.Now().UnixNano()
-	switch {
-	case st.timeout > 0 && now-st.start >= int64(st.timeout):
-		st.cancel(errUpstreamTimeout)
-	case st.idle > 0 && now-st.last.Load() >= int64(st.idle):
-		st.cancel(errIdleTimeout)
-	default:
-		st.t.Reset(st.next(now))
-	}
-}
-
-func (st *streamTimer) stop() {
-	st.t.Stop()
-	st.cancel(nil)
-}
 
 // activityBody notes request body reads as activity.
 type activityBody struct {
@@ -335,13 +293,14 @@ type activityBody struct {
 func (b *activityBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		b.last.Store(time.Now().UnixNano())
+		b.last.Store(monoNow())
 	}
 	return n, err
 }
 
 // finish records metrics and the access log line of one request.
-func (s *Server) finish(listener string, rt *route, r *http.Request, rec *recorder, status int, upstream string, d time.Duration) {
+// start is when the request began (zero without an access log).
+func (s *Server) finish(listener string, rt *route, r *http.Request, rec *recorder, status int, upstream string, start time.Time) {
 	routeName, clusterName := "", ""
 	if rt != nil {
 		routeName, clusterName = rt.spec.Name, rt.cluster.spec.Name
@@ -356,6 +315,7 @@ func (s *Server) finish(listener string, rt *route, r *http.Request, rec *record
 	if s.access == nil {
 		return
 	}
+	d := time.Since(start)
 	s.access.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("listener", listener),
 		slog.String("method", r.Method),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -280,4 +281,19 @@ func TestRequestSmuggling(t *testing.T) {
 			t.Fatalf("a second response (%d) after the refused upgrade", resp.StatusCode)
 		}
 	})
+}
+
+// A client that goes away ends the upstream exchange at once: the proxy closes the upstream
+// connection and logs 499.
+func TestClientGoneEndsUpstreamExchange(t *testing.T) {
+	a := startBackend(t, "a")
+	a.delay.Store(int64(time.Minute))
+	var logs syncBuffer
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}),
+		func(o *Options) { o.AccessLog = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	c := rawConn(t, srv.Addr("public"))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	eventually(t, "the request upstream", func() bool { return a.hits.Load() == 1 })
+	c.Close()
+	eventually(t, "a 499 in the access log", func() bool { return strings.Contains(logs.String(), `"status":499`) })
 }

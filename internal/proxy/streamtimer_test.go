@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitDone fails the test unless ctx is cancelled within a few seconds.
+func waitDone(t *testing.T, ctx context.Context) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("context not cancelled")
+	}
+}
+
+func TestStreamTimerTimeout(t *testing.T) {
+	st := newStreamTimer(context.Background(), 50*time.Millisecond, time.Minute)
+	defer st.stop()
+	waitDone(t, st)
+	if st.Err() != context.Canceled || st.Cause() != errUpstreamTimeout || exchangeCause(st) != errUpstreamTimeout {
+		t.Fatalf("err %v, cause %v", st.Err(), st.Cause())
+	}
+}
+
+func TestStreamTimerIdleTimeoutWaitsForActivity(t *testing.T) {
+	st := newStreamTimer(context.Background(), 0, 200*time.Millisecond)
+	defer st.stop()
+	start := time.Now()
+	// Activity for 400ms keeps the stream alive past its idle timeout.
+	for time.Since(start) < 400*time.Millisecond {
+		if st.Err() != nil {
+			t.Fatalf("cancelled after %s despite activity", time.Since(start))
+		}
+		st.last.Store(monoNow())
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitDone(t, st)
+	if st.Cause() != errIdleTimeout {
+		t.Fatalf("cause %v", st.Cause())
+	}
+}
+
+func TestStreamTimerFollowsParent(t *testing.T) {
+	parent, cancel := context.WithCancelCause(context.Background())
+	st := newStreamTimer(parent, time.Minute, time.Minute)
+	defer st.stop()
+	if st.Err() != nil || st.Cause() != nil {
+		t.Fatalf("err %v, cause %v before cancellation", st.Err(), st.Cause())
+	}
+	gone := errors.New("client gone")
+	cancel(gone)
+	waitDone(t, st)
+	if st.Err() != context.Canceled || st.Cause() != gone {
+		t.Fatalf("err %v, cause %v", st.Err(), st.Cause())
+	}
+}
+
+func TestStreamTimerStop(t *testing.T) {
+	parent := context.WithValue(context.Background(), connKey{}, "v")
+	st := newStreamTimer(parent, time.Minute, 0)
+	if st.Value(connKey{}) != "v" {
+		t.Fatal("value of the parent not found")
+	}
+	st.stop()
+	waitDone(t, st)
+	if st.Cause() != context.Canceled {
+		t.Fatalf("cause %v after stop", st.Cause())
+	}
+	st.stop() // again: no effect
+}
+
+// Contexts derived from a streamTimer (as http.Transport derives them) and AfterFunc on it
+// follow its cancellation.
+func TestStreamTimerDerivedContexts(t *testing.T) {
+	st := newStreamTimer(context.Background(), 100*time.Millisecond, 0)
+	defer st.stop()
+	child, cancelChild := context.WithCancel(st)
+	defer cancelChild()
+	ran := make(chan struct{})
+	context.AfterFunc(st, func() { close(ran) })
+	var stoppedRan atomic.Bool
+	stop := context.AfterFunc(st, func() { stoppedRan.Store(true) })
+	if !stop() {
+		t.Fatal("stop before the cancellation reported false")
+	}
+	waitDone(t, child)
+	if context.Cause(child) != context.Canceled {
+		t.Fatalf("child cause %v", context.Cause(child))
+	}
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AfterFunc did not run")
+	}
+	if stop() {
+		t.Fatal("stop after the cancellation reported true")
+	}
+	// Registered after the cancellation: runs at once.
+	late := make(chan struct{})
+	context.AfterFunc(st, func() { close(late) })
+	select {
+	case <-late:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AfterFunc after the cancellation did not run")
+	}
+	if stoppedRan.Load() {
+		t.Fatal("a stopped AfterFunc ran")
+	}
+}
+
+type closeCounter struct{ n atomic.Int32 }
+
+func (c *closeCounter) Close() error { c.n.Add(1); return nil }
+
+func TestStreamTimerWatch(t *testing.T) {
+	st := newStreamTimer(context.Background(), 100*time.Millisecond, 0)
+	defer st.stop()
+	var a, b, c closeCounter
+	if !st.watch(&a) {
+		t.Fatal("watch refused")
+	}
+	if !st.unwatch(&a) {
+		t.Fatal("unwatch before the cancellation reported false")
+	}
+	if !st.watch(&b) {
+		t.Fatal("watch after unwatch refused")
+	}
+	if st.watch(&c) {
+		t.Fatal("a second connection watched at once")
+	}
+	waitDone(t, st)
+	if a.n.Load() != 0 || b.n.Load() != 1 {
+		t.Fatalf("closed: unwatched %d times, watched %d times", a.n.Load(), b.n.Load())
+	}
+	if st.unwatch(&b) {
+		t.Fatal("unwatch after the cancellation reported true")
+	}
+	if !st.watch(&c) || c.n.Load() != 1 {
+		t.Fatal("watch after the cancellation did not close at once")
+	}
+}
