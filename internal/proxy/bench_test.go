@@ -18,6 +18,18 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 	benchGet(b, "http://"+srv.Addr("public")+"/")
 }
 
+// BenchmarkProxyHTTP2 is BenchmarkProxyHTTP1 over h2c: streams multiplexed on the
+// client's connections, HTTP/1.1 upstream.
+func BenchmarkProxyHTTP2(b *testing.B) {
+	up := startFastUpstream(b)
+	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}, MaxIdleConnsPerEndpoint: 256}})
+	spec.Listeners[0].H2C = true
+	srv := startServer(b, spec)
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	benchGetWith(b, &http.Client{Transport: tr}, "http://"+srv.Addr("public")+"/")
+}
+
 // BenchmarkDirectHTTP1 is the same request sent to the upstream directly.
 func BenchmarkDirectHTTP1(b *testing.B) {
 	benchGet(b, "http://"+startFastUpstream(b)+"/")
@@ -39,7 +51,10 @@ func startFastUpstream(b *testing.B) string {
 }
 
 func benchGet(b *testing.B, url string) {
-	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	benchGetWith(b, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, url)
+}
+
+func benchGetWith(b *testing.B, c *http.Client, url string) {
 	b.SetParallelism(8)
 	var ru0, ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
