@@ -3,15 +3,19 @@
 // Gangway, nginx, HAProxy and Caddy; wrk drives HTTP/1.1 keep-alive and h2load drives
 // HTTP/2 (cleartext, prior knowledge). It prints a Markdown table with requests/s, p50 and
 // p99 latency and each peer's ratio to Gangway, then Gangway's resident memory when idle and
-// with 5,000 open keep-alive connections.
+// with 5,000 open keep-alive connections. Every target runs once per round (-rounds, 3 by
+// default), in turn, and reports its median round; the ratios of every round are printed
+// too.
 //
 // scripts/bench-proxy.sh installs the tools and runs it (make bench-proxy). Every load run
-// is bounded by -duration; the whole run takes about 5 × 2 × (duration + 2 s) plus startup.
+// is bounded by -duration; the whole run takes about rounds × 5 × 2 × (duration + 2 s)
+// plus startup.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,6 +53,7 @@ type options struct {
 	h2Conns     int
 	h2Streams   int
 	holdConns   int
+	rounds      int
 	workDir     string
 	onlyGangway bool
 }
@@ -86,6 +91,7 @@ func main() {
 	flag.IntVar(&o.conns, "c", 64, "wrk connections (HTTP/1.1)")
 	flag.IntVar(&o.h2Conns, "h2-c", 16, "h2load connections (HTTP/2)")
 	flag.IntVar(&o.h2Streams, "h2-m", 8, "h2load concurrent streams per connection")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every target runs once per round, and each reports its median round")
 	flag.IntVar(&o.holdConns, "hold", 5000, "keep-alive connections held open for the memory measurement")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
 	flag.Parse()
@@ -130,61 +136,24 @@ func run(o *options) error {
 	if o.onlyGangway {
 		targets = targets[:2]
 	}
-	type row struct {
-		name   string
-		h1, h2 result
-	}
-	var rows []row
+	// Every target runs once per round, in turn, and the table reports each target's
+	// median round: on a shared machine, load from elsewhere comes and goes, and a single
+	// pass would give it to whichever target ran at the wrong moment.
+	runs := make([][]row, len(targets))
 	var idleRSS, heldRSS int64
-	for _, t := range targets {
-		var cmd *exec.Cmd
-		if t.start != nil {
-			if cmd, err = t.start(ctx, o); err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
+	for round := 1; round <= o.rounds; round++ {
+		fmt.Fprintf(os.Stderr, "== round %d of %d\n", round, o.rounds)
+		for i, t := range targets {
+			r, err := runTarget(ctx, o, t, up, round == 1, &idleRSS, &heldRSS)
+			if err != nil {
+				return err
 			}
-			if err := waitPort(t.h1); err != nil {
-				stop(cmd)
-				logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-				for _, l := range logs {
-					b, _ := os.ReadFile(l)
-					fmt.Fprintf(os.Stderr, "--- %s\n%s", l, b)
-				}
-				return fmt.Errorf("%s: %w", t.name, err)
-			}
+			runs[i] = append(runs[i], r)
 		}
-		fmt.Fprintf(os.Stderr, "== %s\n", t.name)
-		if t.name == "Gangway" {
-			time.Sleep(500 * time.Millisecond)
-			idleRSS = rss(cmd.Process.Pid)
-		}
-		pgid := up.Process.Pid
-		if cmd != nil {
-			pgid = cmd.Process.Pid
-		}
-		cpu0 := groupCPU(pgid)
-		h1, err := runWrk(ctx, o, t.h1)
-		cpu1 := groupCPU(pgid)
-		h1.cpu = cpu1 - cpu0
-		if err != nil {
-			stop(cmd)
-			return fmt.Errorf("%s: wrk: %w", t.name, err)
-		}
-		h2, err := runH2load(ctx, o, t.h2)
-		h2.cpu = groupCPU(pgid) - cpu1
-		if err != nil {
-			stop(cmd)
-			return fmt.Errorf("%s: h2load: %w", t.name, err)
-		}
-		if t.name == "Gangway" && o.holdConns > 0 {
-			if heldRSS, err = rssWithConns(cmd.Process.Pid, t.h1, o.holdConns); err != nil {
-				stop(cmd)
-				return fmt.Errorf("%s: held connections: %w", t.name, err)
-			}
-		}
-		stop(cmd)
-		rows = append(rows, row{t.name, h1, h2})
-		fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d cpu/req %s | h2 %.0f req/s p50 %s p99 %s errors %d cpu/req %s\n",
-			h1.rps, h1.p50, h1.p99, h1.errors, h1.cpuPerRequest(), h2.rps, h2.p50, h2.p99, h2.errors, h2.cpuPerRequest())
+	}
+	rows := make([]row, len(targets))
+	for i, rs := range runs {
+		rows[i] = row{name: rs[0].name, h1: median(rs, func(r row) result { return r.h1 }), h2: median(rs, func(r row) result { return r.h2 })}
 	}
 
 	var g row
@@ -208,10 +177,94 @@ func run(o *options) error {
 			us(r.h1.cpuPerRequest()), us(r.h2.cpuPerRequest()),
 			float64(r.h1.cpuPerRequest())/float64(g.h1.cpuPerRequest()), float64(r.h2.cpuPerRequest())/float64(g.h2.cpuPerRequest()))
 	}
+	if o.rounds > 1 {
+		fmt.Printf("\nreq/s of each target ÷ Gangway's, round by round (h1 / h2):\n\n| target |")
+		for round := 1; round <= o.rounds; round++ {
+			fmt.Printf(" round %d |", round)
+		}
+		fmt.Printf("\n|---|%s\n", strings.Repeat("---:|", o.rounds))
+		gi := slices.IndexFunc(rows, func(r row) bool { return r.name == "Gangway" })
+		for _, rs := range runs {
+			fmt.Printf("| %s |", rs[0].name)
+			for j, r := range rs {
+				g := runs[gi][j]
+				fmt.Printf(" %.2f / %.2f |", r.h1.rps/g.h1.rps, r.h2.rps/g.h2.rps)
+			}
+			fmt.Println()
+		}
+	}
 	fmt.Printf("\nLoad average at the start: %s; at the end: %s.\n", startLoad, loadavg())
 	fmt.Printf("\nGangway resident memory: idle %.1f MiB; with %d open keep-alive connections %.1f MiB.\n",
 		float64(idleRSS)/(1<<20), o.holdConns, float64(heldRSS)/(1<<20))
 	return nil
+}
+
+// row is one target's results.
+type row struct {
+	name   string
+	h1, h2 result
+}
+
+// median is the result with the median requests per second among rs's (the lower middle
+// one for an even count).
+func median(rs []row, pick func(row) result) result {
+	all := make([]result, len(rs))
+	for i, r := range rs {
+		all[i] = pick(r)
+	}
+	slices.SortFunc(all, func(a, b result) int { return cmp.Compare(a.rps, b.rps) })
+	return all[(len(all)-1)/2]
+}
+
+// runTarget starts a target, loads it with wrk then h2load, and stops it. The first round
+// also measures Gangway's memory.
+func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd, first bool, idleRSS, heldRSS *int64) (row, error) {
+	var cmd *exec.Cmd
+	var err error
+	if t.start != nil {
+		if cmd, err = t.start(ctx, o); err != nil {
+			return row{}, fmt.Errorf("%s: %w", t.name, err)
+		}
+		if err := waitPort(t.h1); err != nil {
+			stop(cmd)
+			logs, _ := filepath.Glob(filepath.Join(o.workDir, "*.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				fmt.Fprintf(os.Stderr, "--- %s\n%s", l, b)
+			}
+			return row{}, fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	defer stop(cmd)
+	fmt.Fprintf(os.Stderr, "== %s\n", t.name)
+	if t.name == "Gangway" && first {
+		time.Sleep(500 * time.Millisecond)
+		*idleRSS = rss(cmd.Process.Pid)
+	}
+	pgid := up.Process.Pid
+	if cmd != nil {
+		pgid = cmd.Process.Pid
+	}
+	cpu0 := groupCPU(pgid)
+	h1, err := runWrk(ctx, o, t.h1)
+	cpu1 := groupCPU(pgid)
+	h1.cpu = cpu1 - cpu0
+	if err != nil {
+		return row{}, fmt.Errorf("%s: wrk: %w", t.name, err)
+	}
+	h2, err := runH2load(ctx, o, t.h2)
+	h2.cpu = groupCPU(pgid) - cpu1
+	if err != nil {
+		return row{}, fmt.Errorf("%s: h2load: %w", t.name, err)
+	}
+	if t.name == "Gangway" && first && o.holdConns > 0 {
+		if *heldRSS, err = rssWithConns(cmd.Process.Pid, t.h1, o.holdConns); err != nil {
+			return row{}, fmt.Errorf("%s: held connections: %w", t.name, err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d cpu/req %s | h2 %.0f req/s p50 %s p99 %s errors %d cpu/req %s\n",
+		h1.rps, h1.p50, h1.p99, h1.errors, h1.cpuPerRequest(), h2.rps, h2.p50, h2.p99, h2.errors, h2.cpuPerRequest())
+	return row{t.name, h1, h2}, nil
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
