@@ -133,7 +133,7 @@ func (s *Server) Configure(hs *http.Server) {
 
 // ServeConn serves one HTTP/2 connection whose client preface has been read, with the
 // timeouts and limits of hs, until it ends. It returns once every handler of the
-// connection has returned; it does not close nc on a clean end (the caller does).
+// connection has returned, with nc closed.
 func (s *Server) ServeConn(ctx context.Context, hs *http.Server, nc net.Conn, h http.Handler) {
 	s.init()
 	c := newConn(s, hs, nc, h, ctx)
