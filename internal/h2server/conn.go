@@ -45,7 +45,8 @@ var (
 )
 
 // conn is one HTTP/2 connection. The goroutine that runs serve reads and handles frames;
-// each stream's handler runs on its own goroutine; writeLoop sends the output.
+// each stream's handler runs on a handler goroutine of the Server; writeLoop sends the
+// output.
 //
 // mu guards everything below it. Frames are appended to out under mu, by the reader
 // (acknowledgements, resets, window updates) and by handlers (responses); writeLoop takes
@@ -193,11 +194,16 @@ func (c *conn) serve() {
 	c.nc.Close()
 	c.mu.Lock()
 	for c.running > 0 {
-		c.waiters++
-		c.cond.Wait()
-		c.waiters--
+		c.wait()
 	}
 	c.mu.Unlock()
+}
+
+// wait waits for cond. It is called with mu held.
+func (c *conn) wait() {
+	c.waiters++
+	c.cond.Wait()
+	c.waiters--
 }
 
 // fail ends the connection with err: every stream is reset and every waiter woken. It
@@ -326,10 +332,11 @@ func (c *conn) onIdle() {
 		return
 	}
 	idle := time.Since(c.lastActive)
-	if len(c.streams) > 0 || c.running > 0 || idle < c.idleTimeout {
-		wait := c.idleTimeout - idle
-		if len(c.streams) > 0 || c.running > 0 {
-			wait = c.idleTimeout
+	busy := len(c.streams) > 0 || c.running > 0
+	if busy || idle < c.idleTimeout {
+		wait := c.idleTimeout
+		if !busy {
+			wait -= idle
 		}
 		c.idleTimer.Reset(wait)
 		c.mu.Unlock()

@@ -112,7 +112,7 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 	if rw.declared >= 0 && rw.written+int64(len(p)) > rw.declared {
 		return 0, errTooLong
 	}
-	if len(rw.buf)+len(p) <= bufferSize {
+	if rw.buffers(len(p)) {
 		rw.grow()
 		rw.buf = append(rw.buf, p...)
 		rw.written += int64(len(p))
@@ -135,13 +135,20 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 }
 
 func (rw *responseWriter) WriteString(s string) (int, error) {
-	if len(rw.buf)+len(s) <= bufferSize && rw.wroteHeader && !rw.noBody && (rw.declared < 0 || rw.written+int64(len(s)) <= rw.declared) {
+	if rw.buffers(len(s)) {
 		rw.grow()
 		rw.buf = append(rw.buf, s...)
 		rw.written += int64(len(s))
 		return len(s), nil
 	}
 	return rw.Write([]byte(s))
+}
+
+// buffers reports whether n more body bytes are only buffered: the status is set, the
+// response has a body, they fit the buffer and the declared length.
+func (rw *responseWriter) buffers(n int) bool {
+	return rw.wroteHeader && !rw.noBody && len(rw.buf)+n <= bufferSize &&
+		(rw.declared < 0 || rw.written+int64(n) <= rw.declared)
 }
 
 // Flush sends the headers and whatever body is buffered.
@@ -319,9 +326,7 @@ func (c *conn) writeData(st *stream, p []byte, end bool) error {
 		}
 		n := min(int64(len(p)), int64(c.peerFrame), st.sendWindow, c.sendWindow)
 		if len(c.out) >= maxQueued || len(p) > 0 && n <= 0 {
-			c.waiters++
-			c.cond.Wait()
-			c.waiters--
+			c.wait()
 			continue
 		}
 		last := end && n == int64(len(p))
