@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/h1server"
 	"github.com/gangway-ecs/gangway/internal/h2server"
 	"github.com/gangway-ecs/gangway/internal/health"
 )
@@ -29,7 +30,10 @@ type httpListener struct {
 	ln    net.Listener
 	check *health.Check
 	certs *certReloader
-	http  *http.Server // nil for TCP listeners
+	// http holds the HTTP settings (nil for TCP listeners), which h1 serves with; h1
+	// hands HTTP/2 connections to an h2server.Server.
+	http *http.Server
+	h1   *h1server.Server
 
 	active atomic.Int64
 	gauge  interface{ Add(float64) }
@@ -159,8 +163,21 @@ func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error
 	} else if l.spec.H2C {
 		hs.Protocols.SetUnencryptedHTTP2(true)
 	}
+	l.h1 = &h1server.Server{
+		Handler:           hs.Handler,
+		ReadHeaderTimeout: hs.ReadHeaderTimeout,
+		ReadTimeout:       hs.ReadTimeout,
+		WriteTimeout:      hs.WriteTimeout,
+		IdleTimeout:       hs.IdleTimeout,
+		MaxHeaderBytes:    hs.MaxHeaderBytes,
+		ErrorLog:          hs.ErrorLog,
+		ConnContext:       hs.ConnContext,
+		ConnState:         hs.ConnState,
+	}
 	if hs.Protocols.UnencryptedHTTP2() {
-		new(h2server.Server).Configure(hs)
+		h2 := new(h2server.Server)
+		l.h1.HTTP2 = func(ctx context.Context, c net.Conn) { h2.ServeConn(ctx, hs, c, hs.Handler) }
+		l.h1.RegisterOnShutdown(h2.Shutdown)
 	}
 	return hs, nil
 }
@@ -215,7 +232,7 @@ func (l *httpListener) serve(version string) {
 			l.acceptTunnels()
 			return
 		default:
-			err = l.http.Serve(l.framedListener())
+			err = l.h1.Serve(l.framedListener())
 		}
 		select {
 		case <-l.stopping:
@@ -429,13 +446,13 @@ func (l *httpListener) stopAccepting() {
 		// Shutdown sends GOAWAY on HTTP/2 connections, closes idle HTTP/1 connections and
 		// makes busy ones close after their response; it returns when every connection is
 		// closed or l.ctx ends (forceClose). It starts once no connection is fresh.
-		l.http.SetKeepAlivesEnabled(false)
+		l.h1.SetKeepAlivesEnabled(false)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			defer close(l.httpDone)
 			l.waitFresh()
-			l.http.Shutdown(l.ctx)
+			l.h1.Shutdown(l.ctx)
 		}()
 	} else {
 		close(l.httpDone)
@@ -469,8 +486,8 @@ func (l *httpListener) forceClose() {
 	l.stopAccepting()
 	l.cancel()
 	l.closeTracked()
-	if l.http != nil {
-		l.http.Close()
+	if l.h1 != nil {
+		l.h1.Close()
 	}
 	l.wg.Wait()
 	// The handlers of closed WebSockets return on their own once their copies fail; wait

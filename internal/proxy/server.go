@@ -531,8 +531,8 @@ func (s *Server) BeginDrain() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.listeners {
-		if l.http != nil {
-			l.http.SetKeepAlivesEnabled(false)
+		if l.h1 != nil {
+			l.h1.SetKeepAlivesEnabled(false)
 		}
 	}
 }

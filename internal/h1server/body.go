@@ -1,0 +1,172 @@
+package h1server
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// body is a request body read from the connection: remain bytes of a Content-Length
+// body, or a chunked one (remain -1) followed by its trailer section.
+type body struct {
+	c      *conn
+	r      *http.Request
+	mu     sync.Mutex
+	remain int64
+	cr     io.Reader // the chunked decoder, made at the first read
+	cont   *response // an Expect: 100-continue not answered yet
+	eof    bool
+	closed bool
+	err    error
+}
+
+func newBody(c *conn, r *http.Request, n int64) *body {
+	return &body{c: c, r: r, remain: n}
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	return b.readLocked(p)
+}
+
+func (b *body) readLocked(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.cont != nil {
+		b.cont.writeContinue()
+		b.cont = nil
+	}
+	var n int
+	var err error
+	if b.remain >= 0 {
+		if int64(len(p)) > b.remain {
+			p = p[:b.remain]
+		}
+		n, err = b.c.br.Read(p)
+		b.remain -= int64(n)
+		if b.remain == 0 {
+			b.eof = true
+			return n, io.EOF
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	} else {
+		if b.cr == nil {
+			b.cr = httputil.NewChunkedReader(b.c.br)
+		}
+		n, err = b.cr.Read(p)
+		if err == io.EOF {
+			if terr := b.readTrailer(); terr != nil {
+				err = terr
+			} else {
+				b.eof = true
+			}
+		}
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// readTrailer reads the trailer section after the last chunk into Request.Trailer.
+func (b *body) readTrailer() error {
+	limit := b.c.s.maxHeaderBytes()
+	var lines []string
+	size := 0
+	for {
+		line, err := b.c.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return errTrailerTooLarge
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if size += len(line); size > limit {
+			return errTrailerTooLarge
+		}
+		s, _ := nextLine(string(line))
+		if s == "" {
+			break
+		}
+		lines = append(lines, s)
+	}
+	for _, s := range lines {
+		name, value, ok := strings.Cut(s, ":")
+		value = trimOWS(value)
+		if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
+			return errMalformedTrailer
+		}
+		if b.r.Trailer == nil {
+			b.r.Trailer = make(http.Header)
+		}
+		name = canonicalKey(name)
+		if b.r.Trailer[name] == nil {
+			b.r.Trailer[name] = []string{value}
+		} else {
+			b.r.Trailer[name] = append(b.r.Trailer[name], value)
+		}
+	}
+	return nil
+}
+
+func (b *body) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// finished reports whether the body has been read to its end (or failed).
+func (b *body) finished() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eof || b.err != nil
+}
+
+// discardRest reads what the handler left of the body, up to maxPostHandlerReadBytes;
+// it reports whether the connection is still in step for another request. A body the
+// client was told to wait for (Expect: 100-continue, never answered) is not read.
+func (b *body) discardRest() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.eof {
+		return true
+	}
+	if b.err != nil || b.cont != nil {
+		return false
+	}
+	var buf [4 << 10]byte
+	for read := 0; read <= maxPostHandlerReadBytes; {
+		n, err := b.readLocked(buf[:])
+		read += n
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
+}

@@ -1,0 +1,440 @@
+package h1server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	bufSize = 4 << 10
+	// maxPostHandlerReadBytes is how much of a request body the handler left unread is
+	// read and dropped to keep the connection; past it the connection closes (as net/http).
+	maxPostHandlerReadBytes = 256 << 10
+	// watchAfter is how long a request runs before a background read watches for the
+	// client going away (which cancels the request's context).
+	watchAfter = 50 * time.Millisecond
+	// lingerTime bounds how long a connection closed by the server reads what the client
+	// still sends, so that unread data does not turn the close into a reset that could
+	// destroy the response in flight.
+	lingerTime = 500 * time.Millisecond
+	lingerMax  = 256 << 10
+)
+
+var (
+	h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	// aLongTimeAgo is a deadline that makes pending reads return at once.
+	aLongTimeAgo = time.Unix(1, 0)
+
+	bufReaderPool sync.Pool
+	bufWriterPool sync.Pool
+)
+
+// conn is one downstream connection.
+type conn struct {
+	s      *Server
+	rwc    net.Conn
+	remote string
+	src    connSource
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	// state is http.ConnState in the low byte and, for StateNew, the Unix second it was
+	// set in the rest (closeIdleConns drops new connections silent for five seconds).
+	state atomic.Uint64
+
+	head []byte // the request head being read, reused across requests
+	hold []byte // the held-back body of a response (response.hold), reused
+	// rdl is the read deadline last set, rdlFor how long from when it was set.
+	rdl    time.Time
+	rdlFor time.Duration
+
+	// wmu orders writes of the 100 Continue (from a body Read, on any goroutine) with the
+	// response head; see response.commit.
+	wmu sync.Mutex
+
+	mu       sync.Mutex
+	cur      *response // the request being served
+	hijacked bool
+	watch    *time.Timer
+	bgDone   chan struct{} // a background read runs until closed
+	bgAbort  bool
+	// gone: the client closed or reset the connection, seen by a background read.
+	gone bool
+}
+
+// connSource is what the connection's reader reads: a byte a background read got first,
+// then the connection.
+type connSource struct {
+	c       *conn
+	hasByte bool
+	b       [1]byte
+}
+
+func (s *connSource) Read(p []byte) (int, error) {
+	if s.hasByte {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		p[0] = s.b[0]
+		s.hasByte = false
+		return 1, nil
+	}
+	return s.c.rwc.Read(p)
+}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{s: s, rwc: rwc}
+	c.src.c = c
+	if ra := rwc.RemoteAddr(); ra != nil {
+		c.remote = ra.String()
+	}
+	if v := bufReaderPool.Get(); v != nil {
+		c.br = v.(*bufio.Reader)
+		c.br.Reset(&c.src)
+	} else {
+		c.br = bufio.NewReaderSize(&c.src, bufSize)
+	}
+	if v := bufWriterPool.Get(); v != nil {
+		c.bw = v.(*bufio.Writer)
+		c.bw.Reset(rwc)
+	} else {
+		c.bw = bufio.NewWriterSize(rwc, bufSize)
+	}
+	return c
+}
+
+func (c *conn) setState(st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		c.s.trackConn(c, true)
+		c.state.Store(uint64(time.Now().Unix())<<8 | uint64(st))
+	case http.StateHijacked, http.StateClosed:
+		c.s.trackConn(c, false)
+		c.state.Store(1<<8 | uint64(st))
+	default:
+		c.state.Store(1<<8 | uint64(st))
+	}
+	if hook := c.s.ConnState; hook != nil {
+		hook(c.rwc, st)
+	}
+}
+
+func (c *conn) getState() (http.ConnState, int64) {
+	v := c.state.Load()
+	return http.ConnState(v & 0xff), int64(v >> 8)
+}
+
+// setReadDeadline sets the read deadline to now+d (none for d <= 0). A deadline set less
+// than d/16 (at most a second) ago for the same d is kept: on a busy keep-alive
+// connection the idle timeout is then set about once a second, not once a request.
+func (c *conn) setReadDeadline(d time.Duration) {
+	if d <= 0 {
+		if !c.rdl.IsZero() {
+			c.rwc.SetReadDeadline(time.Time{})
+			c.rdl, c.rdlFor = time.Time{}, 0
+		}
+		return
+	}
+	now := time.Now()
+	want := now.Add(d)
+	if c.rdlFor == d && want.Sub(c.rdl) < min(d/16, time.Second) {
+		return
+	}
+	c.rwc.SetReadDeadline(want)
+	c.rdl, c.rdlFor = want, d
+}
+
+// forgetReadDeadline records that the read deadline is no longer known (set elsewhere).
+func (c *conn) forgetReadDeadline() { c.rdl, c.rdlFor = aLongTimeAgo, -1 }
+
+func (c *conn) serve(ctx context.Context) {
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			const size = 64 << 10
+			buf := make([]byte, size)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.s.logf("http: panic serving %v: %v\n%s", c.remote, p, buf)
+		}
+		c.mu.Lock()
+		hijacked := c.hijacked
+		c.mu.Unlock()
+		if !hijacked {
+			c.rwc.Close()
+			c.setState(http.StateClosed)
+			c.release()
+		}
+	}()
+
+	c.setReadDeadline(c.s.readHeaderTimeout())
+	if c.s.HTTP2 != nil {
+		h2, err := c.prefaceNext()
+		if err != nil {
+			return
+		}
+		if h2 {
+			c.br.Discard(len(h2Preface))
+			c.setState(http.StateActive)
+			c.forgetReadDeadline()
+			c.rwc.SetReadDeadline(time.Time{})
+			c.s.HTTP2(ctx, &prefacedConn{Conn: c.rwc, r: c.br})
+			return
+		}
+	}
+	first := true
+	for {
+		if !first {
+			c.setState(http.StateIdle)
+			if c.br.Buffered() == 0 && !c.src.hasByte {
+				c.setReadDeadline(c.s.idleTimeout())
+				if _, err := c.br.Peek(1); err != nil {
+					return
+				}
+			}
+		} else if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		c.setState(http.StateActive)
+		w, err := c.readRequest(ctx, first)
+		first = false
+		if err != nil {
+			c.answerError(err)
+			return
+		}
+		c.serveRequest(w)
+		if c.hijackedNow() {
+			return
+		}
+		if w.closeAfter || c.goneNow() {
+			if !w.broken {
+				c.closeWriteAndLinger()
+			}
+			return
+		}
+	}
+}
+
+// prefaceNext reports whether the connection opens with the HTTP/2 client preface,
+// reading only as far as needed to tell.
+func (c *conn) prefaceNext() (bool, error) {
+	n := 1
+	for {
+		b, err := c.br.Peek(n)
+		if !bytes.HasPrefix(h2Preface, b) {
+			return false, nil
+		}
+		if len(b) == len(h2Preface) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		n = min(max(c.br.Buffered(), len(b))+1, len(h2Preface))
+	}
+}
+
+// prefacedConn is an HTTP/2 connection whose first bytes are in the HTTP/1 reader.
+type prefacedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *prefacedConn) Read(b []byte) (int, error) {
+	if p.r != nil {
+		if p.r.Buffered() > 0 {
+			return p.r.Read(b)
+		}
+		p.r = nil
+	}
+	return p.Conn.Read(b)
+}
+
+// serveRequest runs the handler for w, with a watcher for the client going away once it
+// has run for watchAfter, and then finishes the response.
+func (c *conn) serveRequest(w *response) {
+	c.mu.Lock()
+	c.cur = w
+	if c.watch == nil {
+		c.watch = time.AfterFunc(watchAfter, c.startWatch)
+	} else {
+		c.watch.Reset(watchAfter)
+	}
+	c.mu.Unlock()
+	defer w.cancel()
+	if w.expectationFailed {
+		// RFC 9110 §10.1.1: an expectation other than 100-continue may get a 417.
+		c.stopWatch()
+		w.header.Set("Connection", "close")
+		w.WriteHeader(http.StatusExpectationFailed)
+		w.finish()
+		return
+	}
+	c.s.Handler.ServeHTTP(w, w.req)
+	c.stopWatch()
+	w.finish()
+}
+
+// startWatch runs on the watch timer: once the request body has been read, a background
+// read notices the client closing the connection.
+func (c *conn) startWatch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.cur
+	if w == nil || c.hijacked || c.bgDone != nil || w.done.Load() {
+		return
+	}
+	if w.body != nil && !w.body.finished() {
+		c.watch.Reset(watchAfter)
+		return
+	}
+	if c.br.Buffered() > 0 || c.src.hasByte {
+		return // the client sent more already: it is there
+	}
+	done := make(chan struct{})
+	c.bgDone = done
+	c.bgAbort = false
+	// Cleared here, under c.mu, so that stopWatch's deadline in the past always comes
+	// after it.
+	c.rwc.SetReadDeadline(time.Time{})
+	go c.backgroundRead(done)
+}
+
+func (c *conn) backgroundRead(done chan struct{}) {
+	n, err := c.rwc.Read(c.src.b[:])
+	c.mu.Lock()
+	if n == 1 {
+		c.src.hasByte = true
+	}
+	if err != nil && !c.bgAbort {
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			c.gone = true
+			if c.cur != nil {
+				c.cur.cancel()
+			}
+		}
+	}
+	c.bgDone = nil
+	c.mu.Unlock()
+	close(done)
+}
+
+// stopWatch stops the watch timer and any background read; the read deadline is then
+// unknown.
+func (c *conn) stopWatch() {
+	c.mu.Lock()
+	c.watch.Stop()
+	c.cur = nil
+	done := c.bgDone
+	if done != nil {
+		c.bgAbort = true
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.mu.Unlock()
+	if done != nil {
+		<-done
+		c.forgetReadDeadline()
+	}
+}
+
+func (c *conn) hijackedNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hijacked
+}
+
+func (c *conn) goneNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone
+}
+
+// hijack hands the connection over; c.mu is held.
+func (c *conn) hijackLocked() (net.Conn, *bufio.ReadWriter, error) {
+	if c.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	c.watch.Stop()
+	if done := c.bgDone; done != nil {
+		c.bgAbort = true
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+		c.mu.Unlock()
+		<-done
+		c.mu.Lock()
+		c.rwc.SetReadDeadline(time.Time{})
+	}
+	c.hijacked = true
+	c.cur = nil
+	var rwc net.Conn = c.rwc
+	if c.br.Buffered() > 0 || c.src.hasByte {
+		rwc = &prefacedConn{Conn: c.rwc, r: c.br}
+	}
+	c.setState(http.StateHijacked)
+	return rwc, bufio.NewReadWriter(c.br, c.bw), nil
+}
+
+// closeWriteAndLinger flushes, half-closes, and reads what the client still sends for a
+// moment before the connection is closed.
+func (c *conn) closeWriteAndLinger() {
+	if c.bw.Flush() != nil {
+		return
+	}
+	cw, ok := c.rwc.(interface{ CloseWrite() error })
+	if !ok {
+		return
+	}
+	if cw.CloseWrite() != nil {
+		return
+	}
+	c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c.br, lingerMax)
+}
+
+func (c *conn) release() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		bufReaderPool.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		bufWriterPool.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+// answerError answers a request the server refuses, if it has a status to answer with,
+// and lets the connection close.
+func (c *conn) answerError(err error) {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return
+	}
+	text := http.StatusText(se.code)
+	body := itoa(se.code) + " " + text
+	if se.text != "" {
+		body += ": " + se.text
+	}
+	c.bw.WriteString("HTTP/1.1 " + itoa(se.code) + " " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body)
+	c.closeWriteAndLinger()
+}
+
+// statusError is a request refused with a status.
+type statusError struct {
+	code int
+	text string
+}
+
+func (e *statusError) Error() string { return itoa(e.code) + " " + e.text }
+
+func badRequest(text string) error { return &statusError{http.StatusBadRequest, text} }

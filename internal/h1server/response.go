@@ -1,0 +1,500 @@
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// holdMax is how much body a response without a Content-Length holds back before its
+// head is sent: a handler that ends within it gets a Content-Length instead of chunks.
+const holdMax = 2048
+
+// response is the http.ResponseWriter of one request. Its head goes into the
+// connection's buffer when the handler calls WriteHeader (the status line and the
+// handler's header fields, which later changes to the header then do not affect, as in
+// net/http) and is completed by commit, once the framing is known: at once when the
+// handler declared a Content-Length, else when the held-back body overflows, the handler
+// flushes, or it returns.
+type response struct {
+	c      *conn
+	req    *http.Request
+	body   *body // nil without a request body
+	header http.Header
+	cancel context.CancelFunc
+
+	status      int
+	wroteHeader bool // the final status is chosen and its head started
+	committed   bool // the head is complete
+	chunked     bool
+	noBody      bool // HEAD, or a status without a body: body bytes are dropped
+	isHEAD      bool
+	hasType     bool
+	sniff       bool // the head lacks a Content-Type that the first bytes decide
+	teIdentity  bool
+	teChunked   bool
+	keepAlive10 bool // an HTTP/1.0 client asked for keep-alive
+	closeAfter  bool
+	broken      bool // a write failed: the connection is unusable
+	hijacked    bool
+
+	contentLength int64 // declared by the handler, -1 if not
+	written       int64
+	hold          []byte
+	trailers      []string // declared trailer names
+
+	continueSent      bool // guarded by c.wmu, like wroteHeader's effect on it
+	expectationFailed bool
+	done              atomic.Bool
+}
+
+func newResponse(c *conn, r *http.Request, cancel context.CancelFunc) *response {
+	w := &response{c: c, req: r, header: make(http.Header), cancel: cancel, contentLength: -1, isHEAD: r.Method == http.MethodHead}
+	if b, ok := r.Body.(*body); ok {
+		w.body = b
+	}
+	w.keepAlive10 = r.ProtoMajor == 1 && r.ProtoMinor == 0 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "keep-alive")
+	w.closeAfter = r.Close
+	return w
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.hijacked {
+		w.c.s.logf("http: response.WriteHeader on hijacked connection")
+		return
+	}
+	if w.wroteHeader {
+		w.c.s.logf("http: superfluous response.WriteHeader call")
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeInformational(code)
+		return
+	}
+	h := w.header
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		if v, err := strconv.ParseInt(cl[0], 10, 64); err == nil && v >= 0 {
+			w.contentLength = v
+		} else {
+			w.c.s.logf("http: invalid Content-Length of %q", cl[0])
+		}
+	}
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
+		w.teIdentity = te[0] == "identity"
+		w.teChunked = !w.teIdentity
+		if w.teChunked {
+			w.contentLength = -1
+		}
+	}
+	bodyAllowed := bodyAllowedForStatus(code)
+	w.noBody = w.isHEAD || !bodyAllowed
+	_, w.hasType = h["Content-Type"]
+	w.sniff = bodyAllowed && !w.hasType && !w.teChunked && h.Get("Content-Encoding") == ""
+	if !w.c.s.keepAlivesEnabled() || httpguts.HeaderValuesContainsToken(h["Connection"], "close") || w.req.ProtoMajor != 1 {
+		w.closeAfter = true
+	}
+	for _, v := range h["Trailer"] {
+		for _, k := range strings.Split(v, ",") {
+			if k = http.CanonicalHeaderKey(trimOWS(k)); k != "" {
+				w.trailers = append(w.trailers, k)
+			}
+		}
+	}
+
+	w.c.wmu.Lock()
+	defer w.c.wmu.Unlock()
+	w.wroteHeader = true
+	w.status = code
+	bw := w.c.bw
+	bw.WriteString(statusLine(w.req.ProtoAtLeast(1, 1), code))
+	writeHeader(bw, h, func(k string) bool {
+		switch k {
+		case "Content-Length", "Transfer-Encoding":
+			return true
+		case "Content-Type":
+			return code == http.StatusNotModified
+		case "Connection":
+			return w.closeAfter && !httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+		}
+		return false
+	})
+	if _, ok := h["Date"]; !ok {
+		bw.Write(dateLine())
+	}
+	if w.closeAfter && w.req.ProtoAtLeast(1, 1) && !httpguts.HeaderValuesContainsToken(h["Connection"], "close") {
+		bw.WriteString("Connection: close\r\n")
+	}
+	if !bodyAllowed || w.contentLength >= 0 && (!w.sniff || w.contentLength == 0 || w.isHEAD) {
+		w.commitLocked(false, nil)
+	}
+}
+
+// writeInformational sends a 1xx response other than 101 at once.
+func (w *response) writeInformational(code int) {
+	w.c.wmu.Lock()
+	defer w.c.wmu.Unlock()
+	if code == http.StatusContinue {
+		if w.continueSent {
+			return
+		}
+		w.continueSent = true
+	}
+	bw := w.c.bw
+	bw.WriteString(statusLine(w.req.ProtoAtLeast(1, 1), code))
+	writeHeader(bw, w.header, func(k string) bool { return k == "Content-Length" || k == "Transfer-Encoding" })
+	bw.WriteString("\r\n")
+	w.flushErr(bw.Flush())
+}
+
+// writeContinue answers an Expect: 100-continue, unless the final response has begun.
+func (w *response) writeContinue() {
+	w.c.wmu.Lock()
+	defer w.c.wmu.Unlock()
+	if w.wroteHeader || w.continueSent {
+		return
+	}
+	w.continueSent = true
+	w.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	w.flushErr(w.c.bw.Flush())
+}
+
+// commitLocked completes the head once the framing is known; done: the handler has
+// returned, so what is held back is the whole body. next is a body write about to
+// follow, for Content-Type sniffing.
+func (w *response) commitLocked(done bool, next []byte) {
+	bw := w.c.bw
+	switch {
+	case w.noBody:
+		if w.isHEAD && w.contentLength >= 0 {
+			writeContentLength(bw, w.contentLength)
+		} else if w.isHEAD && done && len(w.hold) > 0 && bodyAllowedForStatus(w.status) {
+			writeContentLength(bw, int64(len(w.hold)))
+		}
+	case w.contentLength >= 0:
+		writeContentLength(bw, w.contentLength)
+	case w.teIdentity:
+		w.closeAfter = true
+	case done && len(w.trailers) == 0 && !w.teChunked:
+		writeContentLength(bw, int64(len(w.hold)))
+		w.contentLength = int64(len(w.hold))
+	case w.req.ProtoAtLeast(1, 1):
+		w.chunked = true
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	default:
+		w.closeAfter = true
+	}
+	if w.sniff && !w.noBody || w.sniff && w.isHEAD {
+		p := w.hold
+		if len(p) == 0 {
+			p = next
+		}
+		if len(p) > 0 {
+			bw.WriteString("Content-Type: " + http.DetectContentType(p) + "\r\n")
+		}
+	}
+	if w.keepAlive10 && !w.closeAfter {
+		if w.contentLength >= 0 || w.noBody {
+			bw.WriteString("Connection: keep-alive\r\n")
+		} else {
+			w.closeAfter = true
+		}
+	}
+	bw.WriteString("\r\n")
+	w.committed = true
+	if len(w.hold) > 0 && !w.noBody {
+		w.writeBody(w.hold)
+	}
+	w.hold = nil
+}
+
+func (w *response) commit(done bool, next []byte) {
+	w.c.wmu.Lock()
+	defer w.c.wmu.Unlock()
+	w.commitLocked(done, next)
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if err := w.beforeWrite(len(p)); err != nil || len(p) == 0 {
+		return 0, err
+	}
+	if !w.committed {
+		if w.contentLength < 0 && len(w.hold)+len(p) <= holdMax {
+			if w.hold == nil {
+				if w.c.hold == nil {
+					w.c.hold = make([]byte, 0, holdMax)
+				}
+				w.hold = w.c.hold[:0]
+			}
+			w.hold = append(w.hold, p...)
+			return len(p), nil
+		}
+		w.commit(false, p)
+	}
+	if w.noBody {
+		return len(p), nil
+	}
+	if err := w.writeBody(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *response) WriteString(s string) (int, error) {
+	if !w.committed || w.chunked || len(s) == 0 {
+		return w.Write([]byte(s))
+	}
+	if err := w.beforeWrite(len(s)); err != nil {
+		return 0, err
+	}
+	if w.noBody {
+		return len(s), nil
+	}
+	if _, err := w.c.bw.WriteString(s); err != nil {
+		return 0, w.flushErr(err)
+	}
+	return len(s), nil
+}
+
+// beforeWrite starts the response if needed and counts n body bytes about to be written.
+func (w *response) beforeWrite(n int) error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if n == 0 {
+		return nil
+	}
+	if !bodyAllowedForStatus(w.status) {
+		return http.ErrBodyNotAllowed
+	}
+	w.written += int64(n)
+	if w.contentLength >= 0 && w.written > w.contentLength {
+		return http.ErrContentLength
+	}
+	return nil
+}
+
+func (w *response) writeBody(p []byte) error {
+	bw := w.c.bw
+	if w.chunked {
+		var size [18]byte
+		bw.Write(strconv.AppendUint(size[:0], uint64(len(p)), 16))
+		bw.WriteString("\r\n")
+		bw.Write(p)
+		_, err := bw.WriteString("\r\n")
+		return w.flushErr(err)
+	}
+	_, err := bw.Write(p)
+	return w.flushErr(err)
+}
+
+// flushErr notes a failed write: the client is gone, the request is cancelled.
+func (w *response) flushErr(err error) error {
+	if err != nil && !w.broken {
+		w.broken = true
+		w.closeAfter = true
+		w.cancel()
+	}
+	return err
+}
+
+func (w *response) Flush() { w.FlushError() }
+
+// FlushError sends what the response holds (http.ResponseController.Flush).
+func (w *response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(false, nil)
+	}
+	return w.flushErr(w.c.bw.Flush())
+}
+
+// finish ends the response after the handler returned.
+func (w *response) finish() {
+	w.done.Store(true)
+	if w.hijacked {
+		return
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(true, nil)
+	}
+	bw := w.c.bw
+	if w.chunked {
+		bw.WriteString("0\r\n")
+		w.writeTrailers()
+		bw.WriteString("\r\n")
+	}
+	if w.contentLength >= 0 && !w.noBody && w.written != w.contentLength {
+		w.closeAfter = true // too short: the client would read the next response as body
+	}
+	w.flushErr(bw.Flush())
+	if w.body != nil && !w.broken && !w.body.discardRest() {
+		w.closeAfter = true
+	}
+}
+
+func (w *response) writeTrailers() {
+	bw := w.c.bw
+	for _, k := range w.trailers {
+		for _, v := range w.header[k] {
+			writeField(bw, k, v)
+		}
+	}
+	for k, vv := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			for _, v := range vv {
+				writeField(bw, name, v)
+			}
+		}
+	}
+}
+
+// Hijack hands the connection to the handler (http.Hijacker).
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.done.Load() {
+		panic("h1server: Hijack called after ServeHTTP finished")
+	}
+	if w.wroteHeader && !w.committed {
+		w.commit(false, nil)
+	}
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	rwc, brw, err := w.c.hijackLocked()
+	if err == nil {
+		w.hijacked = true
+	}
+	return rwc, brw, err
+}
+
+// SetReadDeadline, SetWriteDeadline and EnableFullDuplex serve http.ResponseController.
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.forgetReadDeadline()
+	return w.c.rwc.SetReadDeadline(t)
+}
+
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+
+// EnableFullDuplex: request bodies can always be read while the response is written.
+func (w *response) EnableFullDuplex() error { return nil }
+
+func bodyAllowedForStatus(status int) bool {
+	switch {
+	case status >= 100 && status <= 199:
+		return false
+	case status == http.StatusNoContent, status == http.StatusNotModified:
+		return false
+	}
+	return true
+}
+
+var statusLines11, statusLines10 [600]string
+
+func init() {
+	for code := range statusLines11 {
+		if text := http.StatusText(code); text != "" {
+			statusLines11[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
+			statusLines10[code] = "HTTP/1.0 " + strconv.Itoa(code) + " " + text + "\r\n"
+		}
+	}
+}
+
+// statusLine is the status line for code, "HTTP/1.0" to an HTTP/1.0 request as net/http.
+func statusLine(is11 bool, code int) string {
+	if code < len(statusLines11) {
+		if s := statusLines11[code]; s != "" {
+			if !is11 {
+				return statusLines10[code]
+			}
+			return s
+		}
+	}
+	proto := "HTTP/1.1 "
+	if !is11 {
+		proto = "HTTP/1.0 "
+	}
+	return proto + strconv.Itoa(code) + " status code " + strconv.Itoa(code) + "\r\n"
+}
+
+// writeHeader writes h's fields, sorted by name, except those skip names; fields with
+// invalid names are dropped and line breaks in values become spaces (no response
+// splitting).
+func writeHeader(bw *bufio.Writer, h http.Header, skip func(string) bool) {
+	var arr [24]string
+	keys := arr[:0]
+	for k := range h {
+		if !skip(k) && !strings.HasPrefix(k, http.TrailerPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			writeField(bw, k, v)
+		}
+	}
+}
+
+func writeField(bw *bufio.Writer, k, v string) {
+	if !httpguts.ValidHeaderFieldName(k) {
+		return
+	}
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+	}
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(trimOWS(v))
+	bw.WriteString("\r\n")
+}
+
+func writeContentLength(bw *bufio.Writer, n int64) {
+	var b [40]byte
+	bw.Write(strconv.AppendInt(append(b[:0], "Content-Length: "...), n, 10))
+	bw.WriteString("\r\n")
+}
+
+type dateCache struct {
+	sec  int64
+	line []byte
+}
+
+var lastDate atomic.Pointer[dateCache]
+
+// dateLine is the Date field for now, made once a second.
+func dateLine() []byte {
+	now := time.Now()
+	sec := now.Unix()
+	if d := lastDate.Load(); d != nil && d.sec == sec {
+		return d.line
+	}
+	line := now.UTC().AppendFormat([]byte("Date: "), http.TimeFormat)
+	line = append(line, "\r\n"...)
+	lastDate.Store(&dateCache{sec: sec, line: line})
+	return line
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
