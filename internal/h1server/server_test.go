@@ -1,0 +1,359 @@
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// start serves h on a fresh 127.0.0.1 port until the test ends.
+func start(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ErrorLog == nil {
+		s.ErrorLog = log.New(io.Discard, "", 0)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+func readResponse(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// expectClosed checks that the server closes the connection with nothing more to read.
+func expectClosed(t *testing.T, br *bufio.Reader) {
+	t.Helper()
+	if b, err := br.ReadByte(); err == nil {
+		rest, _ := br.Peek(br.Buffered())
+		t.Fatalf("connection still open: read %q", append([]byte{b}, rest...))
+	}
+}
+
+func TestClientGoneCancelsSlowRequest(t *testing.T) {
+	cancelled := make(chan error, 1)
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.Context().Err()
+		case <-time.After(5 * time.Second):
+			cancelled <- nil
+		}
+	})})
+	c, _ := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(2 * watchAfter)
+	c.Close()
+	select {
+	case err := <-cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("handler ended with %v, want its context cancelled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the request context was not cancelled when the client left")
+	}
+}
+
+// A request pipelined behind a slow one, sent while the watcher reads, is served.
+func TestPipelinedDuringSlowRequest(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(4 * watchAfter)
+		}
+		io.WriteString(w, r.Method+" "+r.URL.Path)
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(2 * watchAfter) // the watcher's read is waiting by now
+	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []string{"GET /slow", "GET /next"} {
+		if _, body := readResponse(t, br, "GET"); body != want {
+			t.Fatalf("body %q, want %q", body, want)
+		}
+	}
+}
+
+func TestHijackKeepsBufferedBytes(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Error(err)
+			return
+		}
+		c.Write(buf)
+	})})
+	c, br := dial(t, addr)
+	// The bytes after the head arrive with it: they are in the server's buffer at hijack.
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("echo %q, %v", buf, err)
+	}
+}
+
+func TestConnStates(t *testing.T) {
+	var mu sync.Mutex
+	var states []http.ConnState
+	closed := make(chan struct{})
+	addr := start(t, &Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			mu.Lock()
+			states = append(states, st)
+			mu.Unlock()
+			if st == http.StateClosed {
+				close(closed)
+			}
+		},
+	})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, br, "GET")
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	readResponse(t, br, "GET")
+	expectClosed(t, br)
+	c.Close()
+	<-closed
+	want := []http.ConnState{http.StateNew, http.StateActive, http.StateIdle, http.StateActive, http.StateClosed}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(states, want) {
+		t.Fatalf("states %v, want %v", states, want)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	release := make(chan struct{})
+	inHandler := make(chan struct{}, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			inHandler <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})}
+	ran := make(chan struct{})
+	s.RegisterOnShutdown(func() { close(ran) })
+	addr := start(t, s)
+
+	idle, idleBR := dial(t, addr)
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, idleBR, "GET")
+	busy, busyBR := dial(t, addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-inHandler
+
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	<-ran
+	expectClosed(t, idleBR) // idle: closed at once
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	resp, body := readResponse(t, busyBR, "GET")
+	if body != "ok" || !resp.Close {
+		t.Fatalf("in-flight response %q, close %v: want ok with Connection: close", body, resp.Close)
+	}
+	expectClosed(t, busyBR)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Fatal("the listener still accepts after Shutdown")
+	}
+}
+
+func TestHTTP2Handoff(t *testing.T) {
+	got := make(chan string, 1)
+	addr := start(t, &Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "h1") }),
+		HTTP2: func(ctx context.Context, c net.Conn) {
+			b := make([]byte, 4)
+			io.ReadFull(c, b)
+			got <- string(b)
+			c.Close()
+		},
+	})
+	// The preface in pieces, then what follows it.
+	c, _ := dial(t, addr)
+	for _, part := range []string{"PRI * HT", "TP/2.0\r\n\r\nSM", "\r\n\r\nnext"} {
+		io.WriteString(c, part)
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case s := <-got:
+		if s != "next" {
+			t.Fatalf("HTTP/2 server read %q after the preface, want next", s)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the preface was not handed over")
+	}
+	// A request whose first bytes match the preface's is still HTTP/1.
+	c2, br := dial(t, addr)
+	io.WriteString(c2, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	if _, body := readResponse(t, br, "PUT"); body != "h1" {
+		t.Fatalf("body %q", body)
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	addr := start(t, &Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ReadHeaderTimeout: 200 * time.Millisecond,
+		IdleTimeout:       300 * time.Millisecond,
+	})
+
+	// A head that stops half-way is closed unanswered after the header timeout.
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+	began := time.Now()
+	expectClosed(t, br)
+	if d := time.Since(began); d < 150*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("slow head closed after %v, want about 200ms", d)
+	}
+
+	// A keep-alive connection busy for longer than the idle timeout stays open; once
+	// idle, it closes after about the idle timeout.
+	c, br = dial(t, addr)
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		readResponse(t, br, "GET")
+		time.Sleep(20 * time.Millisecond)
+	}
+	began = time.Now()
+	expectClosed(t, br)
+	if d := time.Since(began); d < 200*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("idle connection closed after %v, want about 300ms", d)
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/read" {
+			b, _ := io.ReadAll(r.Body)
+			w.Write(b)
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+	})})
+
+	// The 100 Continue goes out when the handler reads the body.
+	c, br := dial(t, addr)
+	io.WriteString(c, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q, %v; want 100 Continue", line, err)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, "body")
+	if _, body := readResponse(t, br, "POST"); body != "body" {
+		t.Fatalf("echo %q", body)
+	}
+
+	// A handler that refuses without reading gets no 100, and the connection closes:
+	// the client may still send the body.
+	c, br = dial(t, addr)
+	io.WriteString(c, "POST /no HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	if resp, _ := readResponse(t, br, "POST"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	expectClosed(t, br)
+}
+
+func TestUnreadBody(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })})
+	// A small unread body is read past: the connection serves the next request.
+	c, br := dial(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, br, "POST")
+	if _, body := readResponse(t, br, "GET"); body != "ok" {
+		t.Fatalf("second response %q", body)
+	}
+	// A large one closes the connection after the response.
+	c, br = dial(t, addr)
+	go func() {
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n")
+		c.Write(make([]byte, 1<<20))
+	}()
+	readResponse(t, br, "POST")
+	expectClosed(t, br)
+}
+
+func TestCloseEndsActiveConnections(t *testing.T) {
+	entered := make(chan struct{})
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done()
+	})}
+	addr := start(t, s)
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	s.Close()
+	expectClosed(t, br)
+}
+
+func TestHeadTooLarge(t *testing.T) {
+	addr := start(t, &Server{Handler: http.NotFoundHandler(), MaxHeaderBytes: 1024})
+	c, br := dial(t, addr)
+	go io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
+	resp, body := readResponse(t, br, "GET")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !strings.HasPrefix(body, "431") {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	expectClosed(t, br)
+}
