@@ -152,8 +152,9 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	}
 	delete(h, "Host")
 
-	rctx, cancel := context.WithCancel(ctx)
-	r := emptyRequest.WithContext(rctx)
+	w := new(response)
+	w.ctx.Context = ctx
+	r := emptyRequest.WithContext(&w.ctx)
 	r.Method = method
 	r.URL = u
 	r.Proto, r.ProtoMajor, r.ProtoMinor = proto, major, minor
@@ -164,11 +165,10 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	r.Close = shouldClose(major, minor, h)
 
 	if err := c.framing(r); err != nil {
-		cancel()
 		return nil, err
 	}
 
-	w := newResponse(c, r, cancel)
+	w.init(c, r)
 	if isPRI {
 		w.closeAfter = true
 	}

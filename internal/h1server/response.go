@@ -2,7 +2,6 @@ package h1server
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,7 +29,7 @@ type response struct {
 	req    *http.Request
 	body   *body // nil without a request body
 	header http.Header
-	cancel context.CancelFunc
+	ctx    reqContext // the request's
 
 	status      int
 	wroteHeader bool // the final status is chosen and its head started
@@ -57,15 +56,17 @@ type response struct {
 	done              atomic.Bool
 }
 
-func newResponse(c *conn, r *http.Request, cancel context.CancelFunc) *response {
-	w := &response{c: c, req: r, header: make(http.Header), cancel: cancel, contentLength: -1, isHEAD: r.Method == http.MethodHead}
+func (w *response) init(c *conn, r *http.Request) {
+	w.c, w.req, w.header, w.contentLength, w.isHEAD = c, r, make(http.Header), -1, r.Method == http.MethodHead
 	if b, ok := r.Body.(*body); ok {
 		w.body = b
 	}
 	w.keepAlive10 = r.ProtoMajor == 1 && r.ProtoMinor == 0 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "keep-alive")
 	w.closeAfter = r.Close
-	return w
 }
+
+// cancel cancels the request's context.
+func (w *response) cancel() { w.ctx.cancel() }
 
 func (w *response) Header() http.Header { return w.header }
 
@@ -293,9 +294,10 @@ func (w *response) beforeWrite(n int) error {
 func (w *response) writeBody(p []byte) error {
 	bw := w.c.bw
 	if w.chunked {
-		var size [18]byte
-		bw.Write(strconv.AppendUint(size[:0], uint64(len(p)), 16))
-		bw.WriteString("\r\n")
+		if bw.Available() < 18 {
+			bw.Flush()
+		}
+		bw.Write(append(strconv.AppendUint(bw.AvailableBuffer(), uint64(len(p)), 16), "\r\n"...))
 		bw.Write(p)
 		_, err := bw.WriteString("\r\n")
 		return w.flushErr(err)
@@ -472,9 +474,11 @@ func writeField(bw *bufio.Writer, k, v string) {
 }
 
 func writeContentLength(bw *bufio.Writer, n int64) {
-	var b [40]byte
-	bw.Write(strconv.AppendInt(append(b[:0], "Content-Length: "...), n, 10))
-	bw.WriteString("\r\n")
+	if bw.Available() < 40 {
+		bw.Flush()
+	}
+	b := append(bw.AvailableBuffer(), "Content-Length: "...)
+	bw.Write(append(strconv.AppendInt(b, n, 10), "\r\n"...))
 }
 
 type dateCache struct {

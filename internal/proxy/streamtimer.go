@@ -50,8 +50,19 @@ func (st *streamTimer) arm(parent context.Context, timeout, idle time.Duration) 
 	st.parent, st.timeout, st.idle, st.start = parent, timeout, idle, monoNow()
 	st.last.Store(st.start)
 	wake := st.wake // one function value for both
-	st.stopParent = context.AfterFunc(parent, wake)
+	if af, ok := parent.(afterFuncer); ok {
+		// The HTTP/1 server's request context takes the callback itself, without the
+		// child context that context.AfterFunc would make.
+		st.stopParent = af.AfterFunc(wake)
+	} else {
+		st.stopParent = context.AfterFunc(parent, wake)
+	}
 	st.t = time.AfterFunc(st.next(st.start), wake)
+}
+
+// afterFuncer is a context that runs a function when it is cancelled (as context.AfterFunc).
+type afterFuncer interface {
+	AfterFunc(func()) (stop func() bool)
 }
 
 // next returns how long from now until the earliest deadline.
