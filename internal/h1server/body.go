@@ -20,6 +20,7 @@ type body struct {
 	remain int64
 	cr     io.Reader // the chunked decoder, made at the first read
 	cont   *response // an Expect: 100-continue not answered yet
+	expect bool      // the request had Expect: 100-continue
 	eof    bool
 	closed bool
 	err    error
@@ -157,6 +158,12 @@ func (b *body) discardRest() bool {
 	if b.err != nil || b.cont != nil {
 		return false
 	}
+	return b.discardLocked()
+}
+
+// discardLocked reads and drops the rest of the body, up to maxPostHandlerReadBytes; it
+// reports whether it reached the end. b.cont is nil.
+func (b *body) discardLocked() bool {
 	var buf [4 << 10]byte
 	for read := 0; read <= maxPostHandlerReadBytes; {
 		n, err := b.readLocked(buf[:])

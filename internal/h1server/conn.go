@@ -171,6 +171,10 @@ func (c *conn) serve(ctx context.Context) {
 		c.mu.Unlock()
 		if !hijacked {
 			c.rwc.Close()
+			if c.watch != nil {
+				// After a panic in the handler the watcher may still be armed.
+				c.stopWatch()
+			}
 			c.setState(http.StateClosed)
 			c.release()
 		}
@@ -279,10 +283,21 @@ func (c *conn) serveRequest(w *response) {
 		w.finish()
 		return
 	}
-	c.s.Handler.ServeHTTP(w, w.req)
+	h := c.s.Handler
+	if w.req.RequestURI == "*" && w.req.Method == http.MethodOptions {
+		h = globalOptions // as net/http: a server-wide OPTIONS is answered here
+	}
+	h.ServeHTTP(w, w.req)
 	c.stopWatch()
 	w.finish()
 }
+
+var globalOptions = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<10))
+	}
+})
 
 // startWatch runs on the watch timer: once the request body has been read, a background
 // read notices the client closing the connection.
@@ -421,20 +436,24 @@ func (c *conn) answerError(err error) {
 		return
 	}
 	text := http.StatusText(se.code)
-	body := itoa(se.code) + " " + text
-	if se.text != "" {
-		body += ": " + se.text
+	body := se.body
+	if body == "" {
+		body = itoa(se.code) + " " + text
+		if se.text != "" {
+			body += ": " + se.text
+		}
 	}
 	c.bw.WriteString("HTTP/1.1 " + itoa(se.code) + " " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body)
 	c.closeWriteAndLinger()
 }
 
-// statusError is a request refused with a status.
+// statusError is a request refused with a status: the body is the status and text, or
+// body when set.
 type statusError struct {
-	code int
-	text string
+	code       int
+	text, body string
 }
 
 func (e *statusError) Error() string { return itoa(e.code) + " " + e.text }
 
-func badRequest(text string) error { return &statusError{http.StatusBadRequest, text} }
+func badRequest(text string) error { return &statusError{code: http.StatusBadRequest, text: text} }

@@ -16,7 +16,7 @@ import (
 )
 
 // errHeadTooLarge ends a head over the size limit.
-var errHeadTooLarge = &statusError{http.StatusRequestHeaderFieldsTooLarge, ""}
+var errHeadTooLarge = &statusError{code: http.StatusRequestHeaderFieldsTooLarge}
 
 // emptyRequest is copied by WithContext to make each request: the only way to set a
 // request's context without a second allocation.
@@ -87,7 +87,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	}
 	isPRI := method == "PRI" && uri == "*" && major == 2 && minor == 0
 	if major != 1 && !isPRI {
-		return nil, &statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+		return nil, &statusError{code: http.StatusHTTPVersionNotSupported, text: "unsupported protocol version"}
 	}
 
 	n := strings.Count(rest, "\n")
@@ -170,7 +170,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 
 	w.init(c, r)
 	if isPRI {
-		w.closeAfter = true
+		r.Close, r.ContentLength, w.closeAfter = true, -1, true
 	}
 	if t := c.s.WriteTimeout; t > 0 {
 		c.rwc.SetWriteDeadline(time.Now().Add(t))
@@ -179,6 +179,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 		if httpguts.HeaderValuesContainsToken(expect[:1], "100-continue") {
 			if (major > 1 || minor >= 1) && r.ContentLength != 0 {
 				w.body.cont = w
+				w.body.expect = true
 			}
 		} else if expect[0] != "" {
 			w.expectationFailed = true
@@ -195,7 +196,7 @@ func (c *conn) framing(r *http.Request) error {
 		delete(h, "Transfer-Encoding")
 		if r.ProtoAtLeast(1, 1) {
 			if len(te) != 1 || !strings.EqualFold(trimOWS(te[0]), "chunked") {
-				return &statusError{http.StatusNotImplemented, "unsupported transfer encoding: " + strconv.Quote(strings.Join(te, ","))}
+				return &statusError{code: http.StatusNotImplemented, body: "Unsupported transfer encoding"}
 			}
 			if _, ok := h["Content-Length"]; ok {
 				// A classic smuggling vector (RFC 9112 §6.1); net/http drops the length.

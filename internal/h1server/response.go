@@ -45,6 +45,10 @@ type response struct {
 	closeAfter  bool
 	broken      bool // a write failed: the connection is unusable
 	hijacked    bool
+	fullDuplex  bool // EnableFullDuplex: the body is left to the handler past the head
+	saidClose   bool // the head has a Connection: close
+	// prefixTrailers: the header had http.TrailerPrefix fields at WriteHeader.
+	prefixTrailers bool
 
 	contentLength int64 // declared by the handler, -1 if not
 	written       int64
@@ -136,9 +140,9 @@ func (w *response) WriteHeader(code int) {
 	if _, ok := h["Date"]; !ok {
 		bw.Write(dateLine())
 	}
-	if w.closeAfter && w.req.ProtoAtLeast(1, 1) && !httpguts.HeaderValuesContainsToken(h["Connection"], "close") {
-		bw.WriteString("Connection: close\r\n")
-	}
+	w.saidClose = httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+	// As net/http: only trailers named by then count towards choosing chunks.
+	w.prefixTrailers = hasPrefixTrailers(h)
 	if !bodyAllowed || w.contentLength >= 0 && (!w.sniff || w.contentLength == 0 || w.isHEAD) {
 		w.commitLocked(false, nil)
 	}
@@ -189,7 +193,7 @@ func (w *response) commitLocked(done bool, next []byte) {
 		writeContentLength(bw, w.contentLength)
 	case w.teIdentity:
 		w.closeAfter = true
-	case done && len(w.trailers) == 0 && !w.teChunked:
+	case done && len(w.trailers) == 0 && !w.teChunked && !w.prefixTrailers:
 		writeContentLength(bw, int64(len(w.hold)))
 		w.contentLength = int64(len(w.hold))
 	case w.req.ProtoAtLeast(1, 1):
@@ -213,6 +217,10 @@ func (w *response) commitLocked(done bool, next []byte) {
 		} else {
 			w.closeAfter = true
 		}
+	}
+	w.settleBody()
+	if w.closeAfter && !w.saidClose && w.req.ProtoAtLeast(1, 1) {
+		bw.WriteString("Connection: close\r\n")
 	}
 	bw.WriteString("\r\n")
 	w.committed = true
@@ -354,7 +362,7 @@ func (w *response) finish() {
 		w.closeAfter = true // too short: the client would read the next response as body
 	}
 	w.flushErr(bw.Flush())
-	if w.body != nil && !w.broken && !w.body.discardRest() {
+	if w.body != nil && !w.broken && !w.closeAfter && !w.body.discardRest() {
 		w.closeAfter = true
 	}
 }
@@ -373,6 +381,44 @@ func (w *response) writeTrailers() {
 			}
 		}
 	}
+}
+
+// settleBody deals with what is left of the request body as the head completes, as
+// net/http does unless the handler asked for full duplex: it is read and dropped up to
+// maxPostHandlerReadBytes (so that a client that sends its whole request before reading
+// the response cannot deadlock against it), and past that, or after a body that failed
+// or that the client was told to wait for, the connection closes after the response.
+// The handler cannot read the body afterwards. c.wmu is held.
+func (w *response) settleBody() {
+	b := w.body
+	if b == nil || w.closeAfter || w.fullDuplex {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.eof:
+	case b.expect || b.err != nil:
+		// Expect: 100-continue not read to its end: the client may still send it, or not.
+		w.closeAfter = true
+	case b.closed || b.remain >= maxPostHandlerReadBytes:
+		w.closeAfter = true
+	default:
+		if !b.discardLocked() {
+			w.closeAfter = true
+		}
+	}
+	b.closed = true
+}
+
+// hasPrefixTrailers reports whether h has http.TrailerPrefix fields, which need chunks.
+func hasPrefixTrailers(h http.Header) bool {
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Hijack hands the connection to the handler (http.Hijacker).
@@ -400,8 +446,11 @@ func (w *response) SetReadDeadline(t time.Time) error {
 
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
 
-// EnableFullDuplex: request bodies can always be read while the response is written.
-func (w *response) EnableFullDuplex() error { return nil }
+// EnableFullDuplex leaves the request body to the handler while the response is written.
+func (w *response) EnableFullDuplex() error {
+	w.fullDuplex = true
+	return nil
+}
 
 func bodyAllowedForStatus(status int) bool {
 	switch {

@@ -357,3 +357,29 @@ func TestHeadTooLarge(t *testing.T) {
 	}
 	expectClosed(t, br)
 }
+
+// A handler that panics while the watcher reads, or before it would start, leaves the
+// server serving (no use of the connection after it is released).
+func TestPanicWithWatcher(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(3 * watchAfter)
+			panic(http.ErrAbortHandler)
+		case "/fast":
+			panic("boom")
+		}
+		io.WriteString(w, "ok")
+	})})
+	for _, path := range []string{"/slow", "/fast"} {
+		c, br := dial(t, addr)
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		expectClosed(t, br)
+	}
+	time.Sleep(2 * watchAfter) // a stray watch timer would fire now
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := readResponse(t, br, "GET"); body != "ok" {
+		t.Fatalf("body %q", body)
+	}
+}
