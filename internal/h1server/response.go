@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -29,7 +30,7 @@ type response struct {
 	req    *http.Request
 	body   *body // nil without a request body
 	header http.Header
-	ctx    reqContext // the request's
+	ctx    reqctx.Context // the request's
 
 	status      int
 	wroteHeader bool // the final status is chosen and its head started
@@ -70,7 +71,7 @@ func (w *response) init(c *conn, r *http.Request) {
 }
 
 // cancel cancels the request's context.
-func (w *response) cancel() { w.ctx.cancel() }
+func (w *response) cancel() { w.ctx.Cancel(nil) }
 
 func (w *response) Header() http.Header { return w.header }
 

@@ -692,7 +692,7 @@ func (c *conn) runHandler(st *stream) {
 		} else {
 			rw.finish()
 		}
-		st.cancel(errStreamClosed)
+		st.ctx.Cancel(errStreamClosed)
 		c.mu.Lock()
 		c.running--
 		if !st.remoteDone && !st.closed && c.streams[st.id] == st {

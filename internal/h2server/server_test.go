@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
 // serve starts an http.Server on 127.0.0.1 whose HTTP/2 connections (h2c, prior
@@ -136,7 +138,7 @@ func TestClientResetCancelsHandler(t *testing.T) {
 		close(started)
 		select {
 		case <-r.Context().Done():
-			cancelled <- context.Cause(r.Context())
+			cancelled <- reqctx.Cause(r.Context()) // context.Cause cannot see a custom context's cause
 		case <-time.After(10 * time.Second):
 			cancelled <- errors.New("handler context never ended")
 		}

@@ -1,7 +1,6 @@
 package h2server
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 )
@@ -19,12 +19,11 @@ import (
 // stream is one request and its response. Fields below mu are guarded by the
 // connection's mu.
 type stream struct {
-	c      *conn
-	id     uint32
-	req    *http.Request
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	rw     responseWriter // used by the handler's goroutine only
+	c   *conn
+	id  uint32
+	req *http.Request
+	ctx reqctx.Context // the request's
+	rw  responseWriter // used by the handler's goroutine only
 
 	readTimer, writeTimer *time.Timer
 
@@ -108,8 +107,8 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	if f.Truncated {
 		// Over MaxHeaderBytes: answered with 431 like net/http, without the handler.
 		st.req = &http.Request{Method: method, Header: http.Header{}, Proto: "HTTP/2.0", ProtoMajor: 2, Body: http.NoBody, URL: &url.URL{}}
-		st.ctx, st.cancel = context.WithCancelCause(c.baseCtx)
-		st.req = st.req.WithContext(st.ctx)
+		st.ctx.Context = c.baseCtx
+		st.req = st.req.WithContext(&st.ctx)
 		st.headerTooLarge = true
 		return st, http2.ErrCodeNo
 	}
@@ -154,7 +153,7 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	}
 	delete(header, "Trailer")
 
-	st.ctx, st.cancel = context.WithCancelCause(c.baseCtx)
+	st.ctx.Context = c.baseCtx
 	req := &http.Request{
 		Method:     method,
 		URL:        u,
@@ -180,7 +179,7 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		req.Body = &requestBody{st: st}
 		st.expectContinue = httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue")
 	}
-	st.req = req.WithContext(st.ctx)
+	st.req = req.WithContext(&st.ctx)
 	return st, http2.ErrCodeNo
 }
 
@@ -206,7 +205,7 @@ func (st *stream) abort(err error) {
 	if st.bodyErr == nil {
 		st.bodyErr = err
 	}
-	st.cancel(err)
+	st.ctx.Cancel(err)
 	st.stopTimers()
 	st.cond.Broadcast()
 	if st.c.waiters > 0 {

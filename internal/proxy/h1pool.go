@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
 // h1Pool is the connection pool and HTTP/1.1 client of a cluster that speaks HTTP/1.1 to its
@@ -177,7 +179,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 		// The connection now belongs to the upgraded protocol; ReverseProxy needs a
 		// ReadWriteCloser body and owns it until it closes it.
 		if !stop.stop() {
-			return fail(exchangeCause(ctx))
+			return fail(reqctx.Cause(ctx))
 		}
 		resp.Body = &upgradedConn{c: c}
 		return resp, nil

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
 // Causes of a cancelled upstream exchange, mapped to statuses by errorHandler.
@@ -212,7 +214,7 @@ func isUpgrade(r *http.Request) string {
 
 // errorHandler maps an upstream failure to the status a user expects.
 func (rt *route) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	cause := exchangeCause(r.Context())
+	cause := reqctx.Cause(r.Context())
 	switch {
 	case errors.Is(err, errNoHealthy):
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("route %q: cluster %q has no healthy endpoint", rt.spec.Name, rt.cluster.spec.Name))

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
 // streamTimer enforces a route's upstream timeout and stream idle timeout, and is the
@@ -80,7 +82,7 @@ func (st *streamTimer) next(now int64) time.Duration {
 // wake runs when the parent is cancelled and when the timer fires.
 func (st *streamTimer) wake() {
 	if st.parent.Err() != nil {
-		st.cancel(context.Cause(st.parent))
+		st.cancel(reqctx.Cause(st.parent))
 		return
 	}
 	now := monoNow()
@@ -222,12 +224,4 @@ func (st *streamTimer) AfterFunc(f func()) (stop func() bool) {
 		st.funcs = slices.Delete(st.funcs, i, i+1)
 		return true
 	}
-}
-
-// exchangeCause is context.Cause for the context of an upstream exchange.
-func exchangeCause(ctx context.Context) error {
-	if st, ok := ctx.(*streamTimer); ok {
-		return st.Cause()
-	}
-	return context.Cause(ctx)
 }

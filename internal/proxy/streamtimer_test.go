@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
 // waitDone fails the test unless ctx is cancelled within a few seconds.
@@ -22,7 +24,7 @@ func TestStreamTimerTimeout(t *testing.T) {
 	st := newStreamTimer(context.Background(), 50*time.Millisecond, time.Minute)
 	defer st.stop()
 	waitDone(t, st)
-	if st.Err() != context.Canceled || st.Cause() != errUpstreamTimeout || exchangeCause(st) != errUpstreamTimeout {
+	if st.Err() != context.Canceled || st.Cause() != errUpstreamTimeout || reqctx.Cause(st) != errUpstreamTimeout {
 		t.Fatalf("err %v, cause %v", st.Err(), st.Cause())
 	}
 }

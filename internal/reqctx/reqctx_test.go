@@ -1,14 +1,15 @@
-package h1server
+package reqctx
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
 
-func TestReqContext(t *testing.T) {
+func TestContext(t *testing.T) {
 	type key struct{}
-	c := &reqContext{Context: context.WithValue(context.Background(), key{}, "v")}
+	c := &Context{Context: context.WithValue(context.Background(), key{}, "v")}
 	if c.Value(key{}) != "v" || c.Err() != nil {
 		t.Fatalf("value %v err %v", c.Value(key{}), c.Err())
 	}
@@ -23,8 +24,9 @@ func TestReqContext(t *testing.T) {
 		t.Fatal("stop reports true once, for a function not run")
 	}
 	done := c.Done()
-	c.cancel()
-	c.cancel()
+	why := errors.New("why")
+	c.Cancel(why)
+	c.Cancel(nil)
 	<-done
 	select {
 	case <-child.Done():
@@ -46,8 +48,8 @@ func TestReqContext(t *testing.T) {
 	if stop2() {
 		t.Fatal("stop after the function ran reports true")
 	}
-	if c.Err() != context.Canceled {
-		t.Fatalf("err %v", c.Err())
+	if c.Err() != context.Canceled || Cause(c) != why {
+		t.Fatalf("err %v cause %v, want context.Canceled and the first cause", c.Err(), Cause(c))
 	}
 	// Registered after the cancel: runs at once.
 	c.AfterFunc(func() { ran <- "late" })

@@ -1,0 +1,122 @@
+// Package reqctx is the context of one request in Gangway's HTTP servers (h1server,
+// h2server).
+package reqctx
+
+import (
+	"context"
+	"sync"
+)
+
+// Context is a request's context: its connection's values and deadline (the embedded
+// parent), cancelled by the server with Cancel when the request ends or breaks. The
+// parent's own cancellation is not followed: the servers cancel every request of a
+// connection that ends.
+//
+// It can be part of a larger allocation (the zero value with Context set is ready), it
+// keeps the cause it was cancelled with (Cause), and it takes callbacks itself
+// (AfterFunc), which context.AfterFunc and derived contexts use: with a context from
+// context.WithCancelCause per request, each of those would also make the request's done
+// channel, a children map and a child context.
+type Context struct {
+	context.Context // the parent
+
+	mu    sync.Mutex
+	done  chan struct{} // made by the first Done
+	err   error
+	cause error
+	funcs []afterFunc
+	slot  [1]afterFunc // funcs' first backing array
+	next  uint64
+}
+
+type afterFunc struct {
+	id uint64
+	f  func()
+}
+
+func (c *Context) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *Context) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Cause returns why the context was cancelled, or nil (context.Cause cannot see it).
+func (c *Context) Cause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}
+
+// AfterFunc arranges for f to run on its own goroutine once the context is cancelled (at
+// once if it is); stop undoes that if f has not started, and reports whether it did.
+func (c *Context) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	c.next++
+	id := c.next
+	if c.funcs == nil {
+		c.funcs = c.slot[:0]
+	}
+	c.funcs = append(c.funcs, afterFunc{id, f})
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, a := range c.funcs {
+			if a.id == id {
+				c.funcs = append(c.funcs[:i], c.funcs[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Cancel cancels the context with cause (context.Canceled when nil) and starts the
+// AfterFunc functions. Only the first call counts.
+func (c *Context) Cancel(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err, c.cause = context.Canceled, cause
+	if c.done != nil {
+		close(c.done)
+	}
+	funcs := c.funcs
+	c.funcs = nil
+	c.mu.Unlock()
+	for _, a := range funcs {
+		go a.f()
+	}
+}
+
+func (c *Context) String() string { return "request context" }
+
+// Cause is context.Cause that also sees the cause of a context with a Cause method (this
+// package's, and others of the same kind).
+func Cause(ctx context.Context) error {
+	if c, ok := ctx.(interface{ Cause() error }); ok {
+		return c.Cause()
+	}
+	return context.Cause(ctx)
+}
