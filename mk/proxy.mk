@@ -8,6 +8,8 @@ bench-proxy: build
 
 # The HTTP/1 framing checks against net/http's own parser (internal/proxy/h1conn_test.go).
 FUZZ_TARGETS += ./internal/proxy:FuzzFraming
+# Arbitrary bytes against the HTTP/1 server: no panic, no hang, well-formed responses.
+FUZZ_TARGETS += ./internal/h1server:FuzzServe
 
 # HTTP/2 conformance: h2spec against a real listener, over h2c and TLS
 # (internal/proxy/h2spec_test.go, which lists the cases known to fail and why).
