@@ -51,12 +51,14 @@ type Server struct {
 }
 
 // Serve accepts connections on ln and serves each on its own goroutine. It returns
-// http.ErrServerClosed once Shutdown or Close was called, or the listener's error.
+// http.ErrServerClosed once Shutdown or Close was called, or the listener's error, and
+// closes ln.
 func (s *Server) Serve(ln net.Listener) error {
 	if !s.trackListener(&ln, true) {
 		return http.ErrServerClosed
 	}
 	defer s.trackListener(&ln, false)
+	defer ln.Close() // as net/http: the listener ends with Serve
 	ctx := context.Background()
 	var backoff time.Duration
 	for {
