@@ -175,7 +175,11 @@ func (w *response) writeContinue() {
 	}
 	w.continueSent = true
 	w.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-	w.flushErr(w.c.bw.Flush())
+	if w.c.bw.Flush() != nil {
+		// Called from whichever goroutine reads the body: the response's own fields are
+		// the handler's, and its next write fails the same way.
+		w.cancel()
+	}
 }
 
 // commitLocked completes the head once the framing is known; done: the handler has

@@ -383,3 +383,37 @@ func TestPanicWithWatcher(t *testing.T) {
 		t.Fatalf("body %q", body)
 	}
 }
+
+// The body read on another goroutine while the handler writes (as a proxy's upload does):
+// the 100 Continue and the response head do not interleave.
+func TestExpectContinueReadElsewhere(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(r.Body)
+			got <- string(b)
+		}()
+		w.Header().Set("X-Early", "1")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, <-got)
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	// Either the 100 Continue goes first (the body is then read, and echoed) or the final
+	// head does (the body is then closed unread, as net/http, and the connection closes).
+	time.Sleep(20 * time.Millisecond)
+	io.WriteString(c, "body")
+	resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusContinue {
+		if resp, err = http.ReadResponse(br, &http.Request{Method: "POST"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Early") != "1" || string(b) != "body" && (string(b) != "" || !resp.Close) {
+		t.Fatalf("status %d header %v body %q", resp.StatusCode, resp.Header, b)
+	}
+}
