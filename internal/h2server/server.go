@@ -1,8 +1,9 @@
-// Package h2server serves HTTP/2 connections for an http.Server.
+// Package h2server serves HTTP/2 connections with the settings of an http.Server.
 //
-// It takes over the connections that net/http recognises as HTTP/2 (the client preface,
-// read by net/http, on a connection it sees unencrypted: h2c, or HTTP/2 over TLS that the
-// listener has already decrypted) and serves their streams with the server's handler.
+// It takes over the connections recognised as HTTP/2 by their client preface, on a
+// connection seen unencrypted (h2c, or HTTP/2 over TLS that the listener has already
+// decrypted), and serves their streams with the server's handler: from h1server, which
+// calls ServeConn, or from net/http's server (Configure).
 //
 // Why not net/http's own HTTP/2 server: it runs every frame through one loop goroutine and
 // makes each handler wait for that loop twice per response (headers, then data), starting
@@ -15,8 +16,8 @@
 // the same request fields, http.Server's ReadTimeout and WriteTimeout per stream,
 // IdleTimeout per connection, MaxHeaderBytes as the header list limit (431 beyond it),
 // automatic Content-Length, Content-Type sniffing and Date, trailers (the Trailer header
-// and http.TrailerPrefix), 100-continue, and a graceful GOAWAY when the http.Server shuts
-// down.
+// and http.TrailerPrefix), 100-continue, and a graceful GOAWAY on Shutdown. A request's
+// context is a reqctx.Context: reqctx.Cause, not context.Cause, tells why it ended.
 package h2server
 
 import (
