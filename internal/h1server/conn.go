@@ -156,9 +156,9 @@ func (c *conn) setReadDeadline(d time.Duration) {
 func (c *conn) forgetReadDeadline() { c.rdl, c.rdlFor = aLongTimeAgo, -1 }
 
 func (c *conn) serve(ctx context.Context) {
+	// Requests' contexts (reqctx) do not follow this one's cancellation: the connection
+	// cancels its request itself, so it needs none.
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	defer func() {
 		if p := recover(); p != nil && p != http.ErrAbortHandler {
 			const size = 64 << 10
@@ -266,6 +266,14 @@ func (p *prefacedConn) Read(b []byte) (int, error) {
 // serveRequest runs the handler for w, with a watcher for the client going away once it
 // has run for watchAfter, and then finishes the response.
 func (c *conn) serveRequest(w *response) {
+	defer w.cancel()
+	if w.expectationFailed {
+		// RFC 9110 §10.1.1: an expectation other than 100-continue may get a 417.
+		w.header.Set("Connection", "close")
+		w.WriteHeader(http.StatusExpectationFailed)
+		w.finish()
+		return
+	}
 	c.mu.Lock()
 	c.cur = w
 	if c.watch == nil {
@@ -274,15 +282,6 @@ func (c *conn) serveRequest(w *response) {
 		c.watch.Reset(watchAfter)
 	}
 	c.mu.Unlock()
-	defer w.cancel()
-	if w.expectationFailed {
-		// RFC 9110 §10.1.1: an expectation other than 100-continue may get a 417.
-		c.stopWatch()
-		w.header.Set("Connection", "close")
-		w.WriteHeader(http.StatusExpectationFailed)
-		w.finish()
-		return
-	}
 	h := c.s.Handler
 	if w.req.RequestURI == "*" && w.req.Method == http.MethodOptions {
 		h = globalOptions // as net/http: a server-wide OPTIONS is answered here
@@ -344,22 +343,30 @@ func (c *conn) backgroundRead(done chan struct{}) {
 	close(done)
 }
 
-// stopWatch stops the watch timer and any background read; the read deadline is then
-// unknown.
+// stopWatch stops the watch timer and any background read.
 func (c *conn) stopWatch() {
 	c.mu.Lock()
-	c.watch.Stop()
 	c.cur = nil
-	done := c.bgDone
-	if done != nil {
-		c.bgAbort = true
-		c.rwc.SetReadDeadline(aLongTimeAgo)
-	}
+	c.stopWatchLocked()
 	c.mu.Unlock()
-	if done != nil {
-		<-done
-		c.forgetReadDeadline()
+}
+
+// stopWatchLocked stops the watch timer and waits for a background read to end, letting
+// go of c.mu meanwhile; it reports whether one was running (the read deadline is then
+// unknown). c.mu is held.
+func (c *conn) stopWatchLocked() bool {
+	c.watch.Stop()
+	done := c.bgDone
+	if done == nil {
+		return false
 	}
+	c.bgAbort = true
+	c.rwc.SetReadDeadline(aLongTimeAgo)
+	c.mu.Unlock()
+	<-done
+	c.mu.Lock()
+	c.forgetReadDeadline()
+	return true
 }
 
 func (c *conn) hijackedNow() bool {
@@ -379,19 +386,16 @@ func (c *conn) hijackLocked() (net.Conn, *bufio.ReadWriter, error) {
 	if c.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
-	c.watch.Stop()
-	if done := c.bgDone; done != nil {
-		c.bgAbort = true
-		c.rwc.SetReadDeadline(aLongTimeAgo)
-		c.mu.Unlock()
-		<-done
-		c.mu.Lock()
+	if c.stopWatchLocked() {
 		c.rwc.SetReadDeadline(time.Time{})
 	}
 	c.hijacked = true
 	c.cur = nil
+	if c.src.hasByte {
+		c.br.Peek(1) // the byte a background read got moves into the reader, without a read
+	}
 	var rwc net.Conn = c.rwc
-	if c.br.Buffered() > 0 || c.src.hasByte {
+	if c.br.Buffered() > 0 {
 		rwc = &prefacedConn{Conn: c.rwc, r: c.br}
 	}
 	c.setState(http.StateHijacked)
