@@ -38,7 +38,6 @@ type response struct {
 	chunked     bool
 	noBody      bool // HEAD, or a status without a body: body bytes are dropped
 	isHEAD      bool
-	hasType     bool
 	sniff       bool // the head lacks a Content-Type that the first bytes decide
 	teIdentity  bool
 	teChunked   bool
@@ -108,9 +107,10 @@ func (w *response) WriteHeader(code int) {
 	}
 	bodyAllowed := bodyAllowedForStatus(code)
 	w.noBody = w.isHEAD || !bodyAllowed
-	_, w.hasType = h["Content-Type"]
-	w.sniff = bodyAllowed && !w.hasType && !w.teChunked && h.Get("Content-Encoding") == ""
-	if !w.c.s.keepAlivesEnabled() || httpguts.HeaderValuesContainsToken(h["Connection"], "close") || w.req.ProtoMajor != 1 {
+	_, hasType := h["Content-Type"]
+	w.sniff = bodyAllowed && !hasType && !w.teChunked && h.Get("Content-Encoding") == ""
+	w.saidClose = httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+	if !w.c.s.keepAlivesEnabled() || w.saidClose || w.req.ProtoMajor != 1 {
 		w.closeAfter = true
 	}
 	for _, v := range h["Trailer"] {
@@ -134,14 +134,13 @@ func (w *response) WriteHeader(code int) {
 		case "Content-Type":
 			return code == http.StatusNotModified
 		case "Connection":
-			return w.closeAfter && !httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+			return w.closeAfter && !w.saidClose
 		}
 		return false
 	})
 	if _, ok := h["Date"]; !ok {
 		bw.Write(dateLine())
 	}
-	w.saidClose = httpguts.HeaderValuesContainsToken(h["Connection"], "close")
 	// As net/http: only trailers named by then count towards choosing chunks.
 	w.prefixTrailers = hasPrefixTrailers(h)
 	if !bodyAllowed || w.contentLength >= 0 && (!w.sniff || w.contentLength == 0 || w.isHEAD) {
@@ -207,7 +206,7 @@ func (w *response) commitLocked(done bool, next []byte) {
 	default:
 		w.closeAfter = true
 	}
-	if w.sniff && !w.noBody || w.sniff && w.isHEAD {
+	if w.sniff { // the status allows a body, so noBody means HEAD, which sniffs too
 		p := w.hold
 		if len(p) == 0 {
 			p = next
