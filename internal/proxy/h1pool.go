@@ -206,7 +206,7 @@ type cancelWatch struct {
 }
 
 func closeOnCancel(ctx context.Context, conn net.Conn) cancelWatch {
-	if st, ok := ctx.(*streamTimer); ok && st.watch(conn) {
+	if st, ok := ctx.(*streamTimer); ok && st.Watch(conn) {
 		return cancelWatch{st: st, conn: conn}
 	}
 	return cancelWatch{afterFun: context.AfterFunc(ctx, func() { conn.Close() })}
@@ -216,7 +216,7 @@ func closeOnCancel(ctx context.Context, conn net.Conn) cancelWatch {
 // connection, as the stop function of context.AfterFunc does.
 func (w cancelWatch) stop() bool {
 	if w.st != nil {
-		return w.st.unwatch(w.conn)
+		return w.st.Unwatch(w.conn)
 	}
 	return w.afterFun()
 }

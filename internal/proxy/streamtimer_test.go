@@ -123,26 +123,26 @@ func TestStreamTimerWatch(t *testing.T) {
 	st := newStreamTimer(context.Background(), 100*time.Millisecond, 0)
 	defer st.stop()
 	var a, b, c closeCounter
-	if !st.watch(&a) {
+	if !st.Watch(&a) {
 		t.Fatal("watch refused")
 	}
-	if !st.unwatch(&a) {
+	if !st.Unwatch(&a) {
 		t.Fatal("unwatch before the cancellation reported false")
 	}
-	if !st.watch(&b) {
+	if !st.Watch(&b) {
 		t.Fatal("watch after unwatch refused")
 	}
-	if st.watch(&c) {
+	if st.Watch(&c) {
 		t.Fatal("a second connection watched at once")
 	}
 	waitDone(t, st)
 	if a.n.Load() != 0 || b.n.Load() != 1 {
 		t.Fatalf("closed: unwatched %d times, watched %d times", a.n.Load(), b.n.Load())
 	}
-	if st.unwatch(&b) {
+	if st.Unwatch(&b) {
 		t.Fatal("unwatch after the cancellation reported true")
 	}
-	if !st.watch(&c) || c.n.Load() != 1 {
+	if !st.Watch(&c) || c.n.Load() != 1 {
 		t.Fatal("watch after the cancellation did not close at once")
 	}
 }

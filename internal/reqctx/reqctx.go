@@ -4,6 +4,7 @@ package reqctx
 
 import (
 	"context"
+	"io"
 	"sync"
 )
 
@@ -20,13 +21,14 @@ import (
 type Context struct {
 	context.Context // the parent
 
-	mu    sync.Mutex
-	done  chan struct{} // made by the first Done
-	err   error
-	cause error
-	funcs []afterFunc
-	slot  [1]afterFunc // funcs' first backing array
-	next  uint64
+	mu     sync.Mutex
+	done   chan struct{} // made by the first Done
+	err    error
+	cause  error
+	funcs  []afterFunc
+	slot   [1]afterFunc // funcs' first backing array
+	next   uint64
+	closer io.Closer // closed on cancellation (Watch)
 }
 
 type afterFunc struct {
@@ -87,8 +89,39 @@ func (c *Context) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// Cancel cancels the context with cause (context.Canceled when nil) and starts the
-// AfterFunc functions. Only the first call counts.
+// Watch arranges for cl to be closed when the context is cancelled, at once if it already
+// is, without the goroutine and allocation of an AfterFunc: an upstream exchange closes
+// its connection this way. It reports false, doing nothing, when another closer is
+// watched (the caller then falls back to AfterFunc).
+func (c *Context) Watch(cl io.Closer) bool {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		cl.Close()
+		return true
+	}
+	if c.closer != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.closer = cl
+	c.mu.Unlock()
+	return true
+}
+
+// Unwatch stops watching cl. It reports whether it did so before the cancellation closed
+// it, as the stop function of AfterFunc does.
+func (c *Context) Unwatch(cl io.Closer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closer == cl {
+		c.closer = nil
+	}
+	return c.err == nil
+}
+
+// Cancel cancels the context with cause (context.Canceled when nil), closes the watched
+// closer and starts the AfterFunc functions. Only the first call counts.
 func (c *Context) Cancel(cause error) {
 	if cause == nil {
 		cause = context.Canceled
@@ -102,9 +135,12 @@ func (c *Context) Cancel(cause error) {
 	if c.done != nil {
 		close(c.done)
 	}
-	funcs := c.funcs
-	c.funcs = nil
+	funcs, closer := c.funcs, c.closer
+	c.funcs, c.closer = nil, nil
 	c.mu.Unlock()
+	if closer != nil {
+		closer.Close()
+	}
 	for _, a := range funcs {
 		go a.f()
 	}
