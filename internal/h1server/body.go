@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -14,12 +15,14 @@ import (
 // body is a request body read from the connection: remain bytes of a Content-Length
 // body, or a chunked one (remain -1) followed by its trailer section.
 type body struct {
-	c      *conn
-	r      *http.Request
+	c *conn
+	r *http.Request
+	// cont is an Expect: 100-continue not answered yet. It is answered before mu is
+	// taken: writing it takes c.wmu, and the response takes mu while it holds c.wmu.
+	cont   atomic.Pointer[response]
 	mu     sync.Mutex
 	remain int64
 	cr     io.Reader // the chunked decoder, made at the first read
-	cont   *response // an Expect: 100-continue not answered yet
 	expect bool      // the request had Expect: 100-continue
 	eof    bool
 	closed bool
@@ -31,6 +34,11 @@ func newBody(c *conn, r *http.Request, n int64) *body {
 }
 
 func (b *body) Read(p []byte) (int, error) {
+	if len(p) > 0 {
+		if w := b.cont.Swap(nil); w != nil {
+			w.writeContinue()
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -48,10 +56,6 @@ func (b *body) readLocked(p []byte) (int, error) {
 	}
 	if len(p) == 0 {
 		return 0, nil
-	}
-	if b.cont != nil {
-		b.cont.writeContinue()
-		b.cont = nil
 	}
 	var n int
 	var err error
@@ -155,14 +159,14 @@ func (b *body) discardRest() bool {
 	if b.eof {
 		return true
 	}
-	if b.err != nil || b.cont != nil {
+	if b.err != nil || b.cont.Load() != nil {
 		return false
 	}
 	return b.discardLocked()
 }
 
 // discardLocked reads and drops the rest of the body, up to maxPostHandlerReadBytes; it
-// reports whether it reached the end. b.cont is nil.
+// reports whether it reached the end. No 100 Continue is pending.
 func (b *body) discardLocked() bool {
 	var buf [4 << 10]byte
 	for read := 0; read <= maxPostHandlerReadBytes; {

@@ -178,7 +178,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	if expect := h["Expect"]; len(expect) > 0 {
 		if httpguts.HeaderValuesContainsToken(expect[:1], "100-continue") {
 			if (major > 1 || minor >= 1) && r.ContentLength != 0 {
-				w.body.cont = w
+				w.body.cont.Store(w)
 				w.body.expect = true
 			}
 		} else if expect[0] != "" {

@@ -397,24 +397,32 @@ func TestExpectContinueReadElsewhere(t *testing.T) {
 		w.(http.Flusher).Flush()
 		io.WriteString(w, <-got)
 	})})
-	c, br := dial(t, addr)
-	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-	// Either the 100 Continue goes first (the body is then read, and echoed) or the final
-	// head does (the body is then closed unread, as net/http, and the connection closes).
-	time.Sleep(20 * time.Millisecond)
-	io.WriteString(c, "body")
-	resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode == http.StatusContinue {
-		if resp, err = http.ReadResponse(br, &http.Request{Method: "POST"}); err != nil {
-			t.Fatal(err)
+	// The body read (which sends the 100 Continue) races the Flush (which completes the
+	// final head and settles the body), so the exchange runs many times: once, the two
+	// took each other's lock in opposite orders and the connection hung.
+	for i := range 100 {
+		c, br := dial(t, addr)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+		// Either the 100 Continue goes first (the body is then read, and echoed) or the
+		// final head does (the body is then closed unread, as net/http, and the
+		// connection closes).
+		time.Sleep(time.Duration(i%3) * time.Millisecond)
+		io.WriteString(c, "body")
+		resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
+		if err != nil {
+			t.Fatalf("exchange %d: %v", i, err)
 		}
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Early") != "1" || string(b) != "body" && (string(b) != "" || !resp.Close) {
-		t.Fatalf("status %d header %v body %q", resp.StatusCode, resp.Header, b)
+		if resp.StatusCode == http.StatusContinue {
+			if resp, err = http.ReadResponse(br, &http.Request{Method: "POST"}); err != nil {
+				t.Fatalf("exchange %d: %v", i, err)
+			}
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Early") != "1" || string(b) != "body" && (string(b) != "" || !resp.Close) {
+			t.Fatalf("exchange %d: status %d header %v body %q", i, resp.StatusCode, resp.Header, b)
+		}
+		c.Close()
 	}
 }
 
