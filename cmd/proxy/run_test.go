@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -329,12 +330,21 @@ func TestBinariesEndToEnd(t *testing.T) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A port the test names before the proxy binds it is free only until then. One from
+	// the kernel's ephemeral range could be taken meanwhile by any outgoing connection or
+	// ":0" listener of a test package running in parallel, so it comes from below that
+	// range (Linux's default starts at 32768) and from below the admin port's default
+	// (28080), where only a chance pick of another test of this kind can collide.
+	for range 100 {
+		port := 20000 + rand.IntN(8000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port found between 20000 and 28000 in 100 tries")
+	return 0
 }
 
 // TestRunSidecarFromEnvironment: with no file, GANGWAY_UPSTREAM and friends configure a
