@@ -136,6 +136,11 @@ func TestStreamTimerWatch(t *testing.T) {
 		t.Fatal("a second connection watched at once")
 	}
 	waitDone(t, st)
+	// Done closes before the watched closer does (reqctx.Context.Cancel), so the close
+	// is waited for.
+	for deadline := time.Now().Add(5 * time.Second); b.n.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if a.n.Load() != 0 || b.n.Load() != 1 {
 		t.Fatalf("closed: unwatched %d times, watched %d times", a.n.Load(), b.n.Load())
 	}

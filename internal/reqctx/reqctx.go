@@ -121,7 +121,9 @@ func (c *Context) Unwatch(cl io.Closer) bool {
 }
 
 // Cancel cancels the context with cause (context.Canceled when nil), closes the watched
-// closer and starts the AfterFunc functions. Only the first call counts.
+// closer and starts the AfterFunc functions. Only the first call counts. The cause is set
+// and Done closed before the closer is: whoever sees the closed connection's error also
+// sees why.
 func (c *Context) Cancel(cause error) {
 	if cause == nil {
 		cause = context.Canceled
