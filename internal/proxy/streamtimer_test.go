@@ -30,11 +30,12 @@ func TestStreamTimerTimeout(t *testing.T) {
 }
 
 func TestStreamTimerIdleTimeoutWaitsForActivity(t *testing.T) {
-	st := newStreamTimer(context.Background(), 0, 200*time.Millisecond)
+	st := newStreamTimer(context.Background(), 0, 500*time.Millisecond)
 	defer st.stop()
 	start := time.Now()
-	// Activity for 400ms keeps the stream alive past its idle timeout.
-	for time.Since(start) < 400*time.Millisecond {
+	// Activity every 20ms for 800ms keeps the stream alive past its idle timeout (with
+	// room for a loaded machine to miss a few beats).
+	for time.Since(start) < 800*time.Millisecond {
 		if st.Err() != nil {
 			t.Fatalf("cancelled after %s despite activity", time.Since(start))
 		}
