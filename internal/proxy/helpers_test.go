@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +29,15 @@ type backend struct {
 	delay atomic.Int64
 	// lastReq holds the last request seen (headers, host, path).
 	lastReq atomic.Pointer[http.Request]
+	// paths holds every path seen, for tests where a request still on its way could
+	// arrive after the one they check.
+	paths sync.Map
+}
+
+// saw reports whether a request for path reached the backend.
+func (b *backend) saw(path string) bool {
+	_, ok := b.paths.Load(path)
+	return ok
 }
 
 func startBackend(t *testing.T, name string) *backend {
@@ -47,6 +57,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("User-Agent") != "gangway-health-check" {
 		b.hits.Add(1)
 		b.lastReq.Store(r.Clone(context.Background()))
+		b.paths.Store(r.URL.Path, true)
 	}
 	if d := b.delay.Load(); d > 0 {
 		select {
