@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -442,12 +443,12 @@ func (c *conn) answerError(err error) {
 	text := http.StatusText(se.code)
 	body := se.body
 	if body == "" {
-		body = itoa(se.code) + " " + text
+		body = strconv.Itoa(se.code) + " " + text
 		if se.text != "" {
 			body += ": " + se.text
 		}
 	}
-	c.bw.WriteString("HTTP/1.1 " + itoa(se.code) + " " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body)
+	c.bw.WriteString("HTTP/1.1 " + strconv.Itoa(se.code) + " " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	c.closeWriteAndLinger()
 }
 
@@ -458,6 +459,6 @@ type statusError struct {
 	text, body string
 }
 
-func (e *statusError) Error() string { return itoa(e.code) + " " + e.text }
+func (e *statusError) Error() string { return strconv.Itoa(e.code) + " " + e.text }
 
 func badRequest(text string) error { return &statusError{code: http.StatusBadRequest, text: text} }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/httpdate"
 	"github.com/gangway-ecs/gangway/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
 )
@@ -139,7 +140,9 @@ func (w *response) WriteHeader(code int) {
 		return false
 	})
 	if _, ok := h["Date"]; !ok {
-		bw.Write(dateLine())
+		bw.WriteString("Date: ")
+		bw.WriteString(httpdate.Now())
+		bw.WriteString("\r\n")
 	}
 	// As net/http: only trailers named by then count towards choosing chunks.
 	w.prefixTrailers = hasPrefixTrailers(h)
@@ -533,25 +536,3 @@ func writeContentLength(bw *bufio.Writer, n int64) {
 	b := append(bw.AvailableBuffer(), "Content-Length: "...)
 	bw.Write(append(strconv.AppendInt(b, n, 10), "\r\n"...))
 }
-
-type dateCache struct {
-	sec  int64
-	line []byte
-}
-
-var lastDate atomic.Pointer[dateCache]
-
-// dateLine is the Date field for now, made once a second.
-func dateLine() []byte {
-	now := time.Now()
-	sec := now.Unix()
-	if d := lastDate.Load(); d != nil && d.sec == sec {
-		return d.line
-	}
-	line := now.UTC().AppendFormat([]byte("Date: "), http.TimeFormat)
-	line = append(line, "\r\n"...)
-	lastDate.Store(&dateCache{sec: sec, line: line})
-	return line
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -112,8 +112,12 @@ func TestPipelinedDuringSlowRequest(t *testing.T) {
 	}
 }
 
-func TestHijackKeepsBufferedBytes(t *testing.T) {
-	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// hijackEcho hijacks the connection after delay, answers 101 and echoes five bytes read
+// from the hijacked net.Conn itself, not its bufio.Reader: bytes the server had read
+// already must come back through it.
+func hijackEcho(t *testing.T, delay time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
 		c, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			t.Error(err)
@@ -128,10 +132,12 @@ func TestHijackKeepsBufferedBytes(t *testing.T) {
 			return
 		}
 		c.Write(buf)
-	})})
-	c, br := dial(t, addr)
-	// The bytes after the head arrive with it: they are in the server's buffer at hijack.
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello")
+	})
+}
+
+// expectEcho reads hijackEcho's 101 and its echo of "hello".
+func expectEcho(t *testing.T, br *bufio.Reader) {
+	t.Helper()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("response %v, %v", resp, err)
@@ -140,6 +146,14 @@ func TestHijackKeepsBufferedBytes(t *testing.T) {
 	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "hello" {
 		t.Fatalf("echo %q, %v", buf, err)
 	}
+}
+
+func TestHijackKeepsBufferedBytes(t *testing.T) {
+	addr := start(t, &Server{Handler: hijackEcho(t, 0)})
+	c, br := dial(t, addr)
+	// The bytes after the head arrive with it: they are in the server's buffer at hijack.
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello")
+	expectEcho(t, br)
 }
 
 func TestConnStates(t *testing.T) {
@@ -428,33 +442,11 @@ func TestExpectContinueReadElsewhere(t *testing.T) {
 
 // A byte the watcher read while a slow handler ran is still there for the hijacker.
 func TestHijackAfterWatcherRead(t *testing.T) {
-	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(4 * watchAfter) // the watcher reads the client's first byte meanwhile
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-		brw.Flush()
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(c, buf); err != nil {
-			t.Error(err)
-			return
-		}
-		c.Write(buf)
-	})})
+	// The watcher reads the client's first byte while the handler waits.
+	addr := start(t, &Server{Handler: hijackEcho(t, 4*watchAfter)})
 	c, br := dial(t, addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
 	time.Sleep(2 * watchAfter)
 	io.WriteString(c, "hello")
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("response %v, %v", resp, err)
-	}
-	buf := make([]byte, 5)
-	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "hello" {
-		t.Fatalf("echo %q, %v", buf, err)
-	}
+	expectEcho(t, br)
 }

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/httpdate"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -293,7 +293,7 @@ func (rw *responseWriter) sendHeader(done, endStream bool) {
 		n++
 	}
 	if _, set := rw.header["Date"]; !set {
-		extra[n] = hpack.HeaderField{Name: "date", Value: httpDate()}
+		extra[n] = hpack.HeaderField{Name: "date", Value: httpdate.Now()}
 		n++
 	}
 	rw.c.writeHeaderBlock(rw.st.id, endStream, rw.status, rw.header, extra[:n])
@@ -420,21 +420,3 @@ func statusText(code int) string {
 	}
 	return strconv.Itoa(code)
 }
-
-// httpDate is the Date header's value, formatted once a second.
-func httpDate() string {
-	now := time.Now()
-	if d := dateCache.Load(); d != nil && d.sec == now.Unix() {
-		return d.text
-	}
-	d := &dateValue{sec: now.Unix(), text: now.UTC().Format(http.TimeFormat)}
-	dateCache.Store(d)
-	return d.text
-}
-
-type dateValue struct {
-	sec  int64
-	text string
-}
-
-var dateCache atomic.Pointer[dateValue]
