@@ -102,6 +102,9 @@ func main() {
 }
 
 func run(o *options) error {
+	if o.rounds < 1 {
+		return fmt.Errorf("-rounds %d: at least one round is needed", o.rounds)
+	}
 	dir, err := os.MkdirTemp("", "gangway-bench-")
 	if err != nil {
 		return err

@@ -342,7 +342,9 @@ func validMethod(m string) bool {
 	return true
 }
 
-// canonicalKey returns k in canonical form, itself when it is already (no allocation).
+// canonicalKey returns k in canonical form, itself when it is already. k is a valid
+// field name (checked before): textproto.CanonicalMIMEHeaderKey checks every byte again,
+// which costs twice as long on the usual, already canonical names.
 func canonicalKey(k string) string {
 	upper := true
 	for i := 0; i < len(k); i++ {
