@@ -283,7 +283,7 @@ func (p *process) reload(why string) {
 	}
 	for _, f := range []struct{ name, was, now string }{
 		{"services", string(p.current.Services), string(cfg.Services)},
-		{"xds", fmt.Sprint(p.current.XDS, p.current.ControlPlaneURL), fmt.Sprint(cfg.XDS, cfg.ControlPlaneURL)},
+		{"xds", xdsSettings(p.current), xdsSettings(cfg)},
 	} {
 		if f.was != f.now {
 			p.reject(why, cfg.Version, fmt.Errorf("%s changes need a restart (serving %q, file says %q)", f.name, f.was, f.now))
@@ -305,6 +305,18 @@ func (p *process) reload(why string) {
 		"xds_version", xdsVersion, "duration", time.Since(start).Round(time.Microsecond))
 	p.current = cfg
 	p.built()
+}
+
+// xdsSettings renders what a reload cannot change, the ADS settings, by value: the TLS
+// block is a pointer, so printing the struct would compare addresses and refuse every
+// reload of a file that has one.
+func xdsSettings(cfg *config.Config) string {
+	tls := "none"
+	if t := cfg.XDS.TLS; t != nil {
+		tls = fmt.Sprintf("{cert_file:%q key_file:%q ca_file:%q server_name:%q}", t.CertFile, t.KeyFile, t.CAFile, t.ServerName)
+	}
+	return fmt.Sprintf("address:%q node_id:%q tls:%s control_plane_url:%q",
+		cfg.XDS.Address, cfg.XDS.NodeID, tls, cfg.ControlPlaneURL)
 }
 
 // built reports the serving configuration on config.build, clearing a rejected reload's

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/testcert"
 )
 
 // statusOf reads /status of a running proxy.
@@ -42,17 +46,31 @@ func attr(attrs []struct{ Key, Value string }, key string) string {
 	return ""
 }
 
-// TestSplitModeBinaries runs `proxy run` as a control plane and three data planes, as split
-// mode runs on ECS: traffic flows through each data plane, a change to the control plane's
-// file reaches all three at one version, and losing the control plane leaves traffic and
-// readiness untouched.
-func TestSplitModeBinaries(t *testing.T) {
-	proxyBin, _ := buildBinaries(t)
-	up := startUpstream(t)
-	ads := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	controlAdmin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	controlCfg := fmt.Sprintf(`services: control
-xds: {address: %q}
+// startProcess starts `proxy run -config cfgPath`, kills it when the test ends, and prints its
+// logs under name if the test failed.
+func startProcess(t *testing.T, proxyBin, name, cfgPath string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(proxyBin, "run", "-config", cfgPath)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", name, logs.String())
+		}
+	})
+	return cmd
+}
+
+// controlConfig is a control plane's file: the given xds block, one required route to
+// upstream, and a short shutdown.
+func controlConfig(xds, admin, upstream string) string {
+	return fmt.Sprintf(`services: control
+%s
 admin: {address: %q}
 shutdown: {delay: 0s, drain_timeout: 1s, deadline: 5s}
 listeners:
@@ -66,26 +84,22 @@ routes:
   - name: app
     cluster: app
     required: true
-`, ads, controlAdmin, strings.TrimPrefix(up.URL, "http://"))
+`, xds, admin, strings.TrimPrefix(upstream, "http://"))
+}
+
+// TestSplitModeBinaries runs `proxy run` as a control plane and three data planes, as split
+// mode runs on ECS: traffic flows through each data plane, a change to the control plane's
+// file reaches all three at one version, and losing the control plane leaves traffic and
+// readiness untouched.
+func TestSplitModeBinaries(t *testing.T) {
+	proxyBin, _ := buildBinaries(t)
+	up := startUpstream(t)
+	ads := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	controlAdmin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	controlCfg := controlConfig(fmt.Sprintf("xds: {address: %q}", ads), controlAdmin, up.URL)
 	controlPath := writeConfig(t, controlCfg)
 
-	start := func(name, cfgPath string) *exec.Cmd {
-		cmd := exec.Command(proxyBin, "run", "-config", cfgPath)
-		var logs syncBuffer
-		cmd.Stderr = &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-			if t.Failed() {
-				t.Logf("%s logs:\n%s", name, logs.String())
-			}
-		})
-		return cmd
-	}
-	control := start("control", controlPath)
+	control := startProcess(t, proxyBin, "control", controlPath)
 	waitStatus(t, "http://"+controlAdmin+"/readyz", 200)
 
 	var admins, traffic []string
@@ -97,7 +111,7 @@ xds: {node_id: dp-%d}
 admin: {address: %q}
 shutdown: {delay: 0s, drain_timeout: 1s, deadline: 5s}
 `, ads, i, admin))
-		start(fmt.Sprintf("dp-%d", i), path)
+		startProcess(t, proxyBin, fmt.Sprintf("dp-%d", i), path)
 		admins = append(admins, admin)
 	}
 	for _, admin := range admins {
@@ -157,3 +171,78 @@ shutdown: {delay: 0s, drain_timeout: 1s, deadline: 5s}
 }
 
 var httpClient = http.Client{Timeout: 5 * time.Second}
+
+// TestSplitModeReloadWithTLS reloads a control plane and a data plane whose ADS connection
+// has mutual TLS: an unchanged xds block must not count as an xDS change, so both reloads
+// are applied, and the data plane serves the control plane's new version.
+func TestSplitModeReloadWithTLS(t *testing.T) {
+	proxyBin, _ := buildBinaries(t)
+	up := startUpstream(t)
+	dir := t.TempDir()
+	server := newTestCert(t, dir, "server", "localhost")
+	client := newTestCert(t, dir, "client", "dp-0")
+	writePEM := func(name string, c *x509.Certificate) string {
+		return testcert.WriteFile(t, dir, name, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	serverCA, clientCA := writePEM("server-ca.pem", server.cert), writePEM("client-ca.pem", client.cert)
+
+	ads := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	controlAdmin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	controlCfg := controlConfig(fmt.Sprintf("xds:\n  address: %q\n  tls: {cert_file: %q, key_file: %q, ca_file: %q}",
+		ads, server.certFile, server.keyFile, clientCA), controlAdmin, up.URL)
+	controlPath := writeConfig(t, controlCfg)
+	dataAdmin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dataCfg := fmt.Sprintf(`services: proxy
+control_plane_url: [%q]
+xds:
+  node_id: dp-0
+  tls: {cert_file: %q, key_file: %q, ca_file: %q, server_name: localhost}
+admin: {address: %q}
+shutdown: {delay: 0s, drain_timeout: 1s, deadline: 5s}
+`, ads, client.certFile, client.keyFile, serverCA, dataAdmin)
+	dataPath := writeConfig(t, dataCfg)
+
+	control := startProcess(t, proxyBin, "control", controlPath)
+	waitStatus(t, "http://"+controlAdmin+"/readyz", 200)
+	data := startProcess(t, proxyBin, "dp-0", dataPath)
+	waitStatus(t, "http://"+dataAdmin+"/readyz", 200)
+	first := statusOf(t, dataAdmin)["xds.listener"].Version
+
+	// reloaded waits until the process behind admin serves a configuration version other
+	// than was, and fails on a rejected reload.
+	reloaded := func(name, admin, was string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			cb := statusOf(t, admin)["config.build"]
+			if cb.Error != "" {
+				t.Fatalf("%s rejected the reload: %s", name, cb.Error)
+			}
+			if cb.Version != was && cb.Version != "" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never left configuration version %s", name, was)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	was := statusOf(t, controlAdmin)["config.build"].Version
+	os.WriteFile(controlPath, []byte(strings.Replace(controlCfg, "    required: true\n",
+		"    required: true\n    set_response_headers: {X-Split: v2}\n", 1)), 0o644)
+	control.Process.Signal(syscall.SIGHUP)
+	reloaded("control plane", controlAdmin, was)
+	deadline := time.Now().Add(15 * time.Second)
+	for statusOf(t, dataAdmin)["xds.listener"].Version == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the data plane never left version %s", first)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	was = statusOf(t, dataAdmin)["config.build"].Version
+	os.WriteFile(dataPath, []byte(strings.Replace(dataCfg, "drain_timeout: 1s", "drain_timeout: 2s", 1)), 0o644)
+	data.Process.Signal(syscall.SIGHUP)
+	reloaded("data plane", dataAdmin, was)
+}
