@@ -11,7 +11,6 @@ import (
 	"time"
 
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/aws/smithy-go"
 
 	"github.com/gangway-ecs/gangway/internal/budget"
 	"github.com/gangway-ecs/gangway/internal/ecs"
@@ -295,13 +294,12 @@ func (o *rolloutOptions) rollbackCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	plan, err := ecs.Rollback(ctx, c, o.cluster, o.service, arn)
-	var ae smithy.APIError
+	var refused *ecs.RefusedError
 	switch {
-	case err == nil:
-	case ecs.IsNotFound(err) || errors.As(err, &ae) || ecs.Transient(err) || errors.Is(err, context.Canceled):
-		return o.apiError(err)
-	default: // ECS answered, and there is nothing to roll back
+	case errors.As(err, &refused):
 		return &exitError{code: exitFailure, err: err}
+	case err != nil:
+		return o.apiError(err)
 	}
 	switch plan.Kind {
 	case ecs.RollbackStopped:

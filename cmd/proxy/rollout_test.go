@@ -2,7 +2,10 @@ package main
 
 // The Service Deployments API cannot run here: moto does not implement it and there is no AWS
 // account. These tests drive the real command, with real aws-sdk-go-v2 clients configured from
-// the environment, against recorded ECS responses served on 127.0.0.1 (internal/ecs/ecstest).
+// the environment, against recorded ECS responses served on 127.0.0.1 (internal/ecs/ecstest;
+// the larger recordings are in internal/ecs/testdata/rollout). The fake stands at the AWS API
+// boundary, so everything from flag parsing through the SDK's signing, retries and
+// deserialization runs as it would against ECS.
 
 import (
 	"bytes"
@@ -630,6 +633,7 @@ func TestRolloutMissingCredentialsProcess(t *testing.T) {
 		{"watch", "-service", "app", "-timeout", "60s"},
 		{"deploy", "-service", "app", "-taskdef", recorded + "taskdef-app.json", "-timeout", "60s"},
 		{"rollback", "-service", "app", "-timeout", "60s"},
+		{"rollback", "-service", "app", "-deployment", depARN, "-timeout", "60s"},
 		{"diff", "-service", "app", "-taskdef", recorded + "taskdef-app.json"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

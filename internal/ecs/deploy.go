@@ -218,7 +218,7 @@ func Rollback(ctx context.Context, c *ecssdk.Client, cluster, service, deploymen
 		return plan, nil
 	case ecstypes.ServiceDeploymentStatusSuccessful:
 	default:
-		return nil, fmt.Errorf("deployment %s is %s: the service does not run its revision, so there is nothing to roll back", deploymentARN, d.Status)
+		return nil, &RefusedError{fmt.Sprintf("deployment %s is %s: the service does not run its revision, so there is nothing to roll back", deploymentARN, d.Status)}
 	}
 
 	// The previous revision: the newest source revision.
@@ -230,12 +230,12 @@ func Rollback(ctx context.Context, c *ecssdk.Client, cluster, service, deploymen
 		}
 	}
 	if prev == nil || aws.ToString(prev.TaskDefinition) == "" {
-		return nil, fmt.Errorf("deployment %s names no previous service revision (the service's first deployment?): nothing to roll back to", deploymentARN)
+		return nil, &RefusedError{fmt.Sprintf("deployment %s names no previous service revision (the service's first deployment?): nothing to roll back to", deploymentARN)}
 	}
 	plan.To = aws.ToString(prev.TaskDefinition)
 	if plan.To == plan.From {
-		return nil, fmt.Errorf("deployment %s kept task definition %s and changed only the service's settings; rollback restores task definitions, so revert the setting with UpdateService",
-			deploymentARN, ShortARN(plan.To))
+		return nil, &RefusedError{fmt.Sprintf("deployment %s kept task definition %s and changed only the service's settings; rollback restores task definitions, so revert the setting with UpdateService",
+			deploymentARN, ShortARN(plan.To))}
 	}
 	plan.Started = time.Now().Add(-time.Minute) // as in Deploy: ECS's clock, not ours
 	upd, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.UpdateServiceOutput, error) {
@@ -254,6 +254,11 @@ func Rollback(ctx context.Context, c *ecssdk.Client, cluster, service, deploymen
 	}
 	return plan, nil
 }
+
+// RefusedError is Rollback declining a deployment it cannot roll back; ECS was not changed.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return e.Reason }
 
 // describeRevisions describes service revisions (at most 20 per call), keyed by ARN.
 func describeRevisions(ctx context.Context, c *ecssdk.Client, arns []string) (map[string]ecstypes.ServiceRevision, error) {
