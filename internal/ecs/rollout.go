@@ -21,7 +21,7 @@ type Outcome string
 const (
 	Succeeded  Outcome = "succeeded"   // SUCCESSFUL: the new revision is serving
 	RolledBack Outcome = "rolled_back" // ROLLBACK_SUCCESSFUL: the service is back on the previous revision
-	Failed     Outcome = "failed"      // STOPPED or ROLLBACK_FAILED, or nothing to watch
+	Failed     Outcome = "failed"      // STOPPED with no newer deployment, or ROLLBACK_FAILED
 	TimedOut   Outcome = "timed_out"   // still in progress when the watch's time ran out
 	APIError   Outcome = "api_error"   // the ECS API refused or kept failing
 	// Superseded: another UpdateService stopped the deployment (STOPPED) and started one that
@@ -295,10 +295,12 @@ func (s *watch) poll(ctx context.Context) (done bool, res Result, err error) {
 }
 
 // successor finds the deployment that stopped the one being followed: the newest deployment
-// of the service created after it. ECS stops a running deployment when UpdateService starts
-// another ("Amazon ECS service deployments",
-// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment.html).
-// It returns "" when there is none: the deployment was stopped on its own.
+// of the service created after it. A deployment that a newer UpdateService replaces before it
+// finishes ends STOPPED, one of the "Completed" states of "View service history using Amazon
+// ECS service deployments"
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment.html);
+// StopServiceDeployment with stopType ABORT ends the same way, with no newer deployment.
+// successor returns "" when there is none.
 func (s *watch) successor(ctx context.Context) (arn, taskDefinition string, err error) {
 	if s.created.IsZero() {
 		return "", "", nil
