@@ -107,18 +107,27 @@ var credentialCodes = map[string]bool{
 	"MissingAuthenticationToken":  true,
 }
 
-// credentialsCheck turns a failure to load credentials into a *CredentialsError.
+// credentialsCheck turns a failure to load credentials into a *CredentialsError, except a
+// network error of a configured source (the container credentials endpoint of a task, an
+// STS call), which a later attempt may get past.
 type credentialsCheck struct {
 	aws.CredentialsProvider
-	imdsOnly bool // the provider is the EC2 role provider, the SDK's last resort
+	// imdsOnly: the provider is the EC2 role provider, the SDK's last resort when nothing is
+	// configured. Off EC2 its endpoint cannot be reached, and that network error means
+	// "no credentials", as it does for the AWS CLI.
+	imdsOnly bool
 }
 
 func (c credentialsCheck) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	creds, err := c.CredentialsProvider.Retrieve(ctx)
-	if err != nil {
-		return creds, &CredentialsError{Missing: c.imdsOnly, Err: err}
+	var ne net.Error
+	switch {
+	case err == nil:
+		return creds, nil
+	case !c.imdsOnly && (errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)):
+		return creds, err
 	}
-	return creds, nil
+	return creds, &CredentialsError{Missing: c.imdsOnly, Err: err}
 }
 
 // EndpointError is a 5xx answer that is not an AWS API error: the endpoint does not speak
