@@ -349,7 +349,8 @@ func TestRolloutUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
 	if code := runMain(context.Background(), []string{"rollout", "-h"}, e); code != exitOK ||
-		!strings.Contains(errOut.String(), "5  the deployment was rolled back") || !strings.Contains(errOut.String(), "6  timed out") {
+		!strings.Contains(errOut.String(), "5  the deployment was rolled back") || !strings.Contains(errOut.String(), "6  timed out") ||
+		!strings.Contains(errOut.String(), "7  superseded") || !strings.Contains(errOut.String(), "diff       show how") {
 		t.Errorf("rollout -h: exit %d\n%s", code, errOut.String())
 	}
 	for _, args := range [][]string{
