@@ -21,6 +21,7 @@ import (
 const (
 	exitRolledBack = 5 // the deployment was rolled back: the service runs the previous revision
 	exitTimedOut   = 6 // the watch ran out of time; the deployment is still going
+	exitSuperseded = 7 // a newer deployment of another task definition stopped the one watched
 )
 
 const rolloutUsage = `usage: proxy rollout <command> [flags]
@@ -32,21 +33,33 @@ failures against the threshold, triggered alarms, lifecycle hooks, and the stopp
 and health-check event of each failed task.
 
 commands:
-  watch      follow a deployment (default: the service's newest) until it ends
+  watch      follow a deployment (default: the service's newest) until it ends, or
+             until it reaches -until STAGE
   deploy     register a new revision of a task definition file (new image and/or
              environment), update the service, then watch
   continue   resume a deployment paused at a PAUSE lifecycle hook, then watch
-  rollback   stop a deployment and roll back to the previous revision, then watch
+  rollback   return the service to its previous revision, then watch: a deployment in
+             progress is stopped and rolled back by ECS; a completed one is undone by
+             deploying the previous revision's task definition again
+  diff       show how a task definition file (with -image/-env applied) differs from
+             the one the service runs now
+
+A deployment stopped by a newer UpdateService is followed into the newer one when that
+one ships the same task definition; otherwise the watch ends with exit 7.
 
 exit codes:
-  0  the deployment succeeded (SUCCESSFUL)
-  1  the deployment failed or was stopped (STOPPED, ROLLBACK_FAILED), or deploy refused a
-     task definition with lint findings
-  3  ECS API error: access denied, service not found, or calls kept failing (throttling)
+  0  the deployment succeeded (SUCCESSFUL), or reached the -until stage; diff printed
+  1  the deployment failed or was stopped (STOPPED, ROLLBACK_FAILED), deploy refused a
+     task definition with lint findings, or rollback found nothing to roll back
+  3  ECS API error: missing or expired credentials, access denied, service not found,
+     an endpoint that answers 5xx without an AWS error, or calls that kept failing
+     (throttling)
   4  bad flags or arguments
   5  the deployment was rolled back (ROLLBACK_SUCCESSFUL): the service is healthy on the
      previous revision, but the change did not ship
   6  timed out: the deployment was still in progress when -timeout passed (ECS carries on)
+  7  superseded: another UpdateService replaced the deployment with one of a different
+     task definition, so the change watched will not ship
 
 AWS credentials, region and endpoint come from the environment, as for the AWS CLI
 (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
@@ -79,6 +92,8 @@ func (c *RolloutCommand) Run(ctx context.Context, args []string) error {
 		return o.continueCmd(ctx, args[1:])
 	case "rollback":
 		return o.rollbackCmd(ctx, args[1:])
+	case "diff":
+		return o.diffCmd(ctx, args[1:])
 	}
 	fmt.Fprint(c.env.stderr, rolloutUsage)
 	return usageError("unknown rollout command %q", args[0])
@@ -92,6 +107,7 @@ type rolloutOptions struct {
 	region, output     string
 	deployment         string
 	timeout, interval  time.Duration
+	until              string
 	printedFailedTasks map[string]bool
 }
 
@@ -104,6 +120,7 @@ func (o *rolloutOptions) flags(watching bool) *flag.FlagSet {
 	if watching {
 		fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up watching after this long (exit 6)")
 		fs.DurationVar(&o.interval, "interval", 10*time.Second, "time between polls (doubled while throttled, up to 1m)")
+		fs.StringVar(&o.until, "until", "", "return 0 once the deployment, still in progress, reaches this lifecycle `STAGE` (e.g. BAKE_TIME)")
 	}
 	return fs
 }
@@ -118,13 +135,18 @@ func (o *rolloutOptions) parse(fs *flag.FlagSet, args []string) error {
 	if o.output != "text" && o.output != "json" {
 		return usageError("-output %q: want text or json", o.output)
 	}
+	if o.until != "" {
+		if err := ecs.CheckStage(o.until); err != nil {
+			return usageError("-until: %v", err)
+		}
+	}
 	return nil
 }
 
 func (o *rolloutOptions) client(ctx context.Context) (*ecssdk.Client, error) {
 	c, err := ecs.NewClient(ctx, o.region)
 	if err != nil {
-		return nil, &exitError{code: exitUnreached, err: err}
+		return nil, o.apiError(err)
 	}
 	return c, nil
 }
@@ -139,22 +161,25 @@ func (o *rolloutOptions) watchCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return o.watch(ctx, c, o.deployment, time.Time{})
+	return o.watch(ctx, c, o.deployment, time.Time{}, "")
 }
 
-func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
-	fs := o.flags(true)
-	file := fs.String("taskdef", "", "task definition file (register-task-definition JSON, required)")
-	var images, envs multiFlag
-	fs.Var(&images, "image", "new image, `[container=]ref` (repeatable; without container=, the Gangway container)")
-	fs.Var(&envs, "env", "set an environment variable, `[container:]NAME=VALUE` (repeatable)")
-	force := fs.Bool("force", false, "deploy even when proxy lint finds problems")
-	noWatch := fs.Bool("no-watch", false, "return once the service is updated")
-	if err := o.parse(fs, args); err != nil {
-		return err
-	}
-	if *file == "" {
-		return usageError("-taskdef is required")
+// taskDefFlags are the flags that name a task definition file and the changes to make to it.
+type taskDefFlags struct {
+	file         string
+	images, envs multiFlag
+}
+
+func (t *taskDefFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.file, "taskdef", "", "task definition file (register-task-definition JSON, required)")
+	fs.Var(&t.images, "image", "new image, `[container=]ref` (repeatable; without container=, the Gangway container)")
+	fs.Var(&t.envs, "env", "set an environment variable, `[container:]NAME=VALUE` (repeatable)")
+}
+
+// read reads the file and applies -image and -env.
+func (t *taskDefFlags) read() (*ecs.TaskDefinition, error) {
+	if t.file == "" {
+		return nil, usageError("-taskdef is required")
 	}
 	changes := map[string]*ecs.Change{}
 	change := func(container string) *ecs.Change {
@@ -163,40 +188,56 @@ func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
 		}
 		return changes[container]
 	}
-	for _, img := range images {
+	for _, img := range t.images {
 		container, ref := "", img
 		if k, v, ok := strings.Cut(img, "="); ok {
 			container, ref = k, v
 		}
 		if ref == "" {
-			return usageError("-image %q: empty image", img)
+			return nil, usageError("-image %q: empty image", img)
 		}
 		change(container).Image = ref
 	}
-	for _, kv := range envs {
+	for _, kv := range t.envs {
 		container, rest := "", kv
 		if k, v, ok := strings.Cut(kv, ":"); ok && !strings.Contains(k, "=") {
 			container, rest = k, v
 		}
 		name, value, ok := strings.Cut(rest, "=")
 		if !ok || name == "" {
-			return usageError("-env %q: want [container:]NAME=VALUE", kv)
+			return nil, usageError("-env %q: want [container:]NAME=VALUE", kv)
 		}
 		change(container).Env[name] = value
 	}
-	td, err := ecs.ReadTaskDefinition(*file)
+	td, err := ecs.ReadTaskDefinition(t.file)
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return nil, &exitError{code: exitFailure, err: err}
 	}
 	for _, ch := range changes {
 		if td, err = ch.Apply(td); err != nil {
-			return usageError("%v", err)
+			return nil, usageError("%v", err)
 		}
+	}
+	return td, nil
+}
+
+func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
+	fs := o.flags(true)
+	var tf taskDefFlags
+	tf.register(fs)
+	force := fs.Bool("force", false, "deploy even when proxy lint finds problems")
+	noWatch := fs.Bool("no-watch", false, "return once the service is updated")
+	if err := o.parse(fs, args); err != nil {
+		return err
+	}
+	td, err := tf.read()
+	if err != nil {
+		return err
 	}
 	d := budget.Defaults()
 	if findings := ecs.Lint(ecs.LintInput{TaskDefinition: td, LongestRequest: d.LongestRequest, ColdStart: d.ColdStart}); findings != nil && !*force {
 		for _, v := range findings {
-			fmt.Fprintf(o.env.stderr, "%s: %s\n", *file, v.Error())
+			fmt.Fprintf(o.env.stderr, "%s: %s\n", tf.file, v.Error())
 		}
 		return &exitError{code: exitFailure, err: fmt.Errorf("not deploying: %d lint finding(s) (fix them, or pass -force)", len(findings))}
 	}
@@ -207,7 +248,7 @@ func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
 	}
 	dep, err := ecs.Deploy(ctx, c, o.cluster, o.service, td)
 	if err != nil {
-		return &exitError{code: exitUnreached, err: err}
+		return o.apiError(err)
 	}
 	o.notice("registered " + dep.TaskDefinitionARN + "; updated service " + o.service)
 	if *noWatch {
@@ -215,7 +256,7 @@ func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
 			fmt.Sprintf("deployment %s started\n", orUnknown(dep.DeploymentARN)))
 		return nil
 	}
-	return o.watch(ctx, c, dep.DeploymentARN, dep.Started)
+	return o.watch(ctx, c, dep.DeploymentARN, dep.Started, dep.TaskDefinitionARN)
 }
 
 func (o *rolloutOptions) continueCmd(ctx context.Context, args []string) error {
@@ -238,7 +279,7 @@ func (o *rolloutOptions) continueCmd(ctx context.Context, args []string) error {
 	if *noWatch {
 		return nil
 	}
-	return o.watch(ctx, c, arn, time.Time{})
+	return o.watch(ctx, c, arn, time.Time{}, "")
 }
 
 func (o *rolloutOptions) rollbackCmd(ctx context.Context, args []string) error {
@@ -252,14 +293,55 @@ func (o *rolloutOptions) rollbackCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := ecs.Rollback(ctx, c, arn); err != nil {
+	plan, err := ecs.Rollback(ctx, c, o.cluster, o.service, arn)
+	var refused *ecs.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return &exitError{code: exitFailure, err: err}
+	case err != nil:
 		return o.apiError(err)
 	}
-	o.notice("rollback of " + arn + " requested")
+	switch plan.Kind {
+	case ecs.RollbackStopped:
+		o.notice("rollback of " + arn + " requested")
+	case ecs.RollbackUnderWay:
+		o.notice("deployment " + arn + " is already rolling back")
+	case ecs.RollbackRedeployed:
+		o.notice(fmt.Sprintf("deployment %s had completed; redeploying the previous task definition %s in place of %s (deployment %s)",
+			arn, plan.To, ecs.ShortARN(plan.From), orUnknown(plan.DeploymentARN)))
+	}
 	if *noWatch {
 		return nil
 	}
-	return o.watch(ctx, c, arn, time.Time{})
+	return o.watch(ctx, c, plan.DeploymentARN, plan.Started, plan.To)
+}
+
+func (o *rolloutOptions) diffCmd(ctx context.Context, args []string) error {
+	fs := o.flags(false)
+	var tf taskDefFlags
+	tf.register(fs)
+	if err := o.parse(fs, args); err != nil {
+		return err
+	}
+	file, err := tf.read()
+	if err != nil {
+		return err
+	}
+	c, err := o.client(ctx)
+	if err != nil {
+		return err
+	}
+	running, arn, err := ecs.ServiceTaskDefinition(ctx, c, o.cluster, o.service)
+	if err != nil {
+		return o.apiError(err)
+	}
+	diff := ecs.UnifiedDiff(arn+" (service "+o.service+")", tf.file, ecs.NormalJSON(running), ecs.NormalJSON(file))
+	text := diff
+	if diff == "" {
+		text = fmt.Sprintf("no difference: service %s runs %s, which matches %s\n", o.service, ecs.ShortARN(arn), tf.file)
+	}
+	o.emit(map[string]any{"type": "diff", "taskDefinitionArn": arn, "file": tf.file, "same": diff == "", "diff": diff}, text)
+	return nil
 }
 
 // current returns a client and the deployment to act on: -deployment, or the service's
@@ -280,29 +362,33 @@ func (o *rolloutOptions) current(ctx context.Context) (*ecssdk.Client, string, e
 }
 
 func (o *rolloutOptions) apiError(err error) error {
-	return &exitError{code: exitUnreached, err: err}
+	return &exitError{code: exitUnreached, err: ecs.Explain(err)}
 }
 
-// watch follows a deployment and maps its outcome to an exit code.
-func (o *rolloutOptions) watch(ctx context.Context, c *ecssdk.Client, arn string, since time.Time) error {
+// watch follows a deployment and maps its outcome to an exit code. taskDefinition is the
+// one being shipped, when the command knows it.
+func (o *rolloutOptions) watch(ctx context.Context, c *ecssdk.Client, arn string, since time.Time, taskDefinition string) error {
 	w := &ecs.Watcher{
 		Client: c, Cluster: o.cluster, Service: o.service, DeploymentARN: arn, Since: since,
+		TaskDefinition: taskDefinition, Until: o.until,
 		Timeout: o.timeout, Interval: o.interval,
 		OnProgress: o.progress, OnNotice: o.notice,
 	}
 	res := w.Watch(ctx)
 	code := map[ecs.Outcome]int{
-		ecs.Succeeded:  exitOK,
-		ecs.RolledBack: exitRolledBack,
-		ecs.Failed:     exitFailure,
-		ecs.TimedOut:   exitTimedOut,
-		ecs.APIError:   exitUnreached,
+		ecs.Succeeded:    exitOK,
+		ecs.ReachedStage: exitOK,
+		ecs.RolledBack:   exitRolledBack,
+		ecs.Failed:       exitFailure,
+		ecs.TimedOut:     exitTimedOut,
+		ecs.APIError:     exitUnreached,
+		ecs.Superseded:   exitSuperseded,
 	}[res.Outcome]
 	o.emit(map[string]any{"type": "result", "outcome": res.Outcome, "exitCode": code, "cause": res.Cause, "deployment": res.Last},
 		"")
 	if code == exitOK {
 		if o.output == "text" {
-			fmt.Fprintf(o.env.stdout, "succeeded: %s\n", res.Cause)
+			fmt.Fprintf(o.env.stdout, "%s: %s\n", map[ecs.Outcome]string{ecs.Succeeded: "succeeded", ecs.ReachedStage: "reached"}[res.Outcome], res.Cause)
 		}
 		return nil
 	}

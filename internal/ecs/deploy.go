@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -135,19 +136,145 @@ func awaitingHook(ctx context.Context, c *ecssdk.Client, deploymentARN string) (
 	return ids[0], nil
 }
 
-// Rollback asks ECS to stop a deployment and roll back to the previous revision. It works
-// whether or not the deployment was configured to roll back on failure.
-func Rollback(ctx context.Context, c *ecssdk.Client, deploymentARN string) error {
-	_, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.StopServiceDeploymentOutput, error) {
-		return c.StopServiceDeployment(ctx, &ecssdk.StopServiceDeploymentInput{
-			ServiceDeploymentArn: aws.String(deploymentARN),
-			StopType:             ecstypes.StopServiceDeploymentStopTypeRollback,
+// RollbackKind says how Rollback returned the service to its previous revision.
+type RollbackKind string
+
+const (
+	// RollbackStopped: the deployment was still running and ECS was asked to stop it and roll
+	// back (StopServiceDeployment, stopType ROLLBACK). Watch the same deployment; it ends
+	// ROLLBACK_SUCCESSFUL.
+	RollbackStopped RollbackKind = "stopped"
+	// RollbackUnderWay: ECS was already rolling the deployment back; nothing was asked.
+	RollbackUnderWay RollbackKind = "under_way"
+	// RollbackRedeployed: the deployment had completed, so the service was pointed back at the
+	// previous revision's task definition (UpdateService). Watch the new deployment; it
+	// ends SUCCESSFUL.
+	RollbackRedeployed RollbackKind = "redeployed"
+)
+
+// RollbackPlan is what Rollback did.
+type RollbackPlan struct {
+	Kind RollbackKind
+	// DeploymentARN is the deployment to watch: the one rolled back, or the new one.
+	DeploymentARN string
+	// From and To are the task definitions of the deployment's target revision and of the
+	// revision the service returns to (To is known for RollbackRedeployed only).
+	From, To string
+	Started  time.Time
+}
+
+// Rollback returns a service to the revision it ran before deploymentARN.
+//
+// A deployment still in progress is stopped with StopServiceDeployment and stopType ROLLBACK,
+// which works whether or not it was configured to roll back on failure
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopServiceDeployment.html).
+// A deployment that completed (SUCCESSFUL) can no longer be stopped; the previous revision is
+// its source revision, and the service is updated back to that revision's task definition
+// with UpdateService — a new deployment. Only the task definition is restored: when the
+// deployment changed nothing but the service's own settings (network, load balancers,
+// capacity providers), Rollback refuses and says so.
+func Rollback(ctx context.Context, c *ecssdk.Client, cluster, service, deploymentARN string) (*RollbackPlan, error) {
+	out, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.DescribeServiceDeploymentsOutput, error) {
+		return c.DescribeServiceDeployments(ctx, &ecssdk.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{deploymentARN}})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("DescribeServiceDeployments %s: %w", deploymentARN, err)
+	}
+	if len(out.ServiceDeployments) == 0 {
+		return nil, &notFoundError{what: "service deployment " + deploymentARN, reason: "not found"}
+	}
+	d := out.ServiceDeployments[0]
+	plan := &RollbackPlan{DeploymentARN: deploymentARN}
+	var revs []string
+	if d.TargetServiceRevision != nil {
+		revs = append(revs, aws.ToString(d.TargetServiceRevision.Arn))
+	}
+	for _, r := range d.SourceServiceRevisions {
+		revs = append(revs, aws.ToString(r.Arn))
+	}
+	described, err := describeRevisions(ctx, c, revs)
+	if err != nil {
+		return nil, err
+	}
+	if d.TargetServiceRevision != nil {
+		plan.From = aws.ToString(described[aws.ToString(d.TargetServiceRevision.Arn)].TaskDefinition)
+	}
+
+	switch d.Status {
+	case ecstypes.ServiceDeploymentStatusPending, ecstypes.ServiceDeploymentStatusInProgress:
+		_, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.StopServiceDeploymentOutput, error) {
+			return c.StopServiceDeployment(ctx, &ecssdk.StopServiceDeploymentInput{
+				ServiceDeploymentArn: aws.String(deploymentARN),
+				StopType:             ecstypes.StopServiceDeploymentStopTypeRollback,
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("StopServiceDeployment %s: %w", deploymentARN, err)
+		}
+		plan.Kind = RollbackStopped
+		return plan, nil
+	case ecstypes.ServiceDeploymentStatusRollbackRequested, ecstypes.ServiceDeploymentStatusRollbackInProgress:
+		plan.Kind = RollbackUnderWay
+		return plan, nil
+	case ecstypes.ServiceDeploymentStatusSuccessful:
+	default:
+		return nil, &RefusedError{fmt.Sprintf("deployment %s is %s: the service does not run its revision, so there is nothing to roll back", deploymentARN, d.Status)}
+	}
+
+	// The previous revision: the newest source revision.
+	var prev *ecstypes.ServiceRevision
+	for _, r := range d.SourceServiceRevisions {
+		rev, ok := described[aws.ToString(r.Arn)]
+		if ok && (prev == nil || aws.ToTime(rev.CreatedAt).After(aws.ToTime(prev.CreatedAt))) {
+			prev = &rev
+		}
+	}
+	if prev == nil || aws.ToString(prev.TaskDefinition) == "" {
+		return nil, &RefusedError{fmt.Sprintf("deployment %s names no previous service revision (the service's first deployment?): nothing to roll back to", deploymentARN)}
+	}
+	plan.To = aws.ToString(prev.TaskDefinition)
+	if plan.To == plan.From {
+		return nil, &RefusedError{fmt.Sprintf("deployment %s kept task definition %s and changed only the service's settings; rollback restores task definitions, so revert the setting with UpdateService",
+			deploymentARN, ShortARN(plan.To))}
+	}
+	plan.Started = time.Now().Add(-time.Minute) // as in Deploy: ECS's clock, not ours
+	upd, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.UpdateServiceOutput, error) {
+		return c.UpdateService(ctx, &ecssdk.UpdateServiceInput{
+			Cluster:        nonEmpty(cluster),
+			Service:        aws.String(service),
+			TaskDefinition: aws.String(plan.To),
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("StopServiceDeployment %s: %w", deploymentARN, err)
+		return nil, fmt.Errorf("UpdateService %s to %s: %w", service, plan.To, err)
 	}
-	return nil
+	plan.Kind, plan.DeploymentARN = RollbackRedeployed, ""
+	if upd.Service != nil {
+		plan.DeploymentARN = aws.ToString(upd.Service.CurrentServiceDeployment)
+	}
+	return plan, nil
+}
+
+// RefusedError is Rollback declining a deployment it cannot roll back; ECS was not changed.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// describeRevisions describes service revisions (at most 20 per call), keyed by ARN.
+func describeRevisions(ctx context.Context, c *ecssdk.Client, arns []string) (map[string]ecstypes.ServiceRevision, error) {
+	revs := map[string]ecstypes.ServiceRevision{}
+	for chunk := range slices.Chunk(arns, 20) {
+		out, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.DescribeServiceRevisionsOutput, error) {
+			return c.DescribeServiceRevisions(ctx, &ecssdk.DescribeServiceRevisionsInput{ServiceRevisionArns: chunk})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("DescribeServiceRevisions: %w", err)
+		}
+		for _, r := range out.ServiceRevisions {
+			revs[aws.ToString(r.ServiceRevisionArn)] = r
+		}
+	}
+	return revs, nil
 }
 
 // CurrentDeployment returns the service's current service deployment.

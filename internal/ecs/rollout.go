@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,10 +21,50 @@ type Outcome string
 const (
 	Succeeded  Outcome = "succeeded"   // SUCCESSFUL: the new revision is serving
 	RolledBack Outcome = "rolled_back" // ROLLBACK_SUCCESSFUL: the service is back on the previous revision
-	Failed     Outcome = "failed"      // STOPPED or ROLLBACK_FAILED, or nothing to watch
+	Failed     Outcome = "failed"      // STOPPED with no newer deployment, or ROLLBACK_FAILED
 	TimedOut   Outcome = "timed_out"   // still in progress when the watch's time ran out
 	APIError   Outcome = "api_error"   // the ECS API refused or kept failing
+	// Superseded: another UpdateService stopped the deployment (STOPPED) and started one that
+	// deploys a different task definition, so the one watched will never ship.
+	Superseded Outcome = "superseded"
+	// ReachedStage: the deployment, still in progress, reached Watcher.Until.
+	ReachedStage Outcome = "reached_stage"
 )
+
+// stageOrder is the order in which a deployment passes its lifecycle stages, from
+// "Amazon ECS blue/green service deployments workflow"
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-deployment-how-it-works.html).
+// LINEAR and CANARY deployments repeat PRODUCTION_TRAFFIC_SHIFT once per step.
+var stageOrder = []ecstypes.ServiceDeploymentLifecycleStage{
+	ecstypes.ServiceDeploymentLifecycleStageReconcileService,
+	ecstypes.ServiceDeploymentLifecycleStagePreScaleUp,
+	ecstypes.ServiceDeploymentLifecycleStageScaleUp,
+	ecstypes.ServiceDeploymentLifecycleStagePostScaleUp,
+	ecstypes.ServiceDeploymentLifecycleStageTestTrafficShift,
+	ecstypes.ServiceDeploymentLifecycleStagePostTestTrafficShift,
+	ecstypes.ServiceDeploymentLifecycleStageProductionTrafficShift,
+	ecstypes.ServiceDeploymentLifecycleStagePostProductionTrafficShift,
+	ecstypes.ServiceDeploymentLifecycleStageBakeTime,
+	ecstypes.ServiceDeploymentLifecycleStageCleanUp,
+}
+
+// CheckStage returns an error unless stage is a lifecycle stage that DescribeServiceDeployments
+// reports (the API model's ServiceDeploymentLifecycleStage).
+func CheckStage(stage string) error {
+	var names []string
+	for _, v := range ecstypes.ServiceDeploymentLifecycleStage("").Values() {
+		if string(v) == stage && slices.Contains(stageOrder, v) {
+			return nil
+		}
+		names = append(names, string(v))
+	}
+	return fmt.Errorf("unknown lifecycle stage %q: want one of %s", stage, strings.Join(names, ", "))
+}
+
+// stageIndex is the position of stage in stageOrder, or -1.
+func stageIndex(stage string) int {
+	return slices.Index(stageOrder, ecstypes.ServiceDeploymentLifecycleStage(stage))
+}
 
 // Watcher follows one service deployment through ListServiceDeployments and
 // DescribeServiceDeployments until it ends. It never uses the ServicesStable waiter, which
@@ -35,6 +76,13 @@ type Watcher struct {
 	// service created at or after Since.
 	DeploymentARN string
 	Since         time.Time
+	// TaskDefinition is the task definition the deployment ships (Deploy registered it);
+	// when empty, the target revision's task definition at the first reading. A deployment
+	// stopped by a newer one with this task definition is followed into the newer one.
+	TaskDefinition string
+	// Until, when set, ends the watch with ReachedStage once the deployment, still in
+	// progress, reaches this lifecycle stage or a later one (see CheckStage).
+	Until string
 	// Timeout bounds the whole watch (default 30m).
 	Timeout time.Duration
 	// Interval is the time between polls (default 10s); throttling doubles it, up to
@@ -145,7 +193,7 @@ func (w *Watcher) Watch(ctx context.Context) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	s := &watch{Watcher: w, revisions: map[string]string{}}
+	s := &watch{Watcher: w, revisions: map[string]string{}, want: w.TaskDefinition}
 	wait := interval
 	var lastErr error
 	for {
@@ -159,7 +207,7 @@ func (w *Watcher) Watch(ctx context.Context) Result {
 		case ctx.Err() != nil:
 			// The deadline interrupted a call; the timeout decides below.
 		case !Transient(err):
-			return Result{Outcome: APIError, Cause: err.Error(), Last: s.last, Err: err}
+			return Result{Outcome: APIError, Cause: Explain(err).Error(), Last: s.last, Err: err}
 		default:
 			lastErr = err
 			if Throttled(err) {
@@ -181,6 +229,8 @@ func (w *Watcher) Watch(ctx context.Context) Result {
 type watch struct {
 	*Watcher
 	arn       string
+	created   time.Time         // when ECS created the deployment being followed
+	want      string            // the task definition being shipped
 	revisions map[string]string // service revision ARN -> task definition ARN
 	last      *Progress
 	changedAt time.Time
@@ -221,9 +271,49 @@ func (s *watch) poll(ctx context.Context) (done bool, res Result, err error) {
 	case ecstypes.ServiceDeploymentStatusRollbackFailed:
 		return true, Result{Outcome: Failed, Cause: "rollback failed: " + failureCause(p), Last: p}, nil
 	case ecstypes.ServiceDeploymentStatusStopped:
-		return true, Result{Outcome: Failed, Cause: "stopped: " + failureCause(p), Last: p}, nil
+		next, td, err := s.successor(ctx)
+		if err != nil {
+			return false, Result{}, err
+		}
+		switch {
+		case next == "":
+			return true, Result{Outcome: Failed, Cause: "stopped: " + failureCause(p), Last: p}, nil
+		case td != s.want:
+			return true, Result{Outcome: Superseded, Last: p, Cause: fmt.Sprintf("superseded by %s, which deploys %s instead of %s",
+				next, ShortARN(orString(td, "an unknown task definition")), ShortARN(s.want))}, nil
+		}
+		s.notice("deployment %s was superseded by %s, which deploys the same task definition %s; following it", s.arn, next, ShortARN(td))
+		s.arn, s.created = next, time.Time{}
+		return false, Result{}, nil
+	case ecstypes.ServiceDeploymentStatusInProgress:
+		if s.Until != "" && stageIndex(p.LifecycleStage) >= stageIndex(s.Until) && stageIndex(p.LifecycleStage) >= 0 {
+			return true, Result{Outcome: ReachedStage, Last: p, Cause: fmt.Sprintf("deployment %s reached stage %s (ECS carries on): %s",
+				p.DeploymentARN, p.LifecycleStage, revisionSummary(p, "target"))}, nil
+		}
 	}
 	return false, Result{}, nil
+}
+
+// successor finds the deployment that stopped the one being followed: the newest deployment
+// of the service created after it. A deployment that a newer UpdateService replaces before it
+// finishes ends STOPPED, one of the "Completed" states of "View service history using Amazon
+// ECS service deployments"
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment.html);
+// StopServiceDeployment with stopType ABORT ends the same way, with no newer deployment.
+// successor returns "" when there is none.
+func (s *watch) successor(ctx context.Context) (arn, taskDefinition string, err error) {
+	if s.created.IsZero() {
+		return "", "", nil
+	}
+	newest, err := s.newest(ctx, s.created)
+	if err != nil || newest == nil || aws.ToString(newest.ServiceDeploymentArn) == s.arn || !aws.ToTime(newest.CreatedAt).After(s.created) {
+		return "", "", err
+	}
+	rev := aws.ToString(newest.TargetServiceRevisionArn)
+	if err := s.taskDefinitions(ctx, []string{rev}); err != nil {
+		return "", "", err
+	}
+	return aws.ToString(newest.ServiceDeploymentArn), s.revisions[rev], nil
 }
 
 // resolve finds the deployment to follow: the newest one created at or after Since. It
@@ -232,9 +322,26 @@ func (s *watch) resolve(ctx context.Context) (string, error) {
 	if s.DeploymentARN != "" {
 		return s.DeploymentARN, nil
 	}
+	newest, err := s.newest(ctx, s.Since)
+	if err != nil {
+		return "", err
+	}
+	if newest == nil {
+		if !s.waiting {
+			s.waiting = true
+			s.notice("no deployment of service %s yet; waiting", s.Service)
+		}
+		return "", nil
+	}
+	return aws.ToString(newest.ServiceDeploymentArn), nil
+}
+
+// newest returns the service's newest deployment created at or after since (any time when
+// since is zero), or nil.
+func (s *watch) newest(ctx context.Context, since time.Time) (*ecstypes.ServiceDeploymentBrief, error) {
 	in := &ecssdk.ListServiceDeploymentsInput{Cluster: nonEmpty(s.Cluster), Service: aws.String(s.Service)}
-	if !s.Since.IsZero() {
-		in.CreatedAt = &ecstypes.CreatedAt{After: aws.Time(s.Since)}
+	if !since.IsZero() {
+		in.CreatedAt = &ecstypes.CreatedAt{After: aws.Time(since)}
 	}
 	var newest *ecstypes.ServiceDeploymentBrief
 	for page := 0; page < 10; page++ {
@@ -242,7 +349,7 @@ func (s *watch) resolve(ctx context.Context) (string, error) {
 			return s.Client.ListServiceDeployments(ctx, in)
 		})
 		if err != nil {
-			return "", fmt.Errorf("ListServiceDeployments %s: %w", s.Service, err)
+			return nil, fmt.Errorf("ListServiceDeployments %s: %w", s.Service, err)
 		}
 		for i := range out.ServiceDeployments {
 			d := &out.ServiceDeployments[i]
@@ -255,14 +362,7 @@ func (s *watch) resolve(ctx context.Context) (string, error) {
 		}
 		in.NextToken = out.NextToken
 	}
-	if newest == nil {
-		if !s.waiting {
-			s.waiting = true
-			s.notice("no deployment of service %s yet; waiting", s.Service)
-		}
-		return "", nil
-	}
-	return aws.ToString(newest.ServiceDeploymentArn), nil
+	return newest, nil
 }
 
 // read describes the deployment, its revisions and its tasks.
@@ -281,6 +381,9 @@ func (s *watch) read(ctx context.Context) (*Progress, error) {
 		return nil, &notFoundError{what: "service deployment " + s.arn, reason: strings.TrimSpace(reason)}
 	}
 	d := out.ServiceDeployments[0]
+	if s.created.IsZero() {
+		s.created = aws.ToTime(cmp.Or(d.CreatedAt, d.StartedAt))
+	}
 	p := &Progress{
 		Time:           time.Now(),
 		DeploymentARN:  aws.ToString(d.ServiceDeploymentArn),
@@ -310,6 +413,9 @@ func (s *watch) read(ctx context.Context) (*Progress, error) {
 	if err := s.describeRevisions(ctx, p); err != nil {
 		return nil, err
 	}
+	if s.want == "" {
+		s.want = targetRevision(p).TaskDefinition
+	}
 	if err := s.readTasks(ctx, p, aws.ToTime(d.StartedAt)); err != nil {
 		return nil, err
 	}
@@ -321,29 +427,75 @@ func revision(r *ecstypes.ServiceRevisionSummary, role string) Revision {
 		Running: int(r.RunningTaskCount), Pending: int(r.PendingTaskCount)}
 }
 
-// describeRevisions fills in each revision's task definition (cached: revisions never change).
+// describeRevisions fills in each revision's task definition.
 func (s *watch) describeRevisions(ctx context.Context, p *Progress) error {
-	var missing []string
+	var arns []string
 	for _, r := range p.Revisions {
-		if _, ok := s.revisions[r.ARN]; !ok && r.ARN != "" {
-			missing = append(missing, r.ARN)
-		}
+		arns = append(arns, r.ARN)
 	}
-	if len(missing) > 0 {
-		out, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.DescribeServiceRevisionsOutput, error) {
-			return s.Client.DescribeServiceRevisions(ctx, &ecssdk.DescribeServiceRevisionsInput{ServiceRevisionArns: missing})
-		})
-		if err != nil {
-			return fmt.Errorf("DescribeServiceRevisions: %w", err)
-		}
-		for _, r := range out.ServiceRevisions {
-			s.revisions[aws.ToString(r.ServiceRevisionArn)] = aws.ToString(r.TaskDefinition)
-		}
+	if err := s.taskDefinitions(ctx, arns); err != nil {
+		return err
 	}
 	for i := range p.Revisions {
 		p.Revisions[i].TaskDefinition = s.revisions[p.Revisions[i].ARN]
 	}
 	return nil
+}
+
+// taskDefinitions looks up the task definitions of service revisions into s.revisions
+// (cached: a revision never changes).
+func (s *watch) taskDefinitions(ctx context.Context, arns []string) error {
+	var missing []string
+	for _, arn := range arns {
+		if _, ok := s.revisions[arn]; !ok && arn != "" {
+			missing = append(missing, arn)
+		}
+	}
+	if len(missing) > 0 {
+		revs, err := describeRevisions(ctx, s.Client, missing)
+		if err != nil {
+			return err
+		}
+		for arn, r := range revs {
+			s.revisions[arn] = aws.ToString(r.TaskDefinition)
+		}
+	}
+	return nil
+}
+
+// targetRevision returns the revision being deployed (a zero Revision when none is reported).
+func targetRevision(p *Progress) Revision {
+	for _, r := range p.Revisions {
+		if r.Role == "target" {
+			return r
+		}
+	}
+	return Revision{}
+}
+
+// revisionOf returns the index of the revision a task belongs to, or -1. ECS starts a
+// service's tasks with startedBy "ecs-svc/<ID>", and the same ID ends the ARN of the
+// service revision they belong to. Two revisions can run the same task definition (a
+// rollback, a forced new deployment, a network change), so a task definition ARN alone says
+// which revision a task belongs to only when no other revision of the deployment has it.
+func revisionOf(revs []Revision, t ecstypes.Task) int {
+	if id, ok := strings.CutPrefix(aws.ToString(t.StartedBy), "ecs-svc/"); ok && id != "" {
+		for i, r := range revs {
+			if r.ARN[strings.LastIndexByte(r.ARN, '/')+1:] == id {
+				return i
+			}
+		}
+	}
+	found := -1
+	for i, r := range revs {
+		if r.TaskDefinition != "" && r.TaskDefinition == aws.ToString(t.TaskDefinitionArn) {
+			if found >= 0 {
+				return -1
+			}
+			found = i
+		}
+	}
+	return found
 }
 
 // readTasks counts healthy tasks per revision and collects the target revision's tasks that
@@ -353,20 +505,13 @@ func (s *watch) readTasks(ctx context.Context, p *Progress, started time.Time) e
 	if err != nil {
 		return err
 	}
-	for i := range p.Revisions {
-		for _, t := range running {
-			if aws.ToString(t.TaskDefinitionArn) == p.Revisions[i].TaskDefinition && t.HealthStatus == ecstypes.HealthStatusHealthy {
-				p.Revisions[i].Healthy++
-			}
+	for _, t := range running {
+		if i := revisionOf(p.Revisions, t); i >= 0 && t.HealthStatus == ecstypes.HealthStatusHealthy {
+			p.Revisions[i].Healthy++
 		}
 	}
-	target := ""
-	for _, r := range p.Revisions {
-		if r.Role == "target" {
-			target = r.TaskDefinition
-		}
-	}
-	if target == "" {
+	target := slices.IndexFunc(p.Revisions, func(r Revision) bool { return r.Role == "target" })
+	if target < 0 {
 		return nil
 	}
 	stopped, err := s.tasks(ctx, ecstypes.DesiredStatusStopped)
@@ -375,7 +520,7 @@ func (s *watch) readTasks(ctx context.Context, p *Progress, started time.Time) e
 	}
 	var events []ecstypes.ServiceEvent
 	for _, t := range stopped {
-		if aws.ToString(t.TaskDefinitionArn) != target || !taskFailed(t) || (t.CreatedAt != nil && t.CreatedAt.Before(started)) {
+		if revisionOf(p.Revisions, t) != target || !taskFailed(t) || (t.CreatedAt != nil && t.CreatedAt.Before(started)) {
 			continue
 		}
 		if events == nil {
@@ -601,6 +746,13 @@ func orDuration(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func nonEmpty(s string) *string {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,24 @@ const targetPrefix = "AmazonEC2ContainerServiceV20141113."
 type Response struct {
 	Status int
 	Body   string
+	// ContentType defaults to the ECS API's, application/x-amz-json-1.1.
+	ContentType string
+}
+
+// Raw is a response that did not come from ECS: a proxy's error page, say.
+func Raw(status int, contentType, body string) Response {
+	return Response{Status: status, Body: body, ContentType: contentType}
+}
+
+// File is a 200 response whose JSON body is the file at path (a recorded response in
+// testdata). It fails the test when the file cannot be read.
+func File(t testing.TB, path string) Response {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("ecstest: %v", err)
+	}
+	return OK(string(data))
 }
 
 // OK is a 200 response with a JSON body.
@@ -142,7 +161,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !scripted {
 		resp = Error(http.StatusBadRequest, "UnknownOperationException", "ecstest: no response recorded for "+op)
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	ct := resp.ContentType
+	if ct == "" {
+		ct = "application/x-amz-json-1.1"
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(resp.Status)
 	_, _ = io.WriteString(w, resp.Body)
 }
