@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // errHeadTooLarge ends a head over the size limit.
@@ -31,6 +33,7 @@ func (c *conn) readRequest(ctx context.Context, first bool) (*response, error) {
 	limit := c.s.maxHeaderBytes() + 4096
 	head := c.head[:0]
 	lineStart := 0
+	empty := 0 // empty lines dropped before the request line
 	for {
 		line, err := c.br.ReadSlice('\n')
 		head = append(head, line...)
@@ -43,8 +46,15 @@ func (c *conn) readRequest(ctx context.Context, first bool) (*response, error) {
 		if err != nil {
 			return nil, err // the client went away or timed out: close without an answer
 		}
-		if lineStart > 0 && (len(head)-lineStart == 1 || len(head)-lineStart == 2 && head[lineStart] == '\r') {
-			break
+		if len(head)-lineStart == 1 || len(head)-lineStart == 2 && head[lineStart] == '\r' {
+			if lineStart > 0 {
+				break
+			}
+			if empty++; empty > MaxLeadingEmptyLines {
+				return nil, badRequest("too many empty lines before the request line")
+			}
+			head = head[:0]
+			continue
 		}
 		lineStart = len(head)
 	}
@@ -57,6 +67,7 @@ func (c *conn) readRequest(ctx context.Context, first bool) (*response, error) {
 // headBuffered reports whether a whole head is in the read buffer already.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
+	b = bytes.TrimLeft(b, "\r\n") // empty lines before the request line are not its head
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -194,16 +205,20 @@ func (c *conn) framing(r *http.Request) error {
 	chunked := false
 	if te, ok := h["Transfer-Encoding"]; ok {
 		delete(h, "Transfer-Encoding")
-		if r.ProtoAtLeast(1, 1) {
-			if len(te) != 1 || !strings.EqualFold(trimOWS(te[0]), "chunked") {
-				return &statusError{code: http.StatusNotImplemented, body: "Unsupported transfer encoding"}
-			}
-			if _, ok := h["Content-Length"]; ok {
-				// A classic smuggling vector (RFC 9112 §6.1); net/http drops the length.
-				return badRequest("both Content-Length and Transfer-Encoding")
-			}
-			chunked = true
+		if !r.ProtoAtLeast(1, 1) {
+			// RFC 9112 §6.1: the framing of an HTTP/1.0 message with a Transfer-Encoding
+			// is faulty. net/http ignores the header, a proxy before this one may not.
+			return badRequest("Transfer-Encoding in an HTTP/1.0 request")
 		}
+		// Only the ASCII spelling: under Unicode folding "chun\u212aed" is chunked too.
+		if len(te) != 1 || !httpascii.EqualFold(trimOWS(te[0]), "chunked") {
+			return &statusError{code: http.StatusNotImplemented, body: "Unsupported transfer encoding"}
+		}
+		if _, ok := h["Content-Length"]; ok {
+			// A classic smuggling vector (RFC 9112 §6.1); net/http drops the length.
+			return badRequest("both Content-Length and Transfer-Encoding")
+		}
+		chunked = true
 	}
 	switch {
 	case chunked:

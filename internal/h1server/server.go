@@ -12,8 +12,10 @@
 // into the connection's buffer. That more than halves the server's share of the CPU of a
 // small proxied request (docs/benchmarks.md).
 //
-// Where it differs from net/http on purpose: obsolete line folding and a request with
-// both Content-Length and Transfer-Encoding get 400, a close after a response is always
+// Where it differs from net/http on purpose: obsolete line folding, a request with both
+// Content-Length and Transfer-Encoding and an HTTP/1.0 request with Transfer-Encoding get
+// 400, up to MaxLeadingEmptyLines empty lines before any request line are ignored (net/http
+// ignores four bytes of them after a POST), a close after a response is always
 // announced (Connection: close), and a connection the server closes is half-closed and
 // read for a moment (lingering close) rather than held for a fixed 500 ms. diff_test.go
 // compares the two servers byte for byte.
@@ -29,6 +31,11 @@ import (
 	"sync/atomic"
 	"time"
 )
+
+// MaxLeadingEmptyLines is how many empty lines (CRLF or LF) the server ignores before a
+// request line: RFC 9112 §2.2 asks for at least one, which old clients send after a POST
+// body. More is answered 400.
+const MaxLeadingEmptyLines = 4
 
 // Server serves HTTP/1.x connections. Its fields mean what http.Server's fields of the
 // same names mean; set them before Serve.
