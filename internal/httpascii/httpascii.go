@@ -11,8 +11,9 @@
 package httpascii
 
 // EqualFold reports whether s and t are equal under ASCII case folding: only A-Z and a-z
-// fold into each other, every other byte must be equal.
-func EqualFold(s, t string) bool {
+// fold into each other, every other byte must be equal. s may be bytes of a message not
+// yet made into a string.
+func EqualFold[S string | []byte](s S, t string) bool {
 	if len(s) != len(t) {
 		return false
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/h1server"
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // framedConn is a downstream connection as the HTTP server reads it. It follows the HTTP/1
@@ -467,34 +468,13 @@ func (h *headInfo) headerLine(line []byte) {
 		return // the server refuses a line without a colon
 	}
 	switch {
-	case asciiEqualFold(name, "content-length"):
+	case httpascii.EqualFold(name, "content-length"):
 		h.contentLen = append(h.contentLen, string(trimOWS(value)))
-	case asciiEqualFold(name, "transfer-encoding"):
+	case httpascii.EqualFold(name, "transfer-encoding"):
 		h.transferEnc = append(h.transferEnc, string(trimOWS(value)))
-	case asciiEqualFold(name, "upgrade"):
+	case httpascii.EqualFold(name, "upgrade"):
 		h.upgrade = true
 	}
-}
-
-// asciiEqualFold compares case-insensitively in ASCII only, as net/http does for framing
-// headers (Unicode folding would take "\u212a" for "k").
-func asciiEqualFold[T string | []byte](a T, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // trimOWS trims what net/textproto trims around a header value.
@@ -541,7 +521,7 @@ func (c *framedConn) classify(headBytes []byte) {
 	}
 	switch {
 	case len(h.transferEnc) > 0:
-		if len(h.transferEnc) != 1 || !asciiEqualFold(h.transferEnc[0], "chunked") {
+		if len(h.transferEnc) != 1 || !httpascii.EqualFold(h.transferEnc[0], "chunked") {
 			c.ended = true // 501 from the server
 			return
 		}
