@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +18,12 @@ import (
 	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
-// errHeadTooLarge ends a head over the size limit.
-var errHeadTooLarge = &statusError{code: http.StatusRequestHeaderFieldsTooLarge}
+// errHeadTooLarge ends a head over the size limit, errTooManyFields one over
+// MaxHeaderFields.
+var (
+	errHeadTooLarge  = &statusError{code: http.StatusRequestHeaderFieldsTooLarge}
+	errTooManyFields = &statusError{code: http.StatusRequestHeaderFieldsTooLarge, text: "too many header fields"}
+)
 
 // emptyRequest is copied by WithContext to make each request: the only way to set a
 // request's context without a second allocation.
@@ -36,6 +41,10 @@ func (c *conn) readRequest(ctx context.Context, first bool) (*response, error) {
 	empty := 0 // empty lines dropped before the request line
 	for {
 		line, err := c.br.ReadSlice('\n')
+		if cap(head)-len(head) < len(line) {
+			// Doubled, not append's quarter: a large head costs twice its size, not five.
+			head = slices.Grow(head, max(len(line), cap(head)))
+		}
 		head = append(head, line...)
 		if len(head) > limit {
 			return nil, errHeadTooLarge
@@ -101,7 +110,12 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 		return nil, &statusError{code: http.StatusHTTPVersionNotSupported, text: "unsupported protocol version"}
 	}
 
-	n := strings.Count(rest, "\n")
+	n := strings.Count(rest, "\n") // the fields and the empty line
+	if n > MaxHeaderFields+1 {
+		// A megabyte of "a:" lines would cost some sixty in the map and its values
+		// (CVE-2023-24534 in net/textproto was this class).
+		return nil, errTooManyFields
+	}
 	h := make(http.Header, n)
 	strs := make([]string, n)
 	for {

@@ -37,6 +37,13 @@ import (
 // body. More is answered 400.
 const MaxLeadingEmptyLines = 4
 
+// MaxHeaderFields is how many field lines a request head, or a trailer section, may
+// have: more is answered 431 (a trailer section, an error reading the body). A head's
+// size is bounded by MaxHeaderBytes too, but a megabyte of the shortest lines ("a:")
+// would cost dozens of megabytes to hold as a header map. Envoy and HAProxy allow about a
+// hundred.
+const MaxHeaderFields = 1000
+
 // Server serves HTTP/1.x connections. Its fields mean what http.Server's fields of the
 // same names mean; set them before Serve.
 type Server struct {
