@@ -16,10 +16,10 @@
 // Content-Length and Transfer-Encoding and an HTTP/1.0 request with Transfer-Encoding get
 // 400, more than MaxHeaderFields header fields get 431, up to MaxLeadingEmptyLines empty
 // lines before any request line are ignored (net/http ignores four bytes of them after a
-// POST), a close after a response is always
-// announced (Connection: close), and a connection the server closes is half-closed and
-// read for a moment (lingering close) rather than held for a fixed 500 ms. diff_test.go
-// compares the two servers byte for byte.
+// POST), a close after a response is always announced (Connection: close), and a
+// connection the server closes is half-closed and read for a moment (lingering close)
+// rather than held for a fixed 500 ms. diff_test.go compares the two servers byte for
+// byte; docs/security-h1.md lists every limit.
 package h1server
 
 import (
