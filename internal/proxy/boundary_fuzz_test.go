@@ -31,9 +31,12 @@ import (
 //     response the upstream tagged was caused by that very request, on this connection;
 //   - the proxy answers every request the reference answers, within a bound (no request
 //     stalls it), or stops after a response with Connection: close.
+//
+// The requests are written in pieces of a fuzzed size, so that heads and bodies arrive
+// split where the input says.
 func FuzzProxyBoundaries(f *testing.F) {
 	for _, s := range framingSeeds {
-		f.Add([]byte(s))
+		f.Add([]byte(s), uint16(0))
 	}
 	for _, s := range []string{
 		"\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -44,7 +47,8 @@ func FuzzProxyBoundaries(f *testing.F) {
 		"GET http://other/abs?x HTTP/1.1\r\nHost: x\r\n\r\n",
 		"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;ext=1\r\nhi\r\n0\r\nX-Trailer: 1\r\n\r\nGET /u HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
-		f.Add([]byte(s))
+		f.Add([]byte(s), uint16(0))
+		f.Add([]byte(s), uint16(7))
 	}
 	up := startRecorder(f)
 	// The log goes nowhere: F.Log may not be called while the fuzz target runs.
@@ -52,13 +56,13 @@ func FuzzProxyBoundaries(f *testing.F) {
 	srv := startServer(f, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up.addr}}}), quiet)
 	ref := startReference(f, srv.spec.MaxHeaderBytes)
 	active := srv.metrics.activeConns.WithLabelValues("public")
-	f.Fuzz(func(t *testing.T, in []byte) {
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint16) {
 		if len(in) > 16<<10 {
 			return
 		}
 		parsed, answers := ref.parse(t, in)
 		gen := up.next()
-		got := throughProxy(t, srv.Addr("public"), in, parsed, answers)
+		got := throughProxy(t, srv.Addr("public"), in, int(chunk), parsed, answers)
 		// Everything the proxy started ends before the upstream's record is read.
 		deadline := time.Now().Add(5 * time.Second)
 		for testutil.ToFloat64(active) != 0 || up.inflight.Load() != 0 {
@@ -218,15 +222,25 @@ type proxied struct {
 	close       bool // the response said Connection: close
 }
 
-// throughProxy sends in through the proxy and reads the responses the reference says are
-// owed, each within a bound; the proxy may close the connection sooner.
-func throughProxy(t *testing.T, addr string, in []byte, parsed []message, answers []int) []proxied {
+// throughProxy sends in through the proxy, in writes of chunk bytes (all at once for 0),
+// and reads the responses the reference says are owed, each within a bound; the proxy may
+// close the connection sooner.
+func throughProxy(t *testing.T, addr string, in []byte, chunk int, parsed []message, answers []int) []proxied {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	go c.Write(in)
+	if chunk == 0 {
+		chunk = len(in) + 1
+	}
+	go func() {
+		for p := in; len(p) > 0; p = p[min(chunk, len(p)):] {
+			if _, err := c.Write(p[:min(chunk, len(p))]); err != nil {
+				return
+			}
+		}
+	}()
 	br := bufio.NewReader(c)
 	var got []proxied
 	for len(got) < len(answers) {
