@@ -10,6 +10,18 @@ bench-proxy: build
 FUZZ_TARGETS += ./internal/proxy:FuzzFraming
 # Arbitrary bytes against the HTTP/1 server: no panic, no hang, well-formed responses.
 FUZZ_TARGETS += ./internal/h1server:FuzzServe
+# Arbitrary bytes through the whole proxy to a recording upstream: the upstream sees only
+# requests h1server parsed, each response reaches the request that caused it
+# (internal/proxy/boundary_fuzz_test.go).
+FUZZ_TARGETS += ./internal/proxy:FuzzProxyBoundaries
+
+# fuzz-long: every fuzz target of the repository for FUZZ_LONG_TIME each, where make test
+# gives each FUZZTIME (5 s).
+.PHONY: fuzz-long
+FUZZ_LONG_TIME ?= 5m
+
+fuzz-long:
+	$(MAKE) test-fuzz FUZZTIME=$(FUZZ_LONG_TIME)
 
 # HTTP/2 conformance: h2spec against a real listener, over h2c and TLS
 # (internal/proxy/h2spec_test.go, which lists the cases known to fail and why).

@@ -114,6 +114,9 @@ func (b *body) readTrailer() error {
 		if s == "" {
 			break
 		}
+		if len(lines) == MaxHeaderFields {
+			return errTrailerTooLarge
+		}
 		lines = append(lines, s)
 	}
 	for _, s := range lines {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // The differential test below sends the same raw bytes to a net/http server
@@ -142,6 +144,17 @@ func diffCases() []diffCase {
 		{name: "head over MaxHeaderBytes", maxHeaderBytes: 1024,
 			parts:   []string{"GET / HTTP/1.1\r\n" + hostLine + long + "\r\n"},
 			differs: errReplyDiffers, check: errReply(431)},
+		{name: "more than MaxHeaderFields fields", parts: []string{"GET / HTTP/1.1\r\n" + hostLine +
+			strings.Repeat("X-A: 1\r\n", MaxHeaderFields) + "\r\n"},
+			differs: "h1server refuses more than MaxHeaderFields field lines; net/http bounds only their bytes",
+			check:   h1Reply(431, "431 Request Header Fields Too Large: too many header fields")},
+		{name: "empty line before the request line", parts: []string{"\r\n" + get},
+			differs: "h1server ignores up to MaxLeadingEmptyLines empty lines before any request line (RFC 9112 §2.2); net/http only after a POST",
+			check: func(t *testing.T, nh, h1 *exchange) {
+				if len(h1.resps) != 1 || h1.resps[0].code != 200 || h1.closed {
+					t.Errorf("h1server: %d responses (first %+v), closed %v; want one 200 and the connection open", len(h1.resps), h1.resps, h1.closed)
+				}
+			}},
 		{name: "head under MaxHeaderBytes", maxHeaderBytes: 1024,
 			parts: []string{"GET / HTTP/1.1\r\n" + hostLine + fits + "\r\n"}},
 
@@ -185,6 +198,15 @@ func diffCases() []diffCase {
 		{name: "Transfer-Encoding gzip, chunked", parts: []string{"POST / HTTP/1.1\r\n" + hostLine +
 			"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
 			differs: errReplyDiffers, check: errReplyBody(501, "Unsupported transfer encoding")},
+		{name: "chunked spelled with a Kelvin sign", parts: []string{"POST / HTTP/1.1\r\n" + hostLine +
+			"Transfer-Encoding: chun\u212Aed\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+			differs: errReplyDiffers, check: errReplyBody(501, "Unsupported transfer encoding")},
+		{name: "Transfer-Encoding in HTTP 1.0", parts: []string{"POST / HTTP/1.0\r\n" + hostLine +
+			"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+			differs: "h1server refuses it (RFC 9112 §6.1: the framing is faulty); net/http ignores the header",
+			check:   h1Reply(400, "400 Bad Request: Transfer-Encoding in an HTTP/1.0 request")},
+		{name: "CRLF after a POST body", parts: []string{"POST / HTTP/1.1\r\n" + hostLine +
+			"Content-Length: 5\r\n\r\nhello\r\n" + get}},
 		{name: "chunked with extensions and trailers", parts: []string{"POST / HTTP/1.1\r\n" + hostLine +
 			"Transfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n" +
 			"5;ext=1\r\nhello\r\n6;a=b;c=\"d\"\r\n world\r\n0\r\nX-T: t1\r\nX-U: u1\r\n\r\n" + get}},
@@ -622,7 +644,7 @@ func splitHead(b []byte) (status string, lines []string) {
 	}
 	all := strings.Split(strings.ReplaceAll(head, "\r\n", "\n"), "\n")
 	for _, l := range all[1:] {
-		if len(l) >= 5 && strings.EqualFold(l[:5], "date:") {
+		if len(l) >= 5 && httpascii.EqualFold(l[:5], "date:") {
 			l = l[:5] + " <date>"
 		}
 		lines = append(lines, l)

@@ -8,15 +8,22 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
-// errHeadTooLarge ends a head over the size limit.
-var errHeadTooLarge = &statusError{code: http.StatusRequestHeaderFieldsTooLarge}
+// errHeadTooLarge ends a head over the size limit, errTooManyFields one over
+// MaxHeaderFields.
+var (
+	errHeadTooLarge  = &statusError{code: http.StatusRequestHeaderFieldsTooLarge}
+	errTooManyFields = &statusError{code: http.StatusRequestHeaderFieldsTooLarge, text: "too many header fields"}
+)
 
 // emptyRequest is copied by WithContext to make each request: the only way to set a
 // request's context without a second allocation.
@@ -31,8 +38,13 @@ func (c *conn) readRequest(ctx context.Context, first bool) (*response, error) {
 	limit := c.s.maxHeaderBytes() + 4096
 	head := c.head[:0]
 	lineStart := 0
+	empty := 0 // empty lines dropped before the request line
 	for {
 		line, err := c.br.ReadSlice('\n')
+		if cap(head)-len(head) < len(line) {
+			// Doubled, not append's quarter: a large head costs twice its size, not five.
+			head = slices.Grow(head, max(len(line), cap(head)))
+		}
 		head = append(head, line...)
 		if len(head) > limit {
 			return nil, errHeadTooLarge
@@ -43,8 +55,15 @@ func (c *conn) readRequest(ctx context.Context, first bool) (*response, error) {
 		if err != nil {
 			return nil, err // the client went away or timed out: close without an answer
 		}
-		if lineStart > 0 && (len(head)-lineStart == 1 || len(head)-lineStart == 2 && head[lineStart] == '\r') {
-			break
+		if len(head)-lineStart == 1 || len(head)-lineStart == 2 && head[lineStart] == '\r' {
+			if lineStart > 0 {
+				break
+			}
+			if empty++; empty > MaxLeadingEmptyLines {
+				return nil, badRequest("too many empty lines before the request line")
+			}
+			head = head[:0]
+			continue
 		}
 		lineStart = len(head)
 	}
@@ -57,6 +76,7 @@ func (c *conn) readRequest(ctx context.Context, first bool) (*response, error) {
 // headBuffered reports whether a whole head is in the read buffer already.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
+	b = bytes.TrimLeft(b, "\r\n") // empty lines before the request line are not its head
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -90,7 +110,12 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 		return nil, &statusError{code: http.StatusHTTPVersionNotSupported, text: "unsupported protocol version"}
 	}
 
-	n := strings.Count(rest, "\n")
+	n := strings.Count(rest, "\n") // the fields and the empty line
+	if n > MaxHeaderFields+1 {
+		// A megabyte of "a:" lines would cost some sixty in the map and its values
+		// (CVE-2023-24534 in net/textproto was this class).
+		return nil, errTooManyFields
+	}
 	h := make(http.Header, n)
 	strs := make([]string, n)
 	for {
@@ -194,16 +219,20 @@ func (c *conn) framing(r *http.Request) error {
 	chunked := false
 	if te, ok := h["Transfer-Encoding"]; ok {
 		delete(h, "Transfer-Encoding")
-		if r.ProtoAtLeast(1, 1) {
-			if len(te) != 1 || !strings.EqualFold(trimOWS(te[0]), "chunked") {
-				return &statusError{code: http.StatusNotImplemented, body: "Unsupported transfer encoding"}
-			}
-			if _, ok := h["Content-Length"]; ok {
-				// A classic smuggling vector (RFC 9112 §6.1); net/http drops the length.
-				return badRequest("both Content-Length and Transfer-Encoding")
-			}
-			chunked = true
+		if !r.ProtoAtLeast(1, 1) {
+			// RFC 9112 §6.1: the framing of an HTTP/1.0 message with a Transfer-Encoding
+			// is faulty. net/http ignores the header, a proxy before this one may not.
+			return badRequest("Transfer-Encoding in an HTTP/1.0 request")
 		}
+		// Only the ASCII spelling: under Unicode folding "chun\u212aed" is chunked too.
+		if len(te) != 1 || !httpascii.EqualFold(trimOWS(te[0]), "chunked") {
+			return &statusError{code: http.StatusNotImplemented, body: "Unsupported transfer encoding"}
+		}
+		if _, ok := h["Content-Length"]; ok {
+			// A classic smuggling vector (RFC 9112 §6.1); net/http drops the length.
+			return badRequest("both Content-Length and Transfer-Encoding")
+		}
+		chunked = true
 	}
 	switch {
 	case chunked:

@@ -12,11 +12,14 @@
 // into the connection's buffer. That more than halves the server's share of the CPU of a
 // small proxied request (docs/benchmarks.md).
 //
-// Where it differs from net/http on purpose: obsolete line folding and a request with
-// both Content-Length and Transfer-Encoding get 400, a close after a response is always
-// announced (Connection: close), and a connection the server closes is half-closed and
-// read for a moment (lingering close) rather than held for a fixed 500 ms. diff_test.go
-// compares the two servers byte for byte.
+// Where it differs from net/http on purpose: obsolete line folding, a request with both
+// Content-Length and Transfer-Encoding and an HTTP/1.0 request with Transfer-Encoding get
+// 400, more than MaxHeaderFields header fields get 431, up to MaxLeadingEmptyLines empty
+// lines before any request line are ignored (net/http ignores four bytes of them after a
+// POST), a close after a response is always announced (Connection: close), and a
+// connection the server closes is half-closed and read for a moment (lingering close)
+// rather than held for a fixed 500 ms. diff_test.go compares the two servers byte for
+// byte; docs/security-h1.md lists every limit.
 package h1server
 
 import (
@@ -29,6 +32,18 @@ import (
 	"sync/atomic"
 	"time"
 )
+
+// MaxLeadingEmptyLines is how many empty lines (CRLF or LF) the server ignores before a
+// request line: RFC 9112 §2.2 asks for at least one, which old clients send after a POST
+// body. More is answered 400.
+const MaxLeadingEmptyLines = 4
+
+// MaxHeaderFields is how many field lines a request head, or a trailer section, may
+// have: more is answered 431 (a trailer section, an error reading the body). A head's
+// size is bounded by MaxHeaderBytes too, but a megabyte of the shortest lines ("a:")
+// would cost dozens of megabytes to hold as a header map. Envoy and HAProxy allow about a
+// hundred.
+const MaxHeaderFields = 1000
 
 // Server serves HTTP/1.x connections. Its fields mean what http.Server's fields of the
 // same names mean; set them before Serve.

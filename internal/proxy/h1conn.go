@@ -11,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/h1server"
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // framedConn is a downstream connection as the HTTP server reads it. It follows the HTTP/1
@@ -87,9 +90,12 @@ const (
 
 // headInfo is what the checks need from one request head.
 type headInfo struct {
-	lines        int // complete lines seen, the request line included
-	scan         int // where the next line starts, from the head's first byte
-	proto        int // 0: unknown, 10: HTTP/1.0, 11: HTTP/1.1 or a later 1.x
+	lines        int  // complete lines seen, the request line included
+	scan         int  // where the next line starts, from the head's first byte
+	empty        int  // empty lines before the request line
+	start        int  // where the request line starts
+	asterisk     bool // OPTIONS *, which the server answers itself
+	proto        int  // 0: unknown, 10: HTTP/1.0, 11: HTTP/1.1 or a later 1.x
 	contentLen   []string
 	transferEnc  []string
 	upgrade      bool
@@ -402,6 +408,12 @@ func (c *framedConn) checkHead(u []byte) bool {
 		if h.lines > 0 && len(line) == 0 {
 			break // the empty line that ends the head
 		}
+		if h.lines == 0 && len(line) == 0 && h.empty < h1server.MaxLeadingEmptyLines {
+			// Ignored by the server, as many as it ignores; they pass with the head.
+			h.empty++
+			h.start = h.scan
+			continue
+		}
 		h.lines++
 		if h.lines == 1 {
 			h.startLine(line)
@@ -413,7 +425,7 @@ func (c *framedConn) checkHead(u []byte) bool {
 		h.headerLine(line)
 	}
 	if c.observe != nil {
-		line, _, _ := bytes.Cut(u, []byte("\n"))
+		line, _, _ := bytes.Cut(u[h.start:], []byte("\n"))
 		c.observe(bytes.TrimSuffix(line, []byte("\r")))
 	}
 	c.classify(u[:h.scan])
@@ -424,12 +436,13 @@ func (c *framedConn) checkHead(u []byte) bool {
 
 // startLine reads the HTTP version off a request line, as net/http does.
 func (h *headInfo) startLine(line []byte) {
-	_, rest, ok1 := bytes.Cut(line, []byte(" "))
-	_, proto, ok2 := bytes.Cut(rest, []byte(" "))
+	method, rest, ok1 := bytes.Cut(line, []byte(" "))
+	target, proto, ok2 := bytes.Cut(rest, []byte(" "))
 	if !ok1 || !ok2 {
 		h.badStartLine = true
 		return
 	}
+	h.asterisk = string(method) == "OPTIONS" && string(target) == "*"
 	switch {
 	case string(proto) == "HTTP/1.1":
 		h.proto = 11
@@ -455,34 +468,13 @@ func (h *headInfo) headerLine(line []byte) {
 		return // the server refuses a line without a colon
 	}
 	switch {
-	case asciiEqualFold(name, "content-length"):
+	case httpascii.EqualFold(name, "content-length"):
 		h.contentLen = append(h.contentLen, string(trimOWS(value)))
-	case asciiEqualFold(name, "transfer-encoding"):
+	case httpascii.EqualFold(name, "transfer-encoding"):
 		h.transferEnc = append(h.transferEnc, string(trimOWS(value)))
-	case asciiEqualFold(name, "upgrade"):
+	case httpascii.EqualFold(name, "upgrade"):
 		h.upgrade = true
 	}
-}
-
-// asciiEqualFold compares case-insensitively in ASCII only, as net/http does for framing
-// headers (Unicode folding would take "\u212a" for "k").
-func asciiEqualFold[T string | []byte](a T, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // trimOWS trims what net/textproto trims around a header value.
@@ -529,7 +521,7 @@ func (c *framedConn) classify(headBytes []byte) {
 	}
 	switch {
 	case len(h.transferEnc) > 0:
-		if len(h.transferEnc) != 1 || !asciiEqualFold(h.transferEnc[0], "chunked") {
+		if len(h.transferEnc) != 1 || !httpascii.EqualFold(h.transferEnc[0], "chunked") {
 			c.ended = true // 501 from the server
 			return
 		}
@@ -550,9 +542,10 @@ func (c *framedConn) classify(headBytes []byte) {
 			c.state, c.remain = stateBody, n
 		}
 	}
-	if h.upgrade {
+	if h.upgrade && !h.asterisk {
 		// What follows may be another protocol: the handler closes the connection unless
-		// it switches protocols.
+		// it switches protocols. The server answers OPTIONS * itself, so that request is
+		// never upgraded, and no handler would close the connection after it.
 		c.unchecked.Store(true)
 		c.state = statePassthrough
 	}

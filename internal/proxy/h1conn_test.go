@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/h1server"
 )
 
 // parsed is one request as net/http reads it off a stream, body and trailers included.
@@ -206,6 +208,15 @@ func TestFramedConnPassthrough(t *testing.T) {
 			}
 		})
 	}
+	t.Run("OPTIONS * asking to upgrade", func(t *testing.T) {
+		// The server answers OPTIONS * itself and never upgrades it: the checks go on.
+		stream := "OPTIONS * HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n" +
+			"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+		_, rejected := throughFramed(t, []byte(stream), 7, false)
+		if len(rejected) != 1 || rejected[0] != rejectCLTE {
+			t.Fatalf("rejected %v, want %v", rejected, rejectCLTE)
+		}
+	})
 	t.Run("preface without HTTP/2", func(t *testing.T) {
 		// A listener without h2c: the preface is an HTTP/2.0 request line the server
 		// refuses, and nothing after it is delivered.
@@ -216,4 +227,45 @@ func TestFramedConnPassthrough(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFramedConnEmptyLines: the empty lines the server ignores before a request line (as
+// many as h1server.MaxLeadingEmptyLines) are ignored by the checks too, which find the
+// head after them; one more is a head the server refuses, after which nothing is delivered.
+func TestFramedConnEmptyLines(t *testing.T) {
+	// heads reads the whole stream through a framedConn (net/http's ReadRequest would
+	// stop at the first empty line) and returns the heads found and the rejections.
+	heads := func(stream string, chunk int) (heads []string, rejected []rejection, delivered string) {
+		client, server := net.Pipe()
+		fc := newFramedConn(server, nil, false, 16<<10, 0, func(_ *framedConn, why rejection) { rejected = append(rejected, why) })
+		fc.observe = func(line []byte) { heads = append(heads, string(line)) }
+		go func() {
+			defer client.Close()
+			for p := stream; len(p) > 0; p = p[min(chunk, len(p)):] {
+				client.Write([]byte(p[:min(chunk, len(p))]))
+			}
+		}()
+		defer fc.Close()
+		fc.SetReadDeadline(time.Now().Add(time.Second))
+		b, _ := io.ReadAll(fc)
+		return heads, rejected, string(b)
+	}
+	stream := "\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\r\n" +
+		"\n\r\n\nPOST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	for _, chunk := range []int{1, 3, 4096} {
+		got, rejected, _ := heads(stream, chunk)
+		want := []string{"GET /a HTTP/1.1", "POST /b HTTP/1.1", "POST /c HTTP/1.1"}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("chunks of %d: heads %q, want %q", chunk, got, want)
+		}
+		if len(rejected) != 1 || rejected[0] != rejectCLTE {
+			t.Fatalf("chunks of %d: rejected %v, want %v", chunk, rejected, rejectCLTE)
+		}
+	}
+	empty := strings.Repeat("\r\n", h1server.MaxLeadingEmptyLines+1)
+	got, rejected, delivered := heads(empty+"GET /d HTTP/1.1\r\nHost: a\r\n\r\n", 5)
+	if len(got) != 1 || got[0] != "" || len(rejected) != 0 || delivered != empty {
+		t.Fatalf("heads %q, rejected %v, delivered %q; want one empty request line, which the server refuses, and nothing after it", got, rejected, delivered)
+	}
 }
