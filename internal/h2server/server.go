@@ -55,6 +55,8 @@ type Server struct {
 	shutdown bool
 
 	work chan *stream // to an idle handler goroutine
+
+	connDone func(connStats) // for tests: called with each connection's counts as it ends
 }
 
 // run runs st's handler on an idle handler goroutine, or a new one. Handler goroutines
@@ -154,6 +156,9 @@ func (s *Server) ServeConn(ctx context.Context, hs *http.Server, nc net.Conn, h 
 		c.goAway()
 	}
 	c.serve()
+	if s.connDone != nil {
+		s.connDone(c.stats)
+	}
 }
 
 func (s *Server) init() {
