@@ -10,6 +10,7 @@ bench-proxy: build
 FUZZ_TARGETS += ./internal/proxy:FuzzFraming
 # Arbitrary bytes against the HTTP/1 server: no panic, no hang, well-formed responses.
 FUZZ_TARGETS += ./internal/h1server:FuzzServe
+FUZZ_TARGETS += ./internal/h2server:FuzzConn
 
 # HTTP/2 conformance: h2spec against a real listener, over h2c and TLS
 # (internal/proxy/h2spec_test.go, which lists the cases known to fail and why).
