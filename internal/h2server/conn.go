@@ -48,6 +48,11 @@ const (
 	blockLists = 4
 	// minBlockFrames is the fewest frames a header block may span, whatever its limit.
 	minBlockFrames = 16
+	// heldHeaderLists bounds, in header lists of MaxHeaderBytes, the decoded header bytes
+	// of a connection's requests whose handlers have not returned: HPACK lets a few bytes
+	// on the wire stand for a full header list, and a client that stops reading
+	// responses keeps their requests alive. Streams beyond it are refused.
+	heldHeaderLists = 4
 )
 
 var (
@@ -115,6 +120,7 @@ type conn struct {
 	idleTimer  *time.Timer
 	idle       int   // frames received without progress since the last progress
 	idleHeader int64 // decoded header bytes of blocks that started no request, likewise
+	heldHeader int64 // decoded header bytes of requests whose handlers have not returned
 }
 
 // connStats counts a connection's work, for tests and fuzzing to hold it to its bounds.
@@ -753,7 +759,11 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	if c.goingAway {
 		return c.waste() // past the last stream the GOAWAY promised to serve
 	}
-	if uint32(len(c.streams)) >= c.maxStreams {
+	size := c.block.size
+	if f.Truncated {
+		size = 0 // the 431 keeps none of it
+	}
+	if uint32(len(c.streams)) >= c.maxStreams || c.heldHeader+size > heldHeaderLists*int64(c.maxHeader) {
 		c.wfr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
 		c.wake()
 		return c.waste()
@@ -773,6 +783,8 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		c.progress()
 	}
 	c.streams[id] = st
+	st.headerSize = size
+	c.heldHeader += size
 	if f.StreamEnded() {
 		st.remoteDone = true
 		st.bodyErr = io.EOF
@@ -815,6 +827,7 @@ func (c *conn) runHandler(st *stream) {
 		st.ctx.Cancel(errStreamClosed)
 		c.mu.Lock()
 		c.running--
+		c.heldHeader -= st.headerSize
 		if !st.remoteDone && !st.closed && c.streams[st.id] == st {
 			// The response is complete and the body unread: tell the client to stop.
 			c.resetStream(st.id, http2.ErrCodeNo, errStreamClosed)
@@ -824,6 +837,8 @@ func (c *conn) runHandler(st *stream) {
 			c.queued = c.queued[1:]
 			if !next.closed {
 				c.startHandler(next)
+			} else {
+				c.heldHeader -= next.headerSize
 			}
 		}
 		c.maybeClose()

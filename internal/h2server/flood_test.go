@@ -237,3 +237,57 @@ func TestProgressResetsTheAllowance(t *testing.T) {
 		}
 	}
 }
+
+// TestHPACKBombHeldStreams sends requests whose header blocks are a few bytes of
+// references to one large field, each decoding to nearly the header list limit, after
+// closing the client's flow-control window: no response can finish, so every request
+// stays in memory. Streams past heldHeaderLists header lists are refused.
+func TestHPACKBombHeldStreams(t *testing.T) {
+	const maxHeader = 64 << 10
+	release := make(chan struct{})
+	defer close(release)
+	addr := serve(t, &Server{}, &http.Server{MaxHeaderBytes: maxHeader, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 8<<10)) // past the buffer: the headers leave, the data waits for window
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})})
+	c := dialRaw(t, addr)
+	c.write(func(fr *http2.Framer) error {
+		return fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	})
+	// Stream 1 puts "x-big: aaa…" (4037 bytes as HPACK counts them) at index 62; it is
+	// held too.
+	c.open(1, "/", true, "x-big", strings.Repeat("a", 4000))
+	block := append([]byte{0x82, 0x86, 0x84}, bytes.Repeat([]byte{0x80 | 62}, 15)...) // about 60 KB decoded
+	const streams = 6 // the refused ones count as waste (see waste): a few more would end the connection
+	for i := range streams {
+		c.write(func(fr *http2.Framer) error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 3), BlockFragment: block, EndStream: true, EndHeaders: true})
+		})
+	}
+	served, refused := 0, 0
+	for served+refused < streams+1 {
+		f, err := c.next()
+		if err != nil {
+			t.Fatalf("after %d responses and %d refusals: %v", served, refused, err)
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			served++
+		case *http2.RSTStreamFrame:
+			if f.ErrCode != http2.ErrCodeRefusedStream {
+				t.Fatalf("stream %d reset with %v", f.StreamID, f.ErrCode)
+			}
+			refused++
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v after %d responses", f.ErrCode, served)
+		}
+	}
+	// 4 KB for stream 1, then about 60.6 KB each: four more fit in four lists of 64 KB.
+	if served != 5 {
+		t.Fatalf("%d requests held at once, want 5 (%d refused)", served, refused)
+	}
+}

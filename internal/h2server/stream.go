@@ -45,6 +45,7 @@ type stream struct {
 	resetErr       error
 	trailer        http.Header // received trailers, for the request once its body is read
 	headerTooLarge bool        // answered 431 without the handler
+	headerSize     int64       // the request's decoded header list, as conn.heldHeader counts it
 }
 
 // newStream builds the request of a new stream from its header block, whose fields
