@@ -173,8 +173,9 @@ func TestHPACKBomb(t *testing.T) {
 	const maxHeader = 64 << 10
 	addr, done := floodServer(t, maxHeader)
 	prep := func(c *rawConn, _ int) error {
-		// Stream 1 puts "x-big: aaa…" (4037 bytes as HPACK counts them) at index 62.
-		return c.request(1, "/", true, "x-big", strings.Repeat("a", 4000))
+		// A request without :path (reset, no progress) puts "x-big: aaa…" (4037 bytes
+		// as HPACK counts them) at index 62.
+		return c.headers(1, true, ":method", "GET", ":scheme", "http", "x-big", strings.Repeat("a", 4000))
 	}
 	refs := bytes.Repeat([]byte{0x80 | 62}, 16000)
 	block := append([]byte{0x82, 0x86, 0x84}, refs...) // GET, http, "/"
@@ -183,6 +184,9 @@ func TestHPACKBomb(t *testing.T) {
 			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 3), BlockFragment: block, EndStream: true, EndHeaders: true})
 		})
 	})
+	if st.progress != 0 {
+		t.Fatalf("%d steps of progress: the 431 answers are none", st.progress)
+	}
 	if limit := int64((idleHeaderLists + 2) * maxHeader); st.headerBytes > limit {
 		t.Fatalf("%d header bytes decoded, want at most %d", st.headerBytes, limit)
 	}
@@ -262,7 +266,7 @@ func TestHPACKBombHeldStreams(t *testing.T) {
 	// held too.
 	c.open(1, "/", true, "x-big", strings.Repeat("a", 4000))
 	block := append([]byte{0x82, 0x86, 0x84}, bytes.Repeat([]byte{0x80 | 62}, 15)...) // about 60 KB decoded
-	const streams = 6 // the refused ones count as waste (see waste): a few more would end the connection
+	const streams = 6                                                                 // the refused ones count as waste (see waste): a few more would end the connection
 	for i := range streams {
 		c.write(func(fr *http2.Framer) error {
 			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 3), BlockFragment: block, EndStream: true, EndHeaders: true})

@@ -10,16 +10,21 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// send writes one header block of exactly the given fields, as a HEADERS frame.
-func (c *rawConn) send(id uint32, end bool, fields ...string) {
-	c.t.Helper()
+// headers writes one header block of exactly the given fields, as a HEADERS frame.
+func (c *rawConn) headers(id uint32, end bool, fields ...string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.hb.Reset()
 	for i := 0; i+1 < len(fields); i += 2 {
 		c.he.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 	}
-	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hb.Bytes(), EndStream: end, EndHeaders: true}); err != nil {
+	return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hb.Bytes(), EndStream: end, EndHeaders: true})
+}
+
+// send is headers, failing the test on a write error.
+func (c *rawConn) send(id uint32, end bool, fields ...string) {
+	c.t.Helper()
+	if err := c.headers(id, end, fields...); err != nil {
 		c.t.Fatal(err)
 	}
 }
