@@ -295,3 +295,26 @@ func TestHPACKBombHeldStreams(t *testing.T) {
 		t.Fatalf("%d requests held at once, want 5 (%d refused)", served, refused)
 	}
 }
+
+// TestUnfinishedHeaderBlockIdle opens a header block and sends nothing more: the
+// connection has no stream yet, so the idle timeout closes it.
+func TestUnfinishedHeaderBlockIdle(t *testing.T) {
+	addr := serve(t, &Server{}, &http.Server{IdleTimeout: 200 * time.Millisecond, Handler: http.NotFoundHandler()})
+	c := dialRaw(t, addr)
+	c.write(func(fr *http2.Framer) error {
+		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86}})
+	})
+	var goAway *http2.GoAwayFrame
+	for {
+		f, err := c.fr.ReadFrame() // not next: a SETTINGS ACK would break the block
+		if err != nil {
+			break
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			goAway = ga
+		}
+	}
+	if goAway == nil || goAway.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("closed after %v, want a graceful GOAWAY", goAway)
+	}
+}
