@@ -14,6 +14,9 @@ FUZZ_TARGETS += ./internal/h1server:FuzzServe
 # requests h1server parsed, each response reaches the request that caused it
 # (internal/proxy/boundary_fuzz_test.go).
 FUZZ_TARGETS += ./internal/proxy:FuzzProxyBoundaries
+# Arbitrary frames after the preface against the HTTP/2 server: no panic, no hang, and work
+# per connection within its limits (internal/h2server/fuzz_test.go).
+FUZZ_TARGETS += ./internal/h2server:FuzzConn
 
 # fuzz-long: every fuzz target of the repository for FUZZ_LONG_TIME each, where make test
 # gives each FUZZTIME (5 s).

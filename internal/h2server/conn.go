@@ -35,6 +35,24 @@ const (
 	// stream limit: a client that opens and resets streams faster than their handlers
 	// end (rapid reset) is cut off beyond it.
 	maxQueuedHandlers = 4
+	// maxIdleFrames bounds the frames a client sends without progress (see waste): over
+	// it, the connection ends with ENHANCE_YOUR_CALM.
+	maxIdleFrames = 1000
+	// idleHeaderLists bounds, in header lists of MaxHeaderBytes, the decoded header bytes
+	// of blocks that start no request (refused, malformed, over the limit) without
+	// progress in between.
+	idleHeaderLists = 4
+	// blockLists bounds the encoded bytes of one header block, in header lists of
+	// MaxHeaderBytes: a block is decoded to its end even when over the limit, as HPACK
+	// requires, but not without end.
+	blockLists = 4
+	// minBlockFrames is the fewest frames a header block may span, whatever its limit.
+	minBlockFrames = 16
+	// heldHeaderLists bounds, in header lists of MaxHeaderBytes, the decoded header bytes
+	// of a connection's requests whose handlers have not returned: HPACK lets a few bytes
+	// on the wire stand for a full header list, and a client that stops reading
+	// responses keeps their requests alive. Streams beyond it are refused.
+	heldHeaderLists = 4
 )
 
 var (
@@ -60,6 +78,15 @@ type conn struct {
 	baseCtx context.Context
 	remote  string
 	fr      *http2.Framer // reading side, used by serve only
+	hdec    *hpack.Decoder
+	block   headerBlock // the header block being read
+	// consumed is the frames and decoded header bytes of the frame (or header block) last
+	// read, for waste.
+	consumed       int
+	consumedHdr    int64
+	stats          connStats
+	maxBlockFrames int
+	maxBlockBytes  int
 
 	maxStreams   uint32
 	maxHeader    uint32
@@ -91,6 +118,17 @@ type conn struct {
 	closing    bool // nothing left to serve: close after the output is written
 	lastActive time.Time
 	idleTimer  *time.Timer
+	idle       int   // frames received without progress since the last progress
+	idleHeader int64 // decoded header bytes of blocks that started no request, likewise
+	heldHeader int64 // decoded header bytes of requests whose handlers have not returned
+}
+
+// connStats counts a connection's work, for tests and fuzzing to hold it to its bounds.
+type connStats struct {
+	frames      int64 // frames read
+	headerBytes int64 // decoded header bytes
+	progress    int64 // calls of progress
+	maxOut      int   // the most output queued at once
 }
 
 func newConn(s *Server, hs *http.Server, nc net.Conn, h http.Handler, ctx context.Context) *conn {
@@ -129,8 +167,10 @@ func newConn(s *Server, hs *http.Server, nc net.Conn, h http.Handler, ctx contex
 	c.wfr = http2.NewFramer((*outWriter)(c), nil)
 	c.henc = hpack.NewEncoder((*hpackWriter)(c))
 	c.fr = http2.NewFramer(nil, bufio.NewReaderSize(nc, 4<<10))
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = c.maxHeader
+	c.hdec = hpack.NewDecoder(4096, c.onField)
+	c.hdec.SetMaxStringLength(maxHeader) // a longer string is a connection error, as x/net's
+	c.maxBlockBytes = blockLists * maxHeader
+	c.maxBlockFrames = max(minBlockFrames, c.maxBlockBytes/16384)
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(16384) // the default: not advertised
 	return c
@@ -179,10 +219,12 @@ func (c *conn) serve() {
 		c.idleTimer.Stop()
 	}
 	var ce http2.ConnectionError
+	toldWhy := false
 	if errors.As(err, &ce) && c.dead == nil {
 		// Tell the client why, if it still listens.
 		c.wfr.WriteGoAway(c.maxID, http2.ErrCode(ce), nil)
 		c.goingAway = true
+		toldWhy = true
 	}
 	c.fail(err)
 	c.mu.Unlock()
@@ -191,6 +233,9 @@ func (c *conn) serve() {
 	// client does not read.
 	c.nc.SetWriteDeadline(time.Now().Add(goAwayLinger))
 	<-c.writeDone
+	if toldWhy {
+		c.drain()
+	}
 	c.nc.Close()
 	c.mu.Lock()
 	for c.running > 0 {
@@ -198,6 +243,20 @@ func (c *conn) serve() {
 	}
 	c.mu.Unlock()
 }
+
+// drain ends the connection's sending side and reads (and drops) what the client still
+// sends, for goAwayLinger and up to drainLimit bytes: closing a socket with unread data
+// resets it, and the reset can destroy the GOAWAY before the client has read it.
+func (c *conn) drain() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(goAwayLinger))
+	io.CopyN(io.Discard, c.nc, drainLimit)
+}
+
+// drainLimit is the most drain reads.
+const drainLimit = 1 << 20
 
 // wait waits for cond. It is called with mu held.
 func (c *conn) wait() {
@@ -295,6 +354,7 @@ func (c *conn) writeLoop() {
 // queueControl is called after the reader queues a frame of its own; a client that does
 // not read while making the server answer is cut off. It is called with mu held.
 func (c *conn) queueControl() error {
+	c.stats.maxOut = max(c.stats.maxOut, len(c.out))
 	if len(c.out) > 2*maxQueued {
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
@@ -349,7 +409,7 @@ func (c *conn) onIdle() {
 // readFrames reads and handles frames until an error ends the connection.
 func (c *conn) readFrames() error {
 	for first := true; ; first = false {
-		f, err := c.fr.ReadFrame()
+		f, err := c.readFrame()
 		if se := (http2.StreamError{}); errors.As(err, &se) && !first {
 			if err := c.streamError(se); err != nil {
 				return err
@@ -368,6 +428,41 @@ func (c *conn) readFrames() error {
 	}
 }
 
+// readFrame reads the next frame, or the next header block whole.
+func (c *conn) readFrame() (http2.Frame, error) {
+	c.consumed, c.consumedHdr = 1, 0
+	f, err := c.fr.ReadFrame()
+	c.stats.frames++
+	if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+		f, err = c.readHeaderBlock(hf)
+		c.consumed, c.consumedHdr = c.block.frames, c.block.size
+		c.stats.frames += int64(c.block.frames - 1)
+	}
+	return f, err
+}
+
+// waste counts the frame (or header block) just read as making no progress: nothing
+// for a handler, nothing a handler waits for. Empty DATA and CONTINUATION frames, PING,
+// SETTINGS, PRIORITY, RST_STREAM, WINDOW_UPDATE and unknown frames, and header blocks
+// that start no request all cost the server work; a client that sends more than
+// maxIdleFrames of them, or more than idleHeaderLists header lists' worth of such
+// blocks, between two steps of progress is cut off. It is called with mu held.
+func (c *conn) waste() error {
+	c.idle += c.consumed
+	c.idleHeader += c.consumedHdr
+	if c.idle > maxIdleFrames || c.idleHeader > idleHeaderLists*int64(c.maxHeader) {
+		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+	}
+	return nil
+}
+
+// progress records a step of progress: a request started, request body received or
+// ended, response headers or data sent. It is called with mu held.
+func (c *conn) progress() {
+	c.idle, c.idleHeader = 0, 0
+	c.stats.progress++
+}
+
 // frameError maps a read error to the connection error to report.
 func (c *conn) frameError(err error) error {
 	if errors.Is(err, http2.ErrFrameTooLarge) {
@@ -384,6 +479,9 @@ func (c *conn) streamError(se http2.StreamError) error {
 		c.maxID = se.StreamID
 	}
 	c.resetStream(se.StreamID, se.Code, errClientReset)
+	if err := c.waste(); err != nil {
+		return err
+	}
 	return c.queueControl()
 }
 
@@ -442,6 +540,15 @@ func (c *conn) handleFrame(f http2.Frame) error {
 		err = c.onHeaders(f)
 	case *http2.DataFrame:
 		err = c.onData(f)
+	default:
+		// Everything else is control: see waste.
+		err = c.waste()
+	}
+	if err != nil {
+		return err
+	}
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame, *http2.DataFrame:
 	case *http2.SettingsFrame:
 		err = c.onSettings(f)
 	case *http2.WindowUpdateFrame:
@@ -468,7 +575,7 @@ func (c *conn) handleFrame(f http2.Frame) error {
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	case *http2.ContinuationFrame:
-		return http2.ConnectionError(http2.ErrCodeProtocol) // the framer merges valid ones
+		return http2.ConnectionError(http2.ErrCodeProtocol) // readHeaderBlock reads valid ones
 	default:
 		// Unknown frame types are ignored.
 	}
@@ -482,6 +589,7 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		return nil
 	}
+	window := int64(-1)
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			return err
@@ -490,17 +598,7 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 		case http2.SettingHeaderTableSize:
 			c.henc.SetMaxDynamicTableSizeLimit(s.Val)
 		case http2.SettingInitialWindowSize:
-			delta := int64(s.Val) - c.peerWindow
-			c.peerWindow = int64(s.Val)
-			for _, st := range c.streams {
-				st.sendWindow += delta
-				if st.sendWindow > maxWindow {
-					return http2.ConnectionError(http2.ErrCodeFlowControl)
-				}
-			}
-			if delta > 0 && c.waiters > 0 {
-				c.cond.Broadcast()
-			}
+			window = int64(s.Val) // applied once, below: a frame may repeat it thousands of times
 		case http2.SettingMaxFrameSize:
 			c.peerFrame = int(s.Val)
 		}
@@ -508,6 +606,18 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 	})
 	if err != nil {
 		return err
+	}
+	if delta := window - c.peerWindow; window >= 0 && delta != 0 {
+		c.peerWindow = window
+		for _, st := range c.streams {
+			st.sendWindow += delta
+			if st.sendWindow > maxWindow {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+		}
+		if delta > 0 && c.waiters > 0 {
+			c.cond.Broadcast()
+		}
 	}
 	c.wfr.WriteSettingsAck()
 	c.wake()
@@ -548,12 +658,12 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		}
 		c.returnConnWindow(n)
 		c.resetStream(f.StreamID, http2.ErrCodeStreamClosed, errStreamClosed)
-		return nil
+		return c.waste()
 	}
 	if n > st.recvWindow {
 		c.returnConnWindow(n)
 		c.resetStream(st.id, http2.ErrCodeFlowControl, errClientReset)
-		return nil
+		return c.waste()
 	}
 	st.recvWindow -= n
 	data := f.Data()
@@ -561,7 +671,14 @@ func (c *conn) onData(f *http2.DataFrame) error {
 	if st.declared >= 0 && st.received > st.declared {
 		c.returnConnWindow(n)
 		c.resetStream(st.id, http2.ErrCodeProtocol, errClientReset)
-		return nil
+		return c.waste()
+	}
+	// Body bytes for the handler, or the end of the body, are progress; padding alone,
+	// an empty frame, or bytes for a body the handler closed are not.
+	if len(data) > 0 && !st.bodyClosed || f.StreamEnded() {
+		c.progress()
+	} else if err := c.waste(); err != nil {
+		return err
 	}
 	// Padding and bytes for a body nobody will read go straight back.
 	pad := n - int64(len(data))
@@ -615,23 +732,24 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 			c.maxID = id
 		}
 		c.resetStream(id, http2.ErrCodeProtocol, errClientReset)
-		return nil
+		return c.waste()
 	}
 	if st := c.streams[id]; st != nil {
 		// Trailers.
 		if st.remoteDone {
 			c.resetStream(id, http2.ErrCodeStreamClosed, errStreamClosed)
-			return nil
+			return c.waste()
 		}
-		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+		if !f.StreamEnded() || len(f.PseudoFields()) > 0 || f.Truncated {
 			c.resetStream(id, http2.ErrCodeProtocol, errClientReset)
-			return nil
+			return c.waste()
 		}
 		trailer, ok := trailerFields(f)
 		if !ok {
 			c.resetStream(id, http2.ErrCodeProtocol, errClientReset)
-			return nil
+			return c.waste()
 		}
+		c.progress()
 		return c.endOfBody(st, trailer)
 	}
 	if id <= c.maxID {
@@ -639,20 +757,34 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.maxID = id
 	if c.goingAway {
-		return nil // past the last stream the GOAWAY promised to serve
+		return c.waste() // past the last stream the GOAWAY promised to serve
 	}
-	if uint32(len(c.streams)) >= c.maxStreams {
+	size := c.block.size
+	if f.Truncated {
+		size = 0 // the 431 keeps none of it
+	}
+	if uint32(len(c.streams)) >= c.maxStreams || c.heldHeader+size > heldHeaderLists*int64(c.maxHeader) {
 		c.wfr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
 		c.wake()
-		return nil
+		return c.waste()
 	}
 	st, code := c.newStream(f)
 	if code != http2.ErrCodeNo {
 		c.wfr.WriteRSTStream(id, code)
 		c.wake()
-		return nil
+		return c.waste()
+	}
+	if st.headerTooLarge {
+		// Answered 431, but the decoding was work for nothing.
+		if err := c.waste(); err != nil {
+			return err
+		}
+	} else {
+		c.progress()
 	}
 	c.streams[id] = st
+	st.headerSize = size
+	c.heldHeader += size
 	if f.StreamEnded() {
 		st.remoteDone = true
 		st.bodyErr = io.EOF
@@ -695,6 +827,7 @@ func (c *conn) runHandler(st *stream) {
 		st.ctx.Cancel(errStreamClosed)
 		c.mu.Lock()
 		c.running--
+		c.heldHeader -= st.headerSize
 		if !st.remoteDone && !st.closed && c.streams[st.id] == st {
 			// The response is complete and the body unread: tell the client to stop.
 			c.resetStream(st.id, http2.ErrCodeNo, errStreamClosed)
@@ -704,6 +837,8 @@ func (c *conn) runHandler(st *stream) {
 			c.queued = c.queued[1:]
 			if !next.closed {
 				c.startHandler(next)
+			} else {
+				c.heldHeader -= next.headerSize
 			}
 		}
 		c.maybeClose()

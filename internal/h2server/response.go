@@ -296,6 +296,9 @@ func (rw *responseWriter) sendHeader(done, endStream bool) {
 		extra[n] = hpack.HeaderField{Name: "date", Value: httpdate.Now()}
 		n++
 	}
+	if !rw.st.headerTooLarge {
+		rw.c.progress()
+	}
 	rw.c.writeHeaderBlock(rw.st.id, endStream, rw.status, rw.header, extra[:n])
 }
 
@@ -331,6 +334,9 @@ func (c *conn) writeData(st *stream, p []byte, end bool) error {
 		}
 		last := end && n == int64(len(p))
 		c.wfr.WriteData(st.id, last, p[:n])
+		if !st.headerTooLarge {
+			c.progress() // a handler's response; not the 431 for a block decoded in vain
+		}
 		st.sendWindow -= n
 		c.sendWindow -= n
 		p = p[n:]

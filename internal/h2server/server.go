@@ -9,8 +9,10 @@
 // makes each handler wait for that loop twice per response (headers, then data), starting
 // a goroutine to write the headers. Here the goroutine that reads frames handles them
 // itself, handlers append their frames to the connection's output under its lock, and one
-// writer goroutine sends whatever has gathered in a single system call. Frame parsing,
-// HPACK and header validation are golang.org/x/net/http2's.
+// writer goroutine sends whatever has gathered in a single system call. Frame parsing and
+// HPACK are golang.org/x/net/http2's; header blocks are assembled, bounded and checked
+// here (headers.go), and so are floods of frames that make no progress (conn.waste).
+// docs/security-h2.md lists every limit.
 //
 // Behaviour follows net/http's HTTP/2 server where it is visible to handlers and clients:
 // the same request fields, http.Server's ReadTimeout and WriteTimeout per stream,
@@ -55,6 +57,8 @@ type Server struct {
 	shutdown bool
 
 	work chan *stream // to an idle handler goroutine
+
+	connDone func(connStats) // for tests: called with each connection's counts as it ends
 }
 
 // run runs st's handler on an idle handler goroutine, or a new one. Handler goroutines
@@ -154,6 +158,9 @@ func (s *Server) ServeConn(ctx context.Context, hs *http.Server, nc net.Conn, h 
 		c.goAway()
 	}
 	c.serve()
+	if s.connDone != nil {
+		s.connDone(c.stats)
+	}
 }
 
 func (s *Server) init() {

@@ -386,41 +386,6 @@ func TestConcurrentStreamLimit(t *testing.T) {
 	close(release)
 }
 
-// TestRapidReset opens and resets streams whose handlers do not end: the server queues
-// them up to a bound, then cuts the connection off.
-func TestRapidReset(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	var started atomic.Int32
-	addr := serve(t, &Server{MaxConcurrentStreams: 4}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started.Add(1)
-		<-release // ignores cancellation, as a slow handler might
-	})})
-	c := dialRaw(t, addr)
-	go func() {
-		for id := uint32(1); id < 200; id += 2 {
-			if c.request(id, "/", false) != nil || c.reset(id) != nil {
-				return
-			}
-		}
-	}()
-	for {
-		f, err := c.next()
-		if err != nil {
-			t.Fatalf("no GOAWAY before the connection ended: %v", err)
-		}
-		if ga, ok := f.(*http2.GoAwayFrame); ok {
-			if ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
-				t.Fatalf("GOAWAY %v", ga.ErrCode)
-			}
-			break
-		}
-	}
-	if n := started.Load(); n > 4 {
-		t.Fatalf("%d handlers ran with a limit of 4", n)
-	}
-}
-
 func TestIdleTimeoutAndShutdown(t *testing.T) {
 	s := &Server{}
 	hs := &http.Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

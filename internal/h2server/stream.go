@@ -45,10 +45,12 @@ type stream struct {
 	resetErr       error
 	trailer        http.Header // received trailers, for the request once its body is read
 	headerTooLarge bool        // answered 431 without the handler
+	headerSize     int64       // the request's decoded header list, as conn.heldHeader counts it
 }
 
-// newStream builds the request of a new stream from its header block. A malformed
-// request returns the stream error code to reset it with. It is called with c.mu held.
+// newStream builds the request of a new stream from its header block, whose fields
+// readHeaderBlock has checked one by one. A malformed request returns the stream error
+// code to reset it with. It is called with c.mu held, by the reading goroutine.
 func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	var method, scheme, authority, path string
 	for _, hf := range f.PseudoFields() {
@@ -61,19 +63,12 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 			authority = hf.Value
 		case ":path":
 			path = hf.Value
-		default: // :protocol, without SETTINGS_ENABLE_CONNECT_PROTOCOL
-			return nil, http2.ErrCodeProtocol
 		}
 	}
-	isConnect := method == "CONNECT"
-	switch {
-	case method == "":
-		return nil, http2.ErrCodeProtocol
-	case isConnect && (scheme != "" || path != "" || authority == ""):
-		return nil, http2.ErrCodeProtocol
-	case !isConnect && (scheme == "" || path == ""):
+	if !validRequestPseudos(method, scheme, authority, path, c.block.pseudos) {
 		return nil, http2.ErrCodeProtocol
 	}
+	isConnect := method == "CONNECT"
 
 	st := &stream{c: c, id: f.StreamID, declared: -1, sendWindow: c.peerWindow, recvWindow: streamWindow}
 	st.cond.L = &c.mu
@@ -100,7 +95,14 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
 	if authority == "" {
-		authority = header.Get("Host")
+		// The Host field stands in for :authority (RFC 9113 §8.3.1), held to the same
+		// rules: it becomes the upstream's Host.
+		if hosts := header["Host"]; len(hosts) > 0 {
+			if len(hosts) > 1 || !validAuthority(hosts[0]) {
+				return nil, http2.ErrCodeProtocol
+			}
+			authority = hosts[0]
+		}
 	}
 	delete(header, "Host")
 
