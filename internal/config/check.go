@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"github.com/gangway-ecs/gangway/internal/budget"
 	"io"
 	"net"
 	"net/netip"
@@ -17,6 +16,9 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"gopkg.in/yaml.v3"
+
+	"github.com/gangway-ecs/gangway/internal/budget"
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // checker runs the checks that need more than one field or the file system, on a decoded
@@ -604,7 +606,7 @@ func (k *checker) headerMap(p string, m map[string]string, request bool) {
 	seen := map[string]string{}
 	for _, name := range keys {
 		hp := p + "." + name
-		switch canon := strings.ToLower(name); {
+		switch canon := httpascii.Lower(name); {
 		case !httpguts.ValidHeaderFieldName(name):
 			k.errorf(hp, "%q is not a valid header name", name)
 		case request && canon == "host":

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 	"github.com/gangway-ecs/gangway/internal/httpdate"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -393,7 +394,7 @@ func wireName(k string) (string, bool) {
 	if !httpguts.ValidHeaderFieldName(k) || strings.HasPrefix(k, http.TrailerPrefix) {
 		return "", false
 	}
-	return strings.ToLower(k), true
+	return httpascii.Lower(k), true
 }
 
 var commonLower = func() map[string]string {
@@ -411,7 +412,7 @@ var commonLower = func() map[string]string {
 		"Trailer", "Vary", "Via", "Www-Authenticate", "X-Content-Type-Options", "X-Frame-Options",
 		"X-Request-Id", "X-Xss-Protection",
 	} {
-		m[k] = strings.ToLower(k)
+		m[k] = httpascii.Lower(k)
 	}
 	return m
 }()

@@ -24,6 +24,7 @@ var unicodeFolds = map[string][]string{
 var notProtocol = map[string]string{
 	"internal/config/decode.go:closest":    "did-you-mean suggestions for a config key",
 	"internal/ecs/rollout.go:taskFailed":   "an ECS task's StoppedReason text",
+	"internal/ecs/diff.go:normalValue":     "a Go field name turned into a JSON member name",
 	"internal/health/health.go:ParseProbe": "a probe name on the command line",
 }
 
@@ -36,12 +37,6 @@ var toChange = map[string]string{
 	"internal/proxy/handler.go:isUpgrade":             "Connection: upgrade",
 	"internal/proxy/routing.go:hostOnly":              "the request's Host, matched against route hosts",
 	"internal/proxy/fromconfig.go:FromConfig":         "route hosts, matched against the request's Host",
-	"internal/xds/tospec.go:routesToSpec":             "virtual host domains, matched against the request's Host",
-	"internal/xds/tospec.go:routeToSpec":              "upgrade_type, compared with the Upgrade token websocket",
-	"internal/xds/vhosts.go:virtualHosts":             "route hosts, matched against the request's Host",
-	"internal/h2server/response.go:wireName":          "response header names on the wire",
-	"internal/h2server/response.go:(package)":         "response header names on the wire",
-	"internal/config/check.go:checker.headerMap":      "configured header names",
 	"cmd/healthcheck/client.go:parser.readHead":       "response header names and transfer codings",
 }
 

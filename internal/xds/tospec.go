@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 	"github.com/gangway-ecs/gangway/internal/proxy"
 )
 
@@ -551,7 +552,7 @@ func routesToSpec(rc *route.RouteConfiguration) ([]proxy.Route, error) {
 			names = append(names, name)
 		}
 		for k, d := range vh.GetDomains() {
-			d = strings.ToLower(d)
+			d = httpascii.Lower(d)
 			if err := checkDomain(d); err != nil {
 				return nil, unsupported(fmt.Sprintf("%s.domains[%d]", p, k), err.Error())
 			}
@@ -717,7 +718,7 @@ func routeToSpec(r *route.Route) (proxy.Route, error) {
 		out.PreserveHost = true // Envoy's default: the downstream Host goes upstream
 	}
 	for i, u := range a.GetUpgradeConfigs() {
-		if !strings.EqualFold(u.GetUpgradeType(), "websocket") {
+		if !httpascii.EqualFold(u.GetUpgradeType(), "websocket") {
 			return out, unsupported(fmt.Sprintf("route.upgrade_configs[%d].upgrade_type", i), fmt.Sprintf("%q: only websocket is supported", u.GetUpgradeType()))
 		}
 		out.AllowWebSockets = true

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // Gangway and Envoy select routes differently. Gangway takes the first route, in order, whose
@@ -34,7 +36,7 @@ func virtualHosts(routes []hostRoute) []*route.VirtualHost {
 			continue
 		}
 		for _, h := range r.hosts {
-			h = strings.ToLower(h)
+			h = httpascii.Lower(h)
 			if _, seen := byPattern[h]; !seen {
 				patterns = append(patterns, h)
 			}
