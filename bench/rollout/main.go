@@ -188,7 +188,7 @@ type verdict struct {
 	actions            int
 	kill9Requests      int64
 	kill9Failures      int64
-	outages            int
+	outages            []string // the upstream-outage results, one sentence each
 	problems           []string
 }
 
@@ -211,7 +211,8 @@ func goal(results []rollout.Result) verdict {
 		if r.Scenario == rollout.UpstreamOutage {
 			// Requests fail while the upstream is down; the goal is that no task is
 			// restarted and that traffic flows again once it is back.
-			v.outages++
+			v.outages = append(v.outages, fmt.Sprintf("upstream outage: %d tasks restarted, replicas ready %s and traffic through the load balancer %s after the upstream's return",
+				r.Restarts, r.ReadyAfter.Round(10*time.Millisecond), r.TrafficAfter.Round(10*time.Millisecond)))
 			if r.Restarts > 0 {
 				v.problems = append(v.problems, fmt.Sprintf("%s: %d tasks restarted", r.Scenario, r.Restarts))
 			}
@@ -242,8 +243,12 @@ func (v verdict) String() string {
 	if v.kill9Requests > 0 {
 		kill9 = fmt.Sprintf("; kill9: %d of %d requests failed", v.kill9Failures, v.kill9Requests)
 	}
-	if v.outages > 0 {
-		kill9 += "; upstream outage: no task restarted, traffic back after the upstream"
+	outages := strings.Join(v.outages, "; ")
+	if v.met && v.requests == 0 && outages != "" {
+		return "Gangway: " + outages + "."
+	}
+	if outages != "" {
+		kill9 += "; " + outages
 	}
 	if v.met {
 		return fmt.Sprintf("Gangway: 0 failed requests in %d requests and %d actions outside kill9%s.", v.requests, v.actions, kill9)
@@ -269,8 +274,12 @@ func markdownSection(o rollout.Options, heading string, args []string, began tim
 		}
 	}
 	fmt.Fprintf(&b, "%s\n\n", heading)
-	fmt.Fprintf(&b, "Recorded on %s with %s, on %d cores (%s, shared), HAProxy %s, %s. Reproduce with `make bench-rollout`, which installs HAProxy, builds `bin/proxy` and `bin/healthcheck`, and runs:\n\n",
-		began.UTC().Format("2006-01-02"), proxyVersion(o.ProxyBin), runtime.NumCPU(), cpuModel(), haproxyVersion(o.HAProxyBin), runtime.Version())
+	reproduce := "`make bench-rollout`"
+	if heading != "## Rollout" {
+		reproduce = "`scripts/bench-rollout.sh` with the flags below that follow `-max-scenario 10m`"
+	}
+	fmt.Fprintf(&b, "Recorded on %s with %s, on %d cores (%s, shared), HAProxy %s, %s. Reproduce with %s, which installs HAProxy, builds `bin/proxy` and `bin/healthcheck`, and runs:\n\n",
+		began.UTC().Format("2006-01-02"), proxyVersion(o.ProxyBin), runtime.NumCPU(), cpuModel(), haproxyVersion(o.HAProxyBin), runtime.Version(), reproduce)
 	mdFlags := "-markdown docs/benchmarks.md"
 	if heading != "## Rollout" {
 		mdFlags += fmt.Sprintf(" -section %q", heading)

@@ -83,3 +83,19 @@ func TestMarkdownCommand(t *testing.T) {
 		t.Errorf("another section's heading and command:\n%s", section)
 	}
 }
+
+func TestOutageVerdict(t *testing.T) {
+	results := []rollout.Result{
+		{Variant: "gangway", Scenario: rollout.UpstreamOutage, ReadyAfter: 461 * time.Millisecond, TrafficAfter: 970 * time.Millisecond},
+		{Variant: "ready-check", Scenario: rollout.UpstreamOutage, Restarts: 6},
+	}
+	v := goal(results)
+	want := "Gangway: upstream outage: 0 tasks restarted, replicas ready 460ms and traffic through the load balancer 970ms after the upstream's return."
+	if !v.met || v.String() != want {
+		t.Errorf("verdict %v %q, want met %q", v.met, v.String(), want)
+	}
+	results[0].Restarts = 2
+	if v := goal(results); v.met || !strings.Contains(v.String(), "2 tasks restarted") {
+		t.Errorf("restarts with the container probe: verdict %v %q, want not met", v.met, v.String())
+	}
+}
