@@ -8,6 +8,10 @@
 # both tables and records them, with the command, in docs/benchmarks.md ("## Rollout").
 # Extra flags are passed to the harness and override these. Bounded: each scenario stops
 # after 10 minutes at most; a full run takes about 15 minutes on 2 cores.
+#
+# The upstream-outage comparison (about 2 minutes) has a section of its own:
+#   scripts/bench-rollout.sh -scenarios upstream-outage -variants gangway,ready-check \
+#     -section '## Rollout: upstream outage'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,15 +5,8 @@
 # verifier as GAP lines and in cdk/README.md; a FAIL line fails the script.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-python=${PYTHON:-python3}
-MOTO_VERSION=5.2.5
-
-# moto[server]: keep an installed moto (another suite may have pinned it), add the server extras.
-if ! "$python" -c 'import moto.server, flask, flask_cors, boto3' 2>/dev/null; then
-  have=$("$python" -c 'import moto; print(moto.__version__)' 2>/dev/null || echo "$MOTO_VERSION")
-  echo "installing moto[server]==$have"
-  "$python" -m pip install --quiet --disable-pip-version-check "moto[server]==$have"
-fi
+# moto server and boto3 at the one version every suite uses (pinned in moto-install.sh).
+python=${PYTHON:-$("$root/scripts/moto-install.sh")}
 "$root/scripts/cdk-npm.sh"
 
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

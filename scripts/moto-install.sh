@@ -4,6 +4,9 @@
 # (the user's python3, or the project's virtualenv under ~/.cache/gangway).
 set -euo pipefail
 
+# The one moto version of the project: localstack-test.sh and cdk-deploy-moto.sh run this
+# script, and localstack/docker-compose.yml's image carries the same tag
+# (localstack/versions_test.go keeps them equal).
 MOTO_VERSION=5.2.1
 AWSCLI_VERSION=1.45.11
 # awscli pins botocore; pinning boto3 to the matching release spares pip a long backtrack.

@@ -6,6 +6,7 @@
 // failure.
 //
 //	go run ./bench/rollout -replicas 2 -actions 1 -requests 2000      # a quick look
+//	go run ./bench/rollout -scenarios upstream-outage -variants gangway,ready-check
 package main
 
 import (
@@ -47,8 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		o          rollout.Options
 		scenarios  = fs.String("scenarios", strings.Join(rollout.AllScenarios, ","), "scenarios to run, in order")
-		variants   = fs.String("variants", "gangway,baseline", "gangway, baseline, or both")
-		markdown   = fs.String("markdown", "", "write the results into the \"## Rollout\" section of this Markdown file")
+		variants   = fs.String("variants", "gangway,baseline", "gangway, baseline, ready-check (Gangway with the container health check on readiness), comma-separated")
+		markdown   = fs.String("markdown", "", "write the results into a section of this Markdown file (-section)")
+		section    = fs.String("section", "## Rollout", "the Markdown section -markdown replaces")
 		check      = fs.Bool("check", false, "exit 1 unless Gangway failed no request outside kill9 and every action succeeded")
 		delay      = fs.Duration("delay", 3*time.Second, "Gangway's shutdown.delay (>= lb-interval*lb-fall + lb-timeout; the default is twice that)")
 		drain      = fs.Duration("drain", 3*time.Second, "Gangway's shutdown.drain_timeout")
@@ -83,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.ContainerCheck.StartPeriod, "hc-start-period", 10*time.Second, "container health check start period")
 	fs.DurationVar(&o.StopTimeout, "stop-timeout", 9*time.Second, "container stopTimeout (also shutdown.deadline); at least -delay + -drain + the proxy's shutdown margin")
 	fs.DurationVar(&o.StartTimeout, "start-timeout", 60*time.Second, "how long a new replica may take to be in service")
+	fs.DurationVar(&o.Outage, "outage", 20*time.Second, "how long the upstream fails in the upstream-outage scenario")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -100,8 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			o.Variants = append(o.Variants, rollout.Gangway(*delay, *drain))
 		case "baseline":
 			o.Variants = append(o.Variants, rollout.Baseline())
+		case "ready-check":
+			o.Variants = append(o.Variants, rollout.ReadinessCheck(*delay, *drain))
 		default:
-			fmt.Fprintf(stderr, "rollout: unknown variant %q (gangway, baseline)\n", v)
+			fmt.Fprintf(stderr, "rollout: unknown variant %q (gangway, baseline, ready-check)\n", v)
 			return exitUsage
 		}
 	}
@@ -138,6 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	results, err := rollout.Run(ctx, o)
 	var out bytes.Buffer
 	rollout.Table(&out, results)
+	rollout.OutageTable(&out, results, o.Outage)
 	fmt.Fprintln(&out)
 	rollout.Details(&out, results)
 	stdout.Write(out.Bytes())
@@ -150,8 +156,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, verdict.String())
 
 	if *markdown != "" {
-		section := markdownSection(o, args, began, out.String(), verdict)
-		if err := replaceSection(*markdown, "## Rollout", section); err != nil {
+		text := markdownSection(o, *section, args, began, out.String(), verdict)
+		if err := replaceSection(*markdown, *section, text); err != nil {
 			fmt.Fprintln(stderr, "rollout:", err)
 			return exitFailed
 		}
@@ -182,6 +188,7 @@ type verdict struct {
 	actions            int
 	kill9Requests      int64
 	kill9Failures      int64
+	outages            []string // the upstream-outage results, one sentence each
 	problems           []string
 }
 
@@ -199,6 +206,19 @@ func goal(results []rollout.Result) verdict {
 		if r.Scenario == rollout.Kill9 {
 			v.kill9Requests += r.Load.Requests
 			v.kill9Failures += r.Load.Failed()
+			continue
+		}
+		if r.Scenario == rollout.UpstreamOutage {
+			// Requests fail while the upstream is down; the goal is that no task is
+			// restarted and that traffic flows again once it is back.
+			v.outages = append(v.outages, fmt.Sprintf("upstream outage: %d tasks restarted, replicas ready %s and traffic through the load balancer %s after the upstream's return",
+				r.Restarts, r.ReadyAfter.Round(10*time.Millisecond), r.TrafficAfter.Round(10*time.Millisecond)))
+			if r.Restarts > 0 {
+				v.problems = append(v.problems, fmt.Sprintf("%s: %d tasks restarted", r.Scenario, r.Restarts))
+			}
+			if r.TrafficAfter < 0 {
+				v.problems = append(v.problems, r.Scenario+": traffic did not recover")
+			}
 			continue
 		}
 		v.requests += r.Load.Requests
@@ -223,6 +243,13 @@ func (v verdict) String() string {
 	if v.kill9Requests > 0 {
 		kill9 = fmt.Sprintf("; kill9: %d of %d requests failed", v.kill9Failures, v.kill9Requests)
 	}
+	outages := strings.Join(v.outages, "; ")
+	if v.met && v.requests == 0 && outages != "" {
+		return "Gangway: " + outages + "."
+	}
+	if outages != "" {
+		kill9 += "; " + outages
+	}
 	if v.met {
 		return fmt.Sprintf("Gangway: 0 failed requests in %d requests and %d actions outside kill9%s.", v.requests, v.actions, kill9)
 	}
@@ -230,7 +257,7 @@ func (v verdict) String() string {
 		v.failures, v.requests, v.actions, kill9, strings.Join(v.problems, "; "))
 }
 
-func markdownSection(o rollout.Options, args []string, began time.Time, tables string, v verdict) string {
+func markdownSection(o rollout.Options, heading string, args []string, began time.Time, tables string, v verdict) string {
 	var b strings.Builder
 	// The command shown leaves out where the binaries and the results go: make
 	// bench-rollout runs copies of bin/proxy and bin/healthcheck, which are the defaults.
@@ -238,7 +265,7 @@ func markdownSection(o rollout.Options, args []string, began time.Time, tables s
 	for i := 0; i < len(args); i++ {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		switch name {
-		case "markdown", "proxy", "healthcheck":
+		case "markdown", "section", "proxy", "healthcheck":
 			if !hasValue {
 				i++ // and its value
 			}
@@ -246,21 +273,39 @@ func markdownSection(o rollout.Options, args []string, began time.Time, tables s
 			cmd += " " + args[i]
 		}
 	}
-	fmt.Fprintf(&b, "## Rollout\n\n")
-	fmt.Fprintf(&b, "Recorded on %s with %s, on %d cores (%s, shared), HAProxy %s, %s. Reproduce with `make bench-rollout`, which installs HAProxy, builds `bin/proxy` and `bin/healthcheck`, and runs:\n\n",
-		began.UTC().Format("2006-01-02"), proxyVersion(o.ProxyBin), runtime.NumCPU(), cpuModel(), haproxyVersion(o.HAProxyBin), runtime.Version())
-	fmt.Fprintf(&b, "```sh\n%s -markdown docs/benchmarks.md\n```\n\n", cmd)
+	fmt.Fprintf(&b, "%s\n\n", heading)
+	reproduce := "`make bench-rollout`"
+	if heading != "## Rollout" {
+		reproduce = "`scripts/bench-rollout.sh` with the flags below that follow `-max-scenario 10m`"
+	}
+	fmt.Fprintf(&b, "Recorded on %s with %s, on %d cores (%s, shared), HAProxy %s, %s. Reproduce with %s, which installs HAProxy, builds `bin/proxy` and `bin/healthcheck`, and runs:\n\n",
+		began.UTC().Format("2006-01-02"), proxyVersion(o.ProxyBin), runtime.NumCPU(), cpuModel(), haproxyVersion(o.HAProxyBin), runtime.Version(), reproduce)
+	mdFlags := "-markdown docs/benchmarks.md"
+	if heading != "## Rollout" {
+		mdFlags += fmt.Sprintf(" -section %q", heading)
+	}
+	fmt.Fprintf(&b, "```sh\n%s %s\n```\n\n", cmd, mdFlags)
 	fmt.Fprintf(&b, "%d replicas of `bin/proxy run` behind HAProxy (target group: GET readiness path every %s, timeout %s, rise %d, fall %d; deregistration delay %s; HAProxy does not retry, like an ALB), in front of an HTTP and WebSocket echo upstream. ",
 		o.Replicas, o.LBCheck.Interval, o.LBCheck.Timeout, o.LBCheck.Rise, o.LBCheck.Fall, o.DeregistrationDelay)
 	fmt.Fprintf(&b, "The ECS agent's part: container health check `bin/healthcheck` every %s (timeout %s, retries %d, start period %s), stopTimeout %s. ",
 		o.ContainerCheck.Interval, o.ContainerCheck.Timeout, o.ContainerCheck.Retries, o.ContainerCheck.StartPeriod, o.StopTimeout)
 	for _, va := range o.Variants {
-		if va.Name == "gangway" {
-			fmt.Fprintf(&b, "Gangway: shutdown.delay %s, drain_timeout %s, deadline %s; the load balancer and the container health check ask for readiness; ECS waits for the target to be healthy before draining the old one. ",
+		switch va.Name {
+		case "gangway":
+			fmt.Fprintf(&b, "Gangway: shutdown.delay %s, drain_timeout %s, deadline %s; the load balancer asks for readiness, the container health check for the container probe (`-probe container`: started and alive); ECS waits for the target to be healthy before draining the old one. ",
 				va.Delay, va.Drain, o.StopTimeout)
+		case "ready-check":
+			fmt.Fprintf(&b, "ready-check: Gangway, but the container health check asks for readiness (`-probe ready`), the mistake the container probe exists to avoid. ")
+		case "baseline":
+			fmt.Fprintf(&b, "Baseline (naive): readiness is liveness (HAProxy checks `/livez`, the container health check asks for liveness), shutdown.delay 0s, drain_timeout 0s, and the old replica is drained as soon as the new container is healthy. ")
 		}
 	}
-	fmt.Fprintf(&b, "Baseline (naive): readiness is liveness (HAProxy checks `/livez`, the container health check asks for liveness), shutdown.delay 0s, drain_timeout 0s, and the old replica is drained as soon as the new container is healthy.\n\n")
+	for _, s := range o.Scenarios {
+		if s == rollout.UpstreamOutage {
+			fmt.Fprintf(&b, "The upstream's outage lasts %s; each replica's proxy checks it every 1s (healthy threshold 1, unhealthy threshold 3). ", o.Outage)
+		}
+	}
+	fmt.Fprintf(&b, "\n\n")
 	pace := "as fast as they can"
 	if o.Load.Rate > 0 {
 		pace = fmt.Sprintf("paced to %.0f HTTP requests/s in all", o.Load.Rate)

@@ -72,8 +72,30 @@ func TestUsage(t *testing.T) {
 
 func TestMarkdownCommand(t *testing.T) {
 	args := []string{"-replicas", "3", "-proxy", "x/proxy", "-healthcheck=x/hc", "-markdown", "docs/b.md", "-rate", "10"}
-	section := markdownSection(rollout.Options{}, args, time.Now(), "", verdict{})
+	section := markdownSection(rollout.Options{}, "## Rollout", args, time.Now(), "", verdict{})
 	if !strings.Contains(section, "go run ./bench/rollout -replicas 3 -rate 10 -markdown docs/benchmarks.md\n") {
 		t.Errorf("the reproducing command is not the flags without the paths:\n%s", section)
+	}
+	args = []string{"-scenarios", "upstream-outage", "-section", "## Rollout: upstream outage", "-markdown", "docs/b.md"}
+	section = markdownSection(rollout.Options{}, "## Rollout: upstream outage", args, time.Now(), "", verdict{})
+	if !strings.HasPrefix(section, "## Rollout: upstream outage\n") ||
+		!strings.Contains(section, `go run ./bench/rollout -scenarios upstream-outage -markdown docs/benchmarks.md -section "## Rollout: upstream outage"`+"\n") {
+		t.Errorf("another section's heading and command:\n%s", section)
+	}
+}
+
+func TestOutageVerdict(t *testing.T) {
+	results := []rollout.Result{
+		{Variant: "gangway", Scenario: rollout.UpstreamOutage, ReadyAfter: 461 * time.Millisecond, TrafficAfter: 970 * time.Millisecond},
+		{Variant: "ready-check", Scenario: rollout.UpstreamOutage, Restarts: 6},
+	}
+	v := goal(results)
+	want := "Gangway: upstream outage: 0 tasks restarted, replicas ready 460ms and traffic through the load balancer 970ms after the upstream's return."
+	if !v.met || v.String() != want {
+		t.Errorf("verdict %v %q, want met %q", v.met, v.String(), want)
+	}
+	results[0].Restarts = 2
+	if v := goal(results); v.met || !strings.Contains(v.String(), "2 tasks restarted") {
+		t.Errorf("restarts with the container probe: verdict %v %q, want not met", v.met, v.String())
 	}
 }

@@ -105,12 +105,12 @@ func TestBinary(t *testing.T) {
 			stdout string
 			stderr string
 		}{
-			{name: "healthy", args: []string{"-addr", healthy.addr}, code: exitHealthy, stdout: "ready: ok (" + healthy.addr + ", "},
+			{name: "healthy", args: []string{"-addr", healthy.addr}, code: exitHealthy, stdout: "container: ok (" + healthy.addr + ", "},
 			{name: "env addr", env: healthy.addr, args: []string{"-probe", "live"}, code: exitHealthy, stdout: "live: ok (" + healthy.addr + ", "},
 			{name: "unhealthy", args: []string{"-addr", unhealthy.addr}, code: exitUnhealthy,
 				stdout: "[-]upstream.cluster.app: no healthy endpoint\n"},
-			{name: "timeout", args: []string{"-addr", silent.addr, "-timeout", "300ms"}, code: exitUnreachable, stdout: "ready: timed out after 300ms: "},
-			{name: "nothing listening", args: []string{"-addr", deadAddr(t)}, code: exitUnreachable, stdout: "ready: unreachable: "},
+			{name: "timeout", args: []string{"-addr", silent.addr, "-timeout", "300ms"}, code: exitUnreachable, stdout: "container: timed out after 300ms: "},
+			{name: "nothing listening", args: []string{"-addr", deadAddr(t)}, code: exitUnreachable, stdout: "container: unreachable: "},
 			{name: "unknown flag", args: []string{"-bogus"}, code: exitUsage, stderr: "flag provided but not defined: -bogus"},
 			{name: "bad probe", args: []string{"-probe", "bogus"}, code: exitUsage, stderr: `-probe "bogus"`},
 			{name: "help", args: []string{"-h"}, code: exitHealthy, stdout: "Usage: healthcheck"},

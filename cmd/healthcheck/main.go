@@ -1,10 +1,10 @@
 // Command healthcheck probes Gangway's health endpoints, for use as an ECS or Docker
 // container health check:
 //
-//	"healthCheck": {"command": ["CMD", "/usr/local/bin/healthcheck", "-probe", "ready"]}
+//	"healthCheck": {"command": ["CMD", "/healthcheck", "-probe", "container"]}
 //
-// It sends one GET to /readyz, /livez or /startupz on the probe server, asking for the
-// verbose body, and turns the answer into an exit code:
+// It sends one GET to /containerz, /readyz, /livez or /startupz on the probe server, asking
+// for the verbose body, and turns the answer into an exit code:
 //
 //	0  healthy: the server answered 200
 //	1  unhealthy: the server answered 503, or any other status (the output says which)
@@ -15,6 +15,12 @@
 // It never exits 2, which Docker reserves. Everything it prints goes to stdout (usage
 // errors to stderr) and is capped at 4096 bytes, what Docker keeps of a health check's
 // output: on failure, a summary line and then the failing checks as the server lists them.
+//
+// The default probe is container (/containerz): it passes once the proxy has been ready
+// once and while it is alive, so that an orchestrator that replaces unhealthy containers
+// (ECS does) replaces a proxy that never started or is stuck, but never every replica at
+// once because a dependency they share is down. Readiness (-probe ready) is for the load
+// balancer's target group, which stops routing to a replica without replacing it.
 //
 // The binary is small and starts fast because ECS runs it every few seconds in every task:
 // it uses the standard library but not net/http, with a minimal HTTP/1.1 client of its own
@@ -56,15 +62,18 @@ const (
 	// addrEnv overrides defaultAddr; -addr overrides both.
 	addrEnv        = "GANGWAY_HEALTH_ADDR"
 	defaultTimeout = 2 * time.Second
+	// defaultProbe is the container health check's probe (see the package comment).
+	defaultProbe = "container"
 	// maxOutputBytes is what Docker keeps of a health check's output.
 	maxOutputBytes = 4096
 )
 
 // probePaths maps -probe values to the server's endpoints.
 var probePaths = map[string]string{
-	"ready":   "/readyz",
-	"live":    "/livez",
-	"startup": "/startupz",
+	"container": "/containerz",
+	"ready":     "/readyz",
+	"live":      "/livez",
+	"startup":   "/startupz",
 }
 
 func main() {
@@ -119,7 +128,7 @@ func newFlagSet(opts *options, getenv func(string) string) *flag.FlagSet {
 		addr = env
 	}
 	fs.StringVar(&opts.addr, "addr", addr, "probe server `host:port`; [::1]:28080 for IPv6 (env "+addrEnv+")")
-	fs.StringVar(&opts.probe, "probe", "ready", "`probe` to run: ready, live or startup")
+	fs.StringVar(&opts.probe, "probe", defaultProbe, "`probe` to run: container, ready, live or startup")
 	fs.DurationVar(&opts.timeout, "timeout", defaultTimeout, "deadline for the whole probe: connect, send and receive")
 	fs.Func("exclude", "leave the check `NAME` out of the verdict (repeatable)", func(name string) error {
 		if name == "" {
@@ -145,7 +154,7 @@ func parseFlags(fs *flag.FlagSet, opts *options, args []string) error {
 	case fs.NArg() > 0:
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case probePaths[opts.probe] == "":
-		return fmt.Errorf("-probe %q: want ready, live or startup", opts.probe)
+		return fmt.Errorf("-probe %q: want container, ready, live or startup", opts.probe)
 	case opts.timeout <= 0:
 		return fmt.Errorf("-timeout %s: must be positive", opts.timeout)
 	}

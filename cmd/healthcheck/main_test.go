@@ -184,26 +184,26 @@ func TestRunExitCodes(t *testing.T) {
 			name:    "healthy",
 			respond: reply(httpResponse("200 OK", passingBody)),
 			code:    exitHealthy,
-			stdout:  `^ready: ok ` + took + `\n$`,
+			stdout:  `^container: ok ` + took + `\n$`,
 		},
 		{
 			name:    "healthy quiet body",
 			respond: reply(httpResponse("200 OK", "ok\n")),
 			code:    exitHealthy,
-			stdout:  `^ready: ok ` + took + `\n$`,
+			stdout:  `^container: ok ` + took + `\n$`,
 		},
 		{
 			name:    "healthy verbose prints the body",
 			respond: reply(httpResponse("200 OK", passingBody)),
 			args:    []string{"-v"},
 			code:    exitHealthy,
-			stdout:  `^ready: ok ` + took + `\n\[\+\]config.build ok\n\[\+\]listener.ingress ok\nreadyz check passed\n$`,
+			stdout:  `^container: ok ` + took + `\n\[\+\]config.build ok\n\[\+\]listener.ingress ok\nreadyz check passed\n$`,
 		},
 		{
 			name:    "unhealthy lists failing checks and warnings",
 			respond: reply(httpResponse("503 Service Unavailable", failingBody)),
 			code:    exitUnhealthy,
-			stdout: `^ready: unhealthy: 503 Service Unavailable ` + took + `\n` +
+			stdout: `^container: unhealthy: 503 Service Unavailable ` + took + `\n` +
 				`\[-\]upstream.cluster.app: no healthy endpoint\nwarn: no check named "nope" to exclude\n$`,
 		},
 		{
@@ -211,101 +211,101 @@ func TestRunExitCodes(t *testing.T) {
 			respond: reply(httpResponse("503 Service Unavailable", failingBody)),
 			args:    []string{"-v"},
 			code:    exitUnhealthy,
-			stdout:  `^ready: unhealthy: 503 Service Unavailable ` + took + `\n` + regexp.QuoteMeta(failingBody) + `$`,
+			stdout:  `^container: unhealthy: 503 Service Unavailable ` + took + `\n` + regexp.QuoteMeta(failingBody) + `$`,
 		},
 		{
 			name:    "unhealthy without check lines prints the body",
 			respond: reply(httpResponse("503 Service Unavailable", "draining\n")),
 			code:    exitUnhealthy,
-			stdout:  `^ready: unhealthy: 503 Service Unavailable ` + took + `\ndraining\n$`,
+			stdout:  `^container: unhealthy: 503 Service Unavailable ` + took + `\ndraining\n$`,
 		},
 		{
 			name:    "other status is unhealthy and named",
 			respond: reply(httpResponse("404 Not Found", "404 page not found\n")),
 			code:    exitUnhealthy,
-			stdout:  `^ready: unhealthy: unexpected status 404 Not Found, want 200 or 503 ` + took + `\n404 page not found\n$`,
+			stdout:  `^container: unhealthy: unexpected status 404 Not Found, want 200 or 503 ` + took + `\n404 page not found\n$`,
 		},
 		{
 			name:    "500 is unhealthy",
 			respond: reply(httpResponse("500 Internal Server Error", "")),
 			code:    exitUnhealthy,
-			stdout:  `^ready: unhealthy: unexpected status 500 Internal Server Error, want 200 or 503 `,
+			stdout:  `^container: unhealthy: unexpected status 500 Internal Server Error, want 200 or 503 `,
 		},
 		{
 			name:    "chunked healthy",
 			respond: reply(chunked("200 OK", "[+]config.build ok\n", "readyz check passed\n")),
 			code:    exitHealthy,
-			stdout:  `^ready: ok ` + took + `\n$`,
+			stdout:  `^container: ok ` + took + `\n$`,
 		},
 		{
 			name:    "chunked unhealthy",
 			respond: reply(chunked("503 Service Unavailable", "[+]config.build ok\n[-]upstr", "eam.cluster.app: no healthy endpoint\n", "readyz check failed\n")),
 			code:    exitUnhealthy,
-			stdout:  `^ready: unhealthy: 503 Service Unavailable ` + took + `\n\[-\]upstream.cluster.app: no healthy endpoint\n$`,
+			stdout:  `^container: unhealthy: 503 Service Unavailable ` + took + `\n\[-\]upstream.cluster.app: no healthy endpoint\n$`,
 		},
 		{
 			name:    "body to end of stream",
 			respond: reply("HTTP/1.0 200 OK\r\n\r\nok\n"),
 			code:    exitHealthy,
-			stdout:  `^ready: ok ` + took + `\n$`,
+			stdout:  `^container: ok ` + took + `\n$`,
 		},
 		{
 			name:    "garbage",
 			respond: reply("SSH-2.0-OpenSSH_9.6\r\n"),
 			code:    exitUnreachable,
-			stdout:  `^ready: bad response from 127\.0\.0\.1:\d+: not an HTTP/1\.x status line: "SSH-2\.0-OpenSSH_9\.6"\n$`,
+			stdout:  `^container: bad response from 127\.0\.0\.1:\d+: not an HTTP/1\.x status line: "SSH-2\.0-OpenSSH_9\.6"\n$`,
 		},
 		{
 			name:    "HTTP/2 preface",
 			respond: reply("\x00\x00\x12\x04\x00\x00\x00\x00\x00"),
 			code:    exitUnreachable,
-			stdout:  `^ready: bad response from 127\.0\.0\.1:\d+: `,
+			stdout:  `^container: bad response from 127\.0\.0\.1:\d+: `,
 		},
 		{
 			name:    "closed without answering",
 			respond: reply(""),
 			code:    exitUnreachable,
-			stdout:  `^ready: bad response from 127\.0\.0\.1:\d+: connection closed before a response\n$`,
+			stdout:  `^container: bad response from 127\.0\.0\.1:\d+: connection closed before a response\n$`,
 		},
 		{
 			name:    "body shorter than its length",
 			respond: reply("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok\n"),
 			code:    exitUnreachable,
-			stdout:  `^ready: bad response from 127\.0\.0\.1:\d+: body ends after 3 of 10 bytes\n$`,
+			stdout:  `^container: bad response from 127\.0\.0\.1:\d+: body ends after 3 of 10 bytes\n$`,
 		},
 		{
 			name:    "reset",
 			respond: reset,
 			code:    exitUnreachable,
-			stdout:  `^ready: unreachable: read tcp .*: connection reset by peer\n$`,
+			stdout:  `^container: unreachable: read tcp .*: connection reset by peer\n$`,
 		},
 		{
 			name:    "never answers",
 			respond: hang(""),
 			args:    []string{"-timeout", "300ms"},
 			code:    exitUnreachable,
-			stdout:  `^ready: timed out after 300ms: read tcp .*: i/o timeout\n$`,
+			stdout:  `^container: timed out after 300ms: read tcp .*: i/o timeout\n$`,
 		},
 		{
 			name:    "stops in the headers",
 			respond: hang("HTTP/1.1 200 OK\r\nContent-Le"),
 			args:    []string{"-timeout", "300ms"},
 			code:    exitUnreachable,
-			stdout:  `^ready: timed out after 300ms: `,
+			stdout:  `^container: timed out after 300ms: `,
 		},
 		{
 			name:    "stops in the body",
 			respond: hang("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok"),
 			args:    []string{"-timeout", "300ms"},
 			code:    exitUnreachable,
-			stdout:  `^ready: timed out after 300ms: `,
+			stdout:  `^container: timed out after 300ms: `,
 		},
 		{
 			name:    "dribbles forever",
 			respond: dribble("HTTP/1.1 200 OK\r\nX-Slow: "),
 			args:    []string{"-timeout", "500ms"},
 			code:    exitUnreachable,
-			stdout:  `^ready: timed out after 500ms: `,
+			stdout:  `^container: timed out after 500ms: `,
 		},
 	}
 	for _, tt := range tests {
@@ -342,7 +342,7 @@ func TestRunNothingListening(t *testing.T) {
 	if code != exitUnreachable {
 		t.Errorf("exit code %d, want %d", code, exitUnreachable)
 	}
-	want := "ready: unreachable: dial tcp " + addr + ": connect: connection refused\n"
+	want := "container: unreachable: dial tcp " + addr + ": connect: connection refused\n"
 	if stdout != want {
 		t.Errorf("stdout %q, want %q", stdout, want)
 	}
@@ -353,7 +353,7 @@ func TestRunTimeoutBoundsTheWholeProbe(t *testing.T) {
 	start := time.Now()
 	code, stdout, _ := runProbe(t, nil, "-addr", s.addr, "-timeout", "400ms")
 	elapsed := time.Since(start)
-	if code != exitUnreachable || !strings.HasPrefix(stdout, "ready: timed out after 400ms: ") {
+	if code != exitUnreachable || !strings.HasPrefix(stdout, "container: timed out after 400ms: ") {
 		t.Errorf("exit code %d, want %d: %s", code, exitUnreachable, stdout)
 	}
 	// It must not give up before its deadline; how late it may be depends on the machine.
@@ -367,11 +367,12 @@ func TestRunRequest(t *testing.T) {
 		args []string
 		line string
 	}{
-		{nil, "GET /readyz?verbose HTTP/1.1"},
+		{nil, "GET /containerz?verbose HTTP/1.1"},
+		{[]string{"-probe", "container"}, "GET /containerz?verbose HTTP/1.1"},
 		{[]string{"-probe", "ready"}, "GET /readyz?verbose HTTP/1.1"},
 		{[]string{"-probe", "live"}, "GET /livez?verbose HTTP/1.1"},
 		{[]string{"-probe", "startup"}, "GET /startupz?verbose HTTP/1.1"},
-		{[]string{"-exclude", "a", "-exclude", "b"}, "GET /readyz?verbose&exclude=a&exclude=b HTTP/1.1"},
+		{[]string{"-exclude", "a", "-exclude", "b"}, "GET /containerz?verbose&exclude=a&exclude=b HTTP/1.1"},
 		{[]string{"-probe", "live", "-exclude", "upstream.cluster.a/b c&d=e"},
 			"GET /livez?verbose&exclude=upstream.cluster.a%2Fb+c%26d%3De HTTP/1.1"},
 	}
@@ -399,7 +400,7 @@ func TestRunIPv6(t *testing.T) {
 	if code != exitHealthy {
 		t.Fatalf("exit code %d: %s", code, stdout)
 	}
-	if !strings.HasPrefix(stdout, "ready: ok ("+s.addr+", ") {
+	if !strings.HasPrefix(stdout, "container: ok ("+s.addr+", ") {
 		t.Errorf("stdout %q", stdout)
 	}
 	if got := s.Requests(); len(got) != 1 || !strings.Contains(got[0], "\r\nHost: "+s.addr+"\r\n") {
@@ -445,7 +446,7 @@ func TestRunAddrFromEnv(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		var opts options
 		err := parseFlags(newFlagSet(&opts, func(string) string { return "" }), &opts, nil)
-		if err != nil || opts.addr != "127.0.0.1:28080" || opts.probe != "ready" || opts.timeout != 2*time.Second {
+		if err != nil || opts.addr != "127.0.0.1:28080" || opts.probe != "container" || opts.timeout != 2*time.Second {
 			t.Errorf("defaults: %+v", opts)
 		}
 	})
@@ -459,7 +460,7 @@ func TestRunUsage(t *testing.T) {
 		stderr string
 	}{
 		{"unknown flag", "", []string{"-bogus"}, "healthcheck: flag provided but not defined: -bogus\n"},
-		{"bad probe", "", []string{"-probe", "bogus"}, `healthcheck: -probe "bogus": want ready, live or startup` + "\n"},
+		{"bad probe", "", []string{"-probe", "bogus"}, `healthcheck: -probe "bogus": want container, ready, live or startup` + "\n"},
 		{"probe path", "", []string{"-probe", "readyz"}, `healthcheck: -probe "readyz"`},
 		{"bad timeout", "", []string{"-timeout", "soon"}, `invalid value "soon" for flag -timeout`},
 		{"zero timeout", "", []string{"-timeout", "0s"}, "healthcheck: -timeout 0s: must be positive\n"},
@@ -522,7 +523,7 @@ func TestRunOutputCapped(t *testing.T) {
 				t.Errorf("output is %d bytes, want 4000 to 4096", len(stdout))
 			}
 			lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
-			if !regexp.MustCompile(`^ready: unhealthy: 503 Service Unavailable ` + took + `$`).MatchString(lines[0]) {
+			if !regexp.MustCompile(`^container: unhealthy: 503 Service Unavailable ` + took + `$`).MatchString(lines[0]) {
 				t.Errorf("first line %q", lines[0])
 			}
 			if !regexp.MustCompile(`^\.\.\. \(\d+ more bytes cut\)$`).MatchString(lines[len(lines)-1]) {

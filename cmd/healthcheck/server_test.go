@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestSameEndpointsAsServer(t *testing.T) {
 	if defaultAddr != health.DefaultAddr {
 		t.Errorf("defaultAddr %q, server listens on %q", defaultAddr, health.DefaultAddr)
 	}
-	want := map[string]string{"ready": health.PathReady, "live": health.PathLive, "startup": health.PathStartup}
+	want := map[string]string{"container": health.PathContainer, "ready": health.PathReady, "live": health.PathLive, "startup": health.PathStartup}
 	for probe, path := range want {
 		if probePaths[probe] != path {
 			t.Errorf("-probe %s requests %q, server serves %q", probe, probePaths[probe], path)
@@ -58,11 +59,13 @@ func serveHealth(t *testing.T, reg *health.Registry) string {
 func TestAgainstHealthServer(t *testing.T) {
 	reg := health.NewRegistry()
 	all := health.Startup | health.Readiness | health.Liveness
-	reg.Register(health.Spec{Name: "config.build", Gates: all}).Running("")
+	// Every check is registered before any reports, as a process does: the registry has
+	// never been ready.
+	cfg := reg.Register(health.Spec{Name: "config.build", Gates: all})
 	app := reg.Register(health.Spec{Name: "upstream.cluster.app", Gates: health.Readiness})
-	app.Running("")
-	app.Fail(errors.New("no healthy endpoint"))
 	reg.Register(health.Spec{Name: "listener.ingress/tls 443", Gates: health.Readiness | health.Startup}) // never started
+	cfg.Running("")
+	app.Report(health.Report{Status: health.Running, Err: errors.New("no healthy endpoint")})
 	addr := serveHealth(t, reg)
 
 	tests := []struct {
@@ -76,8 +79,11 @@ func TestAgainstHealthServer(t *testing.T) {
 		{[]string{"-probe", "ready"}, exitUnhealthy, `^ready: unhealthy: 503 Service Unavailable \([^)]+\)\n` +
 			`\[-\]listener\.ingress/tls 443: status STARTING\n` +
 			`\[-\]upstream\.cluster\.app: no healthy endpoint\n$`},
-		{[]string{"-exclude", "upstream.cluster.app", "-exclude", "listener.ingress/tls 443"}, exitHealthy, `^ready: ok `},
-		{[]string{"-exclude", "upstream.cluster.app", "-exclude", "nope"}, exitUnhealthy, `^ready: unhealthy: 503 Service Unavailable \([^)]+\)\n` +
+		{nil, exitUnhealthy, `^container: unhealthy: 503 Service Unavailable \([^)]+\)\n` +
+			`\[-\]listener\.ingress/tls 443: never ready: status STARTING\n` +
+			`\[-\]upstream\.cluster\.app: never ready: no healthy endpoint\n$`},
+		{[]string{"-probe", "ready", "-exclude", "upstream.cluster.app", "-exclude", "listener.ingress/tls 443"}, exitHealthy, `^ready: ok `},
+		{[]string{"-probe", "ready", "-exclude", "upstream.cluster.app", "-exclude", "nope"}, exitUnhealthy, `^ready: unhealthy: 503 Service Unavailable \([^)]+\)\n` +
 			`\[-\]listener\.ingress/tls 443: status STARTING\n` +
 			`warn: no check named "nope" to exclude\n$`},
 		{[]string{"-probe", "startup", "-v", "-exclude", "listener.ingress/tls 443"}, exitHealthy, `^startup: ok \([^)]+\)\n` +
@@ -93,6 +99,31 @@ func TestAgainstHealthServer(t *testing.T) {
 				t.Errorf("stdout:\n%s\nwant match for:\n%s", stdout, tt.stdout)
 			}
 		})
+	}
+}
+
+// TestContainerProbeAfterStartup: once the registry has been ready, the default probe
+// (container) passes through a dependency outage that fails readiness, and fails on a
+// liveness fault.
+func TestContainerProbeAfterStartup(t *testing.T) {
+	reg := health.NewRegistry()
+	loop := reg.Register(health.Spec{Name: "process.loop", Gates: health.Liveness})
+	app := reg.Register(health.Spec{Name: "upstream.cluster.app", Gates: health.Readiness})
+	loop.Running("")
+	app.Running("")
+	app.Fail(errors.New("no healthy endpoint"))
+	addr := serveHealth(t, reg)
+
+	if code, stdout, _ := runProbe(t, nil, "-addr", addr); code != exitHealthy || !strings.HasPrefix(stdout, "container: ok ") {
+		t.Errorf("container after startup, upstream down: exit %d\n%s", code, stdout)
+	}
+	if code, stdout, _ := runProbe(t, nil, "-addr", addr, "-probe", "ready"); code != exitUnhealthy {
+		t.Errorf("ready with the upstream down: exit %d\n%s", code, stdout)
+	}
+	loop.Fail(errors.New("event loop stuck"))
+	code, stdout, _ := runProbe(t, nil, "-addr", addr)
+	if code != exitUnhealthy || !strings.Contains(stdout, "[-]process.loop: event loop stuck\n") {
+		t.Errorf("container with a stuck loop: exit %d\n%s", code, stdout)
 	}
 }
 
@@ -133,7 +164,7 @@ func TestAgainstHealthServerChunked(t *testing.T) {
 		t.Fatalf("status %d, body of %d bytes ending %q", resp.status, len(resp.body), resp.body[max(0, len(resp.body)-40):])
 	}
 
-	code, stdout, _ := runProbe(t, nil, "-addr", addr)
+	code, stdout, _ := runProbe(t, nil, "-addr", addr, "-probe", "ready")
 	want := `^ready: unhealthy: 503 Service Unavailable \([^)]+\)\n\[-\]upstream\.cluster\.c399: no healthy endpoint\n$`
 	if code != exitUnhealthy || !regexp.MustCompile(want).MatchString(stdout) {
 		t.Errorf("exit code %d, stdout:\n%s", code, stdout)

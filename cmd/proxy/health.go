@@ -15,8 +15,10 @@ import (
 )
 
 // HealthCommand asks a running proxy's probe server for a verdict. It takes the flags of
-// the healthcheck binary and gives the same verdict as the probe endpoint (the server
-// evaluates; this command only reports), with the state of each failing check added.
+// the healthcheck binary, with the same defaults (-probe container), and gives the same
+// verdict as the probe endpoint (the server evaluates; this command only reports), with the
+// state of each failing check added. Ask -probe ready to see why the load balancer does
+// not route to the replica.
 //
 // Exit codes: 0 healthy, 1 unhealthy, 3 unreachable or timed out, 4 bad usage.
 type HealthCommand struct {
@@ -33,11 +35,11 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func (c *HealthCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("health", c.env)
 	defAddr := health.DefaultAddr
-	if v := c.env.getenv("GANGWAY_HEALTH_ADDR"); v != "" {
+	if v := c.env.getenv(envHealthAddr); v != "" {
 		defAddr = v
 	}
-	addr := fs.String("addr", defAddr, "probe server host:port (env GANGWAY_HEALTH_ADDR)")
-	probeName := fs.String("probe", "ready", "probe: ready, live or startup")
+	addr := fs.String("addr", defAddr, "probe server host:port (env "+envHealthAddr+")")
+	probeName := fs.String("probe", "container", "probe: container, ready, live or startup")
 	timeout := fs.Duration("timeout", 2*time.Second, "deadline for the whole request")
 	verbose := fs.Bool("v", false, "print every check, not only failing ones")
 	var exclude stringList
@@ -100,6 +102,8 @@ func probePath(p health.Probe) string {
 		return health.PathStartup
 	case health.Liveness:
 		return health.PathLive
+	case health.Container:
+		return health.PathContainer
 	}
 	return health.PathReady
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/gangway-ecs/gangway/internal/ecs"
 )
 
-// LintCommand is `proxy lint`: it checks task definitions (and optionally the target group
-// and service they run in) against ECS's documented ranges and Gangway's timing budget.
+// LintCommand is `proxy lint`: it checks task definitions (and optionally the target group,
+// load balancer and service they run in) against ECS's documented ranges and Gangway's
+// timing budget.
 // Exit 0 when every file is clean, 1 with findings, 4 on bad flags.
 type LintCommand struct {
 	env env
@@ -25,12 +26,16 @@ Checks each task definition (register-task-definition JSON) against ECS's docume
 and Gangway's timing budget, and prints every problem with the field, the value, the rule
 and the fix. Exit 0 when clean, 1 with findings, 4 on bad flags.
 
-Gangway containers are those whose healthCheck is ["CMD", "/healthcheck"] (or -container).
+Gangway containers are those whose healthCheck runs /healthcheck (or -container). Their
+health check must ask the container probe (bin/healthcheck's default), never readiness:
+ECS replaces every task whose check fails, so a readiness check replaces the whole fleet
+when a dependency they share is down.
 The proxy's shutdown settings are resolved as 'proxy run' resolves them, from -config and
 the container's environment (GANGWAY_CONFIG_YAML, GANGWAY_UPSTREAM, GANGWAY_SHUTDOWN_*);
 GANGWAY_CONFIG names a file in the image, which lint reads only when given as -config.
 Without -target-group, the recommended target group is assumed (interval 5s, timeout 2s,
-thresholds 2/2, deregistration delay 15s); without -service, the service rules are skipped.
+thresholds 2/2, deregistration delay 15s); without -load-balancer, the ALB's default idle
+timeout (60s); without -service, the service rules are skipped.
 
 flags:
 `
@@ -43,6 +48,7 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 	container := fs.String("container", "", "comma-separated names of the Gangway containers (default: found by health check)")
 	tgPath := fs.String("target-group", "", "target group JSON: describe-target-groups output, optionally with the Attributes list of describe-target-group-attributes")
 	svcPath := fs.String("service", "", "service JSON: create-service input or describe-services output")
+	lbPath := fs.String("load-balancer", "", "load balancer JSON: describe-load-balancer-attributes output (idle_timeout.timeout_seconds)")
 	cfgPath := fs.String("config", "", "the proxy's configuration file, when the task definition does not carry it (GANGWAY_CONFIG_YAML, GANGWAY_UPSTREAM)")
 	longest := fs.Duration("longest-request", d.LongestRequest, "the longest request the service serves (0 skips its rules)")
 	cold := fs.Duration("cold-start", d.ColdStart, "the time from task start to ready (0 skips its rules)")
@@ -73,6 +79,11 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 	if *svcPath != "" {
 		if in.Service, err = ecs.ReadService(*svcPath); err != nil {
 			return &exitError{code: exitFailure, err: fmt.Errorf("-service: %w", err)}
+		}
+	}
+	if *lbPath != "" {
+		if in.LoadBalancer, err = ecs.ReadLoadBalancer(*lbPath); err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("-load-balancer: %w", err)}
 		}
 	}
 	in.ConfigPath = *cfgPath

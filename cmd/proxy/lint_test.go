@@ -77,6 +77,9 @@ func TestLintBrokenFixtures(t *testing.T) {
 			[]string{"containerDefinitions[proxy].dependsOn = none on app", `"condition": "HEALTHY"`}},
 		{"typo", func(p map[string]any) { p["stopTimout"] = 30 },
 			[]string{`unknown field "stopTimout"`}},
+		{"readiness-container-check", func(p map[string]any) {
+			p["healthCheck"].(map[string]any)["command"] = []any{"CMD", "/healthcheck", "-probe", "ready"}
+		}, []string{`containerDefinitions[proxy].healthCheck.command = ["CMD" "/healthcheck" "-probe" "ready"]`, "ECS replaces the whole fleet", `fix: set "healthCheck": {"command": ["CMD", "/healthcheck"], ...}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +141,22 @@ shutdown:
 		results[0].Findings[0].Field != "proxyConfig.shutdown.delay" || results[0].Findings[0].Value != "5s" ||
 		!strings.Contains(results[0].Findings[0].Fix, "raise shutdown.delay to 12s") {
 		t.Fatalf("got %+v", results)
+	}
+}
+
+// TestLintLoadBalancer: -load-balancer reads describe-load-balancer-attributes output, whose
+// idle timeout the proxy's must exceed.
+func TestLintLoadBalancer(t *testing.T) {
+	lb := filepath.Join(t.TempDir(), "lb.json")
+	if err := os.WriteFile(lb, []byte(`{"Attributes": [{"Key": "idle_timeout.timeout_seconds", "Value": "600"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runLint(t, "-load-balancer", lb, "../../taskdefs/fargate-proxy-app.json")
+	if code != exitFailure || !strings.Contains(stdout, "proxyConfig.timeout_idle = 5m0s") || !strings.Contains(stdout, "(600s)") {
+		t.Fatalf("exit %d:\n%s", code, stdout)
+	}
+	if code, _, stderr := runLint(t, "-load-balancer", "/nonexistent.json", "x.json"); code != exitFailure || !strings.Contains(stderr, "-load-balancer") {
+		t.Errorf("missing load balancer file: exit %d, stderr %q", code, stderr)
 	}
 }
 

@@ -2,7 +2,7 @@
 // through one model, and drains cleanly on shutdown.
 //
 //	proxy run       serve traffic and probes (the container's main process)
-//	proxy health    print the same verdict as /readyz (same flags as healthcheck)
+//	proxy health    print a probe's verdict, /containerz by default (same flags as healthcheck)
 //	proxy validate  check a configuration file
 //	proxy version   print the version
 package main
@@ -18,12 +18,19 @@ import (
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
-// Exit codes shared by every subcommand. 2 is never used: Docker reserves it for health
-// checks, and a subcommand may serve as one.
+// Exit codes shared by every subcommand and by bin/healthcheck (docs/ecs.md, "Exit codes",
+// has the table). 2 is never used: Docker reserves it for health checks, and a subcommand
+// may serve as one.
 const (
-	exitOK        = 0
-	exitFailure   = 1 // the command ran and found a problem (unhealthy, invalid config, findings)
-	exitUnreached = 3 // a server or API could not be reached
+	exitOK = 0
+	// exitFailure: the command ran and the answer is no (unhealthy, invalid config, lint
+	// findings, a failed deployment), or a file it was given cannot be read.
+	exitFailure = 1
+	// exitUnreached: no verdict. The server or API that holds the answer could not be asked
+	// or did not answer usably: unreachable, timed out, refused the call (credentials,
+	// permissions, no such service), or sent something unparseable. The thing checked was
+	// not judged; retrying, or fixing access, may give an answer.
+	exitUnreached = 3
 	exitUsage     = 4 // bad flags or arguments
 )
 
@@ -110,7 +117,7 @@ func usage(w io.Writer) {
 
 commands:
   run        serve traffic and health probes; SIGHUP or a file change reloads, SIGTERM drains
-  health     print the readiness verdict (like /readyz): exit 0 healthy, 1 unhealthy, 3 unreachable
+  health     print a probe's verdict (container by default; -probe ready for the load balancer's)
   validate   check a configuration file and print every error
   lint       check a task definition against ECS's ranges and the timing budget
   rollout    watch, deploy, continue or roll back an ECS service deployment

@@ -41,6 +41,10 @@ type RunCommand struct {
 	loopTTL time.Duration
 }
 
+// envHealthAddr names the probe server's address for `proxy run`, `proxy health` and
+// bin/healthcheck alike.
+const envHealthAddr = "GANGWAY_HEALTH_ADDR"
+
 // heartbeat is how often the main loop proves it is alive; process.loop's TTL is
 // loopTTL, so a loop wedged for that long fails liveness.
 const (
@@ -52,7 +56,7 @@ const (
 func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("run", c.env)
 	cfgPath := fs.String("config", "", "configuration file (default: $GANGWAY_CONFIG, else $GANGWAY_CONFIG_YAML, else a\n\tsidecar config from $GANGWAY_UPSTREAM, else the embedded default)")
-	adminAddr := fs.String("admin-addr", "", "probe server address, overrides admin.address")
+	adminAddr := fs.String("admin-addr", "", "probe server address, overrides $"+envHealthAddr+" and admin.address")
 	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -88,8 +92,15 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err // nothing is listening yet: a bad config at start is fatal
 	}
-	if *adminAddr != "" {
-		cfg.Admin.Address = *adminAddr
+	// The probe server's address: -admin-addr, else $GANGWAY_HEALTH_ADDR, which
+	// bin/healthcheck and `proxy health` read too, so that one variable moves the server and
+	// its clients together; else admin.address.
+	adminOverride, adminSource := *adminAddr, "-admin-addr"
+	if adminOverride == "" {
+		adminOverride, adminSource = c.env.getenv(envHealthAddr), envHealthAddr
+	}
+	if adminOverride != "" {
+		cfg.Admin.Address = adminOverride
 	}
 	logger := newLogger(c.env.stderr, cfg.Log.Level)
 	logger.Info("starting", "version", version.String(), "config", cfg.File, "config_version", cfg.Version)
@@ -119,6 +130,9 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	}
 	admin, err := startAdmin(cfg.Admin.Address, reg, metrics, logger)
 	if err != nil {
+		if adminOverride != "" {
+			return fmt.Errorf("%s: %w", adminSource, err)
+		}
 		return err
 	}
 	defer admin.Close()
@@ -131,7 +145,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err := svc.waitFirstVersion(ctx); err != nil {
 		return err
 	}
-	p := &process{path: path, getenv: c.env.getenv, adminAddr: *adminAddr, current: cfg, check: cfgCheck, svc: svc, log: logger}
+	p := &process{path: path, getenv: c.env.getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger}
 	p.built()
 	if c.ready != nil {
 		c.ready(admin.addr)
@@ -246,7 +260,7 @@ func withTaskMetadata(ctx context.Context, reg *health.Registry, logger *slog.Lo
 type process struct {
 	path   string // the configuration file; "" when it came from the environment
 	getenv func(string) string
-	// adminAddr is the -admin-addr override, "" when not given.
+	// adminAddr is the -admin-addr or $GANGWAY_HEALTH_ADDR override, "" when neither is set.
 	adminAddr string
 	current   *config.Config
 	check     *health.Check
@@ -274,7 +288,7 @@ func (p *process) reload(why string) {
 		return
 	}
 	if p.adminAddr != "" {
-		cfg.Admin.Address = p.adminAddr // -admin-addr holds across reloads
+		cfg.Admin.Address = p.adminAddr // the override holds across reloads
 	}
 	if cfg.Admin.Address != p.current.Admin.Address {
 		p.log.Warn("reload: admin.address changes need a restart; keeping the current one",

@@ -252,7 +252,8 @@ func buildBinaries(t *testing.T) (proxy, healthcheck string) {
 }
 
 // TestBinariesEndToEnd runs the real binaries with real signals: the healthcheck binary
-// and `proxy health` agree with /readyz before and during shutdown.
+// and `proxy health` agree with /readyz before and during shutdown, and the container probe
+// passes through the drain.
 func TestBinariesEndToEnd(t *testing.T) {
 	proxyBin, hcBin := buildBinaries(t)
 	port := freePort(t)
@@ -269,16 +270,7 @@ func TestBinariesEndToEnd(t *testing.T) {
 	go func() { done <- proc.Wait() }()
 	t.Cleanup(func() { proc.Process.Kill() })
 
-	probe := func(bin string, args ...string) (int, string) {
-		cmd := exec.Command(bin, args...)
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode(), string(out)
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, string(out)
-	}
+	probe := func(bin string, args ...string) (int, string) { return runBin(t, nil, bin, args...) }
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, out := probe(hcBin, "-addr", addr)
@@ -290,14 +282,14 @@ func TestBinariesEndToEnd(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if c, out := probe(proxyBin, "health", "-addr", addr, "-v"); c != 0 || !strings.Contains(out, "[+]config.build ok") {
+	if c, out := probe(proxyBin, "health", "-addr", addr, "-probe", "ready", "-v"); c != 0 || !strings.Contains(out, "[+]config.build ok") {
 		t.Fatalf("proxy health = %d:\n%s", c, out)
 	}
 
 	proc.Process.Signal(syscall.SIGTERM)
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		c, out := probe(hcBin, "-addr", addr)
+		c, out := probe(hcBin, "-addr", addr, "-probe", "ready")
 		if c == 1 {
 			if !strings.Contains(out, "shutdown") {
 				t.Fatalf("healthcheck output while terminating lacks the reason:\n%s", out)
@@ -309,8 +301,12 @@ func TestBinariesEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if c, out := probe(proxyBin, "health", "-addr", addr); c != 1 || !strings.Contains(out, "[-]shutdown") {
+	if c, out := probe(proxyBin, "health", "-addr", addr, "-probe", "ready"); c != 1 || !strings.Contains(out, "[-]shutdown") {
 		t.Fatalf("proxy health while terminating = %d:\n%s", c, out)
+	}
+	// A draining replica is started and alive: the container check leaves it to finish.
+	if c, out := probe(hcBin, "-addr", addr); c != 0 {
+		t.Fatalf("healthcheck (container) while terminating = %d:\n%s", c, out)
 	}
 	select {
 	case err := <-done:

@@ -37,8 +37,35 @@ type ServiceSettings struct {
 		MaximumPercent           *int32
 		Strategy                 string
 		DeploymentCircuitBreaker *struct{ Enable, Rollback bool }
+		// Alarms and LifecycleHooks are what test a blue/green revision before, and roll
+		// it back after, production moves to it.
+		Alarms *struct {
+			AlarmNames       []string
+			Enable, Rollback bool
+		}
+		LifecycleHooks []json.RawMessage
 	}
-	LoadBalancers []json.RawMessage
+	LoadBalancers            []json.RawMessage
+	CapacityProviderStrategy []struct {
+		CapacityProvider string
+		Base, Weight     int32
+	}
+}
+
+// LoadBalancer is the part of an Elastic Load Balancing load balancer the linter needs: the
+// Attributes list that `aws elbv2 describe-load-balancer-attributes` prints.
+type LoadBalancer struct {
+	Attributes []struct{ Key, Value string }
+}
+
+// ReadLoadBalancer reads a load balancer file: describe-load-balancer-attributes output
+// ({"Attributes": [...]}), alone or merged with describe-load-balancers output.
+func ReadLoadBalancer(path string) (*LoadBalancer, error) {
+	var lb LoadBalancer
+	if err := readJSON(path, &lb); err != nil {
+		return nil, fmt.Errorf("load balancer: %w", err)
+	}
+	return &lb, nil
 }
 
 // ReadTargetGroup reads a target group file: one target group object, or the whole
@@ -97,6 +124,8 @@ type LintInput struct {
 	TargetGroup *TargetGroup
 	// Service, when nil, skips the service rules.
 	Service *ServiceSettings
+	// LoadBalancer, when nil, is assumed to have the ALB's default idle timeout (60 s).
+	LoadBalancer *LoadBalancer
 	// ConfigPath is the proxy's configuration file, when the task definition does not carry
 	// the configuration itself. Each Gangway container's configuration is resolved the way
 	// `proxy run` resolves it (config.Resolve) from ConfigPath and the container's
@@ -105,7 +134,7 @@ type LintInput struct {
 	// ConfigPath it is ignored.
 	ConfigPath string
 	// Containers names the Gangway containers; when empty, they are found by their health
-	// check command ["CMD", "/healthcheck"].
+	// check command (see GangwayContainers).
 	Containers []string
 	// LongestRequest and ColdStart are the service's expectations; zero skips their rules.
 	LongestRequest, ColdStart time.Duration
@@ -118,6 +147,7 @@ func Lint(in LintInput) []budget.Violation {
 	l := &linter{in: in}
 	td := in.TaskDefinition
 	l.task(td)
+	l.startTimeouts(td)
 
 	names := in.Containers
 	if len(names) == 0 {
@@ -139,6 +169,7 @@ func Lint(in LintInput) []budget.Violation {
 	}
 	if in.Service != nil {
 		l.service(in.Service)
+		l.spot(in.Service)
 	}
 	if in.TargetGroup != nil {
 		l.targetGroup(in.TargetGroup)
@@ -234,15 +265,7 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 		l.add(path+".essential", "false", "the proxy must be essential: a task whose proxy exited keeps running without receiving traffic",
 			`remove "essential": false`)
 	}
-	if c.HealthCheck == nil || !slices.Equal(c.HealthCheck.Command, healthCheckCommand) {
-		var got []string
-		if c.HealthCheck != nil {
-			got = c.HealthCheck.Command
-		}
-		l.add(path+".healthCheck.command", fmt.Sprintf("%q", got),
-			`the proxy's health check must be ["CMD", "/healthcheck"]: the static probe that agrees with /readyz`,
-			`set "healthCheck": {"command": ["CMD", "/healthcheck"], ...}`)
-	}
+	l.healthCheckCommand(path, c)
 	if hc := c.HealthCheck; hc != nil {
 		// The budget reads 0 as "not declared"; in a task definition it is out of range.
 		for _, f := range []struct {
@@ -262,7 +285,9 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 			fmt.Sprintf(`set "stopTimeout": %d`, budget.DefaultStopTimeout/time.Second))
 	}
 	names := shutdownNames(path, c)
-	sh := l.proxyShutdown(path, c)
+	cfg := l.proxyConfig(path, c)
+	sh := cfg.Shutdown
+	l.idleTimeout(cfg)
 	if c.StopTimeout != nil && sh.Deadline > seconds(*c.StopTimeout) {
 		l.add(names.field(config.EnvShutdownDeadline), sh.Deadline.String(),
 			fmt.Sprintf("the proxy's shutdown deadline must not exceed the container's stopTimeout (%d s), or ECS sends SIGKILL before the proxy has finished", *c.StopTimeout),
@@ -277,10 +302,9 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 	}
 }
 
-// proxyShutdown resolves the container's proxy configuration as `proxy run` would and
-// returns its shutdown section. A configuration the proxy would refuse is a finding; the
-// budget is then checked with the proxy's defaults.
-func (l *linter) proxyShutdown(path string, c *ecstypes.ContainerDefinition) config.Shutdown {
+// proxyConfig resolves the container's proxy configuration as `proxy run` would. A
+// configuration the proxy would refuse is a finding; the proxy's defaults then stand in.
+func (l *linter) proxyConfig(path string, c *ecstypes.ContainerDefinition) *config.Config {
 	env := map[string]string{}
 	for _, kv := range c.Environment {
 		env[str(kv.Name)] = str(kv.Value)
@@ -290,7 +314,7 @@ func (l *linter) proxyShutdown(path string, c *ecstypes.ContainerDefinition) con
 	}
 	cfg, _, err := config.Resolve(l.in.ConfigPath, func(k string) string { return env[k] })
 	if err == nil {
-		return cfg.Shutdown
+		return cfg
 	}
 	field := path + ".environment"
 	if l.in.ConfigPath != "" {
@@ -298,7 +322,7 @@ func (l *linter) proxyShutdown(path string, c *ecstypes.ContainerDefinition) con
 	}
 	l.add(field, "invalid", "the proxy would refuse to start with this configuration: "+err.Error(),
 		"correct it (`proxy validate -config FILE` checks a file; GANGWAY_SHUTDOWN_* take durations such as 12s)")
-	return config.Default().Shutdown
+	return config.Default()
 }
 
 // shutdownSource names where a container's shutdown settings are set: its GANGWAY_SHUTDOWN_*
@@ -459,12 +483,14 @@ func (l *linter) service(svc *ServiceSettings) {
 			"a service behind a load balancer needs a grace period: with 0, failed load-balancer checks during the cold start count, and ECS replaces tasks that were about to become ready",
 			fmt.Sprintf("set healthCheckGracePeriodSeconds to at least the cold start (%d)", ceilSeconds(max(l.in.ColdStart, time.Second))))
 	}
+	l.graceAfterColdStart(grace)
 	dc := svc.DeploymentConfiguration
 	strategy := ""
 	if dc != nil {
 		strategy = dc.Strategy
 	}
 	if strategy != "" && strategy != string(ecstypes.DeploymentStrategyRolling) {
+		l.blueGreenChecks(strategy)
 		return // the circuit breaker covers rolling deployments only
 	}
 	if dc == nil || dc.DeploymentCircuitBreaker == nil || !dc.DeploymentCircuitBreaker.Enable || !dc.DeploymentCircuitBreaker.Rollback {

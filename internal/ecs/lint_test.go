@@ -129,15 +129,37 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 			[]string{"containerDefinitions[proxy].healthCheck.interval"}, "5–300"},
 		{"start period shorter than cold start", func(_, p, _ m) { hc(p)["startPeriod"] = 5 },
 			[]string{"containerDefinitions[proxy].healthCheck.startPeriod"}, "cold start"},
-		{"wrong health check command", func(_, p, _ m) {
-			hc(p)["command"] = []any{"CMD-SHELL", "curl -f http://localhost:28080/readyz"}
+		{"health check on something else", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD-SHELL", "curl -f http://localhost:8080/ || exit 1"}
 		}, []string{"containerDefinitions"}, "no container declares"},
+		{"health check on readiness", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "ready"}
+		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "ECS replaces the whole fleet"},
+		{"health check on readiness, flag with =", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD-SHELL", "/usr/local/bin/healthcheck --probe=readyz -timeout 2s"}
+		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "readiness belongs to the target group"},
+		{"health check on readiness with curl", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD-SHELL", "curl -f http://127.0.0.1:28080/readyz || exit 1"}
+		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "ECS replaces the whole fleet"},
+		{"health check on the container probe with wget", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD-SHELL", "wget -q -O- http://127.0.0.1:28080/containerz || exit 1"}
+		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "static probe"},
+		{"health check on liveness", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "live"}
+		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "never starts"},
+		{"health check on an unknown probe", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "deep"}
+		}, []string{"containerDefinitions[proxy].healthCheck.command"}, `no probe "deep"`},
+		{"startTimeout on the waiting container", func(_, p, a m) {
+			p["startTimeout"] = 120
+			delete(a, "startTimeout")
+		}, []string{"containerDefinitions[proxy].startTimeout"}, `move it to the container "proxy" waits for: "app"`},
 		{"proxy does not depend on the app", func(_, p, _ m) { delete(p, "dependsOn") },
 			[]string{"containerDefinitions[proxy].dependsOn"}, "stops it before the application"},
 		{"app depends on the proxy", func(_, p, a m) {
 			delete(p, "dependsOn")
 			a["dependsOn"] = []any{m{"containerName": "proxy", "condition": "HEALTHY"}}
-		}, []string{"containerDefinitions[app].dependsOn", "containerDefinitions[proxy].dependsOn"}, "stops \"app\" first"},
+		}, []string{"containerDefinitions[app].startTimeout", "containerDefinitions[app].dependsOn", "containerDefinitions[proxy].dependsOn"}, "no effect"},
 		{"HEALTHY on an app without a health check", func(_, _, a m) { delete(a, "healthCheck") },
 			[]string{"containerDefinitions[proxy].dependsOn[app].condition"}, "never start"},
 		{"COMPLETE dependency", func(_, p, _ m) {
@@ -228,8 +250,39 @@ func TestLintTargetGroupAndService(t *testing.T) {
 		{"circuit breaker without rollback", recommended,
 			`{"deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}`, nil,
 			[]string{"service.deploymentConfiguration.deploymentCircuitBreaker"}, "for hours", nil},
-		{"blue/green needs no circuit breaker", recommended,
-			`{"deploymentConfiguration": {"strategy": "BLUE_GREEN"}}`, nil, nil, "", nil},
+		{"blue/green with alarms needs no circuit breaker", recommended,
+			`{"deploymentConfiguration": {"strategy": "BLUE_GREEN", "alarms": {"alarmNames": ["5xx"], "enable": true, "rollback": true}}}`, nil, nil, "", nil},
+		{"blue/green with a hook", recommended,
+			`{"deploymentConfiguration": {"strategy": "BLUE_GREEN", "lifecycleHooks": [{"hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]}}`, nil, nil, "", nil},
+		{"blue/green with neither hook nor alarms", recommended,
+			`{"deploymentConfiguration": {"strategy": "BLUE_GREEN", "alarms": {"alarmNames": ["5xx"], "enable": false}}}`, nil,
+			[]string{"service.deploymentConfiguration"}, "nothing rolls it back", nil},
+		{"canary with neither hook nor alarms", recommended,
+			`{"deploymentConfiguration": {"strategy": "CANARY"}}`, nil,
+			[]string{"service.deploymentConfiguration"}, "CANARY without", nil},
+		{"grace covers the cold start but not the healthy checks", recommended,
+			`{"healthCheckGracePeriodSeconds": 15, "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}`, nil,
+			[]string{"service.healthCheckGracePeriodSeconds"}, "10s + 2 × 5s = 20s", nil},
+		{"fargate spot with a long deregistration delay", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("300"); return tg },
+			`{"capacityProviderStrategy": [{"capacityProvider": "FARGATE", "base": 1, "weight": 1}, {"capacityProvider": "FARGATE_SPOT", "weight": 3}], "healthCheckGracePeriodSeconds": 30, "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}`, nil,
+			[]string{"targetGroup.Attributes[deregistration_delay.timeout_seconds]"}, "FARGATE_SPOT", nil},
+		{"fargate spot with a short deregistration delay", recommended,
+			`{"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}], "healthCheckGracePeriodSeconds": 30, "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}`, nil, nil, "", nil},
+		{"fargate spot at weight 0", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("300"); return tg },
+			`{"capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}, {"capacityProvider": "FARGATE_SPOT", "weight": 0}], "healthCheckGracePeriodSeconds": 30, "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}`, nil, nil, "", nil},
+		{"proxy idle timeout below the ALB default", recommended, "", nil,
+			[]string{"proxyConfig.timeout_idle"}, "(60s (assumed: the ALB default))", func(in *LintInput) { in.ConfigPath = idleConfig(t, "30s") }},
+		{"proxy idle timeout equal to the load balancer's", recommended, "", nil,
+			[]string{"proxyConfig.timeout_idle"}, "answer the client 502", func(in *LintInput) {
+				in.ConfigPath = idleConfig(t, "2m")
+				in.LoadBalancer = &LoadBalancer{Attributes: []struct{ Key, Value string }{{"idle_timeout.timeout_seconds", "120"}}}
+			}},
+		{"proxy idle timeout above the load balancer's", recommended, "", nil, nil, "", func(in *LintInput) {
+			in.ConfigPath = idleConfig(t, "61s")
+		}},
+		{"proxy idle timeout disabled", recommended, "", nil, nil, "", func(in *LintInput) {
+			in.ConfigPath = idleConfig(t, "0s")
+		}},
 		{"undeclared longest request skips its rules", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("0"); return tg }, "", nil,
 			nil, "", func(in *LintInput) { in.LongestRequest = 0 }},
 	}
@@ -268,6 +321,49 @@ func TestLintTargetGroupAndService(t *testing.T) {
 			}
 			assertFields(t, got, tt.want, tt.says)
 		})
+	}
+}
+
+// idleConfig writes a proxy configuration with the given timeout_idle.
+func idleConfig(t *testing.T, idle string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gangway.yaml")
+	doc := "timeout_idle: " + idle + `
+listeners:
+  - name: public
+    address: 0.0.0.0:8080
+clusters:
+  - name: app
+    endpoints: ["127.0.0.1:80"]
+routes:
+  - name: all
+    cluster: app
+`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestParseHealthCheck(t *testing.T) {
+	tests := []struct {
+		cmd  []string
+		want healthProbe
+	}{
+		{[]string{"CMD", "/healthcheck"}, healthProbe{gangway: true, static: true, probe: "container"}},
+		{[]string{"CMD", "/healthcheck", "-probe", "container"}, healthProbe{gangway: true, static: true, probe: "container"}},
+		{[]string{"CMD", "/healthcheck", "-addr", "127.0.0.1:9000", "-probe=ready"}, healthProbe{gangway: true, static: true, probe: "ready"}},
+		{[]string{"CMD-SHELL", "/bin/healthcheck --probe live"}, healthProbe{gangway: true, static: true, probe: "live"}},
+		{[]string{"CMD", "/proxy", "health", "-probe", "readiness"}, healthProbe{gangway: true, probe: "ready"}},
+		{[]string{"CMD-SHELL", "curl -fsS 'http://127.0.0.1:28080/readyz?verbose' || exit 1"}, healthProbe{gangway: true, probe: "ready"}},
+		{[]string{"CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:80/ || exit 1"}, healthProbe{}},
+		{[]string{"NONE"}, healthProbe{}},
+		{nil, healthProbe{}},
+	}
+	for _, tt := range tests {
+		if got := parseHealthCheck(tt.cmd); got != tt.want {
+			t.Errorf("parseHealthCheck(%q) = %+v, want %+v", tt.cmd, got, tt.want)
+		}
 	}
 }
 

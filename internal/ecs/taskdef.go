@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -90,15 +89,17 @@ func Container(td *TaskDefinition, name string) (*ecstypes.ContainerDefinition, 
 	return nil, false
 }
 
-// healthCheckCommand is the container health check every Gangway container declares.
+// healthCheckCommand is the container health check every Gangway container declares; it
+// runs the container probe, bin/healthcheck's default.
 var healthCheckCommand = []string{"CMD", "/healthcheck"}
 
 // GangwayContainers returns the names of the containers that run Gangway: those whose
-// healthCheck command is ["CMD", "/healthcheck"].
+// healthCheck command runs bin/healthcheck (["CMD", "/healthcheck", ...]) or asks the
+// probe server's default address for a probe path.
 func GangwayContainers(td *TaskDefinition) []string {
 	var names []string
 	for _, c := range td.ContainerDefinitions {
-		if c.HealthCheck != nil && slices.Equal(c.HealthCheck.Command, healthCheckCommand) {
+		if c.HealthCheck != nil && parseHealthCheck(c.HealthCheck.Command).gangway {
 			names = append(names, str(c.Name))
 		}
 	}

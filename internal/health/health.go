@@ -15,7 +15,15 @@
 //     may carry an error without failing readiness;
 //   - liveness fails only when a liveness-gating check carries an error or is stale. Only
 //     process faults (a stuck loop, a fatal internal error) should gate liveness: a dependency
-//     error must never restart every replica at once. TERMINATING leaves liveness green.
+//     error must never restart every replica at once. TERMINATING leaves liveness green;
+//   - container, the probe for an orchestrator that replaces a failing container (the ECS
+//     container health check), passes once readiness has passed at least once and while
+//     liveness passes. After that first readiness nothing but liveness fails it: a dependency
+//     outage, a rejected reload or a drain never does. A process that never becomes ready (its
+//     config cannot be built, a required upstream never turns healthy) fails it for ever, so
+//     the orchestrator still replaces it once its grace period (ECS: startPeriod) is over.
+//     The first readiness counts only when at least one check gates it, so a process must
+//     register the checks that hold its start before it reports anything else as RUNNING.
 //
 // There is no package-level state: each process (or test) builds its own Registry.
 package health
@@ -23,6 +31,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,19 +70,24 @@ const (
 	Startup Probe = 1 << iota
 	Readiness
 	Liveness
+	// Container is derived from the others (see Snapshot.Evaluate): no check gates it, and
+	// a Spec's Gates ignores it.
+	Container
 )
 
-// ParseProbe parses "startup", "ready"/"readiness" or "live"/"liveness".
+// ParseProbe parses "startup", "ready"/"readiness", "live"/"liveness" or "container".
 func ParseProbe(s string) (Probe, error) {
 	switch strings.ToLower(s) {
-	case "startup", "start":
+	case "startup", "start", "startupz":
 		return Startup, nil
 	case "ready", "readiness", "readyz":
 		return Readiness, nil
 	case "live", "liveness", "livez":
 		return Liveness, nil
+	case "container", "containerz":
+		return Container, nil
 	}
-	return 0, fmt.Errorf("unknown probe %q (want startup, ready or live)", s)
+	return 0, fmt.Errorf("unknown probe %q (want container, ready, live or startup)", s)
 }
 
 func (p Probe) String() string {
@@ -86,6 +100,9 @@ func (p Probe) String() string {
 	}
 	if p&Liveness != 0 {
 		names = append(names, "liveness")
+	}
+	if p&Container != 0 {
+		names = append(names, "container")
 	}
 	if len(names) == 0 {
 		return "none"
@@ -152,7 +169,9 @@ type Registry struct {
 	checks      map[string]*Record
 	version     string // current config version
 	terminating bool
-	subs        map[chan struct{}]struct{}
+	// everReady latches once readiness has passed; the Container probe reads it.
+	everReady bool
+	subs      map[chan struct{}]struct{}
 }
 
 // Option configures a Registry.
@@ -183,6 +202,7 @@ func (r *Registry) Register(spec Spec) *Check {
 	if spec.Name == "" {
 		panic("health: Register with empty name")
 	}
+	spec.Gates &^= Container
 	r.mu.Lock()
 	now := r.now()
 	if rec, ok := r.checks[spec.Name]; ok {
@@ -275,6 +295,10 @@ func (r *Registry) report(name string, rep Report, full bool) {
 	r.mu.Unlock()
 	if changed {
 		r.notify()
+	} else {
+		// A fresh report of the same state can end a staleness, and so make the process
+		// ready for the first time.
+		r.latchReady()
 	}
 }
 
@@ -330,6 +354,7 @@ func (r *Registry) Subscribe() (<-chan struct{}, func()) {
 }
 
 func (r *Registry) notify() {
+	r.latchReady()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ch := range r.subs {
@@ -340,11 +365,42 @@ func (r *Registry) notify() {
 	}
 }
 
+// latchReady sets everReady when readiness passes now. Readiness can start to pass only
+// after a report (a TTL running out only ever fails it), so every report ends here. While a
+// Batch runs, the registry may be half-applied: the Batch latches when it ends instead.
+func (r *Registry) latchReady() {
+	r.mu.Lock()
+	done := r.everReady
+	r.mu.Unlock()
+	if done || !r.batch.TryRLock() {
+		return
+	}
+	defer r.batch.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.latchReadyLocked()
+}
+
+// latchReadyLocked is latchReady with r.mu held and no Batch running but the caller's.
+// Readiness with no check gating it passes vacuously and latches nothing: a process that
+// has registered nothing yet has not started.
+func (r *Registry) latchReadyLocked() {
+	if r.everReady {
+		return
+	}
+	if res := r.snapshotLocked().Evaluate(Readiness); res.OK && len(res.Checks) > 0 {
+		r.everReady = true
+	}
+}
+
 // Snapshot is a consistent copy of the registry at one instant.
 type Snapshot struct {
 	At            time.Time
 	ConfigVersion string
 	Terminating   bool
+	// EverReady is true once readiness has passed, at this instant or before: the process
+	// has completed its startup, as the Container probe sees it.
+	EverReady bool
 	// Records, sorted by name.
 	Records []Record
 }
@@ -357,6 +413,9 @@ func (r *Registry) Batch(fn func()) {
 	r.batch.Lock()
 	defer r.batch.Unlock()
 	fn()
+	r.mu.Lock()
+	r.latchReadyLocked()
+	r.mu.Unlock()
 }
 
 // Snapshot copies the registry's state.
@@ -365,7 +424,12 @@ func (r *Registry) Snapshot() Snapshot {
 	defer r.batch.RUnlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Snapshot{At: r.now(), ConfigVersion: r.version, Terminating: r.terminating}
+	return r.snapshotLocked()
+}
+
+// snapshotLocked is Snapshot with r.mu held.
+func (r *Registry) snapshotLocked() Snapshot {
+	s := Snapshot{At: r.now(), ConfigVersion: r.version, Terminating: r.terminating, EverReady: r.everReady}
 	s.Records = make([]Record, 0, len(r.checks))
 	for _, rec := range r.checks {
 		c := *rec
@@ -406,6 +470,9 @@ const ShutdownCheckName = "shutdown"
 // Evaluate applies the probe rules to the snapshot. Excluded checks are listed but do not
 // count. Terminating is not excludable: a process that is shutting down is never ready.
 func (s Snapshot) Evaluate(p Probe, exclude ...string) Result {
+	if p == Container {
+		return s.evaluateContainer(exclude)
+	}
 	res := Result{Probe: p, OK: true}
 	ex := map[string]bool{}
 	for _, e := range exclude {
@@ -442,6 +509,48 @@ func (s Snapshot) Evaluate(p Probe, exclude ...string) Result {
 	}
 	for _, e := range exclude {
 		if !seen[e] {
+			res.UnknownExcludes = append(res.UnknownExcludes, e)
+		}
+	}
+	return res
+}
+
+// evaluateContainer is liveness, and, until readiness has passed once, readiness too: a
+// check that holds the first readiness fails with "never ready: " and its readiness reason.
+func (s Snapshot) evaluateContainer(exclude []string) Result {
+	live := s.Evaluate(Liveness, exclude...)
+	res := Result{Probe: Container, OK: live.OK, Checks: live.Checks, UnknownExcludes: live.UnknownExcludes}
+	if s.EverReady {
+		return res
+	}
+	ready := s.Evaluate(Readiness, exclude...)
+	res.OK = res.OK && ready.OK
+	if len(ready.Checks) == 0 {
+		res.OK = false
+		res.Checks = append(res.Checks, CheckResult{Name: "readiness", Reason: "never ready: no check gates readiness yet"})
+	}
+	byName := map[string]int{}
+	for i, c := range res.Checks {
+		byName[c.Name] = i
+	}
+	for _, c := range ready.Checks {
+		if !c.OK {
+			c.Reason = "never ready: " + c.Reason
+		}
+		i, ok := byName[c.Name]
+		if !ok {
+			res.Checks = append(res.Checks, c)
+			continue
+		}
+		if have := &res.Checks[i]; have.OK && !c.OK {
+			have.OK, have.Reason = false, c.Reason
+		}
+	}
+	sort.Slice(res.Checks, func(i, j int) bool { return res.Checks[i].Name < res.Checks[j].Name })
+	// An exclude is unknown only when neither probe knows the name.
+	res.UnknownExcludes = nil
+	for _, e := range live.UnknownExcludes {
+		if slices.Contains(ready.UnknownExcludes, e) {
 			res.UnknownExcludes = append(res.UnknownExcludes, e)
 		}
 	}

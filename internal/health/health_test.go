@@ -381,8 +381,152 @@ func TestConcurrentReporters(t *testing.T) {
 	}
 }
 
+// TestContainerProbe walks the container probe's rule: it fails until readiness has passed
+// once, and after that only on liveness.
+func TestContainerProbe(t *testing.T) {
+	errDep := errors.New("0/2 endpoints healthy")
+	tests := []struct {
+		name    string
+		setup   func(r *Registry, clk *fakeClock)
+		exclude []string
+		want    bool
+		reason  string // substring of the verbose output
+	}{
+		{
+			name: "config never built: fails",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "config.build", Gates: Startup}).Fail(errors.New("line 3: bad duration"))
+			},
+			reason: "[-]config.build: never ready: STARTING: line 3: bad duration",
+		},
+		{
+			name: "required upstream never healthy: fails",
+			setup: func(r *Registry, _ *fakeClock) {
+				// Registered first, as a data plane does: the config alone is no readiness.
+				up := r.Register(Spec{Name: "upstream.cluster.app", Gates: Readiness})
+				r.Register(Spec{Name: "config.build", Gates: Startup}).Running("v1")
+				up.Report(Report{Status: Running, Err: errDep})
+			},
+			reason: "[-]upstream.cluster.app: never ready: 0/2 endpoints healthy",
+		},
+		{
+			name: "ready once, then the upstream fails: passes",
+			setup: func(r *Registry, _ *fakeClock) {
+				up := r.Register(Spec{Name: "upstream.cluster.app", Gates: Readiness})
+				up.Running("")
+				up.Fail(errDep)
+			},
+			want: true,
+		},
+		{
+			name: "ready once, then a reload adds a cluster that never turns healthy: passes",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "upstream.cluster.app", Gates: Readiness}).Running("")
+				r.Register(Spec{Name: "upstream.cluster.new", Gates: Readiness})
+			},
+			want: true,
+		},
+		{
+			name: "ready once, then shutdown: passes",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "proxy.listener.public", Gates: all}).Running("")
+				r.BeginShutdown()
+			},
+			want: true,
+		},
+		{
+			name: "ready once, then the loop is stuck: fails",
+			setup: func(r *Registry, clk *fakeClock) {
+				r.Register(Spec{Name: "process.loop", Gates: Liveness, TTL: 10 * time.Second}).Running("")
+				clk.Add(11 * time.Second)
+			},
+			reason: "[-]process.loop: stale",
+		},
+		{
+			name: "never ready and not alive: both reasons",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "process.loop", Gates: Liveness}).Fail(errors.New("probe server stopped"))
+				r.Register(Spec{Name: "config.build", Gates: Startup})
+			},
+			reason: "[-]config.build: never ready: not started: STARTING\n[-]process.loop: probe server stopped",
+		},
+		{
+			name: "nothing registered: not started",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "ecs.task"}).Running("")
+			},
+			reason: "containerz check failed",
+		},
+		{
+			name: "shutdown before the first readiness: fails",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.BeginShutdown()
+			},
+			reason: "[-]shutdown: never ready: process is terminating",
+		},
+		{
+			name: "an unchanged report that ends a staleness completes startup",
+			setup: func(r *Registry, clk *fakeClock) {
+				r.BeginShutdown() // holds readiness while the check is fresh
+				c := r.Register(Spec{Name: "tls.certificates", Gates: Readiness, TTL: 10 * time.Second})
+				c.Running("")
+				clk.Add(11 * time.Second)
+				r.mu.Lock()
+				r.terminating = false // no notification: only the next report may latch
+				r.mu.Unlock()
+				c.Running("")
+				c.Fail(errDep)
+			},
+			want: true,
+		},
+		{
+			name: "ready within a Batch: latched when the Batch ends",
+			setup: func(r *Registry, _ *fakeClock) {
+				c := r.Register(Spec{Name: "xds.listener", Gates: Startup, Versioned: true})
+				r.Batch(func() {
+					r.SetConfigVersion("v1")
+					c.Running("v1")
+				})
+				r.Register(Spec{Name: "upstream.cluster.app", Gates: Readiness})
+			},
+			want: true,
+		},
+		{
+			name: "an excluded check does not hold startup",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "upstream.cluster.app", Gates: Readiness})
+			},
+			exclude: []string{"upstream.cluster.app"},
+			want:    true,
+		},
+		{
+			name: "an exclude that names a readiness check is not unknown",
+			setup: func(r *Registry, _ *fakeClock) {
+				r.Register(Spec{Name: "upstream.cluster.app", Gates: Readiness})
+			},
+			exclude: []string{"upstream.cluster.app", "nothing"},
+			want:    true,
+			reason:  "warn: no check named \"nothing\" to exclude\ncontainerz check passed",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, clk := newTestRegistry()
+			tt.setup(r, clk)
+			res := r.Evaluate(Container, tt.exclude...)
+			out := FormatResult(res, true)
+			if res.OK != tt.want {
+				t.Errorf("container = %v, want %v\n%s", res.OK, tt.want, out)
+			}
+			if tt.reason != "" && !strings.Contains(out, tt.reason) {
+				t.Errorf("output lacks %q:\n%s", tt.reason, out)
+			}
+		})
+	}
+}
+
 func TestParseProbe(t *testing.T) {
-	for in, want := range map[string]Probe{"ready": Readiness, "live": Liveness, "startup": Startup, "readiness": Readiness} {
+	for in, want := range map[string]Probe{"ready": Readiness, "live": Liveness, "startup": Startup, "readiness": Readiness, "container": Container, "containerz": Container} {
 		if got, err := ParseProbe(in); err != nil || got != want {
 			t.Errorf("ParseProbe(%q) = %v, %v", in, got, err)
 		}

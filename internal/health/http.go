@@ -16,13 +16,16 @@ const (
 	PathStartup = "/startupz"
 	PathReady   = "/readyz"
 	PathLive    = "/livez"
-	PathStatus  = "/status"
+	// PathContainer is the probe for the ECS container health check (bin/healthcheck's
+	// default): started, and alive.
+	PathContainer = "/containerz"
+	PathStatus    = "/status"
 )
 
 // Handler serves the probe endpoints of r:
 //
-//	/startupz, /readyz, /livez   200 "ok" or 503; ?verbose lists each check
-//	                             ([+]name ok / [-]name: reason); ?exclude=NAME, repeatable
+//	/startupz, /readyz, /livez,  200 "ok" or 503; ?verbose lists each check
+//	/containerz                  ([+]name ok / [-]name: reason); ?exclude=NAME, repeatable
 //	/status                      JSON keyed by check name, always 200
 //
 // Only GET and HEAD are allowed.
@@ -31,6 +34,7 @@ func Handler(r *Registry) http.Handler {
 	mux.Handle(PathStartup, ProbeHandler(r, Startup))
 	mux.Handle(PathReady, ProbeHandler(r, Readiness))
 	mux.Handle(PathLive, ProbeHandler(r, Liveness))
+	mux.Handle(PathContainer, ProbeHandler(r, Container))
 	mux.Handle(PathStatus, StatusHandler(r))
 	return mux
 }
@@ -101,6 +105,8 @@ func probeName(p Probe) string {
 		return "readyz"
 	case Liveness:
 		return "livez"
+	case Container:
+		return "containerz"
 	}
 	return p.String()
 }

@@ -41,6 +41,10 @@ func TestProbeEndpoints(t *testing.T) {
 	if code, _, _ := get(t, srv, "/livez"); code != 200 {
 		t.Fatalf("livez before start = %d", code)
 	}
+	code, body, _ = get(t, srv, "/containerz")
+	if code != 503 || !strings.Contains(body, "[-]config.build: never ready: status STARTING") || !strings.Contains(body, "containerz check failed") {
+		t.Fatalf("containerz before start: %d %q", code, body)
+	}
 
 	r.SetConfigVersion("abc")
 	cfg.Running("abc", A("source", "file"))
@@ -70,6 +74,9 @@ func TestProbeEndpoints(t *testing.T) {
 	if code, _, _ := get(t, srv, "/livez"); code != 200 {
 		t.Fatalf("a dependency error failed livez: %d", code)
 	}
+	if code, body, _ := get(t, srv, "/containerz"); code != 200 || body != "ok\n" {
+		t.Fatalf("a dependency error after startup failed containerz: %d %q", code, body)
+	}
 
 	r.BeginShutdown()
 	code, body, _ = get(t, srv, "/readyz?exclude=upstream.cluster.app")
@@ -78,6 +85,9 @@ func TestProbeEndpoints(t *testing.T) {
 	}
 	if code, _, _ := get(t, srv, "/livez"); code != 200 {
 		t.Fatalf("livez while terminating = %d", code)
+	}
+	if code, _, _ := get(t, srv, "/containerz"); code != 200 {
+		t.Fatalf("containerz while terminating = %d", code)
 	}
 }
 
@@ -159,8 +169,9 @@ func TestCollectorAgreesWithProbes(t *testing.T) {
 # TYPE gangway_health_check_ok gauge
 gangway_health_check_ok{check="config.build"} 1
 gangway_health_check_ok{check="upstream.cluster.app"} 0
-# HELP gangway_health_probe_ok 1 when the probe (startup, readiness, liveness) passes.
+# HELP gangway_health_probe_ok 1 when the probe (startup, readiness, liveness, container) passes.
 # TYPE gangway_health_probe_ok gauge
+gangway_health_probe_ok{probe="container"} 1
 gangway_health_probe_ok{probe="liveness"} 1
 gangway_health_probe_ok{probe="readiness"} 0
 gangway_health_probe_ok{probe="startup"} 1

@@ -25,7 +25,7 @@ func NewCollector(r *Registry) *Collector {
 		checkStatus: prometheus.NewDesc("gangway_health_check_status",
 			"1 for the check's current lifecycle status.", []string{"check", "status"}, nil),
 		probeOK: prometheus.NewDesc("gangway_health_probe_ok",
-			"1 when the probe (startup, readiness, liveness) passes.", []string{"probe"}, nil),
+			"1 when the probe (startup, readiness, liveness, container) passes.", []string{"probe"}, nil),
 	}
 }
 
@@ -49,6 +49,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.probeOK, prometheus.GaugeValue, b2f(res.OK), p.String())
 	}
+	// Container gates no check of its own, so it only has its probe gauge.
+	ch <- prometheus.MustNewConstMetric(c.probeOK, prometheus.GaugeValue, b2f(snap.Evaluate(Container).OK), Container.String())
 	for _, rec := range snap.Records {
 		ch <- prometheus.MustNewConstMetric(c.checkOK, prometheus.GaugeValue, b2f(!failing[rec.Name]), rec.Name)
 		for _, st := range []Status{Starting, Running, Terminating} {

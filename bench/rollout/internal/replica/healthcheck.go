@@ -30,7 +30,8 @@ func (s HealthStatus) String() string {
 // Docker) runs it: the first check Interval after the container starts, then every Interval;
 // a check passes when the command exits 0 within Timeout; one pass makes the container
 // HEALTHY; Retries failures in a row make it UNHEALTHY, except that failures during
-// StartPeriod do not count.
+// StartPeriod do not count until a check has passed: the first pass ends the start period
+// (Docker's HEALTHCHECK --start-period, which ECS's startPeriod is).
 type HealthCheck struct {
 	// Command is the program and its arguments (the task definition's ["CMD", ...]).
 	Command     []string
@@ -45,6 +46,7 @@ func (h HealthCheck) Run(ctx context.Context, report func(HealthStatus)) {
 	start := time.Now()
 	status := Unknown
 	failures := 0
+	started := false // a check has passed: the start period is over
 	t := time.NewTicker(h.Interval)
 	defer t.Stop()
 	for {
@@ -61,7 +63,8 @@ func (h HealthCheck) Run(ctx context.Context, report func(HealthStatus)) {
 		case ok:
 			failures = 0
 			status = Healthy
-		case time.Since(start) < h.StartPeriod:
+			started = true
+		case !started && time.Since(start) < h.StartPeriod:
 			// does not count
 		default:
 			failures++

@@ -184,6 +184,10 @@ func FreeAddr() (string, error) {
 // Exited is closed when the process has exited.
 func (r *Replica) Exited() <-chan struct{} { return r.exited }
 
+// ErrUnhealthy is WaitHealthy's error when the container health check turned UNHEALTHY
+// first: ECS stops such a task and starts another.
+var ErrUnhealthy = errors.New("container health check UNHEALTHY")
+
 // WaitHealthy waits until the container health check reports HEALTHY. It fails when the
 // check reports UNHEALTHY (ECS would stop the task), the process exits, or ctx ends.
 func (r *Replica) WaitHealthy(ctx context.Context) error {
@@ -193,7 +197,7 @@ func (r *Replica) WaitHealthy(ctx context.Context) error {
 		case Healthy:
 			return nil
 		case Unhealthy:
-			return fmt.Errorf("replica %s: container health check UNHEALTHY; see %s", r.Name, r.LogPath)
+			return fmt.Errorf("replica %s: %w; see %s", r.Name, ErrUnhealthy, r.LogPath)
 		}
 		select {
 		case <-changed:

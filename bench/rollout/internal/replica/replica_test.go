@@ -106,6 +106,20 @@ func TestHealthCheckSemantics(t *testing.T) {
 		}
 	}
 
+	// A pass ends the start period: the failures after it count.
+	flip := filepath.Join(t.TempDir(), "up")
+	os.WriteFile(flip, nil, 0o644)
+	got = runCheck(t, HealthCheck{Command: []string{"test", "-e", flip}, Interval: tick, Timeout: time.Second, Retries: 2, StartPeriod: time.Hour},
+		func(s []HealthStatus) bool {
+			if len(s) == 1 {
+				os.Remove(flip)
+			}
+			return len(s) >= 3
+		})
+	if got[0] != Healthy || got[1] != Healthy || got[2] != Unhealthy {
+		t.Errorf("failures after a pass inside the start period: %v, want HEALTHY HEALTHY UNHEALTHY", got)
+	}
+
 	// A check that outlives its timeout fails.
 	got = runCheck(t, HealthCheck{Command: []string{"sleep", "5"}, Interval: tick, Timeout: 50 * time.Millisecond, Retries: 1}, has(1))
 	if got[0] != Unhealthy {

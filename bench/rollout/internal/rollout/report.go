@@ -9,10 +9,14 @@ import (
 
 // Table writes one Markdown row per scenario with every variant side by side: actions,
 // requests, failures, failure percentage and p99 latency of HTTP requests; then the totals.
+// The upstream-outage scenario, whose failures are expected, has its own table (OutageTable).
 func Table(w io.Writer, results []Result) {
 	var variants, scenarios []string
 	by := map[[2]string]Result{}
 	for _, r := range results {
+		if r.Scenario == UpstreamOutage {
+			continue
+		}
 		if !contains(variants, r.Variant) {
 			variants = append(variants, r.Variant)
 		}
@@ -20,6 +24,9 @@ func Table(w io.Writer, results []Result) {
 			scenarios = append(scenarios, r.Scenario)
 		}
 		by[[2]string{r.Variant, r.Scenario}] = r
+	}
+	if len(scenarios) == 0 {
+		return
 	}
 	head := "| scenario |"
 	rule := "|---|"
@@ -96,6 +103,10 @@ func Details(w io.Writer, results []Result) {
 			l.Retries, l.Reconnects, l.Resent, l.Aborted)
 		fmt.Fprintf(w, "  - stops: %d SIGKILL after stopTimeout, %d exits with a status other than 0, %d UNHEALTHY container health checks in service\n",
 			r.SigKilled, r.BadExits, r.Unhealthy)
+		if r.Scenario == UpstreamOutage {
+			fmt.Fprintf(w, "  - container check `-probe %s`: %d tasks restarted by ECS's scheduler; after the upstream's return, replicas ready in %s, traffic through the load balancer in %s\n",
+				r.Probe, r.Restarts, after(r.ReadyAfter), after(r.TrafficAfter))
+		}
 		if len(l.Failures) > 0 {
 			fmt.Fprintf(w, "  - failures: %s\n", joinCounts(l.Failures))
 		}

@@ -32,7 +32,7 @@ type Variant struct {
 	ReadinessPath string
 	// Delay and Drain are shutdown.delay and shutdown.drain_timeout.
 	Delay, Drain time.Duration
-	// Probe is what the container health check asks: "ready" or "live".
+	// Probe is what the container health check asks: "container", "ready" or "live".
 	Probe string
 	// WaitLB makes a replacement wait for the load balancer to report the new replica UP
 	// before the old one is deregistered (ECS with minimumHealthyPercent 100).
@@ -40,9 +40,9 @@ type Variant struct {
 }
 
 // Gangway is the recommended deployment: the load balancer checks the readiness path on the
-// traffic port, the container health check asks for readiness, the shutdown delay covers
-// the load balancer's detection time, and ECS waits for the new task to be healthy in the
-// target group before it drains the old one.
+// traffic port, the container health check asks the container probe (started and alive),
+// the shutdown delay covers the load balancer's detection time, and ECS waits for the new
+// task to be healthy in the target group before it drains the old one.
 func Gangway(delay, drain time.Duration) Variant {
 	return Variant{
 		Name:          "gangway",
@@ -50,9 +50,18 @@ func Gangway(delay, drain time.Duration) Variant {
 		ReadinessPath: replica.ReadinessPath,
 		Delay:         delay,
 		Drain:         drain,
-		Probe:         "ready",
+		Probe:         "container",
 		WaitLB:        true,
 	}
+}
+
+// ReadinessCheck is Gangway with the container health check on readiness, the mistake the
+// upstream-outage scenario shows: every task turns UNHEALTHY when the upstream they share is
+// down, and ECS replaces them all.
+func ReadinessCheck(delay, drain time.Duration) Variant {
+	v := Gangway(delay, drain)
+	v.Name, v.Probe = "ready-check", "ready"
+	return v
 }
 
 // Baseline is a naive deployment of the same proxy: readiness is liveness (the load
@@ -100,25 +109,30 @@ type Options struct {
 	StopTimeout time.Duration
 	// StartTimeout bounds a new replica's way into service.
 	StartTimeout time.Duration
+	// Outage is how long the upstream fails in the upstream-outage scenario.
+	Outage time.Duration
 
 	// Log receives progress lines.
 	Log io.Writer
 
 	upstream string
+	up       *upstream.Server
 }
 
 func (o Options) slots() int { return 2*o.Replicas + 8 }
 
 // Scenario names.
 const (
-	Rolling  = "rolling"
-	StopTask = "stoptask"
-	Kill9    = "kill9"
-	ScaleIn  = "scale-in"
-	ScaleOut = "scale-out"
+	Rolling        = "rolling"
+	StopTask       = "stoptask"
+	Kill9          = "kill9"
+	ScaleIn        = "scale-in"
+	ScaleOut       = "scale-out"
+	UpstreamOutage = "upstream-outage"
 )
 
-// AllScenarios in the order they run.
+// AllScenarios in the order they run. UpstreamOutage is not among them: it compares the
+// container health check's probes (gangway against ready-check) and is run on its own.
 var AllScenarios = []string{Rolling, StopTask, Kill9, ScaleIn, ScaleOut}
 
 // Describe says what a scenario does, for the report.
@@ -134,6 +148,8 @@ func Describe(name string) string {
 		return "remove replicas the normal way (drain, deregistration delay, SIGTERM)"
 	case ScaleOut:
 		return "add replicas (start, container health check, load balancer UP)"
+	case UpstreamOutage:
+		return "the upstream every replica shares fails (503 to everything, its health check included) for the outage, under load, then returns; meanwhile ECS's scheduler acts on the container health check: a task whose check turns UNHEALTHY is deregistered, stopped and replaced, and a replacement that turns UNHEALTHY before it was ever healthy is replaced again. Failures during the outage are expected; what counts is the replicas restarted and how soon traffic flows again once the upstream is back"
 	}
 	return ""
 }
@@ -141,13 +157,22 @@ func Describe(name string) string {
 // Result is one scenario run with one variant.
 type Result struct {
 	Variant, Scenario string
-	Actions           int
-	Load              load.Result
+	// Probe is what the variant's container health check asks.
+	Probe   string
+	Actions int
+	Load    load.Result
 	// SigKilled counts replicas that got SIGKILL because they had not exited within
 	// stopTimeout; BadExits those that exited with a status other than 0 after SIGTERM.
 	SigKilled, BadExits int
 	// Unhealthy counts UNHEALTHY container health checks of replicas while in service.
 	Unhealthy int
+	// Restarts counts the tasks ECS's scheduler stopped for an UNHEALTHY container health
+	// check (upstream-outage only).
+	Restarts int
+	// ReadyAfter is the time from the upstream's return until every replica in service was
+	// ready again, and as many as at the start; TrafficAfter until a request through the load
+	// balancer succeeded again (upstream-outage only; -1 when it did not happen in time).
+	ReadyAfter, TrafficAfter time.Duration
 	// LBFailures are the load balancer's failed transactions by replica, phase, status
 	// and termination state.
 	LBFailures map[string]int64
@@ -169,7 +194,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		return nil, err
 	}
 	defer up.Close()
-	o.upstream = up.Addr()
+	o.upstream, o.up = up.Addr(), up
 
 	var results []Result
 	for _, v := range o.Variants {
@@ -260,7 +285,7 @@ func runVariant(ctx context.Context, o Options, v Variant) ([]Result, error) {
 			}
 			r.LBFailures[f.attribute(e.Server, e.Start, e.End)+": "+status+" "+e.Termination]++
 		}
-		r.Variant = v.Name
+		r.Variant, r.Probe = v.Name, v.Probe
 		logf("%s: %d actions, %s", name, r.Actions, r.Load)
 		results = append(results, r)
 	}
@@ -287,6 +312,9 @@ func scenarioAction(name string) (action, bool) {
 }
 
 func runScenario(ctx context.Context, o Options, f *fleet, name string, lo load.Options) Result {
+	if name == UpstreamOutage {
+		return runOutage(ctx, o, f, lo)
+	}
 	res := Result{Scenario: name}
 	act, repeat := scenarioAction(name)
 	if act == nil {
@@ -317,7 +345,14 @@ func runScenario(ctx context.Context, o Options, f *fleet, name string, lo load.
 		}
 		res.Actions++
 	}
-	// Wait for the replicas being stopped, then let the last requests settle.
+	finish(ctx, &res, f, gen, start)
+	return res
+}
+
+// finish waits for the replicas being stopped, lets the last requests settle, stops the load
+// and adds how the stopped replicas ended, and the UNHEALTHY checks of those still in
+// service, to res.
+func finish(ctx context.Context, res *Result, f *fleet, gen *load.Generator, start time.Time) {
 	stops := f.takeStops()
 	sleep(ctx, time.Second)
 	res.Load = gen.Stop()
@@ -326,13 +361,12 @@ func runScenario(ctx context.Context, o Options, f *fleet, name string, lo load.
 		if s.res.Killed {
 			res.SigKilled++
 		}
-		if !s.res.Killed && s.res.ExitCode != 0 && name != Kill9 {
+		if !s.res.Killed && s.res.ExitCode != 0 && res.Scenario != Kill9 {
 			res.BadExits++
 		}
 		res.Unhealthy += s.unhealthy
 	}
 	res.Unhealthy += f.unhealthyInService()
-	return res
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -100,9 +100,12 @@ func moduleRoot(t *testing.T) string {
 // runs when GANGWAY_ROLLOUT_SMOKE=1 (`make test-rollout-smoke` sets it, after installing
 // and building what it needs).
 //
-// It asserts the product's promise: no failed request in any scenario but kill9, every
-// replica exits 0 after SIGTERM within stopTimeout. And it asserts that the harness sees
-// failures where there must be some: a replica killed under load fails requests.
+// It asserts the product's promise: no failed request in any scenario but kill9 and the
+// upstream outage, every replica exits 0 after SIGTERM within stopTimeout; through the
+// outage no task is restarted and the replicas are ready again within about one upstream
+// health-check interval (1s) of the upstream's return. And it asserts that the harness sees
+// failures where there must be some: a replica killed under load fails requests, and with the
+// container health check on readiness, ECS's scheduler restarts tasks during the outage.
 func TestSmoke(t *testing.T) {
 	if os.Getenv("GANGWAY_ROLLOUT_SMOKE") != "1" {
 		t.Skip("the rollout smoke test needs bin/proxy, bin/healthcheck and HAProxy: run make test-rollout-smoke (sets GANGWAY_ROLLOUT_SMOKE=1)")
@@ -122,7 +125,8 @@ func TestSmoke(t *testing.T) {
 		Actions:        1,
 		Requests:       1000,
 		MaxScenario:    2 * time.Minute,
-		Scenarios:      AllScenarios,
+		Scenarios:      append(append([]string(nil), AllScenarios...), UpstreamOutage),
+		Outage:         6 * time.Second,
 		// The shutdown delay is twice the load balancer's detection time (2 × 500ms + 500ms),
 		// a margin for a shared CI machine whose timers run late.
 		Variants: []Variant{Gangway(3*time.Second, 3*time.Second)},
@@ -147,8 +151,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != len(AllScenarios) {
-		t.Fatalf("%d results, want %d", len(results), len(AllScenarios))
+	if len(results) != len(o.Scenarios) {
+		t.Fatalf("%d results, want %d", len(results), len(o.Scenarios))
 	}
 	for _, r := range results {
 		if len(r.Errors) > 0 {
@@ -163,9 +167,39 @@ func TestSmoke(t *testing.T) {
 			}
 			continue
 		}
+		if r.Scenario == UpstreamOutage {
+			// The replicas' upstream health check runs every 1s: ready again within that,
+			// with a second's margin for a loaded machine; traffic through the load
+			// balancer needs its rise (2 × 500ms) on top.
+			if r.Restarts != 0 || r.ReadyAfter < 0 || r.ReadyAfter > 2*time.Second || r.TrafficAfter < 0 || r.TrafficAfter > 4*time.Second {
+				t.Errorf("upstream outage with the container probe: %d tasks restarted, ready after %s, traffic after %s; want none restarted, ready within 2s, traffic within 4s",
+					r.Restarts, r.ReadyAfter, r.TrafficAfter)
+			}
+			if r.Load.Failed() == 0 {
+				t.Errorf("upstream outage: no failed request counted while the upstream was down")
+			}
+			continue
+		}
 		if r.Load.Failed() != 0 || r.SigKilled != 0 || r.BadExits != 0 {
 			t.Errorf("%s: %d failed requests %v, %d SIGKILLs after stopTimeout, %d bad exits; want none",
 				r.Scenario, r.Load.Failed(), r.Load.Failures, r.SigKilled, r.BadExits)
 		}
+	}
+
+	// The same outage with the container health check on readiness: ECS's scheduler
+	// replaces tasks that a replacement cannot fix.
+	log.Reset()
+	o.Scenarios, o.Variants = []string{UpstreamOutage}, []Variant{ReadinessCheck(3*time.Second, 3*time.Second)}
+	o.OutDir = t.TempDir()
+	results, err = Run(ctx, o)
+	report.Reset()
+	OutageTable(&report, results, o.Outage)
+	Details(&report, results)
+	t.Logf("harness log:\n%s\n%s", log.String(), report.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Restarts == 0 {
+		t.Errorf("upstream outage with the container check on readiness: no task restarted; the scheduler must restart them")
 	}
 }

@@ -8,6 +8,9 @@
 //	                       that requests are in flight when a replica shuts down
 //	GET  /ws               WebSocket: every text or binary message is sent back unchanged
 //
+// SetDown(true) makes it fail like a shared dependency in an outage: every request,
+// /healthz included, gets 503 until SetDown(false); open WebSockets are closed.
+//
 // The load generator checks every body, so a proxy that mixed up or truncated responses
 // would be counted as failing.
 package upstream
@@ -19,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,6 +43,8 @@ type Server struct {
 	conns  map[*websocket.Conn]struct{}
 	closed bool
 	wsWG   sync.WaitGroup
+
+	down atomic.Bool
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves until Close.
@@ -54,7 +60,13 @@ func Start(ctx context.Context, addr string) (*Server, error) {
 	mux.HandleFunc("/echo", s.echo)
 	mux.HandleFunc("/ws", s.websocket)
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.down.Load() {
+				http.Error(w, "upstream down", http.StatusServiceUnavailable)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 	}
@@ -67,6 +79,20 @@ func Start(ctx context.Context, addr string) (*Server, error) {
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.addr }
+
+// SetDown starts (true) or ends (false) an outage. Starting one closes the open WebSockets,
+// as a failing application would drop them.
+func (s *Server) SetDown(down bool) {
+	s.down.Store(down)
+	if !down {
+		return
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
 
 // Close stops the server, closes every connection including WebSockets, and waits for
 // the handlers to return.

@@ -80,3 +80,31 @@ func TestWebSocket(t *testing.T) {
 		t.Error("the WebSocket is still open after Close")
 	}
 }
+
+// An outage fails every request, the health check included, and ends when SetDown(false).
+func TestOutage(t *testing.T) {
+	s, err := Start(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &http.Client{Timeout: 5 * time.Second}
+	status := func(path string) int {
+		resp, err := c.Get("http://" + s.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	s.SetDown(true)
+	for _, p := range []string{"/healthz", "/echo?id=a", "/ws"} {
+		if got := status(p); got != http.StatusServiceUnavailable {
+			t.Errorf("GET %s during the outage = %d, want 503", p, got)
+		}
+	}
+	s.SetDown(false)
+	if got := status("/healthz"); got != http.StatusOK {
+		t.Errorf("GET /healthz after the outage = %d", got)
+	}
+}
