@@ -37,10 +37,10 @@ probe = os.environ["PROBE"]
 bad = 0
 for f in json.load(sys.stdin):
     if f.get("error"):
-        print(f"{f[\"file\"]}: {f[\"error\"]}"); bad += 1
+        print(f["file"] + ": " + f["error"]); bad += 1
     for v in f["findings"]:
-        line = f"{f[\"file\"]}: {v[\"Field\"]} = {v[\"Value\"]}: {v[\"Rule\"]}"
-        if v["Field"].endswith(".healthCheck.command") and v["Value"] == probe:
+        line = "%s: %s = %s: %s" % (f["file"], v["field"], v["value"], v["rule"])
+        if v["field"].endswith(".healthCheck.command") and v["value"] == probe:
             print("note (linter predates -probe container): " + line)
             continue
         print(line); bad += 1

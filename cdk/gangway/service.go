@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2targets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -145,11 +146,20 @@ func (s *GangwayService) loadBalancer(r resolved) {
 	if r.blueGreen {
 		s.Green = targetGroup("Green")
 	}
+	// NoRoute answers 404 from a function of a few lines: a target group, so reaching it is
+	// a forward action (below), and a target that answers, so these requests count as the
+	// group's 4xx and never as the load balancer's own 5xx, which fail deployments.
+	noRouteFn := awslambda.NewFunction(s.Construct, jsii.String("NoRouteFunction"), &awslambda.FunctionProps{
+		Runtime:     awslambda.Runtime_NODEJS_22_X(),
+		Handler:     jsii.String("index.handler"),
+		Code:        awslambda.Code_FromInline(jsii.String(noRouteHandler)),
+		MemorySize:  jsii.Number(128),
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(3)),
+		Description: jsii.String("Gangway: 404 for what matches no route, and for the proxy's own paths from the internet"),
+	})
 	s.NoRoute = elbv2.NewApplicationTargetGroup(s.Construct, jsii.String("NoRoute"), &elbv2.ApplicationTargetGroupProps{
-		Vpc:        s.Vpc,
-		TargetType: elbv2.TargetType_IP,
-		Port:       jsii.Number(float64(r.ProxyPort)),
-		Protocol:   elbv2.ApplicationProtocol_HTTP,
+		TargetType: elbv2.TargetType_LAMBDA,
+		Targets:    &[]elbv2.IApplicationLoadBalancerTarget{awselasticloadbalancingv2targets.NewLambdaTarget(noRouteFn)},
 	})
 	// ECS blue/green does not support listeners whose rules mix forward actions with
 	// non-forward ones (redirect, fixed-response, authentication):
@@ -178,7 +188,7 @@ func (s *GangwayService) loadBalancer(r resolved) {
 		DefaultAction: noRoute,
 	})
 	// The proxy's own paths (readiness above all) are not the internet's business: this
-	// rule is evaluated before the production rule and answers them with NoRoute's 503. The
+	// rule is evaluated before the production rule and answers them with NoRoute's 404. The
 	// target groups' health checks go to the tasks directly, not through a listener; the
 	// hook reaches readiness through the test listener.
 	elbv2.NewApplicationListenerRule(s.Construct, jsii.String("ProxyPathsRule"), &elbv2.ApplicationListenerRuleProps{
@@ -235,6 +245,17 @@ func (s *GangwayService) loadBalancer(r resolved) {
 	s.TestRuleResource, s.TestRule = s.trafficRule("TestRule", s.Test, conditions)
 	s.ReadinessURL = jsii.String(fmt.Sprintf("http://%s:%d%s", *s.LoadBalancer.LoadBalancerDnsName(), r.TestListenerPort, ReadyPath))
 }
+
+// noRouteHandler is NoRoute's function: the response of a Lambda target
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html).
+const noRouteHandler = `exports.handler = async () => ({
+  statusCode: 404,
+  statusDescription: "404 Not Found",
+  headers: { "Content-Type": "text/plain" },
+  body: "no route\n",
+  isBase64Encoded: false,
+});
+`
 
 // Listener rule priorities and the proxy's path prefix on the production listener.
 const (
@@ -448,11 +469,16 @@ func (s *GangwayService) service(r resolved) {
 		MinHealthyPercent:      jsii.Number(float64(b.MinimumHealthyPercent)),
 		MaxHealthyPercent:      jsii.Number(float64(b.MaximumPercent)),
 		HealthCheckGracePeriod: awscdk.Duration_Seconds(seconds(b.HealthCheckGracePeriod)),
-		CircuitBreaker:         &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
-		DeploymentController:   &awsecs.DeploymentController{Type: awsecs.DeploymentControllerType_ECS},
-		PlatformVersion:        awsecs.FargatePlatformVersion_LATEST,
-		PropagateTags:          awsecs.PropagatedTagSource_SERVICE,
-		EnableECSManagedTags:   jsii.Bool(true),
+		// For every strategy. Whether ECS applies it to BLUE_GREEN is documented both ways
+		// (rolling only: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html;
+		// rolling and blue/green: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-failure-detection.html),
+		// so the hook's capacity check at POST_SCALE_UP bounds a crash-looping revision
+		// without it.
+		CircuitBreaker:       &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
+		DeploymentController: &awsecs.DeploymentController{Type: awsecs.DeploymentControllerType_ECS},
+		PlatformVersion:      awsecs.FargatePlatformVersion_LATEST,
+		PropagateTags:        awsecs.PropagatedTagSource_SERVICE,
+		EnableECSManagedTags: jsii.Bool(true),
 	}
 	if !r.autoscaling {
 		props.DesiredCount = jsii.Number(float64(r.DesiredCount))

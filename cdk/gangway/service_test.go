@@ -461,6 +461,17 @@ func TestBlueGreenTemplate(t *testing.T) {
 	if proxyPaths != 1 {
 		t.Errorf("no rule ahead of the production rule keeps /gangway/* from the internet")
 	}
+	// NoRoute is a Lambda target group whose function answers 404: a target that answers,
+	// so these requests never count as the load balancer's own 5xx (a deployment alarm).
+	noRoute := obj(s.resourceByID(t, noRouteID)["Properties"])
+	targets := arr(noRoute["Targets"])
+	if noRoute["TargetType"] != "lambda" || len(targets) != 1 {
+		t.Fatalf("NoRoute = %v, want a Lambda target group with one target", noRoute)
+	}
+	noRouteFn := obj(s.resourceByID(t, getAttID(obj(targets[0])["Id"]))["Properties"])
+	if code := fmt.Sprint(obj(noRouteFn["Code"])["ZipFile"]); !strings.Contains(code, "statusCode: 404") {
+		t.Errorf("NoRoute function code %q does not answer 404", code)
+	}
 
 	// Target groups: readiness path on the traffic port, thresholds and deregistration delay.
 	has(t, "target groups", func() {
@@ -699,8 +710,10 @@ func TestStrategies(t *testing.T) {
 			if n := len(s.resources("AWS::ElasticLoadBalancingV2::Listener")); n != 2 {
 				t.Errorf("rolling: %d listeners, want 2 (no test listener)", n)
 			}
-			if n := len(s.resources("AWS::Lambda::Function")); n != 0 {
-				t.Errorf("rolling: %d functions, want no hook", n)
+			for id, fn := range s.resources("AWS::Lambda::Function") {
+				if fn["Handler"] == "bootstrap" {
+					t.Errorf("rolling: hook function %s, want none", id)
+				}
 			}
 			lb := obj(arr(s.one(t, "AWS::ECS::Service")["LoadBalancers"])[0])
 			if lb["AdvancedConfiguration"] != nil {
@@ -802,7 +815,9 @@ func checkTestIngress(t *testing.T, s synthesized, allowed func(peer string) boo
 
 func TestTestListenerIngress(t *testing.T) {
 	// Closed to the internet by default: only the NAT gateway the hook leaves the VPC by.
-	natEIP := func(peer string) bool { return strings.Contains(peer, "EIP") && strings.Contains(peer, "PublicIp") && strings.Contains(peer, "/32") }
+	natEIP := func(peer string) bool {
+		return strings.Contains(peer, "EIP") && strings.Contains(peer, "PublicIp") && strings.Contains(peer, "/32")
+	}
 	s := synth(t, baseProps(t))
 	checkTestIngress(t, s, natEIP, 1)
 
@@ -955,7 +970,9 @@ func TestRejectsInvalidProps(t *testing.T) {
 		{"proxy env override", func(p *GangwayServiceProps) { p.ProxyEnvironment = map[string]string{EnvShutdownDelay: "1s"} }, []string{"ProxyEnvironment[GANGWAY_SHUTDOWN_DELAY]", "set by the construct"}},
 		{"cidr", func(p *GangwayServiceProps) { p.TestTrafficCidrs = []string{"10.0.0.0"} }, []string{"TestTrafficCidrs[0]", "CIDR"}},
 		{"test listener open to all", func(p *GangwayServiceProps) { p.TestTrafficCidrs = []string{"0.0.0.0/0"} }, []string{"TestTrafficCidrs[0]", "whole internet"}},
-		{"given VPC without test CIDRs", func(p *GangwayServiceProps) { p.Vpc = awsec2.Vpc_FromVpcAttributes(awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Other"), nil), jsii.String("Vpc"), &awsec2.VpcAttributes{VpcId: jsii.String("vpc-1"), AvailabilityZones: jsii.Strings("a", "b")}) }, []string{"TestTrafficCidrs = none", "NAT addresses"}},
+		{"given VPC without test CIDRs", func(p *GangwayServiceProps) {
+			p.Vpc = awsec2.Vpc_FromVpcAttributes(awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Other"), nil), jsii.String("Vpc"), &awsec2.VpcAttributes{VpcId: jsii.String("vpc-1"), AvailabilityZones: jsii.Strings("a", "b")})
+		}, []string{"TestTrafficCidrs = none", "NAT addresses"}},
 		{"nat gateways", func(p *GangwayServiceProps) { p.NatGateways = 3 }, []string{"NatGateways = 3", "1–2"}},
 		{"smoke statuses", func(p *GangwayServiceProps) { p.SmokeChecks = []SmokeCheck{{Path: "/api", Statuses: "2xx"}} }, []string{"SmokeChecks[0].Statuses", "not a code"}},
 		{"smoke path", func(p *GangwayServiceProps) { p.SmokeChecks = []SmokeCheck{{Path: "api", Statuses: "200"}} }, []string{"SmokeChecks[0].Path", "absolute path"}},

@@ -128,8 +128,8 @@ def main():
     elb = client("elbv2")
     for logical, props in resources_of(template, "AWS::ElasticLoadBalancingV2::TargetGroup").items():
         arn = physical.get(logical)
-        if not arn:
-            continue
+        if not arn or "HealthCheckPath" not in props:
+            continue  # NoRoute: a Lambda target group
         tg = elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
         if tg.get("HealthCheckPath") == props["HealthCheckPath"] and tg.get("HealthCheckIntervalSeconds") == props["HealthCheckIntervalSeconds"]:
             ok(f"target group {logical}: {tg['HealthCheckPath']} every {tg['HealthCheckIntervalSeconds']}s, "
@@ -137,9 +137,7 @@ def main():
         else:
             fail(f"target group {logical}: {tg}")
         attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]}
-        want = next((a["Value"] for a in props.get("TargetGroupAttributes", []) if a["Key"] == "deregistration_delay.timeout_seconds"), None)
-        if want is None:
-            continue  # NoRoute: never has targets
+        want = next(a["Value"] for a in props["TargetGroupAttributes"] if a["Key"] == "deregistration_delay.timeout_seconds")
         got = attrs.get("deregistration_delay.timeout_seconds")
         if got == want:
             ok(f"target group {logical}: deregistration delay {want}s")
