@@ -22,6 +22,8 @@ mapfile -t dirs < <(cd "$root/cdk" && go run ./cmd/ecs-input -out "$out" "${temp
 # exactly the construct's command, is shown as a note and not counted. Every other finding is.
 container_probe='["CMD" "/healthcheck" "-probe" "container"]'
 failed=0
+errfile=$(mktemp)
+trap 'rm -f "$errfile"' EXIT
 for dir in "${dirs[@]}"; do
   read -r -a flags < "$dir/lint-flags"
   services=("$dir"/service-*.json)
@@ -29,7 +31,7 @@ for dir in "${dirs[@]}"; do
     case "$tg" in *NoRoute*) continue ;; esac # never has targets: no health check to budget
     set +e
     report=$("$root/bin/proxy" lint -output json -container proxy -service "${services[0]}" \
-      -target-group "$tg" "${flags[@]}" "$dir"/taskdef-*.json)
+      -target-group "$tg" "${flags[@]}" "$dir"/taskdef-*.json 2>"$errfile")
     set -e
     if ! PROBE="$container_probe" python3 -c '
 import json, os, sys
@@ -45,6 +47,7 @@ for f in json.load(sys.stdin):
             continue
         print(line); bad += 1
 sys.exit(1 if bad else 0)' <<<"$report"; then
+      cat "$errfile" >&2
       echo "cdk-lint-ecs: $dir with $(basename "$tg"): findings above" >&2
       failed=1
     fi

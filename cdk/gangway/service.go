@@ -548,8 +548,9 @@ func (s *GangwayService) service(r resolved) {
 			"RoleArn":                 lbRole.RoleArn(),
 		})
 		s.Service.Node().AddDependency(s.ProductionRuleResource, s.TestRuleResource, hookRole)
-		// ECS's own timeout on each hook invocation chain (default 24 hours), set to just past
-		// the hook's deadline; the L2 has no prop for it.
+		// ECS's own timeout on the hook (default 24 hours), set to just past the hook's
+		// deadline; the L2 has no prop for it, the CloudFormation schema has
+		// (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ecs-service-hooktimeoutconfig.html).
 		cfn.AddPropertyOverride(jsii.String("DeploymentConfiguration.LifecycleHooks.0.TimeoutConfiguration"), map[string]any{
 			"TimeoutInMinutes": r.hookTimeoutMinutes(),
 			"Action":           "ROLLBACK",
