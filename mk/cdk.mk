@@ -4,6 +4,8 @@
 #   cdk-test         hook unit tests + template assertions, synth, cfn-lint (in `make test`)
 #   synth            cdk synth into cdk/cdk.out (installs the pinned CLI when needed)
 #   cdk-lint         cfn-lint on every template in cdk/cdk.out and cdk/build/templates
+#   cdk-lint-ecs     each template's task definition, service and target groups rendered as
+#                    AWS CLI input (cdk/cmd/ecs-input) and checked by bin/proxy lint
 #   cdk-deploy-moto  cdk bootstrap + deploy against a moto server on 127.0.0.1 (slow)
 
 CDK_DIR        := cdk
@@ -15,7 +17,7 @@ CDK_HOOK_SRCS  := $(wildcard $(CDK_DIR)/hook/*.go $(CDK_DIR)/cmd/readiness-hook/
 # machines here have Node 20 and work with it). cdk/README.md recommends Node 22 or 24.
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: cdk-hook cdk-test cdk-go-test cdk-lint synth cdk-deploy-moto
+.PHONY: cdk-hook cdk-test cdk-go-test cdk-lint cdk-lint-ecs synth cdk-deploy-moto
 
 cdk-hook: $(CDK_HOOK_DIR)/bootstrap
 
@@ -37,7 +39,11 @@ synth: cdk-hook
 cdk-lint:
 	scripts/cdk-lint.sh
 
-cdk-test: cdk-go-test synth cdk-lint
+# bin/proxy from this tree: the linter the construct must satisfy is the one beside it.
+cdk-lint-ecs: build
+	scripts/cdk-lint-ecs.sh
+
+cdk-test: cdk-go-test synth cdk-lint cdk-lint-ecs
 
 cdk-deploy-moto: cdk-hook
 	$(CDK_ENV) scripts/cdk-deploy-moto.sh

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
 
+	"github.com/gangway-ecs/gangway/cdk/hook"
 	"github.com/gangway-ecs/gangway/internal/budget"
 )
 
@@ -25,9 +26,15 @@ const (
 	ReadyPath = "/gangway/ready"
 	// ProbePort is the proxy's probe server (127.0.0.1:28080): never the traffic port.
 	ProbePort = 28080
-	// HealthcheckCommand is the proxy container's ECS health check: a static binary in the
-	// proxy image that exits 0 when ready, 1 when not, 3 when the probe server is unreachable.
+	// HealthcheckCommand is the static probe binary in the proxy image. The container's ECS
+	// health check runs it with HealthcheckProbe: ECS replaces a task whose essential
+	// container turns UNHEALTHY, so that check must fail only when the proxy never finished
+	// starting or stopped being live — never because a dependency is down, which readiness
+	// (the target groups' health check) reports without killing anything.
 	HealthcheckCommand = "/healthcheck"
+	HealthcheckProbe   = "container"
+	// ProxyUser is the proxy's user: no root, as in taskdefs/.
+	ProxyUser = "65532"
 	// TestHeader is the header the test listener rule requires when the load balancer is
 	// internet-facing, so that test traffic to the new tasks is not open to anyone who finds
 	// the port. It is a gate against stray traffic, not a secret: its value is in the template.
@@ -69,8 +76,12 @@ type CircuitBreakerThreshold struct {
 // GangwayServiceProps configures a GangwayService. Required: AppImage, AppPort, ProxyImage,
 // and either Certificate or DomainName. Everything else has a default, listed per field.
 type GangwayServiceProps struct {
-	// Vpc to run in. Default: a new VPC over 2 availability zones with one NAT gateway.
+	// Vpc to run in. Default: a new VPC over 2 availability zones with NatGateways NAT
+	// gateways. A given Vpc needs private subnets with egress (the tasks and the hook run there).
 	Vpc awsec2.IVpc
+	// NatGateways of the new VPC: 1 (default, one shared gateway; an outage of its zone cuts
+	// the other zone's egress) or 2 (one per zone). Only without Vpc.
+	NatGateways int
 	// Cluster to run in (must be in Vpc). Default: a new cluster with Container Insights.
 	Cluster awsecs.ICluster
 	// InternetFacing load balancer. Default true. When false the load balancer is internal
@@ -100,6 +111,12 @@ type GangwayServiceProps struct {
 	// DesiredCount of tasks. Default 2. MinCapacity (default DesiredCount) and MaxCapacity
 	// (default 4 × DesiredCount) bound autoscaling.
 	DesiredCount, MinCapacity, MaxCapacity int
+	// Autoscaling of the task count. Default true. With it, the service carries no
+	// DesiredCount: every stack update would otherwise reset a scaled-out service to it.
+	// Application Auto Scaling keeps the count within MinCapacity–MaxCapacity; a new service
+	// starts with one task and is raised to MinCapacity when the scalable target registers.
+	// Without it, the service runs DesiredCount tasks.
+	Autoscaling *bool
 
 	// Certificate for the HTTPS production listener. Either Certificate or DomainName.
 	Certificate awscertificatemanager.ICertificate
@@ -112,9 +129,11 @@ type GangwayServiceProps struct {
 
 	// TestListenerPort is the port of the test listener. Default 9443 (plain HTTP).
 	TestListenerPort int
-	// TestTrafficCidrs may reach the test listener. Default: anywhere (0.0.0.0/0) when
-	// internet-facing (the listener rule still requires TestHeader), the VPC's CIDR when
-	// internal.
+	// TestTrafficCidrs may also reach the test listener, besides the hook. Default none: the
+	// listener is closed to the internet. The hook runs in the VPC; an internet-facing load
+	// balancer sees it arrive from the NAT gateways' public addresses, which the construct
+	// allows when it created the VPC. With a given Vpc and an internet-facing load balancer,
+	// list the VPC's egress addresses here (required).
 	TestTrafficCidrs []string
 
 	// Strategy is the deployment strategy. Default awsecs.DeploymentStrategy_BLUE_GREEN;
@@ -141,15 +160,26 @@ type GangwayServiceProps struct {
 	// Target5xxThreshold: 5xx responses from the new target group in one minute that fail
 	// the deployment. Default 5.
 	Target5xxThreshold int
+	// ELB5xxThreshold: 5xx responses the load balancer generated itself (no target answered:
+	// refused, reset, timed out) in one minute that fail the deployment. Default 5.
+	ELB5xxThreshold int
+	// TargetP99Latency: the targets' p99 response time that, held for three minutes in a row,
+	// fails the deployment. Default 2 s; whole milliseconds.
+	TargetP99Latency time.Duration
 	// UnhealthyHostThreshold: unhealthy targets in the new target group, for two minutes in
 	// a row, that fail the deployment. Default 1.
 	UnhealthyHostThreshold int
 
-	// HookProbes: consecutive 200s one hook invocation needs (default 5); HookDeadline: how
-	// long the hook keeps answering IN_PROGRESS before FAILED (default 10 minutes, at most
-	// 24 hours, ECS's limit for a lifecycle stage).
+	// HookProbes: rounds of requests one hook invocation needs in a row (default 5);
+	// HookDeadline: how long the hook keeps answering IN_PROGRESS before FAILED, at each of
+	// its stages (default 10 minutes, at most 24 hours, ECS's limit for a lifecycle stage).
 	HookProbes   int
 	HookDeadline time.Duration
+	// SmokeChecks are sent through the test listener after readiness, in every round: real
+	// routes of the application and the statuses each must answer. Default one check, GET /
+	// answering anything but a 5xx. A revision that is ready but broken fails here, before
+	// production traffic moves.
+	SmokeChecks []SmokeCheck
 	// HookCode overrides the hook function's code. Default: the asset in HookAssetDir.
 	HookCode awslambda.Code
 	// HookAssetDir holds the `bootstrap` built by `make cdk-hook` (linux/arm64). Default
@@ -162,6 +192,14 @@ type GangwayServiceProps struct {
 
 	// LogRetention of the containers' and the hook's logs. Default one month.
 	LogRetention awslogs.RetentionDays
+}
+
+// SmokeCheck is one request the hook sends through the test listener: GET Path (with the
+// query, if any) must answer a status in Statuses, written as the load balancer's matcher
+// is: codes and ranges, "200", "200,204", "200-299".
+type SmokeCheck struct {
+	Path     string
+	Statuses string
 }
 
 // Problem is one prop the construct refuses: which prop, its value, and the rule it breaks.
@@ -200,6 +238,7 @@ type resolved struct {
 	threshold      CircuitBreakerThreshold
 	resetOnHealthy bool
 	blueGreen      bool // any strategy with two target groups and a test listener
+	autoscaling    bool
 }
 
 // Defaults of the props (also in the field comments and cdk/README.md).
@@ -216,21 +255,40 @@ const (
 	DefaultCpuTargetPercent  = 60
 	DefaultRequestsPerTarget = 1000
 	DefaultTarget5xx         = 5
+	DefaultELB5xx            = 5
+	DefaultTargetP99Latency  = 2 * time.Second
 	DefaultUnhealthyHosts    = 1
+	DefaultNatGateways       = 1
 
 	// maxHookDeadline is ECS's limit on one lifecycle stage.
 	maxHookDeadline = 24 * time.Hour
-	// maxDeploymentMinutes bounds bake time + hook deadline: CloudFormation gives up on a
-	// service deployment after 36 hours, and a margin is kept for scale-up and clean-up.
+	// maxDeploymentMinutes bounds the planned length of a deployment (hook deadlines, step
+	// bake times, bake time): CloudFormation gives up on a service deployment after 36 hours
+	// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-deployment-how-it-works.html),
+	// and 3 hours are kept for scale-up, traffic shifts and clean-up.
 	maxDeploymentMinutes = 1980
+	// vpcAzs is the number of availability zones of the VPC the construct creates.
+	vpcAzs = 2
 )
 
 func resolve(p GangwayServiceProps) (resolved, []Problem) {
-	r := resolved{GangwayServiceProps: p, internetFacing: true, resetOnHealthy: true}
+	r := resolved{GangwayServiceProps: p, internetFacing: true, resetOnHealthy: true, autoscaling: true}
 	var v validator
 
 	if p.InternetFacing != nil {
 		r.internetFacing = *p.InternetFacing
+	}
+	if p.Autoscaling != nil {
+		r.autoscaling = *p.Autoscaling
+	}
+	switch {
+	case p.Vpc != nil && p.NatGateways != 0:
+		v.add("NatGateways", fmt.Sprint(p.NatGateways), "applies only to the VPC the construct creates, not to a given Vpc")
+	case p.Vpc == nil:
+		setDefault(&r.NatGateways, DefaultNatGateways)
+		if r.NatGateways < 1 || r.NatGateways > vpcAzs {
+			v.add("NatGateways", fmt.Sprint(r.NatGateways), fmt.Sprintf("must be 1–%d: the tasks and the hook run in private subnets and need egress (one gateway per zone at most)", vpcAzs))
+		}
 	}
 	if p.AppImage == nil {
 		v.add("AppImage", "nil", "required: the application's container image")
@@ -291,8 +349,10 @@ func resolve(p GangwayServiceProps) (resolved, []Problem) {
 		v.add("DomainName", fmt.Sprintf("%q", p.DomainName), "must be a fully qualified domain name")
 	}
 	for i, c := range p.TestTrafficCidrs {
-		if _, err := netip.ParsePrefix(c); err != nil {
+		if pfx, err := netip.ParsePrefix(c); err != nil {
 			v.add(fmt.Sprintf("TestTrafficCidrs[%d]", i), fmt.Sprintf("%q", c), "must be a CIDR block such as 203.0.113.0/24")
+		} else if pfx.Bits() == 0 {
+			v.add(fmt.Sprintf("TestTrafficCidrs[%d]", i), fmt.Sprintf("%q", c), "must not be the whole internet: the test listener reaches revisions no one has checked yet")
 		}
 	}
 
@@ -306,6 +366,9 @@ func resolve(p GangwayServiceProps) (resolved, []Problem) {
 		r.blueGreen = true
 	default:
 		v.add("Strategy", string(p.Strategy), "must be ROLLING, BLUE_GREEN, LINEAR or CANARY")
+	}
+	if r.blueGreen && p.Vpc != nil && r.internetFacing && len(p.TestTrafficCidrs) == 0 {
+		v.add("TestTrafficCidrs", "none", "required with a given Vpc and an internet-facing load balancer: the hook reaches the test listener from the VPC's NAT addresses, which the construct cannot know for a VPC it did not create")
 	}
 	if p.BakeTime == 0 {
 		r.BakeTime = DefaultBakeTime
@@ -364,9 +427,19 @@ func resolve(p GangwayServiceProps) (resolved, []Problem) {
 	v.budget(r.budget)
 
 	setDefault(&r.Target5xxThreshold, DefaultTarget5xx)
+	setDefault(&r.ELB5xxThreshold, DefaultELB5xx)
 	setDefault(&r.UnhealthyHostThreshold, DefaultUnhealthyHosts)
 	if r.Target5xxThreshold < 1 {
 		v.add("Target5xxThreshold", fmt.Sprint(r.Target5xxThreshold), "must be at least 1")
+	}
+	if r.ELB5xxThreshold < 1 {
+		v.add("ELB5xxThreshold", fmt.Sprint(r.ELB5xxThreshold), "must be at least 1")
+	}
+	if r.TargetP99Latency == 0 {
+		r.TargetP99Latency = DefaultTargetP99Latency
+	}
+	if r.TargetP99Latency < time.Millisecond || r.TargetP99Latency%time.Millisecond != 0 {
+		v.add("TargetP99Latency", r.TargetP99Latency.String(), "must be a positive whole number of milliseconds")
 	}
 	if r.UnhealthyHostThreshold < 1 {
 		v.add("UnhealthyHostThreshold", fmt.Sprint(r.UnhealthyHostThreshold), "must be at least 1")
@@ -382,8 +455,27 @@ func resolve(p GangwayServiceProps) (resolved, []Problem) {
 	if r.HookDeadline < time.Minute || r.HookDeadline > maxHookDeadline {
 		v.add("HookDeadline", r.HookDeadline.String(), "must be 1m–24h: ECS fails a lifecycle stage after 24 hours")
 	}
-	if total := r.BakeTime + r.HookDeadline; r.blueGreen && total > maxDeploymentMinutes*time.Minute {
-		v.add("HookDeadline", r.HookDeadline.String(), fmt.Sprintf("BakeTime + HookDeadline = %s must be at most %d minutes, or CloudFormation gives up on the deployment first", total, maxDeploymentMinutes))
+	if len(r.SmokeChecks) == 0 {
+		r.SmokeChecks = []SmokeCheck{{Path: "/", Statuses: "200-499"}}
+	}
+	for i, c := range r.SmokeChecks {
+		if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, " \t\r\n#") {
+			v.add(fmt.Sprintf("SmokeChecks[%d].Path", i), fmt.Sprintf("%q", c.Path), "must be an absolute path, optionally with a query, such as /api/health?deep=1")
+		}
+		if _, err := hook.ParseStatuses(c.Statuses); err != nil {
+			v.add(fmt.Sprintf("SmokeChecks[%d].Statuses", i), fmt.Sprintf("%q", c.Statuses), err.Error())
+		}
+	}
+	if r.blueGreen {
+		plan := r.plannedLength()
+		if plan.total > maxDeploymentMinutes*time.Minute {
+			prop, value := "HookDeadline", r.HookDeadline.String()
+			if plan.steps > 1 {
+				prop, value = "StepBakeTime", r.StepBakeTime.String()
+			}
+			v.add(prop, value, fmt.Sprintf("the deployment's planned length %s = %s must be at most %d minutes, or CloudFormation gives up on the deployment first (36 hours, with 3 hours kept for scale-up, traffic shifts and clean-up)",
+				plan.formula, plan.total, maxDeploymentMinutes))
+		}
 	}
 	if r.HookAssetDir == "" {
 		r.HookAssetDir = DefaultHookAssetDir
@@ -408,6 +500,50 @@ func resolve(p GangwayServiceProps) (resolved, []Problem) {
 		}
 	}
 	return r, v.out
+}
+
+// deploymentPlan is the longest a blue/green deployment can take by its configuration.
+type deploymentPlan struct {
+	total   time.Duration
+	steps   int    // production traffic steps (1 for BLUE_GREEN)
+	formula string // how total was computed, in prop names
+}
+
+// plannedLength adds what a deployment may spend waiting by design: each hook stage up to
+// the ECS-side hook timeout, the bake time between traffic steps (not after the last one),
+// and the bake time after the shift.
+func (r resolved) plannedLength() deploymentPlan {
+	hookWait := time.Duration(r.hookTimeoutMinutes()) * time.Minute
+	p := deploymentPlan{steps: 1}
+	switch r.Strategy {
+	case awsecs.DeploymentStrategy_LINEAR:
+		p.steps = int(math.Ceil(100/r.StepPercent - 1e-9))
+	case awsecs.DeploymentStrategy_CANARY:
+		p.steps = 2
+	}
+	p.total = time.Duration(len(hookStages))*hookWait + time.Duration(p.steps-1)*r.StepBakeTime + r.BakeTime
+	p.formula = fmt.Sprintf("%d hook stages × %s + %d × StepBakeTime + BakeTime", len(hookStages), hookWait, p.steps-1)
+	if p.steps == 1 {
+		p.formula = fmt.Sprintf("%d hook stages × %s + BakeTime", len(hookStages), hookWait)
+	}
+	return p
+}
+
+// hookTimeoutMinutes is the ECS-side timeout of the hook at each stage: the hook's own
+// deadline, then one more callback delay and one more invocation, in whole minutes, plus a
+// minute. The hook answers FAILED first; the ECS timeout (action ROLLBACK) is the backstop
+// should the function itself stop answering.
+func (r resolved) hookTimeoutMinutes() int {
+	d := r.HookDeadline + hook.Defaults().CallBackDelay + r.hookFunctionTimeout()
+	return int((d+time.Minute-1)/time.Minute) + 1
+}
+
+// hookFunctionTimeout bounds one invocation: every request of every round may time out,
+// with the pauses between rounds, plus start-up.
+func (r resolved) hookFunctionTimeout() time.Duration {
+	c := hook.Defaults()
+	perRound := time.Duration(1+len(r.SmokeChecks)) * c.ProbeTimeout
+	return time.Duration(r.HookProbes)*(perRound+c.ProbeInterval) + 15*time.Second
 }
 
 // budgetRequired are the Settings fields the construct renders into the template: they must

@@ -11,10 +11,13 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/gangway-ecs/gangway/cdk/ecsinput"
 	"github.com/gangway-ecs/gangway/internal/budget"
+	"github.com/gangway-ecs/gangway/internal/ecs"
 )
 
 // The tests synthesize real stacks through jsii (node): each synth takes seconds, so one
@@ -182,6 +185,9 @@ func budgetFromTemplate(t *testing.T, s synthesized, declared budget.Settings) b
 	}
 	first := true
 	for id, tg := range tgs {
+		if tg["HealthCheckPath"] != ReadyPath {
+			continue // NoRoute: never has targets, carries no budget
+		}
 		var dereg time.Duration = -1
 		for _, a := range arr(tg["TargetGroupAttributes"]) {
 			if obj(a)["Key"] == "deregistration_delay.timeout_seconds" {
@@ -235,13 +241,12 @@ func TestBlueGreenTemplate(t *testing.T) {
 	s := synth(t, baseProps(t))
 
 	// The service: strategy, bake time, percents, grace period, circuit breaker with its
-	// threshold (escape hatch), deployment alarms with rollback, the hook at its stage.
+	// threshold (escape hatch), deployment alarms with rollback, the hook at its stages.
 	svc := s.one(t, "AWS::ECS::Service")
 	dc := obj(svc["DeploymentConfiguration"])
 	has(t, "service deployment configuration", func() {
 		s.tpl.HasResourceProperties(jsii.String("AWS::ECS::Service"), map[string]any{
 			"DeploymentController": map[string]any{"Type": "ECS"},
-			"DesiredCount":         2,
 			"DeploymentConfiguration": assertions.Match_ObjectLike(&map[string]any{
 				"Strategy":              "BLUE_GREEN",
 				"BakeTimeInMinutes":     5,
@@ -264,46 +269,70 @@ func TestBlueGreenTemplate(t *testing.T) {
 		alarmNames[fmt.Sprint(n)] = true
 	}
 	cwAlarms := s.resources("AWS::CloudWatch::Alarm")
-	if len(alarmNames) != 4 || len(cwAlarms) != 4 {
-		t.Fatalf("deployment alarms %v over %d alarms, want the 4 alarms", alarmNames, len(cwAlarms))
+	if len(alarmNames) != 7 || len(cwAlarms) != 7 {
+		t.Fatalf("deployment alarms %v over %d alarms, want the 7 alarms", alarmNames, len(cwAlarms))
 	}
 	metrics := map[string]int{}
 	for id, a := range cwAlarms {
 		if !alarmNames[fmt.Sprint(a["AlarmName"])] {
 			t.Errorf("alarm %s (%v) is not a deployment alarm", id, a["AlarmName"])
 		}
-		metrics[fmt.Sprint(a["MetricName"])]++
+		name := fmt.Sprint(a["MetricName"])
+		if a["ExtendedStatistic"] != nil {
+			name += "/" + fmt.Sprint(a["ExtendedStatistic"])
+		}
+		metrics[name]++
 		dims := map[string]bool{}
 		for _, d := range arr(a["Dimensions"]) {
 			dims[fmt.Sprint(obj(d)["Name"])] = true
 		}
-		if !dims["TargetGroup"] || !dims["LoadBalancer"] {
-			t.Errorf("alarm %s dimensions %v, want TargetGroup and LoadBalancer", id, dims)
+		// The load balancer's own 5xx have no target group dimension
+		// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html).
+		wantTG := name != "HTTPCode_ELB_5XX_Count"
+		if !dims["LoadBalancer"] || dims["TargetGroup"] != wantTG {
+			t.Errorf("alarm %s on %s: dimensions %v, want LoadBalancer and TargetGroup=%v", id, name, dims, wantTG)
 		}
 	}
-	if metrics["HTTPCode_Target_5XX_Count"] != 2 || metrics["UnHealthyHostCount"] != 2 {
-		t.Errorf("alarm metrics = %v, want 5xx and unhealthy hosts on each target group", metrics)
+	if want := map[string]int{"HTTPCode_Target_5XX_Count": 2, "UnHealthyHostCount": 2, "TargetResponseTime/p99": 2, "HTTPCode_ELB_5XX_Count": 1}; fmt.Sprint(metrics) != fmt.Sprint(want) {
+		t.Errorf("alarm metrics = %v, want %v", metrics, want)
 	}
+	has(t, "p99 latency alarm", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+			"MetricName": "TargetResponseTime", "ExtendedStatistic": "p99", "Threshold": 2, "EvaluationPeriods": 3, "Period": 60,
+		})
+	})
+	has(t, "ELB 5xx alarm", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+			"MetricName": "HTTPCode_ELB_5XX_Count", "Statistic": "Sum", "Threshold": 5, "EvaluationPeriods": 1, "Period": 60,
+		})
+	})
 
+	// The hook: one function at POST_SCALE_UP and POST_TEST_TRAFFIC_SHIFT, with ECS's own
+	// timeout set just past the hook's deadline (10 min + 30 s callback + the function's
+	// timeout, rounded up, plus a minute).
 	hooks := arr(dc["LifecycleHooks"])
 	if len(hooks) != 1 {
 		t.Fatalf("lifecycle hooks = %v, want 1", hooks)
 	}
 	hk := obj(hooks[0])
-	if stages := arr(hk["LifecycleStages"]); len(stages) != 1 || stages[0] != "POST_TEST_TRAFFIC_SHIFT" {
-		t.Errorf("hook stages = %v, want [POST_TEST_TRAFFIC_SHIFT]", stages)
+	if stages := fmt.Sprint(arr(hk["LifecycleStages"])); stages != "[POST_SCALE_UP POST_TEST_TRAFFIC_SHIFT]" {
+		t.Errorf("hook stages = %v, want [POST_SCALE_UP POST_TEST_TRAFFIC_SHIFT]", stages)
+	}
+	if tc := obj(hk["TimeoutConfiguration"]); tc["Action"] != "ROLLBACK" || num(tc["TimeoutInMinutes"]) != 13 {
+		t.Errorf("hook timeout = %v, want ROLLBACK after 13 minutes", hk["TimeoutConfiguration"])
 	}
 	fnID := s.logicalID(t, "AWS::Lambda::Function", func(p map[string]any) bool { return p["Handler"] == "bootstrap" })
 	if got := fmt.Sprint(arr(obj(hk["HookTargetArn"])["Fn::GetAtt"])[0]); got != fnID {
-		t.Errorf("hook target = %s, want the readiness function %s", got, fnID)
+		t.Errorf("hook target = %s, want the hook function %s", got, fnID)
 	}
 	has(t, "hook function", func() {
 		s.tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
-			"Runtime": "provided.al2023", "Handler": "bootstrap", "Architectures": []any{"arm64"},
+			"Runtime": "provided.al2023", "Handler": "bootstrap", "Architectures": []any{"arm64"}, "Timeout": 70,
 			"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
-				"GANGWAY_TEST_HEADER": TestHeader,
-				"GANGWAY_PROBES":      "5",
-				"GANGWAY_DEADLINE":    "10m0s",
+				"GANGWAY_TEST_HEADER":  TestHeader,
+				"GANGWAY_PROBES":       "5",
+				"GANGWAY_DEADLINE":     "10m0s",
+				"GANGWAY_SMOKE_CHECKS": `[{"path":"/","statuses":"200-499"}]`,
 			})},
 		})
 	})
@@ -314,48 +343,97 @@ func TestBlueGreenTemplate(t *testing.T) {
 		t.Errorf("readiness URL = %s, want the load balancer's DNS name, port 9443, /gangway/ready", url)
 	}
 
-	// Blue/green load balancing: the alternate target group and both listener rules.
+	// Blue/green load balancing: the alternate target group, both listener rules, the role.
 	lb := obj(arr(svc["LoadBalancers"])[0])
 	adv := obj(lb["AdvancedConfiguration"])
 	blueID := fmt.Sprint(obj(lb["TargetGroupArn"])["Ref"])
 	greenID := fmt.Sprint(obj(adv["AlternateTargetGroupArn"])["Ref"])
-	if lb["ContainerName"] != ProxyContainerName || num(lb["ContainerPort"]) != 8080 || blueID == greenID {
+	if lb["ContainerName"] != ProxyContainerName || num(lb["ContainerPort"]) != 8080 || blueID == greenID || greenID == "" {
 		t.Errorf("load balancer entry = %v", lb)
 	}
-	rules := s.resources("AWS::ElasticLoadBalancingV2::ListenerRule")
-	prodRule := rules[fmt.Sprint(obj(adv["ProductionListenerRule"])["Ref"])]
-	testRule := rules[fmt.Sprint(obj(adv["TestListenerRule"])["Ref"])]
-	if prodRule == nil || testRule == nil || adv["RoleArn"] == nil {
-		t.Fatalf("advanced configuration %v does not name both rules and a role", adv)
+	if adv["RoleArn"] == nil {
+		t.Errorf("advanced configuration %v has no role", adv)
 	}
-	for name, rule := range map[string]map[string]any{"production": prodRule, "test": testRule} {
+	prodID := getAttID(adv["ProductionListenerRule"])
+	testID := getAttID(adv["TestListenerRule"])
+	if fmt.Sprint(fnEnv["GANGWAY_PRODUCTION_RULE"]) != fmt.Sprint(adv["ProductionListenerRule"]) {
+		t.Errorf("hook's production rule %v, service's %v", fnEnv["GANGWAY_PRODUCTION_RULE"], adv["ProductionListenerRule"])
+	}
+	if tgs, _ := json.Marshal(fnEnv["GANGWAY_TARGET_GROUPS"]); !strings.Contains(string(tgs), blueID) || !strings.Contains(string(tgs), greenID) {
+		t.Errorf("hook's target groups %s, want %s and %s", tgs, blueID, greenID)
+	}
+
+	// CloudFormation can never point production at the group without tasks: no listener
+	// rule resource forwards to Blue or Green (an update of one would write its template
+	// weights over ECS's); the rules are custom resources that write weights only when they
+	// create the rule, and whose update call carries no actions.
+	for id, r := range s.resources("AWS::ElasticLoadBalancingV2::ListenerRule") {
+		raw, _ := json.Marshal(r["Actions"])
+		if strings.Contains(string(raw), blueID) || strings.Contains(string(raw), greenID) {
+			t.Errorf("listener rule %s forwards to a blue/green target group: %s", id, raw)
+		}
+	}
+	testHeader := false
+	for name, id := range map[string]string{"production": prodID, "test": testID} {
+		cr := s.resourceByID(t, id)
+		if !strings.HasPrefix(fmt.Sprint(cr["Type"]), "Custom::") {
+			t.Fatalf("%s rule %s is a %v, want a custom resource", name, id, cr["Type"])
+		}
+		props := obj(cr["Properties"])
+		create := sdkCall(t, props["Create"])
+		update := sdkCall(t, props["Update"])
+		del := sdkCall(t, props["Delete"])
+		if create["action"] != "createRule" || update["action"] != "modifyRule" || del["action"] != "deleteRule" {
+			t.Errorf("%s rule calls: %v / %v / %v", name, create["action"], update["action"], del["action"])
+		}
+		if _, ok := obj(update["parameters"])["Actions"]; ok {
+			t.Errorf("%s rule: the update call writes actions: %v", name, update["parameters"])
+		}
+		params := obj(create["parameters"])
 		weights := map[string]float64{}
-		for _, a := range arr(rule["Actions"]) {
+		for _, a := range arr(params["Actions"]) {
 			for _, tg := range arr(obj(obj(a)["ForwardConfig"])["TargetGroups"]) {
-				weights[fmt.Sprint(obj(obj(tg)["TargetGroupArn"])["Ref"])] = num(obj(tg)["Weight"])
+				weights[fmt.Sprint(obj(tg)["TargetGroupArn"])] = num(obj(tg)["Weight"])
 			}
 		}
-		if len(weights) != 2 || weights[blueID] != 1 || weights[greenID] != 0 {
-			t.Errorf("%s rule weights = %v, want %s:1 %s:0", name, weights, blueID, greenID)
+		if len(weights) != 2 || weights["{Ref:"+blueID+"}"] != 1 || weights["{Ref:"+greenID+"}"] != 0 {
+			t.Errorf("%s rule created with weights %v, want %s:1 %s:0", name, weights, blueID, greenID)
 		}
-	}
-	var testHeader bool
-	for _, c := range arr(testRule["Conditions"]) {
-		if obj(c)["Field"] == "http-header" && obj(obj(c)["HttpHeaderConfig"])["HttpHeaderName"] == TestHeader {
-			testHeader = true
-			want := obj(obj(c)["HttpHeaderConfig"])["Values"]
-			if got := fnEnv["GANGWAY_TEST_HEADER_VALUE"]; fmt.Sprint(arr(want)[0]) != fmt.Sprint(got) {
-				t.Errorf("hook sends %v, rule wants %v", got, want)
+		if num(params["Priority"]) != TrafficRulePriority {
+			t.Errorf("%s rule priority %v", name, params["Priority"])
+		}
+		for _, c := range arr(params["Conditions"]) {
+			if obj(c)["Field"] == "http-header" && obj(obj(c)["HttpHeaderConfig"])["HttpHeaderName"] == TestHeader {
+				testHeader = name == "test"
+				want := obj(obj(c)["HttpHeaderConfig"])["Values"]
+				if got := fnEnv["GANGWAY_TEST_HEADER_VALUE"]; fmt.Sprint(arr(want)[0]) != fmt.Sprint(got) {
+					t.Errorf("hook sends %v, rule wants %v", got, want)
+				}
 			}
 		}
 	}
 	if !testHeader {
-		t.Errorf("internet-facing test rule has no %s condition: %v", TestHeader, testRule["Conditions"])
+		t.Errorf("internet-facing test rule has no %s condition", TestHeader)
 	}
 
+	// Listeners: every action on the two listeners ECS shifts traffic on is a forward; what
+	// matches no route, and the proxy's own paths on the production listener, go to the
+	// target group that never has targets.
 	listeners := map[float64]map[string]any{}
-	for _, l := range s.resources("AWS::ElasticLoadBalancingV2::Listener") {
+	listenerIDs := map[string]float64{}
+	for id, l := range s.resources("AWS::ElasticLoadBalancingV2::Listener") {
 		listeners[num(l["Port"])] = l
+		listenerIDs[id] = num(l["Port"])
+	}
+	noRouteID := s.logicalID(t, "AWS::ElasticLoadBalancingV2::TargetGroup", func(p map[string]any) bool {
+		return p["HealthCheckPath"] != ReadyPath
+	})
+	for _, port := range []float64{443, 9443} {
+		for _, a := range arr(listeners[port]["DefaultActions"]) {
+			if obj(a)["Type"] != "forward" || fmt.Sprint(obj(obj(a)["TargetGroupArn"])["Ref"]) != noRouteID {
+				t.Errorf("listener %v default action %v, want a forward to %s", port, a, noRouteID)
+			}
+		}
 	}
 	if listeners[443]["Protocol"] != "HTTPS" || len(arr(listeners[443]["Certificates"])) != 1 {
 		t.Errorf("443 listener = %v, want HTTPS with a certificate", listeners[443])
@@ -365,6 +443,34 @@ func TestBlueGreenTemplate(t *testing.T) {
 	}
 	if listeners[9443]["Protocol"] != "HTTP" {
 		t.Errorf("test listener = %v, want HTTP on 9443", listeners[9443])
+	}
+	proxyPaths := 0
+	for id, r := range s.resources("AWS::ElasticLoadBalancingV2::ListenerRule") {
+		if listenerIDs[fmt.Sprint(obj(r["ListenerArn"])["Ref"])] != 443 {
+			continue
+		}
+		cond, _ := json.Marshal(r["Conditions"])
+		act := obj(arr(r["Actions"])[0])
+		if string(cond) == `[{"Field":"path-pattern","PathPatternConfig":{"Values":["/gangway/*"]}}]` &&
+			num(r["Priority"]) < TrafficRulePriority && act["Type"] == "forward" && fmt.Sprint(obj(act["TargetGroupArn"])["Ref"]) == noRouteID {
+			proxyPaths++
+		} else {
+			t.Errorf("unexpected production listener rule %s: %v", id, r)
+		}
+	}
+	if proxyPaths != 1 {
+		t.Errorf("no rule ahead of the production rule keeps /gangway/* from the internet")
+	}
+	// NoRoute is a Lambda target group whose function answers 404: a target that answers,
+	// so these requests never count as the load balancer's own 5xx (a deployment alarm).
+	noRoute := obj(s.resourceByID(t, noRouteID)["Properties"])
+	targets := arr(noRoute["Targets"])
+	if noRoute["TargetType"] != "lambda" || len(targets) != 1 {
+		t.Fatalf("NoRoute = %v, want a Lambda target group with one target", noRoute)
+	}
+	noRouteFn := obj(s.resourceByID(t, getAttID(obj(targets[0])["Id"]))["Properties"])
+	if code := fmt.Sprint(obj(noRouteFn["Code"])["ZipFile"]); !strings.Contains(code, "statusCode: 404") {
+		t.Errorf("NoRoute function code %q does not answer 404", code)
 	}
 
 	// Target groups: readiness path on the traffic port, thresholds and deregistration delay.
@@ -385,7 +491,8 @@ func TestBlueGreenTemplate(t *testing.T) {
 		}, jsii.Number(2))
 	})
 
-	// The task: proxy health check, stopTimeout, port, ordering; app essential.
+	// The task: proxy health check on the container probe, hardening, stopTimeout, port,
+	// ordering; app essential.
 	proxy := container(t, s, ProxyContainerName)
 	app := container(t, s, AppContainerName)
 	has(t, "proxy container", func() {
@@ -398,11 +505,15 @@ func TestBlueGreenTemplate(t *testing.T) {
 				"Name":      ProxyContainerName,
 				"Essential": true,
 				"HealthCheck": map[string]any{
-					"Command": []any{"CMD", "/healthcheck"}, "Interval": 5, "Timeout": 2, "Retries": 3, "StartPeriod": 15,
+					"Command": []any{"CMD", "/healthcheck", "-probe", "container"}, "Interval": 5, "Timeout": 2, "Retries": 3, "StartPeriod": 15,
 				},
-				"StopTimeout":  30,
-				"PortMappings": []any{assertions.Match_ObjectLike(&map[string]any{"ContainerPort": 8080, "Protocol": "tcp"})},
-				"DependsOn":    []any{map[string]any{"ContainerName": AppContainerName, "Condition": "START"}},
+				"ReadonlyRootFilesystem": true,
+				"User":                   "65532",
+				"LinuxParameters":        assertions.Match_ObjectLike(&map[string]any{"InitProcessEnabled": true}),
+				"Ulimits":                []any{map[string]any{"Name": "nofile", "SoftLimit": 65536, "HardLimit": 65536}},
+				"StopTimeout":            30,
+				"PortMappings":           []any{assertions.Match_ObjectLike(&map[string]any{"ContainerPort": 8080, "Protocol": "tcp"})},
+				"DependsOn":              []any{map[string]any{"ContainerName": AppContainerName, "Condition": "START"}},
 			})}),
 		})
 	})
@@ -411,7 +522,7 @@ func TestBlueGreenTemplate(t *testing.T) {
 	}
 	env := envOf(proxy)
 	for k, want := range map[string]string{
-		EnvReadyPath: ReadyPath, EnvListenAddr: ":8080", EnvUpstream: "http://127.0.0.1:80",
+		EnvReadyPath: ReadyPath, EnvListenAddr: ":8080", EnvUpstream: "127.0.0.1:80",
 		EnvShutdownDelay: "12s", EnvDrainTimeout: "15s", EnvShutdownDeadline: "30s",
 	} {
 		if env[k] != want {
@@ -425,16 +536,37 @@ func TestBlueGreenTemplate(t *testing.T) {
 		}
 	}
 
-	// Autoscaling on CPU and on requests per target of each target group.
-	policies := s.resources("AWS::ApplicationAutoScaling::ScalingPolicy")
-	kinds := map[string]int{}
-	for _, p := range policies {
-		spec := obj(obj(p["TargetTrackingScalingPolicyConfiguration"])["PredefinedMetricSpecification"])
-		kinds[fmt.Sprint(spec["PredefinedMetricType"])]++
+	// The load balancer reaches the tasks on the traffic port (the target groups are not
+	// attached through L2 listeners, which would have added this).
+	ingress := false
+	for _, in := range s.resources("AWS::EC2::SecurityGroupIngress") {
+		if num(in["FromPort"]) == 8080 && strings.Contains(fmt.Sprint(in["SourceSecurityGroupId"]), "LoadBalancer") {
+			ingress = true
+		}
 	}
-	if kinds["ECSServiceAverageCPUUtilization"] != 1 || kinds["ALBRequestCountPerTarget"] != 2 {
-		t.Errorf("scaling policies = %v, want CPU and request count per target group", kinds)
+	if !ingress {
+		t.Errorf("no ingress from the load balancer to the tasks on 8080")
 	}
+
+	// The service depends on the hook's invoke role and its policy.
+	policyID := s.logicalID(t, "AWS::IAM::Policy", func(p map[string]any) bool {
+		raw, _ := json.Marshal(p)
+		return strings.Contains(string(raw), "lambda:InvokeFunction") && strings.Contains(string(raw), fnID)
+	})
+	deps := map[string]bool{}
+	for _, d := range arr(s.resourceByID(t, s.logicalID(t, "AWS::ECS::Service", func(map[string]any) bool { return true }))["DependsOn"]) {
+		deps[fmt.Sprint(d)] = true
+	}
+	if !deps[policyID] {
+		t.Errorf("the service does not depend on the hook's invoke policy %s: %v", policyID, deps)
+	}
+
+	// Autoscaling: no DesiredCount on the service; CPU and one request-count policy over
+	// both target groups whose idle group's missing data is filled with 0.
+	if _, ok := svc["DesiredCount"]; ok {
+		t.Errorf("service has DesiredCount %v with autoscaling on: every stack update would reset the scaled count", svc["DesiredCount"])
+	}
+	checkScaling(t, s, blueID, greenID)
 	has(t, "scalable target", func() {
 		s.tpl.HasResourceProperties(jsii.String("AWS::ApplicationAutoScaling::ScalableTarget"), map[string]any{
 			"MinCapacity": 2, "MaxCapacity": 8,
@@ -449,6 +581,82 @@ func TestBlueGreenTemplate(t *testing.T) {
 	if got != budget.Defaults() {
 		t.Errorf("template budget = %+v\nwant budget.Defaults() = %+v", got, budget.Defaults())
 	}
+}
+
+// checkScaling asserts the CPU policy and the one request-count policy over the given
+// target groups (greenID "" for ROLLING).
+func checkScaling(t *testing.T, s synthesized, blueID, greenID string) {
+	t.Helper()
+	kinds := map[string]int{}
+	var custom []map[string]any
+	for _, p := range s.resources("AWS::ApplicationAutoScaling::ScalingPolicy") {
+		cfg := obj(p["TargetTrackingScalingPolicyConfiguration"])
+		if spec := obj(cfg["PredefinedMetricSpecification"]); spec != nil {
+			kinds[fmt.Sprint(spec["PredefinedMetricType"])]++
+		}
+		if spec := obj(cfg["CustomizedMetricSpecification"]); spec != nil {
+			custom = append(custom, spec)
+		}
+	}
+	if kinds["ECSServiceAverageCPUUtilization"] != 1 || kinds["ALBRequestCountPerTarget"] != 0 || len(custom) != 1 {
+		t.Fatalf("scaling policies: predefined %v and %d custom, want CPU and one request-count policy over the target groups", kinds, len(custom))
+	}
+	spec := custom[0]
+	if spec["MetricName"] != nil || spec["Namespace"] != nil {
+		t.Errorf("request policy keeps a single metric beside its metric math: %v", spec)
+	}
+	raw, _ := json.Marshal(spec["Metrics"])
+	want := []string{"RequestCountPerTarget", blueID, `"Expression":"FILL(tg0, 0)`}
+	if greenID != "" {
+		want = append(want, greenID, "FILL(tg1, 0)")
+	}
+	for _, w := range want {
+		if !strings.Contains(string(raw), w) {
+			t.Errorf("request policy metrics %s lack %s", raw, w)
+		}
+	}
+}
+
+func getAttID(v any) string {
+	a := arr(obj(v)["Fn::GetAtt"])
+	if len(a) == 0 {
+		return ""
+	}
+	return fmt.Sprint(a[0])
+}
+
+func (s synthesized) resourceByID(t *testing.T, id string) map[string]any {
+	t.Helper()
+	r := obj(obj(s.json["Resources"])[id])
+	if r == nil {
+		t.Fatalf("no resource %q", id)
+	}
+	return r
+}
+
+// sdkCall decodes a custom resource's SDK call (a JSON string, or an Fn::Join of one with
+// references), rendering each reference as {Ref:ID}.
+func sdkCall(t *testing.T, v any) map[string]any {
+	t.Helper()
+	var text string
+	switch x := v.(type) {
+	case string:
+		text = x
+	case map[string]any:
+		parts := arr(arr(x["Fn::Join"])[1])
+		for _, p := range parts {
+			if s, ok := p.(string); ok {
+				text += s
+			} else {
+				text += "{Ref:" + fmt.Sprint(obj(p)["Ref"]) + "}"
+			}
+		}
+	}
+	var call map[string]any
+	if err := json.Unmarshal([]byte(text), &call); err != nil {
+		t.Fatalf("SDK call %s: %v", text, err)
+	}
+	return call
 }
 
 func TestCustomBudgetIsRendered(t *testing.T) {
@@ -492,21 +700,27 @@ func TestStrategies(t *testing.T) {
 			if dc["LifecycleHooks"] != nil || dc["BakeTimeInMinutes"] != nil {
 				t.Errorf("rolling: hooks %v, bake time %v; want neither", dc["LifecycleHooks"], dc["BakeTimeInMinutes"])
 			}
-			if n := len(s.resources("AWS::ElasticLoadBalancingV2::TargetGroup")); n != 1 {
-				t.Errorf("rolling: %d target groups, want 1", n)
+			if n := len(s.resources("AWS::ElasticLoadBalancingV2::TargetGroup")); n != 2 {
+				t.Errorf("rolling: %d target groups, want 2 (Blue and NoRoute)", n)
 			}
+			if n := len(s.resources("AWS::CloudFormation::CustomResource")) + len(s.resources("Custom::AWS")); n != 0 {
+				t.Errorf("rolling: %d custom resources, want none (ECS moves no weights)", n)
+			}
+			checkScaling(t, s, fmt.Sprint(obj(obj(arr(s.one(t, "AWS::ECS::Service")["LoadBalancers"])[0])["TargetGroupArn"])["Ref"]), "")
 			if n := len(s.resources("AWS::ElasticLoadBalancingV2::Listener")); n != 2 {
 				t.Errorf("rolling: %d listeners, want 2 (no test listener)", n)
 			}
-			if n := len(s.resources("AWS::Lambda::Function")); n != 0 {
-				t.Errorf("rolling: %d functions, want no hook", n)
+			for id, fn := range s.resources("AWS::Lambda::Function") {
+				if fn["Handler"] == "bootstrap" {
+					t.Errorf("rolling: hook function %s, want none", id)
+				}
 			}
 			lb := obj(arr(s.one(t, "AWS::ECS::Service")["LoadBalancers"])[0])
 			if lb["AdvancedConfiguration"] != nil {
 				t.Errorf("rolling: advanced configuration %v", lb["AdvancedConfiguration"])
 			}
-			if n := len(arr(obj(dc["Alarms"])["AlarmNames"])); n != 2 {
-				t.Errorf("rolling: %d deployment alarms, want 2", n)
+			if n := len(arr(obj(dc["Alarms"])["AlarmNames"])); n != 4 {
+				t.Errorf("rolling: %d deployment alarms, want 4 (three on the target group, one on the load balancer)", n)
 			}
 		}},
 		{awsecs.DeploymentStrategy_LINEAR, func(t *testing.T, s synthesized, dc map[string]any) {
@@ -551,51 +765,155 @@ func TestInternalLoadBalancer(t *testing.T) {
 	if scheme := s.one(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")["Scheme"]; scheme != "internal" {
 		t.Errorf("scheme = %v", scheme)
 	}
-	fn := s.one(t, "AWS::Lambda::Function")
+	fnID := s.logicalID(t, "AWS::Lambda::Function", func(p map[string]any) bool { return p["Handler"] == "bootstrap" })
+	fn := s.resources("AWS::Lambda::Function")[fnID]
 	if obj(fn["VpcConfig"]) == nil {
 		t.Errorf("hook is not in the VPC: an internal load balancer is unreachable from outside")
 	}
 	if _, ok := obj(obj(fn["Environment"])["Variables"])["GANGWAY_TEST_HEADER"]; ok {
 		t.Errorf("internal: the hook sends a test header")
 	}
-	for _, r := range s.resources("AWS::ElasticLoadBalancingV2::ListenerRule") {
-		for _, c := range arr(r["Conditions"]) {
-			if obj(c)["Field"] == "http-header" {
-				t.Errorf("internal: rule has a header condition %v", c)
-			}
+	if raw, _ := json.Marshal(s.json); strings.Contains(string(raw), "http-header") {
+		t.Errorf("internal: a rule has a header condition")
+	}
+	checkTestIngress(t, s, func(peer string) bool { return strings.Contains(peer, "LifecycleHookFunctionSecurityGroup") }, 1)
+}
+
+// checkTestIngress asserts that every ingress to the test listener's port comes from a peer
+// allowed says yes to, never from the whole internet, and that there are want of them.
+func checkTestIngress(t *testing.T, s synthesized, allowed func(peer string) bool, want int) {
+	t.Helper()
+	var peers []string
+	add := func(in map[string]any) {
+		if num(in["FromPort"]) != DefaultTestListenerPort {
+			return
+		}
+		peer := in["CidrIp"]
+		if peer == nil {
+			peer = in["SourceSecurityGroupId"]
+		}
+		raw, _ := json.Marshal(peer)
+		peers = append(peers, string(raw))
+	}
+	for _, g := range s.resources("AWS::EC2::SecurityGroup") {
+		for _, in := range arr(g["SecurityGroupIngress"]) {
+			add(obj(in))
 		}
 	}
-	var fromHook bool
 	for _, in := range s.resources("AWS::EC2::SecurityGroupIngress") {
-		if num(in["FromPort"]) == 9443 && in["SourceSecurityGroupId"] != nil {
-			fromHook = true
+		add(in)
+	}
+	for _, p := range peers {
+		if strings.Contains(p, "0.0.0.0/0") || !allowed(p) {
+			t.Errorf("test listener open to %s", p)
 		}
 	}
-	if !fromHook {
-		t.Errorf("no ingress from the hook's security group to the test listener")
+	if len(peers) != want {
+		t.Errorf("test listener ingress from %v, want %d peer(s)", peers, want)
 	}
 }
 
 func TestTestListenerIngress(t *testing.T) {
+	// Closed to the internet by default: only the NAT gateway the hook leaves the VPC by.
+	natEIP := func(peer string) bool {
+		return strings.Contains(peer, "EIP") && strings.Contains(peer, "PublicIp") && strings.Contains(peer, "/32")
+	}
+	s := synth(t, baseProps(t))
+	checkTestIngress(t, s, natEIP, 1)
+
 	p := baseProps(t)
 	p.TestTrafficCidrs = []string{"203.0.113.0/24"}
+	p.NatGateways = 2
+	s = synth(t, p)
+	checkTestIngress(t, s, func(peer string) bool { return natEIP(peer) || peer == `"203.0.113.0/24"` }, 3)
+	if n := len(s.resources("AWS::EC2::NatGateway")); n != 2 {
+		t.Errorf("NatGateways 2: %d NAT gateways", n)
+	}
+}
+
+func TestAutoscalingOff(t *testing.T) {
+	p := baseProps(t)
+	p.Autoscaling = jsii.Bool(false)
+	p.DesiredCount = 3
 	s := synth(t, p)
-	sg := s.resources("AWS::EC2::SecurityGroup")
-	var ports []string
-	for _, g := range sg {
-		for _, in := range arr(g["SecurityGroupIngress"]) {
-			ports = append(ports, fmt.Sprintf("%v:%v", obj(in)["CidrIp"], num(obj(in)["FromPort"])))
-		}
+	if n := num(s.one(t, "AWS::ECS::Service")["DesiredCount"]); n != 3 {
+		t.Errorf("DesiredCount = %v, want 3 without autoscaling", n)
 	}
-	want := map[string]bool{"0.0.0.0/0:443": true, "0.0.0.0/0:80": true, "203.0.113.0/24:9443": true}
-	for _, p := range ports {
-		if strings.HasSuffix(p, ":9443") && !want[p] {
-			t.Errorf("test listener open to %s", p)
-		}
-		delete(want, p)
+	if n := len(s.resources("AWS::ApplicationAutoScaling::ScalableTarget")); n != 0 {
+		t.Errorf("%d scalable targets without autoscaling", n)
 	}
-	if len(want) != 0 {
-		t.Errorf("missing ingress %v (have %v)", want, ports)
+}
+
+// TestLintAcceptsSynthesizedTaskDefinition renders what the construct synthesizes as AWS CLI
+// input (package ecsinput) and checks it with the linter `proxy lint` runs (ecs.Lint, with
+// the proxy's own configuration resolution), for the defaults and a custom budget. `make
+// cdk-lint-ecs` does the same with bin/proxy.
+func TestLintAcceptsSynthesizedTaskDefinition(t *testing.T) {
+	b := budget.Defaults()
+	b.LongestRequest = 60 * time.Second
+	b.DrainTimeout = 60 * time.Second
+	b.DeregistrationDelay = 60 * time.Second
+	b.StopTimeout = 90 * time.Second
+	custom := baseProps(t)
+	custom.Budget = &b
+	for name, p := range map[string]*GangwayServiceProps{"defaults": baseProps(t), "custom budget": custom} {
+		t.Run(name, func(t *testing.T) {
+			s := synth(t, p)
+			raw, _ := json.Marshal(s.json)
+			r, err := ecsinput.Render(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			write := func(name string, set map[string][]byte) string {
+				if len(set) == 0 {
+					t.Fatalf("nothing rendered for %s", name)
+				}
+				for id, data := range set {
+					if !strings.Contains(id, "NoRoute") {
+						path := filepath.Join(dir, name)
+						if err := os.WriteFile(path, data, 0o644); err != nil {
+							t.Fatal(err)
+						}
+						return path
+					}
+				}
+				return ""
+			}
+			svcPath, tgPath := write("service.json", r.Services), write("tg.json", r.TargetGroups)
+			var tdJSON []byte
+			for _, d := range r.TaskDefinitions {
+				tdJSON = d
+			}
+			td, err := ecs.ParseTaskDefinition(tdJSON)
+			if err != nil {
+				t.Fatalf("rendered task definition is not register-task-definition input: %v\n%s", err, tdJSON)
+			}
+			in := ecs.LintInput{TaskDefinition: td, Containers: []string{ProxyContainerName}}
+			if in.Service, err = ecs.ReadService(svcPath); err != nil {
+				t.Fatal(err)
+			}
+			if in.TargetGroup, err = ecs.ReadTargetGroup(tgPath); err != nil {
+				t.Fatal(err)
+			}
+			flags := strings.Join(r.LintFlags, " ")
+			if want := fmt.Sprintf("-cold-start %s -longest-request %s", b.ColdStart, b.LongestRequest); name == "custom budget" && flags != want {
+				t.Errorf("lint flags %q, want %q", flags, want)
+			}
+			in.ColdStart, in.LongestRequest = budget.Defaults().ColdStart, budget.Defaults().LongestRequest
+			if name == "custom budget" {
+				in.LongestRequest = b.LongestRequest
+			}
+			for _, v := range ecs.Lint(in) {
+				// Until the linter knows the container probe, it reports the construct's
+				// check as not the Gangway one; nothing else may be reported.
+				if strings.HasSuffix(v.Field, ".healthCheck.command") && v.Value == `["CMD" "/healthcheck" "-probe" "container"]` {
+					t.Logf("linter predates -probe container: %s", v.Error())
+					continue
+				}
+				t.Errorf("proxy lint: %s", v.Error())
+			}
+		})
 	}
 }
 
@@ -651,6 +969,20 @@ func TestRejectsInvalidProps(t *testing.T) {
 		{"hook asset", func(p *GangwayServiceProps) { p.HookAssetDir = filepath.Join(asset, "missing") }, []string{"HookAssetDir", "make cdk-hook"}},
 		{"proxy env override", func(p *GangwayServiceProps) { p.ProxyEnvironment = map[string]string{EnvShutdownDelay: "1s"} }, []string{"ProxyEnvironment[GANGWAY_SHUTDOWN_DELAY]", "set by the construct"}},
 		{"cidr", func(p *GangwayServiceProps) { p.TestTrafficCidrs = []string{"10.0.0.0"} }, []string{"TestTrafficCidrs[0]", "CIDR"}},
+		{"test listener open to all", func(p *GangwayServiceProps) { p.TestTrafficCidrs = []string{"0.0.0.0/0"} }, []string{"TestTrafficCidrs[0]", "whole internet"}},
+		{"given VPC without test CIDRs", func(p *GangwayServiceProps) {
+			p.Vpc = awsec2.Vpc_FromVpcAttributes(awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Other"), nil), jsii.String("Vpc"), &awsec2.VpcAttributes{VpcId: jsii.String("vpc-1"), AvailabilityZones: jsii.Strings("a", "b")})
+		}, []string{"TestTrafficCidrs = none", "NAT addresses"}},
+		{"nat gateways", func(p *GangwayServiceProps) { p.NatGateways = 3 }, []string{"NatGateways = 3", "1–2"}},
+		{"smoke statuses", func(p *GangwayServiceProps) { p.SmokeChecks = []SmokeCheck{{Path: "/api", Statuses: "2xx"}} }, []string{"SmokeChecks[0].Statuses", "not a code"}},
+		{"smoke path", func(p *GangwayServiceProps) { p.SmokeChecks = []SmokeCheck{{Path: "api", Statuses: "200"}} }, []string{"SmokeChecks[0].Path", "absolute path"}},
+		{"latency", func(p *GangwayServiceProps) { p.TargetP99Latency = 1500 * time.Microsecond }, []string{"TargetP99Latency", "milliseconds"}},
+		{"linear steps past CloudFormation's limit", func(p *GangwayServiceProps) {
+			// 34 steps of 3 %: 33 step bake times of an hour, plus the hooks and the bake time.
+			p.Strategy = awsecs.DeploymentStrategy_LINEAR
+			p.StepPercent = 3
+			p.StepBakeTime = time.Hour
+		}, []string{"StepBakeTime = 1h0m0s", "1980 minutes"}},
 		// The timing budget and ECS ranges, through budget.Check.
 		{"CDK's 50% minimum", withBudget(func(b *budget.Settings) { b.MinimumHealthyPercent = 50 }), []string{"Budget.MinimumHealthyPercent = 50", "must be 100"}},
 		{"max percent", withBudget(func(b *budget.Settings) { b.MaximumPercent = 150 }), []string{"Budget.MaximumPercent = 150", "must be 200"}},

@@ -3,13 +3,22 @@ package hook
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 )
 
 // testConfig probes fast: the tests run real HTTP on 127.0.0.1 and must not wait on sleeps.
@@ -84,11 +93,7 @@ func TestHandleInProgressCarriesStateAndReason(t *testing.T) {
 	if resp.CallBackDelay != 20 {
 		t.Errorf("callBackDelay = %d, want 20", resp.CallBackDelay)
 	}
-	for _, want := range []string{"probe 2/3", "503", "upstream.cluster.app failed", "attempt 1"} {
-		if !strings.Contains(resp.Reason, want) {
-			t.Errorf("reason %q lacks %q", resp.Reason, want)
-		}
-	}
+	reasonHas(t, resp, "probe 2/3", "503", "upstream.cluster.app failed", "attempt 1")
 	if resp.HookDetails["team"] != "payments" {
 		t.Errorf("caller's hookDetails dropped: %v", resp.HookDetails)
 	}
@@ -125,11 +130,7 @@ func TestHandleFailsAfterDeadlineCountedFromFirstInvocation(t *testing.T) {
 	if resp.HookStatus != StatusFailed {
 		t.Fatalf("at the deadline: hookStatus = %s (%s), want FAILED", resp.HookStatus, resp.Reason)
 	}
-	for _, want := range []string{"not ready within 10m0s", "503", "attempt 4", "rolling back"} {
-		if !strings.Contains(resp.Reason, want) {
-			t.Errorf("reason %q lacks %q", resp.Reason, want)
-		}
-	}
+	reasonHas(t, resp, "not ready within 10m0s", "503", "attempt 4", "rolling back")
 }
 
 func TestHandleRecoversBeforeDeadline(t *testing.T) {
@@ -278,6 +279,330 @@ func TestFromEnv(t *testing.T) {
 	} {
 		if _, err := FromEnv(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("%s: FromEnv accepted %v", name, bad)
+		}
+	}
+}
+
+func TestParseStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		spec      string
+		match     []int
+		mismatch  []int
+		wantError bool
+	}{
+		{spec: "200", match: []int{200}, mismatch: []int{201, 500}},
+		{spec: "200,204", match: []int{200, 204}, mismatch: []int{203}},
+		{spec: "200-499", match: []int{200, 404, 499}, mismatch: []int{199, 500, 503}},
+		{spec: " 200-299 , 304", match: []int{250, 304}, mismatch: []int{301}},
+		{spec: "", wantError: true},
+		{spec: "2xx", wantError: true},
+		{spec: "299-200", wantError: true},
+		{spec: "600", wantError: true},
+		{spec: "200,", wantError: true},
+	} {
+		st, err := ParseStatuses(tc.spec)
+		if (err != nil) != tc.wantError {
+			t.Errorf("%q: error %v, want error %v", tc.spec, err, tc.wantError)
+			continue
+		}
+		for _, c := range tc.match {
+			if !st.Match(c) {
+				t.Errorf("%q does not match %d", tc.spec, c)
+			}
+		}
+		for _, c := range tc.mismatch {
+			if st.Match(c) {
+				t.Errorf("%q matches %d", tc.spec, c)
+			}
+		}
+	}
+}
+
+// app serves readiness and the application's routes, each with a fixed status, and records
+// the paths asked in order.
+type app struct {
+	ready  atomic.Int64
+	routes map[string]*atomic.Int64
+	mu     sync.Mutex
+	asked  []string
+	header string
+}
+
+func newApp(t *testing.T, ready int, routes map[string]int) (*app, *httptest.Server) {
+	t.Helper()
+	a := &app{routes: map[string]*atomic.Int64{}}
+	a.ready.Store(int64(ready))
+	for p, code := range routes {
+		a.routes[p] = &atomic.Int64{}
+		a.routes[p].Store(int64(code))
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.asked = append(a.asked, r.URL.RequestURI())
+		a.header = r.Header.Get("X-Gangway-Test")
+		a.mu.Unlock()
+		if r.URL.Path == "/gangway/ready" {
+			w.WriteHeader(int(a.ready.Load()))
+			return
+		}
+		code, ok := a.routes[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(code.Load()))
+		_, _ = w.Write([]byte("database connection refused\n"))
+	}))
+	t.Cleanup(srv.Close)
+	return a, srv
+}
+
+func (a *app) paths() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.asked...)
+}
+
+func smoke(t *testing.T, path, statuses string) SmokeCheck {
+	st, err := ParseStatuses(statuses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SmokeCheck{Path: path, Statuses: st}
+}
+
+func TestHandleSmokeChecksCatchReadyButBrokenRevision(t *testing.T) {
+	a, srv := newApp(t, 200, map[string]int{"/api/orders": 503, "/": 200})
+	c := testConfig(srv.URL + "/gangway/ready")
+	c.Smoke = []SmokeCheck{smoke(t, "/", "200-499"), smoke(t, "/api/orders?limit=1", "200")}
+	c.Header, c.HeaderValue = "X-Gangway-Test", "green"
+	h := &Hook{Config: c}
+	resp, err := h.Handle(context.Background(), Event{LifecycleStage: StagePostTestTrafficShift})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.HookStatus != StatusInProgress {
+		t.Fatalf("ready but answering 503: got %s (%s), want IN_PROGRESS", resp.HookStatus, resp.Reason)
+	}
+	reasonHas(t, resp, "smoke check /api/orders?limit=1 (want 200)", "503", "database connection refused", "probe 1/3")
+	// Readiness first, then the smoke checks in order; the test header on every request.
+	if got := strings.Join(a.paths(), " "); got != "/gangway/ready / /api/orders?limit=1" {
+		t.Errorf("requests = %s", got)
+	}
+	if a.header != "green" {
+		t.Errorf("smoke check sent test header %q", a.header)
+	}
+
+	a.routes["/api/orders"].Store(200)
+	resp, _ = h.Handle(context.Background(), Event{LifecycleStage: StagePostTestTrafficShift})
+	if resp.HookStatus != StatusSucceeded || !strings.Contains(resp.Reason, "3 rounds of a 200 from readiness and 2 smoke check(s)") {
+		t.Fatalf("after the fix: got %s (%s), want SUCCEEDED", resp.HookStatus, resp.Reason)
+	}
+}
+
+func TestHandleReadinessComesBeforeSmokeChecks(t *testing.T) {
+	a, srv := newApp(t, 503, map[string]int{"/": 200})
+	c := testConfig(srv.URL + "/gangway/ready")
+	c.Smoke = []SmokeCheck{smoke(t, "/", "200")}
+	resp, _ := (&Hook{Config: c}).Handle(context.Background(), Event{})
+	if resp.HookStatus != StatusInProgress || strings.Contains(resp.Reason, "smoke") {
+		t.Fatalf("got %s (%s), want IN_PROGRESS on readiness", resp.HookStatus, resp.Reason)
+	}
+	if got := a.paths(); len(got) != 1 || got[0] != "/gangway/ready" {
+		t.Errorf("requests = %v, want readiness only", got)
+	}
+}
+
+// fleet is a Fleet with fixed answers that records which target group it was asked about.
+type fleet struct {
+	weights map[string]int
+	targets map[string][]Target
+	desired int
+	asked   []string
+}
+
+func (f *fleet) ProductionWeights(context.Context) (map[string]int, error) { return f.weights, nil }
+func (f *fleet) TargetHealth(_ context.Context, tg string) ([]Target, error) {
+	f.asked = append(f.asked, tg)
+	return f.targets[tg], nil
+}
+func (f *fleet) DesiredCount(_ context.Context, svc string) (int, error) {
+	if svc != "arn:aws:ecs:eu-west-1:123456789012:service/c/web" {
+		return 0, errors.New("unknown service " + svc)
+	}
+	return f.desired, nil
+}
+
+func TestCapacityCheckBoundsCrashLoopingRevision(t *testing.T) {
+	const blue, green = "arn:tg/blue", "arn:tg/green"
+	// Production is on Green (the previous deployment ended there), so the new tasks
+	// register in Blue.
+	f := &fleet{
+		weights: map[string]int{blue: 0, green: 1},
+		targets: map[string][]Target{
+			blue:  {{ID: "10.0.1.5", State: "healthy"}, {ID: "10.0.2.7", State: "unhealthy", Reason: "Target.FailedHealthChecks"}},
+			green: {{ID: "10.0.1.9", State: "healthy"}, {ID: "10.0.2.9", State: "healthy"}},
+		},
+		desired: 2,
+	}
+	c := testConfig("http://127.0.0.1:1/gangway/ready")
+	c.TargetGroups = []string{blue, green}
+	c.ProductionRule = "arn:rule/prod"
+	first := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	now := first
+	h := &Hook{Config: c, Fleet: f, Now: func() time.Time { return now }}
+	ev := Event{ExecutionDetails: &ExecutionDetails{LifecycleStage: StagePostScaleUp, ServiceARN: "arn:aws:ecs:eu-west-1:123456789012:service/c/web"}}
+
+	var details map[string]any
+	var statuses []string
+	for _, at := range []time.Duration{0, 5 * time.Minute, 10 * time.Minute} {
+		now = first.Add(at)
+		ev.HookDetails = details
+		resp, err := h.Handle(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses = append(statuses, resp.HookStatus)
+		details = resp.HookDetails
+		if !strings.Contains(resp.Reason, "1 of 2 desired tasks healthy; 1 unhealthy (Target.FailedHealthChecks)") || !strings.Contains(resp.Reason, blue) {
+			t.Errorf("at +%s: reason %q", at, resp.Reason)
+		}
+		if at == 10*time.Minute && !strings.Contains(resp.Reason, "not ready within 10m0s") {
+			t.Errorf("FAILED reason %q", resp.Reason)
+		}
+	}
+	if got := strings.Join(statuses, " "); got != "IN_PROGRESS IN_PROGRESS FAILED" {
+		t.Errorf("statuses = %s, want IN_PROGRESS IN_PROGRESS FAILED", got)
+	}
+	for _, tg := range f.asked {
+		if tg != blue {
+			t.Errorf("asked about %s, the group serving production", tg)
+		}
+	}
+
+	f.targets[blue][1].State = "healthy"
+	resp, err := h.Handle(context.Background(), Event{ExecutionDetails: ev.ExecutionDetails})
+	if err != nil || resp.HookStatus != StatusSucceeded {
+		t.Fatalf("both healthy: %s (%s) %v", resp.HookStatus, resp.Reason, err)
+	}
+
+	f.weights = map[string]int{blue: 1, green: 1}
+	resp, _ = h.Handle(context.Background(), Event{ExecutionDetails: ev.ExecutionDetails})
+	if resp.HookStatus != StatusInProgress || !strings.Contains(resp.Reason, "exactly one") {
+		t.Errorf("production on both groups: %s (%s)", resp.HookStatus, resp.Reason)
+	}
+
+	h.Fleet = nil
+	if _, err := h.Handle(context.Background(), Event{ExecutionDetails: ev.ExecutionDetails}); err == nil {
+		t.Errorf("POST_SCALE_UP without a fleet: no error (ECS must roll back a misconfigured hook)")
+	}
+}
+
+// TestAWSFleetWithSDKClients runs AWSFleet's calls through the real SDK clients against a
+// server on 127.0.0.1 that answers as Elastic Load Balancing (query protocol, XML) and ECS
+// (JSON 1.1) do.
+func TestAWSFleetWithSDKClients(t *testing.T) {
+	const ns = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+	var mu sync.Mutex
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if target := r.Header.Get("X-Amz-Target"); target != "" {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			calls = append(calls, target+" "+string(body))
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			_, _ = io.WriteString(w, `{"services":[{"serviceArn":"arn:aws:ecs:eu-west-1:123456789012:service/c/web","desiredCount":3}],"failures":[]}`)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		calls = append(calls, r.Form.Get("Action")+" "+r.Form.Get("RuleArns.member.1")+r.Form.Get("TargetGroupArn"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		switch r.Form.Get("Action") {
+		case "DescribeRules":
+			fmt.Fprintf(w, `<DescribeRulesResponse xmlns="%s"><DescribeRulesResult><Rules><member><RuleArn>arn:rule/prod</RuleArn><Priority>10</Priority><Actions><member><Type>forward</Type><ForwardConfig><TargetGroups><member><TargetGroupArn>arn:tg/blue</TargetGroupArn><Weight>0</Weight></member><member><TargetGroupArn>arn:tg/green</TargetGroupArn><Weight>1</Weight></member></TargetGroups></ForwardConfig></member></Actions></member></Rules></DescribeRulesResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeRulesResponse>`, ns)
+		case "DescribeTargetHealth":
+			fmt.Fprintf(w, `<DescribeTargetHealthResponse xmlns="%s"><DescribeTargetHealthResult><TargetHealthDescriptions><member><Target><Id>10.0.1.5</Id><Port>8080</Port></Target><TargetHealth><State>healthy</State></TargetHealth></member><member><Target><Id>10.0.2.7</Id><Port>8080</Port></Target><TargetHealth><State>unhealthy</State><Reason>Target.FailedHealthChecks</Reason></TargetHealth></member></TargetHealthDescriptions></DescribeTargetHealthResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></DescribeTargetHealthResponse>`, ns)
+		default:
+			http.Error(w, "unexpected action", http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+
+	cfg := aws.Config{
+		Region:      "eu-west-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		HTTPClient:  srv.Client(),
+	}
+	f := AWSFleet{
+		ELB:            elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
+		ECS:            ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
+		ProductionRule: "arn:rule/prod",
+	}
+	ctx := context.Background()
+	w, err := f.ProductionWeights(ctx)
+	if err != nil || w["arn:tg/blue"] != 0 || w["arn:tg/green"] != 1 || len(w) != 2 {
+		t.Fatalf("weights = %v, %v", w, err)
+	}
+	ts, err := f.TargetHealth(ctx, "arn:tg/blue")
+	if err != nil || len(ts) != 2 || ts[0] != (Target{ID: "10.0.1.5", State: "healthy"}) || ts[1].Reason != "Target.FailedHealthChecks" {
+		t.Fatalf("targets = %+v, %v", ts, err)
+	}
+	n, err := f.DesiredCount(ctx, "arn:aws:ecs:eu-west-1:123456789012:service/c/web")
+	if err != nil || n != 3 {
+		t.Fatalf("desired = %d, %v", n, err)
+	}
+	if _, err := f.DesiredCount(ctx, "web"); err == nil {
+		t.Errorf("a bare service name was accepted")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"DescribeRules arn:rule/prod", "DescribeTargetHealth arn:tg/blue", `AmazonEC2ContainerServiceV20141113.DescribeServices {"cluster":"c","services":["arn:aws:ecs:eu-west-1:123456789012:service/c/web"]}`}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("calls = %q\nwant    %q", calls, want)
+	}
+}
+
+func TestFromEnvSmokeChecksAndCapacity(t *testing.T) {
+	env := map[string]string{
+		EnvURL:            "http://lb:9443/gangway/ready",
+		EnvSmokeChecks:    `[{"path":"/","statuses":"200-499"},{"path":"/api","statuses":"200"}]`,
+		EnvTargetGroups:   "arn:tg/blue,arn:tg/green",
+		EnvProductionRule: "arn:rule/prod",
+	}
+	c, err := FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Smoke) != 2 || c.Smoke[1].Path != "/api" || !c.Smoke[0].Statuses.Match(404) || c.Smoke[0].Statuses.Match(500) {
+		t.Errorf("smoke = %+v", c.Smoke)
+	}
+	if len(c.TargetGroups) != 2 || c.ProductionRule != "arn:rule/prod" {
+		t.Errorf("capacity config = %v %q", c.TargetGroups, c.ProductionRule)
+	}
+	for name, bad := range map[string]map[string]string{
+		"statuses":    {EnvSmokeChecks: `[{"path":"/","statuses":"5xx"}]`},
+		"unknown key": {EnvSmokeChecks: `[{"path":"/","status":"200"}]`},
+		"path":        {EnvSmokeChecks: `[{"path":"api","statuses":"200"}]`},
+		"one group":   {EnvTargetGroups: "arn:tg/blue", EnvProductionRule: "arn:rule"},
+		"no rule":     {EnvTargetGroups: "arn:tg/blue,arn:tg/green"},
+	} {
+		if _, err := FromEnv(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("%s: FromEnv accepted %v", name, bad)
+		}
+	}
+}
+
+// reasonHas asserts that the hook's reason mentions each of wants.
+func reasonHas(t *testing.T, resp Response, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(resp.Reason, want) {
+			t.Errorf("reason %q lacks %q", resp.Reason, want)
 		}
 	}
 }

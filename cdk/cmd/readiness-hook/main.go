@@ -1,6 +1,7 @@
 // Command readiness-hook is the Lambda function behind GangwayService's lifecycle hook: ECS
-// invokes it at POST_TEST_TRAFFIC_SHIFT and it answers SUCCEEDED, IN_PROGRESS or FAILED after
-// probing the proxy's readiness path through the test listener (see package hook).
+// invokes it at POST_SCALE_UP (healthy new tasks against the desired count) and at
+// POST_TEST_TRAFFIC_SHIFT (readiness and smoke checks through the test listener), and it
+// answers SUCCEEDED, IN_PROGRESS or FAILED (see package hook).
 //
 // Built for the provided.al2023 runtime by `make cdk-hook`:
 //
@@ -14,6 +15,9 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/gangway-ecs/gangway/cdk/hook"
 )
@@ -30,6 +34,15 @@ func main() {
 		return
 	}
 	h := &hook.Hook{Config: cfg}
+	if cfg.ProductionRule != "" {
+		// The Lambda runtime's role credentials and region, from its environment.
+		aws, err := config.LoadDefaultConfig(context.Background())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "readiness-hook: AWS configuration: %v\n", err)
+			os.Exit(1)
+		}
+		h.Fleet = hook.AWSFleet{ELB: elbv2.NewFromConfig(aws), ECS: ecs.NewFromConfig(aws), ProductionRule: cfg.ProductionRule}
+	}
 	lambda.Start(func(ctx context.Context, ev hook.Event) (hook.Response, error) {
 		resp, err := h.Handle(ctx, ev)
 		if err != nil {
