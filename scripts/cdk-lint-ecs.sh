@@ -17,10 +17,6 @@ if [ ${#templates[@]} -eq 0 ]; then
 fi
 mapfile -t dirs < <(cd "$root/cdk" && go run ./cmd/ecs-input -out "$out" "${templates[@]}")
 
-# The construct's container check is `/healthcheck -probe container`. A proxy built before
-# `proxy lint` knew that probe reports it as not the Gangway check; that one finding, with
-# exactly the construct's command, is shown as a note and not counted. Every other finding is.
-container_probe='["CMD" "/healthcheck" "-probe" "container"]'
 failed=0
 errfile=$(mktemp)
 trap 'rm -f "$errfile"' EXIT
@@ -33,19 +29,14 @@ for dir in "${dirs[@]}"; do
     report=$("$root/bin/proxy" lint -output json -container proxy -service "${services[0]}" \
       -target-group "$tg" "${flags[@]}" "$dir"/taskdef-*.json 2>"$errfile")
     set -e
-    if ! PROBE="$container_probe" python3 -c '
-import json, os, sys
-probe = os.environ["PROBE"]
+    if ! python3 -c '
+import json, sys
 bad = 0
 for f in json.load(sys.stdin):
     if f.get("error"):
         print(f["file"] + ": " + f["error"]); bad += 1
     for v in f["findings"]:
-        line = "%s: %s = %s: %s" % (f["file"], v["field"], v["value"], v["rule"])
-        if v["field"].endswith(".healthCheck.command") and v["value"] == probe:
-            print("note (linter predates -probe container): " + line)
-            continue
-        print(line); bad += 1
+        print("%s: %s = %s: %s" % (f["file"], v["field"], v["value"], v["rule"])); bad += 1
 sys.exit(1 if bad else 0)' <<<"$report"; then
       cat "$errfile" >&2
       echo "cdk-lint-ecs: $dir with $(basename "$tg"): findings above" >&2

@@ -11,7 +11,7 @@
 //	DeregistrationDelay >= LongestRequest
 //	DrainTimeout >= LongestRequest
 //	ContainerInterval <= 10s, ContainerTimeout >= 2s, ContainerStartPeriod >= ColdStart
-//	HealthCheckGracePeriod >= ColdStart
+//	HealthCheckGracePeriod >= ColdStart + LBHealthyThreshold × LBHealthInterval
 //	MinimumHealthyPercent == 100, MaximumPercent == 200
 //
 // plus every range that ECS and Elastic Load Balancing enforce on those fields.
@@ -60,7 +60,8 @@ const (
 //     callers that read 0 from a target group report it themselves.)
 //   - StopTimeout: when zero, ECS's default (DefaultStopTimeout, 30 s) applies and the
 //     shutdown-window rule uses it; the range check is skipped.
-//   - HealthCheckGracePeriod: checked against ColdStart when both are declared.
+//   - HealthCheckGracePeriod: checked against ColdStart when both are declared, plus the
+//     healthy threshold's passing checks when LBHealthyThreshold and LBHealthInterval are.
 //   - MinimumHealthyPercent, MaximumPercent: each checked when declared.
 //   - ContainerInterval, ContainerTimeout, ContainerRetries, ContainerStartPeriod: the
 //     container health check is declared when any of them is non-zero; then interval,
@@ -298,10 +299,20 @@ func (c *checker) shutdown(s Settings) {
 
 // deployment checks the service's deployment settings.
 func (c *checker) deployment(s Settings) {
-	if s.HealthCheckGracePeriod != 0 && s.ColdStart != 0 && s.HealthCheckGracePeriod < s.ColdStart {
-		c.add("HealthCheckGracePeriod", s.HealthCheckGracePeriod.String(),
-			fmt.Sprintf("the health-check grace period must cover the cold start (%s), or the scheduler stops tasks the load balancer has not yet seen ready", s.ColdStart),
-			fmt.Sprintf("set HealthCheckGracePeriod to at least %s", secs(ceilSecond(s.ColdStart))))
+	if s.HealthCheckGracePeriod != 0 && s.ColdStart != 0 {
+		need, what := s.ColdStart, fmt.Sprintf("the cold start (%s)", s.ColdStart)
+		if s.LBHealthyThreshold != 0 && s.LBHealthInterval != 0 {
+			// A task is ready after its cold start, but healthy in the target group only after
+			// the healthy threshold's passing checks; until then its failed checks count.
+			need = s.ColdStart + time.Duration(s.LBHealthyThreshold)*s.LBHealthInterval
+			what = fmt.Sprintf("the cold start and the healthy threshold's passing checks (%s + %d × %s = %s)",
+				s.ColdStart, s.LBHealthyThreshold, s.LBHealthInterval, need)
+		}
+		if s.HealthCheckGracePeriod < need {
+			c.add("HealthCheckGracePeriod", s.HealthCheckGracePeriod.String(),
+				fmt.Sprintf("the health-check grace period must cover %s, or the scheduler replaces tasks that were about to turn healthy", what),
+				fmt.Sprintf("set HealthCheckGracePeriod to at least %s", secs(ceilSecond(need))))
+		}
 	}
 	if s.MinimumHealthyPercent != 0 && s.MinimumHealthyPercent != 100 {
 		c.add("MinimumHealthyPercent", fmt.Sprint(s.MinimumHealthyPercent),

@@ -41,20 +41,22 @@ func TestCheck(t *testing.T) {
 	}{
 		// Target group ranges.
 		{"lb interval below 5s", func(x *Settings) { x.LBHealthInterval = 4 * s; x.ShutdownDelay = 12 * s }, []string{"LBHealthInterval"}},
-		{"lb interval above 300s", func(x *Settings) { x.LBHealthInterval = 301 * s }, []string{"LBHealthInterval", "ShutdownDelay"}},
+		{"lb interval above 300s", func(x *Settings) { x.LBHealthInterval = 301 * s }, []string{"LBHealthInterval", "ShutdownDelay", "HealthCheckGracePeriod"}},
 		{"lb interval fractional", func(x *Settings) {
 			x.LBHealthInterval = 5500 * time.Millisecond
 			x.ShutdownDelay = 14 * s
 			x.DrainTimeout = 13 * s
 		}, []string{"LBHealthInterval"}},
 		{"lb timeout below 2s", func(x *Settings) { x.LBHealthTimeout = time.Second }, []string{"LBHealthTimeout"}},
-		{"lb timeout above 120s", func(x *Settings) { x.LBHealthInterval = 300 * s; x.LBHealthTimeout = 121 * s }, []string{"LBHealthTimeout", "ShutdownDelay"}},
+		{"lb timeout above 120s", func(x *Settings) { x.LBHealthInterval = 300 * s; x.LBHealthTimeout = 121 * s }, []string{"LBHealthTimeout", "ShutdownDelay", "HealthCheckGracePeriod"}},
 		{"lb timeout equal to interval", func(x *Settings) { x.LBHealthTimeout = 5 * s; x.ShutdownDelay = 15 * s; x.DrainTimeout = 12 * s }, []string{"LBHealthTimeout"}},
 		{"lb healthy threshold 1", func(x *Settings) { x.LBHealthyThreshold = 1 }, []string{"LBHealthyThreshold"}},
-		{"lb healthy threshold 11", func(x *Settings) { x.LBHealthyThreshold = 11 }, []string{"LBHealthyThreshold"}},
+		{"lb healthy threshold 11", func(x *Settings) { x.LBHealthyThreshold = 11; x.HealthCheckGracePeriod = 65 * s }, []string{"LBHealthyThreshold"}},
 		{"lb unhealthy threshold 1", func(x *Settings) { x.LBUnhealthyThreshold = 1 }, []string{"LBUnhealthyThreshold"}},
 		{"lb unhealthy threshold 11", func(x *Settings) { x.LBUnhealthyThreshold = 11 }, []string{"LBUnhealthyThreshold", "ShutdownDelay"}},
-		{"lb thresholds on the limits", func(x *Settings) { x.LBHealthyThreshold = 10; x.LBUnhealthyThreshold = 2 }, nil},
+		{"lb thresholds on the limits", func(x *Settings) { x.LBHealthyThreshold = 10; x.LBUnhealthyThreshold = 2; x.HealthCheckGracePeriod = 60 * s }, nil},
+		{"grace shorter than cold start and healthy checks", func(x *Settings) { x.HealthCheckGracePeriod = 19 * s }, []string{"HealthCheckGracePeriod"}},
+		{"grace covers cold start and healthy checks", func(x *Settings) { x.HealthCheckGracePeriod = 20 * s }, nil},
 		{"dereg delay above 3600s", func(x *Settings) { x.DeregistrationDelay = 3601 * s }, []string{"DeregistrationDelay"}},
 		{"dereg delay 3600s", func(x *Settings) { x.DeregistrationDelay = 3600 * s }, nil},
 
@@ -120,7 +122,7 @@ func TestCheck(t *testing.T) {
 			x.ContainerInterval = 30 * s
 			x.StopTimeout = 10 * s
 			x.MinimumHealthyPercent = 50
-		}, []string{"ContainerInterval", "ShutdownDelay", "StopTimeout", "MinimumHealthyPercent"}},
+		}, []string{"ContainerInterval", "ShutdownDelay", "StopTimeout", "HealthCheckGracePeriod", "MinimumHealthyPercent"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -483,7 +483,6 @@ func (l *linter) service(svc *ServiceSettings) {
 			"a service behind a load balancer needs a grace period: with 0, failed load-balancer checks during the cold start count, and ECS replaces tasks that were about to become ready",
 			fmt.Sprintf("set healthCheckGracePeriodSeconds to at least the cold start (%d)", ceilSeconds(max(l.in.ColdStart, time.Second))))
 	}
-	l.graceAfterColdStart(grace)
 	dc := svc.DeploymentConfiguration
 	strategy := ""
 	if dc != nil {

@@ -134,29 +134,6 @@ func (l *linter) lbHealth() (interval time.Duration, healthy int) {
 	return d.LBHealthInterval, d.LBHealthyThreshold
 }
 
-// graceAfterColdStart checks the grace period against the time a new task takes to turn
-// healthy in the target group: its cold start, then healthy-threshold passing checks. A
-// shorter grace period lets ECS act on the failed checks of a task that is about to pass.
-// Grace periods shorter than the cold start alone are budget.Check's finding.
-func (l *linter) graceAfterColdStart(grace int32) {
-	cold := l.in.ColdStart
-	if cold == 0 || grace == 0 || seconds(grace) < cold {
-		return
-	}
-	interval, healthy := l.lbHealth()
-	need := cold + time.Duration(healthy)*interval
-	if seconds(grace) >= need {
-		return
-	}
-	assumed := ""
-	if l.in.TargetGroup == nil {
-		assumed = " (assumed: the recommended target group)"
-	}
-	l.add("service.healthCheckGracePeriodSeconds", fmt.Sprintf("%ds", grace),
-		fmt.Sprintf("the grace period must cover the cold start and the healthy threshold's passing checks%s: %s + %d × %s = %s; a new task is ready after its cold start but healthy in the target group only after that, and ECS replaces tasks whose checks still fail when the grace period ends", assumed, cold, healthy, interval, need),
-		fmt.Sprintf("set healthCheckGracePeriodSeconds to at least %d", ceilSeconds(need)))
-}
-
 // blueGreenChecks checks a BLUE_GREEN, LINEAR or CANARY service for what tests the new
 // revision: without a lifecycle hook or alarms, ECS moves production to a revision as soon
 // as its tasks pass the target group's health check, and nothing rolls a ready but broken

@@ -246,7 +246,7 @@ func TestLintTargetGroupAndService(t *testing.T) {
 				"service.healthCheckGracePeriodSeconds", "service.deploymentConfiguration.deploymentCircuitBreaker"}, "below 100", nil},
 		{"grace shorter than the cold start", recommended,
 			`{"services": [{"healthCheckGracePeriodSeconds": 5, "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}]}`, nil,
-			[]string{"service.healthCheckGracePeriodSeconds"}, "cold start (10s)", nil},
+			[]string{"service.healthCheckGracePeriodSeconds"}, "cold start and the healthy threshold's passing checks (10s + 2 × 5s = 20s)", nil},
 		{"circuit breaker without rollback", recommended,
 			`{"deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}`, nil,
 			[]string{"service.deploymentConfiguration.deploymentCircuitBreaker"}, "for hours", nil},
