@@ -136,7 +136,7 @@ func (c *cluster) newTransport() (interface {
 	spec := c.spec
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: spec.TLS.InsecureSkipVerify, ServerName: spec.TLS.ServerName}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites, InsecureSkipVerify: spec.TLS.InsecureSkipVerify, ServerName: spec.TLS.ServerName}
 		if spec.TLS.CAFile != "" {
 			pem, err := os.ReadFile(spec.TLS.CAFile)
 			if err != nil {
