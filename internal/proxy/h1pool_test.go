@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -198,5 +199,50 @@ func TestH1PoolEarlyResponse(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("%d upstream connections, want 2 (the first is not reused)", n)
+	}
+}
+
+// The checks a reused connection and a request head go through cost no allocation.
+func TestPoolChecksDoNotAllocate(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}, 1, nil)
+	defer p.CloseIdleConnections()
+	c, err := p.newConn(context.Background(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.Close()
+	if c.peek == nil {
+		t.Log("no socket peek on this platform")
+	}
+	req, _ := http.NewRequest("GET", "http://e/a/b?x=1", nil)
+	req.Header = http.Header{"User-Agent": {"u"}, "Accept": {"*/*"}, "X-Forwarded-For": {"10.0.0.1"}}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := c.idleErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkRequestLine(req.Method, "/a/b?x=1"); err != nil {
+			t.Fatal(err)
+		}
+		for k, vv := range req.Header {
+			if err := checkField(k, vv); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per check, want none", n)
 	}
 }

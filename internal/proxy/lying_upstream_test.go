@@ -3,10 +3,19 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -89,5 +98,310 @@ func TestUnreadRequestBodyDoesNotShiftResponses(t *testing.T) {
 		if code, body := get(t, c, srv.url("public", "/mine")); code != 200 || body != "GET /mine" {
 			t.Fatalf("GET after POST %d: %d %q, want the answer to GET /mine", i, code, body)
 		}
+	}
+}
+
+// serveLying serves one upstream connection that misbehaves as each request's path says:
+// /r/<behaviour>/<id>. Every answer it gives carries the request's id (X-Id header and
+// body), so that a client can tell whose answer it got.
+func serveLying(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		parts := strings.Split(req.URL.Path, "/")
+		if len(parts) != 4 {
+			return
+		}
+		behaviour, id := parts[2], parts[3]
+		answer := func(status int) string {
+			return fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Length: %d\r\nX-Id: %s\r\n\r\n%s", status, http.StatusText(status), len(id), id, id)
+		}
+		drain := func() { io.Copy(io.Discard, req.Body) }
+		var out string
+		switch {
+		case behaviour == "good":
+			drain()
+			out = answer(200)
+		case behaviour == "extra":
+			// A second answer nobody asked for, right behind the first.
+			drain()
+			out = answer(200) + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Id: bogus\r\n\r\nbogus"
+		case behaviour == "early401":
+			// Refused without reading the body, which the loop then reads as a request.
+			out = answer(401)
+		case behaviour == "early200":
+			// Answered before the body, which is read afterwards.
+			io.WriteString(c, answer(200))
+			drain()
+			continue
+		case strings.HasPrefix(behaviour, "storm"):
+			n, _ := strconv.Atoi(strings.TrimPrefix(behaviour, "storm"))
+			drain()
+			out = strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n", n) + answer(200)
+		case behaviour == "truncate":
+			drain()
+			io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Id: %s\r\n\r\n%s", len(id)+100, id, id))
+			return
+		case behaviour == "badchunk":
+			drain()
+			io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Id: %s\r\n\r\n%x\r\n%s\r\nzz\r\n", id, len(id), id))
+			return
+		case behaviour == "midhead":
+			drain()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+			return
+		case behaviour == "bighead":
+			drain()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\n"+strings.Repeat("X-Pad: "+strings.Repeat("p", 1000)+"\r\n", 2<<10))
+			return
+		default:
+			return
+		}
+		if _, err := io.WriteString(c, out); err != nil {
+			return
+		}
+	}
+}
+
+// startLyingUpstream serves serveLying on 127.0.0.1 and counts its connections.
+func startLyingUpstream(t *testing.T) (string, *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			wg.Go(func() { serveLying(c) })
+		}
+	})
+	return ln.Addr().String(), &conns
+}
+
+// lyingCase is one misbehaviour and what a client may get for it.
+type lyingCase struct {
+	behaviour string
+	method    string
+	body      func(id string) string
+	// status is the answer a client must get (its own, from the upstream), or 502 for
+	// gangway's; 0 means an error (a broken response) is allowed as well as the own answer.
+	status int
+}
+
+var lyingCases = []lyingCase{
+	{behaviour: "good", method: "GET", status: 200},
+	{behaviour: "good", method: "POST", body: smallBody, status: 200},
+	{behaviour: "extra", method: "GET", status: 200},
+	{behaviour: "early401", method: "POST", body: smuggledBody, status: 401},
+	// The client may see its upload cut once the answer is complete (the downstream server
+	// stops reading a body its handler left): an error, or its own answer.
+	{behaviour: "early200", method: "POST", body: func(string) string { return strings.Repeat("b", 4<<20) }},
+	{behaviour: "storm3", method: "GET", status: 200},
+	{behaviour: "storm100", method: "GET", status: 200},
+	{behaviour: "storm101", method: "GET", status: 502},
+	{behaviour: "storm2000", method: "GET", status: 502},
+	{behaviour: "truncate", method: "GET"},
+	{behaviour: "badchunk", method: "GET"},
+	{behaviour: "midhead", method: "GET", status: 502},
+	{behaviour: "bighead", method: "GET", status: 502},
+}
+
+func smallBody(id string) string { return "body of " + id }
+
+// smuggledBody is a body that reads as a request of its own.
+func smuggledBody(id string) string {
+	return "GET /r/good/smuggled-" + id + " HTTP/1.1\r\nHost: x\r\n\r\n"
+}
+
+// TestLyingUpstream: upstreams that send answers nobody asked for, answer before reading
+// the body, send 1xx storms, truncate bodies, break chunking, close mid-response or send an
+// endless head, mixed on one pool. Each of many sequential and concurrent clients gets
+// its own answer or an error, nothing else; gangway refuses what it must (502); and no
+// pooled connection is left with anything pending.
+func TestLyingUpstream(t *testing.T) {
+	up, conns := startLyingUpstream(t)
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}}}))
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	t.Cleanup(c.CloseIdleConnections)
+	var next atomic.Int64
+	do := func(tc lyingCase) error {
+		id := fmt.Sprintf("id%d", next.Add(1))
+		var body io.Reader
+		if tc.body != nil {
+			body = strings.NewReader(tc.body(id))
+		}
+		req, _ := http.NewRequest(tc.method, srv.url("public", "/r/"+tc.behaviour+"/"+id), body)
+		resp, err := c.Do(req)
+		var got []byte
+		if err == nil {
+			got, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		switch {
+		case err != nil && tc.status == 0:
+			return nil // a broken answer breaks the client's response: allowed
+		case err != nil:
+			return fmt.Errorf("%s %s: %v, want status %d", tc.method, tc.behaviour, err, tc.status)
+		case resp.StatusCode == http.StatusBadGateway && tc.status == http.StatusBadGateway:
+			if !strings.HasPrefix(string(got), "gangway: ") {
+				return fmt.Errorf("%s: 502 %q is not gangway's", tc.behaviour, got)
+			}
+			return nil
+		case tc.status != 0 && resp.StatusCode != tc.status:
+			return fmt.Errorf("%s %s: status %d %q, want %d", tc.method, tc.behaviour, resp.StatusCode, got, tc.status)
+		case resp.Header.Get("X-Id") != id || string(got) != id:
+			return fmt.Errorf("%s %s %s: got the answer of %q (%q)", tc.method, tc.behaviour, id, resp.Header.Get("X-Id"), got)
+		}
+		return nil
+	}
+	// Sequential: every misbehaviour followed by an honest request, twice over.
+	for range 2 {
+		for _, tc := range lyingCases {
+			if err := do(tc); err != nil {
+				t.Fatal(err)
+			}
+			if err := do(lyingCases[0]); err != nil {
+				t.Fatalf("after %s: %v", tc.behaviour, err)
+			}
+		}
+	}
+	// Concurrent: the misbehaviours interleaved on the pool.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range 30 {
+				tc := lyingCases[rng.IntN(len(lyingCases))]
+				if rng.IntN(2) == 0 {
+					tc = lyingCases[rng.IntN(2)] // half honest
+				}
+				if err := do(tc); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	pool := srv.table.Load().clusters["app"].transport.(*h1Pool)
+	eventually(t, "no pooled connection with anything pending", func() bool {
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		for _, list := range pool.idle {
+			for _, pc := range list {
+				if pc.idleErr() != nil {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	before := conns.Load()
+	for range 10 {
+		if err := do(lyingCases[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if conns.Load() != before {
+		t.Logf("%d new upstream connections for the last 10 honest requests", conns.Load()-before)
+	}
+}
+
+// An idle pooled connection on which the endpoint sends anything is closed: at once when
+// it is taken for the next request, which goes on a new connection and gets its own
+// answer, and in the background when no request takes it.
+func TestIdleConnectionWithUnsolicitedBytesIsClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	type upConn struct {
+		stray  chan struct{} // send the unsolicited answer
+		closed chan struct{} // the proxy closed the connection
+	}
+	accepted := make(chan upConn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			uc := upConn{stray: make(chan struct{}), closed: make(chan struct{})}
+			accepted <- uc
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				id := path.Base(req.URL.Path)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Id: %s\r\n\r\n%s", len(id), id, id)
+				<-uc.stray
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Id: stray\r\n\r\nstray")
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				// A close with the stray bytes unread comes as a reset.
+				if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					close(uc.closed)
+				}
+			}()
+		}
+	}()
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	c := newClient()
+	idle := func() int {
+		pool := srv.table.Load().clusters["app"].transport.(*h1Pool)
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		return len(pool.idle[ln.Addr().String()])
+	}
+
+	// Taken: the next request sees the stray bytes before writing, and goes elsewhere.
+	if code, body := get(t, c, srv.url("public", "/one")); code != 200 || body != "one" {
+		t.Fatalf("%d %q", code, body)
+	}
+	first := <-accepted
+	eventually(t, "the connection in the pool", func() bool { return idle() == 1 })
+	first.stray <- struct{}{}
+	if code, body := get(t, c, srv.url("public", "/two")); code != 200 || body != "two" {
+		t.Fatalf("next request: %d %q, want its own answer", code, body)
+	}
+	select {
+	case <-first.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection with stray bytes was not closed")
+	}
+
+	// Not taken: the background sweep closes it.
+	second := <-accepted
+	eventually(t, "the connection in the pool", func() bool { return idle() == 1 })
+	second.stray <- struct{}{}
+	select {
+	case <-second.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle connection with stray bytes was not closed in the background")
+	}
+	if n := idle(); n != 0 {
+		t.Fatalf("%d idle connections left", n)
 	}
 }
