@@ -134,6 +134,10 @@ func serveLying(c net.Conn) {
 		case behaviour == "early401":
 			// Refused without reading the body, which the loop then reads as a request.
 			out = answer(401)
+		case behaviour == "expect417":
+			// CVE-2024-24791's case: Expect: 100-continue answered with a final status, the
+			// body never read.
+			out = answer(417)
 		case behaviour == "early200":
 			// Answered before the body, which is read afterwards.
 			io.WriteString(c, answer(200))
@@ -150,6 +154,17 @@ func serveLying(c net.Conn) {
 		case behaviour == "badchunk":
 			drain()
 			io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Id: %s\r\n\r\n%x\r\n%s\r\nzz\r\n", id, len(id), id))
+			return
+		case behaviour == "barelf":
+			// CVE-2025-22871: a chunk-size line ended by a bare LF.
+			drain()
+			io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Id: %s\r\n\r\n%x\n%s\r\n0\r\n\r\n", id, len(id), id))
+			return
+		case behaviour == "chunkext":
+			// CVE-2023-39326: chunk extensions far larger than the data they carry.
+			drain()
+			io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Id: %s\r\n\r\n", id)+
+				strings.Repeat("1;"+strings.Repeat("e", 3000)+"\r\nx\r\n", 64)+"0\r\n\r\n")
 			return
 		case behaviour == "midhead":
 			drain()
@@ -194,11 +209,15 @@ func startLyingUpstream(t *testing.T) (string, *atomic.Int64) {
 type lyingCase struct {
 	behaviour string
 	method    string
+	header    http.Header
 	body      func(id string) string
 	// status is the answer a client must get (its own, from the upstream), or 502 for
-	// gangway's; 0 means an error (a broken response) is allowed as well as the own answer.
+	// gangway's; 0 means an error (a broken response) is allowed as well as the own answer,
+	// and mustBreak that only an error is.
 	status int
 }
+
+const mustBreak = -1
 
 var lyingCases = []lyingCase{
 	{behaviour: "good", method: "GET", status: 200},
@@ -212,6 +231,9 @@ var lyingCases = []lyingCase{
 	{behaviour: "storm100", method: "GET", status: 200},
 	{behaviour: "storm101", method: "GET", status: 502},
 	{behaviour: "storm2000", method: "GET", status: 502},
+	{behaviour: "expect417", method: "POST", header: http.Header{"Expect": {"100-continue"}}, body: smuggledBody, status: 417},
+	{behaviour: "barelf", method: "GET", status: mustBreak},
+	{behaviour: "chunkext", method: "GET", status: mustBreak},
 	{behaviour: "truncate", method: "GET"},
 	{behaviour: "badchunk", method: "GET"},
 	{behaviour: "midhead", method: "GET", status: 502},
@@ -243,6 +265,9 @@ func TestLyingUpstream(t *testing.T) {
 			body = strings.NewReader(tc.body(id))
 		}
 		req, _ := http.NewRequest(tc.method, srv.url("public", "/r/"+tc.behaviour+"/"+id), body)
+		for k, v := range tc.header {
+			req.Header[k] = v
+		}
 		resp, err := c.Do(req)
 		var got []byte
 		if err == nil {
@@ -250,8 +275,10 @@ func TestLyingUpstream(t *testing.T) {
 			resp.Body.Close()
 		}
 		switch {
-		case err != nil && tc.status == 0:
+		case err != nil && tc.status <= 0:
 			return nil // a broken answer breaks the client's response: allowed
+		case tc.status == mustBreak:
+			return fmt.Errorf("%s: a broken answer reached the client whole: %d %q", tc.behaviour, resp.StatusCode, got)
 		case err != nil:
 			return fmt.Errorf("%s %s: %v, want status %d", tc.method, tc.behaviour, err, tc.status)
 		case resp.StatusCode == http.StatusBadGateway && tc.status == http.StatusBadGateway:
