@@ -277,3 +277,41 @@ func TestClientBodyErrorsDoNotCountAgainstUpstream(t *testing.T) {
 		t.Fatalf("a client's error was logged as the upstream's:\n%s", logs.String())
 	}
 }
+
+// The query goes upstream byte for byte, parseable or not (CVE-2022-2880, CVE-2026-39825
+// were a Go proxy forwarding parameters its own parser had not seen): Gangway never parses
+// it, so it cannot disagree with the upstream about it.
+func TestRawQueryIsForwardedUnchanged(t *testing.T) {
+	a := startBackend(t, "a")
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	const query = "a=1;b=2&c=%x&d=%zz&e=%26&&f"
+	c := rawConn(t, srv.Addr("public"))
+	io.WriteString(c, "GET /q?"+query+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	expectStatus(t, bufio.NewReader(c), 200)
+	if got := a.lastReq.Load().URL.RawQuery; got != query {
+		t.Fatalf("upstream query %q, want %q", got, query)
+	}
+}
+
+// Redirects go to the client; the proxy never follows one, so no header of the request
+// (Authorization, cookies, Proxy-Authorization) can reach another origin (CVE-2023-45289,
+// CVE-2024-45336, CVE-2025-4673 were Go's client following redirects).
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	other := startBackend(t, "other")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+other.addr+"/stolen", http.StatusFound)
+	})}
+	go up.Serve(ln)
+	t.Cleanup(func() { up.Close() })
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	c := rawConn(t, srv.Addr("public"))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\nCookie: s=1\r\n\r\n")
+	expectStatus(t, bufio.NewReader(c), http.StatusFound)
+	if n := other.hits.Load(); n != 0 {
+		t.Fatalf("the redirect target got %d requests", n)
+	}
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // unreadBodyPython is Python's stock http.server answering a POST with 401 without reading
@@ -431,4 +435,90 @@ func TestIdleConnectionWithUnsolicitedBytesIsClosed(t *testing.T) {
 	if n := idle(); n != 0 {
 		t.Fatalf("%d idle connections left", n)
 	}
+}
+
+// startLyingH2Upstream serves h2c with prior knowledge: after its SETTINGS (settings, which
+// may be invalid), each request's HEADERS is answered by answer.
+func startLyingH2Upstream(t *testing.T, settings []http2.Setting, answer func(fr *http2.Framer, stream uint32)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				fr.WriteSettings(settings...)
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					if h, ok := f.(*http2.HeadersFrame); ok {
+						answer(fr, h.StreamID)
+						return
+					}
+				}
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// HTTP/2 upstreams go through net/http's Transport, which carries Go's fixes for lying
+// servers: an invalid SETTINGS_MAX_FRAME_SIZE (CVE-2026-33814) ends the exchange at once
+// with a 502. A CONTINUATION flood without header bytes (the client-side twin of
+// CVE-2023-45288) is not cut by the Transport: the route's timeout bounds it.
+func TestLyingH2Upstream(t *testing.T) {
+	t.Run("invalid max frame size", func(t *testing.T) {
+		up := startLyingH2Upstream(t, []http2.Setting{{ID: http2.SettingMaxFrameSize, Val: 1}}, func(*http2.Framer, uint32) {})
+		srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}, HTTP2: true}}))
+		start := time.Now()
+		if code, _ := get(t, newClient(), srv.url("public", "/")); code != http.StatusBadGateway {
+			t.Fatalf("status %d, want 502", code)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the exchange took %v", d)
+		}
+	})
+	t.Run("empty continuation flood", func(t *testing.T) {
+		stop := make(chan struct{})
+		up := startLyingH2Upstream(t, nil, func(fr *http2.Framer, stream uint32) {
+			var block bytes.Buffer
+			hpack.NewEncoder(&block).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block.Bytes()})
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if fr.WriteContinuation(stream, false, nil) != nil {
+					return
+				}
+			}
+		})
+		t.Cleanup(func() { close(stop) })
+		rt := prefixRoute("app", "/", "app")
+		rt.Timeout = time.Second
+		srv := startServer(t, testSpec([]Route{rt}, []Cluster{{Name: "app", Endpoints: []string{up}, HTTP2: true}}))
+		start := time.Now()
+		if code, _ := get(t, newClient(), srv.url("public", "/")); code != http.StatusGatewayTimeout {
+			t.Fatalf("status %d, want 504", code)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("the exchange took %v with a 1 s route timeout", d)
+		}
+	})
 }
