@@ -187,8 +187,9 @@ func serveLying(c net.Conn) {
 	}
 }
 
-// startLyingUpstream serves serveLying on 127.0.0.1 and counts its connections.
-func startLyingUpstream(t *testing.T) (string, *atomic.Int64) {
+// startRawUpstream runs serve on each connection accepted on 127.0.0.1, until the test
+// ends, and counts the connections.
+func startRawUpstream(t *testing.T, serve func(net.Conn)) (string, *atomic.Int64) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +204,7 @@ func startLyingUpstream(t *testing.T) (string, *atomic.Int64) {
 				return
 			}
 			conns.Add(1)
-			wg.Go(func() { serveLying(c) })
+			wg.Go(func() { serve(c) })
 		}
 	})
 	return ln.Addr().String(), &conns
@@ -257,7 +258,7 @@ func smuggledBody(id string) string {
 // its own answer or an error, nothing else; gangway refuses what it must (502); and no
 // pooled connection is left with anything pending.
 func TestLyingUpstream(t *testing.T) {
-	up, conns := startLyingUpstream(t)
+	up, conns := startRawUpstream(t, serveLying)
 	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}}}))
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	t.Cleanup(c.CloseIdleConnections)
@@ -440,40 +441,26 @@ func TestIdleConnectionWithUnsolicitedBytesIsClosed(t *testing.T) {
 // startLyingH2Upstream serves h2c with prior knowledge: after its SETTINGS (settings, which
 // may be invalid), each request's HEADERS is answered by answer.
 func startLyingH2Upstream(t *testing.T, settings []http2.Setting, answer func(fr *http2.Framer, stream uint32)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	addr, _ := startRawUpstream(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings(settings...)
 		for {
-			c, err := ln.Accept()
+			f, err := fr.ReadFrame()
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
-					return
-				}
-				fr := http2.NewFramer(c, c)
-				fr.WriteSettings(settings...)
-				for {
-					f, err := fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					if h, ok := f.(*http2.HeadersFrame); ok {
-						answer(fr, h.StreamID)
-						return
-					}
-				}
-			})
+			if h, ok := f.(*http2.HeadersFrame); ok {
+				answer(fr, h.StreamID)
+				return
+			}
 		}
 	})
-	return ln.Addr().String()
+	return addr
 }
 
 // HTTP/2 upstreams go through net/http's Transport, which carries Go's fixes for lying
