@@ -197,12 +197,15 @@ func (c *cluster) newTransport() (interface {
 		return newH1Pool(dial, idle, c.srv.log.With("cluster", spec.Name)), nil
 	}
 	t := &http.Transport{
-		MaxIdleConnsPerHost:   idle,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     spec.HTTP2,
-		Protocols:             new(http.Protocols),
+		MaxIdleConnsPerHost: idle,
+		IdleConnTimeout:     defaultIdleTimeout,
+		// The same budget as the HTTP/1.1 pool's for every head of an exchange (also sent
+		// as SETTINGS_MAX_HEADER_LIST_SIZE).
+		MaxResponseHeaderBytes: maxResponseHeadBytes,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      spec.HTTP2,
+		Protocols:              new(http.Protocols),
 	}
 	if tlsConf != nil {
 		t.Protocols.SetHTTP2(true)

@@ -2,7 +2,10 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -245,4 +248,74 @@ func TestPoolChecksDoNotAllocate(t *testing.T) {
 	}); n != 0 {
 		t.Fatalf("%v allocations per check, want none", n)
 	}
+}
+
+// Over TLS, bytes crypto/tls decrypted but nobody read are not in the socket: the idle check
+// finds them too, and a quiet connection stays usable after it.
+func TestIdleCheckSeesWhatTLSHolds(t *testing.T) {
+	ca := newCA(t, "up-ca")
+	certPEM, keyPEM := ca.Issue(t, "127.0.0.1", 7, time.Hour)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, DynamicRecordSizingDisabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	send := make(chan []byte)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if c.(*tls.Conn).Handshake() != nil {
+			return
+		}
+		for b := range send {
+			c.Write(b) // one record each
+		}
+	}()
+	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(raw, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+		return tc, tc.HandshakeContext(ctx)
+	}, 1, nil)
+	defer p.CloseIdleConnections()
+	c, err := p.newConn(context.Background(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.Close()
+	if err := c.idleErr(); err != nil {
+		t.Fatalf("quiet connection: %v", err)
+	}
+	// A record larger than the reader's buffer: after reading one buffer's worth, the rest
+	// is held by crypto/tls, and nothing waits in the socket.
+	send <- bytes.Repeat([]byte("x"), 5000)
+	if _, err := c.br.Discard(4096); err != nil {
+		t.Fatal(err)
+	}
+	if c.br.Buffered() != 0 {
+		t.Fatalf("%d bytes buffered, want 0 for the test to mean anything", c.br.Buffered())
+	}
+	if err := c.idleErr(); !errors.Is(err, errUnsolicited) {
+		t.Fatalf("idle check with 904 bytes held by crypto/tls: %v, want errUnsolicited", err)
+	}
+	// The check read nothing away and left no deadline behind.
+	if n, err := c.br.Discard(904); n != 904 || err != nil {
+		t.Fatalf("read %d of the 904 bytes after the check: %v", n, err)
+	}
+	send <- []byte("y")
+	if b, err := c.br.ReadByte(); b != 'y' || err != nil {
+		t.Fatalf("read %q, %v after the checks", b, err)
+	}
+	close(send)
 }
