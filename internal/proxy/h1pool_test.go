@@ -218,16 +218,7 @@ func TestPoolChecksDoNotAllocate(t *testing.T) {
 			io.Copy(io.Discard, c)
 		}
 	}()
-	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}, 1, nil)
-	defer p.CloseIdleConnections()
-	c, err := p.newConn(context.Background(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.conn.Close()
+	c := poolConn(t, ln.Addr().String(), nil)
 	if c.peek == nil {
 		t.Log("no socket peek on this platform")
 	}
@@ -279,21 +270,7 @@ func TestIdleCheckSeesWhatTLSHolds(t *testing.T) {
 			c.Write(b) // one record each
 		}
 	}()
-	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		raw, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		tc := tls.Client(raw, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
-		return tc, tc.HandshakeContext(ctx)
-	}, 1, nil)
-	defer p.CloseIdleConnections()
-	c, err := p.newConn(context.Background(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.conn.Close()
+	c := poolConn(t, ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
 	if err := c.idleErr(); err != nil {
 		t.Fatalf("quiet connection: %v", err)
 	}
@@ -318,4 +295,25 @@ func TestIdleCheckSeesWhatTLSHolds(t *testing.T) {
 		t.Fatalf("read %q, %v after the checks", b, err)
 	}
 	close(send)
+}
+
+// poolConn dials addr as an h1Pool does, over TLS when tlsConf is set; the connection is
+// closed when the test ends.
+func poolConn(t *testing.T, addr string, tlsConf *tls.Config) *h1Conn {
+	t.Helper()
+	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil || tlsConf == nil {
+			return raw, err
+		}
+		tc := tls.Client(raw, tlsConf)
+		return tc, tc.HandshakeContext(ctx)
+	}, 1, nil)
+	c, err := p.newConn(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.conn.Close(); p.CloseIdleConnections() })
+	return c
 }
