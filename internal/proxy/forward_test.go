@@ -315,3 +315,21 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		t.Fatalf("the redirect target got %d requests", n)
 	}
 }
+
+// Protocol tokens are compared in ASCII only: a Kelvin sign (which folds to "k") or a long
+// s (which folds to "s") does not make a token.
+func TestForwardingTokensAreASCII(t *testing.T) {
+	a := startBackend(t, "a")
+	rt := prefixRoute("app", "/", "app")
+	rt.AllowWebSockets = true
+	srv := startServer(t, testSpec([]Route{rt}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	c := rawConn(t, srv.Addr("public"))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /te HTTP/1.1\r\nHost: x\r\nTE: trailer\u017f\r\nConnection: TE\r\n\r\n")
+	expectStatus(t, br, 200)
+	if te := a.lastReq.Load().Header.Get("Te"); te != "" {
+		t.Fatalf("TE %q forwarded for a non-ASCII token", te)
+	}
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websoc\u212aet\r\nConnection: Upgrade\r\n\r\n")
+	expectStatus(t, br, http.StatusForbidden)
+}
