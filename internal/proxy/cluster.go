@@ -136,7 +136,7 @@ func (c *cluster) newTransport() (interface {
 	spec := c.spec
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: spec.TLS.InsecureSkipVerify, ServerName: spec.TLS.ServerName}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites, InsecureSkipVerify: spec.TLS.InsecureSkipVerify, ServerName: spec.TLS.ServerName}
 		if spec.TLS.CAFile != "" {
 			pem, err := os.ReadFile(spec.TLS.CAFile)
 			if err != nil {
@@ -194,15 +194,18 @@ func (c *cluster) newTransport() (interface {
 		return tc, nil
 	}
 	if !spec.HTTP2 {
-		return newH1Pool(dial, idle), nil
+		return newH1Pool(dial, idle, c.srv.log.With("cluster", spec.Name)), nil
 	}
 	t := &http.Transport{
-		MaxIdleConnsPerHost:   idle,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     spec.HTTP2,
-		Protocols:             new(http.Protocols),
+		MaxIdleConnsPerHost: idle,
+		IdleConnTimeout:     defaultIdleTimeout,
+		// The same budget as the HTTP/1.1 pool's for every head of an exchange (also sent
+		// as SETTINGS_MAX_HEADER_LIST_SIZE).
+		MaxResponseHeaderBytes: maxResponseHeadBytes,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      spec.HTTP2,
+		Protocols:              new(http.Protocols),
 	}
 	if tlsConf != nil {
 		t.Protocols.SetHTTP2(true)
@@ -690,6 +693,12 @@ func isConnectError(err error) bool {
 	return errors.As(err, &ce)
 }
 
+// isClientError reports whether err is the downstream request's fault (see clientError).
+func isClientError(err error) bool {
+	var ce *clientError
+	return errors.As(err, &ce)
+}
+
 func retryable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody {
 		return false
@@ -712,6 +721,23 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 		cp.URL = &u
 		out = &cp
 	}
+	// Every body the cluster sends is read through a clientBody, so that a request that
+	// failed because of it is told apart from one the endpoint failed.
+	var body *clientBody
+	if out.Body != nil && out.Body != http.NoBody {
+		var ok bool
+		if body, ok = out.Body.(*clientBody); !ok {
+			body = &clientBody{ReadCloser: out.Body}
+			out.Body = body
+		}
+	}
+	if c.spec.HTTP2 {
+		// The HTTP/1.1 pool checks the head as it writes it; http.Transport refuses such
+		// heads too, but with errors that do not say whose fault it was.
+		if err := checkRequestHead(out); err != nil {
+			return nil, err
+		}
+	}
 	if c.srv.access != nil {
 		if info := upstreamInfoFrom(req.Context()); info != nil {
 			info.endpoint = e.addr
@@ -723,6 +749,14 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 	c.latency.Observe(time.Duration(monoNow() - start).Seconds())
 	if err != nil {
 		e.inflight.Add(-1)
+		if body != nil {
+			if ce := body.failure(); ce != nil {
+				err = ce
+			}
+		}
+		if isClientError(err) {
+			return nil, err // says nothing about the endpoint
+		}
 		connectFailed := isConnectError(err)
 		// A request cancelled by the client says nothing about the endpoint.
 		if req.Context().Err() == nil || connectFailed {

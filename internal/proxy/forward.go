@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // forward sends r to the route's cluster and copies the answer to w. It does what
@@ -90,6 +92,9 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 		out.GetBody = nil
 	}
 
+	// The order is the contract: hop-by-hop headers, and those the client's Connection
+	// header names, go first; then the proxy sets the headers it owns, so that no client
+	// can remove them; the route's rewrites come last.
 	h := make(http.Header, len(r.Header)+1)
 	for k, vv := range r.Header {
 		if !isHopHeader(k) {
@@ -97,9 +102,10 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 		}
 	}
 	removeNamedHeaders(r.Header, h)
+	setProxyOwned(h, r.Header)
 	// "TE: trailers" is the one TE value a proxy passes on (gRPC needs it).
 	for _, v := range r.Header["Te"] {
-		if strings.EqualFold(strings.TrimSpace(v), "trailers") {
+		if asciiEqualFold(textproto.TrimString(v), "trailers") {
 			h["Te"] = []string{"trailers"}
 			break
 		}
@@ -110,7 +116,83 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 	rt.rewriteHeaders(h)
 	out.Header = h
 	out.Host = rt.upstreamHost(r)
+	if len(r.Trailer) > 0 && out.Body != nil {
+		// r.Trailer is the servers' map, which they fill at the end of the body with
+		// whatever the client sent; only forwardable fields it declared go upstream.
+		out.Trailer = declaredTrailers(r.Trailer)
+		out.Body = &trailerBody{ReadCloser: out.Body, in: r.Trailer, out: out.Trailer}
+	} else {
+		out.Trailer = nil
+	}
 	return out
+}
+
+// setProxyOwned sets on dst the headers the proxy owns (X-Forwarded-For, -Proto, -Host), as
+// the listener's handler computed them on the inbound header in.
+func setProxyOwned(dst, in http.Header) {
+	for _, k := range forwardedHeaders {
+		if v := in[k]; v != nil {
+			dst[k] = v
+		}
+	}
+}
+
+// forwardableTrailer reports whether a request trailer field k (canonical) may go
+// upstream: RFC 9110 section 6.5.1 forbids trailers whose meaning is needed before the
+// content (framing, routing, authentication, request modifiers, content format), and
+// hop-by-hop fields and those the proxy owns never pass. It is the one rule for
+// trailers of HTTP/1 and HTTP/2 requests, which both reach the upstream through
+// outRequest.
+func forwardableTrailer(k string) bool {
+	if !httpguts.ValidTrailerHeader(k) || isHopHeader(k) {
+		return false
+	}
+	switch k {
+	case "Cookie", "Set-Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+		"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Age", "Expires",
+		"Date", "Location", "Retry-After", "Vary", "Warning", "Proxy-Authentication-Info", "Authentication-Info":
+		return false
+	}
+	return true
+}
+
+// declaredTrailers returns the forwardable fields of a request's declared trailers, with
+// no values yet.
+func declaredTrailers(declared http.Header) http.Header {
+	var out http.Header
+	for k := range declared {
+		if forwardableTrailer(k) {
+			if out == nil {
+				out = make(http.Header, len(declared))
+			}
+			out[k] = nil
+		}
+	}
+	return out
+}
+
+// trailerBody copies, when the body ends, the values of the fields out declares from in
+// (filled by the server as it reads the body's end), before the writer sends out.
+type trailerBody struct {
+	io.ReadCloser
+	in, out http.Header
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+	fields:
+		for k := range b.out {
+			vv := b.in[k]
+			for _, v := range vv {
+				if !httpguts.ValidHeaderFieldValue(v) {
+					continue fields
+				}
+			}
+			b.out[k] = vv
+		}
+	}
+	return n, err
 }
 
 // isHopHeader reports whether k is a hop-by-hop header (RFC 9110 section 7.6.1) in

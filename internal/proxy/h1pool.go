@@ -3,11 +3,15 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -21,35 +25,84 @@ import (
 // two goroutine hand-offs per request on the proxy's hot path.
 //
 // A request body is written by a goroutine of its own while the response is read (full
-// duplex), so an endpoint may answer before it has read the whole body. A connection
-// returns to the pool when its request was sent in full, its response body was read to the
-// end and neither side asked to close it. A request that fails on a reused connection
-// before any byte of a response arrived (the endpoint closed it while idle) is sent once
-// more on a new connection when it has no body.
+// duplex), so an endpoint may answer before it has read the whole body. A request that
+// fails on a reused connection before any byte of a response arrived (the endpoint closed
+// it while idle) is sent once more on a new connection when it has no body.
+//
+// HTTP/1.1 matches responses to requests by order alone, so a connection that may be one
+// response ahead or behind must never carry another request. A connection returns to the
+// pool only when its request was sent in full, its response body was read to the end,
+// neither side asked to close it, nothing arrived past the response, and, if the request
+// had a body, the response is a 2xx that came after the whole body was written: an
+// endpoint that answers a request with a body early, or refuses it (401, 413, a redirect),
+// may not have read that body and may read it as a request of its own, whose answer would
+// go to the next client. An idle connection on which anything arrives (bytes or the
+// endpoint's close) is closed: that is checked when the connection is taken, before a
+// byte of the next request is written, and every idleSweep in the background, as
+// http.Transport's read on idle connections does.
 type h1Pool struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle     int
 	idleTimeout time.Duration
+	idleSweep   time.Duration
+	log         *slog.Logger
 
-	mu     sync.Mutex
-	idle   map[string][]*h1Conn // by endpoint address, most recently used last
-	closed bool
+	mu       sync.Mutex
+	idle     map[string][]*h1Conn // by endpoint address, most recently used last
+	closed   bool
+	sweeping bool          // the sweeper runs
+	stop     chan struct{} // closed to stop the sweeper
+	swept    chan struct{} // closed when the sweeper has returned
 }
+
+// Limits of the upstream HTTP/1.1 client.
+const (
+	// maxResponseHeadBytes bounds the bytes read for the heads of one exchange: every
+	// interim (1xx) head and the final one together, as http.Transport's
+	// MaxResponseHeaderBytes does since Go 1.24 (its default is 10 MiB).
+	maxResponseHeadBytes = 1 << 20
+	// maxInterimResponses bounds the interim (1xx) responses before the final one, as
+	// CPython's http.client and Ruby's net/http do.
+	maxInterimResponses = 100
+	// defaultIdleTimeout is how long a connection may stay idle in the pool.
+	defaultIdleTimeout = 90 * time.Second
+	// defaultIdleSweep is how often idle connections are checked in the background.
+	defaultIdleSweep = time.Second
+)
 
 type h1Conn struct {
 	conn     net.Conn
+	in       headBudget // what br reads from
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	addr     string
-	lastUsed int64 // monoNow
+	lastUsed int64       // monoNow
+	peek     *socketPeek // nil where the socket cannot be peeked
+	tls      bool        // conn is a *tls.Conn, which buffers what it decrypted
 }
 
-func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int) *h1Pool {
-	return &h1Pool{dial: dial, maxIdle: maxIdle, idleTimeout: 90 * time.Second, idle: map[string][]*h1Conn{}}
+func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int, log *slog.Logger) *h1Pool {
+	return &h1Pool{dial: dial, maxIdle: maxIdle, idleTimeout: defaultIdleTimeout, idleSweep: defaultIdleSweep, log: log,
+		idle: map[string][]*h1Conn{}, stop: make(chan struct{}), swept: make(chan struct{})}
 }
 
-// get returns an idle connection to addr, or nil.
+// get returns an idle connection to addr on which nothing arrived, or nil.
 func (p *h1Pool) get(addr string) *h1Conn {
+	for {
+		c := p.pop(addr)
+		if c == nil {
+			return nil
+		}
+		if err := c.idleErr(); err != nil {
+			p.discard(c, err)
+			continue
+		}
+		return c
+	}
+}
+
+// pop takes the most recently used idle connection to addr that has not expired.
+func (p *h1Pool) pop(addr string) *h1Conn {
 	now := monoNow()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -72,12 +125,30 @@ func (p *h1Pool) get(addr string) *h1Conn {
 	}
 }
 
-// put returns a healthy connection to the pool.
+// discard closes a connection found out of step, saying so when the endpoint sent bytes
+// nobody asked for: that endpoint answers requests it was not sent, or more than once.
+func (p *h1Pool) discard(c *h1Conn, err error) {
+	c.conn.Close()
+	if errors.Is(err, errUnsolicited) && p.log != nil {
+		p.log.Warn("upstream sent bytes on an idle connection; closed it", "endpoint", c.addr)
+	}
+}
+
+// put returns a connection whose exchange ended in step to the pool.
 func (p *h1Pool) put(c *h1Conn) {
+	if c.br.Buffered() > 0 {
+		// More than the response: the endpoint is ahead of its requests.
+		p.discard(c, errUnsolicited)
+		return
+	}
 	c.lastUsed = monoNow()
 	p.mu.Lock()
 	if !p.closed && len(p.idle[c.addr]) < p.maxIdle {
 		p.idle[c.addr] = append(p.idle[c.addr], c)
+		if !p.sweeping {
+			p.sweeping = true
+			go p.sweep()
+		}
 		p.mu.Unlock()
 		return
 	}
@@ -85,15 +156,68 @@ func (p *h1Pool) put(c *h1Conn) {
 	c.conn.Close()
 }
 
+// sweep closes, every idleSweep, the idle connections that expired or on which something
+// arrived, until CloseIdleConnections.
+func (p *h1Pool) sweep() {
+	defer close(p.swept)
+	t := time.NewTicker(p.idleSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		now := monoNow()
+		var bad []*h1Conn
+		var errs []error
+		p.mu.Lock()
+		for addr, list := range p.idle {
+			keep := list[:0]
+			for _, c := range list {
+				// The pool owns idle connections: checking them under mu keeps get away.
+				err := c.idleErr()
+				if err == nil && time.Duration(now-c.lastUsed) >= p.idleTimeout {
+					err = errIdleExpired
+				}
+				if err != nil {
+					bad, errs = append(bad, c), append(errs, err)
+					continue
+				}
+				keep = append(keep, c)
+			}
+			clear(list[len(keep):])
+			if len(keep) == 0 {
+				delete(p.idle, addr)
+			} else {
+				p.idle[addr] = keep
+			}
+		}
+		p.mu.Unlock()
+		for i, c := range bad {
+			p.discard(c, errs[i])
+		}
+	}
+}
+
+var errIdleExpired = errors.New("idle timeout")
+
 // CloseIdleConnections closes every pooled connection and retires the pool: connections
-// in use are closed when their exchange ends instead of returning to it. A cluster calls it
-// when it stops.
+// in use are closed when their exchange ends instead of returning to it. It stops the
+// sweeper and waits for it. A cluster calls it when it stops.
 func (p *h1Pool) CloseIdleConnections() {
 	p.mu.Lock()
+	wasClosed, sweeping := p.closed, p.sweeping
 	p.closed = true
 	idle := p.idle
 	p.idle = map[string][]*h1Conn{}
 	p.mu.Unlock()
+	if !wasClosed {
+		close(p.stop)
+	}
+	if sweeping {
+		<-p.swept
+	}
 	for _, list := range idle {
 		for _, c := range list {
 			c.conn.Close()
@@ -106,7 +230,69 @@ func (p *h1Pool) newConn(ctx context.Context, addr string) (*h1Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{conn: conn, br: bufio.NewReaderSize(conn, 4096), bw: bufio.NewWriterSize(conn, 4096), addr: addr}, nil
+	c := &h1Conn{conn: conn, bw: bufio.NewWriterSize(conn, 4096), addr: addr}
+	c.in = headBudget{conn: conn, left: unlimited}
+	c.br = bufio.NewReaderSize(&c.in, 4096)
+	c.peek = newSocketPeek(conn)
+	_, c.tls = conn.(*tls.Conn)
+	return c, nil
+}
+
+// errUnsolicited is bytes from an endpoint that no request of the connection asked for.
+var errUnsolicited = errors.New("unsolicited bytes from the endpoint")
+
+// idleErr reports whether anything arrived on an idle connection: bytes (errUnsolicited),
+// the endpoint's close (io.EOF) or an error. It reads nothing from the socket.
+func (c *h1Conn) idleErr() error {
+	if c.br.Buffered() > 0 {
+		return errUnsolicited
+	}
+	if c.peek != nil {
+		if err := c.peek.pending(); err != nil {
+			return err
+		}
+	}
+	if c.tls {
+		// Bytes tls.Conn decrypted or holds as whole records are not in the socket: a read
+		// that may not wait returns them, and only them.
+		c.conn.SetReadDeadline(aLongTimeAgo)
+		_, err := c.br.Peek(1)
+		c.conn.SetReadDeadline(time.Time{})
+		if err == nil {
+			return errUnsolicited
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+	}
+	return nil
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// unlimited is a headBudget that does not limit.
+const unlimited = math.MaxInt64
+
+// headBudget is what a connection's reader reads from: the connection, with a budget of
+// bytes while response heads are read (maxResponseHeadBytes for all the heads of one
+// exchange), unlimited for bodies. The reader's read-ahead counts too.
+type headBudget struct {
+	conn net.Conn
+	left int64
+}
+
+var errHeadTooLarge = fmt.Errorf("response head over %d bytes", maxResponseHeadBytes)
+
+func (r *headBudget) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.conn.Read(p)
+	r.left -= int64(n)
+	return n, err
 }
 
 // errNoResponse marks a failure before any byte of a response arrived.
@@ -141,22 +327,35 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 		return nil, err
 	}
 	var sent chan error // the result of writing the request, when a goroutine writes its body
+	var body *clientBody
 	if req.Body == nil || req.Body == http.NoBody {
 		if err := sendRequest(c, req); err != nil {
+			if isClientError(err) {
+				return fail(err) // refused before a byte was written: no retry
+			}
 			return fail(fmt.Errorf("write request: %w: %w", errNoResponse, err))
 		}
 	} else {
+		// The writer checks the head too, but by then the response is awaited.
+		if err := checkRequestHead(req); err != nil {
+			return fail(err)
+		}
 		// Full duplex: the body goes out while the response is awaited, so that an
 		// endpoint that answers before reading it all (413, 401, a redirect...) is heard
 		// at once. When the downstream body fails, the endpoint would wait for the rest:
 		// closing the connection ends both sides.
 		sent = make(chan error, 1)
-		out := *req
-		body := &readErrBody{ReadCloser: req.Body}
-		out.Body = body
+		out := req
+		var ok bool
+		if body, ok = req.Body.(*clientBody); !ok {
+			body = &clientBody{ReadCloser: req.Body}
+			cp := *req
+			cp.Body = body
+			out = &cp
+		}
 		go func() {
-			err := sendRequest(c, &out)
-			if err != nil && body.err != nil {
+			err := sendRequest(c, out)
+			if err != nil && body.failure() != nil {
 				c.conn.Close()
 			}
 			sent <- err
@@ -164,6 +363,11 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	}
 	resp, err := awaitResponse(c, req)
 	if err != nil {
+		if body != nil {
+			if cerr := body.failure(); cerr != nil {
+				return fail(cerr)
+			}
+		}
 		if sent != nil {
 			select {
 			case werr := <-sent:
@@ -185,15 +389,20 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 		return resp, nil
 	}
 	reusable := !resp.Close && !req.Close
+	if sent != nil {
+		// Whether the body was all out when the answer came decides, not whether it is by
+		// the end of the response: see h1Pool.
+		reusable = reusable && requestSent(sent) && resp.StatusCode >= 200 && resp.StatusCode < 300
+	}
 	if resp.Body == http.NoBody {
-		if stop.stop() && reusable && requestSent(sent) {
+		if stop.stop() && reusable {
 			p.put(c)
 		} else {
 			c.conn.Close()
 		}
 		return resp, nil
 	}
-	resp.Body = &h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable, sent: sent}
+	resp.Body = &h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable}
 	return resp, nil
 }
 
@@ -230,50 +439,41 @@ func sendRequest(c *h1Conn, req *http.Request) error {
 }
 
 // awaitResponse reads the response head off c, skipping interim responses (100 Continue,
-// 103 Early Hints), which are not forwarded.
+// 103 Early Hints), which are not forwarded: at most maxInterimResponses of them, and
+// maxResponseHeadBytes for every head together.
 func awaitResponse(c *h1Conn, req *http.Request) (*http.Response, error) {
-	for {
+	c.in.left = maxResponseHeadBytes
+	defer func() { c.in.left = unlimited }()
+	for interim := 0; ; interim++ {
 		if _, err := c.br.Peek(1); err != nil {
-			return nil, fmt.Errorf("read response: %w: %w", errNoResponse, err)
+			if interim == 0 {
+				return nil, fmt.Errorf("read response: %w: %w", errNoResponse, err)
+			}
+			return nil, fmt.Errorf("read response: %w", err)
 		}
 		r, err := readResponse(c.br, req)
 		if err != nil {
 			return nil, fmt.Errorf("read response: %w", err)
 		}
 		if r.StatusCode >= 100 && r.StatusCode < 200 && r.StatusCode != http.StatusSwitchingProtocols {
+			if interim == maxInterimResponses {
+				return nil, fmt.Errorf("read response: more than %d interim (1xx) responses", maxInterimResponses)
+			}
 			continue
 		}
 		return r, nil
 	}
 }
 
-// requestSent reports whether the request's body, written by its own goroutine (sent is
-// nil otherwise), is all out: only then may its connection carry another request. When it
-// is not, the caller closes the connection, which ends the writer.
+// requestSent reports whether the request's body, written by its own goroutine, is all
+// out, without waiting.
 func requestSent(sent chan error) bool {
-	if sent == nil {
-		return true
-	}
 	select {
 	case err := <-sent:
 		return err == nil
 	default:
 		return false
 	}
-}
-
-// readErrBody remembers whether reading the downstream body failed.
-type readErrBody struct {
-	io.ReadCloser
-	err error
-}
-
-func (b *readErrBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		b.err = err
-	}
-	return n, err
 }
 
 // h1Body returns its connection to the pool once the body was read to the end and closed.
@@ -283,7 +483,6 @@ type h1Body struct {
 	p        *h1Pool
 	stop     cancelWatch
 	reusable bool
-	sent     chan error // see requestSent
 	eof      bool
 	done     bool
 }
@@ -305,7 +504,7 @@ func (b *h1Body) Close() error {
 	}
 	b.done = true
 	err := b.rc.Close()
-	if b.stop.stop() && b.eof && b.reusable && err == nil && requestSent(b.sent) {
+	if b.stop.stop() && b.eof && b.reusable && err == nil {
 		b.p.put(b.c)
 	} else {
 		b.c.conn.Close()

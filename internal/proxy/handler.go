@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,17 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
+	if r.Method == http.MethodConnect {
+		// Tunnels are a tcp listener's; an HTTP route never forwards CONNECT, which a
+		// pooled connection cannot carry. A target that is not host:port is malformed
+		// (RFC 9112, section 3.2.3) whatever the method's fate.
+		if r.URL.Path != "" || r.URL.Host == "" {
+			writeError(rec, http.StatusBadRequest, fmt.Sprintf("CONNECT target %q is not host:port", r.RequestURI))
+			return
+		}
+		writeError(rec, http.StatusNotImplemented, "CONNECT is not forwarded; tcp listeners tunnel")
+		return
+	}
 	if rt == nil {
 		if r.Method == "PRI" && r.RequestURI == "*" {
 			// An HTTP/2 connection preface on a listener without h2c.
@@ -112,7 +124,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("Http2-Settings")
 		upgrade = ""
 	}
-	if upgrade != "" && !(rt.spec.AllowWebSockets && strings.EqualFold(upgrade, "websocket")) {
+	if upgrade != "" && !(rt.spec.AllowWebSockets && asciiEqualFold(upgrade, "websocket")) {
 		writeError(rec, http.StatusForbidden, fmt.Sprintf("route %q does not allow %s upgrades", rt.spec.Name, upgrade))
 		return
 	}
@@ -204,7 +216,7 @@ func isUpgrade(r *http.Request) string {
 	}
 	for _, v := range r.Header["Connection"] {
 		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
+			if asciiEqualFold(textproto.TrimString(t), "upgrade") {
 				return up
 			}
 		}
@@ -222,6 +234,11 @@ func (rt *route) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("route %q: upstream did not answer within %s", rt.spec.Name, rt.spec.Timeout))
 	case errors.Is(cause, errIdleTimeout):
 		writeError(w, http.StatusRequestTimeout, fmt.Sprintf("route %q: stream idle for %s", rt.spec.Name, rt.spec.IdleTimeout))
+	case isClientError(err):
+		// The request's fault (an unreadable body, a head HTTP/1.1 cannot carry): the
+		// endpoint was not counted, the client is told, and the log says whose it was.
+		rt.cluster.srv.log.Info("client request error", "route", rt.spec.Name, "cluster", rt.cluster.spec.Name, "err", err)
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("route %q: %v", rt.spec.Name, err))
 	case r.Context().Err() != nil:
 		// The client went away: nobody reads an answer. 499 is for the access log only.
 		if rec, ok := w.(*recorder); ok && rec.status == 0 {

@@ -287,3 +287,33 @@ func TestTLSFraming(t *testing.T) {
 		t.Fatalf("plain HTTP to the TLS listener got %q", got)
 	}
 }
+
+// Under TLS 1.2 a listener accepts AEAD cipher suites only: a client that offers nothing but
+// CBC suites (Lucky Thirteen's target) fails the handshake; one offering GCM succeeds.
+func TestTLS12CipherSuitesAreAEADOnly(t *testing.T) {
+	a := startBackend(t, "a")
+	spec, ca, _, _ := tlsSpec(t, a.addr, NoClientCert, nil)
+	srv := startServer(t, spec)
+	dial := func(suites ...uint16) error {
+		c, err := tls.Dial("tcp", srv.Addr("public"), &tls.Config{RootCAs: ca.Pool(), ServerName: "proxy.test",
+			MaxVersion: tls.VersionTLS12, CipherSuites: suites})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA); err == nil {
+		t.Fatal("a TLS 1.2 handshake with CBC suites only succeeded")
+	}
+	if err := dial(tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err != nil {
+		t.Fatalf("a TLS 1.2 handshake with GCM failed: %v", err)
+	}
+	for _, id := range tls12CipherSuites {
+		for _, cs := range tls.InsecureCipherSuites() {
+			if cs.ID == id {
+				t.Fatalf("%s is in the defaults", cs.Name)
+			}
+		}
+	}
+}
