@@ -10,6 +10,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // Limits on what the probe reads, so that a broken or hostile server can make it neither
@@ -163,11 +165,11 @@ func (p *parser) readHead() (*response, framing, error) {
 		if err != nil {
 			return nil, f, err
 		}
-		switch strings.ToLower(name) {
+		switch httpascii.Lower(name) {
 		case "transfer-encoding":
 			for _, v := range strings.Split(value, ",") {
 				if v = strings.TrimSpace(v); v != "" {
-					te = append(te, strings.ToLower(v))
+					te = append(te, httpascii.Lower(v))
 				}
 			}
 		case "content-length":

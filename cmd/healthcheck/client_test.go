@@ -46,6 +46,8 @@ func TestReadResponse(t *testing.T) {
 		{name: "empty", in: "", err: "connection closed before a response"},
 		{name: "status line cut", in: "HTTP/1.1 200", err: "connection closed in the status line"},
 		{name: "headers cut", in: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", err: "connection closed in the headers"},
+		// The Kelvin sign folds to "k" under Unicode rules: the coding is not chunked.
+		{name: "Kelvin sign in chunked", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chun\u212Aed\r\n\r\n2\r\nok\r\n0\r\n\r\n", err: "unsupported transfer-encoding"},
 		{name: "garbage", in: "hello\r\n\r\n", err: `not an HTTP/1.x status line: "hello"`},
 		{name: "HTTP/2", in: "HTTP/2 200\r\n\r\n", err: "not an HTTP/1.x status line"},
 		{name: "lower case proto", in: "http/1.1 200 OK\r\n\r\n", err: "not an HTTP/1.x status line"},

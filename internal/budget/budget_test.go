@@ -54,7 +54,11 @@ func TestCheck(t *testing.T) {
 		{"lb healthy threshold 11", func(x *Settings) { x.LBHealthyThreshold = 11; x.HealthCheckGracePeriod = 65 * s }, []string{"LBHealthyThreshold"}},
 		{"lb unhealthy threshold 1", func(x *Settings) { x.LBUnhealthyThreshold = 1 }, []string{"LBUnhealthyThreshold"}},
 		{"lb unhealthy threshold 11", func(x *Settings) { x.LBUnhealthyThreshold = 11 }, []string{"LBUnhealthyThreshold", "ShutdownDelay"}},
-		{"lb thresholds on the limits", func(x *Settings) { x.LBHealthyThreshold = 10; x.LBUnhealthyThreshold = 2; x.HealthCheckGracePeriod = 60 * s }, nil},
+		{"lb thresholds on the limits", func(x *Settings) {
+			x.LBHealthyThreshold = 10
+			x.LBUnhealthyThreshold = 2
+			x.HealthCheckGracePeriod = 60 * s
+		}, nil},
 		{"grace shorter than cold start and healthy checks", func(x *Settings) { x.HealthCheckGracePeriod = 19 * s }, []string{"HealthCheckGracePeriod"}},
 		{"grace covers cold start and healthy checks", func(x *Settings) { x.HealthCheckGracePeriod = 20 * s }, nil},
 		{"dereg delay above 3600s", func(x *Settings) { x.DeregistrationDelay = 3601 * s }, []string{"DeregistrationDelay"}},

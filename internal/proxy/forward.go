@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // forward sends r to the route's cluster and copies the answer to w. It does what
@@ -105,7 +107,7 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 	setProxyOwned(h, r.Header)
 	// "TE: trailers" is the one TE value a proxy passes on (gRPC needs it).
 	for _, v := range r.Header["Te"] {
-		if asciiEqualFold(textproto.TrimString(v), "trailers") {
+		if httpascii.EqualFold(textproto.TrimString(v), "trailers") {
 			h["Te"] = []string{"trailers"}
 			break
 		}

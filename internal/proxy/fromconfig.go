@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // FromConfig translates the user's configuration into the data plane's Spec. It is the only
@@ -71,7 +72,7 @@ func FromConfig(cfg *config.Config) (*Spec, error) {
 			RemoveResponseHeaders: r.RemoveResponseHeaders,
 		}
 		for _, h := range r.Match.Hosts {
-			out.Hosts = append(out.Hosts, strings.ToLower(h))
+			out.Hosts = append(out.Hosts, httpascii.Lower(h))
 		}
 		switch m := r.Match; {
 		case m.PathRegex != "":

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
@@ -124,7 +125,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("Http2-Settings")
 		upgrade = ""
 	}
-	if upgrade != "" && !(rt.spec.AllowWebSockets && asciiEqualFold(upgrade, "websocket")) {
+	if upgrade != "" && !(rt.spec.AllowWebSockets && httpascii.EqualFold(upgrade, "websocket")) {
 		writeError(rec, http.StatusForbidden, fmt.Sprintf("route %q does not allow %s upgrades", rt.spec.Name, upgrade))
 		return
 	}
@@ -216,7 +217,7 @@ func isUpgrade(r *http.Request) string {
 	}
 	for _, v := range r.Header["Connection"] {
 		for t := range strings.SplitSeq(v, ",") {
-			if asciiEqualFold(textproto.TrimString(t), "upgrade") {
+			if httpascii.EqualFold(textproto.TrimString(t), "upgrade") {
 				return up
 			}
 		}

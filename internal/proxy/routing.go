@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // table is one immutable generation of routes and the clusters they send to. The Server
@@ -79,7 +81,7 @@ func hostOnly(h string) string {
 	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 	for i := 0; i < len(h); i++ {
 		if c := h[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(h)
+			return httpascii.Lower(h)
 		}
 	}
 	return h
