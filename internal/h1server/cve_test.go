@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-// Tests named after Go net/http server security fixes (docs/security-h1.md): the class
+// Tests named after Go net/http server security fixes (docs/security/http1-server.md): the class
 // each fixed, tried against this server.
 
 // CVE-2023-24534: header parsing allocated far more memory than the head it parsed

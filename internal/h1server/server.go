@@ -19,7 +19,7 @@
 // POST), a close after a response is always announced (Connection: close), and a
 // connection the server closes is half-closed and read for a moment (lingering close)
 // rather than held for a fixed 500 ms. diff_test.go compares the two servers byte for
-// byte; docs/security-h1.md lists every limit.
+// byte; docs/security/http1-server.md lists every limit.
 package h1server
 
 import (

@@ -1,7 +1,7 @@
 package h2server
 
 // Each test here is named after a security fix of Go's net/http or x/net/http2 HTTP/2
-// server since 2022 (docs/security-h2.md lists them) and sends the attack it fixed.
+// server since 2022 (docs/security/http2-server.md lists them) and sends the attack it fixed.
 
 import (
 	"bufio"

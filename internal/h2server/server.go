@@ -12,7 +12,7 @@
 // writer goroutine sends whatever has gathered in a single system call. Frame parsing and
 // HPACK are golang.org/x/net/http2's; header blocks are assembled, bounded and checked
 // here (headers.go), and so are floods of frames that make no progress (conn.waste).
-// docs/security-h2.md lists every limit.
+// docs/security/http2-server.md lists every limit.
 //
 // Behaviour follows net/http's HTTP/2 server where it is visible to handlers and clients:
 // the same request fields, http.Server's ReadTimeout and WriteTimeout per stream,
