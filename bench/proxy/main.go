@@ -48,6 +48,7 @@ const (
 
 type options struct {
 	proxyBin    string
+	baseline    string // a second Gangway binary measured in the same rounds, or ""
 	duration    time.Duration
 	conns       int
 	h2Conns     int
@@ -93,6 +94,7 @@ func main() {
 	flag.IntVar(&o.h2Streams, "h2-m", 8, "h2load concurrent streams per connection")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every target runs once per round, and each reports its median round")
 	flag.IntVar(&o.holdConns, "hold", 5000, "keep-alive connections held open for the memory measurement")
+	flag.StringVar(&o.baseline, "baseline", "", "a second Gangway binary (say, a build of the previous commit) measured in the same rounds as \"Gangway (baseline)\", for before/after comparisons")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
 	flag.Parse()
 	if err := run(&o); err != nil {
@@ -129,7 +131,7 @@ func run(o *options) error {
 
 	targets := []target{
 		{name: "direct (upstream)", h1: upstreamH1, h2: upstreamH2},
-		{name: "Gangway", h1: gangwayH, h2: gangwayH, start: startGangway},
+		{name: "Gangway", h1: gangwayH, h2: gangwayH, start: startGangway(o.proxyBin)},
 		{name: "nginx", h1: nginxH1, h2: nginxH2, start: func(ctx context.Context, o *options) (*exec.Cmd, error) {
 			return startNginx(ctx, o.workDir, "nginx-proxy", nginxProxyConf)
 		}},
@@ -138,6 +140,13 @@ func run(o *options) error {
 	}
 	if o.onlyGangway {
 		targets = targets[:2]
+	}
+	if o.baseline != "" {
+		bin, err := filepath.Abs(o.baseline)
+		if err != nil {
+			return err
+		}
+		targets = slices.Insert(targets, 2, target{name: "Gangway (baseline)", h1: gangwayH, h2: gangwayH, start: startGangway(bin)})
 	}
 	// Every target runs once per round, in turn, and the table reports each target's
 	// median round: on a shared machine, load from elsewhere comes and goes, and a single
@@ -434,12 +443,15 @@ clusters:
     max_idle_conns_per_endpoint: 512
 `
 
-func startGangway(ctx context.Context, o *options) (*exec.Cmd, error) {
-	file := filepath.Join(o.workDir, "gangway.yaml")
-	if err := os.WriteFile(file, []byte(gangwayConf), 0o644); err != nil {
-		return nil, err
+// startGangway starts the Gangway binary bin on the benchmark's configuration.
+func startGangway(bin string) func(ctx context.Context, o *options) (*exec.Cmd, error) {
+	return func(ctx context.Context, o *options) (*exec.Cmd, error) {
+		file := filepath.Join(o.workDir, "gangway.yaml")
+		if err := os.WriteFile(file, []byte(gangwayConf), 0o644); err != nil {
+			return nil, err
+		}
+		return startCmd(ctx, o.workDir, nil, bin, "run", "-config", file)
 	}
-	return startCmd(ctx, o.workDir, nil, o.proxyBin, "run", "-config", file)
 }
 
 func cpus() int {
