@@ -1,7 +1,10 @@
 // Command healthcheck probes Gangway's health endpoints, for use as an ECS or Docker
 // container health check:
 //
-//	"healthCheck": {"command": ["CMD", "/usr/local/bin/healthcheck", "-probe", "ready"]}
+//	"healthCheck": {"command": ["CMD", "/healthcheck"]}
+//
+// The image puts it at /healthcheck, next to /proxy; `make install` puts it at
+// $(PREFIX)/bin/gangway-healthcheck for hosts outside a container.
 //
 // It sends one GET to /readyz, /livez or /startupz on the probe server, asking for the
 // verbose body, and turns the answer into an exit code:
