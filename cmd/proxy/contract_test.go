@@ -584,6 +584,10 @@ func TestContracts(t *testing.T) {
 		}
 	})
 
+	t.Run("taskdefs/settings/service.json → task definition, target group", func(t *testing.T) {
+		serviceLoadBalancer(t, taskdefs)
+	})
+
 	t.Run("packaging/systemd unit → make install", func(t *testing.T) {
 		makeInstall(t, bins())
 	})
@@ -715,6 +719,52 @@ func envoyADS(t *testing.T, control *netTask, doc string) {
 	}
 	if _, err := ask(insecure.NewCredentials()); err == nil {
 		t.Fatal("the control plane served a bootstrap without TLS; docs/xds.md says it requires mutual TLS")
+	}
+}
+
+// serviceLoadBalancer: the shipped service sends the target group's traffic to a container
+// and port that its task definition has, on the port the target group declares.
+func serviceLoadBalancer(t *testing.T, taskdefs []string) {
+	t.Helper()
+	var svc struct {
+		TaskDefinition string
+		LoadBalancers  []struct {
+			ContainerName string
+			ContainerPort int
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(repoRoot, "taskdefs/settings/service.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &svc); err != nil || len(svc.LoadBalancers) == 0 {
+		t.Fatalf("taskdefs/settings/service.json: %v (%d load balancers)", err, len(svc.LoadBalancers))
+	}
+	tgPort, _ := targetGroup(t)
+	var td *taskDef
+	for _, p := range taskdefs {
+		if d := readTaskDef(t, p); d.Family == svc.TaskDefinition {
+			td = d
+		}
+	}
+	if td == nil {
+		t.Fatalf("service.json runs task definition %q; no file in taskdefs/ has that family", svc.TaskDefinition)
+	}
+	for _, lb := range svc.LoadBalancers {
+		if lb.ContainerPort != tgPort {
+			t.Errorf("service.json: loadBalancers containerPort %d, the target group's port is %d", lb.ContainerPort, tgPort)
+		}
+		i := slices.IndexFunc(td.ContainerDefinitions, func(c containerDef) bool { return c.Name == lb.ContainerName })
+		if i < 0 {
+			t.Fatalf("service.json: loadBalancers container %q is not in %s", lb.ContainerName, td.path)
+		}
+		c := td.ContainerDefinitions[i]
+		if !slices.ContainsFunc(c.PortMappings, func(p struct{ ContainerPort int }) bool { return p.ContainerPort == lb.ContainerPort }) {
+			t.Errorf("service.json: container %q of %s does not map port %d", lb.ContainerName, td.path, lb.ContainerPort)
+		}
+		if c.Name != td.gangway(t).Name {
+			t.Errorf("service.json: the load balancer sends traffic to %q, not to the Gangway container", c.Name)
+		}
 	}
 }
 
