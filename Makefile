@@ -12,7 +12,7 @@ GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 FUZZTIME    ?= 5s
 
-.PHONY: all build run test test-go test-fuzz lint tools bench clean
+.PHONY: all build install run test test-go test-fuzz lint tools bench clean
 
 all: build
 
@@ -20,6 +20,22 @@ build:
 	@mkdir -p bin
 	$(GOBUILD) -o bin/proxy ./cmd/proxy
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/healthcheck ./cmd/healthcheck
+
+# install: the binaries under $(PREFIX)/bin with the names packaging/systemd uses
+# (gangway-proxy, gangway-healthcheck), and the unit with its ExecStart pointing there. In a
+# container image they sit at /proxy and /healthcheck instead (the task definitions' paths).
+PREFIX         ?= /usr/local
+DESTDIR        ?=
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BINDIR         ?= bin
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 $(BINDIR)/proxy $(DESTDIR)$(PREFIX)/bin/gangway-proxy
+	install -m 0755 $(BINDIR)/healthcheck $(DESTDIR)$(PREFIX)/bin/gangway-healthcheck
+	sed 's|/usr/local/bin/gangway-proxy|$(PREFIX)/bin/gangway-proxy|' packaging/systemd/gangway-proxy.service \
+	  > $(DESTDIR)$(SYSTEMDUNITDIR)/gangway-proxy.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/gangway-proxy.service
 
 # run: the proxy on its embedded default configuration.
 run: build

@@ -3,6 +3,9 @@
 //
 //	"healthCheck": {"command": ["CMD", "/healthcheck", "-probe", "container"]}
 //
+// The image puts it at /healthcheck, next to /proxy; `make install` puts it at
+// $(PREFIX)/bin/gangway-healthcheck for hosts outside a container.
+//
 // It sends one GET to /containerz, /readyz, /livez or /startupz on the probe server, asking
 // for the verbose body, and turns the answer into an exit code:
 //

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gangway-ecs/gangway/internal/budget"
 	"github.com/gangway-ecs/gangway/internal/ecs"
@@ -42,16 +43,10 @@ flags:
 
 // Run executes the command.
 func (c *LintCommand) Run(_ context.Context, args []string) error {
-	d := budget.Defaults()
 	fs := newFlagSet("lint", c.env)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), lintUsage); fs.PrintDefaults() }
-	container := fs.String("container", "", "comma-separated names of the Gangway containers (default: found by health check)")
-	tgPath := fs.String("target-group", "", "target group JSON: describe-target-groups output, optionally with the Attributes list of describe-target-group-attributes")
-	svcPath := fs.String("service", "", "service JSON: create-service input or describe-services output")
-	lbPath := fs.String("load-balancer", "", "load balancer JSON: describe-load-balancer-attributes output (idle_timeout.timeout_seconds)")
-	cfgPath := fs.String("config", "", "the proxy's configuration file, when the task definition does not carry it (GANGWAY_CONFIG_YAML, GANGWAY_UPSTREAM)")
-	longest := fs.Duration("longest-request", d.LongestRequest, "the longest request the service serves (0 skips its rules)")
-	cold := fs.Duration("cold-start", d.ColdStart, "the time from task start to ready (0 skips its rules)")
+	var lf lintFlags
+	lf.register(fs, "service")
 	output := fs.String("output", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,28 +60,10 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 	if *output != "text" && *output != "json" {
 		return usageError("-output %q: want text or json", *output)
 	}
-
-	in := ecs.LintInput{LongestRequest: *longest, ColdStart: *cold}
-	if *container != "" {
-		in.Containers = strings.Split(*container, ",")
+	in, err := lf.input()
+	if err != nil {
+		return err
 	}
-	var err error
-	if *tgPath != "" {
-		if in.TargetGroup, err = ecs.ReadTargetGroup(*tgPath); err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("-target-group: %w", err)}
-		}
-	}
-	if *svcPath != "" {
-		if in.Service, err = ecs.ReadService(*svcPath); err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("-service: %w", err)}
-		}
-	}
-	if *lbPath != "" {
-		if in.LoadBalancer, err = ecs.ReadLoadBalancer(*lbPath); err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("-load-balancer: %w", err)}
-		}
-	}
-	in.ConfigPath = *cfgPath
 
 	type fileResult struct {
 		File     string             `json:"file"`
@@ -134,4 +111,52 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%d problem(s) in %d file(s)", total, len(results))}
 	}
 	return nil
+}
+
+// lintFlags are the flags that say what a task definition is checked with: `proxy lint` and
+// `proxy rollout deploy` register the same ones, so that deploy runs the checks lint runs.
+type lintFlags struct {
+	container, targetGroup, service, config string
+	loadBalancer                            string
+	serviceFlag                             string
+	longestRequest, coldStart               time.Duration
+}
+
+// register adds the flags to fs; serviceFlag names the service file's flag (`proxy rollout`
+// already uses -service for the service's name).
+func (f *lintFlags) register(fs *flag.FlagSet, serviceFlag string) {
+	d := budget.Defaults()
+	f.serviceFlag = serviceFlag
+	fs.StringVar(&f.container, "container", "", "comma-separated names of the Gangway containers (default: found by health check)")
+	fs.StringVar(&f.targetGroup, "target-group", "", "target group JSON: describe-target-groups output, optionally with the Attributes list of describe-target-group-attributes")
+	fs.StringVar(&f.service, serviceFlag, "", "service JSON: create-service input or describe-services output")
+	fs.StringVar(&f.loadBalancer, "load-balancer", "", "load balancer JSON: describe-load-balancer-attributes output (idle_timeout.timeout_seconds)")
+	fs.StringVar(&f.config, "config", "", "the proxy's configuration file, when the task definition does not carry it (GANGWAY_CONFIG_YAML, GANGWAY_UPSTREAM)")
+	fs.DurationVar(&f.longestRequest, "longest-request", d.LongestRequest, "the longest request the service serves (0 skips its rules)")
+	fs.DurationVar(&f.coldStart, "cold-start", d.ColdStart, "the time from task start to ready (0 skips its rules)")
+}
+
+// input reads the target group and service files; the caller sets TaskDefinition.
+func (f *lintFlags) input() (ecs.LintInput, error) {
+	in := ecs.LintInput{LongestRequest: f.longestRequest, ColdStart: f.coldStart, ConfigPath: f.config}
+	if f.container != "" {
+		in.Containers = strings.Split(f.container, ",")
+	}
+	var err error
+	if f.targetGroup != "" {
+		if in.TargetGroup, err = ecs.ReadTargetGroup(f.targetGroup); err != nil {
+			return in, &exitError{code: exitFailure, err: fmt.Errorf("-target-group: %w", err)}
+		}
+	}
+	if f.service != "" {
+		if in.Service, err = ecs.ReadService(f.service); err != nil {
+			return in, &exitError{code: exitFailure, err: fmt.Errorf("-%s: %w", f.serviceFlag, err)}
+		}
+	}
+	if f.loadBalancer != "" {
+		if in.LoadBalancer, err = ecs.ReadLoadBalancer(f.loadBalancer); err != nil {
+			return in, &exitError{code: exitFailure, err: fmt.Errorf("-load-balancer: %w", err)}
+		}
+	}
+	return in, nil
 }

@@ -12,7 +12,6 @@ import (
 
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/gangway-ecs/gangway/internal/budget"
 	"github.com/gangway-ecs/gangway/internal/ecs"
 )
 
@@ -36,7 +35,9 @@ commands:
   watch      follow a deployment (default: the service's newest) until it ends, or
              until it reaches -until STAGE
   deploy     register a new revision of a task definition file (new image and/or
-             environment), update the service, then watch
+             environment), update the service, then watch; first it runs the checks
+             of 'proxy lint' with -target-group, -service-file (the service's JSON)
+             and -config, and refuses on any finding unless -force
   continue   resume a deployment paused at a PAUSE lifecycle hook, then watch
   rollback   return the service to its previous revision, then watch: a deployment in
              progress is stopped and rolled back by ECS; a completed one is undone by
@@ -225,6 +226,8 @@ func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
 	fs := o.flags(true)
 	var tf taskDefFlags
 	tf.register(fs)
+	var lf lintFlags
+	lf.register(fs, "service-file")
 	force := fs.Bool("force", false, "deploy even when proxy lint finds problems")
 	noWatch := fs.Bool("no-watch", false, "return once the service is updated")
 	if err := o.parse(fs, args); err != nil {
@@ -234,8 +237,12 @@ func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := budget.Defaults()
-	if findings := ecs.Lint(ecs.LintInput{TaskDefinition: td, LongestRequest: d.LongestRequest, ColdStart: d.ColdStart}); findings != nil && !*force {
+	in, err := lf.input()
+	if err != nil {
+		return err
+	}
+	in.TaskDefinition = td
+	if findings := ecs.Lint(in); findings != nil && !*force {
 		for _, v := range findings {
 			fmt.Fprintf(o.env.stderr, "%s: %s\n", tf.file, v.Error())
 		}

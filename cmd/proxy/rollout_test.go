@@ -663,3 +663,56 @@ func TestRolloutMissingCredentialsProcess(t *testing.T) {
 		t.Errorf("%d unsigned requests reached the endpoint", n)
 	}
 }
+
+// TestRolloutDeployLintsLikeLint: deploy runs proxy lint's checks with the same target group,
+// service and configuration files, so a split task whose configuration file the proxy would
+// refuse, or whose target group or service breaks the budget, is not deployed; and it finds
+// exactly what `proxy lint` finds.
+func TestRolloutDeployLintsLikeLint(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A data plane without control_plane_url: the proxy refuses it at start.
+	badConfig := write("proxy.yaml", "services: proxy\n")
+	slowTG := write("tg.json", `{"HealthCheckIntervalSeconds": 30, "HealthCheckTimeoutSeconds": 2, "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 2}`)
+	halfService := write("service.json", `{"healthCheckGracePeriodSeconds": 30, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200, "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}`)
+	const taskdef = "../../taskdefs/split-proxy.json"
+	tests := []struct {
+		name       string
+		lint, flag []string // proxy lint's flags, and deploy's
+		want       string
+	}{
+		{"configuration file", []string{"-config", badConfig}, []string{"-config", badConfig}, "control_plane_url"},
+		{"target group", []string{"-target-group", slowTG}, []string{"-target-group", slowTG}, "HealthCheckIntervalSeconds"},
+		{"service", []string{"-service", halfService}, []string{"-service-file", halfService}, "minimumHealthyPercent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var lintOut, lintErr bytes.Buffer
+			e := env{stdout: &lintOut, stderr: &lintErr, getenv: func(string) string { return "" }}
+			if code := runMain(context.Background(), append(append([]string{"lint", "-container", "proxy"}, tt.lint...), taskdef), e); code != exitFailure {
+				t.Fatalf("proxy lint %q = %d, want findings:\n%s%s", tt.lint, code, lintOut.String(), lintErr.String())
+			}
+			var findings []string
+			for line := range strings.Lines(lintOut.String()) {
+				findings = append(findings, strings.TrimSpace(line))
+			}
+			s := fakeECS(t)
+			code, stdout, stderr := runRollout(t, append([]string{"deploy", "-taskdef", taskdef, "-container", "proxy"}, tt.flag...)...)
+			assertRollout(t, code, stdout, stderr, exitFailure, tt.want, fmt.Sprintf("not deploying: %d lint finding(s)", len(findings)))
+			for _, f := range findings {
+				if !strings.Contains(stderr, f) {
+					t.Errorf("proxy lint found %q; deploy did not:\n%s", f, stderr)
+				}
+			}
+			if n := len(s.Requests("RegisterTaskDefinition")); n != 0 {
+				t.Errorf("registered despite lint findings")
+			}
+		})
+	}
+}

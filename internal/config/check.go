@@ -588,13 +588,21 @@ func (k *checker) port(p string, n int) {
 }
 
 func (k *checker) cidr(p, s string) {
-	if _, err := netip.ParsePrefix(s); err != nil {
-		hint := ""
-		if a, aerr := netip.ParseAddr(s); aerr == nil {
-			hint = fmt.Sprintf(`; for one address write "%s/%d"`, s, a.BitLen())
-		}
-		k.errorf(p, "%q is not a CIDR like \"10.0.0.0/8\"%s", s, hint)
+	if err := checkCIDR(s); err != nil {
+		k.errorf(p, "%v", err)
 	}
+}
+
+// checkCIDR says why s is not a CIDR, with the fix for a bare address.
+func checkCIDR(s string) error {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return nil
+	}
+	hint := ""
+	if a, aerr := netip.ParseAddr(s); aerr == nil {
+		hint = fmt.Sprintf(`; for one address write "%s/%d"`, s, a.BitLen())
+	}
+	return fmt.Errorf("%q is not a CIDR like \"10.0.0.0/8\"%s", s, hint)
 }
 
 func (k *checker) headerMap(p string, m map[string]string, request bool) {

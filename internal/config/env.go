@@ -22,6 +22,9 @@ const (
 	EnvListenAddr = "GANGWAY_LISTEN_ADDR"
 	// EnvReadyPath is the sidecar configuration's readiness path (default "/gangway/ready").
 	EnvReadyPath = "GANGWAY_READY_PATH"
+	// EnvTrustedProxies is the sidecar configuration's trusted_proxies: CIDRs separated by
+	// commas or spaces, or "none". Default VPCPrivateRanges().
+	EnvTrustedProxies = "GANGWAY_TRUSTED_PROXIES"
 	// EnvShutdownDelay, EnvShutdownDrainTimeout and EnvShutdownDeadline override
 	// shutdown.delay, shutdown.drain_timeout and shutdown.deadline of any configuration: the
 	// task definition owns stopTimeout, so it may set them next to it.
@@ -29,6 +32,21 @@ const (
 	EnvShutdownDrainTimeout = "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT"
 	EnvShutdownDeadline     = "GANGWAY_SHUTDOWN_DEADLINE"
 )
+
+// VPCPrivateRanges are the sidecar configuration's default trusted proxies: every range a
+// VPC's CIDR blocks may come from for IPv4, RFC 1918's and RFC 6598's shared 100.64.0.0/10
+// (which AWS accepts as a VPC's secondary CIDR). Behind a load balancer, the peer of a task's
+// traffic port is the load balancer's node, whose address is in the VPC, and its
+// X-Forwarded-For/-Proto/-Host are what the application needs: the client's address and
+// the scheme the client used (an application that redirects to HTTPS when the proto is http
+// would otherwise loop). Trusting the whole private space assumes that only the load
+// balancer reaches the traffic port (the task's security group); narrow it to the load
+// balancer's subnets with EnvTrustedProxies (or trusted_proxies in a file) when other
+// peers in the VPC can reach it too. IPv6 VPC ranges are globally unique addresses that no
+// default can name: list them.
+func VPCPrivateRanges() []string {
+	return []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"}
+}
 
 // Source says where Resolve found the configuration.
 type Source struct {
@@ -43,7 +61,9 @@ type Source struct {
 //  2. else the document in $GANGWAY_CONFIG_YAML;
 //  3. else, when $GANGWAY_UPSTREAM is set, a sidecar configuration: one listener on
 //     $GANGWAY_LISTEN_ADDR (default :8080) with readiness on $GANGWAY_READY_PATH (default
-//     /gangway/ready), and every request to the upstream, which must pass a TCP check;
+//     /gangway/ready) that trusts the forwarding headers of $GANGWAY_TRUSTED_PROXIES
+//     (default VPCPrivateRanges()), and every request to the upstream, which must pass a TCP
+//     check;
 //  4. else the embedded default.
 //
 // Then $GANGWAY_SHUTDOWN_DELAY, _DRAIN_TIMEOUT and _DEADLINE override the shutdown
@@ -65,7 +85,10 @@ func Resolve(path string, getenv func(string) string) (*Config, Source, error) {
 	case getenv(EnvConfigYAML) != "":
 		c, err = Parse("$"+EnvConfigYAML, []byte(getenv(EnvConfigYAML)))
 	case getenv(EnvUpstream) != "":
-		c, err = Parse("$"+EnvUpstream, []byte(sidecarYAML(getenv)))
+		var trusted []string
+		if trusted, err = trustedProxiesEnv(getenv); err == nil {
+			c, err = Parse("$"+EnvUpstream, []byte(sidecarYAML(getenv, trusted)))
+		}
 	default:
 		c = Default()
 	}
@@ -78,9 +101,27 @@ func Resolve(path string, getenv func(string) string) (*Config, Source, error) {
 	return c, src, nil
 }
 
+// trustedProxiesEnv reads EnvTrustedProxies: unset is VPCPrivateRanges(), "none" is no proxy.
+func trustedProxiesEnv(getenv func(string) string) ([]string, error) {
+	v := strings.TrimSpace(getenv(EnvTrustedProxies))
+	switch v {
+	case "":
+		return VPCPrivateRanges(), nil
+	case "none":
+		return []string{}, nil
+	}
+	cidrs := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	for _, c := range cidrs {
+		if err := checkCIDR(c); err != nil {
+			return nil, fmt.Errorf("$%s: %w (or write none to trust no proxy)", EnvTrustedProxies, err)
+		}
+	}
+	return cidrs, nil
+}
+
 // sidecarYAML renders the one-route configuration of EnvUpstream. Values are quoted, so
 // that the parser, not this template, judges them.
-func sidecarYAML(getenv func(string) string) string {
+func sidecarYAML(getenv func(string) string, trusted []string) string {
 	or := func(v, def string) string {
 		if v == "" {
 			return def
@@ -92,6 +133,7 @@ listeners:
   - name: public
     address: %q
     readiness_path: %q
+    trusted_proxies: %s
 routes:
   - name: app
     cluster: app
@@ -100,7 +142,16 @@ clusters:
   - name: app
     endpoints: [%q]
     health_check: {type: tcp, interval: 2s, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 2}
-`, or(getenv(EnvListenAddr), ":8080"), or(getenv(EnvReadyPath), "/gangway/ready"), getenv(EnvUpstream))
+`, or(getenv(EnvListenAddr), ":8080"), or(getenv(EnvReadyPath), "/gangway/ready"), flowList(trusted), getenv(EnvUpstream))
+}
+
+// flowList renders strings as a quoted YAML flow sequence.
+func flowList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // applyShutdownEnv applies the shutdown overrides and checks that they fit.

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +79,49 @@ func TestResolveShutdownOverrides(t *testing.T) {
 		if _, _, err := Resolve("", envOf(bad)); err == nil || !strings.Contains(err.Error(), "$GANGWAY_SHUTDOWN") {
 			t.Errorf("%v: error %v does not name the variable", bad, err)
 		}
+	}
+}
+
+// TestResolveSidecarTrustsTheVPC: behind an ALB the peer is the load balancer's node, whose
+// address is private; its X-Forwarded-* must reach the application, so the sidecar trusts
+// the VPC's ranges unless $GANGWAY_TRUSTED_PROXIES narrows them.
+func TestResolveSidecarTrustsTheVPC(t *testing.T) {
+	trusted := func(env map[string]string) []string {
+		t.Helper()
+		env[EnvUpstream] = "127.0.0.1:3000"
+		c, _, err := Resolve("", envOf(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Listeners[0].TrustedProxies
+	}
+	tests := []struct {
+		name string
+		env  string
+		want []string
+	}{
+		{"default", "", []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"}},
+		{"narrowed", "10.0.1.0/24, 10.0.2.0/24", []string{"10.0.1.0/24", "10.0.2.0/24"}},
+		{"spaces", "10.0.1.0/24 fd00::/8", []string{"10.0.1.0/24", "fd00::/8"}},
+		{"none", "none", []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := trusted(map[string]string{EnvTrustedProxies: tt.env})
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") || len(got) != len(tt.want) {
+				t.Fatalf("trusted_proxies = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// Typical ALB node addresses fall inside the default.
+	for _, addr := range []string{"10.0.12.34", "172.31.5.6", "192.168.1.1", "100.64.3.4"} {
+		a := netip.MustParseAddr(addr)
+		if !slices.ContainsFunc(VPCPrivateRanges(), func(p string) bool { return netip.MustParsePrefix(p).Contains(a) }) {
+			t.Errorf("%s is not trusted by default", addr)
+		}
+	}
+	_, _, err := Resolve("", envOf(map[string]string{EnvUpstream: "127.0.0.1:3000", EnvTrustedProxies: "10.0.0.0/8,10.1.2.3"}))
+	if err == nil || !strings.Contains(err.Error(), "$GANGWAY_TRUSTED_PROXIES") || !strings.Contains(err.Error(), `"10.1.2.3/32"`) {
+		t.Fatalf("bad CIDR error = %v", err)
 	}
 }

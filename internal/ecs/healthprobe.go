@@ -29,7 +29,8 @@ var probePathNames = map[string]string{
 }
 
 // parseHealthCheck reads a healthCheck.command: ["CMD", "/healthcheck", flags...] (or any
-// path whose base name is healthcheck, or "proxy health"), the same as one CMD-SHELL string,
+// path whose base name is healthcheck, as in the image, or gangway-healthcheck, as `make
+// install` names it; or "proxy health" and "gangway-proxy health"), the same as one CMD-SHELL string,
 // or a curl or wget of the probe server's paths.
 func parseHealthCheck(cmd []string) healthProbe {
 	if len(cmd) < 2 {
@@ -45,9 +46,9 @@ func parseHealthCheck(cmd []string) healthProbe {
 		return healthProbe{}
 	}
 	switch bin := path.Base(args[0]); {
-	case bin == "healthcheck":
+	case bin == "healthcheck" || bin == "gangway-healthcheck":
 		return healthProbe{gangway: true, static: true, probe: probeFlag(args[1:])}
-	case bin == "proxy" && len(args) > 1 && args[1] == "health":
+	case (bin == "proxy" || bin == "gangway-proxy") && len(args) > 1 && args[1] == "health":
 		return healthProbe{gangway: true, probe: probeFlag(args[2:])}
 	case bin == "curl" || bin == "wget":
 		for _, a := range args[1:] {

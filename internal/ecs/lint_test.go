@@ -136,7 +136,7 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "ready"}
 		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "ECS replaces the whole fleet"},
 		{"health check on readiness, flag with =", func(_, p, _ m) {
-			hc(p)["command"] = []any{"CMD-SHELL", "/usr/local/bin/healthcheck --probe=readyz -timeout 2s"}
+			hc(p)["command"] = []any{"CMD-SHELL", "/usr/local/bin/gangway-healthcheck --probe=readyz -timeout 2s"}
 		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "readiness belongs to the target group"},
 		{"health check on readiness with curl", func(_, p, _ m) {
 			hc(p)["command"] = []any{"CMD-SHELL", "curl -f http://127.0.0.1:28080/readyz || exit 1"}
