@@ -129,7 +129,7 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 	return out
 }
 
-// setProxyOwned sets on dst the headers the proxy owns (X-Forwarded-For, -Proto, -Host), as
+// setProxyOwned sets on dst the headers the proxy owns (X-Forwarded-For, -Proto, -Host, -Port), as
 // the listener's handler computed them on the inbound header in.
 func setProxyOwned(dst, in http.Header) {
 	for _, k := range forwardedHeaders {
@@ -150,7 +150,7 @@ func forwardableTrailer(k string) bool {
 		return false
 	}
 	switch k {
-	case "Cookie", "Set-Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+	case "Cookie", "Set-Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
 		"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Age", "Expires",
 		"Date", "Location", "Retry-After", "Vary", "Warning", "Proxy-Authentication-Info", "Authentication-Info":
 		return false

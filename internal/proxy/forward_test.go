@@ -87,12 +87,12 @@ func TestConnectionHeaderCannotRemoveForwardedHeaders(t *testing.T) {
 	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	c := rawConn(t, srv.Addr("public"))
 	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: shop.example.com\r\nX-Forwarded-For: 6.6.6.6\r\n"+
-		"Connection: keep-alive, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host\r\n\r\n")
+		"Connection: keep-alive, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port\r\n\r\n")
 	expectStatus(t, bufio.NewReader(c), 200)
 	got := a.lastReq.Load().Header
-	if got.Get("X-Forwarded-For") != "127.0.0.1" || got.Get("X-Forwarded-Proto") != "http" || got.Get("X-Forwarded-Host") != "shop.example.com" {
-		t.Fatalf("upstream forwarding headers %q %q %q, want 127.0.0.1, http, shop.example.com",
-			got.Get("X-Forwarded-For"), got.Get("X-Forwarded-Proto"), got.Get("X-Forwarded-Host"))
+	if got.Get("X-Forwarded-For") != "127.0.0.1" || got.Get("X-Forwarded-Proto") != "http" || got.Get("X-Forwarded-Host") != "shop.example.com" || got.Get("X-Forwarded-Port") == "" {
+		t.Fatalf("upstream forwarding headers %q %q %q %q, want 127.0.0.1, http, shop.example.com and the listener's port",
+			got.Get("X-Forwarded-For"), got.Get("X-Forwarded-Proto"), got.Get("X-Forwarded-Host"), got.Get("X-Forwarded-Port"))
 	}
 }
 

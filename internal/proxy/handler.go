@@ -169,8 +169,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Routes carry no policy yet; the identity-aware policy plugs in here.
 func (h *httpHandler) authorize(_ *route, _ *http.Request) error { return nil }
 
-// setForwarded computes X-Forwarded-For/-Proto/-Host on the inbound request: kept and
-// extended when the peer is a trusted proxy, replaced otherwise.
+// setForwarded computes X-Forwarded-For/-Proto/-Host/-Port on the inbound request: kept
+// and extended when the peer is a trusted proxy, replaced otherwise. A Forwarded header
+// (RFC 7239) is not maintained by the proxy, so it reaches the upstream only from a
+// trusted peer: from anyone else it would be a client's claim next to the proxy's own.
 func (h *httpHandler) setForwarded(r *http.Request) {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -189,7 +191,7 @@ func (h *httpHandler) setForwarded(r *http.Request) {
 		}
 	}
 	hdr := r.Header
-	vals := make([]string, 3) // one allocation for the three headers' values
+	vals := make([]string, 4) // one allocation for the four headers' values
 	if prior := hdr["X-Forwarded-For"]; trusted && len(prior) > 0 {
 		vals[0] = strings.Join(prior, ", ") + ", " + ip
 	} else {
@@ -203,6 +205,13 @@ func (h *httpHandler) setForwarded(r *http.Request) {
 	if !trusted || hdr.Get("X-Forwarded-Host") == "" {
 		vals[2] = r.Host
 		hdr["X-Forwarded-Host"] = vals[2:3:3]
+	}
+	if !trusted || hdr.Get("X-Forwarded-Port") == "" {
+		vals[3] = h.l.port
+		hdr["X-Forwarded-Port"] = vals[3:4:4]
+	}
+	if !trusted {
+		delete(hdr, "Forwarded")
 	}
 }
 

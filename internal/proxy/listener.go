@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,7 @@ type httpListener struct {
 	spec  Listener
 	id    string
 	ln    net.Listener
+	port  string // ln's port, as X-Forwarded-Port carries it
 	check *health.Check
 	certs *certReloader
 	// http holds the HTTP settings (nil for TCP listeners), which h1 serves with; h1
@@ -90,6 +92,9 @@ func (s *Server) newListener(ctx context.Context, spec *Spec, ls Listener, from 
 		return fail(err)
 	}
 	l.ln = ln
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		l.port = strconv.Itoa(a.Port)
+	}
 	return l, nil
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -239,6 +240,8 @@ func TestHeadersRewritesAndForwarding(t *testing.T) {
 	req.Host = "shop.example.com"
 	req.Header.Set("X-Debug", "1")
 	req.Header.Set("X-Forwarded-For", "6.6.6.6")
+	req.Header.Set("X-Forwarded-Port", "443")
+	req.Header.Set("Forwarded", "for=6.6.6.6;proto=https")
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +260,10 @@ func TestHeadersRewritesAndForwarding(t *testing.T) {
 	}
 	if got.Header.Get("X-Forwarded-Proto") != "http" || got.Header.Get("X-Forwarded-Host") != "shop.example.com" {
 		t.Errorf("forwarded headers %v", got.Header)
+	}
+	// Nor its port, and its Forwarded header, which the proxy does not maintain, is dropped.
+	if _, port, _ := net.SplitHostPort(srv.Addr("public")); got.Header.Get("X-Forwarded-Port") != port || got.Header.Get("Forwarded") != "" {
+		t.Errorf("X-Forwarded-Port %q (want the listener's %s), Forwarded %q (want none)", got.Header.Get("X-Forwarded-Port"), port, got.Header.Get("Forwarded"))
 	}
 	if got.Host != a.addr {
 		t.Errorf("upstream Host %q, want the endpoint %q", got.Host, a.addr)
@@ -290,13 +297,16 @@ func TestTrustedProxyKeepsForwardedHeaders(t *testing.T) {
 	req.Header.Set("X-Forwarded-For", "203.0.113.7")
 	req.Header.Set("X-Forwarded-Proto", "https")
 	req.Header.Set("X-Forwarded-Host", "www.example.com")
+	req.Header.Set("X-Forwarded-Port", "443")
+	req.Header.Set("Forwarded", "for=203.0.113.7;proto=https")
 	resp, err := newClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	got := a.lastReq.Load().Header
-	if got.Get("X-Forwarded-For") != "203.0.113.7, 127.0.0.1" || got.Get("X-Forwarded-Proto") != "https" || got.Get("X-Forwarded-Host") != "www.example.com" {
+	if got.Get("X-Forwarded-For") != "203.0.113.7, 127.0.0.1" || got.Get("X-Forwarded-Proto") != "https" || got.Get("X-Forwarded-Host") != "www.example.com" ||
+		got.Get("X-Forwarded-Port") != "443" || got.Get("Forwarded") != "for=203.0.113.7;proto=https" {
 		t.Fatalf("forwarded headers %v", got)
 	}
 }

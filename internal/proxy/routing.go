@@ -142,7 +142,7 @@ func (rt *route) rewriteHeaders(h http.Header) {
 	}
 }
 
-var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
+var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port"}
 
 // joinRewrite joins the rewritten prefix and the rest of the path with exactly one slash
 // between them when both have one.
