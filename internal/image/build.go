@@ -107,11 +107,11 @@ func healthcheckLDFlags(version string) string {
 	return "-s -w -X main.version=" + version
 }
 
-// buildEnv is the environment of `go build` for p: the caller's, with every variable that
-// changes the generated code set, so that a developer's GOFLAGS or GOAMD64 cannot make
-// their image differ from CI's.
-func buildEnv(p Platform) []string {
-	override := map[string]string{
+// buildSettings are the variables that change the generated code, set for every build, so
+// that a developer's GOFLAGS or GOAMD64 cannot make their image differ from CI's. The
+// Dockerfile sets the same.
+func buildSettings(p Platform) map[string]string {
+	return map[string]string{
 		"CGO_ENABLED":  "0",
 		"GOOS":         p.OS,
 		"GOARCH":       p.Architecture,
@@ -120,6 +120,11 @@ func buildEnv(p Platform) []string {
 		"GOFLAGS":      "-buildvcs=false",
 		"GOEXPERIMENT": "",
 	}
+}
+
+// buildEnv is the environment of `go build` for p: the caller's, with buildSettings.
+func buildEnv(p Platform) []string {
+	override := buildSettings(p)
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"embed"
 	"fmt"
 	"io"
 	"path"
@@ -28,19 +29,25 @@ type Entry struct {
 // Dir reports whether the entry is a directory.
 func (e Entry) Dir() bool { return strings.HasSuffix(e.Path, "/") }
 
-// passwd and group name root and the non-root user the proxy runs as. Neither has a shell:
-// the image has none.
-var (
-	passwd = fmt.Sprintf("root:x:0:0:root:/:/sbin/nologin\n%s:x:%d:%d:%s:/:/sbin/nologin\n", UserName, UID, GID, UserName)
-	group  = fmt.Sprintf("root:x:0:\n%s:x:%d:\n", UserName, GID)
-)
+// rootfs holds /etc/passwd and /etc/group: root and the non-root user the proxy runs as,
+// neither with a shell (the image has none). The Dockerfile copies the same files.
+//
+//go:embed rootfs/etc
+var rootfs embed.FS
 
 // systemEntries are the first layer: the same for every build.
 func systemEntries() []Entry {
+	file := func(name string) []byte {
+		b, err := rootfs.ReadFile("rootfs" + name)
+		if err != nil {
+			panic(err) // embedded: cannot happen
+		}
+		return b
+	}
 	return []Entry{
 		{Path: "/etc/", Mode: 0o755},
-		{Path: "/etc/group", Mode: 0o644, Data: []byte(group)},
-		{Path: "/etc/passwd", Mode: 0o644, Data: []byte(passwd)},
+		{Path: "/etc/group", Mode: 0o644, Data: file("/etc/group")},
+		{Path: "/etc/passwd", Mode: 0o644, Data: file("/etc/passwd")},
 	}
 }
 
