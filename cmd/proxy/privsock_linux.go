@@ -30,7 +30,7 @@ func listenPrivateADS(log *slog.Logger) (net.Listener, string, error) {
 	name := fmt.Sprintf("@gangway-xds-%d-%s", os.Getpid(), hex.EncodeToString(suffix[:]))
 	ln, err := net.Listen("unix", name)
 	if err != nil {
-		return nil, "", fmt.Errorf("abstract unix socket %s: %w", name, err)
+		return nil, "", fmt.Errorf("abstract unix socket %s: %w (set xds.address to 127.0.0.1:PORT or unix:///a/writable/path instead)", name, err)
 	}
 	// gRPC's unix resolver dials the opaque part of "unix:@name" as written, and Go maps
 	// the leading @ to the abstract namespace.
