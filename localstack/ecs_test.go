@@ -222,7 +222,7 @@ func TestServiceCreateAndDeploy(t *testing.T) {
 		t.Log("the endpoint does not return deploymentConfiguration (moto does not keep it)")
 	}
 
-	next, err := ecs.Change{Image: "public.ecr.aws/gangway/proxy:test"}.Apply(td)
+	next, err := ecs.Change{Image: "ghcr.io/gangway-ecs/gangway-proxy:test"}.Apply(td)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestServiceCreateAndDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cd := range stored.TaskDefinition.ContainerDefinitions {
-		if aws.ToString(cd.Name) == "proxy" && aws.ToString(cd.Image) != "public.ecr.aws/gangway/proxy:test" {
+		if aws.ToString(cd.Name) == "proxy" && aws.ToString(cd.Image) != "ghcr.io/gangway-ecs/gangway-proxy:test" {
 			t.Errorf("new revision's proxy image %s", aws.ToString(cd.Image))
 		}
 	}

@@ -317,10 +317,10 @@ func TestRolloutDeploy(t *testing.T) {
 	s.On("DescribeServiceDeployments", deployment("SUCCESSFUL", "CLEAN_UP", 2, ""))
 
 	code, stdout, stderr := runRollout(t, "deploy", "-taskdef", "../../taskdefs/fargate-proxy-app.json",
-		"-image", "public.ecr.aws/gangway/proxy:1.2.3", "-env", "app:GREETING=hello", "-timeout", "30s")
+		"-image", "ghcr.io/gangway-ecs/gangway-proxy:v1.2.3", "-env", "app:GREETING=hello", "-timeout", "30s")
 	assertRollout(t, code, stdout, stderr, exitOK, "registered "+tdNew+"; updated service app", "succeeded:")
 	reg := s.Requests("RegisterTaskDefinition")
-	if len(reg) != 1 || !strings.Contains(reg[0], `"image":"public.ecr.aws/gangway/proxy:1.2.3"`) ||
+	if len(reg) != 1 || !strings.Contains(reg[0], `"image":"ghcr.io/gangway-ecs/gangway-proxy:v1.2.3"`) ||
 		!strings.Contains(reg[0], `"environment":[{"name":"GREETING","value":"hello"}]`) || !strings.Contains(reg[0], `"stopTimeout":30`) {
 		t.Errorf("RegisterTaskDefinition requests: %q", reg)
 	}
@@ -574,11 +574,11 @@ func TestRolloutDiff(t *testing.T) {
 	s := fakeECS(t)
 	s.On("DescribeServices", ecstest.OK(fmt.Sprintf(`{"services": [{"serviceName": "app", "taskDefinition": %q}]}`, running)))
 	s.On("DescribeTaskDefinition", ecstest.File(t, recorded+"describe-task-definition-app6.json"))
-	code, stdout, stderr := runRollout(t, "diff", "-taskdef", recorded+"taskdef-app.json", "-image", "public.ecr.aws/gangway/proxy:1.2.3")
+	code, stdout, stderr := runRollout(t, "diff", "-taskdef", recorded+"taskdef-app.json", "-image", "ghcr.io/gangway-ecs/gangway-proxy:v1.2.3")
 	want := "--- " + running + " (service app)\n+++ " + recorded + "taskdef-app.json\n"
 	assertRollout(t, code, stdout, stderr, exitOK, want,
-		`-      "image": "public.ecr.aws/gangway/proxy:1.2.2",`,
-		`+      "image": "public.ecr.aws/gangway/proxy:1.2.3",`,
+		`-      "image": "ghcr.io/gangway-ecs/gangway-proxy:v1.2.2",`,
+		`+      "image": "ghcr.io/gangway-ecs/gangway-proxy:v1.2.3",`,
 		`-          "value": "10s"`,
 		`+          "value": "12s"`)
 	var changed []string

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +23,8 @@ import (
 // services are what the `services` setting runs in this process: the control plane (an
 // ADS server publishing the configuration file as xDS resources), the data plane (an ADS
 // client applying them to a proxy.Server), or both. With services: all both run here,
-// connected over a private unix socket: the same path as split mode, so readiness means
+// connected over a private unix socket (listenPrivateADS: abstract on Linux, so that a
+// read-only root file system suffices): the same path as split mode, so readiness means
 // "the latest version is applied" in both.
 //
 // services is the data plane's lifecycle.Drainer: the ADS client stops before the data
@@ -35,7 +35,6 @@ type services struct {
 
 	control     *xds.Server
 	stopControl context.CancelFunc
-	sockDir     string // the private socket's directory (services: all)
 
 	client     *xds.Client
 	dp         *xds.DataPlane
@@ -64,14 +63,8 @@ func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options,
 	var controlPlane []string
 	if cfg.Services != config.ServicesProxy {
 		addr := cfg.XDS.Address
-		if addr == "" && cfg.Services == config.ServicesAll {
-			dir, err := os.MkdirTemp("", "gangway-ads-")
-			if err != nil {
-				return nil, fmt.Errorf("xds: private socket: %w", err)
-			}
-			s.sockDir = dir
-			addr = "unix://" + filepath.Join(dir, "ads.sock")
-		} else if addr == "" {
+		private := addr == "" && cfg.Services == config.ServicesAll
+		if addr == "" && !private {
 			addr = defaultControlAddress
 		}
 		var serverTLS *tls.Config
@@ -88,8 +81,12 @@ func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options,
 		if _, err := srv.Publish(context.Background(), cfg); err != nil {
 			return nil, err
 		}
-		ln, err := listenADS(addr)
-		if err != nil {
+		var ln net.Listener
+		if private {
+			if ln, addr, err = listenPrivateADS(log); err != nil {
+				return nil, fmt.Errorf("xds: private socket: %w", err)
+			}
+		} else if ln, err = listenADS(addr); err != nil {
 			return nil, fmt.Errorf("xds.address %s: %w", addr, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -226,9 +223,6 @@ func (s *services) Close() {
 		s.stopControl()
 	}
 	s.wg.Wait()
-	if s.sockDir != "" {
-		os.RemoveAll(s.sockDir)
-	}
 }
 
 // nodeID names this data plane to the control plane: xds.node_id, else the ECS task ID,

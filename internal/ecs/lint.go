@@ -265,6 +265,7 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 		l.add(path+".essential", "false", "the proxy must be essential: a task whose proxy exited keeps running without receiving traffic",
 			`remove "essential": false`)
 	}
+	l.image(path, c)
 	l.healthCheckCommand(path, c)
 	if hc := c.HealthCheck; hc != nil {
 		// The budget reads 0 as "not declared"; in a task definition it is out of range.
@@ -300,6 +301,39 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 	for _, v := range budget.Check(s) {
 		l.out = append(l.out, l.mapViolation(path, names, v))
 	}
+}
+
+// image checks that the proxy's image is pinned. With ":latest" or no tag, ECS resolves the
+// tag when each task starts: tasks of one deployment can run different proxies, and rolling
+// back to the previous task definition does not roll the proxy back.
+func (l *linter) image(path string, c *ecstypes.ContainerDefinition) {
+	img := str(c.Image)
+	repo, tag, digest := splitImage(img)
+	if digest || (tag != "" && tag != "latest") {
+		return
+	}
+	if repo == "" {
+		repo = "REPOSITORY"
+	}
+	why := "no tag, which means :latest"
+	if tag == "latest" {
+		why = ":latest"
+	}
+	l.add(path+".image", strconv.Quote(img),
+		fmt.Sprintf("the proxy's image is not pinned (%s): ECS resolves it when each task starts, so tasks of one deployment can run different proxies and a rollback does not roll the proxy back", why),
+		fmt.Sprintf("pin a version tag (%s:v1.2.3) or a digest (%s@sha256:..., which `make image-push` prints)", repo, repo))
+}
+
+// splitImage splits an image reference into its repository, its tag ("" when none) and
+// whether it names a digest. A colon before the last slash belongs to a registry's port.
+func splitImage(ref string) (repo, tag string, digest bool) {
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		ref, digest = ref[:i], true
+	}
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		return ref[:i], ref[i+1:], digest
+	}
+	return ref, "", digest
 }
 
 // proxyConfig resolves the container's proxy configuration as `proxy run` would. A

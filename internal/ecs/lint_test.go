@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -415,5 +416,42 @@ func TestParseTaskDefinitionErrors(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLintUnpinnedProxyImage: the proxy's image must name a version tag or a digest; the
+// application's image is not the linter's business.
+func TestLintUnpinnedProxyImage(t *testing.T) {
+	const field = "containerDefinitions[proxy].image"
+	for _, tt := range []struct {
+		image string
+		says  string // "" when the image is pinned
+	}{
+		{"ghcr.io/gangway-ecs/gangway-proxy:latest", "not pinned (:latest)"},
+		{"ghcr.io/gangway-ecs/gangway-proxy", "not pinned (no tag, which means :latest)"},
+		{"localhost:5000/gangway-proxy", "pin a version tag (localhost:5000/gangway-proxy:v1.2.3)"},
+		{"", "pin a version tag (REPOSITORY:v1.2.3) or a digest (REPOSITORY@sha256:..."},
+		{"ghcr.io/gangway-ecs/gangway-proxy:v0.1.0", ""},
+		{"localhost:5000/gangway-proxy:v0.1.0", ""},
+		{"123456789012.dkr.ecr.eu-west-1.amazonaws.com/gangway-proxy@sha256:" + strings.Repeat("ab", 32), ""},
+		{"ghcr.io/gangway-ecs/gangway-proxy:latest@sha256:" + strings.Repeat("ab", 32), ""},
+	} {
+		td := mutate(t, func(_, proxy, app map[string]any) {
+			proxy["image"] = tt.image
+			app["image"] = "nginx" // unpinned, and not a Gangway container
+		})
+		var found []string
+		for _, v := range Lint(defaultInput(td)) {
+			found = append(found, v.Field)
+			if v.Field == field && (tt.says == "" || !strings.Contains(v.Rule+"; "+v.Fix, tt.says)) {
+				t.Errorf("%q: %s", tt.image, v.Error())
+			}
+		}
+		if tt.says != "" && !slices.Contains(found, field) {
+			t.Errorf("%q: no finding on %s (found %v)", tt.image, field, found)
+		}
+		if tt.says == "" && len(found) > 0 {
+			t.Errorf("%q: findings %v, want none", tt.image, found)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
@@ -61,7 +62,10 @@ func build(app constructs.Construct, get func(string) string) error {
 		stackName = "Gangway"
 	}
 	appImage, appTag := required(ctxAppImage), required(ctxAppTag)
-	proxyImage, proxyTag := required(ctxProxyImage), required(ctxProxyTag)
+	proxyImage := required(ctxProxyImage)
+	if proxyImage != "" && !pinned(proxyImage) {
+		proxyImage += ":" + required(ctxProxyTag)
+	}
 	props := &gangway.GangwayServiceProps{
 		AppPort:      number(ctxAppPort),
 		DesiredCount: number(ctxDesiredCount),
@@ -96,7 +100,7 @@ func build(app constructs.Construct, get func(string) string) error {
 	})
 
 	props.AppImage = awsecs.ContainerImage_FromRegistry(jsii.String(appImage+":"+appTag), nil)
-	props.ProxyImage = awsecs.ContainerImage_FromRegistry(jsii.String(proxyImage+":"+proxyTag), nil)
+	props.ProxyImage = awsecs.ContainerImage_FromRegistry(jsii.String(proxyImage), nil)
 	if arn := get(ctxCertificateArn); arn != "" {
 		props.Certificate = awscertificatemanager.Certificate_FromCertificateArn(stack, jsii.String("Certificate"), jsii.String(arn))
 	}
@@ -120,4 +124,11 @@ func build(app constructs.Construct, get func(string) string) error {
 		awscdk.NewCfnOutput(stack, jsii.String("TestReadinessUrl"), &awscdk.CfnOutputProps{Value: svc.ReadinessURL})
 	}
 	return nil
+}
+
+// pinned reports whether an image reference already names a tag or a digest
+// (repository:tag, repository@sha256:...), as `make image-push` prints it; the app then
+// ignores gangway:proxyTag. A colon before the last slash is a registry's port.
+func pinned(image string) bool {
+	return strings.Contains(image, "@") || strings.LastIndexByte(image, ':') > strings.LastIndexByte(image, '/')
 }

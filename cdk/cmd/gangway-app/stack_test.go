@@ -53,7 +53,7 @@ func TestBuildFromCdkJSONDefaults(t *testing.T) {
 	tpl := assertions.Template_FromStack(stack, nil)
 	raw, _ := json.Marshal(tpl.ToJSON())
 	doc := string(raw)
-	for _, want := range []string{`"Strategy":"BLUE_GREEN"`, `"ghcr.io/gangway-ecs/proxy:v1.2.3"`, `"public.ecr.aws/nginx/nginx:stable"`, `"DomainName":"app.example.com"`} {
+	for _, want := range []string{`"Strategy":"BLUE_GREEN"`, `"ghcr.io/gangway-ecs/gangway-proxy:v1.2.3"`, `"public.ecr.aws/nginx/nginx:stable"`, `"DomainName":"app.example.com"`} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("template lacks %s", want)
 		}
@@ -85,6 +85,30 @@ func TestBuildRejectsBadContext(t *testing.T) {
 		err := build(awscdk.NewApp(nil), func(k string) string { return ctx[k] })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s=%q: error %v, want %q", tc.key, tc.value, err, tc.want)
+		}
+	}
+}
+
+// TestProxyImagePinnedByDigest: the README's `cdk deploy -c gangway:proxyImage=REPO@sha256:...`
+// deploys that digest, whatever gangway:proxyTag says.
+func TestProxyImagePinnedByDigest(t *testing.T) {
+	digest := "123456789012.dkr.ecr.eu-west-1.amazonaws.com/gangway-proxy@sha256:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct{ image, tag, want string }{
+		{digest, "v9.9.9", digest},
+		{"localhost:5000/gangway-proxy:v2", "v9.9.9", "localhost:5000/gangway-proxy:v2"},
+		{"localhost:5000/gangway-proxy", "v3", "localhost:5000/gangway-proxy:v3"},
+	} {
+		ctx := cdkJSONContext(t)
+		ctx[ctxHookAssetDir] = hookDir(t)
+		ctx[ctxProxyImage], ctx[ctxProxyTag] = tc.image, tc.tag
+		app := awscdk.NewApp(nil)
+		if err := build(app, func(k string) string { return ctx[k] }); err != nil {
+			t.Fatal(err)
+		}
+		stack := app.Node().FindChild(jsii.String("Gangway")).(awscdk.Stack)
+		raw, _ := json.Marshal(assertions.Template_FromStack(stack, nil).ToJSON())
+		if !strings.Contains(string(raw), `"Image":"`+tc.want+`"`) {
+			t.Errorf("%s with tag %s: the template's proxy image is not %s", tc.image, tc.tag, tc.want)
 		}
 	}
 }
