@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/budget"
 )
 
 // maxBinaryBytes is the size budget of the stripped static binary that ships in every
@@ -147,5 +149,33 @@ func TestBinary(t *testing.T) {
 		if got := healthy.Requests(); len(got) != 2 || !strings.Contains(got[0], ua) {
 			t.Errorf("server saw %q, want 2 requests with %q", got, ua)
 		}
+	})
+
+	// ECS kills a health check that outlasts its timeout, and the check's output goes with
+	// it. With its default -timeout the probe must give up first, say why and exit 3 within
+	// the smallest timeout ECS allows, counted as ECS counts it: from the process's start.
+	t.Run("gives up before ECS does", func(t *testing.T) {
+		silent := serve(t, hang(""))
+		ecsTimeout := budget.MinContainerTimeout
+		ctx, cancel := context.WithTimeout(context.Background(), ecsTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin)
+		cmd.Env = []string{"GANGWAY_HEALTH_ADDR=" + silent.addr}
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		start := time.Now()
+		err := cmd.Run()
+		elapsed := time.Since(start)
+		if ctx.Err() != nil {
+			t.Fatalf("killed at ECS's %s timeout, before the probe gave up (after %s); its output is lost: %q", ecsTimeout, elapsed, &stdout)
+		}
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != exitUnreachable {
+			t.Fatalf("exit %v, want %d: %q", err, exitUnreachable, &stdout)
+		}
+		if want := "container: timed out after " + budget.DefaultProbeTimeout.String() + ": "; !strings.HasPrefix(stdout.String(), want) {
+			t.Errorf("stdout %q, want it to start with %q", &stdout, want)
+		}
+		t.Logf("gave up after %s, %s before ECS's timeout", elapsed.Round(time.Millisecond), (ecsTimeout - elapsed).Round(time.Millisecond))
 	})
 }

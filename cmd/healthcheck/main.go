@@ -7,13 +7,11 @@
 // $(PREFIX)/bin/gangway-healthcheck for hosts outside a container.
 //
 // It sends one GET to /containerz, /readyz, /livez or /startupz on the probe server, asking
-// for the verbose body, and turns the answer into an exit code:
-//
-//	0  healthy: the server answered 200
-//	1  unhealthy: the server answered 503, or any other status (the output says which)
-//	3  no verdict: nothing listening, connection reset, timed out, or a response that is
-//	   not HTTP/1.x. The probe could not learn the server's opinion, so it gives none.
-//	4  bad usage: unknown flag, bad -probe, -timeout or -addr, extra arguments
+// for the verbose body, and turns the answer into an exit code: 0 healthy (200), 1 unhealthy
+// (503 or any other status), 3 no verdict (nothing listening, reset, timed out, not
+// HTTP/1.x), 4 bad usage. The flags, their defaults and the codes are `proxy health`'s too:
+// both take them from internal/probecmd. The default -timeout (1.5 s) ends the probe, with
+// its own message, before ECS's smallest health-check timeout (2 s) would kill it.
 //
 // It never exits 2, which Docker reserves. Everything it prints goes to stdout (usage
 // errors to stderr) and is capped at 4096 bytes, what Docker keeps of a health check's
@@ -26,9 +24,9 @@
 // balancer's target group, which stops routing to a replica without replacing it.
 //
 // The binary is small and starts fast because ECS runs it every few seconds in every task:
-// it uses the standard library but not net/http, with a minimal HTTP/1.1 client of its own
-// (client.go) that bounds what it reads and whose single deadline covers connect, write and
-// read.
+// it uses the standard library (and internal/probecmd, which does too) but not net/http,
+// with a minimal HTTP/1.1 client of its own (client.go) that bounds what it reads and whose
+// single deadline covers connect, write and read.
 package main
 
 import (
@@ -39,65 +37,41 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 // version is set at build time with -ldflags '-X main.version=...'.
 var version = "dev"
 
-// Exit codes.
+// Exit codes (internal/probecmd has the table).
 const (
-	exitHealthy     = 0
-	exitUnhealthy   = 1
-	exitUnreachable = 3 // no verdict: connect, timeout, reset, unparseable response
-	exitUsage       = 4
+	exitHealthy     = probecmd.ExitHealthy
+	exitUnhealthy   = probecmd.ExitUnhealthy
+	exitUnreachable = probecmd.ExitNoVerdict
+	exitUsage       = probecmd.ExitUsage
 )
 
-const (
-	// defaultAddr is where the proxy's probe server listens unless configured otherwise
-	// (internal/health.DefaultAddr, which this binary cannot import without net/http).
-	defaultAddr = "127.0.0.1:28080"
-	// addrEnv overrides defaultAddr; -addr overrides both.
-	addrEnv        = "GANGWAY_HEALTH_ADDR"
-	defaultTimeout = 2 * time.Second
-	// defaultProbe is the container health check's probe (see the package comment).
-	defaultProbe = "container"
-	// maxOutputBytes is what Docker keeps of a health check's output.
-	maxOutputBytes = 4096
-)
-
-// probePaths maps -probe values to the server's endpoints.
-var probePaths = map[string]string{
-	"container": "/containerz",
-	"ready":     "/readyz",
-	"live":      "/livez",
-	"startup":   "/startupz",
-}
+// maxOutputBytes is what Docker keeps of a health check's output.
+const maxOutputBytes = 4096
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// options are the parsed flags.
-type options struct {
-	addr     string
-	probe    string // a key of probePaths
-	timeout  time.Duration
-	excludes []string
-	verbose  bool
-	version  bool
-}
-
 // run is the whole program: it parses args, probes, prints, and returns the exit code.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	var opts options
-	fs := newFlagSet(&opts, getenv)
-	if err := parseFlags(fs, &opts, args); err != nil {
+	var opts probecmd.Options
+	// ContinueOnError: flag's ExitOnError would exit 2, which Docker reserves.
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run prints flag's errors, and the usage on stdout
+	opts.Bind(fs, getenv)
+	if err := opts.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			fmt.Fprint(stdout, usageHead)
@@ -108,63 +82,16 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "healthcheck: %v\nRun 'healthcheck -h' for usage.\n", err)
 		return exitUsage
 	}
-	if opts.version {
+	if opts.Version {
 		fmt.Fprintf(stdout, "gangway-healthcheck %s\n", version)
 		return exitHealthy
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opts.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
 	var out bytes.Buffer
 	code := probe(ctx, opts, &out)
 	stdout.Write(capOutput(out.Bytes(), maxOutputBytes))
 	return code
-}
-
-// newFlagSet binds the flags to opts. The address defaults to $GANGWAY_HEALTH_ADDR, so that
-// -addr wins over it.
-func newFlagSet(opts *options, getenv func(string) string) *flag.FlagSet {
-	// ContinueOnError: flag's ExitOnError would exit 2, which Docker reserves.
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // run prints flag's errors, and the usage on stdout
-	addr := defaultAddr
-	if env := getenv(addrEnv); env != "" {
-		addr = env
-	}
-	fs.StringVar(&opts.addr, "addr", addr, "probe server `host:port`; [::1]:28080 for IPv6 (env "+addrEnv+")")
-	fs.StringVar(&opts.probe, "probe", defaultProbe, "`probe` to run: container, ready, live or startup")
-	fs.DurationVar(&opts.timeout, "timeout", defaultTimeout, "deadline for the whole probe: connect, send and receive")
-	fs.Func("exclude", "leave the check `NAME` out of the verdict (repeatable)", func(name string) error {
-		if name == "" {
-			return errors.New("empty check name")
-		}
-		opts.excludes = append(opts.excludes, name)
-		return nil
-	})
-	fs.BoolVar(&opts.verbose, "v", false, "print the server's whole probe body")
-	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
-	return fs
-}
-
-// parseFlags parses args into opts and checks them. Its errors, but flag.ErrHelp, are bad
-// usage.
-func parseFlags(fs *flag.FlagSet, opts *options, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	switch {
-	case opts.version:
-		return nil
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case probePaths[opts.probe] == "":
-		return fmt.Errorf("-probe %q: want container, ready, live or startup", opts.probe)
-	case opts.timeout <= 0:
-		return fmt.Errorf("-timeout %s: must be positive", opts.timeout)
-	}
-	if err := checkAddr(opts.addr); err != nil {
-		return fmt.Errorf("-addr %q (or %s): %w", opts.addr, addrEnv, err)
-	}
-	return nil
 }
 
 const usageHead = `Usage: healthcheck [flags]
@@ -182,62 +109,38 @@ Exit codes:
   4  bad usage
 `
 
-// checkAddr accepts host:port with a non-empty host and port and nothing that could end
-// up splitting the Host header.
-func checkAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if host == "" || port == "" {
-		return errors.New("want host:port")
-	}
-	for _, r := range addr {
-		if r <= ' ' || r == 0x7f {
-			return errors.New("contains a space or control character")
-		}
-	}
-	return nil
-}
-
 // probe runs the probe and writes its report to out.
-func probe(ctx context.Context, opts options, out *bytes.Buffer) int {
-	target := probePaths[opts.probe] + "?verbose"
-	for _, name := range opts.excludes {
-		target += "&exclude=" + url.QueryEscape(name)
-	}
+func probe(ctx context.Context, opts probecmd.Options, out *bytes.Buffer) int {
 	start := time.Now()
-	resp, err := get(ctx, opts.addr, target, "gangway-healthcheck/"+version)
+	resp, err := get(ctx, opts.Addr, opts.Target(), "gangway-healthcheck/"+version)
 	elapsed := time.Since(start)
 	if err != nil {
 		var bad *malformedError
 		var netErr net.Error
 		switch {
 		case errors.As(err, &bad):
-			fmt.Fprintf(out, "%s: bad response from %s: %v\n", opts.probe, opts.addr, err)
+			fmt.Fprintf(out, "%s: bad response from %s: %v\n", opts.Probe, opts.Addr, err)
 		case errors.As(err, &netErr) && netErr.Timeout():
-			fmt.Fprintf(out, "%s: timed out after %s: %v\n", opts.probe, opts.timeout, err)
+			fmt.Fprintf(out, "%s: timed out after %s: %v\n", opts.Probe, opts.Timeout, err)
 		default:
-			fmt.Fprintf(out, "%s: unreachable: %v\n", opts.probe, err)
+			fmt.Fprintf(out, "%s: unreachable: %v\n", opts.Probe, err)
 		}
 		return exitUnreachable
 	}
 
-	where := fmt.Sprintf("(%s, %s)", opts.addr, roundDuration(elapsed))
+	where := fmt.Sprintf("(%s, %s)", opts.Addr, roundDuration(elapsed))
 	status := fmt.Sprintf("%d %s", resp.status, printable(resp.reason, 64))
-	code := exitHealthy
+	code := probecmd.StatusExit(resp.status)
 	switch resp.status {
 	case 200:
-		fmt.Fprintf(out, "%s: ok %s\n", opts.probe, where)
+		fmt.Fprintf(out, "%s: ok %s\n", opts.Probe, where)
 	case 503:
-		fmt.Fprintf(out, "%s: unhealthy: %s %s\n", opts.probe, status, where)
-		code = exitUnhealthy
+		fmt.Fprintf(out, "%s: unhealthy: %s %s\n", opts.Probe, status, where)
 	default:
-		fmt.Fprintf(out, "%s: unhealthy: unexpected status %s, want 200 or 503 %s\n", opts.probe, status, where)
-		code = exitUnhealthy
+		fmt.Fprintf(out, "%s: unhealthy: unexpected status %s, want 200 or 503 %s\n", opts.Probe, status, where)
 	}
 	switch {
-	case opts.verbose:
+	case opts.Verbose:
 		writeLines(out, resp.body, func([]byte) bool { return true })
 		if resp.truncated {
 			fmt.Fprintf(out, "(body cut at %d bytes)\n", maxBodyBytes)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 // testServer is a TCP server on a loopback address. For each connection it reads the
@@ -437,19 +439,12 @@ func TestRunAddrFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, _ := runProbe(t, map[string]string{addrEnv: tt.env}, tt.args...)
+			code, stdout, _ := runProbe(t, map[string]string{probecmd.AddrEnv: tt.env}, tt.args...)
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d: %s", code, tt.code, stdout)
 			}
 		})
 	}
-	t.Run("default", func(t *testing.T) {
-		var opts options
-		err := parseFlags(newFlagSet(&opts, func(string) string { return "" }), &opts, nil)
-		if err != nil || opts.addr != "127.0.0.1:28080" || opts.probe != "container" || opts.timeout != 2*time.Second {
-			t.Errorf("defaults: %+v", opts)
-		}
-	})
 }
 
 func TestRunUsage(t *testing.T) {
@@ -475,7 +470,7 @@ func TestRunUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runProbe(t, map[string]string{addrEnv: tt.env}, tt.args...)
+			code, stdout, stderr := runProbe(t, map[string]string{probecmd.AddrEnv: tt.env}, tt.args...)
 			if code != exitUsage {
 				t.Errorf("exit code %d, want %d", code, exitUsage)
 			}

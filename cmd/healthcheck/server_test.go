@@ -16,23 +16,6 @@ import (
 	"github.com/gangway-ecs/gangway/internal/health"
 )
 
-// The probe's constants are copies of the server's, since the binary cannot import
-// internal/health without linking net/http. This keeps them equal.
-func TestSameEndpointsAsServer(t *testing.T) {
-	if defaultAddr != health.DefaultAddr {
-		t.Errorf("defaultAddr %q, server listens on %q", defaultAddr, health.DefaultAddr)
-	}
-	want := map[string]string{"container": health.PathContainer, "ready": health.PathReady, "live": health.PathLive, "startup": health.PathStartup}
-	for probe, path := range want {
-		if probePaths[probe] != path {
-			t.Errorf("-probe %s requests %q, server serves %q", probe, probePaths[probe], path)
-		}
-	}
-	if len(probePaths) != len(want) {
-		t.Errorf("probePaths has %d probes, want %d", len(probePaths), len(want))
-	}
-}
-
 // serveHealth serves the real probe handler of reg on 127.0.0.1 until the test ends.
 func serveHealth(t *testing.T, reg *health.Registry) string {
 	t.Helper()

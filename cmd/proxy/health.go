@@ -3,68 +3,53 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/probecmd"
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // HealthCommand asks a running proxy's probe server for a verdict. It takes the flags of
-// the healthcheck binary, with the same defaults (-probe container), and gives the same
-// verdict as the probe endpoint (the server evaluates; this command only reports), with the
-// state of each failing check added. Ask -probe ready to see why the load balancer does
-// not route to the replica.
-//
-// Exit codes: 0 healthy, 1 unhealthy, 3 unreachable or timed out, 4 bad usage.
+// the healthcheck binary, with the same defaults (-probe container), and exits with the same
+// codes (both come from internal/probecmd); it gives the same verdict as the probe endpoint
+// (the server evaluates; this command only reports), with the state of each failing check
+// added. Ask -probe ready to see why the load balancer does not route to the replica.
 type HealthCommand struct {
 	env env
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
 // Run executes the command.
 func (c *HealthCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("health", c.env)
-	defAddr := health.DefaultAddr
-	if v := c.env.getenv(envHealthAddr); v != "" {
-		defAddr = v
+	var opts probecmd.Options
+	opts.Bind(fs, c.env.getenv)
+	if err := opts.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("%v", err)
 	}
-	addr := fs.String("addr", defAddr, "probe server host:port (env "+envHealthAddr+")")
-	probeName := fs.String("probe", "container", "probe: container, ready, live or startup")
-	timeout := fs.Duration("timeout", 2*time.Second, "deadline for the whole request")
-	verbose := fs.Bool("v", false, "print every check, not only failing ones")
-	var exclude stringList
-	fs.Var(&exclude, "exclude", "ignore this check (repeatable)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	probe, err := health.ParseProbe(*probeName)
-	if err != nil {
-		return usageError("-probe: %v", err)
-	}
-	if *timeout <= 0 {
-		return usageError("-timeout must be positive")
+	if opts.Version {
+		fmt.Fprintln(c.env.stdout, "gangway proxy", version.String())
+		return nil
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	client := &http.Client{}
-	base := "http://" + *addr
+	base := "http://" + opts.Addr
 
-	q := url.Values{"exclude": exclude}
-	q.Set("verbose", "")
-	code, body, err := fetch(ctx, client, base+probePath(probe)+"?"+q.Encode())
+	code, body, err := fetch(ctx, client, base+opts.Target())
 	if err != nil {
-		return &exitError{code: exitUnreached, err: fmt.Errorf("%s unreachable: %w", *addr, err)}
+		return &exitError{code: probecmd.ExitNoVerdict, err: fmt.Errorf("%s: %s unreachable: %w", opts.Probe, opts.Addr, err)}
 	}
 	// /status adds each failing check's attributes and the time of its last change. It is
 	// best effort: the verdict above stands without it.
@@ -76,36 +61,24 @@ func (c *HealthCommand) Run(ctx context.Context, args []string) error {
 	out := c.env.stdout
 	for _, line := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
 		failing := strings.HasPrefix(line, "[-]")
-		if !failing && !*verbose && strings.HasPrefix(line, "[+]") {
+		if !failing && !opts.Verbose && strings.HasPrefix(line, "[+]") {
 			continue
 		}
 		fmt.Fprintln(out, line)
-		if name := checkName(line); name != "" && (failing || *verbose) {
+		if name := checkName(line); name != "" && (failing || opts.Verbose) {
 			if st, ok := states[name]; ok {
 				printState(out, st)
 			}
 		}
 	}
-	switch code {
-	case http.StatusOK:
+	switch {
+	case probecmd.StatusExit(code) == probecmd.ExitHealthy:
 		return nil
-	case http.StatusServiceUnavailable:
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s: unhealthy", probe)}
+	case code == http.StatusServiceUnavailable:
+		return &exitError{code: probecmd.StatusExit(code), err: fmt.Errorf("%s: unhealthy", opts.Probe)}
 	default:
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s: unexpected HTTP status %d", probe, code)}
+		return &exitError{code: probecmd.StatusExit(code), err: fmt.Errorf("%s: unexpected HTTP status %d", opts.Probe, code)}
 	}
-}
-
-func probePath(p health.Probe) string {
-	switch p {
-	case health.Startup:
-		return health.PathStartup
-	case health.Liveness:
-		return health.PathLive
-	case health.Container:
-		return health.PathContainer
-	}
-	return health.PathReady
 }
 
 func fetch(ctx context.Context, client *http.Client, u string) (int, string, error) {

@@ -15,23 +15,25 @@ import (
 	"io"
 	"os"
 
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // Exit codes shared by every subcommand and by bin/healthcheck (docs/ecs.md, "Exit codes",
-// has the table). 2 is never used: Docker reserves it for health checks, and a subcommand
-// may serve as one.
+// has the table). The first four are the health probe's (internal/probecmd), which `proxy
+// health` and bin/healthcheck both use. 2 is never used: Docker reserves it for health
+// checks, and a subcommand may serve as one.
 const (
-	exitOK = 0
+	exitOK = probecmd.ExitHealthy
 	// exitFailure: the command ran and the answer is no (unhealthy, invalid config, lint
 	// findings, a failed deployment), or a file it was given cannot be read.
-	exitFailure = 1
+	exitFailure = probecmd.ExitUnhealthy
 	// exitUnreached: no verdict. The server or API that holds the answer could not be asked
 	// or did not answer usably: unreachable, timed out, refused the call (credentials,
 	// permissions, no such service), or sent something unparseable. The thing checked was
 	// not judged; retrying, or fixing access, may give an answer.
-	exitUnreached = 3
-	exitUsage     = 4 // bad flags or arguments
+	exitUnreached = probecmd.ExitNoVerdict
+	exitUsage     = probecmd.ExitUsage // bad flags or arguments
 )
 
 // exitError carries a specific exit code out of a command.

@@ -11,6 +11,7 @@
 //	DeregistrationDelay >= LongestRequest
 //	DrainTimeout >= LongestRequest
 //	ContainerInterval <= 10s, ContainerTimeout >= 2s, ContainerStartPeriod >= ColdStart
+//	ContainerTimeout >= ProbeTimeout + ProbeMargin
 //	HealthCheckGracePeriod >= ColdStart + LBHealthyThreshold × LBHealthInterval
 //	MinimumHealthyPercent == 100, MaximumPercent == 200
 //
@@ -21,6 +22,8 @@
 // without deregistering the task first). The second keeps the whole shutdown inside the
 // window before ECS sends SIGKILL. DrainTimeout >= LongestRequest follows from the same
 // path: a request accepted at the last instant of the shutdown delay still has to finish.
+// The container check's timeout leaves the probe its own -timeout plus the time to start and
+// print, so that the probe gives up first and its message, not ECS's, says what failed.
 //
 // This package uses the standard library only: the CDK module imports it too.
 package budget
@@ -43,6 +46,17 @@ const (
 	// MaxContainerInterval is Gangway's ceiling on the container health-check interval: a
 	// slower check delays every deployment and every replacement of an unhealthy task.
 	MaxContainerInterval = 10 * time.Second
+
+	// MinContainerTimeout is ECS's floor on the container health-check timeout.
+	MinContainerTimeout = 2 * time.Second
+	// ProbeMargin is what the container health check's timeout keeps beyond the probe's own
+	// -timeout: the time to start the probe's process in the container and for it to print
+	// and exit. Without it ECS kills a probe that is still waiting, and the health check's
+	// output, the probe's explanation, is lost.
+	ProbeMargin = 500 * time.Millisecond
+	// DefaultProbeTimeout is the -timeout of bin/healthcheck and `proxy health` when none is
+	// given: it fits within the smallest container health-check timeout ECS allows.
+	DefaultProbeTimeout = MinContainerTimeout - ProbeMargin
 )
 
 // Settings gathers every knob the budget ties together.
@@ -69,6 +83,8 @@ const (
 //     is ECS's "off") is always checked, against ColdStart when ColdStart is declared.
 //     Callers reading a task definition should fill ECS's defaults (30 s, 5 s, 3, 0) for
 //     the fields a healthCheck omits.
+//   - ProbeTimeout: the container check command's -timeout; zero means the probe's default
+//     (DefaultProbeTimeout). Checked against ContainerTimeout when that is declared.
 //   - LongestRequest, ColdStart: the rules that compare against them need them declared.
 type Settings struct {
 	LBHealthInterval       time.Duration // target group HealthCheckIntervalSeconds (ALB 5–300 s)
@@ -84,6 +100,8 @@ type Settings struct {
 	// The proxy container's ECS healthCheck.
 	ContainerInterval, ContainerTimeout, ContainerStartPeriod time.Duration
 	ContainerRetries                                          int
+	// ProbeTimeout is the -timeout the container check passes to bin/healthcheck.
+	ProbeTimeout time.Duration
 
 	ShutdownDelay  time.Duration // the proxy's shutdown.delay
 	DrainTimeout   time.Duration // the proxy's shutdown.drain_timeout
@@ -111,6 +129,7 @@ func Defaults() Settings {
 		ContainerTimeout:       2 * time.Second,
 		ContainerRetries:       3,
 		ContainerStartPeriod:   15 * time.Second,
+		ProbeTimeout:           DefaultProbeTimeout,
 		ShutdownDelay:          12 * time.Second,
 		DrainTimeout:           15 * time.Second,
 		Margin:                 3 * time.Second,
@@ -149,6 +168,14 @@ func (s Settings) EffectiveStopTimeout() time.Duration {
 		return DefaultStopTimeout
 	}
 	return s.StopTimeout
+}
+
+// EffectiveProbeTimeout is ProbeTimeout, or the probe's default when it is not declared.
+func (s Settings) EffectiveProbeTimeout() time.Duration {
+	if s.ProbeTimeout == 0 {
+		return DefaultProbeTimeout
+	}
+	return s.ProbeTimeout
 }
 
 // ShutdownWindow is how long the proxy's shutdown can take: ShutdownDelay + DrainTimeout +
@@ -240,8 +267,15 @@ func (c *checker) container(s Settings) {
 		}
 	}
 	if s.ContainerTimeout != 0 {
-		c.durationRange("ContainerTimeout", s.ContainerTimeout, 2*time.Second, 60*time.Second,
+		c.durationRange("ContainerTimeout", s.ContainerTimeout, MinContainerTimeout, 60*time.Second,
 			"the container health-check timeout")
+		// Below ECS's floor the range check has said it already.
+		if probe := s.EffectiveProbeTimeout(); s.ContainerTimeout >= MinContainerTimeout && s.ContainerTimeout < probe+ProbeMargin {
+			c.add("ContainerTimeout", s.ContainerTimeout.String(),
+				fmt.Sprintf("the container health-check timeout must outlast the probe's own by %s, the time to start the probe and print its answer: ProbeTimeout + %s = %s + %s = %s; shorter, and ECS kills the probe before it gives up, and the probe's message saying what failed is lost",
+					ProbeMargin, ProbeMargin, probe, ProbeMargin, probe+ProbeMargin),
+				fmt.Sprintf("set ContainerTimeout to at least %s, or lower ProbeTimeout to %s or less", secs(ceilSecond(probe+ProbeMargin)), s.ContainerTimeout-ProbeMargin))
+		}
 		if s.ContainerInterval != 0 && s.ContainerTimeout >= s.ContainerInterval {
 			c.add("ContainerTimeout", s.ContainerTimeout.String(),
 				fmt.Sprintf("the container health-check timeout must be less than its interval (%s)", s.ContainerInterval),

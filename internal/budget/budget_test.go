@@ -79,6 +79,12 @@ func TestCheck(t *testing.T) {
 		{"container timeout below 2s", func(x *Settings) { x.ContainerTimeout = time.Second }, []string{"ContainerTimeout"}},
 		{"container timeout above 60s", func(x *Settings) { x.ContainerInterval = 10 * s; x.ContainerTimeout = 61 * s }, []string{"ContainerTimeout", "ContainerTimeout"}},
 		{"container timeout equal to interval", func(x *Settings) { x.ContainerTimeout = 5 * s }, []string{"ContainerTimeout"}},
+		// The probe gives up before ECS kills it: ContainerTimeout >= ProbeTimeout + ProbeMargin.
+		{"container timeout equal to the probe's", func(x *Settings) { x.ProbeTimeout = 2 * s }, []string{"ContainerTimeout"}},
+		{"container timeout within the probe margin", func(x *Settings) { x.ProbeTimeout = 1600 * time.Millisecond }, []string{"ContainerTimeout"}},
+		{"container timeout on the probe margin", func(x *Settings) { x.ProbeTimeout = 1500 * time.Millisecond }, nil},
+		{"probe timeout not declared is the default", func(x *Settings) { x.ProbeTimeout = 0 }, nil},
+		{"longer probe, longer container timeout", func(x *Settings) { x.ProbeTimeout = 2 * s; x.ContainerTimeout = 3 * s }, nil},
 		{"container retries 11", func(x *Settings) { x.ContainerRetries = 11 }, []string{"ContainerRetries"}},
 		{"container retries 1", func(x *Settings) { x.ContainerRetries = 1 }, nil},
 		{"container start period above 300s", func(x *Settings) { x.ContainerStartPeriod = 301 * s }, []string{"ContainerStartPeriod"}},

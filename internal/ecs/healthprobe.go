@@ -18,6 +18,8 @@ type healthProbe struct {
 	// probe is the probe asked: "container", "ready", "live", "startup", or what the
 	// command names when it is none of those.
 	probe string
+	// timeout is the probe's -timeout as the command writes it; "" when it gives none.
+	timeout string
 }
 
 // probePathNames maps the probe server's paths to probe names.
@@ -47,9 +49,9 @@ func parseHealthCheck(cmd []string) healthProbe {
 	}
 	switch bin := path.Base(args[0]); {
 	case bin == "healthcheck" || bin == "gangway-healthcheck":
-		return healthProbe{gangway: true, static: true, probe: probeFlag(args[1:])}
+		return healthProbe{gangway: true, static: true, probe: probeFlag(args[1:]), timeout: flagValue(args[1:], "timeout")}
 	case (bin == "proxy" || bin == "gangway-proxy") && len(args) > 1 && args[1] == "health":
-		return healthProbe{gangway: true, probe: probeFlag(args[2:])}
+		return healthProbe{gangway: true, probe: probeFlag(args[2:]), timeout: flagValue(args[2:], "timeout")}
 	case bin == "curl" || bin == "wget":
 		for _, a := range args[1:] {
 			i := strings.Index(a, probeServerPort+"/")
@@ -70,20 +72,30 @@ func parseHealthCheck(cmd []string) healthProbe {
 	return healthProbe{}
 }
 
-// probeFlag returns the -probe value among bin/healthcheck's flags ("-probe x", "-probe=x",
-// with one or two dashes), normalized, or "container", the default.
-func probeFlag(args []string) string {
-	probe := "container"
+// flagValue returns the last value of the flag name among bin/healthcheck's flags ("-name x",
+// "-name=x", with one or two dashes), or "".
+func flagValue(args []string, name string) string {
+	v := ""
 	for i := 0; i < len(args); i++ {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if name != "probe" || !strings.HasPrefix(args[i], "-") {
+		n, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if n != name || !strings.HasPrefix(args[i], "-") {
 			continue
 		}
 		if !hasValue && i+1 < len(args) {
 			i++
 			value = args[i]
 		}
-		probe = value
+		v = value
+	}
+	return v
+}
+
+// probeFlag returns the -probe value among bin/healthcheck's flags, normalized, or
+// "container", the default.
+func probeFlag(args []string) string {
+	probe := flagValue(args, "probe")
+	if probe == "" {
+		return "container"
 	}
 	switch strings.ToLower(probe) {
 	case "ready", "readiness", "readyz":

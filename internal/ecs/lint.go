@@ -477,6 +477,11 @@ func (l *linter) settings(c *ecstypes.ContainerDefinition, sh config.Shutdown) b
 		s.ContainerTimeout = seconds(orDefault(hc.Timeout, 5))
 		s.ContainerRetries = int(orDefault(hc.Retries, 3))
 		s.ContainerStartPeriod = seconds(orDefault(hc.StartPeriod, 0))
+		// The probe's own -timeout; without one, or with one healthCheckCommand refuses,
+		// the budget assumes the probe's default.
+		if d, err := time.ParseDuration(parseHealthCheck(hc.Command).timeout); err == nil && d > 0 {
+			s.ProbeTimeout = d
+		}
 	}
 	if tg := l.in.TargetGroup; tg != nil {
 		// The ALB's defaults for the members the file omits.
@@ -549,6 +554,7 @@ var budgetPaths = map[string]string{
 	"ContainerTimeout":       "%s.healthCheck.timeout",
 	"ContainerRetries":       "%s.healthCheck.retries",
 	"ContainerStartPeriod":   "%s.healthCheck.startPeriod",
+	"ProbeTimeout":           "%s.healthCheck.command's -timeout",
 	"ShutdownDelay":          config.EnvShutdownDelay,
 	"DrainTimeout":           config.EnvShutdownDrainTimeout,
 	"Margin":                 "margin",
@@ -556,7 +562,7 @@ var budgetPaths = map[string]string{
 	"ColdStart":              "cold start",
 }
 
-var budgetNames = regexp.MustCompile(`\b(LBHealthInterval|LBHealthTimeout|LBHealthyThreshold|LBUnhealthyThreshold|DeregistrationDelay|StopTimeout|HealthCheckGracePeriod|MinimumHealthyPercent|MaximumPercent|ContainerInterval|ContainerTimeout|ContainerRetries|ContainerStartPeriod|ShutdownDelay|DrainTimeout|Margin|LongestRequest|ColdStart)\b`)
+var budgetNames = regexp.MustCompile(`\b(LBHealthInterval|LBHealthTimeout|LBHealthyThreshold|LBUnhealthyThreshold|DeregistrationDelay|StopTimeout|HealthCheckGracePeriod|MinimumHealthyPercent|MaximumPercent|ContainerInterval|ContainerTimeout|ContainerRetries|ContainerStartPeriod|ProbeTimeout|ShutdownDelay|DrainTimeout|Margin|LongestRequest|ColdStart)\b`)
 
 // mapViolation renames the budget's field names to the paths a user edits.
 func (l *linter) mapViolation(path string, names shutdownSource, v budget.Violation) budget.Violation {

@@ -52,6 +52,11 @@ func (l *linter) healthCheckCommand(path string, c *ecstypes.ContainerDefinition
 	case hp.probe != "container":
 		l.add(field, value, fmt.Sprintf("bin/healthcheck has no probe %q (container, ready, live, startup)", hp.probe), fix)
 	}
+	if d, err := time.ParseDuration(hp.timeout); hp.gangway && hp.timeout != "" && (err != nil || d <= 0) {
+		l.add(field, value,
+			fmt.Sprintf("-timeout %q is not a positive duration: the probe exits 4 (bad usage) at every check, and ECS replaces every task", hp.timeout),
+			"give -timeout as a Go duration below the healthCheck.timeout, such as 1.5s, or leave it out")
+	}
 }
 
 // startTimeouts checks where startTimeout is set. It bounds how long the containers that

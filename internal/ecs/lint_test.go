@@ -137,7 +137,7 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "ready"}
 		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "ECS replaces the whole fleet"},
 		{"health check on readiness, flag with =", func(_, p, _ m) {
-			hc(p)["command"] = []any{"CMD-SHELL", "/usr/local/bin/gangway-healthcheck --probe=readyz -timeout 2s"}
+			hc(p)["command"] = []any{"CMD-SHELL", "/usr/local/bin/gangway-healthcheck --probe=readyz -timeout 1s"}
 		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "readiness belongs to the target group"},
 		{"health check on readiness with curl", func(_, p, _ m) {
 			hc(p)["command"] = []any{"CMD-SHELL", "curl -f http://127.0.0.1:28080/readyz || exit 1"}
@@ -148,6 +148,15 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 		{"health check on liveness", func(_, p, _ m) {
 			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "live"}
 		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "never starts"},
+		{"probe timeout as long as the health check's", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "container", "-timeout", "2s"}
+		}, []string{"containerDefinitions[proxy].healthCheck.timeout"}, "ECS kills the probe before it gives up"},
+		{"probe timeout within the margin", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD", "/healthcheck", "--timeout=1600ms"}
+		}, []string{"containerDefinitions[proxy].healthCheck.timeout"}, "lower healthCheck.command's -timeout to 1.5s"},
+		{"probe timeout not a duration", func(_, p, _ m) {
+			hc(p)["command"] = []any{"CMD", "/healthcheck", "-timeout", "2"}
+		}, []string{"containerDefinitions[proxy].healthCheck.command"}, "exits 4"},
 		{"health check on an unknown probe", func(_, p, _ m) {
 			hc(p)["command"] = []any{"CMD", "/healthcheck", "-probe", "deep"}
 		}, []string{"containerDefinitions[proxy].healthCheck.command"}, `no probe "deep"`},
