@@ -175,7 +175,6 @@ func secs(v any) time.Duration { return time.Duration(num(v)) * time.Second }
 func budgetFromTemplate(t *testing.T, s synthesized, declared budget.Settings) budget.Settings {
 	t.Helper()
 	got := budget.Settings{
-		Margin:         declared.Margin,
 		LongestRequest: declared.LongestRequest,
 		ColdStart:      declared.ColdStart,
 	}

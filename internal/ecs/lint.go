@@ -430,7 +430,6 @@ func (l *linter) settings(c *ecstypes.ContainerDefinition, sh config.Shutdown) b
 	s := budget.Settings{
 		ShutdownDelay:  sh.Delay,
 		DrainTimeout:   sh.DrainTimeout,
-		Margin:         d.Margin,
 		LongestRequest: l.in.LongestRequest,
 		ColdStart:      l.in.ColdStart,
 	}
@@ -517,12 +516,11 @@ var budgetPaths = map[string]string{
 	"ContainerStartPeriod":   "%s.healthCheck.startPeriod",
 	"ShutdownDelay":          config.EnvShutdownDelay,
 	"DrainTimeout":           config.EnvShutdownDrainTimeout,
-	"Margin":                 "margin",
 	"LongestRequest":         "longest request",
 	"ColdStart":              "cold start",
 }
 
-var budgetNames = regexp.MustCompile(`\b(LBHealthInterval|LBHealthTimeout|LBHealthyThreshold|LBUnhealthyThreshold|DeregistrationDelay|StopTimeout|HealthCheckGracePeriod|MinimumHealthyPercent|MaximumPercent|ContainerInterval|ContainerTimeout|ContainerRetries|ContainerStartPeriod|ShutdownDelay|DrainTimeout|Margin|LongestRequest|ColdStart)\b`)
+var budgetNames = regexp.MustCompile(`\b(LBHealthInterval|LBHealthTimeout|LBHealthyThreshold|LBUnhealthyThreshold|DeregistrationDelay|StopTimeout|HealthCheckGracePeriod|MinimumHealthyPercent|MaximumPercent|ContainerInterval|ContainerTimeout|ContainerRetries|ContainerStartPeriod|ShutdownDelay|DrainTimeout|LongestRequest|ColdStart)\b`)
 
 // mapViolation renames the budget's field names to the paths a user edits.
 func (l *linter) mapViolation(path string, names shutdownSource, v budget.Violation) budget.Violation {
