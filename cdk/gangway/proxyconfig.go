@@ -108,6 +108,18 @@ func (v *validator) trafficListener(r resolved, prop string, cfg *config.Config)
 // verdict) on every run, and ECS replaces every task.
 func (v *validator) probeAddress(r resolved, cfg *config.Config) {
 	if env := r.ProxyEnvironment[EnvHealthAddr]; env != "" {
+		// `proxy run` binds it in place of admin.address, past the configuration's own
+		// checks: a port the traffic listener or the app uses would fail the bind at start.
+		_, port, err := net.SplitHostPort(env)
+		switch {
+		case err != nil:
+			v.add("ProxyEnvironment["+EnvHealthAddr+"]", fmt.Sprintf("%q", env), "must be host:port, where the probe server listens and /healthcheck dials")
+			return
+		case port == strconv.Itoa(r.ProxyPort) || port == strconv.Itoa(r.AppPort):
+			v.add("ProxyEnvironment["+EnvHealthAddr+"]", fmt.Sprintf("%q", env),
+				fmt.Sprintf("must not use ProxyPort (%d) or AppPort (%d): the probe server listens there beside them", r.ProxyPort, r.AppPort))
+			return
+		}
 		if r.ProxyConfig != "" && cfg.Admin.Address != config.DefaultAdminAddress && cfg.Admin.Address != env {
 			v.add("ProxyConfig", fmt.Sprintf("admin.address = %q", cfg.Admin.Address),
 				fmt.Sprintf("is ignored: ProxyEnvironment[%s] = %q moves the probe server (and /healthcheck with it); remove one of the two", EnvHealthAddr, env))

@@ -112,6 +112,10 @@ func TestConstructAgreesWithProxy(t *testing.T) {
 			p.ProxyConfig = sidecarDoc(":8080", ReadyPath, "")
 			p.ProxyEnvironment = map[string]string{EnvHealthAddr: "127.0.0.1:29090"}
 		}, nil},
+		{"GANGWAY_HEALTH_ADDR on the traffic port", func(p *GangwayServiceProps) {
+			p.ProxyEnvironment = map[string]string{EnvHealthAddr: "127.0.0.1:8080"}
+		}, []string{`ProxyEnvironment[GANGWAY_HEALTH_ADDR] = "127.0.0.1:8080"`, "must not use ProxyPort",
+			"`proxy run` would fail to bind; the configuration alone cannot see the override"}},
 		{"admin.address overridden by GANGWAY_HEALTH_ADDR", func(p *GangwayServiceProps) {
 			p.ProxyConfig = sidecarDoc(":8080", ReadyPath, "127.0.0.1:29091")
 			p.ProxyEnvironment = map[string]string{EnvHealthAddr: "127.0.0.1:29090"}
