@@ -57,6 +57,12 @@ const (
 	EnvListenAddr       = "GANGWAY_LISTEN_ADDR"
 	EnvUpstream         = "GANGWAY_UPSTREAM"
 	EnvConfigYAML       = "GANGWAY_CONFIG_YAML"
+	EnvConfigFile       = "GANGWAY_CONFIG"
+	// EnvHealthAddr moves the probe server and the clients that dial it (/healthcheck,
+	// `proxy health`) together; without it /healthcheck dials DefaultProbeAddr.
+	EnvHealthAddr = "GANGWAY_HEALTH_ADDR"
+	// DefaultProbeAddr is where /healthcheck dials when EnvHealthAddr is not set.
+	DefaultProbeAddr = "127.0.0.1:28080"
 )
 
 // Circuit-breaker threshold types (ECS thresholdConfiguration.type).
@@ -101,9 +107,18 @@ type GangwayServiceProps struct {
 	// ProxyPort is the proxy's traffic port, the target groups' port. Default 8080.
 	ProxyPort int
 	// ProxyConfig is an optional proxy configuration (YAML), passed in GANGWAY_CONFIG_YAML.
+	// Without it the proxy builds a one-route sidecar configuration from the variables the
+	// construct sets (GANGWAY_LISTEN_ADDR, GANGWAY_READY_PATH, GANGWAY_UPSTREAM); with it the
+	// proxy ignores those, so the construct does not set them, and instead resolves the
+	// configuration as the proxy will (internal/config) and refuses it at synth time unless
+	// an http listener without TLS listens on ProxyPort on every interface with
+	// readiness_path ReadyPath (the target groups' health check), and the probe server is
+	// where /healthcheck dials (admin.address, or GANGWAY_HEALTH_ADDR in ProxyEnvironment).
+	// Files it names (certificates, keys, CAs) are the image's and are not read at synth.
 	ProxyConfig string
 	// ProxyEnvironment is passed to the proxy container (after the construct's own variables,
-	// which it may not override).
+	// which it may not override). GANGWAY_CONFIG (a file inside the image) is refused: the
+	// construct cannot check it against its ports; pass the document in ProxyConfig.
 	ProxyEnvironment map[string]string
 
 	// Cpu and MemoryMiB of the task (a valid Fargate pair). Default 512 and 1024.
@@ -154,7 +169,8 @@ type GangwayServiceProps struct {
 
 	// Budget is the timing budget every health-check, drain and deployment setting comes
 	// from. Default budget.Defaults(). When set, it is used as given (start from
-	// budget.Defaults() and change fields); it must pass budget.Check.
+	// budget.Defaults() and change fields); it must pass budget.Check, which counts the
+	// proxy's own shutdown margin (budget.ShutdownMargin, not a setting).
 	Budget *budget.Settings
 
 	// Target5xxThreshold: 5xx responses from the new target group in one minute that fail
@@ -424,7 +440,9 @@ func resolve(p GangwayServiceProps) (resolved, []Problem) {
 	if p.Budget != nil {
 		r.budget = *p.Budget
 	}
+	before := len(v.out)
 	v.budget(r.budget)
+	budgetOK := len(v.out) == before
 
 	setDefault(&r.Target5xxThreshold, DefaultTarget5xx)
 	setDefault(&r.ELB5xxThreshold, DefaultELB5xx)
@@ -495,9 +513,20 @@ func resolve(p GangwayServiceProps) (resolved, []Problem) {
 
 	for k := range p.ProxyEnvironment {
 		switch k {
-		case EnvShutdownDelay, EnvDrainTimeout, EnvShutdownDeadline, EnvReadyPath, EnvListenAddr, EnvUpstream, EnvConfigYAML:
+		case EnvListenAddr, EnvReadyPath, EnvUpstream:
+			if p.ProxyConfig != "" {
+				v.add("ProxyEnvironment["+k+"]", "set", "is ignored by the proxy once ProxyConfig is given (the configuration document wins over the sidecar variables): set the listener and routes in ProxyConfig instead")
+				continue
+			}
+			fallthrough
+		case EnvShutdownDelay, EnvDrainTimeout, EnvShutdownDeadline, EnvConfigYAML:
 			v.add("ProxyEnvironment["+k+"]", "set", "is set by the construct from the budget and ports; change those props instead")
+		case EnvConfigFile:
+			v.add("ProxyEnvironment["+k+"]", fmt.Sprintf("%q", p.ProxyEnvironment[k]), "names a file inside the proxy image, which the construct cannot check against ProxyPort, the target groups' health-check path and the probe address, and which makes the proxy ignore ProxyConfig and the construct's variables: pass the document in ProxyConfig instead")
 		}
+	}
+	if p.ProxyEnvironment[EnvConfigFile] == "" {
+		v.proxyConfig(r, budgetOK)
 	}
 	return r, v.out
 }

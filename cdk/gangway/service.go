@@ -396,20 +396,8 @@ func (s *GangwayService) taskDefinition(r resolved) {
 		StopTimeout: awscdk.Duration_Seconds(seconds(b.StopTimeout)),
 	})
 
-	env := map[string]string{}
-	for k, v := range r.ProxyEnvironment {
-		env[k] = v
-	}
-	env[EnvShutdownDelay] = b.ShutdownDelay.String()
-	env[EnvDrainTimeout] = b.DrainTimeout.String()
-	env[EnvShutdownDeadline] = b.StopTimeout.String()
-	env[EnvReadyPath] = ReadyPath
-	env[EnvListenAddr] = fmt.Sprintf(":%d", r.ProxyPort)
-	// host:port, as the proxy takes it (a URL is refused at start-up).
-	env[EnvUpstream] = fmt.Sprintf("127.0.0.1:%d", r.AppPort)
-	if r.ProxyConfig != "" {
-		env[EnvConfigYAML] = r.ProxyConfig
-	}
+	// The environment resolve checked with the proxy's own configuration resolution.
+	env := r.proxyEnvironment()
 	s.Proxy = s.TaskDefinition.AddContainer(jsii.String(ProxyContainerName), &awsecs.ContainerDefinitionOptions{
 		Image:       r.ProxyImage,
 		Essential:   jsii.Bool(true),

@@ -170,12 +170,11 @@ func num(v any) float64 {
 func secs(v any) time.Duration { return time.Duration(num(v)) * time.Second }
 
 // budgetFromTemplate reads back every budget field the template carries. Fields the
-// template cannot carry (the service's longest request, its cold start, the margin) come
+// template cannot carry (the service's longest request and its cold start) come
 // from declared.
 func budgetFromTemplate(t *testing.T, s synthesized, declared budget.Settings) budget.Settings {
 	t.Helper()
 	got := budget.Settings{
-		Margin:         declared.Margin,
 		LongestRequest: declared.LongestRequest,
 		ColdStart:      declared.ColdStart,
 	}

@@ -7,7 +7,7 @@
 // The budget, with every duration in the same unit:
 //
 //	ShutdownDelay >= LBHealthInterval*LBUnhealthyThreshold + LBHealthTimeout
-//	ShutdownDelay + DrainTimeout + Margin <= StopTimeout <= 120s (Fargate)
+//	ShutdownDelay + DrainTimeout + ShutdownMargin <= StopTimeout <= 120s (Fargate)
 //	DeregistrationDelay >= LongestRequest
 //	DrainTimeout >= LongestRequest
 //	ContainerInterval <= 10s, ContainerTimeout >= 2s, ContainerStartPeriod >= ColdStart
@@ -43,6 +43,13 @@ const (
 	// MinStopTimeout is Fargate's floor on stopTimeout.
 	MinStopTimeout = 2 * time.Second
 
+	// ShutdownMargin is the time the proxy keeps free between the end of its drain and
+	// stopTimeout, for closing connections and exiting. It is a property of the proxy, not a
+	// setting: `proxy run` always keeps it, so every caller of Check (the proxy, the linter,
+	// the CDK construct) must count the same margin, or one of them accepts a budget the
+	// proxy then refuses to start with.
+	ShutdownMargin = 3 * time.Second
+
 	// MaxContainerInterval is Gangway's ceiling on the container health-check interval: a
 	// slower check delays every deployment and every replacement of an unhealthy task.
 	MaxContainerInterval = 10 * time.Second
@@ -61,8 +68,8 @@ const (
 
 // Settings gathers every knob the budget ties together.
 //
-// Zero means "not declared" for every field except ShutdownDelay, DrainTimeout and Margin
-// (the proxy always has a value for those, and zero is a real value). A rule that needs a
+// Zero means "not declared" for every field except ShutdownDelay and DrainTimeout (the proxy
+// always has a value for those, and zero is a real value). A rule that needs a
 // field that is not declared is skipped, so a caller that knows only the task definition can
 // still check what it knows. In detail:
 //
@@ -105,7 +112,6 @@ type Settings struct {
 
 	ShutdownDelay  time.Duration // the proxy's shutdown.delay
 	DrainTimeout   time.Duration // the proxy's shutdown.drain_timeout
-	Margin         time.Duration // slack kept before stopTimeout for the process to exit; Defaults uses 3s
 	LongestRequest time.Duration // the longest request the service expects to serve
 	ColdStart      time.Duration // the expected time from task start to ready
 }
@@ -132,7 +138,6 @@ func Defaults() Settings {
 		ProbeTimeout:           DefaultProbeTimeout,
 		ShutdownDelay:          12 * time.Second,
 		DrainTimeout:           15 * time.Second,
-		Margin:                 3 * time.Second,
 		LongestRequest:         10 * time.Second,
 		ColdStart:              10 * time.Second,
 	}
@@ -179,9 +184,9 @@ func (s Settings) EffectiveProbeTimeout() time.Duration {
 }
 
 // ShutdownWindow is how long the proxy's shutdown can take: ShutdownDelay + DrainTimeout +
-// Margin. It must fit within the stop timeout.
+// ShutdownMargin. It must fit within the stop timeout.
 func (s Settings) ShutdownWindow() time.Duration {
-	return s.ShutdownDelay + s.DrainTimeout + s.Margin
+	return s.ShutdownDelay + s.DrainTimeout + ShutdownMargin
 }
 
 // Check returns every violation of the budget, in a stable order (ranges first, then the
@@ -315,8 +320,8 @@ func (c *checker) shutdown(s Settings) {
 			what += " (ECS default; not set)"
 		}
 		c.add("StopTimeout", what,
-			fmt.Sprintf("ShutdownDelay + DrainTimeout + Margin = %s + %s + %s = %s must fit within stopTimeout, or ECS sends SIGKILL to requests still draining",
-				s.ShutdownDelay, s.DrainTimeout, s.Margin, need),
+			fmt.Sprintf("ShutdownDelay + DrainTimeout + the proxy's margin = %s + %s + %s = %s must fit within stopTimeout, or ECS sends SIGKILL to requests still draining",
+				s.ShutdownDelay, s.DrainTimeout, ShutdownMargin, need),
 			fix)
 	}
 	if s.LongestRequest != 0 && s.DeregistrationDelay != 0 && s.DeregistrationDelay < s.LongestRequest {

@@ -16,7 +16,7 @@ func TestDefaultsFit(t *testing.T) {
 		t.Fatalf("Defaults() violates the budget: %v", v)
 	}
 	// The defaults are meant to fill Fargate's default stopTimeout exactly.
-	if got := d.ShutdownDelay + d.DrainTimeout + d.Margin; got != DefaultStopTimeout {
+	if got := d.ShutdownDelay + d.DrainTimeout + ShutdownMargin; got != DefaultStopTimeout {
 		t.Errorf("defaults use %s of the %s stopTimeout", got, DefaultStopTimeout)
 	}
 	if got := d.DetectionTime(); got != d.ShutdownDelay {
@@ -110,7 +110,10 @@ func TestCheck(t *testing.T) {
 			x.LongestRequest = 100 * s
 			x.DeregistrationDelay = 100 * s
 		}, []string{"StopTimeout"}},
-		{"margin counts", func(x *Settings) { x.Margin = 4 * s }, []string{"StopTimeout"}},
+		// The proxy's margin is not a setting: it counts whatever the caller declares. A
+		// stopTimeout that holds the delay and the drain but not the margin is refused.
+		{"margin counts", func(x *Settings) { x.StopTimeout = 28 * s }, []string{"StopTimeout"}},
+		{"margin exactly fits", func(x *Settings) { x.StopTimeout = 12*s + 15*s + ShutdownMargin }, nil},
 
 		// Longest request.
 		{"dereg delay shorter than longest request", func(x *Settings) { x.DeregistrationDelay = 9 * s }, []string{"DeregistrationDelay"}},

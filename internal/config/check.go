@@ -27,13 +27,16 @@ type checker struct {
 	d   *decoder
 	c   *Config
 	dir string // the base of relative file names
+	// files says whether the named files are on this file system: when not (see
+	// ResolveElsewhere), keyPair and caFile do not read them.
+	files bool
 
 	clusterNames map[string]bool // built on first use
 }
 
 // check validates c and resolves its relative file names against dir.
-func check(c *Config, d *decoder, dir string) {
-	k := &checker{d: d, c: c, dir: dir}
+func check(c *Config, d *decoder, dir string, files bool) {
+	k := &checker{d: d, c: c, dir: dir, files: files}
 	k.top()
 	k.shutdown()
 	k.listeners()
@@ -184,7 +187,7 @@ func (k *checker) shutdown() {
 	}
 	// The timing budget's formula (one for the proxy, the linter, the task definitions and
 	// the CDK construct), in this file's field names.
-	b := budget.Settings{ShutdownDelay: s.Delay, DrainTimeout: s.DrainTimeout, StopTimeout: s.Deadline, Margin: ShutdownMargin}
+	b := budget.Settings{ShutdownDelay: s.Delay, DrainTimeout: s.DrainTimeout, StopTimeout: s.Deadline}
 	if need := b.ShutdownWindow(); need > b.EffectiveStopTimeout() {
 		k.errorf("shutdown", "delay (%s) + drain_timeout (%s) + %s margin = %s does not fit deadline (%s): shorten delay or drain_timeout, or raise deadline together with the task's stopTimeout (Fargate allows up to %gs)",
 			s.Delay, s.DrainTimeout, ShutdownMargin, need, s.Deadline, FargateMaxStopTimeout.Seconds())
@@ -649,6 +652,9 @@ func (k *checker) resolve(name string) string {
 // keyPair checks that a certificate and key exist, hold PEM data, and match. p is the path
 // of the enclosing tls section.
 func (k *checker) keyPair(p, certFile, keyFile string) {
+	if !k.files {
+		return
+	}
 	certPEM, certErr := readPEMFile(certFile)
 	if certErr != nil {
 		k.errorf(p+".cert_file", "%v", certErr)
@@ -673,6 +679,9 @@ func (k *checker) keyPair(p, certFile, keyFile string) {
 
 // caFile checks that a CA bundle exists and holds at least one PEM certificate.
 func (k *checker) caFile(p, name string) {
+	if !k.files {
+		return
+	}
 	data, err := readPEMFile(name)
 	if err != nil {
 		k.errorf(p, "%v", err)

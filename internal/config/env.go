@@ -70,6 +70,26 @@ type Source struct {
 // settings, and the result must still fit the timing budget. Errors name the file or the
 // variable at fault.
 func Resolve(path string, getenv func(string) string) (*Config, Source, error) {
+	return resolve(path, getenv, true)
+}
+
+// ResolveElsewhere resolves the configuration a proxy will resolve from the environment
+// getenv on another machine (the CDK construct's synthesized task definition, say): every
+// step and check of Resolve with no -config flag, except that the files the configuration
+// names (certificates, keys, CAs) are the proxy's and are not read. A configuration file
+// ($GANGWAY_CONFIG) is the proxy's too: it is an error here, since what it holds cannot be
+// known.
+func ResolveElsewhere(getenv func(string) string) (*Config, error) {
+	if path := getenv(EnvConfigFile); path != "" {
+		return nil, fmt.Errorf("$%s: %q is a file on the proxy's file system; its configuration cannot be checked here (pass the document in $%s instead)",
+			EnvConfigFile, path, EnvConfigYAML)
+	}
+	c, _, err := resolve("", getenv, false)
+	return c, err
+}
+
+// resolve is Resolve; files says whether the configuration's files are on this machine.
+func resolve(path string, getenv func(string) string, files bool) (*Config, Source, error) {
 	if path == "" {
 		path = getenv(EnvConfigFile)
 	}
@@ -83,11 +103,11 @@ func Resolve(path string, getenv func(string) string) (*Config, Source, error) {
 		c, err = Load(path)
 		src.Path = path
 	case getenv(EnvConfigYAML) != "":
-		c, err = Parse("$"+EnvConfigYAML, []byte(getenv(EnvConfigYAML)))
+		c, err = parseEnv("$"+EnvConfigYAML, getenv(EnvConfigYAML), files)
 	case getenv(EnvUpstream) != "":
 		var trusted []string
 		if trusted, err = trustedProxiesEnv(getenv); err == nil {
-			c, err = Parse("$"+EnvUpstream, []byte(sidecarYAML(getenv, trusted)))
+			c, err = parseEnv("$"+EnvUpstream, sidecarYAML(getenv, trusted), files)
 		}
 	default:
 		c = Default()
@@ -117,6 +137,12 @@ func trustedProxiesEnv(getenv func(string) string) ([]string, error) {
 		}
 	}
 	return cidrs, nil
+}
+
+// parseEnv parses a document from the environment: relative file names in it are relative
+// to the working directory, as Parse makes them for a name without a directory.
+func parseEnv(name, doc string, files bool) (*Config, error) {
+	return parse(name, ".", []byte(doc), files)
 }
 
 // sidecarYAML renders the one-route configuration of EnvUpstream. Values are quoted, so
@@ -189,7 +215,7 @@ func applyShutdownEnv(c *Config, getenv func(string) string) error {
 		return fmt.Errorf("$%s: shutdown.deadline %s must be greater than 0 and at most Fargate's maximum stopTimeout (%s)",
 			EnvShutdownDeadline, s.Deadline, FargateMaxStopTimeout)
 	}
-	b := budget.Settings{ShutdownDelay: s.Delay, DrainTimeout: s.DrainTimeout, StopTimeout: s.Deadline, Margin: ShutdownMargin}
+	b := budget.Settings{ShutdownDelay: s.Delay, DrainTimeout: s.DrainTimeout, StopTimeout: s.Deadline}
 	if need := b.ShutdownWindow(); need > b.EffectiveStopTimeout() {
 		return fmt.Errorf("$%s/$%s/$%s: delay (%s) + drain_timeout (%s) + %s margin = %s does not fit deadline (%s)",
 			EnvShutdownDelay, EnvShutdownDrainTimeout, EnvShutdownDeadline, s.Delay, s.DrainTimeout, ShutdownMargin, need, s.Deadline)

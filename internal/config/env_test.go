@@ -125,3 +125,44 @@ func TestResolveSidecarTrustsTheVPC(t *testing.T) {
 		t.Fatalf("bad CIDR error = %v", err)
 	}
 }
+
+// TestResolveElsewhere: the construct's resolution is the proxy's, less the files that live
+// on the proxy's machine.
+func TestResolveElsewhere(t *testing.T) {
+	tlsDoc := `listeners:
+  - name: public
+    address: ":8443"
+    tls: {cert_file: /nonexistent/gangway/tls.crt, key_file: /nonexistent/gangway/tls.key}
+routes: [{name: app, cluster: app}]
+clusters: [{name: app, endpoints: ["127.0.0.1:3000"]}]
+`
+	env := map[string]string{EnvConfigYAML: tlsDoc}
+	if _, _, err := Resolve("", envOf(env)); err == nil || !strings.Contains(err.Error(), "cert_file") {
+		t.Fatalf("Resolve with missing certificate files: %v, want a cert_file error", err)
+	}
+	c, err := ResolveElsewhere(envOf(env))
+	if err != nil {
+		t.Fatalf("ResolveElsewhere: %v", err)
+	}
+	if c.Listeners[0].Address != ":8443" || c.Listeners[0].TLS == nil {
+		t.Fatalf("listener = %+v", c.Listeners[0])
+	}
+
+	// Everything else is checked as Resolve checks it: the shutdown budget with the proxy's
+	// margin, the sidecar variables, a bad document.
+	for name, env := range map[string]map[string]string{
+		"margin":        {EnvUpstream: "127.0.0.1:3000", EnvShutdownDelay: "12s", EnvShutdownDrainTimeout: "15s", EnvShutdownDeadline: "28s"},
+		"upstream":      {EnvUpstream: "http://127.0.0.1:3000"},
+		"document":      {EnvConfigYAML: "listeners: [{name: a}]"},
+		"a file":        {EnvConfigFile: "/etc/gangway/gangway.yaml"},
+		"file over env": {EnvConfigFile: "/etc/gangway/gangway.yaml", EnvConfigYAML: tlsDoc},
+	} {
+		_, _, want := Resolve("", envOf(env))
+		_, err := ResolveElsewhere(envOf(env))
+		if err == nil {
+			t.Errorf("%s: ResolveElsewhere accepted what Resolve refuses (%v)", name, want)
+		} else if name != "a file" && name != "file over env" && err.Error() != want.Error() {
+			t.Errorf("%s: ResolveElsewhere: %v\nResolve: %v", name, err, want)
+		}
+	}
+}

@@ -46,20 +46,20 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", path, err)
 	}
-	return parse(path, filepath.Dir(abs), data)
+	return parse(path, filepath.Dir(abs), data, true)
 }
 
 // Parse parses a configuration document. filename names it in errors, and its directory is
 // the base of relative file names in the configuration. The error, when not nil, is an
 // Errors holding every problem found.
 func Parse(filename string, data []byte) (*Config, error) {
-	return parse(filename, filepath.Dir(filename), data)
+	return parse(filename, filepath.Dir(filename), data, true)
 }
 
 // Default returns the embedded default configuration: a listener "public" on :8080 whose
 // route "/" goes to the built-in demo upstream. Each call returns a new Config.
 func Default() *Config {
-	c, err := parse(DefaultFile, "", defaultYAML)
+	c, err := parse(DefaultFile, "", defaultYAML, true)
 	if err != nil {
 		// The embedded file is part of the binary and tested; this cannot happen at run time.
 		panic(fmt.Sprintf("config: the embedded default is invalid: %v", err))
@@ -67,7 +67,9 @@ func Default() *Config {
 	return c
 }
 
-func parse(filename, dir string, data []byte) (*Config, error) {
+// parse decodes, defaults and checks data. files says whether the files the configuration
+// names (certificates, keys, CAs) are on this file system and are read and checked.
+func parse(filename, dir string, data []byte, files bool) (*Config, error) {
 	d := newDecoder(filename)
 	root, err := d.document(data)
 	if err != nil {
@@ -78,7 +80,7 @@ func parse(filename, dir string, data []byte) (*Config, error) {
 		d.value("", nil, root, reflect.ValueOf(c).Elem())
 	}
 	applyDefaults(c, d)
-	check(c, d, dir)
+	check(c, d, dir, files)
 	if len(d.errs) > 0 {
 		d.errs.sortByPosition()
 		return nil, d.errs

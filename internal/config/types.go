@@ -150,9 +150,10 @@ type Shutdown struct {
 
 const (
 	// ShutdownMargin is the time kept free between the end of the drain and Deadline, for
-	// closing connections and exiting. It is the timing budget's margin (budget.Defaults),
-	// so that what `proxy run` accepts, `proxy lint` accepts too.
-	ShutdownMargin = 3 * time.Second
+	// closing connections and exiting. It is the timing budget's margin (budget.ShutdownMargin,
+	// not a setting), so that what `proxy run` accepts, `proxy lint` and the CDK construct
+	// accept too, and nothing else.
+	ShutdownMargin = budget.ShutdownMargin
 	// FargateMaxStopTimeout is the largest stopTimeout Fargate accepts.
 	FargateMaxStopTimeout = budget.MaxStopTimeout
 )

@@ -464,7 +464,6 @@ func (l *linter) settings(c *ecstypes.ContainerDefinition, sh config.Shutdown) b
 	s := budget.Settings{
 		ShutdownDelay:  sh.Delay,
 		DrainTimeout:   sh.DrainTimeout,
-		Margin:         d.Margin,
 		LongestRequest: l.in.LongestRequest,
 		ColdStart:      l.in.ColdStart,
 	}
@@ -557,12 +556,11 @@ var budgetPaths = map[string]string{
 	"ProbeTimeout":           "%s.healthCheck.command's -timeout",
 	"ShutdownDelay":          config.EnvShutdownDelay,
 	"DrainTimeout":           config.EnvShutdownDrainTimeout,
-	"Margin":                 "margin",
 	"LongestRequest":         "longest request",
 	"ColdStart":              "cold start",
 }
 
-var budgetNames = regexp.MustCompile(`\b(LBHealthInterval|LBHealthTimeout|LBHealthyThreshold|LBUnhealthyThreshold|DeregistrationDelay|StopTimeout|HealthCheckGracePeriod|MinimumHealthyPercent|MaximumPercent|ContainerInterval|ContainerTimeout|ContainerRetries|ContainerStartPeriod|ProbeTimeout|ShutdownDelay|DrainTimeout|Margin|LongestRequest|ColdStart)\b`)
+var budgetNames = regexp.MustCompile(`\b(LBHealthInterval|LBHealthTimeout|LBHealthyThreshold|LBUnhealthyThreshold|DeregistrationDelay|StopTimeout|HealthCheckGracePeriod|MinimumHealthyPercent|MaximumPercent|ContainerInterval|ContainerTimeout|ContainerRetries|ContainerStartPeriod|ProbeTimeout|ShutdownDelay|DrainTimeout|LongestRequest|ColdStart)\b`)
 
 // mapViolation renames the budget's field names to the paths a user edits.
 func (l *linter) mapViolation(path string, names shutdownSource, v budget.Violation) budget.Violation {
