@@ -132,3 +132,41 @@ func rawGet(t *testing.T, addr, target, header string) (*http.Response, []byte) 
 	body, _ := io.ReadAll(resp.Body)
 	return resp, body
 }
+
+// TestPathNormalizationOverHTTP2: an HTTP/2 request's :path is normalized as an HTTP/1
+// request target is.
+func TestPathNormalizationOverHTTP2(t *testing.T) {
+	spec, pub, adm := publicAdminSpec(t)
+	spec.Listeners[0].H2C = true
+	spec.Listeners[0].Paths = normalizeAll
+	srv := startServer(t, spec)
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	for _, tt := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/public/../admin?a=%2f", 200, "admin HTTP/1.1 /admin"},
+		{"/public//%2e/x", 200, "public HTTP/1.1 /public/x"},
+		{"/public/../../admin", 400, ""},
+	} {
+		resp, err := c.Get(srv.url("public", tt.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != tt.status || (tt.want != "" && string(body) != tt.want) {
+			t.Errorf("%s: %s %d %q; want HTTP/2 %d %q", tt.path, resp.Proto, resp.StatusCode, body, tt.status, tt.want)
+		}
+	}
+	if got := adm.lastReq.Load().RequestURI; got != "/admin?a=%2f" {
+		t.Errorf("admin received %q, want %q", got, "/admin?a=%2f")
+	}
+	if pub.saw("/public/../../admin") || pub.hits.Load() != 1 {
+		t.Errorf("public received %d requests", pub.hits.Load())
+	}
+}
