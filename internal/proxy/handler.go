@@ -104,7 +104,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if redirect {
-		h.redirectPath(rec, r)
+		redirectPath(rec, r)
 		return
 	}
 	if r.Method == http.MethodConnect {
@@ -183,8 +183,9 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with a 307 to the normalized path and the query string as it came, so that the request is
 // sent again, body and method unchanged, with one spelling of its path. gRPC clients do not
 // follow redirects: they are refused.
-func (h *httpHandler) redirectPath(w *recorder, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); len(ct) >= 16 && httpascii.EqualFold(ct[:16], "application/grpc") {
+func redirectPath(w *recorder, r *http.Request) {
+	const grpc = "application/grpc"
+	if ct := r.Header.Get("Content-Type"); len(ct) >= len(grpc) && httpascii.EqualFold(ct[:len(grpc)], grpc) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("path %q holds an escaped slash, and gRPC clients cannot follow the redirect to its unescaped form", r.URL.EscapedPath()))
 		return
 	}
