@@ -17,6 +17,9 @@ FUZZ_TARGETS += ./internal/proxy:FuzzProxyBoundaries
 # Arbitrary frames after the preface against the HTTP/2 server: no panic, no hang, and work
 # per connection within its limits (internal/h2server/fuzz_test.go).
 FUZZ_TARGETS += ./internal/h2server:FuzzConn
+# Any path through the listener's path normalization: the result is normal, and normalizing
+# it again changes nothing (internal/proxy/pathnorm_test.go).
+FUZZ_TARGETS += ./internal/proxy:FuzzNormalizePath
 
 # fuzz-long: every fuzz target of the repository for FUZZ_LONG_TIME each, where make test
 # gives each FUZZTIME (5 s).

@@ -242,7 +242,7 @@ func (k *checker) listeners() {
 			} else {
 				k.clusterRef(p+".cluster", l.Cluster)
 			}
-			for _, f := range []string{"h2c", "readiness_path", "trusted_proxies", "tls"} {
+			for _, f := range []string{"h2c", "readiness_path", "trusted_proxies", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "tls"} {
 				if k.has(p + "." + f) {
 					k.errorf(p+"."+f, "only for http listeners; a tcp listener tunnels bytes without looking at them")
 				}

@@ -36,6 +36,9 @@ type enum interface{ allowed() []string }
 func (Services) allowed() []string         { return []string{"all", "proxy", "control"} }
 func (LogLevel) allowed() []string         { return []string{"debug", "info", "warn", "error"} }
 func (ListenerProtocol) allowed() []string { return []string{"http", "tcp"} }
+func (EscapedSlashesAction) allowed() []string {
+	return []string{"keep_unchanged", "reject_request", "unescape_and_redirect", "unescape_and_forward"}
+}
 func (ClientAuth) allowed() []string       { return []string{"none", "verify_if_given", "require"} }
 func (LBPolicy) allowed() []string         { return []string{"round_robin", "least_request", "random"} }
 func (UpstreamProtocol) allowed() []string { return []string{"http1", "http2"} }

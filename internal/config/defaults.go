@@ -45,6 +45,18 @@ const (
 	DefaultMaxEjectionPercent     = 50
 )
 
+// Request paths are normalized by default, unlike in Envoy (off there for compatibility), as
+// Envoy's own advice for edge proxies asks: the load balancer in front (an ALB) forwards a
+// path as the client wrote it, without normalizing it, so an HTTP listener is the last place
+// where routing and the application can be made to agree on a path. Escaped slashes are
+// refused, the advice for clients that send normalized paths (API and gRPC clients); an
+// application whose paths carry encoded slashes sets keep_unchanged.
+const (
+	DefaultNormalizePath                = true
+	DefaultMergeSlashes                 = true
+	DefaultPathWithEscapedSlashesAction = EscapedSlashesRejectRequest
+)
+
 // Accepts reports whether an HTTP status counts as healthy under ExpectedStatuses. It relies
 // on Parse having validated ExpectedStatuses.
 func (h *HealthCheck) Accepts(status int) bool {
@@ -137,6 +149,17 @@ func applyDefaults(c *Config, d *decoder) {
 		l, p := &c.Listeners[i], fmt.Sprintf("listeners[%d]", i)
 		if !has(p + ".protocol") {
 			l.Protocol = DefaultListenerProtocol
+		}
+		if l.Protocol == ProtocolHTTP {
+			if !has(p + ".normalize_path") {
+				l.NormalizePath = DefaultNormalizePath
+			}
+			if !has(p + ".merge_slashes") {
+				l.MergeSlashes = DefaultMergeSlashes
+			}
+			if !has(p + ".path_with_escaped_slashes_action") {
+				l.PathWithEscapedSlashesAction = DefaultPathWithEscapedSlashesAction
+			}
 		}
 		if l.TLS != nil && !has(p+".tls.client_auth") {
 			l.TLS.ClientAuth = ClientAuthNone

@@ -62,7 +62,7 @@ func TestParseErrors(t *testing.T) {
 		want []string // each a line of the error, in order
 	}{
 		{"unknown key suggests the closest", listener + "    adress: x\n" + clusters,
-			[]string{`gangway.yaml:4:5: listeners[0].adress: unknown field "adress" (did you mean "address"?); allowed in listeners[0]: name, address, protocol, h2c, readiness_path, trusted_proxies, tls, cluster`}},
+			[]string{`gangway.yaml:4:5: listeners[0].adress: unknown field "adress" (did you mean "address"?); allowed in listeners[0]: name, address, protocol, h2c, readiness_path, trusted_proxies, normalize_path, merge_slashes, path_with_escaped_slashes_action, tls, cluster`}},
 		{"unknown top-level key", "listners: []\n",
 			[]string{`gangway.yaml:1:1: listners: unknown field "listners" (did you mean "listeners"?); allowed here: services, control_plane_url, xds, admin, log, shutdown, timeout_read_header, timeout_idle, timeout_write, default_upstream_timeout, max_header_bytes, demo_upstream, listeners, routes, clusters`,
 				`gangway.yaml:1:1: listeners: at least one listener is required (unless services is proxy, which gets them from the control plane)`}},
@@ -102,6 +102,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`gangway.yaml:4:5: listeners[1].cluster: required for a tcp listener: the cluster it tunnels bytes to`}},
 		{"tcp listener with http settings", listener + "  - name: db\n    address: \":5432\"\n    protocol: tcp\n    cluster: app\n    h2c: true\n" + clusters,
 			[]string{`gangway.yaml:8:5: listeners[1].h2c: only for http listeners`}},
+		{"tcp listener with path normalization", listener + "  - name: db\n    address: \":5432\"\n    protocol: tcp\n    cluster: app\n    merge_slashes: false\n" + clusters,
+			[]string{`gangway.yaml:8:5: listeners[1].merge_slashes: only for http listeners; a tcp listener tunnels bytes without looking at them`}},
+		{"escaped slashes enum", listener + "    path_with_escaped_slashes_action: REJECT_REQUEST\n" + clusters,
+			[]string{`gangway.yaml:4:5: listeners[0].path_with_escaped_slashes_action: "REJECT_REQUEST" is not one of keep_unchanged, reject_request, unescape_and_redirect, unescape_and_forward (did you mean "reject_request"?)`}},
+		{"normalize_path not a bool", listener + "    normalize_path: rfc3986\n" + clusters,
+			[]string{`gangway.yaml:4:5: listeners[0].normalize_path: expected true or false, found string "rfc3986"`}},
 		{"http listener with cluster", listener + "    cluster: app\n" + clusters,
 			[]string{`gangway.yaml:4:5: listeners[0].cluster: only for tcp listeners; http listeners send requests to clusters through routes`}},
 		{"bad listen address", "listeners:\n  - name: public\n    address: 8080\n" + clusters,
@@ -287,6 +293,10 @@ clusters:
 	}
 	if l := c.Listeners[0]; l.Protocol != ProtocolHTTP || l.TLS.ClientAuth != ClientAuthRequire {
 		t.Errorf("listener defaults: %+v %+v", l, l.TLS)
+	}
+	if l := c.Listeners[0]; !l.NormalizePath || !l.MergeSlashes || l.PathWithEscapedSlashesAction != EscapedSlashesRejectRequest {
+		t.Errorf("path defaults: normalize_path %t, merge_slashes %t, path_with_escaped_slashes_action %q; want true, true, reject_request",
+			l.NormalizePath, l.MergeSlashes, l.PathWithEscapedSlashesAction)
 	}
 	if r := c.Routes[0]; r.Match.PathPrefix != "/" || r.Timeout != 45*time.Second || r.IdleTimeout != 5*time.Minute {
 		t.Errorf("route defaults: %+v", r)

@@ -188,12 +188,41 @@ type Listener struct {
 	// -Proto and -Host headers are kept and extended; from any other peer they are replaced.
 	// http only. Default none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// NormalizePath normalizes request paths as RFC 3986 section 6 describes before routing,
+	// and forwards the normalized path: dot segments are removed, percent-encoded unreserved
+	// characters decoded, percent-encoding hex upper-cased; ".." above the root and an
+	// encoded NUL are answered 400. http only. Default true.
+	NormalizePath bool `yaml:"normalize_path"`
+	// MergeSlashes replaces runs of slashes in request paths with one before routing, and
+	// forwards the merged path. http only. Default true.
+	MergeSlashes bool `yaml:"merge_slashes"`
+	// PathWithEscapedSlashesAction is what happens to a request path holding %2F or %5C.
+	// http only. Default EscapedSlashesRejectRequest.
+	PathWithEscapedSlashesAction EscapedSlashesAction `yaml:"path_with_escaped_slashes_action"`
 	// TLS, when set, terminates TLS (>= 1.2; ALPN h2 and http/1.1). http only. Default nil.
 	TLS *ListenerTLS `yaml:"tls"`
 	// Cluster is the cluster a tcp listener tunnels bytes to. Required for tcp; not allowed
 	// for http (http listeners use Routes).
 	Cluster string `yaml:"cluster"`
 }
+
+// EscapedSlashesAction is what a listener does with a request path holding an escaped slash
+// (%2F) or backslash (%5C), in either case. The values are Envoy's
+// path_with_escaped_slashes_action.
+type EscapedSlashesAction string
+
+const (
+	// EscapedSlashesKeepUnchanged forwards them escaped: a %2F stays inside its segment.
+	// For applications whose paths carry encoded slashes (identifiers like "group%2Fproject").
+	EscapedSlashesKeepUnchanged EscapedSlashesAction = "keep_unchanged"
+	// EscapedSlashesRejectRequest answers 400.
+	EscapedSlashesRejectRequest EscapedSlashesAction = "reject_request"
+	// EscapedSlashesUnescapeAndRedirect answers 307 to the path with them unescaped to '/'
+	// (gRPC requests, which cannot follow it, get 400).
+	EscapedSlashesUnescapeAndRedirect EscapedSlashesAction = "unescape_and_redirect"
+	// EscapedSlashesUnescapeAndForward unescapes them to '/' and forwards the request.
+	EscapedSlashesUnescapeAndForward EscapedSlashesAction = "unescape_and_forward"
+)
 
 // ListenerProtocol is what a listener speaks.
 type ListenerProtocol string

@@ -37,6 +37,15 @@ func FromConfig(cfg *config.Config) (*Spec, error) {
 		if l.Protocol == config.ProtocolTCP {
 			out.Protocol = TCP
 		}
+		out.Paths = PathNormalization{Normalize: l.NormalizePath, MergeSlashes: l.MergeSlashes}
+		switch l.PathWithEscapedSlashesAction {
+		case config.EscapedSlashesRejectRequest:
+			out.Paths.EscapedSlashes = RejectEscapedSlashes
+		case config.EscapedSlashesUnescapeAndRedirect:
+			out.Paths.EscapedSlashes = UnescapeAndRedirect
+		case config.EscapedSlashesUnescapeAndForward:
+			out.Paths.EscapedSlashes = UnescapeAndForward
+		}
 		for _, p := range l.TrustedProxies {
 			pfx, err := netip.ParsePrefix(p)
 			if err != nil {

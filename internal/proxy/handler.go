@@ -47,6 +47,7 @@ type httpHandler struct {
 	trusted  []netip.Prefix
 	ready    string
 	probe    http.Handler
+	paths    PathNormalization
 	listener string
 }
 
@@ -60,7 +61,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// not carry another request unless it switches protocols.
 		closeUnlessUpgraded = r.ProtoMajor == 1 && c.unchecked.Load()
 	}
-	if h.ready != "" && r.URL.Path == h.ready {
+	// The path is normalized once, before anything reads it: the readiness path, route
+	// matching, the access log and the upstream request all see the same path.
+	redirect, pathErr := h.paths.normalizePath(r)
+	if pathErr == nil && !redirect && h.ready != "" && r.URL.Path == h.ready {
 		if closeUnlessUpgraded {
 			w.Header().Set("Connection", "close")
 		}
@@ -77,8 +81,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st  streamTimer
 	}{rec: recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}}
 	rec := &state.rec
-	tbl := h.srv.table.Load()
-	rt := tbl.match(hostOnly(r.Host), r.URL.Path)
+	var rt *route
+	if pathErr == nil && !redirect {
+		rt = h.srv.table.Load().match(hostOnly(r.Host), r.URL.Path)
+	}
 	var info *requestInfo // only with an access log
 	defer func() {
 		// Runs on panics too (http.ErrAbortHandler when a stream breaks mid-response), so
@@ -93,6 +99,14 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
+	if pathErr != nil {
+		writeError(rec, http.StatusBadRequest, fmt.Sprintf("path %q: %v", r.URL.EscapedPath(), pathErr))
+		return
+	}
+	if redirect {
+		redirectPath(rec, r)
+		return
+	}
 	if r.Method == http.MethodConnect {
 		// Tunnels are a tcp listener's; an HTTP route never forwards CONNECT, which a
 		// pooled connection cannot carry. A target that is not host:port is malformed
@@ -163,6 +177,24 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt.forward(rec, r, ctx)
+}
+
+// redirectPath answers a path whose escaped slashes were unescaped (UnescapeAndRedirect)
+// with a 307 to the normalized path and the query string as it came, so that the request is
+// sent again, body and method unchanged, with one spelling of its path. gRPC clients do not
+// follow redirects: they are refused.
+func redirectPath(w *recorder, r *http.Request) {
+	const grpc = "application/grpc"
+	if ct := r.Header.Get("Content-Type"); len(ct) >= len(grpc) && httpascii.EqualFold(ct[:len(grpc)], grpc) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("path %q holds an escaped slash, and gRPC clients cannot follow the redirect to its unescaped form", r.URL.EscapedPath()))
+		return
+	}
+	loc := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
+		loc += "?" + r.URL.RawQuery
+	}
+	w.Header().Set("Location", loc)
+	writeError(w, http.StatusTemporaryRedirect, "escaped slashes in the path: use "+loc)
 }
 
 // authorize is where the route's access policy is applied, before anything goes upstream.

@@ -128,7 +128,7 @@ func listen(ctx context.Context, addr string, from net.Listener) (net.Listener, 
 
 // newHTTPServer builds l's http.Server with spec's server-wide settings.
 func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error) {
-	h := &httpHandler{srv: s, l: l, scheme: "http", trusted: l.spec.TrustedProxies, ready: l.spec.ReadinessPath, listener: l.spec.Name}
+	h := &httpHandler{srv: s, l: l, scheme: "http", trusted: l.spec.TrustedProxies, ready: l.spec.ReadinessPath, paths: l.spec.Paths, listener: l.spec.Name}
 	if h.ready != "" {
 		h.probe = health.ProbeHandler(s.health, health.Readiness)
 	}

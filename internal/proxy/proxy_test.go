@@ -22,6 +22,9 @@ func TestFromConfigDefault(t *testing.T) {
 	if len(spec.Listeners) != 1 || spec.Listeners[0].Address != ":8080" || spec.Listeners[0].ReadinessPath != "/gangway/ready" {
 		t.Fatalf("listeners %+v", spec.Listeners)
 	}
+	if got := spec.Listeners[0].Paths; got != normalizeAll {
+		t.Errorf("default path normalization %+v, want %+v", got, normalizeAll)
+	}
 	if len(spec.Routes) != 1 || spec.Routes[0].Path.Prefix != "/" || !spec.Routes[0].Required || spec.Routes[0].Cluster != "demo" {
 		t.Fatalf("routes %+v", spec.Routes)
 	}

@@ -72,6 +72,8 @@ type Listener struct {
 	ReadinessPath string
 	// TrustedProxies are the peers whose X-Forwarded-* headers are kept and extended.
 	TrustedProxies []netip.Prefix
+	// Paths is how request paths are normalized before routing and forwarding.
+	Paths PathNormalization
 	// TLS, when not nil, terminates TLS.
 	TLS *ServerTLS
 	// Cluster is the destination of a TCP listener.
@@ -99,7 +101,7 @@ type ServerTLS struct {
 // identity says whether two listeners can share one socket and server: a listener whose
 // identity changes is replaced (the old one drains), one whose identity is unchanged is kept.
 func (l *Listener) identity() string {
-	id := fmt.Sprintf("%s|%s|%s|h2c=%t|rp=%s|tp=%v|cluster=%s", l.Name, l.Address, l.Protocol, l.H2C, l.ReadinessPath, l.TrustedProxies, l.Cluster)
+	id := fmt.Sprintf("%s|%s|%s|h2c=%t|rp=%s|tp=%v|paths=%+v|cluster=%s", l.Name, l.Address, l.Protocol, l.H2C, l.ReadinessPath, l.TrustedProxies, l.Paths, l.Cluster)
 	if l.TLS != nil {
 		id += fmt.Sprintf("|tls=%s,%s,%s,%d", l.TLS.CertFile, l.TLS.KeyFile, l.TLS.ClientCAFile, l.TLS.ClientAuth)
 	}

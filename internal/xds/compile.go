@@ -258,6 +258,10 @@ func compileHCM(spec *proxy.Spec, l *proxy.Listener) *hcm.HttpConnectionManager 
 		CommonHttpProtocolOptions: common,
 		RequestHeadersTimeout:     durationpb.New(spec.ReadHeaderTimeout),
 		MaxRequestHeadersKb:       wrapperspb.UInt32(headerKB(spec.MaxHeaderBytes)),
+		// Always explicit: Envoy's defaults (no normalization) are not Gangway's.
+		NormalizePath:                wrapperspb.Bool(l.Paths.Normalize),
+		MergeSlashes:                 l.Paths.MergeSlashes,
+		PathWithEscapedSlashesAction: escapedSlashesAction[l.Paths.EscapedSlashes],
 	}
 	if len(l.TrustedProxies) == 0 {
 		// No peer is trusted: the client address is the connection's peer.
@@ -273,6 +277,14 @@ func compileHCM(spec *proxy.Spec, l *proxy.Listener) *hcm.HttpConnectionManager 
 		}}
 	}
 	return m
+}
+
+// escapedSlashesAction maps the data plane's actions to Envoy's; ToSpec inverts it.
+var escapedSlashesAction = map[proxy.EscapedSlashesAction]hcm.HttpConnectionManager_PathWithEscapedSlashesAction{
+	proxy.KeepEscapedSlashes:   hcm.HttpConnectionManager_KEEP_UNCHANGED,
+	proxy.RejectEscapedSlashes: hcm.HttpConnectionManager_REJECT_REQUEST,
+	proxy.UnescapeAndRedirect:  hcm.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+	proxy.UnescapeAndForward:   hcm.HttpConnectionManager_UNESCAPE_AND_FORWARD,
 }
 
 // headerKB converts a byte limit to Envoy's KiB limit, rounding up within Envoy's bounds.

@@ -182,6 +182,7 @@ var (
 		"common_http_protocol_options.idle_timeout", "common_http_protocol_options.max_stream_duration",
 		"request_headers_timeout", "max_request_headers_kb", "use_remote_address",
 		"original_ip_detection_extensions.name", "original_ip_detection_extensions.typed_config",
+		"normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
 	)
 	routerFields   = paths()
 	xffFields      = paths("xff_trusted_cidrs.cidrs.address_prefix", "xff_trusted_cidrs.cidrs.prefix_len")
@@ -333,6 +334,20 @@ func hcmToSpec(m *hcm.HttpConnectionManager, out *proxy.Listener, s *proxy.Spec,
 		return "", err
 	}
 	s.ReadHeaderTimeout, s.IdleTimeout, s.WriteTimeout, s.MaxHeaderBytes = cur.readHeader, cur.idle, cur.write, cur.headerBytes
+
+	// Unset fields mean what they mean to Envoy: no normalization, escaped slashes kept.
+	out.Paths = proxy.PathNormalization{Normalize: m.GetNormalizePath().GetValue(), MergeSlashes: m.GetMergeSlashes()}
+	if a := m.GetPathWithEscapedSlashesAction(); a != hcm.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT {
+		found := false
+		for k, v := range escapedSlashesAction {
+			if v == a {
+				out.Paths.EscapedSlashes, found = k, true
+			}
+		}
+		if !found {
+			return "", unsupported(path+".path_with_escaped_slashes_action", a.String()+" is not supported")
+		}
+	}
 
 	ext := m.GetOriginalIpDetectionExtensions()
 	if len(ext) > 1 {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/proxy"
 )
 
@@ -176,6 +177,24 @@ func TestToSpecRejects(t *testing.T) {
 			},
 			typeURL: ListenerType, resource: "internal",
 			want: `listener "internal": filter_chains[0].filters[0].typed_config.tracing: not supported by Gangway's data plane`,
+		},
+		{
+			name: "path normalization options",
+			edit: func(t *testing.T, r *Resources) {
+				editHCM(t, r, func(m *hcm.HttpConnectionManager) {
+					m.PathNormalizationOptions = &hcm.HttpConnectionManager_PathNormalizationOptions{}
+				})
+			},
+			typeURL: ListenerType, resource: "internal",
+			want: `listener "internal": filter_chains[0].filters[0].typed_config.path_normalization_options: not supported by Gangway's data plane`,
+		},
+		{
+			name: "unknown escaped slashes action",
+			edit: func(t *testing.T, r *Resources) {
+				editHCM(t, r, func(m *hcm.HttpConnectionManager) { m.PathWithEscapedSlashesAction = 99 })
+			},
+			typeURL: ListenerType, resource: "internal",
+			want: `listener "internal": filter_chains[0].filters[0].typed_config.path_with_escaped_slashes_action: 99 is not supported`,
 		},
 		{
 			name: "listeners disagree on a global setting",
@@ -385,4 +404,57 @@ func envoySelect(vhosts []*route.VirtualHost, host, path string) string {
 		}
 	}
 	return ""
+}
+
+// TestToSpecPathNormalization: each listener's path settings travel as the HCM's fields both
+// ways, and a resource that leaves them unset runs as Envoy runs it: no normalization,
+// escaped slashes kept.
+func TestToSpecPathNormalization(t *testing.T) {
+	for _, tc := range []struct {
+		yaml  string
+		paths proxy.PathNormalization
+		envoy hcm.HttpConnectionManager_PathWithEscapedSlashesAction
+	}{
+		{"", proxy.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: proxy.RejectEscapedSlashes}, hcm.HttpConnectionManager_REJECT_REQUEST},
+		{"normalize_path: false\n    path_with_escaped_slashes_action: keep_unchanged", proxy.PathNormalization{MergeSlashes: true}, hcm.HttpConnectionManager_KEEP_UNCHANGED},
+		{"merge_slashes: false\n    path_with_escaped_slashes_action: unescape_and_redirect", proxy.PathNormalization{Normalize: true, EscapedSlashes: proxy.UnescapeAndRedirect}, hcm.HttpConnectionManager_UNESCAPE_AND_REDIRECT},
+		{"path_with_escaped_slashes_action: unescape_and_forward", proxy.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: proxy.UnescapeAndForward}, hcm.HttpConnectionManager_UNESCAPE_AND_FORWARD},
+	} {
+		t.Run(tc.envoy.String(), func(t *testing.T) {
+			doc := "listeners:\n  - name: public\n    address: \":8080\"\n    " + tc.yaml + "\nroutes:\n  - name: r\n    cluster: app\nclusters:\n  - name: app\n    endpoints: [\"127.0.0.1:3000\"]\n"
+			cfg, err := config.Parse("paths.yaml", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := &hcm.HttpConnectionManager{}
+			if err := res.Listeners[0].FilterChains[0].Filters[0].GetTypedConfig().UnmarshalTo(m); err != nil {
+				t.Fatal(err)
+			}
+			if m.GetNormalizePath() == nil || m.GetNormalizePath().GetValue() != tc.paths.Normalize || m.GetMergeSlashes() != tc.paths.MergeSlashes || m.GetPathWithEscapedSlashesAction() != tc.envoy {
+				t.Errorf("HCM normalize_path %v, merge_slashes %t, path_with_escaped_slashes_action %s; want %t, %t, %s",
+					m.GetNormalizePath(), m.GetMergeSlashes(), m.GetPathWithEscapedSlashesAction(), tc.paths.Normalize, tc.paths.MergeSlashes, tc.envoy)
+			}
+			spec, err := ToSpec(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := spec.Listeners[0].Paths; got != tc.paths {
+				t.Errorf("ToSpec: %+v, want %+v", got, tc.paths)
+			}
+
+			// The same resource without the three fields: Envoy's defaults.
+			m.NormalizePath, m.MergeSlashes, m.PathWithEscapedSlashesAction = nil, false, hcm.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT
+			res.Listeners[0].FilterChains[0].Filters[0].ConfigType = networkFilter("x", m).ConfigType
+			if spec, err = ToSpec(res); err != nil {
+				t.Fatal(err)
+			}
+			if got := spec.Listeners[0].Paths; got != (proxy.PathNormalization{}) {
+				t.Errorf("ToSpec of an HCM without path settings: %+v, want none (Envoy's defaults)", got)
+			}
+		})
+	}
 }
