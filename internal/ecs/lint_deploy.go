@@ -9,7 +9,6 @@ import (
 
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/gangway-ecs/gangway/internal/budget"
 	"github.com/gangway-ecs/gangway/internal/config"
 )
 
@@ -127,16 +126,6 @@ func (l *linter) spot(svc *ServiceSettings) {
 	l.add("targetGroup.Attributes["+key+"]", fmt.Sprint(delay),
 		"the service runs on FARGATE_SPOT, which stops a task 120 s after its interruption notice (SIGTERM, then SIGKILL): a deregistration delay over 120 s is cut short, and the requests it was meant to let finish are cut with it",
 		fmt.Sprintf("set %s to at most 120 (and the longest request below it), or keep latency-critical tasks on FARGATE", key))
-}
-
-// lbHealth returns the target group's health-check interval and healthy threshold, or the
-// recommended ones when no target group was given.
-func (l *linter) lbHealth() (interval time.Duration, healthy int) {
-	if tg := l.in.TargetGroup; tg != nil {
-		return time.Duration(intOr(tg.HealthCheckIntervalSeconds, 30)) * time.Second, intOr(tg.HealthyThresholdCount, 5)
-	}
-	d := budget.Defaults()
-	return d.LBHealthInterval, d.LBHealthyThreshold
 }
 
 // blueGreenChecks checks a BLUE_GREEN, LINEAR or CANARY service for what tests the new

@@ -89,10 +89,6 @@ func Container(td *TaskDefinition, name string) (*ecstypes.ContainerDefinition, 
 	return nil, false
 }
 
-// healthCheckCommand is the container health check every Gangway container declares; it
-// runs the container probe, bin/healthcheck's default.
-var healthCheckCommand = []string{"CMD", "/healthcheck"}
-
 // GangwayContainers returns the names of the containers that run Gangway: those whose
 // healthCheck command runs bin/healthcheck (["CMD", "/healthcheck", ...]) or asks the
 // probe server's default address for a probe path.
