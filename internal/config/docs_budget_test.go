@@ -20,6 +20,7 @@ var budgetDocs = []string{
 	"docs/configuration.md",
 	"docs/ecs.md",
 	"docs/health.md",
+	"docs/getting-started.md",
 	"taskdefs/README.md",
 	"cdk/README.md",
 	"docs/img/shutdown-timeline.svg",
