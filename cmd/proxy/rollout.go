@@ -44,6 +44,8 @@ commands:
              deploying the previous revision's task definition again
   diff       show how a task definition file (with -image/-env applied) differs from
              the one the service runs now
+  init       write taskdef.json, service.json and target-group.json from a live service
+             (-dir, default .), the files the other commands and 'proxy lint' read
 
 A deployment stopped by a newer UpdateService is followed into the newer one when that
 one ships the same task definition; otherwise the watch ends with exit 7.
@@ -95,6 +97,8 @@ func (c *RolloutCommand) Run(ctx context.Context, args []string) error {
 		return o.rollbackCmd(ctx, args[1:])
 	case "diff":
 		return o.diffCmd(ctx, args[1:])
+	case "init":
+		return o.initCmd(ctx, args[1:])
 	}
 	fmt.Fprint(c.env.stderr, rolloutUsage)
 	return usageError("unknown rollout command %q", args[0])

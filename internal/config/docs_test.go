@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -106,4 +108,220 @@ func mustGlob(t *testing.T, pattern string) []string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// defaultsProbeYAML sets every mapping and list whose fields have defaults, and nothing
+// those defaults fill in, so that Parse shows each default. It lives in docs/examples so
+// that its certificate paths resolve.
+const defaultsProbeYAML = `
+listeners:
+  - name: public
+    address: ":8080"
+    tls:
+      cert_file: certs/server.crt
+      key_file: certs/server.key
+routes:
+  - name: app
+    cluster: app
+clusters:
+  - name: app
+    dns: {name: app.internal, port: 3000}
+    tls: {}
+    health_check: {}
+    outlier_detection: {}
+  - name: tasks
+    ecs: {service: app, port: 3000}
+`
+
+// TestDocsDefaultsMatchCode keeps the Default column of every table in docs/configuration.md
+// equal to what Parse fills in: each row whose default cell starts with a value in backquotes
+// is compared with the field Parse left in a configuration that does not set it.
+func TestDocsDefaultsMatchCode(t *testing.T) {
+	c, err := Parse(filepath.Join(docsDir, "examples", "defaults-probe.yaml"), []byte(defaultsProbeYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := docsTableRows(t, filepath.Join(docsDir, "configuration.md"), "Field")
+	checked := 0
+	for _, r := range rows {
+		path := strings.Trim(r.cells[0], "`")
+		def := firstCode.FindStringSubmatch(r.cells[2])
+		if def == nil || !strings.HasPrefix(strings.TrimSpace(r.cells[2]), "`") {
+			continue // "required", "none", or a sentence
+		}
+		if _, otherwise, ok := strings.Cut(r.cells[2], ", else "); ok {
+			// "`require` with `client_ca_file`, else `none`": the probe sets no condition.
+			def = firstCode.FindStringSubmatch(otherwise)
+		}
+		root := reflect.ValueOf(c).Elem()
+		if ref, ok := fieldAt(root, strings.Split(def[1], ".")); ok && fieldName.MatchString(def[1]) {
+			// A default named after another field ("`default_upstream_timeout`") is its value.
+			def[1] = fmt.Sprint(ref.Interface())
+		}
+		got, ok := fieldAt(root, strings.Split(path, "."))
+		if !ok {
+			t.Errorf("docs/configuration.md:%d: %s: no such field in Config, or the probe configuration does not reach it", r.line, path)
+			continue
+		}
+		if msg := sameDefault(got, def[1]); msg != "" {
+			t.Errorf("docs/configuration.md:%d: %s: the table says %s, the code %s", r.line, path, def[1], msg)
+		}
+		checked++
+	}
+	if checked < 30 {
+		t.Errorf("only %d defaults checked in docs/configuration.md: the tables' format changed?", checked)
+	}
+}
+
+var (
+	firstCode = regexp.MustCompile("`([^`]*)`")
+	fieldName = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)*$`)
+)
+
+// sameDefault compares a field's value with the table's rendering of it, and returns "" or
+// what the code has.
+func sameDefault(v reflect.Value, doc string) string {
+	if v.Type() == reflect.TypeFor[time.Duration]() {
+		d, err := time.ParseDuration(doc)
+		if err != nil || d != time.Duration(v.Int()) {
+			return time.Duration(v.Int()).String()
+		}
+		return ""
+	}
+	got := fmt.Sprint(v.Interface())
+	if (v.Kind() == reflect.Slice || v.Kind() == reflect.Map) && v.Len() == 0 && (doc == "[]" || doc == "{}") {
+		return ""
+	}
+	if v.Kind() == reflect.Slice {
+		b, _ := json.Marshal(v.Interface())
+		got = string(b)
+	}
+	if doc == `""` {
+		doc = ""
+	}
+	if got != doc {
+		return fmt.Sprintf("%q", got)
+	}
+	return ""
+}
+
+// fieldAt walks a field path ("clusters[].health_check.interval") through c, taking the first
+// element of a list on which the rest of the path exists.
+func fieldAt(v reflect.Value, path []string) (reflect.Value, bool) {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return reflect.Value{}, false
+		}
+		v = v.Elem()
+	}
+	if len(path) == 0 {
+		return v, true
+	}
+	name, list := strings.CutSuffix(path[0], "[]")
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	for i := range v.NumField() {
+		if yamlName(v.Type().Field(i)) != name {
+			continue
+		}
+		f := v.Field(i)
+		if !list {
+			return fieldAt(f, path[1:])
+		}
+		for j := range f.Len() {
+			if got, ok := fieldAt(f.Index(j), path[1:]); ok {
+				return got, true
+			}
+		}
+	}
+	return reflect.Value{}, false
+}
+
+type docsRow struct {
+	line  int
+	cells []string
+}
+
+// docsTableRows returns the rows of every Markdown table in file whose first header cell is
+// header, cells trimmed, escaped pipes kept as "|".
+func docsTableRows(t *testing.T, file, header string) []docsRow {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []docsRow
+	in := false
+	for i, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "|") {
+			in = false
+			continue
+		}
+		cells := strings.Split(strings.Trim(strings.ReplaceAll(line, `\|`, "\x00"), "|"), "|")
+		for j := range cells {
+			cells[j] = strings.TrimSpace(strings.ReplaceAll(cells[j], "\x00", "|"))
+		}
+		switch {
+		case cells[0] == header:
+			in = true
+		case in && !strings.HasPrefix(cells[0], "---"):
+			rows = append(rows, docsRow{i + 1, cells})
+		}
+	}
+	if len(rows) == 0 {
+		t.Fatalf("%s: no table headed %q", file, header)
+	}
+	return rows
+}
+
+// TestDocsStandAlone keeps the repository's documents self-contained: every relative link in
+// a Markdown file names a file or directory inside the repository, and no document points at
+// a design document the repository does not hold.
+func TestDocsStandAlone(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	n := 0
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules" || d.Name() == "cdk.out" || d.Name() == "bin") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".md") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if strings.Contains(string(data), "DESIGN.md") {
+			t.Errorf("%s names DESIGN.md, which is not in the repository", rel)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(data), -1) {
+			target, _, _ := strings.Cut(m[1], "#")
+			if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			n++
+			abs := filepath.Join(filepath.Dir(path), target)
+			if r, err := filepath.Rel(root, abs); err != nil || strings.HasPrefix(r, "..") {
+				t.Errorf("%s: link %s leaves the repository", rel, m[1])
+			} else if _, err := os.Stat(abs); err != nil {
+				t.Errorf("%s: link %s: %v", rel, m[1], err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 50 {
+		t.Errorf("only %d relative links found: is the pattern right?", n)
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -44,27 +45,45 @@ const CallTimeout = 30 * time.Second
 // JSON error, such as a proxy's HTML page or a server that does not implement the
 // operation (*EndpointError).
 func NewClient(ctx context.Context, region string) (*ecssdk.Client, error) {
+	cfg, err := awsConfig(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	return ecssdk.NewFromConfig(cfg, func(o *ecssdk.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Deserialize.Add(endpointCheck{}, middleware.After)
+		})
+	}), nil
+}
+
+// NewELBClient returns an Elastic Load Balancing client configured as NewClient configures
+// ECS's (its errors are XML, so the JSON endpoint check does not apply).
+func NewELBClient(ctx context.Context, region string) (*elbv2.Client, error) {
+	cfg, err := awsConfig(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	return elbv2.NewFromConfig(cfg), nil
+}
+
+func awsConfig(ctx context.Context, region string) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
+		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("aws config: no region: set AWS_REGION (or -region)")
+		return aws.Config{}, errors.New("aws config: no region: set AWS_REGION (or -region)")
 	}
 	if cfg.Credentials == nil {
-		return nil, &CredentialsError{Missing: true}
+		return aws.Config{}, &CredentialsError{Missing: true}
 	}
 	cfg.Credentials = credentialsCheck{cfg.Credentials,
 		aws.IsCredentialsProvider(cfg.Credentials, (*ec2rolecreds.Provider)(nil))}
-	return ecssdk.NewFromConfig(cfg, func(o *ecssdk.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Deserialize.Add(endpointCheck{}, middleware.After)
-		})
-	}), nil
+	return cfg, nil
 }
 
 // CredentialsError says that AWS credentials could not be loaded, or that AWS rejected them

@@ -31,6 +31,13 @@ func ServiceTaskDefinition(ctx context.Context, c *ecssdk.Client, cluster, servi
 		return nil, "", &notFoundError{what: "service " + service, reason: "not found in cluster " + orString(cluster, "default")}
 	}
 	arn = aws.ToString(svc.Services[0].TaskDefinition)
+	td, err = DescribeTaskDefinition(ctx, c, arn)
+	return td, arn, err
+}
+
+// DescribeTaskDefinition returns the task definition arn names in register-task-definition
+// form, with its tags (see ServiceTaskDefinition).
+func DescribeTaskDefinition(ctx context.Context, c *ecssdk.Client, arn string) (*TaskDefinition, error) {
 	out, err := withTimeout(ctx, func(ctx context.Context) (*ecssdk.DescribeTaskDefinitionOutput, error) {
 		return c.DescribeTaskDefinition(ctx, &ecssdk.DescribeTaskDefinitionInput{
 			TaskDefinition: aws.String(arn),
@@ -38,17 +45,17 @@ func ServiceTaskDefinition(ctx context.Context, c *ecssdk.Client, cluster, servi
 		})
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("DescribeTaskDefinition %s: %w", arn, err)
+		return nil, fmt.Errorf("DescribeTaskDefinition %s: %w", arn, err)
 	}
 	if out.TaskDefinition == nil {
-		return nil, "", &notFoundError{what: "task definition " + arn, reason: "not found"}
+		return nil, &notFoundError{what: "task definition " + arn, reason: "not found"}
 	}
-	td, err = registerInput(out.TaskDefinition)
+	td, err := registerInput(out.TaskDefinition)
 	if err != nil {
-		return nil, "", fmt.Errorf("task definition %s: %w", arn, err)
+		return nil, fmt.Errorf("task definition %s: %w", arn, err)
 	}
 	td.Tags = out.Tags
-	return td, arn, nil
+	return td, nil
 }
 
 // registerInput copies the members a described task definition shares with

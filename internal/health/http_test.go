@@ -128,7 +128,7 @@ func TestStatusDocument(t *testing.T) {
 	if code != 200 || hdr.Get("Content-Type") != "application/json" {
 		t.Fatalf("status: %d %s", code, hdr.Get("Content-Type"))
 	}
-	// The shape documented in DESIGN.md: keyed by check name, attributes as Key/Value.
+	// The shape documented in docs/health.md: keyed by check name, attributes as Key/Value.
 	var doc map[string]struct {
 		Status     string `json:"status"`
 		Error      string `json:"error"`

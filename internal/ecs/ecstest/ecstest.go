@@ -3,7 +3,8 @@
 // Service Deployments API and its failure modes); everything else is tested against moto
 // server.
 //
-// The server answers by the X-Amz-Target header. A scripted operation replays its responses
+// The server answers by the X-Amz-Target header (by the form's Action for Elastic Load
+// Balancing's Query protocol). A scripted operation replays its responses
 // in order, then repeats the last one; the test fails at cleanup if a scripted operation was
 // never called, so a script cannot silently stop mattering.
 package ecstest
@@ -13,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -144,6 +146,11 @@ func (s *Server) Requests(op string) []string {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	body, _ := io.ReadAll(r.Body)
+	if q, err := url.ParseQuery(string(body)); !ok && err == nil && q.Get("Action") != "" {
+		// A Query-protocol API (Elastic Load Balancing) names the operation in the form body;
+		// AWS_ENDPOINT_URL sends its calls here too. Record such answers with Raw (text/xml).
+		op, ok = q.Get("Action"), true
+	}
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Op: op, Body: string(body)})
 	resp, scripted := Response{}, false
