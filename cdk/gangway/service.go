@@ -414,7 +414,9 @@ func (s *GangwayService) taskDefinition(r resolved) {
 		}),
 		Ulimits: &[]*awsecs.Ulimit{{Name: awsecs.UlimitName_NOFILE, SoftLimit: jsii.Number(65536), HardLimit: jsii.Number(65536)}},
 		HealthCheck: &awsecs.HealthCheck{
-			Command:     jsii.Strings("CMD", HealthcheckCommand, "-probe", HealthcheckProbe),
+			// The probe's own timeout, explicit, so that the one the budget was checked with
+			// is the one the probe runs with.
+			Command:     jsii.Strings("CMD", HealthcheckCommand, "-probe", HealthcheckProbe, "-timeout", b.EffectiveProbeTimeout().String()),
 			Interval:    awscdk.Duration_Seconds(seconds(b.ContainerInterval)),
 			Timeout:     awscdk.Duration_Seconds(seconds(b.ContainerTimeout)),
 			Retries:     jsii.Number(float64(b.ContainerRetries)),

@@ -219,6 +219,14 @@ func budgetFromTemplate(t *testing.T, s synthesized, declared budget.Settings) b
 	got.ContainerTimeout = secs(hc["Timeout"])
 	got.ContainerRetries = int(num(hc["Retries"]))
 	got.ContainerStartPeriod = secs(hc["StartPeriod"])
+	if cmd := arr(hc["Command"]); len(cmd) == 6 && cmd[4] == "-timeout" {
+		var err error
+		if got.ProbeTimeout, err = time.ParseDuration(cmd[5].(string)); err != nil {
+			t.Errorf("health check -timeout: %v", err)
+		}
+	} else {
+		t.Errorf("health check command %v: want [CMD /healthcheck -probe container -timeout DURATION]", cmd)
+	}
 	got.StopTimeout = secs(proxy["StopTimeout"])
 	env := envOf(proxy)
 	var err error
@@ -504,7 +512,7 @@ func TestBlueGreenTemplate(t *testing.T) {
 				"Name":      ProxyContainerName,
 				"Essential": true,
 				"HealthCheck": map[string]any{
-					"Command": []any{"CMD", "/healthcheck", "-probe", "container"}, "Interval": 5, "Timeout": 2, "Retries": 3, "StartPeriod": 15,
+					"Command": []any{"CMD", "/healthcheck", "-probe", "container", "-timeout", "1.5s"}, "Interval": 5, "Timeout": 2, "Retries": 3, "StartPeriod": 15,
 				},
 				"ReadonlyRootFilesystem": true,
 				"User":                   "65532",

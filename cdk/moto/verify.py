@@ -112,7 +112,7 @@ def main():
             fail("task definition has no proxy container")
         else:
             hc = proxy.get("healthCheck", {})
-            if hc.get("command") == ["CMD", "/healthcheck", "-probe", "container"]:
+            if hc.get("command", [])[:4] == ["CMD", "/healthcheck", "-probe", "container"]:
                 ok(f"proxy healthCheck {hc}")
             else:
                 fail(f"proxy healthCheck {hc}")
