@@ -132,7 +132,7 @@ func createRule(props any) (map[string]any, error) {
 		Parameters      map[string]any
 	}
 	if err := json.Unmarshal([]byte(create), &call); err != nil {
-		return nil, fmt.Errorf("Create: %w", err)
+		return nil, fmt.Errorf("property Create: %w", err)
 	}
 	if call.Service != "ElasticLoadBalancingV2" || call.Action != "createRule" {
 		return nil, nil
