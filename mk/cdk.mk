@@ -6,6 +6,10 @@
 #   cdk-lint         cfn-lint on every template in cdk/cdk.out and cdk/build/templates
 #   cdk-lint-ecs     each template's task definition, service and target groups rendered as
 #                    AWS CLI input (cdk/cmd/ecs-input) and checked by bin/proxy lint
+#   cdk-contracts    the contract suite's rows on that rendering: the Gangway container's
+#                    environment and command run as proxy validate and proxy run (cmd/proxy
+#                    TestContracts/cdk...), the readiness hook against that proxy through the
+#                    test listener (cdk/hook TestContractHookAgainstProxy); needs root
 #   cdk-deploy-moto  cdk bootstrap + deploy against a moto server on 127.0.0.1 (slow)
 
 CDK_DIR        := cdk
@@ -17,7 +21,7 @@ CDK_HOOK_SRCS  := $(wildcard $(CDK_DIR)/hook/*.go $(CDK_DIR)/cmd/readiness-hook/
 # machines here have Node 20 and work with it). cdk/README.md recommends Node 22 or 24.
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: cdk-hook cdk-test cdk-go-test cdk-lint cdk-lint-ecs synth cdk-deploy-moto
+.PHONY: cdk-hook cdk-test cdk-go-test cdk-lint cdk-lint-ecs cdk-contracts synth cdk-deploy-moto
 
 cdk-hook: $(CDK_HOOK_DIR)/bootstrap
 
@@ -43,7 +47,14 @@ cdk-lint:
 cdk-lint-ecs: build
 	scripts/cdk-lint-ecs.sh
 
-cdk-test: cdk-go-test synth cdk-lint cdk-lint-ecs
+# The rows read what cdk-lint-ecs rendered (cdk/build/ecs-input), from a synth of this tree.
+CDK_ECS_INPUT := $(CURDIR)/$(CDK_DIR)/build/ecs-input
+
+cdk-contracts: synth cdk-lint-ecs
+	GANGWAY_CDK_ECS_INPUT=$(CDK_ECS_INPUT) $(GO) test -race -count=1 -run '^TestContracts$$/^cdk' ./cmd/proxy
+	cd $(CDK_DIR) && GANGWAY_CDK_ECS_INPUT=$(CDK_ECS_INPUT) $(GO) test -race -count=1 -run '^TestContractHookAgainstProxy$$' ./hook
+
+cdk-test: cdk-go-test synth cdk-lint cdk-lint-ecs cdk-contracts
 
 cdk-deploy-moto: cdk-hook
 	$(CDK_ENV) scripts/cdk-deploy-moto.sh

@@ -30,6 +30,16 @@ type Rendered struct {
 	TaskDefinitions map[string][]byte
 	Services        map[string][]byte
 	TargetGroups    map[string][]byte
+	// Listeners are the load balancer's listeners (CloudFormation's properties, which are
+	// `aws elbv2 create-listener` input); Rules its listener rules as create-rule input, both
+	// AWS::ElasticLoadBalancingV2::ListenerRule resources and the createRule calls of
+	// Custom::AWS resources (the construct creates its production and test rules that way).
+	// Another resource names a custom rule's ARN as "<ID>.Rules.0.RuleArn".
+	Listeners map[string][]byte
+	Rules     map[string][]byte
+	// Functions are the Lambda functions (create-function input): the readiness hook's
+	// environment is its configuration.
+	Functions map[string][]byte
 	// LintFlags are `proxy lint` flags from the task definitions' MetadataKey entries, in
 	// flag order ("-cold-start", "10s", ...).
 	LintFlags []string
@@ -47,7 +57,8 @@ func Render(template []byte) (Rendered, error) {
 	if err := json.Unmarshal(template, &doc); err != nil {
 		return Rendered{}, fmt.Errorf("template: %w", err)
 	}
-	out := Rendered{TaskDefinitions: map[string][]byte{}, Services: map[string][]byte{}, TargetGroups: map[string][]byte{}}
+	out := Rendered{TaskDefinitions: map[string][]byte{}, Services: map[string][]byte{}, TargetGroups: map[string][]byte{},
+		Listeners: map[string][]byte{}, Rules: map[string][]byte{}, Functions: map[string][]byte{}}
 	r := resolver{resources: doc.Resources}
 	ids := make([]string, 0, len(doc.Resources))
 	for id := range doc.Resources {
@@ -82,6 +93,21 @@ func Render(template []byte) (Rendered, error) {
 				delete(tg, "TargetGroupAttributes")
 			}
 			v, dst = tg, out.TargetGroups
+		case "AWS::ElasticLoadBalancingV2::Listener":
+			v, dst = r.resolve(res.Properties), out.Listeners
+		case "AWS::ElasticLoadBalancingV2::ListenerRule":
+			v, dst = r.resolve(res.Properties), out.Rules
+		case "AWS::Lambda::Function":
+			v, dst = r.resolve(res.Properties), out.Functions
+		case "Custom::AWS":
+			params, err := createRule(r.resolve(res.Properties))
+			if err != nil {
+				return Rendered{}, fmt.Errorf("%s: %w", id, err)
+			}
+			if params == nil {
+				continue
+			}
+			v, dst = params, out.Rules
 		default:
 			continue
 		}
@@ -92,6 +118,26 @@ func Render(template []byte) (Rendered, error) {
 		dst[id] = append(b, '\n')
 	}
 	return out, nil
+}
+
+// createRule returns the parameters of a Custom::AWS resource's Elastic Load Balancing
+// createRule call, or nil when it makes another call.
+func createRule(props any) (map[string]any, error) {
+	create, _ := props.(map[string]any)["Create"].(string)
+	if create == "" {
+		return nil, nil
+	}
+	var call struct {
+		Service, Action string
+		Parameters      map[string]any
+	}
+	if err := json.Unmarshal([]byte(create), &call); err != nil {
+		return nil, fmt.Errorf("property Create: %w", err)
+	}
+	if call.Service != "ElasticLoadBalancingV2" || call.Action != "createRule" {
+		return nil, nil
+	}
+	return call.Parameters, nil
 }
 
 // opaqueMaps are properties whose values are maps with user-defined keys.

@@ -62,3 +62,39 @@ func TestRenderTaskDefinition(t *testing.T) {
 		t.Errorf("target group = %s, want describe-target-groups names with Attributes", tg)
 	}
 }
+
+// The load balancer's listeners and rules, and the functions, render as their create calls'
+// input; a Custom::AWS createRule renders as its parameters, with references resolved.
+func TestRenderListenersRulesFunctions(t *testing.T) {
+	tpl := `{"Resources": {
+	  "Blue": {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {"Port": 8080}},
+	  "Test": {"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": {"Port": 9443, "Protocol": "HTTP",
+	    "DefaultActions": [{"Type": "forward", "TargetGroupArn": {"Ref": "NoRoute"}}]}},
+	  "Paths": {"Type": "AWS::ElasticLoadBalancingV2::ListenerRule", "Properties": {"Priority": 1, "ListenerArn": {"Ref": "Test"},
+	    "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/gangway/*"]}}]}},
+	  "TestRule": {"Type": "Custom::AWS", "Properties": {"Create": {"Fn::Join": ["", [
+	    "{\"service\":\"ElasticLoadBalancingV2\",\"action\":\"createRule\",\"parameters\":{\"ListenerArn\":\"", {"Ref": "Test"},
+	    "\",\"Conditions\":[{\"Field\":\"http-header\",\"HttpHeaderConfig\":{\"HttpHeaderName\":\"X-Test\",\"Values\":[\"yes\"]}}]}}"]]}}},
+	  "Other": {"Type": "Custom::AWS", "Properties": {"Create": "{\"service\":\"ECS\",\"action\":\"updateService\",\"parameters\":{}}"}},
+	  "Hook": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {
+	    "GANGWAY_READINESS_URL": {"Fn::Join": ["", ["http://", {"Fn::GetAtt": ["LB", "DNSName"]}, ":9443/gangway/ready"]]}}}}}
+	}}`
+	r, err := Render([]byte(tpl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Listeners) != 1 || len(r.Rules) != 2 || len(r.Functions) != 1 {
+		t.Fatalf("rendered %d listeners, %d rules, %d functions; want 1, 2 (not the ECS call), 1", len(r.Listeners), len(r.Rules), len(r.Functions))
+	}
+	for what, pair := range map[string][2]string{
+		"listener":         {string(r.Listeners["Test"]), `"TargetGroupArn": "NoRoute"`},
+		"listener rule":    {string(r.Rules["Paths"]), `"ListenerArn": "Test"`},
+		"custom rule":      {string(r.Rules["TestRule"]), `"HttpHeaderName": "X-Test"`},
+		"custom listener":  {string(r.Rules["TestRule"]), `"ListenerArn": "Test"`},
+		"function env var": {string(r.Functions["Hook"]), `"GANGWAY_READINESS_URL": "http://LB.DNSName:9443/gangway/ready"`},
+	} {
+		if !strings.Contains(pair[0], pair[1]) {
+			t.Errorf("%s lacks %s:\n%s", what, pair[1], pair[0])
+		}
+	}
+}

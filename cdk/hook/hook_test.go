@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -498,51 +500,124 @@ func TestCapacityCheckBoundsCrashLoopingRevision(t *testing.T) {
 	}
 }
 
-// TestAWSFleetWithSDKClients runs AWSFleet's calls through the real SDK clients against a
-// server on 127.0.0.1 that answers as Elastic Load Balancing (query protocol, XML) and ECS
-// (JSON 1.1) do.
-func TestAWSFleetWithSDKClients(t *testing.T) {
+// awsFake answers on 127.0.0.1 as Elastic Load Balancing (query protocol, XML) and ECS
+// (JSON 1.1) do, from fixed state: each listener rule's forward weights by target group, each
+// target group's targets, each service's desired count. It records the calls it gets.
+type awsFake struct {
+	rules   map[string]map[string]int // rule ARN → target group ARN → weight
+	targets map[string][]Target       // target group ARN → targets
+	desired map[string]int            // service ARN → desired count
+	srv     *httptest.Server
+
+	mu    sync.Mutex
+	calls []string
+}
+
+func newAWSFake(t *testing.T, rules map[string]map[string]int, targets map[string][]Target, desired map[string]int) *awsFake {
+	t.Helper()
+	f := &awsFake{rules: rules, targets: targets, desired: desired}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *awsFake) record(call string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.mu.Unlock()
+}
+
+// log is the calls so far: "Action ARN" for Elastic Load Balancing, "X-Amz-Target body" for ECS.
+func (f *awsFake) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *awsFake) serve(w http.ResponseWriter, r *http.Request) {
 	const ns = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
-	var mu sync.Mutex
-	var calls []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if target := r.Header.Get("X-Amz-Target"); target != "" {
-			body, _ := io.ReadAll(r.Body)
-			mu.Lock()
-			calls = append(calls, target+" "+string(body))
-			mu.Unlock()
-			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-			_, _ = io.WriteString(w, `{"services":[{"serviceArn":"arn:aws:ecs:eu-west-1:123456789012:service/c/web","desiredCount":3}],"failures":[]}`)
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		body, _ := io.ReadAll(r.Body)
+		f.record(target + " " + string(body))
+		var in struct{ Services []string }
+		_ = json.Unmarshal(body, &in)
+		out := struct {
+			Services []map[string]any `json:"services"`
+			Failures []map[string]any `json:"failures"`
+		}{Services: []map[string]any{}, Failures: []map[string]any{}}
+		for _, arn := range in.Services {
+			if n, ok := f.desired[arn]; ok {
+				out.Services = append(out.Services, map[string]any{"serviceArn": arn, "desiredCount": n})
+			} else {
+				out.Failures = append(out.Failures, map[string]any{"arn": arn, "reason": "MISSING"})
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(out)
+		return
+	}
+	_ = r.ParseForm()
+	action, rule, group := r.Form.Get("Action"), r.Form.Get("RuleArns.member.1"), r.Form.Get("TargetGroupArn")
+	f.record(action + " " + rule + group)
+	w.Header().Set("Content-Type", "text/xml")
+	notFound := func(code, what string) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `<ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>%s</Code><Message>%s not found</Message></Error><RequestId>r0</RequestId></ErrorResponse>`, ns, code, what)
+	}
+	var b strings.Builder
+	switch action {
+	case "DescribeRules":
+		weights, ok := f.rules[rule]
+		if !ok {
+			notFound("RuleNotFound", rule)
 			return
 		}
-		if err := r.ParseForm(); err != nil {
-			t.Error(err)
+		groups := slices.Sorted(maps.Keys(weights))
+		for _, tg := range groups {
+			fmt.Fprintf(&b, `<member><TargetGroupArn>%s</TargetGroupArn><Weight>%d</Weight></member>`, tg, weights[tg])
 		}
-		mu.Lock()
-		calls = append(calls, r.Form.Get("Action")+" "+r.Form.Get("RuleArns.member.1")+r.Form.Get("TargetGroupArn"))
-		mu.Unlock()
-		w.Header().Set("Content-Type", "text/xml")
-		switch r.Form.Get("Action") {
-		case "DescribeRules":
-			fmt.Fprintf(w, `<DescribeRulesResponse xmlns="%s"><DescribeRulesResult><Rules><member><RuleArn>arn:rule/prod</RuleArn><Priority>10</Priority><Actions><member><Type>forward</Type><ForwardConfig><TargetGroups><member><TargetGroupArn>arn:tg/blue</TargetGroupArn><Weight>0</Weight></member><member><TargetGroupArn>arn:tg/green</TargetGroupArn><Weight>1</Weight></member></TargetGroups></ForwardConfig></member></Actions></member></Rules></DescribeRulesResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeRulesResponse>`, ns)
-		case "DescribeTargetHealth":
-			fmt.Fprintf(w, `<DescribeTargetHealthResponse xmlns="%s"><DescribeTargetHealthResult><TargetHealthDescriptions><member><Target><Id>10.0.1.5</Id><Port>8080</Port></Target><TargetHealth><State>healthy</State></TargetHealth></member><member><Target><Id>10.0.2.7</Id><Port>8080</Port></Target><TargetHealth><State>unhealthy</State><Reason>Target.FailedHealthChecks</Reason></TargetHealth></member></TargetHealthDescriptions></DescribeTargetHealthResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></DescribeTargetHealthResponse>`, ns)
-		default:
-			http.Error(w, "unexpected action", http.StatusBadRequest)
+		fmt.Fprintf(w, `<DescribeRulesResponse xmlns="%s"><DescribeRulesResult><Rules><member><RuleArn>%s</RuleArn><Priority>10</Priority><Actions><member><Type>forward</Type><ForwardConfig><TargetGroups>%s</TargetGroups></ForwardConfig></member></Actions></member></Rules></DescribeRulesResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeRulesResponse>`, ns, rule, b.String())
+	case "DescribeTargetHealth":
+		targets, ok := f.targets[group]
+		if !ok {
+			notFound("TargetGroupNotFound", group)
+			return
 		}
-	}))
-	defer srv.Close()
+		for _, tg := range targets {
+			reason := ""
+			if tg.Reason != "" {
+				reason = "<Reason>" + tg.Reason + "</Reason>"
+			}
+			fmt.Fprintf(&b, `<member><Target><Id>%s</Id><Port>8080</Port></Target><TargetHealth><State>%s</State>%s</TargetHealth></member>`, tg.ID, tg.State, reason)
+		}
+		fmt.Fprintf(w, `<DescribeTargetHealthResponse xmlns="%s"><DescribeTargetHealthResult><TargetHealthDescriptions>%s</TargetHealthDescriptions></DescribeTargetHealthResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></DescribeTargetHealthResponse>`, ns, b.String())
+	default:
+		http.Error(w, "unexpected action", http.StatusBadRequest)
+	}
+}
 
+// fleet is an AWSFleet whose real SDK clients call the fake.
+func (f *awsFake) fleet(productionRule string) AWSFleet {
 	cfg := aws.Config{
 		Region:      "eu-west-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		HTTPClient:  srv.Client(),
+		HTTPClient:  f.srv.Client(),
 	}
-	f := AWSFleet{
-		ELB:            elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
-		ECS:            ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
-		ProductionRule: "arn:rule/prod",
+	return AWSFleet{
+		ELB:            elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.BaseEndpoint = aws.String(f.srv.URL) }),
+		ECS:            ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(f.srv.URL) }),
+		ProductionRule: productionRule,
 	}
+}
+
+// TestAWSFleetWithSDKClients runs AWSFleet's calls through the real SDK clients against a
+// server on 127.0.0.1 that answers as Elastic Load Balancing and ECS do.
+func TestAWSFleetWithSDKClients(t *testing.T) {
+	fake := newAWSFake(t,
+		map[string]map[string]int{"arn:rule/prod": {"arn:tg/blue": 0, "arn:tg/green": 1}},
+		map[string][]Target{"arn:tg/blue": {{ID: "10.0.1.5", State: "healthy"}, {ID: "10.0.2.7", State: "unhealthy", Reason: "Target.FailedHealthChecks"}}},
+		map[string]int{"arn:aws:ecs:eu-west-1:123456789012:service/c/web": 3})
+	f := fake.fleet("arn:rule/prod")
 	ctx := context.Background()
 	w, err := f.ProductionWeights(ctx)
 	if err != nil || w["arn:tg/blue"] != 0 || w["arn:tg/green"] != 1 || len(w) != 2 {
@@ -559,8 +634,7 @@ func TestAWSFleetWithSDKClients(t *testing.T) {
 	if _, err := f.DesiredCount(ctx, "web"); err == nil {
 		t.Errorf("a bare service name was accepted")
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	calls := fake.log()
 	want := []string{"DescribeRules arn:rule/prod", "DescribeTargetHealth arn:tg/blue", `AmazonEC2ContainerServiceV20141113.DescribeServices {"cluster":"c","services":["arn:aws:ecs:eu-west-1:123456789012:service/c/web"]}`}
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Errorf("calls = %q\nwant    %q", calls, want)

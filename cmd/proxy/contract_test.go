@@ -44,7 +44,6 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -52,6 +51,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/nstest"
 )
 
 const repoRoot = "../.."
@@ -279,20 +279,8 @@ func newNetTask(t *testing.T, procs procStarter, name string, hosts map[string]s
 	return &netTask{t: t, name: name, procs: procs, holder: holder, netns: ns}
 }
 
-// inside runs f on a thread in the task's network namespace. The thread stays locked and
-// ends with the goroutine, so it never runs anything else.
-func (n *netTask) inside(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(int(n.netns.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+// inside runs f in the task's network namespace.
+func (n *netTask) inside(f func() error) error { return nstest.Do(n.netns, f) }
 
 func (n *netTask) listen(addr string) net.Listener {
 	n.t.Helper()
@@ -406,16 +394,36 @@ func eventually(t *testing.T, within time.Duration, what string, f func() error)
 
 type binaries struct{ proxy, healthcheck string }
 
+// loadBalancer is what the load balancer expects of a task: the target group's health-check
+// port and path, and the application's port behind the proxy (0: the port the task
+// definition's application container maps, when it has one).
+type loadBalancer struct {
+	port    int
+	path    string
+	appPort int
+}
+
+// shippedLB is the shipped target group (taskdefs/settings/target-group.json).
+func shippedLB(t *testing.T) loadBalancer {
+	port, path := targetGroup(t)
+	return loadBalancer{port: port, path: path}
+}
+
 // runTask runs the task definition's Gangway container (and its application, when it has
 // one) in a network of its own, the way ECS would, and returns once the container's health
 // check passes and, when the container maps the target group's port, the target group's
 // health check passes on that port and path and traffic reaches the application.
-func runTask(t *testing.T, bins binaries, td *taskDef, n *netTask) {
+func runTask(t *testing.T, bins binaries, td *taskDef, n *netTask, lb loadBalancer) {
 	t.Helper()
 	gw := td.gangway(t)
 	env := gw.env(t)
-	if app := td.app(gw); app != nil {
-		n.serveApp(app.PortMappings[0].ContainerPort)
+	if lb.appPort == 0 {
+		if app := td.app(gw); app != nil {
+			lb.appPort = app.PortMappings[0].ContainerPort
+		}
+	}
+	if lb.appPort != 0 {
+		n.serveApp(lb.appPort)
 	}
 	n.start(env, bins.proxy, gw.Command...)
 
@@ -431,14 +439,32 @@ func runTask(t *testing.T, bins binaries, td *taskDef, n *netTask) {
 		return nil
 	})
 
-	tgPort, tgPath := targetGroup(t)
-	if !slices.ContainsFunc(gw.PortMappings, func(p struct{ ContainerPort int }) bool { return p.ContainerPort == tgPort }) {
+	if !slices.ContainsFunc(gw.PortMappings, func(p struct{ ContainerPort int }) bool { return p.ContainerPort == lb.port }) {
 		return // not behind the target group (the control plane)
 	}
+	healthCheckPasses(t, n, td.path, lb.port, lb.path)
 	c := n.client("")
-	base := fmt.Sprintf("http://127.0.0.1:%d", tgPort)
-	eventually(t, 30*time.Second, fmt.Sprintf("%s: target group health check %s%s", td.path, base, tgPath), func() error {
-		resp, err := c.Get(base + tgPath)
+	base := fmt.Sprintf("http://127.0.0.1:%d", lb.port)
+	resp, err := c.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "app ") {
+		t.Fatalf("%s: traffic on %s/ = %s %q, want the application's answer (on port %d)", td.path, base, resp.Status, body, lb.appPort)
+	}
+}
+
+// healthCheckPasses waits until the target group's health check, GET path on port in the
+// task, answers 200 from the proxy's readiness: an application's 200 (serveApp answers every
+// path) would pass the load balancer's check whether or not the proxy is ready.
+func healthCheckPasses(t *testing.T, n *netTask, what string, port int, path string) {
+	t.Helper()
+	c := n.client("")
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+	eventually(t, 30*time.Second, fmt.Sprintf("%s: target group health check %s", what, url), func() error {
+		resp, err := c.Get(url)
 		if err != nil {
 			return err
 		}
@@ -447,17 +473,11 @@ func runTask(t *testing.T, bins binaries, td *taskDef, n *netTask) {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", resp.Status, body)
 		}
+		if strings.HasPrefix(string(body), "app ") {
+			t.Fatalf("%s: target group health check %s: answered by the application (%q), not the proxy's readiness", what, url, body)
+		}
 		return nil
 	})
-	resp, err := c.Get(base + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "app ") {
-		t.Fatalf("%s: traffic on %s/ = %s %q, want the application's answer", td.path, base, resp.Status, body)
-	}
 }
 
 // vpcPeer is the load balancer node's address in the task's network: inside the VPC ranges a
@@ -558,13 +578,15 @@ func TestContracts(t *testing.T) {
 			td := readTaskDef(t, path)
 			gw := td.gangway(t)
 			n := newNetTask(t, procs, td.Family, nil, vpcPeer)
-			runTask(t, bins(), td, n)
+			runTask(t, bins(), td, n, shippedLB(t))
 			if _, ok := gw.env(t)[config.EnvUpstream]; ok {
 				port, _ := targetGroup(t)
 				checkForwarding(t, n, port)
 			}
 		})
 	}
+
+	cdkRows(t, procs, bins)
 
 	t.Run("taskdefs/split-control-plane.json + split-proxy.json (docs/examples/split-*.yaml) → proxy run ×2, ready", func(t *testing.T) {
 		control, proxy := splitMode(t, procs, bins())
@@ -611,7 +633,7 @@ func splitMode(t *testing.T, procs procStarter, bins binaries) (control, proxy *
 		t.Fatal(err)
 	}
 	control = newNetTask(t, procs, ctd.Family, nil)
-	runTask(t, bins, ctd, control)
+	runTask(t, bins, ctd, control, shippedLB(t))
 
 	hosts := map[string]string{}
 	var relays []string
@@ -631,7 +653,7 @@ func splitMode(t *testing.T, procs procStarter, bins binaries) (control, proxy *
 	for _, port := range relays {
 		proxy.relay("127.0.0.1:"+port, control, "127.0.0.1:"+port)
 	}
-	runTask(t, bins, ptd, proxy)
+	runTask(t, bins, ptd, proxy, shippedLB(t))
 	return control, proxy
 }
 

@@ -258,7 +258,11 @@ func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	dep, err := ecs.Deploy(ctx, c, o.cluster, o.service, td)
-	if err != nil {
+	var rejected *ecs.RejectedError
+	switch {
+	case errors.As(err, &rejected):
+		return &exitError{code: exitFailure, err: err}
+	case err != nil:
 		return o.apiError(err)
 	}
 	o.notice("registered " + dep.TaskDefinitionARN + "; updated service " + o.service)

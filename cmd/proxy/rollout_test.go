@@ -333,6 +333,28 @@ func TestRolloutDeploy(t *testing.T) {
 	}
 }
 
+// ECS refusing the task definition itself (RegisterTaskDefinition's ClientException, or
+// InvalidParameterException) is an answer about the change: exit 1, with ECS's message; the
+// service is not touched.
+func TestRolloutDeployRejectedTaskDefinition(t *testing.T) {
+	for _, code := range []string{"ClientException", "InvalidParameterException"} {
+		t.Run(code, func(t *testing.T) {
+			s := fakeECS(t)
+			s.On("RegisterTaskDefinition", ecstest.Error(400, code, "Container.image should not be null or empty."))
+			code, stdout, stderr := runRollout(t, "deploy", "-taskdef", "../../taskdefs/fargate-proxy-app.json", "-timeout", "30s")
+			assertRollout(t, code, stdout, stderr, exitFailure, "RegisterTaskDefinition gangway-app", "ECS refused the task definition", "Container.image should not be null or empty.")
+			if n := len(s.Requests("UpdateService")); n != 0 {
+				t.Errorf("UpdateService called %d times after ECS refused the task definition", n)
+			}
+		})
+	}
+	// A 5xx from the same call holds no verdict on the task definition.
+	s := fakeECS(t)
+	s.Default("RegisterTaskDefinition", ecstest.Error(500, "ServerException", "internal error"))
+	code, stdout, stderr := runRollout(t, "deploy", "-taskdef", "../../taskdefs/fargate-proxy-app.json", "-timeout", "30s")
+	assertRollout(t, code, stdout, stderr, exitUnreached, "ServerException")
+}
+
 func TestRolloutDeployRefusesLintFindings(t *testing.T) {
 	s := fakeECS(t)
 	code, stdout, stderr := runRollout(t, "deploy", "-taskdef", brokenFixture(t, "slow", func(p map[string]any) {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 )
 
 // Change is what a deployment changes in a task definition before registering it.
@@ -67,6 +68,10 @@ func Deploy(ctx context.Context, c *ecssdk.Client, cluster, service string, td *
 		return c.RegisterTaskDefinition(ctx, td)
 	})
 	if err != nil {
+		var ae smithy.APIError
+		if errors.As(err, &ae) && rejectCodes[ae.ErrorCode()] {
+			return nil, &RejectedError{Family: str(td.Family), Code: ae.ErrorCode(), Message: ae.ErrorMessage()}
+		}
 		return nil, fmt.Errorf("RegisterTaskDefinition %s: %w", str(td.Family), err)
 	}
 	if reg.TaskDefinition == nil || reg.TaskDefinition.TaskDefinitionArn == nil {
@@ -253,6 +258,19 @@ func Rollback(ctx context.Context, c *ecssdk.Client, cluster, service, deploymen
 		plan.DeploymentARN = aws.ToString(upd.Service.CurrentServiceDeployment)
 	}
 	return plan, nil
+}
+
+// rejectCodes are the errors with which RegisterTaskDefinition refuses the task definition
+// itself (a field out of range, a missing image, an unknown parameter): the request was
+// answered, and the answer is about the change.
+var rejectCodes = map[string]bool{"ClientException": true, "InvalidParameterException": true}
+
+// RejectedError is ECS refusing to register a task definition; nothing was registered and
+// the service was not changed.
+type RejectedError struct{ Family, Code, Message string }
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("RegisterTaskDefinition %s: ECS refused the task definition: %s: %s", e.Family, e.Code, e.Message)
 }
 
 // RefusedError is Rollback declining a deployment it cannot roll back; ECS was not changed.

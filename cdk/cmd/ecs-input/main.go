@@ -5,8 +5,9 @@
 //
 // writes DIR/<template>/taskdef-<id>.json (register-task-definition input),
 // service-<id>.json (create-service input), target-group-<id>.json (describe-target-groups
-// with attributes) and lint-flags (the `proxy lint` flags the template records). It prints
-// each directory it wrote. Exit 1 on an unreadable template, 2 on bad usage.
+// with attributes), listener-<id>.json and rule-<id>.json (create-listener and create-rule
+// input), function-<id>.json (create-function input) and lint-flags (the `proxy lint` flags
+// the template records). It prints each directory it wrote. Exit 1 on an unreadable template, 2 on bad usage.
 package main
 
 import (
@@ -51,7 +52,8 @@ func render(path, out string) error {
 		return err
 	}
 	files := map[string][]byte{"lint-flags": []byte(strings.Join(r.LintFlags, " ") + "\n")}
-	for prefix, set := range map[string]map[string][]byte{"taskdef": r.TaskDefinitions, "service": r.Services, "target-group": r.TargetGroups} {
+	for prefix, set := range map[string]map[string][]byte{"taskdef": r.TaskDefinitions, "service": r.Services, "target-group": r.TargetGroups,
+		"listener": r.Listeners, "rule": r.Rules, "function": r.Functions} {
 		for id, b := range set {
 			files[prefix+"-"+id+".json"] = b
 		}
