@@ -92,7 +92,7 @@ func budgetValues() map[string]float64 {
 	return map[string]float64{
 		"ShutdownDelay":          s(d.ShutdownDelay),
 		"DrainTimeout":           s(d.DrainTimeout),
-		"Margin":                 s(d.Margin),
+		"Margin":                 s(budget.ShutdownMargin),
 		"ShutdownWindow":         s(d.ShutdownWindow()),
 		"StopTimeout":            s(d.StopTimeout),
 		"MaxStopTimeout":         s(budget.MaxStopTimeout),
@@ -129,7 +129,6 @@ func TestBudgetDefaultsAgree(t *testing.T) {
 		{"shutdown delay", DefaultShutdownDelay, d.ShutdownDelay},
 		{"drain timeout", DefaultShutdownDrainTimeout, d.DrainTimeout},
 		{"deadline / stopTimeout", DefaultShutdownDeadline, d.StopTimeout},
-		{"margin", ShutdownMargin, d.Margin},
 	} {
 		if c.config != c.bud {
 			t.Errorf("%s: internal/config says %s, budget.Defaults() %s", c.name, c.config, c.bud)
