@@ -10,7 +10,7 @@
 .PHONY: image image-push test-image
 
 IMAGE_OUT         ?= bin/image
-IMAGE_REVISION    := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_REVISION    := $(COMMIT)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 image:

@@ -38,7 +38,7 @@ func (c *HealthCommand) Run(ctx context.Context, args []string) error {
 		return usageError("%v", err)
 	}
 	if opts.Version {
-		fmt.Fprintln(c.env.stdout, "gangway proxy", version.String())
+		fmt.Fprintln(c.env.stdout, version.Line("gangway proxy"))
 		return nil
 	}
 

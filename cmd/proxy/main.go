@@ -90,6 +90,9 @@ func runMain(ctx context.Context, args []string, e env) int {
 		}
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	cmd, ok := commands(e)[args[0]]
 	if !ok {
 		fmt.Fprintf(e.stderr, "proxy: unknown command %q\n\n", args[0])
@@ -124,7 +127,7 @@ commands:
   lint       check a task definition against ECS's ranges and the timing budget
   rollout    watch, deploy, continue or roll back an ECS service deployment
   bootstrap  print an Envoy bootstrap that uses this control plane
-  version    print the version
+  version    print the version and the commit (also proxy --version)
 
 Run 'proxy <command> -h' for a command's flags.
 `)
@@ -133,7 +136,10 @@ Run 'proxy <command> -h' for a command's flags.
 type versionCommand struct{ env env }
 
 func (c versionCommand) Run(_ context.Context, args []string) error {
-	fmt.Fprintln(c.env.stdout, "gangway proxy", version.String())
+	if len(args) > 0 {
+		return usageError("version takes no arguments, got %q", args)
+	}
+	fmt.Fprintln(c.env.stdout, version.Line("gangway proxy"))
 	return nil
 }
 

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running command.
@@ -237,18 +239,48 @@ func TestUnknownCommandAndFlag(t *testing.T) {
 	}
 }
 
+// The version and commit buildBinaries stamps.
+const (
+	testVersion = "v0.1.0-test"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+)
+
 // buildBinaries builds bin/proxy and bin/healthcheck as `make build` does, into a temp dir.
 func buildBinaries(t *testing.T) (proxy, healthcheck string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, b := range []struct{ out, pkg string }{{"proxy", "."}, {"healthcheck", "../healthcheck"}} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", version.LDFlags(testVersion, testCommit), "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", b.pkg, err, out)
 		}
 	}
 	return filepath.Join(dir, "proxy"), filepath.Join(dir, "healthcheck")
+}
+
+// TestVersionFlags: every way of asking either binary its version prints the version and the
+// commit stamped at link time, and exits 0.
+func TestVersionFlags(t *testing.T) {
+	proxyBin, hcBin := buildBinaries(t)
+	for _, tc := range []struct {
+		bin  string
+		args []string
+		want string
+	}{
+		{proxyBin, []string{"version"}, "gangway proxy"},
+		{proxyBin, []string{"--version"}, "gangway proxy"},
+		{proxyBin, []string{"-version"}, "gangway proxy"},
+		{proxyBin, []string{"health", "-version"}, "gangway proxy"},
+		{hcBin, []string{"-version"}, "gangway-healthcheck"},
+		{hcBin, []string{"--version"}, "gangway-healthcheck"},
+	} {
+		code, out := runBin(t, nil, tc.bin, tc.args...)
+		want := tc.want + " " + testVersion + " (commit " + testCommit + ")\n"
+		if code != exitOK || out != want {
+			t.Errorf("%s %v: exit %d, %q; want exit 0, %q", filepath.Base(tc.bin), tc.args, code, out, want)
+		}
+	}
 }
 
 // TestBinariesEndToEnd runs the real binaries with real signals: the healthcheck binary

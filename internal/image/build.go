@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // Options are a build's inputs. Version, Revision and Created come from the commit (the
@@ -73,11 +75,11 @@ func Build(ctx context.Context, o Options) (*Built, error) {
 	b := &Built{Index: mutate.IndexMediaType(empty.Index, types.OCIImageIndex), Platforms: o.Platforms}
 	for _, p := range o.Platforms {
 		dir := filepath.Join(tmp, p.Architecture+p.Variant)
-		proxy, err := compile(ctx, o, p, "./cmd/proxy", filepath.Join(dir, "proxy"), proxyLDFlags(o.Version))
+		proxy, err := compile(ctx, o, p, "./cmd/proxy", filepath.Join(dir, "proxy"), version.LDFlags(o.Version, o.Revision))
 		if err != nil {
 			return nil, err
 		}
-		hc, err := compile(ctx, o, p, "./cmd/healthcheck", filepath.Join(dir, "healthcheck"), healthcheckLDFlags(o.Version))
+		hc, err := compile(ctx, o, p, "./cmd/healthcheck", filepath.Join(dir, "healthcheck"), version.LDFlags(o.Version, o.Revision))
 		if err != nil {
 			return nil, err
 		}
@@ -96,15 +98,6 @@ func Build(ctx context.Context, o Options) (*Built, error) {
 		})
 	}
 	return b, nil
-}
-
-// The link flags of `make build` (Makefile LDFLAGS); the Dockerfile passes the same.
-func proxyLDFlags(version string) string {
-	return "-s -w -X github.com/gangway-ecs/gangway/internal/version.Version=" + version
-}
-
-func healthcheckLDFlags(version string) string {
-	return "-s -w -X main.version=" + version
 }
 
 // buildSettings are the variables that change the generated code, set for every build, so
