@@ -38,6 +38,9 @@ type Options struct {
 	Go string
 	// Log receives the commands run; default io.Discard.
 	Log io.Writer
+	// BinDir, when set, keeps the compiled binaries as BinDir/gangway-proxy-OS-ARCH and
+	// BinDir/gangway-healthcheck-OS-ARCH (make release ships them beside the image).
+	BinDir string
 }
 
 // Built is a build's result.
@@ -67,6 +70,15 @@ func Build(ctx context.Context, o Options) (*Built, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	if o.BinDir != "" {
+		// go build runs in ModuleDir, so a relative -o would land there.
+		if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(o.BinDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 
 	system, err := newLayer(systemEntries(), o.Created)
 	if err != nil {
@@ -74,12 +86,16 @@ func Build(ctx context.Context, o Options) (*Built, error) {
 	}
 	b := &Built{Index: mutate.IndexMediaType(empty.Index, types.OCIImageIndex), Platforms: o.Platforms}
 	for _, p := range o.Platforms {
-		dir := filepath.Join(tmp, p.Architecture+p.Variant)
-		proxy, err := compile(ctx, o, p, "./cmd/proxy", filepath.Join(dir, "proxy"), version.LDFlags(o.Version, o.Revision))
+		dir, proxyOut, hcOut := filepath.Join(tmp, p.Architecture+p.Variant), "proxy", "healthcheck"
+		if o.BinDir != "" {
+			suffix := "-" + p.OS + "-" + p.Architecture
+			dir, proxyOut, hcOut = o.BinDir, "gangway-proxy"+suffix, "gangway-healthcheck"+suffix
+		}
+		proxy, err := compile(ctx, o, p, "./cmd/proxy", filepath.Join(dir, proxyOut), version.LDFlags(o.Version, o.Revision))
 		if err != nil {
 			return nil, err
 		}
-		hc, err := compile(ctx, o, p, "./cmd/healthcheck", filepath.Join(dir, "healthcheck"), version.LDFlags(o.Version, o.Revision))
+		hc, err := compile(ctx, o, p, "./cmd/healthcheck", filepath.Join(dir, hcOut), version.LDFlags(o.Version, o.Revision))
 		if err != nil {
 			return nil, err
 		}
