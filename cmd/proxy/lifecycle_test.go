@@ -278,7 +278,7 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 	var st map[string]struct {
 		Status     string `json:"status"`
 		Error      string `json:"error"`
-		Attributes []struct{ Key, Value string }
+		Attributes map[string]string
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -298,10 +298,7 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 	if !strings.Contains(cb.Error, `"nope"`) || cb.Status != "RUNNING" {
 		t.Fatalf("config.build = %+v", cb)
 	}
-	attrs := map[string]string{}
-	for _, a := range cb.Attributes {
-		attrs[a.Key] = a.Value
-	}
+	attrs := cb.Attributes
 	if attrs["rejected_version"] == "" || attrs["reason"] == "" || attrs["serving_version"] == "" {
 		t.Fatalf("config.build attributes = %v", attrs)
 	}
