@@ -311,6 +311,13 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 	if c, body := httpGet(t, "http://"+p.traffic+"/"); c != 200 || body != "hello" {
 		t.Fatalf("traffic after a rejected reload: %d %q", c, body)
 	}
+	// /metrics counts it, and says that the file is not what serves.
+	_, m := httpGet(t, "http://"+p.admin+"/metrics")
+	for _, want := range []string{"\ngangway_config_reloads_rejected_total 1\n", "\ngangway_config_last_reload_successful 0\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics after a rejected reload lacks %q", strings.TrimSpace(want))
+		}
+	}
 	// Fixing the file clears the error.
 	os.WriteFile(p.cfgPath, good, 0o644)
 	p.sigs <- syscall.SIGHUP
@@ -325,6 +332,12 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 			t.Fatalf("the error stayed after a good reload:\n%s", body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	_, m = httpGet(t, "http://"+p.admin+"/metrics")
+	for _, want := range []string{"\ngangway_config_reloads_rejected_total 1\n", "\ngangway_config_last_reload_successful 1\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics after a good reload lacks %q", strings.TrimSpace(want))
+		}
 	}
 	p.sigs <- syscall.SIGTERM
 	p.waitExit(0)

@@ -124,6 +124,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	procMetrics := newProcessMetrics(metrics)
 	var access *slog.Logger
 	if cfg.Log.AccessLog {
 		access = slog.New(slog.NewJSONHandler(c.env.stdout, nil))
@@ -145,7 +146,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err := svc.waitFirstVersion(ctx); err != nil {
 		return err
 	}
-	p := &process{path: path, getenv: c.env.getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger}
+	p := &process{path: path, getenv: c.env.getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger, metrics: procMetrics}
 	p.built()
 	if c.ready != nil {
 		c.ready(admin.addr)
@@ -266,6 +267,7 @@ type process struct {
 	check     *health.Check
 	svc       *services
 	log       *slog.Logger
+	metrics   *processMetrics
 }
 
 // reload reads the config file again and applies it. A config that fails to parse,
@@ -336,10 +338,13 @@ func xdsSettings(cfg *config.Config) string {
 // built reports the serving configuration on config.build, clearing a rejected reload's
 // error.
 func (p *process) built() {
+	p.metrics.current.Set(1)
 	p.check.Running(p.current.Version, health.A("source", p.current.File), health.A("services", string(p.current.Services)))
 }
 
 func (p *process) reject(why, version string, err error) {
+	p.metrics.rejected.Inc()
+	p.metrics.current.Set(0)
 	p.log.Error("reload rejected; the last good configuration keeps serving", "trigger", why,
 		"rejected_version", version, "serving_version", p.current.Version, "error", err)
 	p.check.Fail(fmt.Errorf("reload rejected: %w", err),
