@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -332,6 +333,10 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 			t.Fatalf("the error stayed after a good reload:\n%s", body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// Durations in the log are numbers of milliseconds, the access log's unit.
+	if !regexp.MustCompile(`"msg":"xds version applied".*"duration_ms":[0-9.]+[,}]`).MatchString(p.stderr.String()) {
+		t.Errorf("no xds version applied line with a duration_ms number:\n%s", p.stderr.String())
 	}
 	_, m = httpGet(t, "http://"+p.admin+"/metrics")
 	for _, want := range []string{"\ngangway_config_reloads_rejected_total 1\n", "\ngangway_config_last_reload_successful 1\n"} {

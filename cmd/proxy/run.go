@@ -318,7 +318,7 @@ func (p *process) reload(why string) {
 		msg = "reload: applied" // services: proxy: the file holds only process settings
 	}
 	p.log.Info(msg, "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
-		"xds_version", xdsVersion, "duration", time.Since(start).Round(time.Microsecond))
+		"xds_version", xdsVersion, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	p.current = cfg
 	p.built()
 }
