@@ -103,7 +103,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		cfg.Admin.Address = adminOverride
 	}
 	logger := newLogger(c.env.stderr, cfg.Log.Level)
-	logger.Info("starting", "version", version.String(), "config", cfg.File, "config_version", cfg.Version)
+	logger.Info("starting", "version", version.String(), "commit", version.Revision(), "config", cfg.File, "config_version", cfg.Version)
 
 	reg := health.NewRegistry()
 	logger, taskARN := withTaskMetadata(ctx, reg, logger, c.env.getenv)
@@ -128,6 +128,9 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	var access *slog.Logger
 	if cfg.Log.AccessLog {
 		access = slog.New(slog.NewJSONHandler(c.env.stdout, nil))
+	}
+	if err := checkListeners(cfg); err != nil {
+		return err
 	}
 	admin, err := startAdmin(cfg.Admin.Address, reg, metrics, logger)
 	if err != nil {

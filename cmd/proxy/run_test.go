@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -236,6 +237,47 @@ func TestUnknownCommandAndFlag(t *testing.T) {
 	}
 	if c := runMain(context.Background(), []string{"health", "-probe", "x"}, e); c != exitUsage {
 		t.Fatalf("bad probe exit %d", c)
+	}
+}
+
+// TestBusyListenAddress: a traffic address in use is the first error, naming the address and
+// the setting, before the control plane publishes anything the data plane would reject.
+func TestBusyListenAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		args    []string
+		setting string
+	}{
+		{"sidecar", map[string]string{"GANGWAY_UPSTREAM": "127.0.0.1:9", "GANGWAY_LISTEN_ADDR": addr}, nil, "($GANGWAY_LISTEN_ADDR)"},
+		{"file", nil, []string{"-config", writeConfig(t, strings.Replace(fmt.Sprintf(testConfig, "0s"), "    address: 127.0.0.1:0\n    readiness", "    address: "+addr+"\n    readiness", 1))}, ": listeners[0].address)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{"GANGWAY_HEALTH_ADDR": "127.0.0.1:0"}
+			maps.Copy(vars, tc.vars)
+			var stderr syncBuffer
+			e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
+			code := runMain(context.Background(), append([]string{"run"}, tc.args...), e)
+			out := stderr.String()
+			if code != exitFailure {
+				t.Fatalf("exit %d, want 1:\n%s", code, out)
+			}
+			if strings.Contains(out, "xds version") || strings.Contains(out, "probe server listening") {
+				t.Errorf("something started before the address was found busy:\n%s", out)
+			}
+			last := out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]
+			for _, want := range []string{`listener "public" cannot listen on ` + addr, tc.setting, "address already in use", "another process is listening there"} {
+				if !strings.Contains(last, want) {
+					t.Errorf("the error lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
 
