@@ -235,7 +235,7 @@ func TestLintTargetGroupAndService(t *testing.T) {
 		{"ALB defaults are too slow for the shutdown delay", func() *TargetGroup { return &TargetGroup{} }, "", nil,
 			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "30s × 2 + 5s = 1m5s", nil},
 		{"interval 10s", func() *TargetGroup { tg := recommended(); tg.HealthCheckIntervalSeconds = n(10); return tg }, "", nil,
-			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "raise GANGWAY_SHUTDOWN_DELAY to 22s", nil},
+			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "raise GANGWAY_SHUTDOWN_DELAY to 22s and stopTimeout to 40 s", nil},
 		{"timeout not below interval", func() *TargetGroup { tg := recommended(); tg.HealthCheckTimeoutSeconds = n(5); return tg }, "", map[string]string{"GANGWAY_SHUTDOWN_DELAY": "15s", "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT": "12s"},
 			[]string{"targetGroup.HealthCheckTimeoutSeconds"}, "less than its interval", nil},
 		{"dereg delay shorter than the longest request", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("5"); return tg }, "", nil,
