@@ -399,7 +399,9 @@ func TestReadTargetGroupShapes(t *testing.T) {
 
 func TestParseTaskDefinitionErrors(t *testing.T) {
 	tests := map[string]struct{ doc, want string }{
-		"typo":           {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimout\": 3}]}", `line 2: unknown field "stopTimout"`},
+		"typo":           {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimout\": 3}]}", `line 2: containerDefinitions[0]: unknown field "stopTimout" (did you mean "stopTimeout"?)`},
+		"nested typo":    {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\"}, {\"name\": \"b\",\n \"healthCheck\": {\"comand\": [\"CMD\"]}}]}", `line 3: containerDefinitions[1].healthCheck: unknown field "comand" (did you mean "command"?)`},
+		"top-level typo": {`{"famliy": "x", "containerDefinitions": [{"name": "a"}]}`, `line 1: unknown field "famliy" (did you mean "family"?)`},
 		"read-only":      {`{"family": "x", "revision": 3, "containerDefinitions": [{"name": "a"}]}`, "taskDefinitionArn, revision or status"},
 		"syntax":         {"{\"family\": \"x\",\n\n \"containerDefinitions\": [}", "line 3: invalid character"},
 		"wrong type":     {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimeout\": \"30\"}]}", "line 2:"},
