@@ -40,7 +40,9 @@ install: build
 	  > $(DESTDIR)$(SYSTEMDUNITDIR)/gangway-proxy.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/gangway-proxy.service
 
-# run: the proxy on its embedded default configuration.
+# run: the proxy on its embedded default configuration. On a terminal it says what Ctrl-C
+# does: readiness fails and requests are still served for shutdown.delay (12 s), then those
+# in flight drain; a second Ctrl-C exits at once.
 run: build
 	bin/proxy run
 

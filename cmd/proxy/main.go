@@ -59,6 +59,9 @@ type command interface {
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// terminal: stderr is a terminal, so a person is watching (make run): proxy run tells
+	// them what Ctrl-C does.
+	terminal bool
 }
 
 func commands(e env) map[string]command {
@@ -74,7 +77,7 @@ func commands(e env) map[string]command {
 }
 
 func main() {
-	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr)}
 	if len(os.Args) > 1 && os.Args[1] == "run" {
 		tuneGC() // process-wide, so here rather than in RunCommand (which tests run in-process)
 	}
@@ -163,4 +166,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError("unexpected arguments: %v", fs.Args())
 	}
 	return nil
+}
+
+// isTerminal reports whether f is a character device: a terminal, not a file, pipe or the
+// ECS agent's log driver.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -151,6 +151,11 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	}
 	p := &process{path: path, getenv: c.env.getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger, metrics: procMetrics}
 	p.built()
+	if c.env.terminal {
+		sh := cfg.Shutdown
+		fmt.Fprintf(c.env.stderr, "gangway: serving. Ctrl-C drains: readiness fails at once and requests are still served for %s (shutdown.delay), "+
+			"then requests in flight get up to %s (shutdown.drain_timeout); a second Ctrl-C exits at once.\n", sh.Delay, sh.DrainTimeout)
+	}
 	if c.ready != nil {
 		c.ready(admin.addr)
 	}
@@ -196,6 +201,10 @@ wait:
 
 	start := time.Now()
 	logger.Info("shutdown begins", "signal", sig.String(), "connections", svc.ActiveConns())
+	if c.env.terminal {
+		fmt.Fprintf(c.env.stderr, "gangway: draining for %s, then up to %s for requests in flight; Ctrl-C again to exit now.\n",
+			p.current.Shutdown.Delay, p.current.Shutdown.DrainTimeout)
+	}
 	abort := make(chan struct{})
 	go func() {
 		// A second signal ends the choreography at once.

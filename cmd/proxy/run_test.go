@@ -240,6 +240,49 @@ func TestUnknownCommandAndFlag(t *testing.T) {
 	}
 }
 
+// TestRunTellsATerminalAboutCtrlC: on a terminal (make run), proxy run says how long Ctrl-C
+// drains and that a second one exits, and the second one does; logs to a file or a pipe stay
+// JSON only.
+func TestRunTellsATerminalAboutCtrlC(t *testing.T) {
+	var stderr syncBuffer
+	sigs := make(chan os.Signal, 4)
+	ready := make(chan string, 1)
+	cmd := &RunCommand{env: env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }, terminal: true},
+		signals: sigs, ready: func(a string) { ready <- a }}
+	code := make(chan int, 1)
+	go func() { code <- exitCode(cmd.Run(context.Background(), []string{"-config", writeConfig(t, fmt.Sprintf(testConfig, "12s"))}), &stderr) }()
+	select {
+	case <-ready:
+	case c := <-code:
+		t.Fatalf("exit %d:\n%s", c, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("did not start:\n%s", stderr.String())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	if want := "Ctrl-C drains: readiness fails at once and requests are still served for 12s (shutdown.delay), then requests in flight get up to 2s (shutdown.drain_timeout); a second Ctrl-C exits at once."; !strings.Contains(stderr.String(), want) {
+		t.Errorf("no %q:\n%s", want, stderr.String())
+	}
+	sigs <- syscall.SIGINT
+	for !strings.Contains(stderr.String(), "Ctrl-C again to exit now") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	sigs <- syscall.SIGINT
+	expectExit(t, code, exitFailure, 5*time.Second, &stderr)
+	if !strings.Contains(stderr.String(), "gangway: draining for 12s, then up to 2s for requests in flight; Ctrl-C again to exit now.") {
+		t.Errorf("the first Ctrl-C did not say what it does:\n%s", stderr.String())
+	}
+
+	// Not a terminal: JSON lines only.
+	_, sigs2, code2, stderr2 := startRunEnv(t, nil, "-config", writeConfig(t, fmt.Sprintf(testConfig, "0s")))
+	sigs2 <- syscall.SIGINT
+	expectExit(t, code2, exitOK, 20*time.Second, stderr2)
+	for line := range strings.Lines(stderr2.String()) {
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("a line that is not JSON without a terminal: %q", line)
+		}
+	}
+}
+
 // TestBusyListenAddress: a traffic address in use is the first error, naming the address and
 // the setting, before the control plane publishes anything the data plane would reject.
 func TestBusyListenAddress(t *testing.T) {
