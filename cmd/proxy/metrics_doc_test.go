@@ -252,7 +252,8 @@ func TestMetricsDoc(t *testing.T) {
 	}
 }
 
-// TestAlertRules: the example rule file passes promtool and uses only documented metrics.
+// TestAlertRules: the example rule file passes promtool's check and its unit tests, and uses
+// only documented metrics.
 // promtool comes with Debian's prometheus package (make test-metrics installs it); without
 // it the test says so and skips, except in CI, where it fails.
 func TestAlertRules(t *testing.T) {
@@ -288,6 +289,12 @@ func TestAlertRules(t *testing.T) {
 	out, err := exec.Command(promtool, "check", "rules", rules).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	// Each alert fires on the series that should fire it (gangway-rules.test.yml).
+	out, err = exec.Command(promtool, "test", "rules", strings.TrimSuffix(rules, ".yml")+".test.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
 }
