@@ -18,6 +18,7 @@ FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
+ARG REVISION=unknown
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -25,8 +26,8 @@ COPY cmd/ cmd/
 COPY internal/ internal/
 # The settings that change the generated code, as internal/image sets them.
 ENV CGO_ENABLED=0 GOAMD64=v1 GOARM64=v8.0 GOFLAGS=-buildvcs=false
-RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X github.com/gangway-ecs/gangway/internal/version.Version=${VERSION}" -o /out/proxy ./cmd/proxy && \
-    GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/healthcheck ./cmd/healthcheck
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X github.com/gangway-ecs/gangway/internal/version.Version=${VERSION} -X github.com/gangway-ecs/gangway/internal/version.Commit=${REVISION}" -o /out/proxy ./cmd/proxy && \
+    GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X github.com/gangway-ecs/gangway/internal/version.Version=${VERSION} -X github.com/gangway-ecs/gangway/internal/version.Commit=${REVISION}" -o /out/healthcheck ./cmd/healthcheck
 
 # An empty base: two static binaries, the users, nothing else (no shell, no /tmp). The CA
 # roots are compiled into /proxy.

@@ -6,7 +6,10 @@
 SHELL       := /usr/bin/env bash
 GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     := -s -w -X github.com/gangway-ecs/gangway/internal/version.Version=$(VERSION)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# LDFLAGS is internal/version.LDFlags("$(VERSION)", "$(COMMIT)"), for both binaries; the
+# image builder and the Dockerfile pass the same (internal/image's tests hold them equal).
+LDFLAGS     := -s -w -X github.com/gangway-ecs/gangway/internal/version.Version=$(VERSION) -X github.com/gangway-ecs/gangway/internal/version.Commit=$(COMMIT)
 GOBUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
@@ -19,7 +22,7 @@ all: build
 build:
 	@mkdir -p bin
 	$(GOBUILD) -o bin/proxy ./cmd/proxy
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/healthcheck ./cmd/healthcheck
+	$(GOBUILD) -o bin/healthcheck ./cmd/healthcheck
 
 # install: the binaries under $(PREFIX)/bin with the names packaging/systemd uses
 # (gangway-proxy, gangway-healthcheck), and the unit with its ExecStart pointing there. In a
@@ -37,7 +40,9 @@ install: build
 	  > $(DESTDIR)$(SYSTEMDUNITDIR)/gangway-proxy.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/gangway-proxy.service
 
-# run: the proxy on its embedded default configuration.
+# run: the proxy on its embedded default configuration. On a terminal it says what Ctrl-C
+# does: readiness fails and requests are still served for shutdown.delay (12 s), then those
+# in flight drain; a second Ctrl-C exits at once.
 run: build
 	bin/proxy run
 

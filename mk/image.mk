@@ -10,12 +10,13 @@
 .PHONY: image image-push test-image
 
 IMAGE_OUT         ?= bin/image
-IMAGE_REVISION    := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_FLAGS       ?=
+IMAGE_REVISION    := $(COMMIT)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 image:
 	$(GO) run ./cmd/gangway-image build -out $(IMAGE_OUT) \
-	  -version $(VERSION) -revision $(IMAGE_REVISION) -created $(SOURCE_DATE_EPOCH)
+	  -version $(VERSION) -revision $(IMAGE_REVISION) -created $(SOURCE_DATE_EPOCH) $(IMAGE_FLAGS)
 
 image-push: image
 	@test -n "$(IMAGE)" || { echo "make image-push: set IMAGE=registry/repository:tag" >&2; exit 2; }

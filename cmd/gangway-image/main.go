@@ -75,6 +75,7 @@ func buildCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	revision := fs.String("revision", "", "the commit, labelled (git rev-parse HEAD)")
 	created := fs.String("created", os.Getenv("SOURCE_DATE_EPOCH"), "the commit time in Unix seconds (git log -1 --format=%ct); default $SOURCE_DATE_EPOCH")
 	verbose := fs.Bool("v", false, "print the go build commands")
+	binDir := fs.String("bin", "", "also keep the binaries in this directory as gangway-proxy-OS-ARCH and gangway-healthcheck-OS-ARCH")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func buildCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("-created %q: want Unix seconds: %w", *created, err)
 	}
-	o := image.Options{ModuleDir: *module, Version: *version, Revision: *revision, Created: time.Unix(secs, 0).UTC()}
+	o := image.Options{ModuleDir: *module, Version: *version, Revision: *revision, Created: time.Unix(secs, 0).UTC(), BinDir: *binDir}
 	if *verbose {
 		o.Log = stderr
 	}

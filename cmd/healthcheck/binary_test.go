@@ -14,19 +14,23 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/budget"
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // maxBinaryBytes is the size budget of the stripped static binary that ships in every
 // task's image.
 const maxBinaryBytes = 2_621_440 // 2.5 MiB
 
-const testVersion = "v1.2.3-test"
+const (
+	testVersion = "v1.2.3-test"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+)
 
 // buildBinary builds the binary as `make build` does.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir() + "/healthcheck"
-	out, err := goCommand(t, "build", "-trimpath", "-ldflags", "-s -w -X main.version="+testVersion, "-o", bin, ".")
+	out, err := goCommand(t, "build", "-trimpath", "-ldflags", version.LDFlags(testVersion, testCommit), "-o", bin, ".")
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -116,7 +120,7 @@ func TestBinary(t *testing.T) {
 			{name: "unknown flag", args: []string{"-bogus"}, code: exitUsage, stderr: "flag provided but not defined: -bogus"},
 			{name: "bad probe", args: []string{"-probe", "bogus"}, code: exitUsage, stderr: `-probe "bogus"`},
 			{name: "help", args: []string{"-h"}, code: exitHealthy, stdout: "Usage: healthcheck"},
-			{name: "version", args: []string{"-version"}, code: exitHealthy, stdout: "gangway-healthcheck " + testVersion + "\n"},
+			{name: "version", args: []string{"-version"}, code: exitHealthy, stdout: "gangway-healthcheck " + testVersion + " (commit " + testCommit + ")\n"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -44,10 +44,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gangway-ecs/gangway/internal/probecmd"
+	"github.com/gangway-ecs/gangway/internal/version"
 )
-
-// version is set at build time with -ldflags '-X main.version=...'.
-var version = "dev"
 
 // Exit codes (internal/probecmd has the table).
 const (
@@ -83,7 +81,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	if opts.Version {
-		fmt.Fprintf(stdout, "gangway-healthcheck %s\n", version)
+		fmt.Fprintln(stdout, version.Line("gangway-healthcheck"))
 		return exitHealthy
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
@@ -112,7 +110,7 @@ Exit codes:
 // probe runs the probe and writes its report to out.
 func probe(ctx context.Context, opts probecmd.Options, out *bytes.Buffer) int {
 	start := time.Now()
-	resp, err := get(ctx, opts.Addr, opts.Target(), "gangway-healthcheck/"+version)
+	resp, err := get(ctx, opts.Addr, opts.Target(), "gangway-healthcheck/"+version.String())
 	elapsed := time.Since(start)
 	if err != nil {
 		var bad *malformedError

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gangway-ecs/gangway/internal/probecmd"
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // testServer is a TCP server on a loopback address. For each connection it reads the
@@ -495,7 +496,7 @@ func TestRunHelpAndVersion(t *testing.T) {
 		}
 	}
 	code, stdout, _ = runProbe(t, nil, "-version", "-addr", deadAddr(t))
-	if code != exitHealthy || stdout != "gangway-healthcheck dev\n" {
+	if code != exitHealthy || stdout != version.Line("gangway-healthcheck")+"\n" {
 		t.Errorf("-version: exit code %d, stdout %q", code, stdout)
 	}
 }

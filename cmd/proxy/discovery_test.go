@@ -190,7 +190,7 @@ clusters: [{name: orders, ecs: {service: orders, port: %s, refresh: 200ms}}]
 		t.Fatalf("traffic through the discovered task: %d %q\n%s", c, body, logs)
 	}
 	st := statusOf(t, admin)["upstream.cluster.orders"]
-	if st.Status != "RUNNING" || attr(st.Attributes, "healthy") != "1" {
+	if st.Status != "RUNNING" || st.Attributes["healthy"] != "1" {
 		t.Fatalf("upstream.cluster.orders: %+v", st)
 	}
 	if req := s.Requests("ListTasks"); len(req) < 2 || !strings.Contains(req[0], `"cluster":"arn:aws:ecs:us-west-2:111122223333:cluster/default"`) {

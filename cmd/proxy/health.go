@@ -7,8 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +39,7 @@ func (c *HealthCommand) Run(ctx context.Context, args []string) error {
 		return usageError("%v", err)
 	}
 	if opts.Version {
-		fmt.Fprintln(c.env.stdout, "gangway proxy", version.String())
+		fmt.Fprintln(c.env.stdout, version.Line("gangway proxy"))
 		return nil
 	}
 
@@ -116,9 +117,7 @@ func printState(w io.Writer, st health.StatusJSON) {
 		fmt.Fprintf(w, ", config version %s", st.Version)
 	}
 	fmt.Fprintln(w)
-	attrs := append([]health.Attr(nil), st.Attributes...)
-	sort.SliceStable(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
-	for _, a := range attrs {
-		fmt.Fprintf(w, "    %s=%s\n", a.Key, a.Value)
+	for _, k := range slices.Sorted(maps.Keys(st.Attributes)) {
+		fmt.Fprintf(w, "    %s=%s\n", k, st.Attributes[k])
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -278,7 +279,7 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 	var st map[string]struct {
 		Status     string `json:"status"`
 		Error      string `json:"error"`
-		Attributes []struct{ Key, Value string }
+		Attributes map[string]string
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -298,10 +299,7 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 	if !strings.Contains(cb.Error, `"nope"`) || cb.Status != "RUNNING" {
 		t.Fatalf("config.build = %+v", cb)
 	}
-	attrs := map[string]string{}
-	for _, a := range cb.Attributes {
-		attrs[a.Key] = a.Value
-	}
+	attrs := cb.Attributes
 	if attrs["rejected_version"] == "" || attrs["reason"] == "" || attrs["serving_version"] == "" {
 		t.Fatalf("config.build attributes = %v", attrs)
 	}
@@ -313,6 +311,13 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 	}
 	if c, body := httpGet(t, "http://"+p.traffic+"/"); c != 200 || body != "hello" {
 		t.Fatalf("traffic after a rejected reload: %d %q", c, body)
+	}
+	// /metrics counts it, and says that the file is not what serves.
+	_, m := httpGet(t, "http://"+p.admin+"/metrics")
+	for _, want := range []string{"\ngangway_config_reloads_rejected_total 1\n", "\ngangway_config_last_reload_successful 0\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics after a rejected reload lacks %q", strings.TrimSpace(want))
+		}
 	}
 	// Fixing the file clears the error.
 	os.WriteFile(p.cfgPath, good, 0o644)
@@ -328,6 +333,16 @@ func TestBrokenReloadKeepsServing(t *testing.T) {
 			t.Fatalf("the error stayed after a good reload:\n%s", body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// Durations in the log are numbers of milliseconds, the access log's unit.
+	if !regexp.MustCompile(`"msg":"xds version applied".*"duration_ms":[0-9.]+[,}]`).MatchString(p.stderr.String()) {
+		t.Errorf("no xds version applied line with a duration_ms number:\n%s", p.stderr.String())
+	}
+	_, m = httpGet(t, "http://"+p.admin+"/metrics")
+	for _, want := range []string{"\ngangway_config_reloads_rejected_total 1\n", "\ngangway_config_last_reload_successful 1\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics after a good reload lacks %q", strings.TrimSpace(want))
+		}
 	}
 	p.sigs <- syscall.SIGTERM
 	p.waitExit(0)

@@ -65,10 +65,13 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 		return err
 	}
 
+	// Unchecked lists what lint could not read (a configuration file inside the image): a
+	// file without findings is then "ok" only for what was checked.
 	type fileResult struct {
-		File     string             `json:"file"`
-		Error    string             `json:"error,omitempty"`
-		Findings []budget.Violation `json:"findings"`
+		File      string             `json:"file"`
+		Error     string             `json:"error,omitempty"`
+		Findings  []budget.Violation `json:"findings"`
+		Unchecked []string           `json:"unchecked,omitempty"`
 	}
 	var results []fileResult
 	total := 0
@@ -84,6 +87,7 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 				r.Findings = v
 				total += len(v)
 			}
+			r.Unchecked = ecs.Unchecked(in)
 		}
 		results = append(results, r)
 	}
@@ -99,11 +103,16 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 			switch {
 			case r.Error != "":
 				fmt.Fprintf(c.env.stdout, "%s: %s\n", r.File, r.Error)
-			case len(r.Findings) == 0:
+			case len(r.Findings) == 0 && len(r.Unchecked) == 0:
 				fmt.Fprintf(c.env.stdout, "%s: ok\n", r.File)
+			case len(r.Findings) == 0:
+				fmt.Fprintf(c.env.stdout, "%s: ok for what was checked\n", r.File)
 			}
 			for _, v := range r.Findings {
 				fmt.Fprintf(c.env.stdout, "%s: %s\n", r.File, v.Error())
+			}
+			for _, u := range r.Unchecked {
+				fmt.Fprintf(c.env.stdout, "%s: not checked: %s\n", r.File, u)
 			}
 		}
 	}

@@ -59,6 +59,9 @@ type command interface {
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// terminal: stderr is a terminal, so a person is watching (make run): proxy run tells
+	// them what Ctrl-C does.
+	terminal bool
 }
 
 func commands(e env) map[string]command {
@@ -74,7 +77,7 @@ func commands(e env) map[string]command {
 }
 
 func main() {
-	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr)}
 	if len(os.Args) > 1 && os.Args[1] == "run" {
 		tuneGC() // process-wide, so here rather than in RunCommand (which tests run in-process)
 	}
@@ -89,6 +92,9 @@ func runMain(ctx context.Context, args []string, e env) int {
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, ok := commands(e)[args[0]]
 	if !ok {
@@ -124,7 +130,7 @@ commands:
   lint       check a task definition against ECS's ranges and the timing budget
   rollout    watch, deploy, continue or roll back an ECS service deployment
   bootstrap  print an Envoy bootstrap that uses this control plane
-  version    print the version
+  version    print the version and the commit (also proxy --version)
 
 Run 'proxy <command> -h' for a command's flags.
 `)
@@ -133,7 +139,10 @@ Run 'proxy <command> -h' for a command's flags.
 type versionCommand struct{ env env }
 
 func (c versionCommand) Run(_ context.Context, args []string) error {
-	fmt.Fprintln(c.env.stdout, "gangway proxy", version.String())
+	if len(args) > 0 {
+		return usageError("version takes no arguments, got %q", args)
+	}
+	fmt.Fprintln(c.env.stdout, version.Line("gangway proxy"))
 	return nil
 }
 
@@ -157,4 +166,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError("unexpected arguments: %v", fs.Args())
 	}
 	return nil
+}
+
+// isTerminal reports whether f is a character device: a terminal, not a file, pipe or the
+// ECS agent's log driver.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -246,6 +246,9 @@ func (o *rolloutOptions) deployCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	in.TaskDefinition = td
+	for _, u := range ecs.Unchecked(in) {
+		fmt.Fprintf(o.env.stderr, "%s: not checked: %s\n", tf.file, u)
+	}
 	if findings := ecs.Lint(in); findings != nil && !*force {
 		for _, v := range findings {
 			fmt.Fprintf(o.env.stderr, "%s: %s\n", tf.file, v.Error())

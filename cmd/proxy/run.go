@@ -103,7 +103,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		cfg.Admin.Address = adminOverride
 	}
 	logger := newLogger(c.env.stderr, cfg.Log.Level)
-	logger.Info("starting", "version", version.String(), "config", cfg.File, "config_version", cfg.Version)
+	logger.Info("starting", "version", version.String(), "commit", version.Revision(), "config", cfg.File, "config_version", cfg.Version)
 
 	reg := health.NewRegistry()
 	logger, taskARN := withTaskMetadata(ctx, reg, logger, c.env.getenv)
@@ -124,9 +124,13 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	procMetrics := newProcessMetrics(metrics)
 	var access *slog.Logger
 	if cfg.Log.AccessLog {
 		access = slog.New(slog.NewJSONHandler(c.env.stdout, nil))
+	}
+	if err := checkListeners(cfg); err != nil {
+		return err
 	}
 	admin, err := startAdmin(cfg.Admin.Address, reg, metrics, logger)
 	if err != nil {
@@ -145,8 +149,13 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err := svc.waitFirstVersion(ctx); err != nil {
 		return err
 	}
-	p := &process{path: path, getenv: c.env.getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger}
+	p := &process{path: path, getenv: c.env.getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger, metrics: procMetrics}
 	p.built()
+	if c.env.terminal {
+		sh := cfg.Shutdown
+		fmt.Fprintf(c.env.stderr, "gangway: serving. Ctrl-C drains: readiness fails at once and requests are still served for %s (shutdown.delay), "+
+			"then requests in flight get up to %s (shutdown.drain_timeout); a second Ctrl-C exits at once.\n", sh.Delay, sh.DrainTimeout)
+	}
 	if c.ready != nil {
 		c.ready(admin.addr)
 	}
@@ -192,6 +201,10 @@ wait:
 
 	start := time.Now()
 	logger.Info("shutdown begins", "signal", sig.String(), "connections", svc.ActiveConns())
+	if c.env.terminal {
+		fmt.Fprintf(c.env.stderr, "gangway: draining for %s, then up to %s for requests in flight; Ctrl-C again to exit now.\n",
+			p.current.Shutdown.Delay, p.current.Shutdown.DrainTimeout)
+	}
 	abort := make(chan struct{})
 	go func() {
 		// A second signal ends the choreography at once.
@@ -266,6 +279,7 @@ type process struct {
 	check     *health.Check
 	svc       *services
 	log       *slog.Logger
+	metrics   *processMetrics
 }
 
 // reload reads the config file again and applies it. A config that fails to parse,
@@ -316,7 +330,7 @@ func (p *process) reload(why string) {
 		msg = "reload: applied" // services: proxy: the file holds only process settings
 	}
 	p.log.Info(msg, "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
-		"xds_version", xdsVersion, "duration", time.Since(start).Round(time.Microsecond))
+		"xds_version", xdsVersion, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	p.current = cfg
 	p.built()
 }
@@ -336,10 +350,13 @@ func xdsSettings(cfg *config.Config) string {
 // built reports the serving configuration on config.build, clearing a rejected reload's
 // error.
 func (p *process) built() {
+	p.metrics.current.Set(1)
 	p.check.Running(p.current.Version, health.A("source", p.current.File), health.A("services", string(p.current.Services)))
 }
 
 func (p *process) reject(why, version string, err error) {
+	p.metrics.rejected.Inc()
+	p.metrics.current.Set(0)
 	p.log.Error("reload rejected; the last good configuration keeps serving", "trigger", why,
 		"rejected_version", version, "serving_version", p.current.Version, "error", err)
 	p.check.Fail(fmt.Errorf("reload rejected: %w", err),

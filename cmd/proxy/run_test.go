@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running command.
@@ -237,18 +240,132 @@ func TestUnknownCommandAndFlag(t *testing.T) {
 	}
 }
 
+// TestRunTellsATerminalAboutCtrlC: on a terminal (make run), proxy run says how long Ctrl-C
+// drains and that a second one exits, and the second one does; logs to a file or a pipe stay
+// JSON only.
+func TestRunTellsATerminalAboutCtrlC(t *testing.T) {
+	var stderr syncBuffer
+	sigs := make(chan os.Signal, 4)
+	ready := make(chan string, 1)
+	cmd := &RunCommand{env: env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }, terminal: true},
+		signals: sigs, ready: func(a string) { ready <- a }}
+	code := make(chan int, 1)
+	go func() { code <- exitCode(cmd.Run(context.Background(), []string{"-config", writeConfig(t, fmt.Sprintf(testConfig, "12s"))}), &stderr) }()
+	select {
+	case <-ready:
+	case c := <-code:
+		t.Fatalf("exit %d:\n%s", c, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("did not start:\n%s", stderr.String())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	if want := "Ctrl-C drains: readiness fails at once and requests are still served for 12s (shutdown.delay), then requests in flight get up to 2s (shutdown.drain_timeout); a second Ctrl-C exits at once."; !strings.Contains(stderr.String(), want) {
+		t.Errorf("no %q:\n%s", want, stderr.String())
+	}
+	sigs <- syscall.SIGINT
+	for !strings.Contains(stderr.String(), "Ctrl-C again to exit now") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	sigs <- syscall.SIGINT
+	expectExit(t, code, exitFailure, 5*time.Second, &stderr)
+	if !strings.Contains(stderr.String(), "gangway: draining for 12s, then up to 2s for requests in flight; Ctrl-C again to exit now.") {
+		t.Errorf("the first Ctrl-C did not say what it does:\n%s", stderr.String())
+	}
+
+	// Not a terminal: JSON lines only.
+	_, sigs2, code2, stderr2 := startRunEnv(t, nil, "-config", writeConfig(t, fmt.Sprintf(testConfig, "0s")))
+	sigs2 <- syscall.SIGINT
+	expectExit(t, code2, exitOK, 20*time.Second, stderr2)
+	for line := range strings.Lines(stderr2.String()) {
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("a line that is not JSON without a terminal: %q", line)
+		}
+	}
+}
+
+// TestBusyListenAddress: a traffic address in use is the first error, naming the address and
+// the setting, before the control plane publishes anything the data plane would reject.
+func TestBusyListenAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		args    []string
+		setting string
+	}{
+		{"sidecar", map[string]string{"GANGWAY_UPSTREAM": "127.0.0.1:9", "GANGWAY_LISTEN_ADDR": addr}, nil, "($GANGWAY_LISTEN_ADDR)"},
+		{"file", nil, []string{"-config", writeConfig(t, strings.Replace(fmt.Sprintf(testConfig, "0s"), "    address: 127.0.0.1:0\n    readiness", "    address: "+addr+"\n    readiness", 1))}, ": listeners[0].address)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{"GANGWAY_HEALTH_ADDR": "127.0.0.1:0"}
+			maps.Copy(vars, tc.vars)
+			var stderr syncBuffer
+			e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
+			code := runMain(context.Background(), append([]string{"run"}, tc.args...), e)
+			out := stderr.String()
+			if code != exitFailure {
+				t.Fatalf("exit %d, want 1:\n%s", code, out)
+			}
+			if strings.Contains(out, "xds version") || strings.Contains(out, "probe server listening") {
+				t.Errorf("something started before the address was found busy:\n%s", out)
+			}
+			last := out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]
+			for _, want := range []string{`listener "public" cannot listen on ` + addr, tc.setting, "address already in use", "another process is listening there"} {
+				if !strings.Contains(last, want) {
+					t.Errorf("the error lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+// The version and commit buildBinaries stamps.
+const (
+	testVersion = "v0.1.0-test"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+)
+
 // buildBinaries builds bin/proxy and bin/healthcheck as `make build` does, into a temp dir.
 func buildBinaries(t *testing.T) (proxy, healthcheck string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, b := range []struct{ out, pkg string }{{"proxy", "."}, {"healthcheck", "../healthcheck"}} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", version.LDFlags(testVersion, testCommit), "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", b.pkg, err, out)
 		}
 	}
 	return filepath.Join(dir, "proxy"), filepath.Join(dir, "healthcheck")
+}
+
+// TestVersionFlags: every way of asking either binary its version prints the version and the
+// commit stamped at link time, and exits 0.
+func TestVersionFlags(t *testing.T) {
+	proxyBin, hcBin := buildBinaries(t)
+	for _, tc := range []struct {
+		bin  string
+		args []string
+		want string
+	}{
+		{proxyBin, []string{"version"}, "gangway proxy"},
+		{proxyBin, []string{"--version"}, "gangway proxy"},
+		{proxyBin, []string{"-version"}, "gangway proxy"},
+		{proxyBin, []string{"health", "-version"}, "gangway proxy"},
+		{hcBin, []string{"-version"}, "gangway-healthcheck"},
+		{hcBin, []string{"--version"}, "gangway-healthcheck"},
+	} {
+		code, out := runBin(t, nil, tc.bin, tc.args...)
+		want := tc.want + " " + testVersion + " (commit " + testCommit + ")\n"
+		if code != exitOK || out != want {
+			t.Errorf("%s %v: exit %d, %q; want exit 0, %q", filepath.Base(tc.bin), tc.args, code, out, want)
+		}
+	}
 }
 
 // TestBinariesEndToEnd runs the real binaries with real signals: the healthcheck binary

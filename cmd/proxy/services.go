@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -131,6 +132,35 @@ func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options,
 	}
 	ok = true
 	return s, nil
+}
+
+// checkListeners binds each traffic listener's address once, before anything starts, so that
+// an address that cannot be listened on (in use, or a privileged port) is the first and only
+// error, naming the address and the setting it came from. Without it, the first xDS version
+// is published, rejected by the data plane on every resource type, and the cause comes last.
+// Only services: all has its listeners in its own configuration; a split-mode data plane
+// learns them from the control plane.
+func checkListeners(cfg *config.Config) error {
+	if cfg.Services != config.ServicesAll {
+		return nil
+	}
+	for i, l := range cfg.Listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err == nil {
+			ln.Close()
+			continue
+		}
+		setting := fmt.Sprintf("%s: listeners[%d].address", cfg.File, i)
+		if cfg.File == "$"+config.EnvUpstream {
+			setting = "$" + config.EnvListenAddr
+		}
+		hint := ""
+		if errors.Is(err, syscall.EADDRINUSE) {
+			hint = ": another process is listening there; stop it, or set " + setting + " to a free address"
+		}
+		return fmt.Errorf("listener %q cannot listen on %s (%s): %w%s", l.Name, l.Address, setting, err, hint)
+	}
+	return nil
 }
 
 // listenADS listens on host:port or unix:///path.

@@ -13,37 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/testcert"
 )
 
 // statusOf reads /status of a running proxy.
-func statusOf(t *testing.T, admin string) map[string]struct {
-	Status     string `json:"status"`
-	Error      string `json:"error"`
-	Version    string `json:"version"`
-	Attributes []struct{ Key, Value string }
-} {
+func statusOf(t *testing.T, admin string) map[string]health.StatusJSON {
 	t.Helper()
-	var st map[string]struct {
-		Status     string `json:"status"`
-		Error      string `json:"error"`
-		Version    string `json:"version"`
-		Attributes []struct{ Key, Value string }
-	}
+	var st map[string]health.StatusJSON
 	_, body := httpGet(t, "http://"+admin+"/status")
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatalf("status: %v\n%s", err, body)
 	}
 	return st
-}
-
-func attr(attrs []struct{ Key, Value string }, key string) string {
-	for _, a := range attrs {
-		if a.Key == key {
-			return a.Value
-		}
-	}
-	return ""
 }
 
 // startProcess starts `proxy run -config cfgPath`, kills it when the test ends, and prints its
@@ -116,15 +98,15 @@ shutdown: {delay: 0s, drain_timeout: 1s, deadline: 5s}
 	}
 	for _, admin := range admins {
 		waitStatus(t, "http://"+admin+"/readyz", 200)
-		addr := attr(statusOf(t, admin)["proxy.listener.public"].Attributes, "address")
+		addr := statusOf(t, admin)["proxy.listener.public"].Attributes["address"]
 		if c, body := httpGet(t, "http://"+addr+"/"); c != 200 || body != "hello" {
 			t.Fatalf("traffic through %s: %d %q", addr, c, body)
 		}
 		traffic = append(traffic, addr)
 	}
 	first := statusOf(t, admins[0])["xds.listener"].Version
-	if c := statusOf(t, controlAdmin)["xds.server"]; attr(c.Attributes, "nodes") != "3/3" {
-		t.Fatalf("control plane sees nodes %q, want 3/3: %+v", attr(c.Attributes, "nodes"), c)
+	if c := statusOf(t, controlAdmin)["xds.server"]; c.Attributes["nodes"] != "3/3" {
+		t.Fatalf("control plane sees nodes %q, want 3/3: %+v", c.Attributes["nodes"], c)
 	}
 
 	// A change on the control plane reaches every data plane at the same new version.

@@ -299,13 +299,31 @@ func (c *checker) container(s Settings) {
 	}
 }
 
+// raiseDelayFix is the advice to raise the shutdown delay to delay, with what must rise with
+// it: a longer delay lengthens the whole shutdown, which must still fit within stopTimeout.
+func raiseDelayFix(s Settings, delay time.Duration) string {
+	fix := fmt.Sprintf("raise ShutdownDelay to %s", delay)
+	raised := s
+	raised.ShutdownDelay = delay
+	need := raised.ShutdownWindow()
+	switch {
+	case need <= s.EffectiveStopTimeout():
+	case need <= MaxStopTimeout:
+		fix += fmt.Sprintf(" and StopTimeout to %s (ShutdownDelay + DrainTimeout + Margin must fit within it)", secs(ceilSecond(need)))
+	default:
+		fix += fmt.Sprintf(", StopTimeout to %s and shorten DrainTimeout by %s (ShutdownDelay + DrainTimeout + Margin must fit within stopTimeout, at most %s on Fargate)",
+			secs(MaxStopTimeout), need-MaxStopTimeout, secs(MaxStopTimeout))
+	}
+	return fix
+}
+
 // shutdown checks the proxy's shutdown against the load balancer and stopTimeout.
 func (c *checker) shutdown(s Settings) {
 	if detect := s.DetectionTime(); detect != 0 && s.ShutdownDelay < detect {
 		c.add("ShutdownDelay", s.ShutdownDelay.String(),
 			fmt.Sprintf("the shutdown delay must outlast the load balancer's detection of a failing target: LBHealthInterval × LBUnhealthyThreshold + LBHealthTimeout = %s × %d + %s = %s; shorter, and requests still routed to this task are refused",
 				s.LBHealthInterval, s.LBUnhealthyThreshold, s.LBHealthTimeout, detect),
-			fmt.Sprintf("raise ShutdownDelay to %s, or make the target group notice sooner (shorter interval, fewer unhealthy checks)", detect))
+			raiseDelayFix(s, detect)+", or make the target group notice sooner (shorter interval, fewer unhealthy checks)")
 	}
 	stop := s.EffectiveStopTimeout()
 	if need := s.ShutdownWindow(); need > stop {

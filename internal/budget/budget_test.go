@@ -169,8 +169,9 @@ func TestFixesWork(t *testing.T) {
 	if len(got) != 2 || got[0].Field != "ShutdownDelay" || got[1].Field != "StopTimeout" {
 		t.Fatalf("got %v", got)
 	}
-	if !strings.Contains(got[0].Fix, "22s") {
-		t.Fatalf("shutdown fix %q does not name 22s", got[0].Fix)
+	// Raising the delay lengthens the shutdown, so its fix names the stopTimeout it needs.
+	if !strings.Contains(got[0].Fix, "raise ShutdownDelay to 22s and StopTimeout to 45 s") {
+		t.Fatalf("shutdown fix %q does not name 22s and the stopTimeout of 45 s", got[0].Fix)
 	}
 	set.ShutdownDelay = 22 * s
 	got = Check(set)
@@ -200,5 +201,5 @@ func ExampleCheck() {
 	}
 	// Output:
 	// 0 violations in the defaults
-	// ShutdownDelay = 12s: the shutdown delay must outlast the load balancer's detection of a failing target: LBHealthInterval × LBUnhealthyThreshold + LBHealthTimeout = 10s × 2 + 2s = 22s; shorter, and requests still routed to this task are refused; fix: raise ShutdownDelay to 22s, or make the target group notice sooner (shorter interval, fewer unhealthy checks)
+	// ShutdownDelay = 12s: the shutdown delay must outlast the load balancer's detection of a failing target: LBHealthInterval × LBUnhealthyThreshold + LBHealthTimeout = 10s × 2 + 2s = 22s; shorter, and requests still routed to this task are refused; fix: raise ShutdownDelay to 22s and StopTimeout to 40 s (ShutdownDelay + DrainTimeout + Margin must fit within it), or make the target group notice sooner (shorter interval, fewer unhealthy checks)
 }

@@ -530,7 +530,7 @@ func (k *checker) clusterRef(p, name string) {
 		names = append(names, cl.Name)
 	}
 	msg := fmt.Sprintf("no cluster named %q", name)
-	if s := closest(name, names); s != "" {
+	if s := Closest(name, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	msg += "; clusters: " + strings.Join(names, ", ")

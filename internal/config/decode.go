@@ -136,7 +136,7 @@ func (d *decoder) str(path string, at, n *yaml.Node, v reflect.Value) {
 		allowed := v.Interface().(enum).allowed()
 		if !contains(allowed, n.Value) {
 			msg := fmt.Sprintf("%q is not one of %s", n.Value, strings.Join(allowed, ", "))
-			if s := closest(n.Value, allowed); s != "" {
+			if s := Closest(n.Value, allowed); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			d.errorf(at, path, "%s", msg)
@@ -230,7 +230,7 @@ func (d *decoder) structure(path string, at, n *yaml.Node, v reflect.Value) {
 		i, ok := fields.index[key]
 		if !ok {
 			msg := fmt.Sprintf("unknown field %q", key)
-			if s := closest(key, fields.names); s != "" {
+			if s := Closest(key, fields.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			where := "here"
@@ -380,9 +380,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// closest returns the candidate nearest to s by edit distance, or "" when none is close
-// enough to be a plausible typo.
-func closest(s string, candidates []string) string {
+// Closest returns the candidate nearest to s by edit distance, ignoring case, or "" when
+// none is close enough to be a plausible typo: the "did you mean" of every configuration
+// error, and of the task-definition parser (internal/ecs).
+func Closest(s string, candidates []string) string {
 	best, bestDist := "", 0
 	for _, c := range candidates {
 		dist := editDistance(strings.ToLower(s), strings.ToLower(c))

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -108,6 +109,7 @@ func resolve(path string, getenv func(string) string, files bool) (*Config, Sour
 		var trusted []string
 		if trusted, err = trustedProxiesEnv(getenv); err == nil {
 			c, err = parseEnv("$"+EnvUpstream, sidecarYAML(getenv, trusted), files)
+			blameSidecarVariables(err)
 		}
 	default:
 		c = Default()
@@ -169,6 +171,32 @@ clusters:
     endpoints: [%q]
     health_check: {type: tcp, interval: 2s, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 2}
 `, or(getenv(EnvListenAddr), ":8080"), or(getenv(EnvReadyPath), "/gangway/ready"), flowList(trusted), getenv(EnvUpstream))
+}
+
+// sidecarFields maps the fields of sidecarYAML's document to the variables they come from.
+var sidecarFields = []struct{ path, env string }{
+	{"listeners[0].address", EnvListenAddr},
+	{"listeners[0].readiness_path", EnvReadyPath},
+	{"listeners[0].trusted_proxies", EnvTrustedProxies},
+	{"clusters[0].endpoints", EnvUpstream},
+}
+
+// blameSidecarVariables rewrites the errors of sidecarYAML's document that one variable
+// caused to name that variable: the user never saw the document, so its line numbers and
+// field paths would point at nothing they wrote.
+func blameSidecarVariables(err error) {
+	var es Errors
+	if !errors.As(err, &es) {
+		return
+	}
+	for _, e := range es {
+		for _, f := range sidecarFields {
+			if e.Path == f.path || strings.HasPrefix(e.Path, f.path+"[") || strings.HasPrefix(e.Path, f.path+".") {
+				e.File, e.Line, e.Column, e.Path = "$"+f.env, 0, 0, ""
+				break
+			}
+		}
+	}
 }
 
 // flowList renders strings as a quoted YAML flow sequence.

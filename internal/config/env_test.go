@@ -166,3 +166,27 @@ clusters: [{name: app, endpoints: ["127.0.0.1:3000"]}]
 		}
 	}
 }
+
+// TestResolveSidecarBlamesTheVariable: an invalid value in the sidecar configuration is
+// reported against the environment variable it came from, not a line of the generated
+// document.
+func TestResolveSidecarBlamesTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{EnvUpstream: "127.0.0.1:3000", EnvListenAddr: "8080"}, "$GANGWAY_LISTEN_ADDR: "},
+		{map[string]string{EnvUpstream: "127.0.0.1:3000", EnvListenAddr: "localhost:http-alt:1"}, "$GANGWAY_LISTEN_ADDR: "},
+		{map[string]string{EnvUpstream: "127.0.0.1:3000", EnvReadyPath: "ready"}, "$GANGWAY_READY_PATH: "},
+		{map[string]string{EnvUpstream: "app"}, "$GANGWAY_UPSTREAM: "},
+	} {
+		_, _, err := Resolve("", envOf(tc.env))
+		if err == nil {
+			t.Errorf("%v: no error", tc.env)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "listeners[0]") || strings.Contains(err.Error(), "clusters[0]") {
+			t.Errorf("%v: %v\nwant it to start with %q and not name the generated document's fields", tc.env, err, tc.want)
+		}
+	}
+}

@@ -177,6 +177,37 @@ func Lint(in LintInput) []budget.Violation {
 	return dedupe(l.out)
 }
 
+// Unchecked says what Lint could not check in in.TaskDefinition, one sentence per gap: a
+// Gangway container whose configuration is a file in the image (GANGWAY_CONFIG) and no
+// ConfigPath was given, so the proxy's defaults stood in for it. Lint's silence on such a
+// task definition means only that what it read fits.
+func Unchecked(in LintInput) []string {
+	if in.ConfigPath != "" {
+		return nil
+	}
+	names := in.Containers
+	if len(names) == 0 {
+		names = GangwayContainers(in.TaskDefinition)
+	}
+	var out []string
+	for _, name := range names {
+		c, ok := Container(in.TaskDefinition, name)
+		if !ok {
+			continue
+		}
+		for _, kv := range c.Environment {
+			if str(kv.Name) != config.EnvConfigFile || str(kv.Value) == "" {
+				continue
+			}
+			out = append(out, fmt.Sprintf("containerDefinitions[%s].environment.%s names %s, a file in the image that lint cannot read: "+
+				"its shutdown settings and timeout_idle were taken as the proxy's defaults (under the container's GANGWAY_SHUTDOWN_* overrides), "+
+				"and whether the proxy accepts it at all was not checked; give the file with -config to check it",
+				name, config.EnvConfigFile, str(kv.Value)))
+		}
+	}
+	return out
+}
+
 // dedupe drops repeated findings: the target group and service are checked once per Gangway
 // container.
 func dedupe(vs []budget.Violation) []budget.Violation {

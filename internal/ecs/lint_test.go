@@ -235,7 +235,7 @@ func TestLintTargetGroupAndService(t *testing.T) {
 		{"ALB defaults are too slow for the shutdown delay", func() *TargetGroup { return &TargetGroup{} }, "", nil,
 			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "30s × 2 + 5s = 1m5s", nil},
 		{"interval 10s", func() *TargetGroup { tg := recommended(); tg.HealthCheckIntervalSeconds = n(10); return tg }, "", nil,
-			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "raise GANGWAY_SHUTDOWN_DELAY to 22s", nil},
+			[]string{"containerDefinitions[proxy].environment.GANGWAY_SHUTDOWN_DELAY"}, "raise GANGWAY_SHUTDOWN_DELAY to 22s and stopTimeout to 40 s", nil},
 		{"timeout not below interval", func() *TargetGroup { tg := recommended(); tg.HealthCheckTimeoutSeconds = n(5); return tg }, "", map[string]string{"GANGWAY_SHUTDOWN_DELAY": "15s", "GANGWAY_SHUTDOWN_DRAIN_TIMEOUT": "12s"},
 			[]string{"targetGroup.HealthCheckTimeoutSeconds"}, "less than its interval", nil},
 		{"dereg delay shorter than the longest request", func() *TargetGroup { tg := recommended(); tg.Attributes = attrs("5"); return tg }, "", nil,
@@ -399,7 +399,9 @@ func TestReadTargetGroupShapes(t *testing.T) {
 
 func TestParseTaskDefinitionErrors(t *testing.T) {
 	tests := map[string]struct{ doc, want string }{
-		"typo":           {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimout\": 3}]}", `line 2: unknown field "stopTimout"`},
+		"typo":           {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimout\": 3}]}", `line 2: containerDefinitions[0]: unknown field "stopTimout" (did you mean "stopTimeout"?)`},
+		"nested typo":    {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\"}, {\"name\": \"b\",\n \"healthCheck\": {\"comand\": [\"CMD\"]}}]}", `line 3: containerDefinitions[1].healthCheck: unknown field "comand" (did you mean "command"?)`},
+		"top-level typo": {`{"famliy": "x", "containerDefinitions": [{"name": "a"}]}`, `line 1: unknown field "famliy" (did you mean "family"?)`},
 		"read-only":      {`{"family": "x", "revision": 3, "containerDefinitions": [{"name": "a"}]}`, "taskDefinitionArn, revision or status"},
 		"syntax":         {"{\"family\": \"x\",\n\n \"containerDefinitions\": [}", "line 3: invalid character"},
 		"wrong type":     {"{\"family\": \"x\",\n \"containerDefinitions\": [{\"name\": \"a\", \"stopTimeout\": \"30\"}]}", "line 2:"},

@@ -6,11 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/gangway-ecs/gangway/internal/config"
 )
 
 // TaskDefinition is a task definition in the JSON that
@@ -38,7 +44,7 @@ func ParseTaskDefinition(data []byte) (*TaskDefinition, error) {
 	dec.DisallowUnknownFields()
 	var td TaskDefinition
 	if err := dec.Decode(&td); err != nil {
-		return nil, jsonError(data, dec, err)
+		return nil, unknownMemberError(data, reflect.TypeFor[TaskDefinition](), jsonError(data, dec, err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("unexpected data after the task definition object")
@@ -77,6 +83,89 @@ func jsonError(data []byte, dec *json.Decoder, err error) error {
 		msg += " (not a register-task-definition member; read-only members of describe-task-definition output such as taskDefinitionArn, revision or status must be removed)"
 	}
 	return fmt.Errorf("line %d: %s", line, msg)
+}
+
+// unknownMemberError completes jsonError's "unknown field" error with where the member is
+// (containerDefinitions[0]) and the member of that object it is nearest to, if any:
+// encoding/json names only the member. t is the type the document was decoded into.
+func unknownMemberError(data []byte, t reflect.Type, err error) error {
+	m := regexp.MustCompile(`^line (\d+): unknown field "([^"]*)"`).FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	var doc any
+	if json.Unmarshal(data, &doc) != nil {
+		return err
+	}
+	path, suggestion, ok := findMember(doc, t, "", m[2])
+	if !ok {
+		return err
+	}
+	where := ""
+	if path != "" {
+		where = path + ": "
+	}
+	if suggestion == "" {
+		return fmt.Errorf("line %s: %s%s", m[1], where, strings.TrimPrefix(err.Error(), "line "+m[1]+": "))
+	}
+	return fmt.Errorf("line %s: %sunknown field %q (did you mean %q?)", m[1], where, m[2], suggestion)
+}
+
+// findMember looks in v, decoded as t, for an object member named name that t does not have
+// (matched without regard to case, as encoding/json matches). It returns the path of the
+// object that holds it and the nearest of that object's members, in the API's camelCase.
+func findMember(v any, t reflect.Type, path, name string) (string, string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(x))
+		switch t.Kind() {
+		case reflect.Struct:
+			fields := map[string]reflect.Type{}
+			var names []string
+			for i := range t.NumField() {
+				if f := t.Field(i); f.IsExported() {
+					names = append(names, strings.ToLower(f.Name[:1])+f.Name[1:])
+					fields[strings.ToLower(f.Name)] = f.Type
+				}
+			}
+			for _, k := range keys {
+				ft, known := fields[strings.ToLower(k)]
+				if !known && k == name {
+					return path, config.Closest(k, names), true
+				}
+				if known {
+					if p, s, ok := findMember(x[k], ft, memberPath(path, k), name); ok {
+						return p, s, true
+					}
+				}
+			}
+		case reflect.Map:
+			for _, k := range keys {
+				if p, s, ok := findMember(x[k], t.Elem(), path+"["+k+"]", name); ok {
+					return p, s, true
+				}
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			for i, e := range x {
+				if p, s, ok := findMember(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), name); ok {
+					return p, s, true
+				}
+			}
+		}
+	}
+	return "", "", false
+}
+
+func memberPath(path, member string) string {
+	if path == "" {
+		return member
+	}
+	return path + "." + member
 }
 
 // Container returns the container definition with the given name.

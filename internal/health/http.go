@@ -113,28 +113,38 @@ func probeName(p Probe) string {
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
-// StatusJSON is one check in the /status document.
+// StatusJSON is one check in the /status document. OK is what gangway_health_check_ok says:
+// the check passes every probe it gates; Status is only its lifecycle (a RUNNING check that
+// failed is not OK). Attributes is an object: attribute name → value.
 type StatusJSON struct {
-	Status     string    `json:"status"`
-	Error      string    `json:"error,omitempty"`
-	Attributes []Attr    `json:"attributes,omitempty"`
-	Since      time.Time `json:"since"`
-	Version    string    `json:"version,omitempty"`
-	Gates      []string  `json:"gates,omitempty"`
-	TTL        string    `json:"ttl,omitempty"`
+	OK         bool              `json:"ok"`
+	Status     string            `json:"status"`
+	Error      string            `json:"error,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Since      time.Time         `json:"since"`
+	Version    string            `json:"version,omitempty"`
+	Gates      []string          `json:"gates,omitempty"`
+	TTL        string            `json:"ttl,omitempty"`
 }
 
 // StatusDocument renders a snapshot as the /status JSON object: check name → state. When
 // the process is terminating, the pseudo-check "shutdown" appears as TERMINATING.
 func StatusDocument(s Snapshot) map[string]StatusJSON {
 	doc := make(map[string]StatusJSON, len(s.Records)+1)
+	failing := s.failing()
 	for _, rec := range s.Records {
 		j := StatusJSON{
-			Status:     rec.Status.String(),
-			Error:      rec.Err,
-			Attributes: rec.Attrs,
-			Since:      rec.Since.UTC(),
-			Version:    rec.Version,
+			OK:      !failing[rec.Name],
+			Status:  rec.Status.String(),
+			Error:   rec.Err,
+			Since:   rec.Since.UTC(),
+			Version: rec.Version,
+		}
+		if len(rec.Attrs) > 0 {
+			j.Attributes = make(map[string]string, len(rec.Attrs))
+			for _, a := range rec.Attrs {
+				j.Attributes[a.Key] = a.Value
+			}
 		}
 		if rec.Gates != 0 {
 			j.Gates = strings.Split(rec.Gates.String(), ",")
@@ -145,7 +155,7 @@ func StatusDocument(s Snapshot) map[string]StatusJSON {
 		doc[rec.Name] = j
 	}
 	if s.Terminating {
-		doc[ShutdownCheckName] = StatusJSON{Status: Terminating.String(), Since: s.At.UTC(), Gates: []string{"readiness"}}
+		doc[ShutdownCheckName] = StatusJSON{OK: false, Status: Terminating.String(), Since: s.At.UTC(), Gates: []string{"readiness"}}
 	}
 	return doc
 }

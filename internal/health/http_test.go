@@ -128,30 +128,31 @@ func TestStatusDocument(t *testing.T) {
 	if code != 200 || hdr.Get("Content-Type") != "application/json" {
 		t.Fatalf("status: %d %s", code, hdr.Get("Content-Type"))
 	}
-	// The shape documented in docs/health.md: keyed by check name, attributes as Key/Value.
+	// The shape documented in docs/health.md: keyed by check name; "ok" as
+	// gangway_health_check_ok says; attributes as an object.
 	var doc map[string]struct {
-		Status     string `json:"status"`
-		Error      string `json:"error"`
-		Version    string `json:"version"`
-		Since      string `json:"since"`
-		Attributes []struct {
-			Key   string `json:"Key"`
-			Value string `json:"Value"`
-		} `json:"attributes"`
+		OK         *bool             `json:"ok"`
+		Status     string            `json:"status"`
+		Error      string            `json:"error"`
+		Version    string            `json:"version"`
+		Since      string            `json:"since"`
+		Attributes map[string]string `json:"attributes"`
 	}
 	if err := json.Unmarshal([]byte(body), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, body)
 	}
-	if c := doc["config.build"]; c.Status != "RUNNING" || c.Version != "v9" || c.Since == "" {
+	if c := doc["config.build"]; c.OK == nil || !*c.OK || c.Status != "RUNNING" || c.Version != "v9" || c.Since == "" {
 		t.Fatalf("config.build = %+v", c)
 	}
+	// A failed check reads ok: false, whatever its lifecycle status says.
 	c := doc["config.source"]
-	if c.Status != "RUNNING" || c.Error != "watch failed" || len(c.Attributes) != 1 ||
-		c.Attributes[0].Key != "backend" || c.Attributes[0].Value != "file" {
-		t.Fatalf("config.source = %+v", c)
+	if c.OK == nil || *c.OK || c.Status != "RUNNING" || c.Error != "watch failed" || len(c.Attributes) != 1 || c.Attributes["backend"] != "file" {
+		t.Fatalf("config.source = %+v\n%s", c, body)
 	}
-	if !strings.Contains(body, `"Key": "backend"`) {
-		t.Fatalf("attributes not in Key/Value form:\n%s", body)
+	if !strings.Contains(body, `"attributes": {
+      "backend": "file"
+    }`) {
+		t.Fatalf("attributes are not an object:\n%s", body)
 	}
 }
 

@@ -39,15 +39,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	snap := c.reg.Snapshot()
-	failing := map[string]bool{}
+	failing := snap.failing()
 	for _, p := range []Probe{Startup, Readiness, Liveness} {
-		res := snap.Evaluate(p)
-		for _, cr := range res.Checks {
-			if !cr.OK {
-				failing[cr.Name] = true
-			}
-		}
-		ch <- prometheus.MustNewConstMetric(c.probeOK, prometheus.GaugeValue, b2f(res.OK), p.String())
+		ch <- prometheus.MustNewConstMetric(c.probeOK, prometheus.GaugeValue, b2f(snap.Evaluate(p).OK), p.String())
 	}
 	// Container gates no check of its own, so it only has its probe gauge.
 	ch <- prometheus.MustNewConstMetric(c.probeOK, prometheus.GaugeValue, b2f(snap.Evaluate(Container).OK), Container.String())
@@ -64,4 +58,18 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// failing names the checks that fail a probe they gate: the checks whose
+// gangway_health_check_ok and /status "ok" are false.
+func (s Snapshot) failing() map[string]bool {
+	failing := map[string]bool{}
+	for _, p := range []Probe{Startup, Readiness, Liveness} {
+		for _, cr := range s.Evaluate(p).Checks {
+			if !cr.OK {
+				failing[cr.Name] = true
+			}
+		}
+	}
+	return failing
 }

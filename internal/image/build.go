@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // Options are a build's inputs. Version, Revision and Created come from the commit (the
@@ -36,6 +38,9 @@ type Options struct {
 	Go string
 	// Log receives the commands run; default io.Discard.
 	Log io.Writer
+	// BinDir, when set, keeps the compiled binaries as BinDir/gangway-proxy-OS-ARCH and
+	// BinDir/gangway-healthcheck-OS-ARCH (make release ships them beside the image).
+	BinDir string
 }
 
 // Built is a build's result.
@@ -65,6 +70,15 @@ func Build(ctx context.Context, o Options) (*Built, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	if o.BinDir != "" {
+		// go build runs in ModuleDir, so a relative -o would land there.
+		if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(o.BinDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 
 	system, err := newLayer(systemEntries(), o.Created)
 	if err != nil {
@@ -72,12 +86,16 @@ func Build(ctx context.Context, o Options) (*Built, error) {
 	}
 	b := &Built{Index: mutate.IndexMediaType(empty.Index, types.OCIImageIndex), Platforms: o.Platforms}
 	for _, p := range o.Platforms {
-		dir := filepath.Join(tmp, p.Architecture+p.Variant)
-		proxy, err := compile(ctx, o, p, "./cmd/proxy", filepath.Join(dir, "proxy"), proxyLDFlags(o.Version))
+		dir, proxyOut, hcOut := filepath.Join(tmp, p.Architecture+p.Variant), "proxy", "healthcheck"
+		if o.BinDir != "" {
+			suffix := "-" + p.OS + "-" + p.Architecture
+			dir, proxyOut, hcOut = o.BinDir, "gangway-proxy"+suffix, "gangway-healthcheck"+suffix
+		}
+		proxy, err := compile(ctx, o, p, "./cmd/proxy", filepath.Join(dir, proxyOut), version.LDFlags(o.Version, o.Revision))
 		if err != nil {
 			return nil, err
 		}
-		hc, err := compile(ctx, o, p, "./cmd/healthcheck", filepath.Join(dir, "healthcheck"), healthcheckLDFlags(o.Version))
+		hc, err := compile(ctx, o, p, "./cmd/healthcheck", filepath.Join(dir, hcOut), version.LDFlags(o.Version, o.Revision))
 		if err != nil {
 			return nil, err
 		}
@@ -96,15 +114,6 @@ func Build(ctx context.Context, o Options) (*Built, error) {
 		})
 	}
 	return b, nil
-}
-
-// The link flags of `make build` (Makefile LDFLAGS); the Dockerfile passes the same.
-func proxyLDFlags(version string) string {
-	return "-s -w -X github.com/gangway-ecs/gangway/internal/version.Version=" + version
-}
-
-func healthcheckLDFlags(version string) string {
-	return "-s -w -X main.version=" + version
 }
 
 // buildSettings are the variables that change the generated code, set for every build, so

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/version"
 )
 
 // instruction is one Dockerfile instruction, continuation lines joined.
@@ -177,8 +179,8 @@ func TestDockerfileAgreesWithBuilder(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`-trimpath -ldflags "` + proxyLDFlags("${VERSION}") + `" -o /out/proxy ./cmd/proxy`,
-		`-trimpath -ldflags "` + healthcheckLDFlags("${VERSION}") + `" -o /out/healthcheck ./cmd/healthcheck`,
+		`-trimpath -ldflags "` + version.LDFlags("${VERSION}", "${REVISION}") + `" -o /out/proxy ./cmd/proxy`,
+		`-trimpath -ldflags "` + version.LDFlags("${VERSION}", "${REVISION}") + `" -o /out/healthcheck ./cmd/healthcheck`,
 	} {
 		if !strings.Contains(runs, want) {
 			t.Errorf("the build stage does not run go build %s", want)
@@ -194,5 +196,23 @@ func TestDockerfileAgreesWithBuilder(t *testing.T) {
 	}
 	if !reflect.DeepEqual(final[0], instruction{"FROM", "scratch"}) {
 		t.Errorf("final stage starts with %v", final[0])
+	}
+}
+
+// TestMakefileLinksAsBuilder: `make build` stamps both binaries with the link flags Build and
+// the Dockerfile use, so a binary says the same version and commit however it was built.
+func TestMakefileLinksAsBuilder(t *testing.T) {
+	data, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "LDFLAGS     := " + version.LDFlags("$(VERSION)", "$(COMMIT)") + "\n"
+	if !strings.Contains(string(data), want) {
+		t.Errorf("the Makefile's LDFLAGS is not version.LDFlags:\nwant %s", want)
+	}
+	for _, bin := range []string{"proxy", "healthcheck"} {
+		if !strings.Contains(string(data), "$(GOBUILD) -o bin/"+bin+" ./cmd/"+bin+"\n") {
+			t.Errorf("make build does not link bin/%s with $(GOBUILD)", bin)
+		}
 	}
 }

@@ -89,3 +89,19 @@ func TestOneImageReference(t *testing.T) {
 		}
 	}
 }
+
+// TestChangelogNamesTheRelease: the newest release in CHANGELOG.md is ReleaseTag, the version
+// every shipped file pins, so that the notes of the pinned version exist.
+func TestChangelogNamesTheRelease(t *testing.T) {
+	data, err := os.ReadFile("../../CHANGELOG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("CHANGELOG.md has no release section (## [X.Y.Z] - YYYY-MM-DD)")
+	}
+	if got := "v" + string(m[1]); got != ReleaseTag {
+		t.Errorf("CHANGELOG.md's newest release is %s, ReleaseTag is %s", got, ReleaseTag)
+	}
+}

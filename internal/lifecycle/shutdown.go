@@ -68,15 +68,15 @@ func (s *Shutdown) Run(start time.Time, abort <-chan struct{}) {
 	}
 
 	s.Health.BeginShutdown()
-	log.Info("shutdown: readiness failing, still serving", "phase", "delay", "delay", s.Delay.String(), "deadline", s.Deadline.String())
+	log.Info("shutdown: readiness failing, still serving", "phase", "delay", "delay_ms", ms(s.Delay), "deadline_ms", ms(s.Deadline))
 
 	// Phase 2: keep serving while load balancers notice.
 	delayEnd := minTime(start.Add(s.Delay), hardStop)
 	if !sleepUntil(delayEnd, abort) {
-		log.Warn("shutdown: aborted by a second signal", "phase", "delay", "elapsed", since(start))
+		log.Warn("shutdown: aborted by a second signal", "phase", "delay", "elapsed_ms", since(start))
 		return
 	}
-	log.Info("shutdown: delay over, stop accepting", "phase", "stop-accepting", "elapsed", since(start))
+	log.Info("shutdown: delay over, stop accepting", "phase", "stop-accepting", "elapsed_ms", since(start))
 
 	// Phase 3 and 4: stop accepting, then wait for in-flight requests.
 	phase := time.Now()
@@ -107,7 +107,7 @@ func (s *Shutdown) Run(start time.Time, abort <-chan struct{}) {
 	default:
 	}
 	cancel()
-	log.Info("shutdown: drain finished", "phase", "drain", "duration", since(phase),
+	log.Info("shutdown: drain finished", "phase", "drain", "duration_ms", since(phase),
 		"connections_left", remaining, "aborted", aborted)
 
 	// Phase 5: close what is left.
@@ -115,8 +115,8 @@ func (s *Shutdown) Run(start time.Time, abort <-chan struct{}) {
 	for _, d := range s.Drainers {
 		d.Close()
 	}
-	log.Info("shutdown: complete", "phase", "close", "duration", since(phase),
-		"total", since(start), "closed_connections", remaining)
+	log.Info("shutdown: complete", "phase", "close", "duration_ms", since(phase),
+		"total_ms", since(start), "closed_connections", remaining)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -142,5 +142,8 @@ func sleepUntil(t time.Time, abort <-chan struct{}) bool {
 	}
 }
 
-// since renders the time elapsed since t for logs ("1.502s").
-func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
+// Logs give every duration in milliseconds, as a number under a key ending in _ms, like the
+// access log's duration_ms.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func since(t time.Time) float64 { return ms(time.Since(t)) }

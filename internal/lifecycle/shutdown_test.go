@@ -1,7 +1,11 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,5 +99,39 @@ func TestShutdownAbort(t *testing.T) {
 	}
 	if !d.stop.IsZero() {
 		t.Fatal("aborted during the delay yet stopped accepting")
+	}
+}
+
+// TestShutdownLogsMilliseconds: every duration in the shutdown's log lines is a number of
+// milliseconds under a key ending in _ms, the unit of the access log's duration_ms.
+func TestShutdownLogsMilliseconds(t *testing.T) {
+	var buf bytes.Buffer
+	sd := &Shutdown{Delay: 50 * time.Millisecond, DrainTimeout: time.Second, Deadline: 5 * time.Second,
+		Health: health.NewRegistry(), Drainers: []Drainer{&recorder{}}, Logger: slog.New(slog.NewJSONHandler(&buf, nil))}
+	sd.Run(time.Now(), nil)
+	lines := 0
+	for line := range strings.Lines(buf.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		for k, v := range rec {
+			switch k {
+			case "duration", "elapsed", "total", "delay", "deadline":
+				t.Errorf("%q: %s=%v has no unit in its name", rec["msg"], k, v)
+			}
+			if strings.HasSuffix(k, "_ms") {
+				lines++
+				if _, ok := v.(float64); !ok {
+					t.Errorf("%q: %s=%v is not a number", rec["msg"], k, v)
+				}
+			}
+		}
+	}
+	if lines < 5 {
+		t.Errorf("%d durations in milliseconds, want at least 5:\n%s", lines, buf.String())
+	}
+	if !strings.Contains(buf.String(), `"delay_ms":50,`) {
+		t.Errorf("the first line does not say the 50 ms delay as delay_ms:\n%s", buf.String())
 	}
 }

@@ -233,7 +233,7 @@ func (c *Client) Run(ctx context.Context) error {
 		failures++
 		wait := c.backoff(failures)
 		c.log.Warn("xds stream ended; the last applied version keeps serving", "control_plane", where,
-			"error", err, "retry_in", wait.Round(time.Millisecond), "serving_version", c.appliedVersion())
+			"error", err, "retry_in_ms", wait.Milliseconds(), "serving_version", c.appliedVersion())
 		c.conn.Fail(fmt.Errorf("disconnected: %w", err),
 			health.A("control_plane", where), health.A("state", "reconnecting"),
 			health.A("serving_version", c.appliedVersion()), health.A("since", time.Now().UTC().Format(time.RFC3339)))
@@ -546,7 +546,7 @@ func (s *session) evaluate(v string) error {
 	c.status.Rejected, c.status.Reason = "", ""
 	c.mu.Unlock()
 	c.log.Info("xds version applied", "version", v, "listeners", len(res.Listeners), "clusters", len(res.Clusters),
-		"duration", time.Since(start).Round(time.Microsecond))
+		"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	return s.answerAll(v, nil)
 }
 

@@ -238,14 +238,7 @@ func (p *process) status(t *testing.T) map[string]health.StatusJSON {
 	return out
 }
 
-func attrOf(s health.StatusJSON, key string) string {
-	for _, a := range s.Attributes {
-		if a.Key == key {
-			return a.Value
-		}
-	}
-	return ""
-}
+func attrOf(s health.StatusJSON, key string) string { return s.Attributes[key] }
 
 func (p *process) ready(t *testing.T) bool {
 	t.Helper()
