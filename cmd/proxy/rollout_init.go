@@ -25,8 +25,8 @@ func (o *rolloutOptions) initCmd(ctx context.Context, args []string) error {
 	}
 	files := map[string]string{"taskdef": filepath.Join(*dir, "taskdef.json"), "service": filepath.Join(*dir, "service.json"), "targetGroup": filepath.Join(*dir, "target-group.json")}
 	if !*force {
-		for _, f := range files {
-			if _, err := os.Stat(f); err == nil {
+		for _, k := range []string{"taskdef", "service", "targetGroup"} { // in a fixed order: one answer
+			if f := files[k]; fileExists(f) {
 				return &exitError{code: exitFailure, err: fmt.Errorf("%s exists: pass -force to overwrite it, or -dir to write elsewhere", f)}
 			}
 		}
@@ -74,4 +74,9 @@ func (o *rolloutOptions) initCmd(ctx context.Context, args []string) error {
 	o.emit(map[string]any{"type": "init", "taskDefinitionArn": live.TaskDefinitionARN, "targetGroupArn": live.TargetGroupARN,
 		"taskdef": files["taskdef"], "service": files["service"], "targetGroup": files["targetGroup"]}, text.String())
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
