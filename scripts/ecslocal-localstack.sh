@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$(mktemp -t ecslocal.XXXXXX.log)"
-bin/ecslocal -addr "127.0.0.1:$port" >"$log" 2>&1 &
+bin/ecslocal -addr "127.0.0.1:$port" -no-containers >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 50); do

@@ -2,7 +2,12 @@
 // address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive through
 // AWS_ENDPOINT_URL. See docs/ecslocal.md for what it models.
 //
-//	ecslocal [-addr 127.0.0.1:4580] [-region us-east-1] [-account 000000000000] [-v]
+//	ecslocal [-addr 127.0.0.1:4580] [-region us-east-1] [-account 000000000000]
+//	         [-image NAME=OCI-LAYOUT-DIR ...] [-name ecsl] [-subnet 198.18.0.0/24]
+//	         [-state-dir /var/lib/ecslocal] [-no-containers] [-v]
+//
+// Tasks run as runc containers, which needs root on Linux; -no-containers serves the APIs
+// alone (tasks are records), anywhere.
 //
 // The first SIGINT or SIGTERM shuts it down gracefully; a second one exits at once.
 package main
@@ -18,12 +23,15 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/tasks"
 )
 
 // Exit codes.
@@ -60,18 +68,44 @@ type usageError struct{ error }
 type options struct {
 	addr, region, account string
 	verbose               bool
+	noContainers          bool
+	name, subnet, state   string
+	images                imageMap
+}
+
+// imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
+// image name of the task definitions.
+type imageMap map[string]string
+
+func (m imageMap) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m imageMap) Set(v string) error {
+	name, dir, ok := strings.Cut(v, "=")
+	if !ok || name == "" || dir == "" {
+		return fmt.Errorf("want NAME=OCI-LAYOUT-DIR, got %q", v)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		return fmt.Errorf("%s: not an OCI image layout: %w", dir, err)
+	}
+	m[name] = dir
+	return nil
 }
 
 // run serves until ctx ends. When ready is not nil it receives the address served once the
 // listener is open (tests pass ":0"-style addresses).
 func run(ctx context.Context, args []string, stderr *os.File, ready chan<- string) error {
-	var o options
+	o := options{images: imageMap{}}
 	fs := flag.NewFlagSet("ecslocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4580", "loopback `address` to serve the ECS and ELBv2 APIs on")
 	fs.StringVar(&o.region, "region", "us-east-1", "`region` in the ARNs")
 	fs.StringVar(&o.account, "account", "000000000000", "12-digit `account` ID in the ARNs")
-	fs.BoolVar(&o.verbose, "v", false, "log every request")
+	fs.BoolVar(&o.verbose, "v", false, "log every request and health check")
+	fs.BoolVar(&o.noContainers, "no-containers", false, "serve the APIs only: tasks are records and nothing runs (no root needed)")
+	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable)")
+	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
+	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
+	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles and runc state")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -96,6 +130,27 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account})
 	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
+
+	if !o.noContainers {
+		subnet, err := netip.ParsePrefix(o.subnet)
+		if err != nil {
+			return usageError{fmt.Errorf("-subnet %q: %v", o.subnet, err)}
+		}
+		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Log: log}, ecsAPI)
+		if errors.Is(err, tasks.ErrNotSupported) {
+			return fmt.Errorf("%w (or pass -no-containers to serve the APIs without running tasks)", err)
+		}
+		if err != nil {
+			return err
+		}
+		// Torn down after the server has stopped: every task stopped, the network removed.
+		defer func() {
+			if err := runner.Close(context.WithoutCancel(ctx)); err != nil {
+				log.Error("removing the tasks' containers and network", "error", err)
+			}
+		}()
+		ecsAPI.SetRunner(runner)
+	}
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

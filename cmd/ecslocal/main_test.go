@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -26,7 +28,7 @@ func serve(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, os.Stderr, ready) }()
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-no-containers"}, os.Stderr, ready) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -139,5 +141,51 @@ func TestAWSCLI(t *testing.T) {
 	if _, err := aws("ecs", "create-capacity-provider", "--name", "cp", "--auto-scaling-group-provider", "autoScalingGroupArn=asg"); err == nil ||
 		!strings.Contains(err.Error(), "(UnsupportedFeatureException) when calling the CreateCapacityProvider operation") {
 		t.Errorf("create-capacity-provider: %v, want UnsupportedFeatureException naming the operation", err)
+	}
+}
+
+// TestNeedsRoot runs ecslocal as an unprivileged user: it stops at once with an error that
+// says what running tasks needs and how to do without.
+func TestNeedsRoot(t *testing.T) {
+	if os.Getenv("ECSLOCAL_TEST_UNPRIVILEGED") != "" {
+		err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-state-dir", os.Getenv("ECSLOCAL_TEST_STATE")}, os.Stderr, nil)
+		fmt.Println("error:", err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		// An unprivileged run is the case itself.
+		err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-state-dir", t.TempDir()}, os.Stderr, nil)
+		checkNeedsRoot(t, err.Error())
+		return
+	}
+	// The unprivileged user needs a copy of the test binary it can execute and a state
+	// directory it can write.
+	dir, err := os.MkdirTemp("", "ecslocal-unprivileged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	state, bin := filepath.Join(dir, "state"), filepath.Join(dir, "ecslocal.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.Chmod(dir, 0o755), os.Mkdir(state, 0o777), os.Chmod(state, 0o777), os.WriteFile(bin, self, 0o755)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestNeedsRoot$")
+	cmd.Env = append(os.Environ(), "ECSLOCAL_TEST_UNPRIVILEGED=1", "ECSLOCAL_TEST_STATE="+state)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("running as uid 65534: %v\n%s", err, out)
+	}
+	checkNeedsRoot(t, string(out))
+}
+
+func checkNeedsRoot(t *testing.T, out string) {
+	t.Helper()
+	if !strings.Contains(out, "running tasks needs Linux and root") || !strings.Contains(out, "-no-containers") {
+		t.Errorf("ecslocal without root said:\n%s\nwant the reason and -no-containers", out)
 	}
 }

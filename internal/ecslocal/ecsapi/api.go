@@ -9,9 +9,9 @@
 // *wire.Error with the model's exception names, and validation messages are the ones ECS
 // writes where they are known.
 //
-// The package records; it does not run. Task records change state only through what the
-// caller asks (StopTask) and, once wired, through the task runner and the scheduler, which
-// will call into this package.
+// The package records; a Runner runs. Without one (SetRunner), tasks stay PROVISIONING and
+// a stop takes them to STOPPED at once; with one, RunTask starts each task on it, StopTask
+// asks it to stop them, and it writes the task's state back through UpdateTask.
 package ecsapi
 
 import (
@@ -46,6 +46,7 @@ type API struct {
 	tasks       map[string]*task             // by ARN
 	deployments map[string]*deployment       // service deployments by ARN
 	revisions   map[string]*revision         // service revisions by ARN
+	runner      Runner
 	tags        map[string]map[string]string // by resource ARN
 	seq         int                          // service deployments created
 }

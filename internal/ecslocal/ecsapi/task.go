@@ -33,7 +33,8 @@ const (
 // stoppedByUser is the stoppedReason of a StopTask without a reason.
 const stoppedByUser = "Task stopped by user"
 
-// RunTask records count (1 to 10) tasks of a task definition in PROVISIONING.
+// RunTask records count (1 to 10) tasks of a task definition in PROVISIONING and hands them
+// to the runner.
 func (a *API) RunTask(_ context.Context, in *ecs.RunTaskInput) (*ecs.RunTaskOutput, error) {
 	count := aws.ToInt32(in.Count)
 	if in.Count == nil {
@@ -64,6 +65,9 @@ func (a *API) RunTask(_ context.Context, in *ecs.RunTaskInput) (*ecs.RunTaskOutp
 		t := a.newTask(c, &td.td, in.LaunchType, group, aws.ToString(in.StartedBy), in.Overrides)
 		a.setTags(*t.t.TaskArn, in.Tags)
 		out.Tasks = append(out.Tasks, *wire.Clone(&t.t))
+		if a.runner != nil {
+			a.runner.Start(*t.t.TaskArn, *wire.Clone(&td.td), wire.Clone(t.t.Overrides))
+		}
 	}
 	return out, nil
 }
@@ -146,8 +150,8 @@ func (a *API) StopTask(_ context.Context, in *ecs.StopTaskInput) (*ecs.StopTaskO
 }
 
 // requestStop sets a task's desired status to STOPPED with its stop code and reason (the
-// first ones given stick, as in ECS). A task that is still PROVISIONING has nothing to stop
-// and goes to STOPPED. The caller holds a.mu.
+// first ones given stick, as in ECS) and asks the runner to stop it. Without a runner nothing
+// runs, so the task goes to STOPPED at once. The caller holds a.mu.
 func (a *API) requestStop(t *task, code types.TaskStopCode, reason string) {
 	if aws.ToString(t.t.DesiredStatus) == StatusStopped {
 		return
@@ -156,6 +160,10 @@ func (a *API) requestStop(t *task, code types.TaskStopCode, reason string) {
 	t.t.DesiredStatus = aws.String(StatusStopped)
 	t.t.StopCode, t.t.StoppedReason, t.t.StoppingAt = code, aws.String(reason), now
 	t.t.Version++
+	if a.runner != nil {
+		a.runner.Stop(*t.t.TaskArn)
+		return
+	}
 	if aws.ToString(t.t.LastStatus) == StatusProvisioning {
 		t.t.LastStatus = aws.String(StatusStopped)
 		t.t.StoppedAt, t.t.ExecutionStoppedAt = now, now
