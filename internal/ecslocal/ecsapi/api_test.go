@@ -25,6 +25,11 @@ func container(name string) types.ContainerDefinition {
 		Essential: aws.Bool(true), PortMappings: []types.PortMapping{{ContainerPort: aws.Int32(8080)}}}
 }
 
+func withDeps(c types.ContainerDefinition, deps []types.ContainerDependency) types.ContainerDefinition {
+	c.DependsOn = deps
+	return c
+}
+
 func register(t *testing.T, c *ecs.Client, family string) *types.TaskDefinition {
 	t.Helper()
 	out := ecslocaltest.Must(c.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{
@@ -67,6 +72,24 @@ func TestTaskDefinitions(t *testing.T) {
 	ecslocaltest.WantCode(t, err, "ClientException")
 	_, err = c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("bad family"), ContainerDefinitions: []types.ContainerDefinition{container("a")}})
 	ecslocaltest.WantCode(t, err, "ClientException")
+
+	// dependsOn: the dependency exists, COMPLETE and SUCCESS are not on an essential
+	// container, HEALTHY needs a health check, no cycles.
+	dep := func(name string, cond types.ContainerCondition) []types.ContainerDependency {
+		return []types.ContainerDependency{{ContainerName: aws.String(name), Condition: cond}}
+	}
+	for name, defs := range map[string][]types.ContainerDefinition{
+		"unknown":               {withDeps(container("a"), dep("ghost", types.ContainerConditionStart))},
+		"SUCCESS on essential":  {container("init"), withDeps(container("a"), dep("init", types.ContainerConditionSuccess))},
+		"HEALTHY without check": {container("db"), withDeps(container("a"), dep("db", types.ContainerConditionHealthy))},
+		"cycle":                 {withDeps(container("a"), dep("b", types.ContainerConditionStart)), withDeps(container("b"), dep("a", types.ContainerConditionStart))},
+	} {
+		_, err = c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("deps"), ContainerDefinitions: defs})
+		var ce *types.ClientException
+		if !errors.As(err, &ce) {
+			t.Errorf("dependsOn %s: %v, want ClientException", name, err)
+		}
+	}
 }
 
 func TestPagination(t *testing.T) {

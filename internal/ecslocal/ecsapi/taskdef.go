@@ -46,13 +46,8 @@ func (a *API) RegisterTaskDefinition(_ context.Context, in *ecs.RegisterTaskDefi
 		}
 		names[name] = true
 	}
-	for _, c := range in.ContainerDefinitions {
-		for _, d := range c.DependsOn {
-			if !names[aws.ToString(d.ContainerName)] {
-				return nil, clientError("Container %s depends on container %s, which is not in the task definition.",
-					aws.ToString(c.Name), aws.ToString(d.ContainerName))
-			}
-		}
+	if err := checkDependencies(in.ContainerDefinitions); err != nil {
+		return nil, err
 	}
 	if slices.Contains(in.RequiresCompatibilities, types.CompatibilityFargate) && in.NetworkMode != types.NetworkModeAwsvpc {
 		return nil, clientError("Fargate only supports network mode ‘awsvpc’.")
@@ -216,4 +211,51 @@ func (a *API) DeregisterTaskDefinition(_ context.Context, in *ecs.DeregisterTask
 		td.td.DeregisteredAt = a.timestamp()
 	}
 	return &ecs.DeregisterTaskDefinitionOutput{TaskDefinition: wire.Clone(&td.td)}, nil
+}
+
+// checkDependencies applies ContainerDependency's rules: a dependency names a container of
+// the task definition; COMPLETE and SUCCESS "can't be set on an essential container"; HEALTHY
+// needs the dependency to have a health check; and the dependencies form no cycle.
+func checkDependencies(defs []types.ContainerDefinition) error {
+	byName := map[string]*types.ContainerDefinition{}
+	for i := range defs {
+		byName[aws.ToString(defs[i].Name)] = &defs[i]
+	}
+	for _, c := range defs {
+		for _, d := range c.DependsOn {
+			dep := byName[aws.ToString(d.ContainerName)]
+			switch {
+			case dep == nil:
+				return clientError("Container %s depends on container %s, which is not in the task definition.", aws.ToString(c.Name), aws.ToString(d.ContainerName))
+			case (d.Condition == types.ContainerConditionComplete || d.Condition == types.ContainerConditionSuccess) && (dep.Essential == nil || *dep.Essential):
+				return clientError("Container %s: dependency condition %s can't be set on the essential container %s.", aws.ToString(c.Name), d.Condition, aws.ToString(dep.Name))
+			case d.Condition == types.ContainerConditionHealthy && dep.HealthCheck == nil:
+				return clientError("Container %s: dependency condition HEALTHY needs a health check on container %s.", aws.ToString(c.Name), aws.ToString(dep.Name))
+			}
+		}
+	}
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(name string) error
+	visit = func(name string) error {
+		switch state[name] {
+		case 1:
+			return clientError("Container %s: dependsOn forms a cycle.", name)
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		for _, d := range byName[name].DependsOn {
+			if err := visit(aws.ToString(d.ContainerName)); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		return nil
+	}
+	for _, c := range defs {
+		if err := visit(aws.ToString(c.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

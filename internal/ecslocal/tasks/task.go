@@ -32,6 +32,9 @@ const (
 	maxHealthOutput = 1024
 )
 
+// essentialExitReason is the stoppedReason ECS writes when an essential container exits.
+const essentialExitReason = "Essential container in task exited"
+
 type task struct {
 	r    *Runner
 	spec taskSpec
@@ -40,6 +43,7 @@ type task struct {
 
 	ns         *netns.Namespace
 	containers []*container
+	health     sync.WaitGroup // the health-check goroutines
 }
 
 type container struct {
@@ -92,27 +96,15 @@ func (t *task) run() {
 		return
 	}
 	t.set(func(tk *types.Task) { tk.PullStoppedAt = t.r.now() })
-	if err := t.startContainers(); err != nil {
-		t.r.log.Info("task failed to start", "task", t.spec.ARN, "error", err)
-		t.finish(ctx, stopRequest{code: types.TaskStopCodeTaskFailedToStart, reason: err.Error()})
-		return
-	}
-	t.setRunning()
-
 	hctx, cancelHealth := context.WithCancel(ctx)
-	var hwg sync.WaitGroup
-	for _, c := range t.containers {
-		if c.def.HealthCheck != nil {
-			hwg.Add(1)
-			go func() {
-				defer hwg.Done()
-				t.checkHealth(hctx, c)
-			}()
-		}
+	defer cancelHealth()
+	why, started := t.startContainers(hctx)
+	if started {
+		t.setRunning()
+		why = t.wait()
 	}
-	why := t.wait()
 	cancelHealth()
-	hwg.Wait()
+	t.health.Wait()
 	t.finish(ctx, why)
 }
 
@@ -225,30 +217,66 @@ func (t *task) override(name string) *types.ContainerOverride {
 	return nil
 }
 
-// startContainers starts the containers in the order of the task definition.
-func (t *task) startContainers() error {
+// startContainers starts the containers, each after its dependencies, and their health
+// checks. When not every container started it says why the task stops.
+func (t *task) startContainers(hctx context.Context) (stopRequest, bool) {
+	failed := func(err error) (stopRequest, bool) {
+		t.r.log.Info("task failed to start", "task", t.spec.ARN, "error", err)
+		if errors.Is(err, errEssentialExited) {
+			return stopRequest{code: types.TaskStopCodeEssentialContainerExited, reason: essentialExitReason}, false
+		}
+		return stopRequest{code: types.TaskStopCodeTaskFailedToStart, reason: err.Error()}, false
+	}
+	order, err := startOrder(t.containers)
+	if err != nil {
+		return failed(fmt.Errorf("CannotStartContainerError: %v", err))
+	}
+	byName := map[string]*container{}
 	for _, c := range t.containers {
-		log, err := os.Create(filepath.Join(c.bundle, "output.log"))
+		byName[aws.ToString(c.def.Name)] = c
+	}
+	for _, c := range order {
+		err := t.awaitDependencies(c, byName)
+		if errors.Is(err, errStopRequested) || len(t.stop) > 0 {
+			return <-t.stop, false
+		}
 		if err != nil {
-			return err
+			return failed(err)
 		}
-		c.cmd = t.r.runc.cmd(context.Background(), "run", "--bundle", c.bundle, c.id)
-		c.cmd.Stdout, c.cmd.Stderr = log, log
-		if err := c.cmd.Start(); err != nil {
-			log.Close()
-			return fmt.Errorf("CannotStartContainerError: container %s: %v", aws.ToString(c.def.Name), err)
+		if err := t.startContainer(c); err != nil {
+			return failed(fmt.Errorf("CannotStartContainerError: container %s: %v", aws.ToString(c.def.Name), err))
 		}
-		go func() {
-			err := c.cmd.Wait()
-			log.Close()
-			c.code = exitCode(err)
-			close(c.exited)
-		}()
-		if err := t.waitRunning(c); err != nil {
-			return fmt.Errorf("CannotStartContainerError: container %s: %v", aws.ToString(c.def.Name), err)
+		if c.def.HealthCheck != nil {
+			t.health.Add(1)
+			go func() {
+				defer t.health.Done()
+				t.checkHealth(hctx, c)
+			}()
 		}
 	}
-	return nil
+	return stopRequest{}, true
+}
+
+// startContainer runs a container with runc and waits until it runs.
+func (t *task) startContainer(c *container) error {
+	log, err := os.Create(filepath.Join(c.bundle, "output.log"))
+	if err != nil {
+		return err
+	}
+	cmd := t.r.runc.cmd(context.Background(), "run", "--bundle", c.bundle, c.id)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return err
+	}
+	c.cmd = cmd
+	go func() {
+		err := cmd.Wait()
+		log.Close()
+		c.code = exitCode(err)
+		close(c.exited)
+	}()
+	return t.waitRunning(c)
 }
 
 // startWait bounds the wait for runc to report a container running.
@@ -336,7 +364,7 @@ func (t *task) wait() stopRequest {
 			close(stopWatch)
 			t.recordExit(c)
 			if c.def.Essential == nil || *c.def.Essential {
-				return stopRequest{code: types.TaskStopCodeEssentialContainerExited, reason: "Essential container in task exited"}
+				return stopRequest{code: types.TaskStopCodeEssentialContainerExited, reason: essentialExitReason}
 			}
 			for i, p := range pending {
 				if p == c {
@@ -357,8 +385,9 @@ func (t *task) recordExit(c *container) {
 	})
 }
 
-// finish stops the containers (the image's stop signal, SIGTERM by default, then SIGKILL
-// after the container's stopTimeout), removes them and the namespace, and records STOPPED.
+// finish stops the containers in reverse dependency order (the image's stop signal, SIGTERM
+// by default, then SIGKILL after the container's stopTimeout), removes them and the
+// namespace, and records STOPPED.
 func (t *task) finish(ctx context.Context, why stopRequest) {
 	t.set(func(tk *types.Task) {
 		if aws.ToString(tk.DesiredStatus) != "STOPPED" {
@@ -372,19 +401,21 @@ func (t *task) finish(ctx context.Context, why stopRequest) {
 		}
 		tk.LastStatus = aws.String("STOPPING")
 	})
-	var wg sync.WaitGroup
-	for _, c := range t.containers {
-		if c.cmd == nil {
-			continue
+	for _, wave := range stopOrder(t.containers) {
+		var wg sync.WaitGroup
+		for _, c := range wave {
+			if c.cmd == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.stopContainer(ctx, c)
+				t.recordExit(c)
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.stopContainer(ctx, c)
-			t.recordExit(c)
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
 	t.set(func(tk *types.Task) {
 		tk.LastStatus = aws.String("DEPROVISIONING")
 		tk.ExecutionStoppedAt = t.r.now()

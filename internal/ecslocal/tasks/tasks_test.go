@@ -271,3 +271,71 @@ func TestFailedToStart(t *testing.T) {
 		t.Errorf("missing command: code %s reason %q startedAt %v", stopped.StopCode, aws.ToString(stopped.StoppedReason), stopped.StartedAt)
 	}
 }
+
+// TestDependsOn: containers start after their dependencies (SUCCESS of a non-essential init
+// container, HEALTHY of the app) and stop in reverse order; a dependency that never turns
+// healthy fails the task after startTimeout.
+func TestDependsOn(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx := context.Background()
+	env := func(kv ...string) []types.KeyValuePair {
+		var out []types.KeyValuePair
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, types.KeyValuePair{Name: aws.String(kv[i]), Value: aws.String(kv[i+1])})
+		}
+		return out
+	}
+	defs := []types.ContainerDefinition{
+		{Name: aws.String("init"), Image: aws.String(appImage), Essential: aws.Bool(false), Environment: env("EXIT_AFTER", "500ms", "EXIT_CODE", "0", "PORT", "8081")},
+		{Name: aws.String("app"), Image: aws.String(appImage), Essential: aws.Bool(true),
+			DependsOn:   []types.ContainerDependency{{ContainerName: aws.String("init"), Condition: types.ContainerConditionSuccess}},
+			HealthCheck: &types.HealthCheck{Command: []string{"CMD", "/app", "-check"}, Interval: aws.Int32(5), Timeout: aws.Int32(2), Retries: aws.Int32(2)}},
+		// The sidecar ignores SIGTERM for its 2 s stopTimeout: the app must outlive it.
+		{Name: aws.String("sidecar"), Image: aws.String(appImage), Essential: aws.Bool(true), StopTimeout: aws.Int32(2), Environment: env("PORT", "8082", "IGNORE_TERM", "1"),
+			DependsOn: []types.ContainerDependency{{ContainerName: aws.String("app"), Condition: types.ContainerConditionHealthy}}},
+	}
+	ecslocaltest.Must(c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("chain"), NetworkMode: types.NetworkModeAwsvpc, ContainerDefinitions: defs})).Get(t)
+	arn := runTask(t, c, "chain")
+	running := waitFor(t, c, arn, 40*time.Second, "RUNNING", isStatus("RUNNING"))
+	byName := func(task types.Task) map[string]types.Container {
+		m := map[string]types.Container{}
+		for _, ct := range task.Containers {
+			m[*ct.Name] = ct
+		}
+		return m
+	}
+	if app := byName(running)["app"]; app.HealthStatus != types.HealthStatusHealthy {
+		t.Errorf("the task ran before app was HEALTHY (%s), which the sidecar waits for", app.HealthStatus)
+	}
+	if took := running.StartedAt.Sub(*running.CreatedAt); took < 5*time.Second {
+		t.Errorf("RUNNING %s after creation, before app's first health check could pass", took)
+	}
+	settled := waitFor(t, c, arn, 10*time.Second, "init STOPPED", func(task types.Task) bool { return aws.ToString(byName(task)["init"].LastStatus) == "STOPPED" })
+	if code := aws.ToInt32(byName(settled)["init"].ExitCode); code != 0 || aws.ToString(settled.LastStatus) != "RUNNING" {
+		t.Errorf("init exited %d and the task is %s; want 0 and RUNNING (init is not essential)", code, aws.ToString(settled.LastStatus))
+	}
+
+	ecslocaltest.Must(c.StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(arn)})).Get(t)
+	first := waitFor(t, c, arn, 20*time.Second, "a container STOPPED", func(task types.Task) bool {
+		m := byName(task)
+		return aws.ToString(m["app"].LastStatus) == "STOPPED" || aws.ToString(m["sidecar"].LastStatus) == "STOPPED"
+	})
+	if m := byName(first); aws.ToString(m["sidecar"].LastStatus) != "STOPPED" {
+		t.Errorf("app stopped before the sidecar that depends on it (sidecar %s)", aws.ToString(m["sidecar"].LastStatus))
+	}
+	waitFor(t, c, arn, 20*time.Second, "STOPPED", isStatus("STOPPED"))
+
+	defs = []types.ContainerDefinition{
+		{Name: aws.String("sick"), Image: aws.String(appImage), Essential: aws.Bool(true),
+			HealthCheck: &types.HealthCheck{Command: []string{"CMD", "/no/such/check"}, Interval: aws.Int32(5), Retries: aws.Int32(1)}},
+		{Name: aws.String("waiter"), Image: aws.String(appImage), Essential: aws.Bool(true), StartTimeout: aws.Int32(2), Environment: env("PORT", "8082"),
+			DependsOn: []types.ContainerDependency{{ContainerName: aws.String("sick"), Condition: types.ContainerConditionHealthy}}},
+	}
+	ecslocaltest.Must(c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("never"), NetworkMode: types.NetworkModeAwsvpc, ContainerDefinitions: defs})).Get(t)
+	arn = runTask(t, c, "never")
+	stopped := waitFor(t, c, arn, 30*time.Second, "STOPPED", isStatus("STOPPED"))
+	if stopped.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.Contains(aws.ToString(stopped.StoppedReason), "startTimeout 2s for sick to be HEALTHY") {
+		t.Errorf("never healthy: code %s reason %q", stopped.StopCode, aws.ToString(stopped.StoppedReason))
+	}
+}
