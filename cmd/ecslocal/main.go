@@ -31,6 +31,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/tasks"
 )
 
@@ -151,6 +152,16 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		}()
 		ecsAPI.SetRunner(runner)
 	}
+
+	// The target groups' health checks run as long as the server; they stop before the
+	// tasks do, so that no check reports on a task being removed.
+	checkCtx, stopChecks := context.WithCancel(context.WithoutCancel(ctx))
+	checksDone := make(chan error, 1)
+	go func() { checksDone <- targethealth.New(elbAPI, targethealth.Options{Log: log}).Run(checkCtx) }()
+	defer func() {
+		stopChecks()
+		<-checksDone
+	}()
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

@@ -23,6 +23,8 @@ type target struct {
 	reason     types.TargetHealthReasonEnum
 	desc       string
 	drainUntil time.Time // zero unless deregistered
+	// passes and fails count consecutive check results toward the thresholds.
+	passes, fails int
 }
 
 // The reason descriptions of "Health checks for Application Load Balancer target groups"
@@ -121,6 +123,7 @@ func (a *API) RegisterTargets(_ context.Context, in *elb.RegisterTargetsInput) (
 		}
 		t.state, t.reason, t.desc = types.TargetHealthStateEnumInitial, types.TargetHealthReasonEnumRegistrationInProgress, descRegistration
 		t.drainUntil = time.Time{}
+		t.passes, t.fails = 0, 0
 	}
 	return &elb.RegisterTargetsOutput{}, nil
 }
