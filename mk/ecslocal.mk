@@ -2,8 +2,10 @@
 # emulator; docs/ecslocal.md says what it models. Targets:
 #   ecslocal        builds bin/ecslocal
 #   test-ecslocal   its tests with -race, the AWS CLI test included (the CLI pinned by
-#                   scripts/moto-install.sh) and the container tests (root, runc, iproute2:
-#                   installed here; `go test ./...` skips them, saying why, when not root),
+#                   scripts/moto-install.sh), the load-balancer tests (haproxy) and the
+#                   container tests (root, runc, iproute2; all three packages
+#                   installed here; `go test ./...` skips them, saying why, when not root or
+#                   a package is missing),
 #                   then the localstack/ tests that ecslocal covers run against a
 #                   bin/ecslocal on 127.0.0.1 (in `make test`)
 
@@ -14,7 +16,7 @@ ecslocal:
 	$(GOBUILD) -o bin/ecslocal ./cmd/ecslocal
 
 test-ecslocal: ecslocal
-	@scripts/apt-install.sh runc iproute2
+	@scripts/apt-install.sh runc iproute2 haproxy
 	GANGWAY_ECSLOCAL_REQUIRE=1 GANGWAY_AWS_CLI="$$(scripts/moto-install.sh) -m awscli" \
 	  $(GO) test -race -count=1 ./cmd/ecslocal/ ./internal/ecslocal/...
 	scripts/ecslocal-localstack.sh

@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$(mktemp -t ecslocal.XXXXXX.log)"
-bin/ecslocal -addr "127.0.0.1:$port" -no-containers >"$log" 2>&1 &
+state="$(mktemp -d -t ecslocal-state.XXXXXX)"
+bin/ecslocal -addr "127.0.0.1:$port" -no-containers -state-dir "$state" >"$log" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$log" "$state"' EXIT
 for _ in $(seq 1 50); do
   if grep -q "serving" "$log"; then break; fi
   if ! kill -0 "$pid" 2>/dev/null; then echo "ecslocal exited:" >&2; cat "$log" >&2; exit 1; fi

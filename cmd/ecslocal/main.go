@@ -25,11 +25,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/tasks"
@@ -106,7 +108,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable)")
 	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
-	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles and runc state")
+	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -153,14 +155,27 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		ecsAPI.SetRunner(runner)
 	}
 
-	// The target groups' health checks run as long as the server; they stop before the
-	// tasks do, so that no check reports on a task being removed.
-	checkCtx, stopChecks := context.WithCancel(context.WithoutCancel(ctx))
-	checksDone := make(chan error, 1)
-	go func() { checksDone <- targethealth.New(elbAPI, targethealth.Options{Log: log}).Run(checkCtx) }()
+	// The target groups' health checks and the load balancer run as long as the server;
+	// they stop before the tasks do, so that no check reports on a task being removed and no
+	// request goes to one.
+	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
+	actorErr := make(chan error, 2)
+	var actors sync.WaitGroup
+	for _, run := range []func(context.Context) error{
+		targethealth.New(elbAPI, targethealth.Options{Log: log}).Run,
+		lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log}).Run,
+	} {
+		actors.Add(1)
+		go func() {
+			defer actors.Done()
+			if err := run(actorCtx); err != nil {
+				actorErr <- err
+			}
+		}()
+	}
 	defer func() {
-		stopChecks()
-		<-checksDone
+		stopActors()
+		actors.Wait()
 	}()
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -176,6 +191,10 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		return err
+	case err := <-actorErr:
+		_ = srv.Close()
+		<-errc
 		return err
 	case <-ctx.Done():
 	}

@@ -28,7 +28,10 @@ func serve(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-no-containers"}, os.Stderr, ready) }()
+	state := t.TempDir()
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-no-containers", "-state-dir", state}, os.Stderr, ready)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
