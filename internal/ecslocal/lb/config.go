@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +27,7 @@ global
     stats socket %s mode 600 level admin
     maxconn 4000
     hard-stop-after 1h
+    log stdout format raw local0 info
 
 defaults
     mode http
@@ -39,10 +39,12 @@ defaults
     retries 0
     no option redispatch
     option http-server-close
+    log global
+    log-format "%%b %%ST %%tsc"
 `, socket)
 	backends := map[string]string{} // target group ARN → backend name
-	for i, tg := range dp.TargetGroups {
-		backends[tg.Arn] = "tg" + strconv.Itoa(i)
+	for _, tg := range dp.TargetGroups {
+		backends[tg.Arn] = BackendName(tg.Arn)
 	}
 	for _, l := range dp.Listeners {
 		fmt.Fprintf(&b, "\nfrontend listener%d\n    bind %s\n", l.Port, netip.AddrPortFrom(bindAddr, uint16(l.Port)))
@@ -91,6 +93,12 @@ defaults
 		}
 	}
 	return b.String(), nil
+}
+
+// BackendName is a target group's backend: "tg-" and the ARN's ID, the same in every
+// configuration, so that the log lines of an old and a new HAProxy count for one group.
+func BackendName(arn string) string {
+	return "tg-" + arn[strings.LastIndexByte(arn, '/')+1:]
 }
 
 type acl struct{ name, def string }

@@ -48,8 +48,9 @@ type LB struct {
 	o   Options
 	cfg string // the configuration file
 
-	mu      sync.Mutex
-	applied string // the configuration HAProxy runs, for Applied
+	mu       sync.Mutex
+	applied  string // the configuration HAProxy runs, for Applied
+	counters *counters
 
 	gen  int        // configurations applied
 	cur  *process   // the HAProxy with the configuration applied
@@ -82,7 +83,7 @@ func New(src Source, o Options) *LB {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &LB{src: src, o: o, cfg: filepath.Join(o.Dir, "haproxy.cfg")}
+	return &LB{src: src, o: o, cfg: filepath.Join(o.Dir, "haproxy.cfg"), counters: newCounters()}
 }
 
 // Run follows the state until ctx ends, then stops HAProxy. HAProxy starts with the first
@@ -134,6 +135,9 @@ func (l *LB) apply(ctx context.Context) error {
 	if err := os.Rename(l.cfg+".new", l.cfg); err != nil {
 		return err
 	}
+	for _, tg := range dp.TargetGroups {
+		l.counters.name(BackendName(tg.Arn), tg.Arn)
+	}
 	l.last = strings.Replace(cfg, sock, "", 1)
 	l.gen++
 	if err := l.start(ctx, sock); err != nil {
@@ -144,6 +148,9 @@ func (l *LB) apply(ctx context.Context) error {
 	l.mu.Unlock()
 	return nil
 }
+
+// Counters returns each target group's request counts since the load balancer started.
+func (l *LB) Counters() map[string]Counters { return l.counters.snapshot() }
 
 // Applied returns the configuration the running HAProxy has taken over with ("" before the
 // first), for a caller that must know a change is in effect.
@@ -166,7 +173,11 @@ func (l *LB) start(ctx context.Context, sock string) error {
 		args = append(args, "-sf", strconv.Itoa(l.cur.cmd.Process.Pid))
 	}
 	cmd := exec.Command("haproxy", args...)
-	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Stderr = log
+	access, err := cmd.StdoutPipe() // the request log, counted
+	if err != nil {
+		return err
+	}
 	// HAProxy dies with ecslocal, however ecslocal ends: nothing is left to a next run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -174,6 +185,7 @@ func (l *LB) start(ctx context.Context, sock string) error {
 	}
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	go func() {
+		l.counters.read(access) // until HAProxy exits: Wait must come after
 		_ = cmd.Wait()
 		close(p.exited)
 	}()

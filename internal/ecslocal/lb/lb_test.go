@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,6 +43,8 @@ type app struct {
 	name     string
 	ready    atomic.Int32
 	inflight atomic.Int32 // /slow requests being served
+	served   atomic.Int64 // requests other than health checks
+	failed   atomic.Int64 // of which answered 500
 	srv      *httptest.Server
 	port     int32
 }
@@ -50,11 +53,18 @@ func newApp(t *testing.T, name string) *app {
 	a := &app{name: name}
 	a.ready.Store(200)
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/ready":
+		if path.Base(r.URL.Path) != "ready" {
+			a.served.Add(1)
+		}
+		switch path.Base(r.URL.Path) {
+		case "ready":
 			w.WriteHeader(int(a.ready.Load()))
 			return
-		case "/slow":
+		case "fail":
+			a.failed.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		case "slow":
 			a.inflight.Add(1)
 			time.Sleep(time.Second)
 			a.inflight.Add(-1)
@@ -98,8 +108,9 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 		_ = targethealth.New(api, targethealth.Options{Scale: 0.02, Reconcile: 10 * time.Millisecond}).Run(ctx)
 		done <- struct{}{}
 	}()
+	balancer := lb.New(api, lb.Options{Dir: dir, Poll: 20 * time.Millisecond})
 	go func() {
-		_ = lb.New(api, lb.Options{Dir: dir, Poll: 20 * time.Millisecond}).Run(ctx)
+		_ = balancer.Run(ctx)
 		done <- struct{}{}
 	}()
 	defer func() { cancel(); <-done; <-done }()
@@ -173,6 +184,18 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 		t.Errorf("a 1:1 weighted forward sent %v", seen)
 	}
 
+	// Every request is counted for its target group: all that green served (green is the
+	// only target of its group), the 500s it answered as its own.
+	for range 5 {
+		get("/green/x")
+		get("/green/fail")
+	}
+	want := lb.Counters{Requests: green.served.Load(), Target5XX: green.failed.Load()}
+	until(t, "the green requests counted", func() bool { return balancer.Counters()[greenTG].Requests >= want.Requests })
+	if got := balancer.Counters()[greenTG]; got != want || want.Target5XX != 5 {
+		t.Errorf("green counters %+v, want %+v (5 of them 500s)", got, want)
+	}
+
 	// Blue fails its checks: it is the group's only target, so the group fails open.
 	blue.ready.Store(503)
 	deadline := time.Now().Add(10 * time.Second)
@@ -194,6 +217,10 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 	// With no target left, the group answers 503.
 	ecslocaltest.Must(c.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(blueTG), Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1")}}})).Get(t)
 	await("no registered target", "/", 503, "*")
+	until(t, "the 503 counted", func() bool { return balancer.Counters()[blueTG].ELB5XX > 0 })
+	if c := balancer.Counters()[blueTG]; c.Target5XX != 0 {
+		t.Errorf("blue counters %+v: the 503s without a target are the load balancer's", c)
+	}
 }
 
 // TestDraining: a deregistered target finishes the request it is serving and takes no new
