@@ -67,6 +67,9 @@ func main() {
 
 type usageError struct{ error }
 
+// schedulerInterval is how often the service scheduler looks at every service.
+const schedulerInterval = 250 * time.Millisecond
+
 // options are ecslocal's flags.
 type options struct {
 	addr, region, account string
@@ -153,17 +156,19 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 			}
 		}()
 		ecsAPI.SetRunner(runner)
+		ecsAPI.SetLoadBalancing(elbAPI)
 	}
 
-	// The target groups' health checks and the load balancer run as long as the server;
-	// they stop before the tasks do, so that no check reports on a task being removed and no
-	// request goes to one.
+	// The target groups' health checks, the load balancer and the service scheduler run as
+	// long as the server; they stop before the tasks do, so that no check reports on a task
+	// being removed, no request goes to one and no task is started while they stop.
 	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
-	actorErr := make(chan error, 2)
+	actorErr := make(chan error, 3)
 	var actors sync.WaitGroup
 	for _, run := range []func(context.Context) error{
 		targethealth.New(elbAPI, targethealth.Options{Log: log}).Run,
 		lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log}).Run,
+		func(ctx context.Context) error { return ecsAPI.RunScheduler(ctx, schedulerInterval) },
 	} {
 		actors.Add(1)
 		go func() {

@@ -47,6 +47,7 @@ type API struct {
 	deployments map[string]*deployment       // service deployments by ARN
 	revisions   map[string]*revision         // service revisions by ARN
 	runner      Runner
+	lb          LoadBalancing
 	tags        map[string]map[string]string // by resource ARN
 	seq         int                          // service deployments created
 }

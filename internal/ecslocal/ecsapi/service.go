@@ -389,3 +389,17 @@ func (a *API) settleDraining(s *service) {
 	s.s.Status = aws.String("INACTIVE")
 	s.s.Deployments = []types.Deployment{}
 }
+
+// maxEvents is how many events DescribeServices shows: "Amazon ECS service event messages"
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html)
+// keeps the 100 most recent.
+const maxEvents = 100
+
+// addEvent records a service event, newest first. The caller holds a.mu.
+func (a *API) addEvent(s *service, message string) {
+	e := types.ServiceEvent{Id: aws.String(uuid()), CreatedAt: a.timestamp(), Message: aws.String(message)}
+	s.s.Events = append([]types.ServiceEvent{e}, s.s.Events...)
+	if len(s.s.Events) > maxEvents {
+		s.s.Events = s.s.Events[:maxEvents]
+	}
+}

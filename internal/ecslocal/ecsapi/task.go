@@ -14,7 +14,8 @@ import (
 )
 
 type task struct {
-	t types.Task
+	t     types.Task
+	sched *serviceTask // for a service's task: what the scheduler did with it
 }
 
 // Task states, in the order of "Amazon ECS task lifecycle"

@@ -24,8 +24,8 @@ type Endpoint struct {
 	ELB *elb.Client
 }
 
-// Start serves ecsAPI and elbAPI until the test ends. The clients make one attempt per call,
-// so that an error reaches the test as the server sent it.
+// Start serves ecsAPI and elbAPI until the test ends. The clients retry as the SDK does
+// (a client error is never retried, so it reaches the test as the server sent it).
 func Start(t testing.TB, ecsAPI, elbAPI any) *Endpoint {
 	t.Helper()
 	srv := httptest.NewServer(server.New(ecsAPI, elbAPI, slog.New(slog.DiscardHandler)))
@@ -34,7 +34,7 @@ func Start(t testing.TB, ecsAPI, elbAPI any) *Endpoint {
 		Region:           "us-east-1",
 		Credentials:      aws.CredentialsProviderFunc(dummyCredentials),
 		BaseEndpoint:     aws.String(srv.URL),
-		RetryMaxAttempts: 1,
+		RetryMaxAttempts: 3,
 	}
 	return &Endpoint{URL: srv.URL, ECS: ecs.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg)}
 }
