@@ -125,7 +125,7 @@ func TestRollingDeployment(t *testing.T) {
 	// A target group checked every second (5 s scaled by 0.2), healthy after 2 passes, with a
 	// 2 s deregistration delay; a listener on a free port.
 	tg := *ecslocaltest.Must(e.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("web"), Protocol: elbtypes.ProtocolEnumHttp,
-		Port: aws.Int32(8080), VpcId: aws.String("vpc-1"), TargetType: elbtypes.TargetTypeEnumIp,
+		Port: aws.Int32(8080), VpcId: aws.String("vpc-1"), TargetType: elbtypes.TargetTypeEnumIp, HealthCheckPath: aws.String("/health"),
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2),
 	})).Get(t).TargetGroups[0].TargetGroupArn
 	ecslocaltest.Must(e.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(tg),
@@ -247,6 +247,30 @@ func TestRollingDeployment(t *testing.T) {
 		t.Errorf("scaling: %d of %d requests failed (first: %s)", l.failed.Load(), l.total.Load(), l.firstFailure)
 	}
 
+	// A revision whose app runs but never passes the target group's check: its tasks are
+	// replaced as unhealthy until the circuit breaker rolls back; the old task serves
+	// throughout.
+	l = startLoad(url)
+	since = time.Now()
+	sick := revision("sick", types.KeyValuePair{Name: aws.String("SICK"), Value: aws.String("1")})
+	ecslocaltest.Must(c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("api"), TaskDefinition: aws.String(sick)})).Get(t)
+	r = watch(since, sick)
+	l.end()
+	if r.Outcome != gecs.RolledBack || l.failed.Load() != 0 {
+		t.Fatalf("never-healthy revision: %s (%s), want rolled_back; %d of %d requests failed (first: %s)", r.Outcome, r.Cause, l.failed.Load(), l.total.Load(), l.firstFailure)
+	}
+	stopped = ecslocaltest.Must(c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String("api"), DesiredStatus: types.DesiredStatusStopped})).Get(t)
+	d = ecslocaltest.Must(c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: stopped.TaskArns})).Get(t)
+	unhealthy := 0
+	for _, task := range d.Tasks {
+		if aws.ToString(task.StoppedReason) == "Task failed ELB health checks in (target-group "+tg+")" {
+			unhealthy++
+		}
+	}
+	if unhealthy < 1 {
+		t.Errorf("no task stopped for failing the target group's checks")
+	}
+
 	svc := ecslocaltest.Must(c.DescribeServices(ctx, &ecs.DescribeServicesInput{Services: []string{"api"}})).Get(t).Services[0]
 	if *svc.TaskDefinition != v2Arn {
 		t.Errorf("after the rollback the service runs %s, want %s", *svc.TaskDefinition, v2Arn)
@@ -256,7 +280,8 @@ func TestRollingDeployment(t *testing.T) {
 		events = append(events, *ev.Message)
 	}
 	joined := strings.Join(events, "\n")
-	for _, want := range []string{"deployment failed: tasks failed to start.", "rolling back to deployment ecs-svc/", "has reached a steady state.", "has begun draining connections on 1 tasks."} {
+	for _, want := range []string{"deployment failed: tasks failed to start.", "rolling back to deployment ecs-svc/", "has reached a steady state.",
+		"has begun draining connections on 1 tasks.", "is unhealthy in (target-group " + tg + ")"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no event with %q in:\n%s", want, joined)
 		}

@@ -44,6 +44,12 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "uid=%d greeting=%s\n", os.Getuid(), os.Getenv("GREETING"))
 	})
+	// /health fails while SICK is set: an app that never turns healthy.
+	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("SICK") != "" {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+		}
+	})
 	http.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
 		if err := os.WriteFile("/probe", []byte("x"), 0o644); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
