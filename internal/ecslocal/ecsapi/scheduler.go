@@ -185,6 +185,9 @@ func (a *API) reconcile(ctx context.Context, s *service) {
 		}
 	}
 	cur := a.deployments[aws.ToString(s.s.CurrentServiceDeployment)]
+	if cur != nil && cur.d.Status == types.ServiceDeploymentStatusRollbackRequested {
+		a.requestedRollback(s, cur)
+	}
 	// A deployment the circuit breaker stopped without a rollback starts no more tasks; a
 	// rollback starts the old revision's.
 	failed := cur != nil && cur.d.DeploymentCircuitBreaker != nil && cur.d.DeploymentCircuitBreaker.Status == types.ServiceDeploymentRollbackMonitorsStatusTriggered &&
@@ -435,9 +438,8 @@ func (a *API) settleDeployment(s *service, cur *deployment, primary string, newH
 }
 
 // failDeployment marks the PRIMARY deployment FAILED by the circuit breaker and, when the
-// breaker rolls back, starts a deployment of the last completed one's task definition; the
-// service deployment goes ROLLBACK_IN_PROGRESS and ends ROLLBACK_SUCCESSFUL when that
-// deployment completes ("How the deployment circuit breaker detects failures",
+// breaker rolls back, rolls the service back; otherwise the service deployment ends STOPPED
+// ("How the deployment circuit breaker detects failures",
 // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html).
 func (a *API) failDeployment(s *service, cur *deployment) {
 	p := &s.s.Deployments[0]
@@ -450,11 +452,20 @@ func (a *API) failDeployment(s *service, cur *deployment) {
 		cur.d.StoppedAt, cur.d.UpdatedAt = a.timestamp(), a.timestamp()
 		return
 	}
+	a.rollBack(s, cur, "ECS deployment circuit breaker: tasks failed to start.", "ECS deployment circuit breaker: rolling back to deploymentId %s.")
+}
+
+// rollBack returns the service to the revision its current deployment replaced: the service
+// deployment goes ROLLBACK_IN_PROGRESS with its rollback record, and the previous revision's
+// deployment is PRIMARY again; the deployment ends ROLLBACK_SUCCESSFUL when that one is
+// complete. statusFormat takes the deployment ID rolled back to. The caller holds a.mu.
+func (a *API) rollBack(s *service, cur *deployment, reason, statusFormat string) {
+	name := *s.s.ServiceName
 	back := a.revisions[*cur.d.SourceServiceRevisions[0].Arn]
 	now := a.timestamp()
 	cur.d.Status, cur.d.UpdatedAt = types.ServiceDeploymentStatusRollbackInProgress, now
-	cur.d.StatusReason = aws.String(fmt.Sprintf("ECS deployment circuit breaker: rolling back to deploymentId %s.", back.deploymentID))
-	cur.d.Rollback = &types.Rollback{Reason: aws.String("ECS deployment circuit breaker: tasks failed to start."), StartedAt: now, ServiceRevisionArn: back.r.ServiceRevisionArn}
+	cur.d.StatusReason = aws.String(fmt.Sprintf(statusFormat, back.deploymentID))
+	cur.d.Rollback = &types.Rollback{Reason: aws.String(reason), StartedAt: now, ServiceRevisionArn: back.r.ServiceRevisionArn}
 	a.addEvent(s, fmt.Sprintf("(service %s) rolling back to deployment %s", name, back.deploymentID))
 	// The rollback makes the old revision's deployment PRIMARY again: its tasks that still
 	// run count for it, and the failed deployment's tasks are the old ones now.
@@ -467,7 +478,20 @@ func (a *API) failDeployment(s *service, cur *deployment) {
 		Id: aws.String(back.deploymentID), Status: aws.String("PRIMARY"), TaskDefinition: back.r.TaskDefinition,
 		DesiredCount: s.s.DesiredCount, LaunchType: s.s.LaunchType, NetworkConfiguration: s.s.NetworkConfiguration,
 		CreatedAt: now, UpdatedAt: now, RolloutState: types.DeploymentRolloutStateInProgress,
-		RolloutStateReason: aws.String(fmt.Sprintf("ECS deployment circuit breaker: rolling back to deploymentId %s.", back.deploymentID)),
+		RolloutStateReason: aws.String(fmt.Sprintf(statusFormat, back.deploymentID)),
 	}}, s.s.Deployments...)
 	a.refreshCurrentRevisions(s)
+}
+
+// requestedRollback carries out a StopServiceDeployment with stopType ROLLBACK: the service
+// goes back to the revision the deployment replaced; a first deployment has none, and its
+// rollback fails. The reasons are ecslocal's wording. The caller holds a.mu.
+func (a *API) requestedRollback(s *service, cur *deployment) {
+	if len(cur.d.SourceServiceRevisions) == 0 {
+		now := a.timestamp()
+		cur.d.Status, cur.d.StatusReason, cur.d.FinishedAt, cur.d.UpdatedAt = types.ServiceDeploymentStatusRollbackFailed,
+			aws.String("There is no previous service revision to roll back to."), now, now
+		return
+	}
+	a.rollBack(s, cur, "Rolled back by StopServiceDeployment.", "Rolling back to deploymentId %s on request.")
 }

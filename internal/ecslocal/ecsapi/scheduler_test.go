@@ -271,6 +271,23 @@ func TestRollingDeployment(t *testing.T) {
 		t.Errorf("no task stopped for failing the target group's checks")
 	}
 
+	// The same revision with the circuit breaker off goes on failing until the deployment is
+	// rolled back as proxy rollout rollback does it: StopServiceDeployment, stopType ROLLBACK.
+	l = startLoad(url)
+	since = time.Now()
+	ecslocaltest.Must(c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("api"), TaskDefinition: aws.String(sick), ForceNewDeployment: true,
+		DeploymentConfiguration: &types.DeploymentConfiguration{DeploymentCircuitBreaker: &types.DeploymentCircuitBreaker{}}})).Get(t)
+	list := ecslocaltest.Must(c.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Service: aws.String("api")})).Get(t)
+	plan, err := gecs.Rollback(ctx, c, "", "api", *list.ServiceDeployments[0].ServiceDeploymentArn)
+	if err != nil {
+		t.Fatalf("proxy rollout rollback: %v", err)
+	}
+	r = watch(since, sick)
+	l.end()
+	if r.Outcome != gecs.RolledBack || l.failed.Load() != 0 {
+		t.Fatalf("rollback on request (%+v): %s (%s), want rolled_back; %d of %d requests failed (first: %s)", plan, r.Outcome, r.Cause, l.failed.Load(), l.total.Load(), l.firstFailure)
+	}
+
 	svc := ecslocaltest.Must(c.DescribeServices(ctx, &ecs.DescribeServicesInput{Services: []string{"api"}})).Get(t).Services[0]
 	if *svc.TaskDefinition != v2Arn {
 		t.Errorf("after the rollback the service runs %s, want %s", *svc.TaskDefinition, v2Arn)
