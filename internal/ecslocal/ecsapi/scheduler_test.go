@@ -303,4 +303,19 @@ func TestRollingDeployment(t *testing.T) {
 			t.Errorf("no event with %q in:\n%s", want, joined)
 		}
 	}
+
+	// DeleteService drains and stops the tasks, then the service is INACTIVE.
+	ecslocaltest.Must(c.DeleteService(ctx, &ecs.DeleteServiceInput{Service: aws.String("api"), Force: aws.Bool(true)})).Get(t)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		svc := ecslocaltest.Must(c.DescribeServices(ctx, &ecs.DescribeServicesInput{Services: []string{"api"}})).Get(t).Services[0]
+		targets := ecslocaltest.Must(e.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})).Get(t).TargetHealthDescriptions
+		if *svc.Status == "INACTIVE" && len(targets) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DeleteService: the service is %s with %d targets after 30 s", *svc.Status, len(targets))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
