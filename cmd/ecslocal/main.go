@@ -162,6 +162,9 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	// The target groups' health checks, the load balancer and the service scheduler run as
 	// long as the server; they stop before the tasks do, so that no check reports on a task
 	// being removed, no request goes to one and no task is started while they stop.
+	if err := lb.Available(); err != nil {
+		log.Warn("listeners will not serve", "error", err)
+	}
 	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
 	actorErr := make(chan error, 3)
 	var actors sync.WaitGroup
