@@ -1,0 +1,216 @@
+// Command ecslocal serves the Amazon ECS and Elastic Load Balancing v2 APIs on a loopback
+// address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive through
+// AWS_ENDPOINT_URL. See docs/ecslocal.md for what it models.
+//
+//	ecslocal [-addr 127.0.0.1:4580] [-region us-east-1] [-account 000000000000]
+//	         [-image NAME=OCI-LAYOUT-DIR ...] [-name ecsl] [-subnet 198.18.0.0/24]
+//	         [-state-dir /var/lib/ecslocal] [-no-containers] [-v]
+//
+// Tasks run as runc containers, which needs root on Linux; -no-containers serves the APIs
+// alone (tasks are records), anywhere.
+//
+// The first SIGINT or SIGTERM shuts it down gracefully; a second one exits at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/tasks"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal now kills the process
+	}()
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	switch {
+	case err == nil:
+		os.Exit(exitOK)
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(exitOK)
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "ecslocal:", err)
+		os.Exit(exitUsage)
+	default:
+		fmt.Fprintln(os.Stderr, "ecslocal:", err)
+		os.Exit(exitError)
+	}
+}
+
+type usageError struct{ error }
+
+// schedulerInterval is how often the service scheduler looks at every service.
+const schedulerInterval = 250 * time.Millisecond
+
+// options are ecslocal's flags.
+type options struct {
+	addr, region, account string
+	verbose               bool
+	noContainers          bool
+	name, subnet, state   string
+	images                imageMap
+}
+
+// imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
+// image name of the task definitions.
+type imageMap map[string]string
+
+func (m imageMap) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m imageMap) Set(v string) error {
+	name, dir, ok := strings.Cut(v, "=")
+	if !ok || name == "" || dir == "" {
+		return fmt.Errorf("want NAME=OCI-LAYOUT-DIR, got %q", v)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		return fmt.Errorf("%s: not an OCI image layout: %w", dir, err)
+	}
+	m[name] = dir
+	return nil
+}
+
+// run serves until ctx ends. When ready is not nil it receives the address served once the
+// listener is open (tests pass ":0"-style addresses).
+func run(ctx context.Context, args []string, stderr *os.File, ready chan<- string) error {
+	o := options{images: imageMap{}}
+	fs := flag.NewFlagSet("ecslocal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:4580", "loopback `address` to serve the ECS and ELBv2 APIs on")
+	fs.StringVar(&o.region, "region", "us-east-1", "`region` in the ARNs")
+	fs.StringVar(&o.account, "account", "000000000000", "12-digit `account` ID in the ARNs")
+	fs.BoolVar(&o.verbose, "v", false, "log every request and health check")
+	fs.BoolVar(&o.noContainers, "no-containers", false, "serve the APIs only: tasks are records and nothing runs (no root needed)")
+	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable)")
+	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
+	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
+	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	ap, err := netip.ParseAddrPort(o.addr)
+	if err != nil {
+		return usageError{fmt.Errorf("-addr %q: %v", o.addr, err)}
+	}
+	if !ap.Addr().IsLoopback() {
+		return usageError{fmt.Errorf("-addr %q: ecslocal accepts any credentials, so it serves on loopback addresses only (127.0.0.0/8, ::1)", o.addr)}
+	}
+
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account})
+	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
+
+	if !o.noContainers {
+		subnet, err := netip.ParsePrefix(o.subnet)
+		if err != nil {
+			return usageError{fmt.Errorf("-subnet %q: %v", o.subnet, err)}
+		}
+		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Log: log}, ecsAPI)
+		if errors.Is(err, tasks.ErrNotSupported) {
+			return fmt.Errorf("%w (or pass -no-containers to serve the APIs without running tasks)", err)
+		}
+		if err != nil {
+			return err
+		}
+		// Torn down after the server has stopped: every task stopped, the network removed.
+		defer func() {
+			if err := runner.Close(context.WithoutCancel(ctx)); err != nil {
+				log.Error("removing the tasks' containers and network", "error", err)
+			}
+		}()
+		ecsAPI.SetRunner(runner)
+		ecsAPI.SetLoadBalancing(elbAPI)
+	}
+
+	// The target groups' health checks, the load balancer and the service scheduler run as
+	// long as the server; they stop before the tasks do, so that no check reports on a task
+	// being removed, no request goes to one and no task is started while they stop.
+	if err := lb.Available(); err != nil {
+		log.Warn("listeners will not serve", "error", err)
+	}
+	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
+	actorErr := make(chan error, 3)
+	var actors sync.WaitGroup
+	for _, run := range []func(context.Context) error{
+		targethealth.New(elbAPI, targethealth.Options{Log: log}).Run,
+		lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log}).Run,
+		func(ctx context.Context) error { return ecsAPI.RunScheduler(ctx, schedulerInterval) },
+	} {
+		actors.Add(1)
+		go func() {
+			defer actors.Done()
+			if err := run(actorCtx); err != nil {
+				actorErr <- err
+			}
+		}()
+	}
+	defer func() {
+		stopActors()
+		actors.Wait()
+	}()
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: server.New(ecsAPI, elbAPI, log), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving Amazon ECS and Elastic Load Balancing v2", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case err := <-actorErr:
+		_ = srv.Close()
+		<-errc
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	<-errc
+	return nil
+}

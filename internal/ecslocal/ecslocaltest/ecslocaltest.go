@@ -1,0 +1,74 @@
+// Package ecslocaltest serves ecslocal's APIs on 127.0.0.1 for tests and hands out the
+// unmodified aws-sdk-go-v2 clients that talk to them.
+package ecslocaltest
+
+import (
+	"context"
+	"errors"
+	"github.com/aws/smithy-go"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
+)
+
+// Endpoint is a running server and clients for it.
+type Endpoint struct {
+	URL string
+	ECS *ecs.Client
+	ELB *elb.Client
+}
+
+// Start serves ecsAPI and elbAPI until the test ends. The clients retry as the SDK does
+// (a client error is never retried, so it reaches the test as the server sent it).
+func Start(t testing.TB, ecsAPI, elbAPI any) *Endpoint {
+	t.Helper()
+	srv := httptest.NewServer(server.New(ecsAPI, elbAPI, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	cfg := aws.Config{
+		Region:           "us-east-1",
+		Credentials:      aws.CredentialsProviderFunc(dummyCredentials),
+		BaseEndpoint:     aws.String(srv.URL),
+		RetryMaxAttempts: 3,
+	}
+	return &Endpoint{URL: srv.URL, ECS: ecs.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg)}
+}
+
+// dummyCredentials are what a user of ecslocal passes: any key is accepted, and the requests
+// are signed as the SDK signs them for AWS.
+func dummyCredentials(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: "AKIDECSLOCAL", SecretAccessKey: "secret", Source: "ecslocaltest"}, nil
+}
+
+// Result holds a call's two results until Get checks the error:
+// ecslocaltest.Must(c.CreateCluster(ctx, in)).Get(t).
+type Result[T any] struct {
+	v   T
+	err error
+}
+
+// Must wraps the results of an SDK call.
+func Must[T any](v T, err error) Result[T] { return Result[T]{v, err} }
+
+// Get returns the value, or ends the test with the error.
+func (r Result[T]) Get(t testing.TB) T {
+	t.Helper()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.v
+}
+
+// WantCode ends the test unless err is an API error with code.
+func WantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != code {
+		t.Fatalf("error %v, want %s", err, code)
+	}
+}

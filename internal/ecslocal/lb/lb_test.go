@@ -1,0 +1,313 @@
+package lb_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
+)
+
+func requireHAProxy(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if os.Getenv("GANGWAY_ECSLOCAL_REQUIRE") != "" || os.Getenv("CI") == "true" {
+			t.Fatal("haproxy is required here:", err)
+		}
+		t.Skip("haproxy is not installed; make test-ecslocal installs it")
+	}
+}
+
+// app is a target: it answers its name on every path, and /ready with the status the test
+// sets.
+type app struct {
+	name     string
+	ready    atomic.Int32
+	inflight atomic.Int32 // /slow requests being served
+	served   atomic.Int64 // requests other than health checks
+	failed   atomic.Int64 // of which answered 500
+	srv      *httptest.Server
+	port     int32
+}
+
+func newApp(t *testing.T, name string) *app {
+	a := &app{name: name}
+	a.ready.Store(200)
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path.Base(r.URL.Path) != "ready" {
+			a.served.Add(1)
+		}
+		switch path.Base(r.URL.Path) {
+		case "ready":
+			w.WriteHeader(int(a.ready.Load()))
+			return
+		case "fail":
+			a.failed.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		case "slow":
+			a.inflight.Add(1)
+			time.Sleep(time.Second)
+			a.inflight.Add(-1)
+		}
+		io.WriteString(w, name)
+	}))
+	t.Cleanup(a.srv.Close)
+	_, p, _ := net.SplitHostPort(a.srv.Listener.Addr().String())
+	n, _ := strconv.Atoi(p)
+	a.port = int32(n)
+	return a
+}
+
+func freePort(t *testing.T) int32 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return int32(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// TestRoutingHealthAndFailOpen serves a listener through HAProxy: rules by path and header,
+// a weighted forward, a fixed response, targets that take traffic once healthy, fail-open
+// when all are unhealthy, and 503 with none.
+func TestRoutingHealthAndFailOpen(t *testing.T) {
+	requireHAProxy(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	api := elbapi.New(elbapi.Options{})
+	c := ecslocaltest.Start(t, ecsapi.New(ecsapi.Options{}), api).ELB
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		if t.Failed() {
+			cfg, _ := os.ReadFile(filepath.Join(dir, "haproxy.cfg"))
+			log, _ := os.ReadFile(filepath.Join(dir, "haproxy.log"))
+			t.Logf("haproxy.cfg:\n%s\nhaproxy.log:\n%s", cfg, log)
+		}
+	})
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = targethealth.New(api, targethealth.Options{Scale: 0.02, Reconcile: 10 * time.Millisecond}).Run(ctx)
+		done <- struct{}{}
+	}()
+	balancer := lb.New(api, lb.Options{Dir: dir, Poll: 20 * time.Millisecond})
+	go func() {
+		_ = balancer.Run(ctx)
+		done <- struct{}{}
+	}()
+	defer func() { cancel(); <-done; <-done }()
+
+	blue, green := newApp(t, "blue"), newApp(t, "green")
+	group := func(a *app) string {
+		arn := *ecslocaltest.Must(c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(a.name), Protocol: types.ProtocolEnumHttp,
+			Port: aws.Int32(a.port), VpcId: aws.String("vpc-1"), TargetType: types.TargetTypeEnumIp, HealthCheckPath: aws.String("/ready"),
+			HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2),
+		})).Get(t).TargetGroups[0].TargetGroupArn
+		ecslocaltest.Must(c.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
+			Attributes: []types.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("0")}}})).Get(t)
+		ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1")}}})).Get(t)
+		return arn
+	}
+	blueTG, greenTG := group(blue), group(green)
+	port := freePort(t)
+	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
+	listener := ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(blueTG)}}})).Get(t).Listeners[0].ListenerArn
+	rule := func(prio int32, cond types.RuleCondition, act types.Action) {
+		ecslocaltest.Must(c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: listener, Priority: aws.Int32(prio), Conditions: []types.RuleCondition{cond}, Actions: []types.Action{act}})).Get(t)
+	}
+	rule(5, types.RuleCondition{Field: aws.String("path-pattern"), Values: []string{"/fixed"}},
+		types.Action{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("418"), MessageBody: aws.String("teapot")}})
+	rule(10, types.RuleCondition{Field: aws.String("path-pattern"), Values: []string{"/green/*"}},
+		types.Action{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(greenTG)})
+	rule(20, types.RuleCondition{Field: aws.String("http-header"), HttpHeaderConfig: &types.HttpHeaderConditionConfig{HttpHeaderName: aws.String("X-Canary"), Values: []string{"y*"}}},
+		types.Action{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{TargetGroups: []types.TargetGroupTuple{
+			{TargetGroupArn: aws.String(blueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(greenTG), Weight: aws.Int32(1)}}}})
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	get := func(path string, header ...string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if len(header) == 2 {
+			req.Header.Set(header[0], header[1])
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	await := func(what, path string, status int, body string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			s, b := get(path)
+			if s == status && (b == body || body == "*") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GET %s answered %d %q, want %d %q", what, path, s, b, status, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	await("healthy blue behind the default rule", "/", 200, "blue")
+	await("the path rule", "/green/x", 200, "green")
+	if s, b := get("/fixed"); s != 418 || b != "teapot" {
+		t.Errorf("fixed response: %d %q", s, b)
+	}
+	seen := map[string]int{}
+	for range 200 {
+		_, b := get("/", "X-Canary", "yes")
+		seen[b]++
+	}
+	if seen["blue"] < 60 || seen["green"] < 60 || seen["blue"]+seen["green"] != 200 {
+		t.Errorf("a 1:1 weighted forward sent %v", seen)
+	}
+
+	// Every request is counted for its target group: all that green served (green is the
+	// only target of its group), the 500s it answered as its own.
+	for range 5 {
+		get("/green/x")
+		get("/green/fail")
+	}
+	want := lb.Counters{Requests: green.served.Load(), Target5XX: green.failed.Load()}
+	until(t, "the green requests counted", func() bool { return balancer.Counters()[greenTG].Requests >= want.Requests })
+	if got := balancer.Counters()[greenTG]; got != want || want.Target5XX != 5 {
+		t.Errorf("green counters %+v, want %+v (5 of them 500s)", got, want)
+	}
+
+	// Blue fails its checks: it is the group's only target, so the group fails open.
+	blue.ready.Store(503)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h := ecslocaltest.Must(c.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(blueTG)})).Get(t)
+		if h.TargetHealthDescriptions[0].TargetHealth.State == types.TargetHealthStateEnumUnhealthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("blue did not turn unhealthy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // a reload, if one were (wrongly) made, has happened
+	if s, b := get("/"); s != 200 || b != "blue" {
+		t.Errorf("fail-open: GET / answered %d %q, want blue", s, b)
+	}
+
+	// With no target left, the group answers 503.
+	ecslocaltest.Must(c.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(blueTG), Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1")}}})).Get(t)
+	await("no registered target", "/", 503, "*")
+	until(t, "the 503 counted", func() bool { return balancer.Counters()[blueTG].ELB5XX > 0 })
+	if c := balancer.Counters()[blueTG]; c.Target5XX != 0 {
+		t.Errorf("blue counters %+v: the 503s without a target are the load balancer's", c)
+	}
+}
+
+// TestDraining: a deregistered target finishes the request it is serving and takes no new
+// one, while the group's other target takes them all.
+func TestDraining(t *testing.T) {
+	requireHAProxy(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	api := elbapi.New(elbapi.Options{})
+	c := ecslocaltest.Start(t, ecsapi.New(ecsapi.Options{}), api).ELB
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = targethealth.New(api, targethealth.Options{Scale: 0.02, Reconcile: 10 * time.Millisecond}).Run(ctx)
+		done <- struct{}{}
+	}()
+	balancer := lb.New(api, lb.Options{Dir: t.TempDir(), Poll: 20 * time.Millisecond})
+	go func() {
+		_ = balancer.Run(ctx)
+		done <- struct{}{}
+	}()
+	defer func() { cancel(); <-done; <-done }()
+
+	blue, green := newApp(t, "blue"), newApp(t, "green")
+	arn := *ecslocaltest.Must(c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("web"), Protocol: types.ProtocolEnumHttp,
+		Port: aws.Int32(blue.port), VpcId: aws.String("vpc-1"), TargetType: types.TargetTypeEnumIp, HealthCheckPath: aws.String("/ready"),
+		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2)})).Get(t).TargetGroups[0].TargetGroupArn
+	register := func(a *app) {
+		ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn),
+			Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}})).Get(t)
+	}
+	register(blue)
+	port := freePort(t)
+	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
+	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := &http.Client{Timeout: 10 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for s, b := get("/"); s != 200 || b != "blue"; s, b = get("/") {
+		if time.Now().After(deadline) {
+			t.Fatalf("blue never served: %d %q", s, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A slow request is in flight on blue when blue is deregistered.
+	slow := make(chan string, 1)
+	go func() {
+		s, b := get("/slow")
+		slow <- fmt.Sprint(s, " ", b)
+	}()
+	until(t, "the slow request reaches blue", func() bool { return blue.inflight.Load() == 1 })
+	register(green)
+	until(t, "green healthy and serving", func() bool {
+		return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 100", green.port))
+	})
+	ecslocaltest.Must(c.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(arn),
+		Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(blue.port)}}})).Get(t)
+	until(t, "the configuration with blue draining applied", func() bool {
+		return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 0", blue.port))
+	})
+	for range 20 {
+		if s, b := get("/"); s != 200 || b != "green" {
+			t.Fatalf("a new request while blue drains: %d %q, want green", s, b)
+		}
+	}
+	if got := <-slow; got != "200 blue" {
+		t.Errorf("the request in flight on the draining target: %s, want 200 blue", got)
+	}
+}
+
+// until waits for cond, for at most 15 s.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 15 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,187 @@
+// Package netns gives each ecslocal task the network an awsvpc task has on ECS: a network
+// namespace of its own with one address (so the containers of a task share localhost and every
+// task has an IP), reachable from the host. The namespaces hang off a bridge that ecslocal
+// creates, in a /24 of 198.18.0.0/15, the range RFC 2544 reserves for network tests; the host
+// side of the bridge is the subnet's .1.
+//
+// Everything is named after the network's name, so that a second ecslocal (a parallel test)
+// with another name and subnet does not touch this one's, and Open removes what a crashed
+// run of the same name left behind. It needs root on Linux and iproute2's ip.
+package netns
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Dir is where ip netns keeps its namespaces.
+const Dir = "/var/run/netns"
+
+// Network is a bridge and the task namespaces attached to it.
+type Network struct {
+	name   string
+	prefix netip.Prefix
+	bridge string
+
+	mu   sync.Mutex
+	used map[netip.Addr]string // task namespace by address
+}
+
+// Namespace is one task's network namespace.
+type Namespace struct {
+	Name string     // the ip netns name
+	Path string     // its file, for runc's network namespace path
+	Addr netip.Addr // the task's address
+	veth string     // the host end of its veth pair
+}
+
+// validName keeps names short enough for interface names (15 bytes: the name plus "br" or
+// a 9-character veth suffix).
+var validName = regexp.MustCompile(`^[a-z][a-z0-9]{0,5}$`)
+
+// Open creates the bridge of network name with address .1 of subnet (a /24 inside
+// 198.18.0.0/15), after removing what a previous run of the same name left.
+func Open(ctx context.Context, name string, subnet netip.Prefix) (*Network, error) {
+	if !validName.MatchString(name) {
+		return nil, fmt.Errorf("network name %q: want 1 to 6 lowercase letters or digits, starting with a letter", name)
+	}
+	testRange := netip.MustParsePrefix("198.18.0.0/15")
+	if subnet.Bits() != 24 || !testRange.Contains(subnet.Addr()) || subnet.Masked() != subnet {
+		return nil, fmt.Errorf("network %s: subnet %s: want a /24 inside %s", name, subnet, testRange)
+	}
+	n := &Network{name: name, prefix: subnet, bridge: name + "br", used: map[netip.Addr]string{}}
+	if err := n.removeLeftovers(ctx); err != nil {
+		return nil, err
+	}
+	gw := n.gateway()
+	if err := ip(ctx, "link", "add", n.bridge, "type", "bridge"); err != nil {
+		return nil, fmt.Errorf("network %s: %w", name, err)
+	}
+	if err := ip(ctx, "addr", "add", netip.PrefixFrom(gw, 24).String(), "dev", n.bridge); err != nil {
+		return nil, fmt.Errorf("network %s: %w", name, err)
+	}
+	if err := ip(ctx, "link", "set", n.bridge, "up"); err != nil {
+		return nil, fmt.Errorf("network %s: %w", name, err)
+	}
+	return n, nil
+}
+
+func (n *Network) gateway() netip.Addr { return n.prefix.Addr().Next() }
+
+// Bridge is the name of the host's bridge interface.
+func (n *Network) Bridge() string { return n.bridge }
+
+// Gateway is the host's address on the bridge.
+func (n *Network) Gateway() netip.Addr { return n.gateway() }
+
+// nsPrefix starts the names of this network's namespaces.
+func (n *Network) nsPrefix() string { return "ecsl-" + n.name + "-" }
+
+// removeLeftovers deletes this network's namespaces and bridge from an earlier run.
+func (n *Network) removeLeftovers(ctx context.Context) error {
+	entries, err := os.ReadDir(Dir)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("network %s: %w", n.name, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), n.nsPrefix()) {
+			if err := ip(ctx, "netns", "del", e.Name()); err != nil {
+				return fmt.Errorf("network %s: removing a leftover namespace: %w", n.name, err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join("/sys/class/net", n.bridge)); err == nil {
+		if err := ip(ctx, "link", "del", n.bridge); err != nil {
+			return fmt.Errorf("network %s: removing the leftover bridge: %w", n.name, err)
+		}
+	}
+	return nil
+}
+
+// Create makes a namespace with the next free address, its loopback up and a veth pair to
+// the bridge. Close or Remove takes it away.
+func (n *Network) Create(ctx context.Context) (*Namespace, error) {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on Linux
+	id := fmt.Sprintf("%x", b)
+	ns := &Namespace{Name: n.nsPrefix() + id, veth: n.name + "v" + id} // at most 6+1+8 bytes
+	ns.Path = filepath.Join(Dir, ns.Name)
+
+	n.mu.Lock()
+	for a := n.gateway().Next(); n.prefix.Contains(a) && a != lastAddr(n.prefix); a = a.Next() {
+		if _, taken := n.used[a]; !taken {
+			ns.Addr = a
+			n.used[a] = ns.Name
+			break
+		}
+	}
+	n.mu.Unlock()
+	if !ns.Addr.IsValid() {
+		return nil, fmt.Errorf("network %s: no free address in %s", n.name, n.prefix)
+	}
+	steps := [][]string{
+		{"netns", "add", ns.Name},
+		{"link", "add", ns.veth, "type", "veth", "peer", "name", "eth0", "netns", ns.Name},
+		{"link", "set", ns.veth, "master", n.bridge, "up"},
+		{"-n", ns.Name, "addr", "add", netip.PrefixFrom(ns.Addr, 24).String(), "dev", "eth0"},
+		{"-n", ns.Name, "link", "set", "eth0", "up"},
+		{"-n", ns.Name, "link", "set", "lo", "up"},
+		{"-n", ns.Name, "route", "add", "default", "via", n.gateway().String()},
+	}
+	for _, s := range steps {
+		if err := ip(ctx, s...); err != nil {
+			_ = n.Remove(context.WithoutCancel(ctx), ns)
+			return nil, fmt.Errorf("network %s: namespace %s: %w", n.name, ns.Name, err)
+		}
+	}
+	return ns, nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	a[3] = 255
+	return netip.AddrFrom4(a)
+}
+
+// Remove deletes a namespace (its veth pair goes with it) and frees its address.
+func (n *Network) Remove(ctx context.Context, ns *Namespace) error {
+	var err error
+	if _, statErr := os.Stat(ns.Path); statErr == nil {
+		err = ip(ctx, "netns", "del", ns.Name)
+	}
+	n.mu.Lock()
+	delete(n.used, ns.Addr)
+	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("network %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Close removes every namespace of the network and the bridge.
+func (n *Network) Close(ctx context.Context) error {
+	err := n.removeLeftovers(ctx)
+	n.mu.Lock()
+	clear(n.used)
+	n.mu.Unlock()
+	return err
+}
+
+func ip(ctx context.Context, args ...string) error {
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}

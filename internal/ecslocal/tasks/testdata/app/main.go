@@ -1,0 +1,66 @@
+// Command app is the test image's program: an HTTP server on :8080 whose behaviour the
+// environment sets, and with -check a health check that asks it for / over localhost.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	check := flag.Bool("check", false, "exit 0 if GET http://127.0.0.1:8080/ answers 200")
+	flag.Parse()
+	if *check {
+		resp, err := http.Get("http://127.0.0.1:8080/")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			fmt.Println("not ready:", err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		return
+	}
+	// On SIGTERM the app exits 42, which tells a test that the signal arrived (as PID 1 a Go
+	// program that leaves SIGTERM to the runtime exits 2).
+	if os.Getenv("IGNORE_TERM") != "" {
+		signal.Ignore(syscall.SIGTERM)
+	} else {
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		go func() {
+			<-term
+			os.Exit(42)
+		}()
+	}
+	if d, err := time.ParseDuration(os.Getenv("EXIT_AFTER")); err == nil {
+		code, _ := strconv.Atoi(os.Getenv("EXIT_CODE"))
+		time.AfterFunc(d, func() { os.Exit(code) })
+	}
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "uid=%d greeting=%s\n", os.Getuid(), os.Getenv("GREETING"))
+	})
+	// /health fails while SICK is set: an app that never turns healthy.
+	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("SICK") != "" {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+		}
+	})
+	http.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
+		if err := os.WriteFile("/probe", []byte("x"), 0o644); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	if err := http.ListenAndServe(":"+port, nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
