@@ -40,6 +40,11 @@ func codeEnvVars(t *testing.T, root string) map[string]string {
 			case ".git", "node_modules", "testdata", "cdk.out", "bin", "bench":
 				return filepath.SkipDir
 			}
+			// Packages that only tests import (ecstest, ecslocaltest, nstest, testcert) read
+			// variables of the test suites, not settings a user gives the binaries.
+			if strings.HasSuffix(d.Name(), "test") || strings.HasPrefix(d.Name(), "test") {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
