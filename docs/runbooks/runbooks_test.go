@@ -384,3 +384,81 @@ read -r ONE TWO
 		t.Errorf("awsRE matches = %q", m)
 	}
 }
+
+var linkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// slug is the anchor GitHub gives a heading: lower case, punctuation other than - and _
+// dropped, spaces made -.
+func slug(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(heading) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// anchors returns the anchors of a Markdown file's headings.
+func anchors(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := map[string]bool{}
+	fence := false
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			fence = !fence
+		}
+		if !fence && strings.HasPrefix(l, "#") {
+			a[slug(strings.TrimSpace(strings.TrimLeft(l, "#")))] = true
+		}
+	}
+	return a
+}
+
+// TestLinksResolve checks that every relative link of the runbooks names a file that exists
+// and, for a Markdown file, a heading it has: a reader at night follows them.
+func TestLinksResolve(t *testing.T) {
+	for _, file := range runbookFiles(t) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range linkRE.FindAllStringSubmatch(string(b), -1) {
+			link := m[1]
+			if strings.Contains(link, "://") || strings.HasPrefix(link, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(link, "#")
+			if path == "" {
+				path = file
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s: link %s: %v", file, link, err)
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(path, ".md") && !anchors(t, path)[anchor] {
+				t.Errorf("%s: link %s: %s has no heading with anchor #%s", file, link, path, anchor)
+			}
+		}
+	}
+}
+
+func TestSlug(t *testing.T) {
+	for heading, want := range map[string]string{
+		"`proxy rollout` and the AWS CLI":                                "proxy-rollout-and-the-aws-cli",
+		"listeners[].tls":                                                "listenerstls",
+		"3. Why did the new tasks fail? (circuit breaker)":               "3-why-did-the-new-tasks-fail-circuit-breaker",
+		"Set the variables: a service deployed from `taskdefs/` by hand": "set-the-variables-a-service-deployed-from-taskdefs-by-hand",
+	} {
+		if got := slug(heading); got != want {
+			t.Errorf("slug(%q) = %q, want %q", heading, got, want)
+		}
+	}
+}
