@@ -105,7 +105,9 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 	})
 	done := make(chan struct{}, 2)
 	go func() {
-		_ = targethealth.New(api, targethealth.Options{Scale: 0.02, Reconcile: 10 * time.Millisecond}).Run(ctx)
+		// Health-check timing at a tenth: the 2 s timeout is 200 ms, room for a loaded
+		// machine (at a fiftieth, 40 ms timed checks out and failed the target).
+		_ = targethealth.New(api, targethealth.Options{Scale: 0.1, Reconcile: 10 * time.Millisecond}).Run(ctx)
 		done <- struct{}{}
 	}()
 	balancer := lb.New(api, lb.Options{Dir: dir, Poll: 20 * time.Millisecond})
@@ -232,7 +234,7 @@ func TestDraining(t *testing.T) {
 	c := ecslocaltest.Start(t, ecsapi.New(ecsapi.Options{}), api).ELB
 	done := make(chan struct{}, 2)
 	go func() {
-		_ = targethealth.New(api, targethealth.Options{Scale: 0.02, Reconcile: 10 * time.Millisecond}).Run(ctx)
+		_ = targethealth.New(api, targethealth.Options{Scale: 0.1, Reconcile: 10 * time.Millisecond}).Run(ctx)
 		done <- struct{}{}
 	}()
 	balancer := lb.New(api, lb.Options{Dir: t.TempDir(), Poll: 20 * time.Millisecond})
