@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -208,6 +209,17 @@ type GangwayServiceProps struct {
 
 	// LogRetention of the containers' and the hook's logs. Default one month.
 	LogRetention awslogs.RetentionDays
+
+	// Dashboard: a CloudWatch dashboard of the service (5xx, healthy and unhealthy hosts,
+	// response time and requests per target group, the deployment alarms, CPU and memory,
+	// tasks and deployments). Default true.
+	Dashboard *bool
+	// Outputs: the stack outputs an on-call runbook reads (see Exports). Default true.
+	Outputs *bool
+	// OutputPrefix is put before every output key, so that a stack with two services keeps
+	// them apart ("Api" gives ApiClusterName, ...). Letters and digits. Default "": the keys
+	// are exactly the names of Exports.
+	OutputPrefix string
 }
 
 // SmokeCheck is one request the hook sends through the test listener: GET Path (with the
@@ -246,6 +258,10 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
+// outputKeyPattern is what OutputPrefix may be: CloudFormation's logical IDs (output keys
+// among them) are alphanumeric.
+var outputKeyPattern = regexp.MustCompile(`^[A-Za-z0-9]*$`)
+
 // resolved is the props with every default filled in and every value checked.
 type resolved struct {
 	GangwayServiceProps
@@ -255,6 +271,8 @@ type resolved struct {
 	resetOnHealthy bool
 	blueGreen      bool // any strategy with two target groups and a test listener
 	autoscaling    bool
+	dashboard      bool
+	outputs        bool
 }
 
 // Defaults of the props (also in the field comments and cdk/README.md).
@@ -288,8 +306,20 @@ const (
 )
 
 func resolve(p GangwayServiceProps) (resolved, []Problem) {
-	r := resolved{GangwayServiceProps: p, internetFacing: true, resetOnHealthy: true, autoscaling: true}
+	r := resolved{GangwayServiceProps: p, internetFacing: true, resetOnHealthy: true, autoscaling: true, dashboard: true, outputs: true}
 	var v validator
+
+	if p.Dashboard != nil {
+		r.dashboard = *p.Dashboard
+	}
+	if p.Outputs != nil {
+		r.outputs = *p.Outputs
+	}
+	if !outputKeyPattern.MatchString(p.OutputPrefix) {
+		v.add("OutputPrefix", fmt.Sprintf("%q", p.OutputPrefix), "letters and digits only: it begins CloudFormation output keys, which are alphanumeric")
+	} else if !r.outputs && p.OutputPrefix != "" {
+		v.add("OutputPrefix", fmt.Sprintf("%q", p.OutputPrefix), "applies only with Outputs (the construct creates no output)")
+	}
 
 	if p.InternetFacing != nil {
 		r.internetFacing = *p.InternetFacing

@@ -60,9 +60,20 @@ type GangwayService struct {
 	TaskDefinition awsecs.FargateTaskDefinition
 	Proxy, App     awsecs.ContainerDefinition
 	Service        awsecs.FargateService
-	Hook           awslambda.Function       // nil for ROLLING
-	Alarms         []awscloudwatch.Alarm    // the deployment alarms, ROLLBACK_ON_ALARM
-	Scaling        awsecs.ScalableTaskCount // nil without autoscaling
+	Hook           awslambda.Function    // nil for ROLLING
+	Alarms         []awscloudwatch.Alarm // the deployment alarms, ROLLBACK_ON_ALARM
+	// AlarmNames are the deployment alarms' names (literals, fixed at synth time), in the
+	// order of Alarms.
+	AlarmNames []string
+	Scaling    awsecs.ScalableTaskCount // nil without autoscaling
+	// ProxyLogs and AppLogs are the containers' log groups; HookLogs is the hook's (nil for
+	// ROLLING).
+	ProxyLogs, AppLogs, HookLogs awslogs.LogGroup
+	// Dashboard is the service's CloudWatch dashboard (nil with Dashboard: false).
+	Dashboard awscloudwatch.Dashboard
+	// Outputs are the stack outputs the construct created, by output key (nil with
+	// Outputs: false). Exports lists the same values.
+	Outputs map[string]awscdk.CfnOutput
 	// ReadinessURL is the readiness path through the test listener (a token until deploy).
 	ReadinessURL *string
 }
@@ -80,6 +91,9 @@ func NewGangwayService(scope constructs.Construct, id string, props *GangwayServ
 				Rule: "must hold the hook's `bootstrap` (run `make cdk-hook`), or set HookCode: " + err.Error()})
 		}
 	}
+	if r.outputs {
+		problems = append(problems, outputCollisions(scope, r)...)
+	}
 	if len(problems) > 0 {
 		return nil, &ValidationError{Construct: id, Problems: problems}
 	}
@@ -92,6 +106,12 @@ func NewGangwayService(scope constructs.Construct, id string, props *GangwayServ
 	s.testIngress(r)
 	if r.autoscaling {
 		s.autoscaling(r)
+	}
+	if r.dashboard {
+		s.dashboard(r)
+	}
+	if r.outputs {
+		s.outputs(r)
 	}
 	return s, nil
 }
@@ -372,13 +392,13 @@ func (s *GangwayService) taskDefinition(r resolved) {
 			OperatingSystemFamily: awsecs.OperatingSystemFamily_LINUX(),
 		},
 	})
-	logs := func(id, prefix string) awsecs.LogDriver {
-		group := awslogs.NewLogGroup(s.Construct, jsii.String(id), &awslogs.LogGroupProps{
+	logs := func(id, prefix string, group *awslogs.LogGroup) awsecs.LogDriver {
+		*group = awslogs.NewLogGroup(s.Construct, jsii.String(id), &awslogs.LogGroupProps{
 			Retention:     r.LogRetention,
 			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 		})
 		return awsecs.LogDriver_AwsLogs(&awsecs.AwsLogDriverProps{
-			LogGroup:     group,
+			LogGroup:     *group,
 			StreamPrefix: jsii.String(prefix),
 			// Non-blocking: a slow log pipe must never stall the proxy's request path.
 			Mode:          awsecs.AwsLogDriverMode_NON_BLOCKING,
@@ -390,7 +410,7 @@ func (s *GangwayService) taskDefinition(r resolved) {
 		Image:       r.AppImage,
 		Essential:   jsii.Bool(true),
 		Environment: stringMap(r.AppEnvironment),
-		Logging:     logs("AppLogs", AppContainerName),
+		Logging:     logs("AppLogs", AppContainerName, &s.AppLogs),
 		// The app stops after the proxy (see the dependency below), when no request can reach
 		// it any more; it gets the same window.
 		StopTimeout: awscdk.Duration_Seconds(seconds(b.StopTimeout)),
@@ -403,7 +423,7 @@ func (s *GangwayService) taskDefinition(r resolved) {
 		Essential:   jsii.Bool(true),
 		Command:     jsii.Strings("run"),
 		Environment: stringMap(env),
-		Logging:     logs("ProxyLogs", ProxyContainerName),
+		Logging:     logs("ProxyLogs", ProxyContainerName, &s.ProxyLogs),
 		StopTimeout: awscdk.Duration_Seconds(seconds(b.StopTimeout)),
 		// The hardening of taskdefs/: nothing written to the image, no root, an init process
 		// as PID 1 that reaps children and forwards signals, a descriptor per connection.
@@ -608,6 +628,7 @@ func (s *GangwayService) alarms(r resolved) {
 			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		s.Alarms = append(s.Alarms, a)
+		s.AlarmNames = append(s.AlarmNames, prefix+"-"+name)
 		names = append(names, jsii.String(prefix+"-"+name))
 		// The names are literals, so the dependency a reference would carry is made explicit.
 		s.Service.Node().AddDependency(a)
@@ -647,6 +668,10 @@ func (s *GangwayService) lifecycleHook(r resolved) awslambda.Function {
 		env[hook.EnvHeader] = TestHeader
 		env[hook.EnvHeaderValue] = testHeaderValue(s)
 	}
+	s.HookLogs = awslogs.NewLogGroup(s.Construct, jsii.String("HookLogs"), &awslogs.LogGroupProps{
+		Retention:     r.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
 	fn := awslambda.NewFunction(s.Construct, jsii.String("LifecycleHookFunction"), &awslambda.FunctionProps{
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
@@ -656,10 +681,7 @@ func (s *GangwayService) lifecycleHook(r resolved) awslambda.Function {
 		Timeout:      awscdk.Duration_Seconds(seconds(r.hookFunctionTimeout())),
 		Environment:  stringMap(env),
 		Description:  jsii.String("Gangway lifecycle hook: healthy new tasks at POST_SCALE_UP; " + ReadyPath + " and smoke checks through the test listener at POST_TEST_TRAFFIC_SHIFT"),
-		LogGroup: awslogs.NewLogGroup(s.Construct, jsii.String("HookLogs"), &awslogs.LogGroupProps{
-			Retention:     r.LogRetention,
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		}),
+		LogGroup:     s.HookLogs,
 		// In the VPC in both cases: the test listener is closed to the internet, and an
 		// internal load balancer is reachable only from inside.
 		Vpc:        s.Vpc,

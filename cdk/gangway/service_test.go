@@ -942,6 +942,8 @@ func TestRejectsInvalidProps(t *testing.T) {
 		want   []string // substrings of one problem: prop, then the rule
 	}{
 		{"no images", func(p *GangwayServiceProps) { p.AppImage, p.ProxyImage = nil, nil }, []string{"AppImage = nil", "required"}},
+		{"output prefix", func(p *GangwayServiceProps) { p.OutputPrefix = "web-1" }, []string{`OutputPrefix = "web-1"`, "letters and digits"}},
+		{"output prefix without outputs", func(p *GangwayServiceProps) { p.Outputs, p.OutputPrefix = jsii.Bool(false), "Web" }, []string{`OutputPrefix = "Web"`, "only with Outputs"}},
 		{"no app port", func(p *GangwayServiceProps) { p.AppPort = 0 }, []string{"AppPort = 0", "1–65535"}},
 		{"same ports", func(p *GangwayServiceProps) { p.AppPort = 8080 }, []string{"AppPort = 8080", "must differ from ProxyPort"}},
 		{"probe port", func(p *GangwayServiceProps) { p.ProxyPort = 28080 }, []string{"ProxyPort = 28080", "probe server"}},

@@ -117,11 +117,18 @@ func build(app constructs.Construct, get func(string) string) error {
 	if err != nil {
 		return err
 	}
-	awscdk.NewCfnOutput(stack, jsii.String("LoadBalancerDns"), &awscdk.CfnOutputProps{Value: svc.LoadBalancer.LoadBalancerDnsName()})
-	awscdk.NewCfnOutput(stack, jsii.String("ServiceArn"), &awscdk.CfnOutputProps{Value: svc.Service.ServiceArn()})
-	awscdk.NewCfnOutput(stack, jsii.String("ClusterName"), &awscdk.CfnOutputProps{Value: svc.Cluster.ClusterName()})
+	// The construct creates the runbook outputs (ClusterName, ServiceArn, ... DashboardName;
+	// cdk/README.md "For on-call"). LoadBalancerDns is the same value as its
+	// LoadBalancerDnsName, kept under the name the getting-started guide reads.
+	awscdk.NewCfnOutput(stack, jsii.String("LoadBalancerDns"), &awscdk.CfnOutputProps{
+		Description: jsii.String("load balancer DNS name (also LoadBalancerDnsName)"),
+		Value:       svc.LoadBalancer.LoadBalancerDnsName(),
+	})
 	if svc.ReadinessURL != nil {
-		awscdk.NewCfnOutput(stack, jsii.String("TestReadinessUrl"), &awscdk.CfnOutputProps{Value: svc.ReadinessURL})
+		awscdk.NewCfnOutput(stack, jsii.String("TestReadinessUrl"), &awscdk.CfnOutputProps{
+			Description: jsii.String("readiness through the test listener (reachable only from the hook and TestTrafficCidrs)"),
+			Value:       svc.ReadinessURL,
+		})
 	}
 	return nil
 }

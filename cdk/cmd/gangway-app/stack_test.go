@@ -58,7 +58,11 @@ func TestBuildFromCdkJSONDefaults(t *testing.T) {
 			t.Errorf("template lacks %s", want)
 		}
 	}
-	for _, out := range []string{"LoadBalancerDns", "ServiceArn", "ClusterName", "TestReadinessUrl"} {
+	// The runbook outputs, under the exact keys runbooks query, and the app's own.
+	for _, out := range []string{"LoadBalancerDns", "TestReadinessUrl",
+		"ClusterName", "ServiceName", "ServiceArn", "TaskFamily", "ProxyLogGroup", "AppLogGroup", "HookLogGroup",
+		"BlueTargetGroupArn", "GreenTargetGroupArn", "ProductionListenerArn", "TestListenerArn",
+		"ProductionListenerRuleArn", "TestListenerRuleArn", "AlarmNames", "HookFunctionName", "LoadBalancerDnsName", "DashboardName"} {
 		if len(*tpl.FindOutputs(jsii.String(out), map[string]any{})) != 1 {
 			t.Errorf("no output %s", out)
 		}
