@@ -348,15 +348,19 @@ func hookAgainstProxy(t *testing.T, r rendered, hookEnv map[string]string, proxy
 	rules := r.listenerRules(listener)
 
 	// The task: the Gangway container's command and environment as synthesized, its
-	// application on the port GANGWAY_UPSTREAM names.
+	// application where that environment sends traffic.
 	command, env := gangwayContainer(t, r)
+	appAddr, err := nstest.AppAddr(env)
+	if err != nil {
+		t.Fatal(err)
+	}
 	task := newNetns(t)
 	var appStatus atomic.Int64
 	appStatus.Store(http.StatusOK)
 	// The application answers its own routes (the smoke checks' paths) and 404 elsewhere, as
 	// an application does: a readiness probe that reaches it instead of the proxy's
 	// readiness fails.
-	task.serve(env["GANGWAY_UPSTREAM"], http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	task.serve(appAddr, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if !slices.ContainsFunc(cfg.Smoke, func(sc SmokeCheck) bool { return sc.Path == req.URL.RequestURI() }) {
 			http.Error(w, "app: no route "+req.URL.Path, http.StatusNotFound)
 			return

@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/nstest"
 )
 
 // envCDKInput names the directory cdk/cmd/ecs-input rendered the synthesized templates into.
@@ -105,21 +106,19 @@ func cdkApp(t *testing.T) (stack string, appPort int) {
 }
 
 // cdkAppPort is the port the application listens on in the template's task: cdk/cdk.json's
-// for the app's stack; for the construct tests' stacks, the port of GANGWAY_UPSTREAM, which
-// the construct sets to 127.0.0.1:AppPort (the application in the same task).
+// for the app's stack; for the construct tests' stacks, the port of the application the
+// Gangway container's environment names (GANGWAY_UPSTREAM, which the construct sets to
+// 127.0.0.1:AppPort, or a static endpoint of the ProxyConfig it carries).
 func cdkAppPort(t *testing.T, tpl cdkTemplate, env map[string]string) int {
 	t.Helper()
 	if stack, port := cdkApp(t); tpl.name == stack {
 		return port
 	}
-	up, ok := env[config.EnvUpstream]
-	if !ok {
-		t.Fatalf("%s: the Gangway container has no %s; the construct's application port is nowhere in the template", tpl.name, config.EnvUpstream)
+	addr, err := nstest.AppAddr(env)
+	if err != nil {
+		t.Fatalf("%s: %v", tpl.name, err)
 	}
-	host, port, err := net.SplitHostPort(up)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		t.Fatalf("%s: %s=%q: want the application in the same task (127.0.0.1:PORT): %v", tpl.name, config.EnvUpstream, up, err)
-	}
+	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	return p
 }
