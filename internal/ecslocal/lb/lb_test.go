@@ -177,6 +177,9 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 	if s, b := get("/fixed"); s != 418 || b != "teapot" {
 		t.Errorf("fixed response: %d %q", s, b)
 	}
+	// The weighted rule's backend learns green's health on its own checks: wait until it
+	// has sent one request there before counting.
+	until(t, "the weighted rule reaching green", func() bool { _, b := get("/", "X-Canary", "yes"); return b == "green" })
 	seen := map[string]int{}
 	for range 200 {
 		_, b := get("/", "X-Canary", "yes")
@@ -186,16 +189,26 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 		t.Errorf("a 1:1 weighted forward sent %v", seen)
 	}
 
-	// Every request is counted for its target group: all that green served (green is the
-	// only target of its group), the 500s it answered as its own.
+	// Every request is counted for its target group: ten more to green (the only target of
+	// its group), the five 500s it answers as its own, none as the load balancer's. Counted
+	// from here: the awaits above may have met the group before it was healthy (503s of the
+	// load balancer's own).
+	before, served, failed := balancer.Counters()[greenTG], green.served.Load(), green.failed.Load()
 	for range 5 {
 		get("/green/x")
 		get("/green/fail")
 	}
-	want := lb.Counters{Requests: green.served.Load(), Target5XX: green.failed.Load()}
-	until(t, "the green requests counted", func() bool { return balancer.Counters()[greenTG].Requests >= want.Requests })
-	if got := balancer.Counters()[greenTG]; got != want || want.Target5XX != 5 {
-		t.Errorf("green counters %+v, want %+v (5 of them 500s)", got, want)
+	if n, f := green.served.Load()-served, green.failed.Load()-failed; n != 10 || f != 5 {
+		t.Fatalf("green served %d requests, %d of them 500s; want 10 and 5", n, f)
+	}
+	want := lb.Counters{Requests: before.Requests + 10, Target5XX: before.Target5XX + 5, ELB5XX: before.ELB5XX}
+	// HAProxy's counters of a request and of its status move a moment apart.
+	until(t, "the green requests counted", func() bool {
+		c := balancer.Counters()[greenTG]
+		return c.Requests >= want.Requests && c.Target5XX >= want.Target5XX
+	})
+	if got := balancer.Counters()[greenTG]; got != want {
+		t.Errorf("green counters %+v, want %+v (ten more requests, five more 500s of the target's, no more of the load balancer's)", got, want)
 	}
 
 	// Blue fails its checks: it is the group's only target, so the group fails open.
