@@ -27,15 +27,15 @@ import (
 func TestCVE_2022_27664_ErrorAfterGoAway(t *testing.T) {
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
-	s := &Server{}
-	addr := serve(t, s, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
 		select {
 		case <-r.Context().Done():
 			close(cancelled)
 		case <-time.After(20 * time.Second):
 		}
-	})})
+	})}
+	addr := serve(t, s)
 	c := dialRaw(t, addr)
 	c.open(1, "/", true)
 	<-started
@@ -72,7 +72,7 @@ func TestCVE_2022_27664_ErrorAfterGoAway(t *testing.T) {
 // Here names are canonicalised per request and nothing of them outlives it: requests
 // with 10 MB of distinct names in all leave the heap as it was, the connection open.
 func TestCVE_2022_41717_HeaderKeyMemory(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})})
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})})
 	c := dialRaw(t, addr)
 	request := func(id uint32) {
 		var extra []string
@@ -118,7 +118,7 @@ func TestCVE_2022_41717_HeaderKeyMemory(t *testing.T) {
 func TestCVE_2022_41721_H2CUpgradeSmuggling(t *testing.T) {
 	var mu sync.Mutex
 	var paths []string
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		paths = append(paths, r.Proto+" "+r.URL.Path)
 		mu.Unlock()
@@ -195,7 +195,7 @@ func TestCVE_2023_44487_RapidReset(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	var started atomic.Int32
-	addr := serve(t, &Server{MaxConcurrentStreams: 4}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{MaxConcurrentStreams: 4, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		started.Add(1)
 		<-release // ignores cancellation, as a slow handler might
 	})})
@@ -260,7 +260,7 @@ func TestCVE_2023_45288_ContinuationFlood(t *testing.T) {
 // server panic. Here frames of unknown types are ignored, on any stream, and the
 // connection goes on serving.
 func TestCVE_2026_27141_ReservedFrameTypes(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "still serving")
 	})})
 	c := dialRaw(t, addr)

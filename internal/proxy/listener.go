@@ -180,8 +180,15 @@ func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error
 		ConnState:         hs.ConnState,
 	}
 	if hs.Protocols.UnencryptedHTTP2() {
-		h2 := new(h2server.Server)
-		l.h1.HTTP2 = func(ctx context.Context, c net.Conn) { h2.ServeConn(ctx, hs, c, hs.Handler) }
+		h2 := &h2server.Server{
+			Handler:        hs.Handler,
+			ReadTimeout:    hs.ReadTimeout,
+			WriteTimeout:   hs.WriteTimeout,
+			IdleTimeout:    hs.IdleTimeout,
+			MaxHeaderBytes: hs.MaxHeaderBytes,
+			ErrorLog:       hs.ErrorLog,
+		}
+		l.h1.HTTP2 = h2.ServeConn
 		l.h1.RegisterOnShutdown(h2.Shutdown)
 	}
 	return hs, nil
