@@ -3,6 +3,7 @@ package h2server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -75,9 +76,11 @@ type conn struct {
 	nc      net.Conn
 	baseCtx context.Context
 	remote  string
-	fr      *http2.Framer // reading side, used by serve only
-	hdec    *hpack.Decoder
-	block   headerBlock // the header block being read
+	// tlsState is the state of the TLS connection under nc, nil on h2c.
+	tlsState *tls.ConnectionState
+	fr       *http2.Framer // reading side, used by serve only
+	hdec     *hpack.Decoder
+	block    headerBlock // the header block being read
 	// consumed is the frames and decoded header bytes of the frame (or header block) last
 	// read, for waste.
 	consumed       int
@@ -135,6 +138,7 @@ func newConn(s *Server, nc net.Conn, ctx context.Context) *conn {
 		nc:           nc,
 		baseCtx:      ctx,
 		remote:       nc.RemoteAddr().String(),
+		tlsState:     tlsState(nc),
 		maxStreams:   s.MaxConcurrentStreams,
 		readTimeout:  s.ReadTimeout,
 		writeTimeout: s.WriteTimeout,
@@ -170,6 +174,21 @@ func newConn(s *Server, nc net.Conn, ctx context.Context) *conn {
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(16384) // the default: not advertised
 	return c
+}
+
+// tlsState returns the state of the TLS connection that nc is, or wraps (NetConn), or nil.
+func tlsState(nc net.Conn) *tls.ConnectionState {
+	for {
+		if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			st := tc.ConnectionState()
+			return &st
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = u.NetConn()
+	}
 }
 
 // outWriter and hpackWriter let the framer and the HPACK encoder append, under mu.

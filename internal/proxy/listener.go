@@ -161,8 +161,7 @@ func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error
 		if hs.TLSConfig, err = serverTLSConfig(t, certs); err != nil {
 			return nil, err
 		}
-		// The server sees the decrypted stream (framedConn), so HTTP/2 over TLS is
-		// recognised by its connection preface, like h2c; ALPN offers it.
+		// h1server terminates TLS; ALPN offers HTTP/2, which it hands to h2server.
 		hs.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
 		hs.Protocols.SetUnencryptedHTTP2(true)
 	} else if l.spec.H2C {
@@ -178,6 +177,11 @@ func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error
 		ErrorLog:          hs.ErrorLog,
 		ConnContext:       hs.ConnContext,
 		ConnState:         hs.ConnState,
+		TLSConfig:         hs.TLSConfig,
+		Rejected: func(c net.Conn, why h1server.Rejection) {
+			s.log.Warn("request rejected with 400", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "reason", why.Text)
+			s.metrics.rejected.WithLabelValues(l.spec.Name, why.Reason).Inc()
+		},
 	}
 	if hs.Protocols.UnencryptedHTTP2() {
 		h2 := &h2server.Server{
@@ -192,34 +196,6 @@ func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error
 		l.h1.RegisterOnShutdown(h2.Shutdown)
 	}
 	return hs, nil
-}
-
-// framedListener wraps the listener's socket for its HTTP server (see framedConn).
-func (l *httpListener) framedListener() *framedListener {
-	maxHeader := l.http.MaxHeaderBytes
-	if maxHeader <= 0 {
-		maxHeader = http.DefaultMaxHeaderBytes
-	}
-	handshake := l.http.ReadHeaderTimeout
-	if handshake <= 0 {
-		handshake = l.http.ReadTimeout
-	}
-	return &framedListener{
-		Listener: l.ln,
-		tls:      l.http.TLSConfig,
-		h2:       l.http.Protocols.UnencryptedHTTP2(),
-		// net/http refuses a head over MaxHeaderBytes plus 4 KiB; the extra 4 KiB here is
-		// its read buffer, which may hold bytes past the head.
-		maxHead:          maxHeader + 8<<10,
-		handshakeTimeout: handshake,
-		reject: func(c *framedConn, why rejection) {
-			l.srv.log.Warn("request rejected with 400", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "reason", why.text)
-			l.srv.metrics.rejected.WithLabelValues(l.spec.Name, why.code).Inc()
-		},
-		handshakeFailed: func(c *framedConn, err error) {
-			l.srv.log.Debug("TLS handshake failed", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "err", err)
-		},
-	}
 }
 
 // serve registers the listener's check and certificates and starts accepting.
@@ -244,7 +220,7 @@ func (l *httpListener) serve(version string) {
 			l.acceptTunnels()
 			return
 		default:
-			err = l.h1.Serve(l.framedListener())
+			err = l.h1.Serve(l.ln)
 		}
 		select {
 		case <-l.stopping:
