@@ -416,7 +416,7 @@ func (s *Server) commit(c *change) {
 }
 
 // listenerKey is what must stay equal for a listener to be kept across Apply: its own
-// identity and the server-wide settings its http.Server was built with.
+// identity and the server-wide settings its HTTP servers were built with.
 func listenerKey(l *Listener, spec *Spec) string {
 	return fmt.Sprintf("%s|%s|%s|%s|%d", l.identity(), spec.ReadHeaderTimeout, spec.IdleTimeout, spec.WriteTimeout, spec.MaxHeaderBytes)
 }
