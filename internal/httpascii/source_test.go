@@ -22,7 +22,9 @@ var unicodeFolds = map[string][]string{
 // notProtocol are the functions, as "path:Func" or "path:Type.Method", whose Unicode case
 // folding is about something other than HTTP protocol data, with why.
 var notProtocol = map[string]string{
-	"internal/config/decode.go:closest":     "did-you-mean suggestions for a config key",
+	"internal/config/decode.go:Closest":     "did-you-mean suggestions for a config key",
+	"internal/ecs/init.go:lowerFirst":       "a Go field name turned into a JSON member name",
+	"internal/ecs/taskdef.go:findMember":    "a task definition's JSON member names, matched as encoding/json matches them",
 	"internal/ecs/rollout.go:taskFailed":    "an ECS task's StoppedReason text",
 	"internal/ecs/diff.go:normalValue":      "a Go field name turned into a JSON member name",
 	"internal/ecs/healthprobe.go:probeFlag": "a probe name in a task definition's health-check command",
