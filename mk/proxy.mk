@@ -6,8 +6,6 @@ BENCH_PROXY_FLAGS ?=
 bench-proxy: build
 	scripts/bench-proxy.sh $(BENCH_PROXY_FLAGS)
 
-# The HTTP/1 framing checks against net/http's own parser (internal/proxy/h1conn_test.go).
-FUZZ_TARGETS += ./internal/proxy:FuzzFraming
 # Arbitrary bytes against the HTTP/1 server: no panic, no hang, well-formed responses.
 FUZZ_TARGETS += ./internal/h1server:FuzzServe
 # Arbitrary bytes through the whole proxy to a recording upstream: the upstream sees only

@@ -129,7 +129,7 @@ func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
 func pushCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	layoutDir := fs.String("layout", "bin/image/oci", "the OCI layout `gangway-image build` wrote")
+	layoutDir := fs.String("layout", "bin/image/oci", "the `DIR` of the OCI layout that 'gangway-image build' wrote")
 	ref := fs.String("image", "", "where to push: registry/repository:tag")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -33,6 +33,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"tag"}, `unknown command "tag"`},
 		{[]string{"build", "-out", "x"}, "-version, -revision and -created"},
 		{[]string{"push"}, "make image-push IMAGE=..."},
+		// A flag's value name is the first backquoted word of its usage: a placeholder,
+		// never a phrase.
+		{[]string{"push", "-h"}, "  -layout DIR\n"},
 	} {
 		t.Setenv("SOURCE_DATE_EPOCH", "")
 		code, _, stderr := runCmd(tc.args...)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/budget"
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
@@ -107,7 +108,7 @@ func TestBinary(t *testing.T) {
 			name   string
 			env    string
 			args   []string
-			code   int
+			code   probecmd.ExitCode
 			stdout string
 			stderr string
 		}{
@@ -131,10 +132,10 @@ func TestBinary(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &stdout, &stderr
 				err := cmd.Run()
-				code := 0
+				var code probecmd.ExitCode
 				var exit *exec.ExitError
 				if errors.As(err, &exit) {
-					code = exit.ExitCode()
+					code = probecmd.ExitCode(exit.ExitCode())
 				} else if err != nil {
 					t.Fatal(err)
 				}
@@ -174,7 +175,7 @@ func TestBinary(t *testing.T) {
 			t.Fatalf("killed at ECS's %s timeout, before the probe gave up (after %s); its output is lost: %q", ecsTimeout, elapsed, &stdout)
 		}
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != exitUnreachable {
+		if !errors.As(err, &exit) || probecmd.ExitCode(exit.ExitCode()) != exitUnreachable {
 			t.Fatalf("exit %v, want %d: %q", err, exitUnreachable, &stdout)
 		}
 		if want := "container: timed out after " + budget.DefaultProbeTimeout.String() + ": "; !strings.HasPrefix(stdout.String(), want) {

@@ -59,11 +59,11 @@ const (
 const maxOutputBytes = 4096
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(int(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)))
 }
 
 // run is the whole program: it parses args, probes, prints, and returns the exit code.
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) probecmd.ExitCode {
 	var opts probecmd.Options
 	// ContinueOnError: flag's ExitOnError would exit 2, which Docker reserves.
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
@@ -108,7 +108,7 @@ Exit codes:
 `
 
 // probe runs the probe and writes its report to out.
-func probe(ctx context.Context, opts probecmd.Options, out *bytes.Buffer) int {
+func probe(ctx context.Context, opts probecmd.Options, out *bytes.Buffer) probecmd.ExitCode {
 	start := time.Now()
 	resp, err := get(ctx, opts.Addr, opts.Target(), "gangway-healthcheck/"+version.String())
 	elapsed := time.Since(start)

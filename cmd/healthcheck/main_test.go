@@ -165,7 +165,7 @@ const (
 )
 
 // runProbe runs the program in-process with the given environment.
-func runProbe(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+func runProbe(t *testing.T, env map[string]string, args ...string) (code probecmd.ExitCode, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code = run(args, func(k string) string { return env[k] }, &out, &errOut)
@@ -180,7 +180,7 @@ func TestRunExitCodes(t *testing.T) {
 		name    string
 		respond func(*testServer, net.Conn)
 		args    []string
-		code    int
+		code    probecmd.ExitCode
 		stdout  string // regexp of the whole output
 	}{
 		{
@@ -432,7 +432,7 @@ func TestRunAddrFromEnv(t *testing.T) {
 		name string
 		env  string
 		args []string
-		code int
+		code probecmd.ExitCode
 	}{
 		{"env", live.addr, nil, exitHealthy},
 		{"flag wins over env", dead, []string{"-addr", live.addr}, exitHealthy},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 // serveHealth serves the real probe handler of reg on 127.0.0.1 until the test ends.
@@ -53,7 +54,7 @@ func TestAgainstHealthServer(t *testing.T) {
 
 	tests := []struct {
 		args   []string
-		code   int
+		code   probecmd.ExitCode
 		stdout string
 	}{
 		{[]string{"-probe", "live"}, exitHealthy, `^live: ok \(` + addr + `, [^)]+\)\n$`},

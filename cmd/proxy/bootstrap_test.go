@@ -10,9 +10,11 @@ import (
 	bootstrap "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"gopkg.in/yaml.v3"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
-func runBootstrap(t *testing.T, getenv func(string) string, args ...string) (code int, stdout, stderr string) {
+func runBootstrap(t *testing.T, getenv func(string) string, args ...string) (code probecmd.ExitCode, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	if getenv == nil {

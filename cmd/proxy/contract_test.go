@@ -52,6 +52,7 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/nstest"
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 const repoRoot = "../.."
@@ -532,7 +533,7 @@ func dataPlane(t *testing.T, env map[string]string) bool {
 }
 
 // runProxyMain runs a proxy command in this process with exactly the environment vars.
-func runProxyMain(vars map[string]string, args ...string) (int, string) {
+func runProxyMain(vars map[string]string, args ...string) (probecmd.ExitCode, string) {
 	var out bytes.Buffer
 	e := env{stdout: &out, stderr: &out, getenv: func(k string) string { return vars[k] }}
 	return runMain(context.Background(), args, e), out.String()

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 // TestHealthExitsLikeHealthcheck runs bin/healthcheck and `proxy health` with the same
@@ -40,7 +42,7 @@ func TestHealthExitsLikeHealthcheck(t *testing.T) {
 		name string
 		env  []string
 		args []string
-		want int
+		want probecmd.ExitCode
 	}{
 		{"healthy", nil, []string{"-addr", healthy}, exitOK},
 		{"healthy from the environment", []string{envHealthAddr + "=" + healthy}, nil, exitOK},

@@ -27,6 +27,8 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 // upstream is the application behind the proxy: /slow?ms=N answers after N ms, /ws echoes
@@ -111,7 +113,7 @@ type lc struct {
 	admin   string
 	traffic string
 	sigs    chan os.Signal
-	code    <-chan int
+	code    <-chan probecmd.ExitCode
 	stderr  *syncBuffer
 }
 
@@ -133,7 +135,7 @@ func startLC(t *testing.T, o lcOptions) (*lc, *httptest.Server) {
 	return p, upstream
 }
 
-func (p *lc) waitExit(want int) {
+func (p *lc) waitExit(want probecmd.ExitCode) {
 	p.t.Helper()
 	expectExit(p.t, p.code, want, 40*time.Second, p.stderr)
 }
@@ -579,9 +581,9 @@ func TestLivenessStaysGreenThroughShutdown(t *testing.T) {
 	addrC := make(chan string, 1)
 	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
 	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }, loopTTL: 400 * time.Millisecond}
-	code := make(chan int, 1)
+	code := make(chan probecmd.ExitCode, 1)
 	go func() {
-		code <- exitCode(cmd.Run(context.Background(), []string{"-config", path, "-watch=false"}), &stderr)
+		code <- exited(cmd.Run(context.Background(), []string{"-config", path, "-watch=false"}), &stderr)
 	}()
 	var admin string
 	select {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -48,11 +47,8 @@ func (c *LintCommand) Run(_ context.Context, args []string) error {
 	var lf lintFlags
 	lf.register(fs, "service")
 	output := fs.String("output", "text", "text or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: exitUsage, err: errors.New("")}
+	if err := parseOnly(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		return usageError("no task definition files given (try: proxy lint taskdefs/*.json)")

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
-func runLint(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runLint(t *testing.T, args ...string) (code probecmd.ExitCode, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}

@@ -19,8 +19,9 @@ import (
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
-// Exit codes shared by every subcommand and by bin/healthcheck (docs/ecs.md, "Exit codes",
-// has the table). The first four are the health probe's (internal/probecmd), which `proxy
+// Exit codes, all of them: this table and exitCode are the only places a code is chosen
+// (docs/ecs.md, "Exit codes", has the table). The first four are shared by every
+// subcommand and by bin/healthcheck: the health probe's (internal/probecmd), which `proxy
 // health` and bin/healthcheck both use. 2 is never used: Docker reserves it for health
 // checks, and a subcommand may serve as one.
 const (
@@ -34,16 +35,38 @@ const (
 	// not judged; retrying, or fixing access, may give an answer.
 	exitUnreached = probecmd.ExitNoVerdict
 	exitUsage     = probecmd.ExitUsage // bad flags or arguments
+
+	// `proxy rollout` only.
+	exitRolledBack probecmd.ExitCode = 5 // the deployment was rolled back: the service runs the previous revision
+	exitTimedOut   probecmd.ExitCode = 6 // the watch ran out of time; the deployment is still going
+	exitSuperseded probecmd.ExitCode = 7 // a newer deployment of another task definition stopped the one watched
 )
 
-// exitError carries a specific exit code out of a command.
+// exitError carries a specific exit code out of a command. err is never nil; shown says
+// that it has been printed already (flag's parse errors, which the flag package prints with
+// the usage).
 type exitError struct {
-	code int
-	err  error
+	code  probecmd.ExitCode
+	err   error
+	shown bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the one mapping from a command's error to the process's exit code: nil and
+// -h are 0, an exitError its code, any other error exitFailure.
+func exitCode(err error) probecmd.ExitCode {
+	var ee *exitError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		return exitFailure
+	}
+}
 
 // usageError reports bad flags or arguments (exit 4).
 func usageError(format string, args ...any) error {
@@ -81,11 +104,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "run" {
 		tuneGC() // process-wide, so here rather than in RunCommand (which tests run in-process)
 	}
-	os.Exit(runMain(context.Background(), os.Args[1:], e))
+	os.Exit(int(runMain(context.Background(), os.Args[1:], e)))
 }
 
 // runMain dispatches to a subcommand and maps its error to an exit code.
-func runMain(ctx context.Context, args []string, e env) int {
+func runMain(ctx context.Context, args []string, e env) probecmd.ExitCode {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(e.stderr)
 		if len(args) == 0 {
@@ -104,20 +127,10 @@ func runMain(ctx context.Context, args []string, e env) int {
 	}
 	err := cmd.Run(ctx, args[1:])
 	var ee *exitError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case errors.As(err, &ee):
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintf(e.stderr, "proxy %s: %v\n", args[0], ee.err)
-		}
-		return ee.code
-	default:
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !(errors.As(err, &ee) && ee.shown) {
 		fmt.Fprintf(e.stderr, "proxy %s: %v\n", args[0], err)
-		return exitFailure
 	}
+	return exitCode(err)
 }
 
 func usage(w io.Writer) {
@@ -156,16 +169,23 @@ func newFlagSet(name string, e env) *flag.FlagSet {
 
 // parseFlags parses args and maps a parse error to a usage error.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: exitUsage, err: errors.New("")}
+	if err := parseOnly(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments: %v", fs.Args())
 	}
 	return nil
+}
+
+// parseOnly parses args, leaving arguments after the flags to the caller. A parse error,
+// which the flag package has printed with the usage, is a usage error shown already.
+func parseOnly(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return &exitError{code: exitUsage, err: err, shown: true}
+	}
+	return err
 }
 
 // isTerminal reports whether f is a character device: a terminal, not a file, pipe or the

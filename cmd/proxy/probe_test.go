@@ -13,16 +13,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 // runBin runs a built binary with the extra environment and returns its exit code and output.
-func runBin(t *testing.T, env []string, bin string, args ...string) (int, string) {
+func runBin(t *testing.T, env []string, bin string, args ...string) (probecmd.ExitCode, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), string(out)
+		return probecmd.ExitCode(ee.ExitCode()), string(out)
 	} else if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func runBin(t *testing.T, env []string, bin string, args ...string) (int, string
 }
 
 // waitBin runs the binary until it exits with want, for at most 20 s.
-func waitBin(t *testing.T, env []string, want int, bin string, args ...string) string {
+func waitBin(t *testing.T, env []string, want probecmd.ExitCode, bin string, args ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -85,7 +87,7 @@ func TestHealthAddrMovesBothSides(t *testing.T) {
 	proc.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
-		if c := proc.ProcessState.ExitCode(); c != exitOK {
+		if c := probecmd.ExitCode(proc.ProcessState.ExitCode()); c != exitOK {
 			t.Fatalf("proxy exited with %d:\n%s", c, stderr.String())
 		}
 	case <-time.After(20 * time.Second):

@@ -13,14 +13,7 @@ import (
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/gangway-ecs/gangway/internal/ecs"
-)
-
-// Exit codes of `proxy rollout`, beyond the shared ones (0 success, 1 failure, 3 API
-// unreachable or refusing, 4 usage). Never 2.
-const (
-	exitRolledBack = 5 // the deployment was rolled back: the service runs the previous revision
-	exitTimedOut   = 6 // the watch ran out of time; the deployment is still going
-	exitSuperseded = 7 // a newer deployment of another task definition stopped the one watched
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 const rolloutUsage = `usage: proxy rollout <command> [flags]
@@ -393,7 +386,7 @@ func (o *rolloutOptions) watch(ctx context.Context, c *ecssdk.Client, arn string
 		OnProgress: o.progress, OnNotice: o.notice,
 	}
 	res := w.Watch(ctx)
-	code := map[ecs.Outcome]int{
+	code := map[ecs.Outcome]probecmd.ExitCode{
 		ecs.Succeeded:    exitOK,
 		ecs.ReachedStage: exitOK,
 		ecs.RolledBack:   exitRolledBack,

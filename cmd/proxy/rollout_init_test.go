@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/gangway-ecs/gangway/internal/ecs/ecstest"
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 // runInit runs `proxy rollout init` for service app of cluster prod (init does not watch, so
 // it takes no -interval).
-func runInit(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runInit(t *testing.T, args ...string) (code probecmd.ExitCode, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/ecs/ecstest"
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
 const (
@@ -76,7 +77,7 @@ func failingTask(s *ecstest.Server) {
 		{"id": "e0", "createdAt": 1700000050, "message": "(service app) has started 1 tasks: (task 0badc0de)."}]}]}`))
 }
 
-func runRollout(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runRollout(t *testing.T, args ...string) (code probecmd.ExitCode, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
@@ -88,7 +89,7 @@ func runRollout(t *testing.T, args ...string) (code int, stdout, stderr string) 
 	return code, out.String(), errOut.String()
 }
 
-func assertRollout(t *testing.T, code int, stdout, stderr string, wantCode int, says ...string) {
+func assertRollout(t *testing.T, code probecmd.ExitCode, stdout, stderr string, wantCode probecmd.ExitCode, says ...string) {
 	t.Helper()
 	if code != wantCode {
 		t.Errorf("exit %d, want %d", code, wantCode)
@@ -246,7 +247,7 @@ func TestRolloutWatchJSON(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	var last struct {
 		Type, Outcome, Cause string
-		ExitCode             int
+		ExitCode             probecmd.ExitCode
 		Deployment           struct {
 			Status      string
 			FailedTasks []struct{ TaskArn, StoppedReason, Event string }
@@ -671,7 +672,7 @@ func TestRolloutMissingCredentialsProcess(t *testing.T) {
 		err := cmd.Run()
 		cancel()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != exitUnreached {
+		if !errors.As(err, &ee) || probecmd.ExitCode(ee.ExitCode()) != exitUnreached {
 			t.Errorf("%s: %v, want exit %d\n%s", args[0], err, exitUnreached, stderr.String())
 		}
 		if !strings.Contains(stderr.String(), `Unable to locate credentials. You can configure credentials by running "aws configure".`) {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
@@ -83,22 +84,22 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 // startRun runs `proxy run` in-process and returns the admin address, the signal channel
 // and a channel with the exit code.
-func startRun(t *testing.T, cfgPath string, extra ...string) (string, chan os.Signal, <-chan int, *syncBuffer) {
+func startRun(t *testing.T, cfgPath string, extra ...string) (string, chan os.Signal, <-chan probecmd.ExitCode, *syncBuffer) {
 	t.Helper()
 	return startRunEnv(t, nil, append([]string{"-config", cfgPath}, extra...)...)
 }
 
 // startRunEnv runs `proxy run args...` in-process with the environment vars, and returns
 // the admin address, the signal channel, a channel with the exit code, and the logs.
-func startRunEnv(t *testing.T, vars map[string]string, args ...string) (string, chan os.Signal, <-chan int, *syncBuffer) {
+func startRunEnv(t *testing.T, vars map[string]string, args ...string) (string, chan os.Signal, <-chan probecmd.ExitCode, *syncBuffer) {
 	t.Helper()
 	var stderr syncBuffer
 	sigs := make(chan os.Signal, 4)
 	addrC := make(chan string, 1)
 	e := env{stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
 	cmd := &RunCommand{env: e, signals: sigs, ready: func(a string) { addrC <- a }}
-	code := make(chan int, 1)
-	go func() { code <- exitCode(cmd.Run(context.Background(), args), &stderr) }()
+	code := make(chan probecmd.ExitCode, 1)
+	go func() { code <- exited(cmd.Run(context.Background(), args), &stderr) }()
 	select {
 	case a := <-addrC:
 		return a, sigs, code, &stderr
@@ -111,7 +112,7 @@ func startRunEnv(t *testing.T, vars map[string]string, args ...string) (string, 
 }
 
 // expectExit waits up to within for the exit code of a command run by startRun.
-func expectExit(t *testing.T, code <-chan int, want int, within time.Duration, logs *syncBuffer) {
+func expectExit(t *testing.T, code <-chan probecmd.ExitCode, want probecmd.ExitCode, within time.Duration, logs *syncBuffer) {
 	t.Helper()
 	select {
 	case c := <-code:
@@ -130,15 +131,12 @@ func logsOf(b *syncBuffer) string {
 	return b.String()
 }
 
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
+// exited prints a command's error to stderr and returns the exit code runMain gives it.
+func exited(err error, stderr io.Writer) probecmd.ExitCode {
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 	}
-	fmt.Fprintln(stderr, err)
-	if ee, ok := err.(*exitError); ok {
-		return ee.code
-	}
-	return 1
+	return exitCode(err)
 }
 
 func waitStatus(t *testing.T, url string, want int) string {
@@ -249,8 +247,10 @@ func TestRunTellsATerminalAboutCtrlC(t *testing.T) {
 	ready := make(chan string, 1)
 	cmd := &RunCommand{env: env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }, terminal: true},
 		signals: sigs, ready: func(a string) { ready <- a }}
-	code := make(chan int, 1)
-	go func() { code <- exitCode(cmd.Run(context.Background(), []string{"-config", writeConfig(t, fmt.Sprintf(testConfig, "12s"))}), &stderr) }()
+	code := make(chan probecmd.ExitCode, 1)
+	go func() {
+		code <- exited(cmd.Run(context.Background(), []string{"-config", writeConfig(t, fmt.Sprintf(testConfig, "12s"))}), &stderr)
+	}()
 	select {
 	case <-ready:
 	case c := <-code:
@@ -387,7 +387,7 @@ func TestBinariesEndToEnd(t *testing.T) {
 	go func() { done <- proc.Wait() }()
 	t.Cleanup(func() { proc.Process.Kill() })
 
-	probe := func(bin string, args ...string) (int, string) { return runBin(t, nil, bin, args...) }
+	probe := func(bin string, args ...string) (probecmd.ExitCode, string) { return runBin(t, nil, bin, args...) }
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, out := probe(hcBin, "-addr", addr)

@@ -18,7 +18,7 @@ type ValidateCommand struct {
 // Run executes the command.
 func (c *ValidateCommand) Run(_ context.Context, args []string) error {
 	fs := newFlagSet("validate", c.env)
-	path := fs.String("config", "", "configuration file (default: what `proxy run` would use: $GANGWAY_CONFIG,\n\t$GANGWAY_CONFIG_YAML, $GANGWAY_UPSTREAM, else the embedded default)")
+	path := fs.String("config", "", "configuration `FILE` (default: what 'proxy run' would use: $GANGWAY_CONFIG,\n\t$GANGWAY_CONFIG_YAML, $GANGWAY_UPSTREAM, else the embedded default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -7,9 +7,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gangway-ecs/gangway/internal/probecmd"
 )
 
-func runValidate(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runValidate(t *testing.T, args ...string) (code probecmd.ExitCode, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}

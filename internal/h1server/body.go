@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // body is a request body read from the connection: remain bytes of a Content-Length
@@ -121,7 +123,7 @@ func (b *body) readTrailer() error {
 	}
 	for _, s := range lines {
 		name, value, ok := strings.Cut(s, ":")
-		value = trimOWS(value)
+		value = httpascii.TrimOWS(value)
 		if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
 			return errMalformedTrailer
 		}

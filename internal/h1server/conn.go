@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -47,6 +48,9 @@ type conn struct {
 	src    connSource
 	br     *bufio.Reader
 	bw     *bufio.Writer
+	// tlsState is the TLS connection's state after its handshake, nil on a plain one;
+	// every request of the connection carries it.
+	tlsState *tls.ConnectionState
 	// state is http.ConnState in the low byte and, for StateNew, the Unix second it was
 	// set in the rest (closeIdleConns drops new connections silent for five seconds).
 	state atomic.Uint64
@@ -182,9 +186,22 @@ func (c *conn) serve(ctx context.Context) {
 	}()
 
 	c.setReadDeadline(c.s.readHeaderTimeout())
-	if c.s.HTTP2 != nil {
+	alpnH2 := false
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		if c.handshake(ctx, tc) != nil {
+			return
+		}
+		alpnH2 = c.tlsState.NegotiatedProtocol == "h2"
+	}
+	if c.s.HTTP2 != nil || alpnH2 {
 		h2, err := c.prefaceNext()
 		if err != nil {
+			return
+		}
+		if alpnH2 && (!h2 || c.s.HTTP2 == nil) {
+			// ALPN settled on HTTP/2 and this is not its preface: a connection error
+			// (RFC 9113 §3.4), not an HTTP/1.1 request.
+			c.s.logf("http: no HTTP/2 connection preface from %s after ALPN chose h2", c.remote)
 			return
 		}
 		if h2 {
@@ -220,13 +237,45 @@ func (c *conn) serve(ctx context.Context) {
 		if c.hijackedNow() {
 			return
 		}
-		if w.closeAfter || c.goneNow() {
+		if w.closeAfter || w.upgrade || c.goneNow() {
 			if !w.broken {
 				c.closeWriteAndLinger()
 			}
 			return
 		}
 	}
+}
+
+// handshake runs the TLS handshake of tc within the read deadline of a first request head,
+// which serve has set, and a write deadline as long. A client speaking plain HTTP gets a
+// plain 400, as net/http answers it.
+func (c *conn) handshake(ctx context.Context, tc *tls.Conn) error {
+	if d := c.s.readHeaderTimeout(); d > 0 {
+		c.rwc.SetWriteDeadline(time.Now().Add(d))
+		defer c.rwc.SetWriteDeadline(time.Time{})
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			re.Conn.Close()
+		}
+		c.s.logf("http: TLS handshake error from %s: %v", c.remote, err)
+		return err
+	}
+	st := tc.ConnectionState()
+	c.tlsState = &st
+	return nil
+}
+
+// looksLikeHTTP reports whether the first bytes of what should be a TLS record are the
+// start of an HTTP/1 request, as net/http judges them.
+func looksLikeHTTP(hdr []byte) bool {
+	switch string(hdr) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // prefaceNext reports whether the connection opens with the HTTP/2 client preface,
@@ -248,11 +297,14 @@ func (c *conn) prefaceNext() (bool, error) {
 	}
 }
 
-// prefacedConn is an HTTP/2 connection whose first bytes are in the HTTP/1 reader.
+// prefacedConn is a connection whose first bytes are in the HTTP/1 reader.
 type prefacedConn struct {
 	net.Conn
 	r *bufio.Reader
 }
+
+// NetConn returns the connection read after the buffered bytes: a *tls.Conn over TLS.
+func (p *prefacedConn) NetConn() net.Conn { return p.Conn }
 
 func (p *prefacedConn) Read(b []byte) (int, error) {
 	if p.r != nil {
@@ -440,6 +492,9 @@ func (c *conn) answerError(err error) {
 	if !errors.As(err, &se) {
 		return
 	}
+	if se.reason != "" && c.s.Rejected != nil {
+		c.s.Rejected(c.rwc, Rejection{Reason: se.reason, Text: se.text})
+	}
 	text := http.StatusText(se.code)
 	body := se.body
 	if body == "" {
@@ -453,10 +508,10 @@ func (c *conn) answerError(err error) {
 }
 
 // statusError is a request refused with a status: the body is the status and text, or
-// body when set.
+// body when set. reason is set for a Rejection.
 type statusError struct {
-	code       int
-	text, body string
+	code               int
+	text, body, reason string
 }
 
 func (e *statusError) Error() string { return strconv.Itoa(e.code) + " " + e.text }

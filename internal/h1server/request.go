@@ -23,6 +23,11 @@ import (
 var (
 	errHeadTooLarge  = &statusError{code: http.StatusRequestHeaderFieldsTooLarge}
 	errTooManyFields = &statusError{code: http.StatusRequestHeaderFieldsTooLarge, text: "too many header fields"}
+
+	// The heads refused as ambiguous (Rejection).
+	errCLTE   = &statusError{code: http.StatusBadRequest, text: "both Content-Length and Transfer-Encoding", reason: "content_length_and_transfer_encoding"}
+	errTE10   = &statusError{code: http.StatusBadRequest, text: "Transfer-Encoding in an HTTP/1.0 request", reason: "transfer_encoding_http10"}
+	errFolded = &statusError{code: http.StatusBadRequest, text: "obsolete line folding in a header", reason: "obsolete_line_folding"}
 )
 
 // emptyRequest is copied by WithContext to make each request: the only way to set a
@@ -124,7 +129,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, badRequest("obsolete line folding in a header")
+			return nil, errFolded
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || name == "" {
@@ -133,7 +138,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 		if !httpguts.ValidHeaderFieldName(name) {
 			return nil, badRequest("invalid header name")
 		}
-		value = trimOWS(value)
+		value = httpascii.TrimOWS(value)
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return nil, badRequest("invalid header value")
 		}
@@ -187,6 +192,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	r.Host = host
 	r.RemoteAddr = c.remote
 	r.RequestURI = uri
+	r.TLS = c.tlsState
 	r.Close = shouldClose(major, minor, h)
 
 	if err := c.framing(r); err != nil {
@@ -194,6 +200,12 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	}
 
 	w.init(c, r)
+	if _, ok := h["Upgrade"]; ok && !(method == http.MethodOptions && uri == "*") {
+		// Unless the handler takes the connection over, what follows may be another
+		// protocol: it ends with the response. (The server answers OPTIONS * itself and
+		// never upgrades it.)
+		w.upgrade = true
+	}
 	if isPRI {
 		r.Close, r.ContentLength, w.closeAfter = true, -1, true
 	}
@@ -219,18 +231,19 @@ func (c *conn) framing(r *http.Request) error {
 	chunked := false
 	if te, ok := h["Transfer-Encoding"]; ok {
 		delete(h, "Transfer-Encoding")
+		if _, ok := h["Content-Length"]; ok {
+			// A classic smuggling vector (RFC 9112 §6.1), whatever the coding; net/http
+			// drops the length.
+			return errCLTE
+		}
 		if !r.ProtoAtLeast(1, 1) {
 			// RFC 9112 §6.1: the framing of an HTTP/1.0 message with a Transfer-Encoding
 			// is faulty. net/http ignores the header, a proxy before this one may not.
-			return badRequest("Transfer-Encoding in an HTTP/1.0 request")
+			return errTE10
 		}
 		// Only the ASCII spelling: under Unicode folding "chun\u212aed" is chunked too.
-		if len(te) != 1 || !httpascii.EqualFold(trimOWS(te[0]), "chunked") {
+		if len(te) != 1 || !httpascii.EqualFold(httpascii.TrimOWS(te[0]), "chunked") {
 			return &statusError{code: http.StatusNotImplemented, body: "Unsupported transfer encoding"}
-		}
-		if _, ok := h["Content-Length"]; ok {
-			// A classic smuggling vector (RFC 9112 §6.1); net/http drops the length.
-			return badRequest("both Content-Length and Transfer-Encoding")
 		}
 		chunked = true
 	}
@@ -242,7 +255,7 @@ func (c *conn) framing(r *http.Request) error {
 			trailer := make(http.Header)
 			for _, v := range vv {
 				for _, k := range strings.Split(v, ",") {
-					k = textproto.CanonicalMIMEHeaderKey(trimOWS(k))
+					k = textproto.CanonicalMIMEHeaderKey(httpascii.TrimOWS(k))
 					switch k {
 					case "":
 						continue
@@ -264,9 +277,9 @@ func (c *conn) framing(r *http.Request) error {
 			r.Body = http.NoBody
 			return nil
 		}
-		first := trimOWS(vv[0])
+		first := httpascii.TrimOWS(vv[0])
 		for _, v := range vv[1:] {
-			if trimOWS(v) != first {
+			if httpascii.TrimOWS(v) != first {
 				return badRequest("message cannot contain multiple Content-Length headers")
 			}
 		}
@@ -384,16 +397,6 @@ func canonicalKey(k string) string {
 		upper = b == '-'
 	}
 	return k
-}
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // shouldClose reports whether the connection ends after this request (RFC 9112 §9.3).

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 	"github.com/gangway-ecs/gangway/internal/httpdate"
 	"github.com/gangway-ecs/gangway/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
@@ -44,10 +45,13 @@ type response struct {
 	teChunked   bool
 	keepAlive10 bool // an HTTP/1.0 client asked for keep-alive
 	closeAfter  bool
-	broken      bool // a write failed: the connection is unusable
-	hijacked    bool
-	fullDuplex  bool // EnableFullDuplex: the body is left to the handler past the head
-	saidClose   bool // the head has a Connection: close
+	// upgrade: the request asked to switch protocols; the connection ends after the
+	// response unless the handler hijacks it.
+	upgrade    bool
+	broken     bool // a write failed: the connection is unusable
+	hijacked   bool
+	fullDuplex bool // EnableFullDuplex: the body is left to the handler past the head
+	saidClose  bool // the head has a Connection: close
 	// prefixTrailers: the header had http.TrailerPrefix fields at WriteHeader.
 	prefixTrailers bool
 
@@ -111,12 +115,12 @@ func (w *response) WriteHeader(code int) {
 	_, hasType := h["Content-Type"]
 	w.sniff = bodyAllowed && !hasType && !w.teChunked && h.Get("Content-Encoding") == ""
 	w.saidClose = httpguts.HeaderValuesContainsToken(h["Connection"], "close")
-	if !w.c.s.keepAlivesEnabled() || w.saidClose || w.req.ProtoMajor != 1 {
+	if !w.c.s.keepAlivesEnabled() || w.saidClose || w.req.ProtoMajor != 1 || w.upgrade && code != http.StatusSwitchingProtocols {
 		w.closeAfter = true
 	}
 	for _, v := range h["Trailer"] {
 		for _, k := range strings.Split(v, ",") {
-			if k = http.CanonicalHeaderKey(trimOWS(k)); k != "" {
+			if k = http.CanonicalHeaderKey(httpascii.TrimOWS(k)); k != "" {
 				w.trailers = append(w.trailers, k)
 			}
 		}
@@ -525,7 +529,7 @@ func writeField(bw *bufio.Writer, k, v string) {
 	}
 	bw.WriteString(k)
 	bw.WriteString(": ")
-	bw.WriteString(trimOWS(v))
+	bw.WriteString(httpascii.TrimOWS(v))
 	bw.WriteString("\r\n")
 }
 

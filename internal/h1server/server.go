@@ -14,7 +14,8 @@
 //
 // Where it differs from net/http on purpose: obsolete line folding, a request with both
 // Content-Length and Transfer-Encoding and an HTTP/1.0 request with Transfer-Encoding get
-// 400, more than MaxHeaderFields header fields get 431, up to MaxLeadingEmptyLines empty
+// 400 (and are reported to Rejected), the connection closes after a response to an
+// Upgrade request that the handler did not take over, more than MaxHeaderFields header fields get 431, up to MaxLeadingEmptyLines empty
 // lines before any request line are ignored (net/http ignores four bytes of them after a
 // POST), a close after a response is always announced (Connection: close), and a
 // connection the server closes is half-closed and read for a moment (lingering close)
@@ -24,6 +25,7 @@ package h1server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log"
 	"net"
@@ -45,6 +47,17 @@ const MaxLeadingEmptyLines = 4
 // hundred.
 const MaxHeaderFields = 1000
 
+// Rejection is a request head refused with 400 because another HTTP implementation in
+// front of the server or behind it could frame it differently: read as another sequence
+// of requests, it would smuggle one past whatever checks the requests (RFC 9112 §6.1,
+// §5.2). The connection ends after the 400.
+type Rejection struct {
+	// Reason is a label for counting: content_length_and_transfer_encoding,
+	// transfer_encoding_http10 or obsolete_line_folding.
+	Reason string
+	Text   string // what the 400 says
+}
+
 // Server serves HTTP/1.x connections. Its fields mean what http.Server's fields of the
 // same names mean; set them before Serve.
 type Server struct {
@@ -59,8 +72,19 @@ type Server struct {
 	ConnState         func(net.Conn, http.ConnState)
 	// HTTP2, when set, is handed each connection that opens with the HTTP/2 client
 	// preface, the preface already read; it returns when the connection is done. When it
-	// is nil, a preface is answered as an HTTP/1 request ("PRI * HTTP/2.0").
+	// is nil, a preface is answered as an HTTP/1 request ("PRI * HTTP/2.0"). Over TLS the
+	// connection handed over unwraps (NetConn) to the *tls.Conn.
 	HTTP2 func(ctx context.Context, c net.Conn)
+	// TLSConfig, when set, makes Serve terminate TLS on every connection it accepts. The
+	// handshake runs on the connection's goroutine, within ReadHeaderTimeout; a client
+	// that speaks plain HTTP instead gets a plain 400. Requests carry the connection's
+	// state in Request.TLS. When ALPN chooses "h2" (offer it in NextProtos only with
+	// HTTP2 set), the connection must open with the HTTP/2 client preface, or it is
+	// closed unanswered (RFC 9113 §3.4).
+	TLSConfig *tls.Config
+	// Rejected, when set, hears of every request head refused because its framing is
+	// ambiguous (see Rejection), before the 400 is written.
+	Rejected func(c net.Conn, why Rejection)
 
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
@@ -99,6 +123,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if s.TLSConfig != nil {
+			rw = tls.Server(rw, s.TLSConfig)
+		}
 		connCtx := ctx
 		if s.ConnContext != nil {
 			if connCtx = s.ConnContext(ctx, rw); connCtx == nil {

@@ -3,6 +3,7 @@ package h2server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -72,14 +73,14 @@ var (
 // under way leave together.
 type conn struct {
 	srv     *Server
-	hs      *http.Server
 	nc      net.Conn
-	handler http.Handler
 	baseCtx context.Context
 	remote  string
-	fr      *http2.Framer // reading side, used by serve only
-	hdec    *hpack.Decoder
-	block   headerBlock // the header block being read
+	// tlsState is the state of the TLS connection under nc, nil on h2c.
+	tlsState *tls.ConnectionState
+	fr       *http2.Framer // reading side, used by serve only
+	hdec     *hpack.Decoder
+	block    headerBlock // the header block being read
 	// consumed is the frames and decoded header bytes of the frame (or header block) last
 	// read, for waste.
 	consumed       int
@@ -131,18 +132,17 @@ type connStats struct {
 	maxOut      int   // the most output queued at once
 }
 
-func newConn(s *Server, hs *http.Server, nc net.Conn, h http.Handler, ctx context.Context) *conn {
+func newConn(s *Server, nc net.Conn, ctx context.Context) *conn {
 	c := &conn{
 		srv:          s,
-		hs:           hs,
 		nc:           nc,
-		handler:      h,
 		baseCtx:      ctx,
 		remote:       nc.RemoteAddr().String(),
+		tlsState:     tlsState(nc),
 		maxStreams:   s.MaxConcurrentStreams,
-		readTimeout:  hs.ReadTimeout,
-		writeTimeout: hs.WriteTimeout,
-		idleTimeout:  hs.IdleTimeout,
+		readTimeout:  s.ReadTimeout,
+		writeTimeout: s.WriteTimeout,
+		idleTimeout:  s.IdleTimeout,
 		kick:         make(chan struct{}, 1),
 		writeDone:    make(chan struct{}),
 		streams:      make(map[uint32]*stream),
@@ -156,9 +156,9 @@ func newConn(s *Server, hs *http.Server, nc net.Conn, h http.Handler, ctx contex
 		c.maxStreams = DefaultMaxConcurrentStreams
 	}
 	if c.idleTimeout == 0 {
-		c.idleTimeout = hs.ReadTimeout // as net/http
+		c.idleTimeout = s.ReadTimeout // as net/http
 	}
-	maxHeader := hs.MaxHeaderBytes
+	maxHeader := s.MaxHeaderBytes
 	if maxHeader <= 0 {
 		maxHeader = http.DefaultMaxHeaderBytes
 	}
@@ -176,6 +176,21 @@ func newConn(s *Server, hs *http.Server, nc net.Conn, h http.Handler, ctx contex
 	return c
 }
 
+// tlsState returns the state of the TLS connection that nc is, or wraps (NetConn), or nil.
+func tlsState(nc net.Conn) *tls.ConnectionState {
+	for {
+		if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			st := tc.ConnectionState()
+			return &st
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = u.NetConn()
+	}
+}
+
 // outWriter and hpackWriter let the framer and the HPACK encoder append, under mu.
 type outWriter conn
 
@@ -186,8 +201,8 @@ type hpackWriter conn
 func (w *hpackWriter) Write(p []byte) (int, error) { w.hbuf = append(w.hbuf, p...); return len(p), nil }
 
 func (c *conn) logf(format string, args ...any) {
-	if c.hs.ErrorLog != nil {
-		c.hs.ErrorLog.Printf(format, args...)
+	if c.srv.ErrorLog != nil {
+		c.srv.ErrorLog.Printf(format, args...)
 	} else {
 		log.Printf(format, args...)
 	}
@@ -853,5 +868,12 @@ func (c *conn) runHandler(st *stream) {
 		rw.WriteString("431 Request Header Fields Too Large")
 		return
 	}
-	c.handler.ServeHTTP(rw, st.req)
+	if st.req.Method == http.MethodOptions && st.req.RequestURI == "*" {
+		// A question about the server, not a resource: answered here, as net/http and
+		// h1server answer it, so that no handler has to know the form.
+		rw.Header().Set("Content-Length", "0")
+		rw.WriteHeader(http.StatusOK)
+		return
+	}
+	c.srv.Handler.ServeHTTP(rw, st.req)
 }

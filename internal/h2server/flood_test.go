@@ -15,8 +15,7 @@ import (
 func floodServer(t *testing.T, maxHeaderBytes int) (string, <-chan connStats) {
 	t.Helper()
 	done := make(chan connStats, 4)
-	s := &Server{connDone: func(st connStats) { done <- st }}
-	addr := serve(t, s, &http.Server{MaxHeaderBytes: maxHeaderBytes, ErrorLog: discardLog(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{connDone: func(st connStats) { done <- st }, MaxHeaderBytes: maxHeaderBytes, ErrorLog: discardLog(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		buf := make([]byte, 512)
 		for {
 			if _, err := r.Body.Read(buf); err != nil {
@@ -250,7 +249,7 @@ func TestHPACKBombHeldStreams(t *testing.T) {
 	const maxHeader = 64 << 10
 	release := make(chan struct{})
 	defer close(release)
-	addr := serve(t, &Server{}, &http.Server{MaxHeaderBytes: maxHeader, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{MaxHeaderBytes: maxHeader, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write(make([]byte, 8<<10)) // past the buffer: the headers leave, the data waits for window
 		w.(http.Flusher).Flush()
 		select {
@@ -299,7 +298,7 @@ func TestHPACKBombHeldStreams(t *testing.T) {
 // TestUnfinishedHeaderBlockIdle opens a header block and sends nothing more: the
 // connection has no stream yet, so the idle timeout closes it.
 func TestUnfinishedHeaderBlockIdle(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{IdleTimeout: 200 * time.Millisecond, Handler: http.NotFoundHandler()})
+	addr := serve(t, &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.NotFoundHandler()})
 	c := dialRaw(t, addr)
 	c.write(func(fr *http2.Framer) error {
 		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86}})

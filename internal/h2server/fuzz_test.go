@@ -27,9 +27,8 @@ func FuzzConn(f *testing.F) {
 		f.Add(seed)
 	}
 	done := make(chan connStats, 1)
-	s := &Server{MaxConcurrentStreams: 8, connDone: func(st connStats) { done <- st }}
-	hs := &http.Server{MaxHeaderBytes: fuzzMaxHeader, ErrorLog: discardLog()}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{MaxConcurrentStreams: 8, MaxHeaderBytes: fuzzMaxHeader, ErrorLog: discardLog(), connDone: func(st connStats) { done <- st }}
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		w.Header().Set("X-Len", strings.Repeat("n", int(n%64)))
 		w.Header().Set("Trailer", "X-Trailer")
@@ -41,7 +40,7 @@ func FuzzConn(f *testing.F) {
 		served := make(chan struct{})
 		go func() {
 			defer close(served)
-			s.ServeConn(context.Background(), hs, server, handler)
+			s.ServeConn(context.Background(), server)
 		}()
 		// Read what the server sends until the PING sent after the input is answered,
 		// or the connection ends; then close.

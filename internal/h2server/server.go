@@ -1,9 +1,9 @@
-// Package h2server serves HTTP/2 connections with the settings of an http.Server.
+// Package h2server serves HTTP/2 connections.
 //
-// It takes over the connections recognised as HTTP/2 by their client preface, on a
-// connection seen unencrypted (h2c, or HTTP/2 over TLS that the listener has already
-// decrypted), and serves their streams with the server's handler: from h1server, which
-// calls ServeConn, or from net/http's server (Configure).
+// It takes over the connections h1server recognises as HTTP/2 by their client preface
+// (h2c with prior knowledge, or HTTP/2 over TLS after ALPN chose h2, which h1server has
+// decrypted and checked), and serves their streams with its handler: h1server calls
+// ServeConn.
 //
 // Why not net/http's own HTTP/2 server: it runs every frame through one loop goroutine and
 // makes each handler wait for that loop twice per response (headers, then data), starting
@@ -15,7 +15,7 @@
 // docs/security/http2-server.md lists every limit.
 //
 // Behaviour follows net/http's HTTP/2 server where it is visible to handlers and clients:
-// the same request fields, http.Server's ReadTimeout and WriteTimeout per stream,
+// the same request fields, ReadTimeout and WriteTimeout per stream,
 // IdleTimeout per connection, MaxHeaderBytes as the header list limit (431 beyond it),
 // automatic Content-Length, Content-Type sniffing and Date, trailers (the Trailer header
 // and http.TrailerPrefix), 100-continue, and a graceful GOAWAY on Shutdown. A request's
@@ -24,15 +24,11 @@ package h2server
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
-	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // Defaults, as net/http's HTTP/2 server has them.
@@ -43,12 +39,18 @@ const (
 	// what one stream, and the whole connection, may have buffered unread.
 	streamWindow = 1 << 20
 	connWindow   = 1 << 20
-	// prefaceTimeout bounds the wait for the client preface after ALPN, as net/http's.
-	prefaceTimeout = 10 * time.Second
 )
 
-// Server serves HTTP/2 for one or more http.Servers (see Configure).
+// Server serves HTTP/2 connections handed to it by ServeConn. Its settings mean what
+// http.Server's fields of the same names mean for HTTP/2; set them before the first
+// ServeConn.
 type Server struct {
+	Handler        http.Handler
+	ReadTimeout    time.Duration // per stream: its request head and body
+	WriteTimeout   time.Duration // per stream: from its request head to its response's end
+	IdleTimeout    time.Duration // per connection; 0: ReadTimeout
+	MaxHeaderBytes int           // the header list limit; 0: http.DefaultMaxHeaderBytes
+	ErrorLog       *log.Logger   // nil: the log package's standard logger
 	// MaxConcurrentStreams is advertised to clients; 0 means DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams uint32
 
@@ -106,42 +108,11 @@ const stackReserve = 8 << 10
 //go:noinline
 func touchStack(b []byte) { b[len(b)-1] = 0 }
 
-// Configure makes hs hand its HTTP/2 connections to s, and shut them down gracefully (a
-// GOAWAY, then close once their streams end) when hs shuts down. hs must allow
-// unencrypted HTTP/2 (Protocols.SetUnencryptedHTTP2), which is how net/http recognises
-// the client preface. Setting TLSNextProto also keeps net/http from configuring its own
-// HTTP/2 server.
-func (s *Server) Configure(hs *http.Server) {
+// ServeConn serves one HTTP/2 connection whose client preface has been read, until it
+// ends. It returns once every handler of the connection has returned, with nc closed.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	s.init()
-	if hs.TLSNextProto == nil {
-		hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
-	}
-	// net/http passes an unencrypted connection wrapped in a *tls.Conn that is never used
-	// as one; the net.Conn is behind UnencryptedNetConn. The preface has been read.
-	hs.TLSNextProto["unencrypted_http2"] = func(hs *http.Server, tc *tls.Conn, h http.Handler) {
-		u, ok := tc.NetConn().(interface{ UnencryptedNetConn() net.Conn })
-		if !ok {
-			return // net/http closes the connection when this returns
-		}
-		s.ServeConn(baseContext(h), hs, u.UnencryptedNetConn(), h)
-	}
-	// HTTP/2 negotiated by net/http's own TLS (ALPN "h2"); its presence is also what keeps
-	// net/http from installing its HTTP/2 server over these entries.
-	hs.TLSNextProto["h2"] = func(hs *http.Server, tc *tls.Conn, h http.Handler) {
-		if err := readPreface(tc); err != nil {
-			return
-		}
-		s.ServeConn(baseContext(h), hs, tc, h)
-	}
-	hs.RegisterOnShutdown(s.Shutdown)
-}
-
-// ServeConn serves one HTTP/2 connection whose client preface has been read, with the
-// timeouts and limits of hs, until it ends. It returns once every handler of the
-// connection has returned, with nc closed.
-func (s *Server) ServeConn(ctx context.Context, hs *http.Server, nc net.Conn, h http.Handler) {
-	s.init()
-	c := newConn(s, hs, nc, h, ctx)
+	c := newConn(s, nc, ctx)
 	s.mu.Lock()
 	if s.conns == nil {
 		s.conns = make(map[*conn]struct{})
@@ -185,27 +156,4 @@ func (s *Server) Shutdown() {
 	for _, c := range conns {
 		c.goAway()
 	}
-}
-
-// baseContext is the connection context net/http hands over with the handler.
-func baseContext(h http.Handler) context.Context {
-	if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
-		return bc.BaseContext()
-	}
-	return context.Background()
-}
-
-// readPreface reads the client preface of a connection that net/http has not read it
-// from (one negotiated by ALPN), within a deadline.
-func readPreface(c net.Conn) error {
-	c.SetReadDeadline(time.Now().Add(prefaceTimeout))
-	defer c.SetReadDeadline(time.Time{})
-	buf := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return err
-	}
-	if string(buf) != http2.ClientPreface {
-		return errors.New("http2: bad client preface")
-	}
-	return nil
 }

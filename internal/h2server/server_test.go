@@ -21,24 +21,29 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/gangway-ecs/gangway/internal/h1server"
 	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
-// serve starts an http.Server on 127.0.0.1 whose HTTP/2 connections (h2c, prior
-// knowledge) s serves, and returns its address.
-func serve(t *testing.T, s *Server, hs *http.Server) string {
+// serve starts a server on 127.0.0.1 whose HTTP/2 connections (h2c, prior knowledge) s
+// serves, as the proxy's listeners do, and returns its address.
+func serve(t *testing.T, s *Server) string {
+	addr, _ := serveH1(t, s)
+	return addr
+}
+
+// serveH1 is serve, returning the HTTP/1 server that hands s its connections too.
+func serveH1(t *testing.T, s *Server) (string, *h1server.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs.Protocols = new(http.Protocols)
-	hs.Protocols.SetHTTP1(true)
-	hs.Protocols.SetUnencryptedHTTP2(true)
-	s.Configure(hs)
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	return ln.Addr().String()
+	h1 := &h1server.Server{Handler: s.Handler, ErrorLog: s.ErrorLog, HTTP2: s.ServeConn}
+	h1.RegisterOnShutdown(s.Shutdown)
+	go h1.Serve(ln)
+	t.Cleanup(func() { h1.Close() })
+	return ln.Addr().String(), h1
 }
 
 func h2Client() *http.Client {
@@ -48,7 +53,7 @@ func h2Client() *http.Client {
 }
 
 func TestRequestAndResponse(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s %s %s %s %q %s", r.Proto, r.Method, r.Host, r.RequestURI, r.URL.Query().Get("q"), r.Header.Get("Cookie"), r.Header.Get("X-A"))
 	})})
 	req, _ := http.NewRequest("GET", "http://"+addr+"/p/a?q=1", nil)
@@ -73,7 +78,7 @@ func TestRequestAndResponse(t *testing.T) {
 // TestLargeBodies streams bodies well past every flow-control window both ways, on
 // several streams of one connection at once.
 func TestLargeBodies(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := sha256.New()
 		n, err := io.Copy(io.MultiWriter(h, w), r.Body)
 		if err != nil {
@@ -108,7 +113,7 @@ func TestLargeBodies(t *testing.T) {
 }
 
 func TestRequestTrailersAndDeclaredResponseTrailers(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Got")
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusAccepted)
@@ -132,7 +137,7 @@ func TestRequestTrailersAndDeclaredResponseTrailers(t *testing.T) {
 func TestClientResetCancelsHandler(t *testing.T) {
 	cancelled := make(chan error, 1)
 	started := make(chan struct{})
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush()
 		close(started)
@@ -159,7 +164,7 @@ func TestClientResetCancelsHandler(t *testing.T) {
 
 func TestHeadNoContentAndShortBody(t *testing.T) {
 	writeErr := make(chan error, 1)
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/204":
 			w.WriteHeader(http.StatusNoContent)
@@ -199,7 +204,7 @@ func TestHeadNoContentAndShortBody(t *testing.T) {
 }
 
 func TestInformationalAndContinue(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</a.css>; rel=preload")
 		w.WriteHeader(http.StatusEarlyHints)
 		b, _ := io.ReadAll(r.Body)
@@ -231,7 +236,7 @@ func TestInformationalAndContinue(t *testing.T) {
 }
 
 func TestPanicResetsOnlyItsStream(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{ErrorLog: discardLog(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{ErrorLog: discardLog(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/panic" {
 			panic("boom")
 		}
@@ -254,7 +259,7 @@ func TestPanicResetsOnlyItsStream(t *testing.T) {
 
 func TestHeaderListTooLarge(t *testing.T) {
 	var called atomic.Bool
-	addr := serve(t, &Server{}, &http.Server{MaxHeaderBytes: 1 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{MaxHeaderBytes: 1 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		called.Store(true)
 	})})
 	// Each field fits the limit (a single larger one fails decoding, a connection error);
@@ -275,7 +280,7 @@ func TestHeaderListTooLarge(t *testing.T) {
 }
 
 func TestWriteTimeoutResetsStream(t *testing.T) {
-	addr := serve(t, &Server{}, &http.Server{WriteTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{WriteTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			<-r.Context().Done()
 			return
@@ -372,7 +377,7 @@ func (c *rawConn) next() (http2.Frame, error) {
 
 func TestConcurrentStreamLimit(t *testing.T) {
 	release := make(chan struct{})
-	addr := serve(t, &Server{MaxConcurrentStreams: 2}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{MaxConcurrentStreams: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release
 	})})
 	c := dialRaw(t, addr)
@@ -387,11 +392,9 @@ func TestConcurrentStreamLimit(t *testing.T) {
 }
 
 func TestIdleTimeoutAndShutdown(t *testing.T) {
-	s := &Server{}
-	hs := &http.Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("x"))
-	})}
-	addr := serve(t, s, hs)
+	})})
 
 	c := dialRaw(t, addr)
 	c.open(1, "/", true)
@@ -417,17 +420,16 @@ func TestIdleTimeoutAndShutdown(t *testing.T) {
 	}
 
 	// Shutdown: the stream under way finishes, then the connection closes.
-	hs.IdleTimeout = 0
 	release := make(chan struct{})
-	hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, h1 := serveH1(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release
 		w.Write([]byte("finished"))
-	})
+	})})
 	c = dialRaw(t, addr)
 	c.open(1, "/", true)
 	time.Sleep(100 * time.Millisecond)
 	done := make(chan error, 1)
-	go func() { done <- hs.Shutdown(context.Background()) }()
+	go func() { done <- h1.Shutdown(context.Background()) }()
 	var got []string
 	for {
 		f, err := c.next()

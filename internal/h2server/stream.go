@@ -164,6 +164,7 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		Header:     header,
 		Host:       authority,
 		RemoteAddr: c.remote,
+		TLS:        c.tlsState,
 		RequestURI: requestURI,
 		Trailer:    trailer,
 	}

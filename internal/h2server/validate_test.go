@@ -37,7 +37,7 @@ func (c *rawConn) send(id uint32, end bool, fields ...string) {
 func TestMalformedRequestFields(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	addr := serve(t, &Server{}, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Method+" "+r.RequestURI+" "+r.Host)
 		mu.Unlock()
@@ -125,7 +125,7 @@ func TestMalformedRequestFields(t *testing.T) {
 	}{
 		{"plain GET", base(), "GET / example.com"},
 		{"extension method", base(":method", "PROPFIND"), "PROPFIND / example.com"},
-		{"OPTIONS asterisk", base(":method", "OPTIONS", ":path", "*"), ""}, // net/http answers it
+		{"OPTIONS asterisk", base(":method", "OPTIONS", ":path", "*"), ""}, // the server answers it
 		{"path with query", base(":path", "/a/b?c=d&e=%20"), "GET /a/b?c=d&e=%20 example.com"},
 		{"IPv6 authority with port", base(":authority", "[::1]:8080"), "GET / [::1]:8080"},
 		{"Host for authority", append(without(":authority"), "host", "h.example:81"), "GET / h.example:81"},

@@ -46,3 +46,15 @@ func lower(b byte) byte {
 	}
 	return b
 }
+
+// TrimOWS returns s without the optional white space (SP and HTAB, RFC 9110 §5.6.3) at
+// its ends, as around a field value.
+func TrimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

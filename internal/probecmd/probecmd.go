@@ -26,12 +26,16 @@ import (
 	"github.com/gangway-ecs/gangway/internal/budget"
 )
 
+// ExitCode is a process exit code with the meanings in the package comment, which every
+// `proxy` subcommand and bin/healthcheck share.
+type ExitCode int
+
 // Exit codes.
 const (
-	ExitHealthy   = 0
-	ExitUnhealthy = 1
-	ExitNoVerdict = 3
-	ExitUsage     = 4
+	ExitHealthy   ExitCode = 0
+	ExitUnhealthy ExitCode = 1
+	ExitNoVerdict ExitCode = 3
+	ExitUsage     ExitCode = 4
 )
 
 const (
@@ -139,7 +143,7 @@ func (o *Options) Target() string {
 
 // StatusExit is the exit code for the probe server's answer: 200 is healthy; 503, and any
 // other status, unhealthy.
-func StatusExit(status int) int {
+func StatusExit(status int) ExitCode {
 	if status == 200 {
 		return ExitHealthy
 	}

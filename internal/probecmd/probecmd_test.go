@@ -82,7 +82,7 @@ func TestTarget(t *testing.T) {
 }
 
 func TestStatusExit(t *testing.T) {
-	for status, want := range map[int]int{200: ExitHealthy, 503: ExitUnhealthy, 500: ExitUnhealthy, 204: ExitUnhealthy, 301: ExitUnhealthy} {
+	for status, want := range map[int]ExitCode{200: ExitHealthy, 503: ExitUnhealthy, 500: ExitUnhealthy, 204: ExitUnhealthy, 301: ExitUnhealthy} {
 		if got := StatusExit(status); got != want {
 			t.Errorf("StatusExit(%d) = %d, want %d", status, got, want)
 		}

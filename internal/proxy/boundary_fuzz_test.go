@@ -20,6 +20,29 @@ import (
 	"github.com/gangway-ecs/gangway/internal/h1server"
 )
 
+// framingSeeds are streams whose message framing is easy to get wrong: both lengths,
+// Transfer-Encoding in HTTP/1.0, folding, bare LFs, broken chunks, upgrades.
+var framingSeeds = []string{
+	"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: b\r\n\r\n",
+	"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+	"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3 \t\r\nabc\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+	"POST /a HTTP/1.1\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+	"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabcGET /smuggled HTTP/1.1\r\n\r\n",
+	"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST /a HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+	"POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n",
+	"POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+	"GET / HTTP/1.1\nHost: a\n\nGET /lf HTTP/1.1\n\n",
+	"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n",
+	"GET / HTTP/1.2\r\nHost: a\r\n\r\nGET / HTTP/2.0\r\n\r\n",
+	"\r\nGET / HTTP/1.1\r\n\r\n",
+	"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x05hello",
+	"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",
+}
+
 // FuzzProxyBoundaries sends arbitrary bytes through the real proxy (h1server, routing,
 // forwarding, the upstream pool) to a recording upstream, and holds it to an oracle, not
 // only to not panicking:

@@ -64,7 +64,7 @@ func TestInboundHTTP1Framing(t *testing.T) {
 		}
 	})
 	t.Run("the framing is checked after OPTIONS * asking to upgrade", func(t *testing.T) {
-		counter := srv.metrics.rejected.WithLabelValues("public", rejectCLTE.code)
+		counter := srv.metrics.rejected.WithLabelValues("public", "content_length_and_transfer_encoding")
 		before := testutil.ToFloat64(counter)
 		br, resps := readAnswers(t, "OPTIONS * HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"+
 			"POST /after-options HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 2)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // readResponse reads a response to req from br as http.ReadResponse does. The common answer
@@ -101,7 +103,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 			// left to it.
 			return nil
 		}
-		v := trimOWS(line[colon+1:])
+		v := httpascii.TrimOWS(line[colon+1:])
 		if prior, ok := hdr[k]; ok {
 			hdr[k] = append(prior, v)
 			continue

@@ -52,22 +52,10 @@ type httpHandler struct {
 }
 
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	closeUnlessUpgraded := false
-	if c, ok := r.Context().Value(connKey{}).(*framedConn); ok {
-		if c.tls != nil && r.TLS == nil {
-			r.TLS = c.tlsState()
-		}
-		// Past an upgrade request the connection's framing is no longer checked: it must
-		// not carry another request unless it switches protocols.
-		closeUnlessUpgraded = r.ProtoMajor == 1 && c.unchecked.Load()
-	}
 	// The path is normalized once, before anything reads it: the readiness path, route
 	// matching, the access log and the upstream request all see the same path.
 	redirect, pathErr := h.paths.normalizePath(r)
 	if pathErr == nil && !redirect && h.ready != "" && r.URL.Path == h.ready {
-		if closeUnlessUpgraded {
-			w.Header().Set("Connection", "close")
-		}
 		h.probe.ServeHTTP(w, r)
 		return
 	}
@@ -79,7 +67,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	state := &struct {
 		rec recorder
 		st  streamTimer
-	}{rec: recorder{ResponseWriter: w, closeUnlessUpgraded: closeUnlessUpgraded}}
+	}{rec: recorder{ResponseWriter: w}}
 	rec := &state.rec
 	var rt *route
 	if pathErr == nil && !redirect {
@@ -314,16 +302,11 @@ type recorder struct {
 	status   int
 	bytes    int64
 	activity *atomic.Int64
-	// closeUnlessUpgraded ends the connection after the response unless it is a 101.
-	closeUnlessUpgraded bool
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 {
 		r.status = code
-		if r.closeUnlessUpgraded {
-			r.Header().Set("Connection", "close")
-		}
 	}
 	if r.activity != nil {
 		r.activity.Store(monoNow())

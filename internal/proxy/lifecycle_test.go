@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gangway-ecs/gangway/internal/health"
 )
@@ -242,6 +243,36 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 		t.Fatalf("in-flight request: %d %q close=%v", resp.StatusCode, body, resp.Close)
 	}
 	srv.Close()
+}
+
+// TestShutdownAnswersAcceptedConnection: a connection accepted before the listener stopped,
+// whose first request arrives only after, gets its answer (with Connection: close): the
+// HTTP server's shutdown does not take a connection that has sent nothing yet for an idle
+// one, so a client that connected just before a drain or a listener replacement sees no
+// failure.
+func TestShutdownAnswersAcceptedConnection(t *testing.T) {
+	a := startBackend(t, "a")
+	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	c := rawConn(t, srv.Addr("public"))
+	active := srv.metrics.activeConns.WithLabelValues("public")
+	eventually(t, "the connection accepted", func() bool { return testutil.ToFloat64(active) == 1 })
+
+	srv.StopAccepting() // closes what the HTTP server takes for idle before it returns
+	io.WriteString(c, "GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the request sent after the listener stopped: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "a HTTP/1.1 /late" || !resp.Close {
+		t.Fatalf("late request: %d %q close=%v", resp.StatusCode, body, resp.Close)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if left := srv.Drain(ctx); left != 0 {
+		t.Fatalf("Drain left %d connections", left)
+	}
 }
 
 func TestShutdownSendsGoAwayOnHTTP2(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 
 // httpListener is a running listener: an HTTP server or a TCP tunnel acceptor on one
 // socket. It counts its open downstream connections and tracks the long-lived ones (upgraded
-// WebSockets, TCP tunnels) that http.Server.Shutdown does not wait for, so that a drain can
+// WebSockets, TCP tunnels) that h1server's Shutdown does not wait for, so that a drain can
 // close them at its end.
 type httpListener struct {
 	srv   *Server
@@ -32,29 +32,22 @@ type httpListener struct {
 	port  string // ln's port, as X-Forwarded-Port carries it
 	check *health.Check
 	certs *certReloader
-	// http holds the HTTP settings (nil for TCP listeners), which h1 serves with; h1
-	// hands HTTP/2 connections to an h2server.Server.
-	http *http.Server
-	h1   *h1server.Server
+	// h1 serves an HTTP listener (nil for TCP listeners) and hands its HTTP/2 connections
+	// to an h2server.Server.
+	h1 *h1server.Server
 
 	active atomic.Int64
 	gauge  interface{ Add(float64) }
 
 	mu      sync.Mutex
 	tracked map[net.Conn]struct{} // hijacked WebSockets and TCP tunnels, downstream side
-	// fresh are the HTTP connections whose first request has not reached the handler yet
-	// (see waitFresh); serving is set once serve has started, serveDone closed when the
-	// accept loop has returned.
-	fresh     map[net.Conn]struct{}
-	serving   bool
-	serveDone chan struct{}
 	// websockets are the upgraded connections by their hijacked conn, so that closeTracked
 	// can end each with a close frame (wsclose.go).
 	websockets map[net.Conn]*wsConn
 	closing    bool // no new tunnels
 
 	stopping chan struct{} // closed when the listener stops accepting
-	httpDone chan struct{} // closed when http.Server.Shutdown returned (at once for TCP)
+	httpDone chan struct{} // closed when h1's Shutdown returned (at once for TCP)
 	// ctx ends when the drain window does: it cancels connects still in progress.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -66,15 +59,13 @@ type httpListener struct {
 // and leave no trace.
 func (s *Server) newListener(ctx context.Context, spec *Spec, ls Listener, from net.Listener) (*httpListener, error) {
 	l := &httpListener{
-		srv:       s,
-		spec:      ls,
-		id:        listenerKey(&ls, spec),
-		tracked:   map[net.Conn]struct{}{},
-		fresh:     map[net.Conn]struct{}{},
-		stopping:  make(chan struct{}),
-		serveDone: make(chan struct{}),
-		httpDone:  make(chan struct{}),
-		gauge:     s.metrics.activeConns.WithLabelValues(ls.Name),
+		srv:      s,
+		spec:     ls,
+		id:       listenerKey(&ls, spec),
+		tracked:  map[net.Conn]struct{}{},
+		stopping: make(chan struct{}),
+		httpDone: make(chan struct{}),
+		gauge:    s.metrics.activeConns.WithLabelValues(ls.Name),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*httpListener, error) {
@@ -82,8 +73,7 @@ func (s *Server) newListener(ctx context.Context, spec *Spec, ls Listener, from 
 		return nil, fmt.Errorf("listener %q: %w", ls.Name, err)
 	}
 	if ls.Protocol == HTTP {
-		var err error
-		if l.http, err = s.newHTTPServer(spec, l); err != nil {
+		if err := s.newHTTPServer(spec, l); err != nil {
 			return fail(err)
 		}
 	}
@@ -126,93 +116,61 @@ func listen(ctx context.Context, addr string, from net.Listener) (net.Listener, 
 	return dup, nil
 }
 
-// newHTTPServer builds l's http.Server with spec's server-wide settings.
-func (s *Server) newHTTPServer(spec *Spec, l *httpListener) (*http.Server, error) {
+// newHTTPServer builds l's HTTP server with spec's server-wide settings: h1server, and
+// h2server for the HTTP/2 connections it hands over (over TLS, or h2c when enabled).
+func (s *Server) newHTTPServer(spec *Spec, l *httpListener) error {
 	h := &httpHandler{srv: s, l: l, scheme: "http", trusted: l.spec.TrustedProxies, ready: l.spec.ReadinessPath, paths: l.spec.Paths, listener: l.spec.Name}
 	if h.ready != "" {
 		h.probe = health.ProbeHandler(s.health, health.Readiness)
 	}
-	hs := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.requestStarted(r); h.ServeHTTP(w, r) }),
+	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	l.h1 = &h1server.Server{
+		Handler:           h,
 		ReadHeaderTimeout: spec.ReadHeaderTimeout,
 		ReadTimeout:       spec.WriteTimeout,
 		WriteTimeout:      spec.WriteTimeout,
 		IdleTimeout:       spec.IdleTimeout,
 		MaxHeaderBytes:    spec.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		Protocols:         new(http.Protocols),
+		ErrorLog:          errorLog,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			// Called in the accept loop, before the connection is served.
-			l.mu.Lock()
-			l.fresh[c] = struct{}{}
-			l.mu.Unlock()
-			return context.WithValue(context.WithValue(ctx, connKey{}, c), connStartKey{}, new(atomic.Bool))
+			return context.WithValue(ctx, connKey{}, c)
 		},
 		ConnState: l.connState,
+		Rejected: func(c net.Conn, why h1server.Rejection) {
+			s.log.Warn("request rejected with 400", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "reason", why.Text)
+			s.metrics.rejected.WithLabelValues(l.spec.Name, why.Reason).Inc()
+		},
 	}
-	hs.Protocols.SetHTTP1(true)
+	serveH2 := l.spec.H2C
 	if t := l.spec.TLS; t != nil {
 		h.scheme = "https"
 		certs, err := newCertReloader(t.CertFile, t.KeyFile, s.reportCertificates)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		l.certs = certs
-		if hs.TLSConfig, err = serverTLSConfig(t, certs); err != nil {
-			return nil, err
+		conf, err := serverTLSConfig(t, certs)
+		if err != nil {
+			return err
 		}
-		// The server sees the decrypted stream (framedConn), so HTTP/2 over TLS is
-		// recognised by its connection preface, like h2c; ALPN offers it.
-		hs.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
-		hs.Protocols.SetUnencryptedHTTP2(true)
-	} else if l.spec.H2C {
-		hs.Protocols.SetUnencryptedHTTP2(true)
+		// h1server terminates TLS; ALPN offers HTTP/2, which it hands to h2server.
+		conf.NextProtos = []string{"h2", "http/1.1"}
+		l.h1.TLSConfig = conf
+		serveH2 = true
 	}
-	l.h1 = &h1server.Server{
-		Handler:           hs.Handler,
-		ReadHeaderTimeout: hs.ReadHeaderTimeout,
-		ReadTimeout:       hs.ReadTimeout,
-		WriteTimeout:      hs.WriteTimeout,
-		IdleTimeout:       hs.IdleTimeout,
-		MaxHeaderBytes:    hs.MaxHeaderBytes,
-		ErrorLog:          hs.ErrorLog,
-		ConnContext:       hs.ConnContext,
-		ConnState:         hs.ConnState,
-	}
-	if hs.Protocols.UnencryptedHTTP2() {
-		h2 := new(h2server.Server)
-		l.h1.HTTP2 = func(ctx context.Context, c net.Conn) { h2.ServeConn(ctx, hs, c, hs.Handler) }
+	if serveH2 {
+		h2 := &h2server.Server{
+			Handler:        h,
+			ReadTimeout:    spec.WriteTimeout,
+			WriteTimeout:   spec.WriteTimeout,
+			IdleTimeout:    spec.IdleTimeout,
+			MaxHeaderBytes: spec.MaxHeaderBytes,
+			ErrorLog:       errorLog,
+		}
+		l.h1.HTTP2 = h2.ServeConn
 		l.h1.RegisterOnShutdown(h2.Shutdown)
 	}
-	return hs, nil
-}
-
-// framedListener wraps the listener's socket for its HTTP server (see framedConn).
-func (l *httpListener) framedListener() *framedListener {
-	maxHeader := l.http.MaxHeaderBytes
-	if maxHeader <= 0 {
-		maxHeader = http.DefaultMaxHeaderBytes
-	}
-	handshake := l.http.ReadHeaderTimeout
-	if handshake <= 0 {
-		handshake = l.http.ReadTimeout
-	}
-	return &framedListener{
-		Listener: l.ln,
-		tls:      l.http.TLSConfig,
-		h2:       l.http.Protocols.UnencryptedHTTP2(),
-		// net/http refuses a head over MaxHeaderBytes plus 4 KiB; the extra 4 KiB here is
-		// its read buffer, which may hold bytes past the head.
-		maxHead:          maxHeader + 8<<10,
-		handshakeTimeout: handshake,
-		reject: func(c *framedConn, why rejection) {
-			l.srv.log.Warn("request rejected with 400", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "reason", why.text)
-			l.srv.metrics.rejected.WithLabelValues(l.spec.Name, why.code).Inc()
-		},
-		handshakeFailed: func(c *framedConn, err error) {
-			l.srv.log.Debug("TLS handshake failed", "listener", l.spec.Name, "remote", c.RemoteAddr().String(), "err", err)
-		},
-	}
+	return nil
 }
 
 // serve registers the listener's check and certificates and starts accepting.
@@ -224,21 +182,14 @@ func (l *httpListener) serve(version string) {
 		l.srv.certMu.Unlock()
 	}
 	l.check.Running(version, health.A("address", l.ln.Addr().String()), health.A("protocol", l.spec.Protocol.String()))
-	l.mu.Lock()
-	l.serving = true
-	l.mu.Unlock()
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		defer close(l.serveDone)
-		var err error
-		switch {
-		case l.http == nil:
+		if l.h1 == nil {
 			l.acceptTunnels()
 			return
-		default:
-			err = l.h1.Serve(l.framedListener())
 		}
+		err := l.h1.Serve(l.ln)
 		select {
 		case <-l.stopping:
 			return // closed on purpose
@@ -259,72 +210,12 @@ func (l *httpListener) connState(c net.Conn, st http.ConnState) {
 	case http.StateClosed:
 		l.active.Add(-1)
 		l.gauge.Add(-1)
-		l.mu.Lock()
-		delete(l.fresh, c)
-		l.mu.Unlock()
 	case http.StateHijacked:
 		// Upgraded to a WebSocket: the server forgets it, the listener keeps it until the
 		// handler that owns it returns (upgradeEnded).
 		l.mu.Lock()
 		l.tracked[c] = struct{}{}
 		l.mu.Unlock()
-	}
-}
-
-// connStartKey holds, per connection, whether a request of it has reached the handler.
-type connStartKey struct{}
-
-// requestStarted marks the request's connection as no longer fresh: its first request is
-// past the point where http.Server.Shutdown would drop it. It costs one atomic load per
-// request after the first.
-func (l *httpListener) requestStarted(r *http.Request) {
-	started, _ := r.Context().Value(connStartKey{}).(*atomic.Bool)
-	if started == nil || started.Load() || !started.CompareAndSwap(false, true) {
-		return
-	}
-	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-		l.mu.Lock()
-		delete(l.fresh, c)
-		l.mu.Unlock()
-	}
-}
-
-// freshConnWait bounds how long a stopped listener waits for its fresh connections
-// (waitFresh): a client that connects and stays silent longer is closed unanswered.
-const freshConnWait = 2 * time.Second
-
-// waitFresh waits, up to freshConnWait or until l.ctx ends, until the accept loop has
-// returned and every connection it accepted has had a request reach the handler (or has
-// closed). http.Server.Shutdown closes a connection whose first request it has not read
-// yet without an answer: without this wait, a client that connected just before the
-// listener stopped (replaced by Apply, say) would see its request fail.
-func (l *httpListener) waitFresh() {
-	l.mu.Lock()
-	serving := l.serving
-	l.mu.Unlock()
-	if !serving {
-		return
-	}
-	ctx, cancel := context.WithTimeout(l.ctx, freshConnWait)
-	defer cancel()
-	select {
-	case <-l.serveDone:
-	case <-ctx.Done():
-		return
-	}
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		l.mu.Lock()
-		n := len(l.fresh)
-		l.mu.Unlock()
-		if n == 0 || ctx.Err() != nil {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-		}
 	}
 }
 
@@ -447,16 +338,17 @@ func (l *httpListener) stopAccepting() {
 		delete(l.srv.certs, l.certs)
 		l.srv.certMu.Unlock()
 	}
-	if l.http != nil {
+	if l.h1 != nil {
 		// Shutdown sends GOAWAY on HTTP/2 connections, closes idle HTTP/1 connections and
 		// makes busy ones close after their response; it returns when every connection is
-		// closed or l.ctx ends (forceClose). It starts once no connection is fresh.
+		// closed or l.ctx ends (forceClose). A connection accepted but whose first request
+		// has not arrived is not idle: its request is answered, with Connection: close
+		// (unless the client stays silent for five seconds).
 		l.h1.SetKeepAlivesEnabled(false)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			defer close(l.httpDone)
-			l.waitFresh()
 			l.h1.Shutdown(l.ctx)
 		}()
 	} else {

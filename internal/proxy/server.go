@@ -10,7 +10,6 @@
 //	srv, err := proxy.New(spec, proxy.Options{Health: reg, Logger: log, Metrics: promReg})
 //	err = srv.Start(ctx)        // binds every listener, starts clusters
 //	err = srv.Apply(newSpec)    // all or nothing: routes, clusters and listeners switch together
-//	srv.BeginDrain()            // optional: close keep-alive connections after their request
 //	err = srv.Shutdown(ctx)     // stop accepting, finish in-flight, close the rest at ctx end
 //
 // Health checks reported (each with the Spec's Version):
@@ -417,7 +416,7 @@ func (s *Server) commit(c *change) {
 }
 
 // listenerKey is what must stay equal for a listener to be kept across Apply: its own
-// identity and the server-wide settings its http.Server was built with.
+// identity and the server-wide settings its HTTP servers were built with.
 func listenerKey(l *Listener, spec *Spec) string {
 	return fmt.Sprintf("%s|%s|%s|%s|%d", l.identity(), spec.ReadHeaderTimeout, spec.IdleTimeout, spec.WriteTimeout, spec.MaxHeaderBytes)
 }
@@ -522,19 +521,6 @@ func (s *Server) ActiveConns() int {
 		n += l.active.Load()
 	}
 	return int(n)
-}
-
-// BeginDrain asks clients to move away while the listeners still accept: HTTP/1
-// keep-alive connections are closed after their current response (Connection: close) and
-// idle ones at once. StopAccepting does this too; call BeginDrain to start it earlier.
-func (s *Server) BeginDrain() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range s.listeners {
-		if l.h1 != nil {
-			l.h1.SetKeepAlivesEnabled(false)
-		}
-	}
 }
 
 // StopAccepting closes every listener and reports it TERMINATING. Open connections go on:

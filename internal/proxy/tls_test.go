@@ -253,8 +253,8 @@ func TestUpstreamTLSAndHTTP2(t *testing.T) {
 	}
 }
 
-// TestTLSFraming: over TLS the same framing checks apply (the server reads the decrypted
-// stream through framedConn), and a client speaking plain HTTP to the TLS listener gets a
+// TestTLSFraming: over TLS the same framing checks apply (h1server terminates TLS and reads the
+// decrypted stream), and a client speaking plain HTTP to the TLS listener gets a
 // plain 400 that says so.
 func TestTLSFraming(t *testing.T) {
 	a := startBackend(t, "a")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -301,7 +302,7 @@ func downstreamTLS(t *proxy.ServerTLS) *tlsv3.DownstreamTlsContext {
 				CertificateChain: fileSource(t.CertFile),
 				PrivateKey:       fileSource(t.KeyFile),
 			}},
-			AlpnProtocols: []string{"h2", "http/1.1"},
+			AlpnProtocols: slices.Clone(downstreamALPN),
 		},
 	}
 	if t.ClientAuth != proxy.NoClientCert {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ func typeLabel(typeURL string) string {
 func resErr(typeURL, name string, err error) error {
 	return &ResourceError{TypeURL: typeURL, Name: name, Err: err}
 }
+
+// downstreamALPN is what a TLS listener offers by ALPN, in this order.
+var downstreamALPN = []string{"h2", "http/1.1"}
 
 // Envoy's defaults for fields that a resource may leave unset.
 const (
@@ -350,6 +354,11 @@ func hcmToSpec(m *hcm.HttpConnectionManager, out *proxy.Listener, s *proxy.Spec,
 	}
 
 	ext := m.GetOriginalIpDetectionExtensions()
+	if len(ext) == 0 && !m.GetUseRemoteAddress().GetValue() {
+		// Without it Envoy takes the client address from X-Forwarded-For; Gangway trusts
+		// that header only from the peers the xff extension lists.
+		return "", unsupported(path+".use_remote_address", "must be true without the xff extension: Gangway takes the client address from the connection unless original_ip_detection_extensions names trusted proxies")
+	}
 	if len(ext) > 1 {
 		return "", unsupported(path+".original_ip_detection_extensions", "at most one (the xff extension) is supported")
 	}
@@ -402,6 +411,10 @@ func serverTLS(ts *core.TransportSocket) (*proxy.ServerTLS, error) {
 	if err := minTLS12(common, p); err != nil {
 		return nil, err
 	}
+	if alpn := common.GetAlpnProtocols(); !slices.Equal(alpn, downstreamALPN) {
+		// Envoy offers what the list says (none when empty); Gangway always offers both.
+		return nil, unsupported(p+".common_tls_context.alpn_protocols", fmt.Sprintf("%q: Gangway offers %q", alpn, downstreamALPN))
+	}
 	if len(common.GetTlsCertificates()) != 1 {
 		return nil, unsupported(p+".common_tls_context.tls_certificates", "exactly one certificate is supported")
 	}
@@ -445,7 +458,11 @@ func hostPort(sa *core.SocketAddress, path string) (string, error) {
 	if host == "" {
 		return "", unsupported(path+".socket_address.address", "required")
 	}
-	if sa.GetIpv4Compat() && host == "::" {
+	if host == "::" {
+		if !sa.GetIpv4Compat() {
+			// Go's listener on "::" takes IPv4 connections too; Envoy's takes IPv6 only.
+			return "", unsupported(path+".socket_address.ipv4_compat", `"::" without ipv4_compat listens on IPv6 only in Envoy; Gangway listens on both families: set ipv4_compat, or name an IPv6 address`)
+		}
 		host = ""
 	}
 	return net.JoinHostPort(host, strconv.FormatUint(uint64(sa.GetPortValue()), 10)), nil
@@ -524,6 +541,11 @@ var routeConfigFields = paths(
 func routesToSpec(rc *route.RouteConfiguration) ([]proxy.Route, error) {
 	if err := checkFields(rc.ProtoReflect(), routeConfigFields, ""); err != nil {
 		return nil, err
+	}
+	if !rc.GetIgnorePortInHostMatching() {
+		// Unset, Envoy matches a Host with a port against domains with that port, so
+		// "a.example:8080" is not "a.example"; Gangway's routes match the host alone.
+		return nil, unsupported("ignore_port_in_host_matching", "must be true: Gangway matches routes on the Host without its port, as Envoy does only with this set")
 	}
 	type entry struct {
 		first   int // index of first appearance
@@ -894,6 +916,12 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 			return fail(unsupported("load_assignment", "not used by EDS clusters"))
 		}
 	case cluster.Cluster_STATIC, cluster.Cluster_STRICT_DNS, cluster.Cluster_LOGICAL_DNS:
+		if f := c.GetDnsLookupFamily(); t != cluster.Cluster_STATIC && f != cluster.Cluster_ALL {
+			// Gangway resolves A and AAAA records and uses every address; Envoy's AUTO (the
+			// default) and V4_PREFERRED use one family when it has addresses, the _ONLY
+			// values one family always.
+			return fail(unsupported("dns_lookup_family", f.String()+": Gangway uses the addresses of both families; only ALL is supported"))
+		}
 		if out.ECS != nil {
 			return fail(unsupported("type", t.String()+": ECS discovery ("+metaPath(metaECSService)+") needs an EDS cluster with an empty assignment"))
 		}
@@ -935,6 +963,10 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 	case 1:
 		if out.HealthCheck, err = healthCheckToSpec(hcs[0]); err != nil {
 			return fail(err)
+		}
+		if h := hcs[0].GetHttpHealthCheck(); h != nil && (h.GetCodecClientType() == typev3.CodecClientType_HTTP2) != out.HTTP2 {
+			// Gangway checks an endpoint with the protocol it forwards to it with.
+			return fail(unsupported("health_checks[0].http_health_check.codec_client_type", fmt.Sprintf("%s: must be the cluster's protocol (HTTP2 exactly when the cluster speaks HTTP/2)", h.GetCodecClientType())))
 		}
 	default:
 		return fail(unsupported("health_checks", "at most one health check is supported"))
@@ -1081,6 +1113,11 @@ func healthCheckToSpec(hc *core.HealthCheck) (*proxy.HealthCheck, error) {
 
 func outlierToSpec(o *cluster.OutlierDetection) (*proxy.Outlier, error) {
 	const p = "outlier_detection."
+	if o.GetInterval() != nil {
+		// Envoy returns ejected endpoints, and forgets past ejections, at its analysis
+		// sweeps; Gangway returns an endpoint when its ejection time ends.
+		return nil, unsupported(p+"interval", "Gangway has no analysis interval: an ejected endpoint returns when its ejection time ends; leave unset")
+	}
 	if v := o.GetEnforcingSuccessRate(); v != nil && v.GetValue() != 0 {
 		return nil, unsupported(p+"enforcing_success_rate", "success-rate ejection is not supported; set 0")
 	}

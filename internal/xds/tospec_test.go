@@ -6,12 +6,14 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -271,6 +273,79 @@ func TestToSpecRejects(t *testing.T) {
 			typeURL: ClusterType, resource: "api",
 			want: `cluster "api": connect_timeout: 1s: Gangway's data plane uses a fixed 10s`,
 		},
+		// Fields a control plane may set that the data plane cannot honour: each is refused by
+		// name, not accepted and dropped.
+		{
+			name: "port in host matching",
+			edit: func(t *testing.T, r *Resources) {
+				r.Routes[0].IgnorePortInHostMatching = false
+			},
+			typeURL: RouteType, resource: RouteConfigName,
+			want: `route configuration "gangway": ignore_port_in_host_matching: must be true`,
+		},
+		{
+			name: "one DNS family",
+			edit: func(t *testing.T, r *Resources) {
+				clusterNamed(r, "api").DnsLookupFamily = cluster.Cluster_V4_ONLY
+			},
+			typeURL: ClusterType, resource: "api",
+			want: `cluster "api": dns_lookup_family: V4_ONLY: Gangway uses the addresses of both families; only ALL is supported`,
+		},
+		{
+			name: "DNS family left to Envoy's default",
+			edit: func(t *testing.T, r *Resources) {
+				clusterNamed(r, "api").DnsLookupFamily = cluster.Cluster_AUTO
+			},
+			typeURL: ClusterType, resource: "api",
+			want: `cluster "api": dns_lookup_family: AUTO:`,
+		},
+		{
+			name: "outlier detection interval",
+			edit: func(t *testing.T, r *Resources) {
+				clusterNamed(r, "app").OutlierDetection = &cluster.OutlierDetection{Interval: durationpb.New(10 * time.Second)}
+			},
+			typeURL: ClusterType, resource: "app",
+			want: `cluster "app": outlier_detection.interval: Gangway has no analysis interval`,
+		},
+		{
+			name: "client address from X-Forwarded-For",
+			edit: func(t *testing.T, r *Resources) {
+				editHCM(t, r, func(m *hcm.HttpConnectionManager) { m.UseRemoteAddress = nil })
+			},
+			typeURL: ListenerType, resource: "internal",
+			want: `listener "internal": filter_chains[0].filters[0].typed_config.use_remote_address: must be true without the xff extension`,
+		},
+		{
+			name: "IPv6-only wildcard address",
+			edit: func(t *testing.T, r *Resources) {
+				for _, l := range r.Listeners {
+					if l.Name == "public" { // on ":8080": "::" with ipv4_compat
+						l.Address.GetSocketAddress().Ipv4Compat = false
+					}
+				}
+			},
+			typeURL: ListenerType, resource: "public",
+			want: `listener "public": address.socket_address.ipv4_compat: "::" without ipv4_compat listens on IPv6 only in Envoy`,
+		},
+		{
+			name: "ALPN without h2",
+			edit: func(t *testing.T, r *Resources) {
+				ctx := downstreamTLS(&proxy.ServerTLS{CertFile: "cert.pem", KeyFile: "key.pem"})
+				ctx.CommonTlsContext.AlpnProtocols = []string{"http/1.1"}
+				r.Listeners[0].FilterChains[0].TransportSocket = transportSocket(ctx)
+			},
+			typeURL: ListenerType, resource: "internal",
+			want: `listener "internal": filter_chains[0].transport_socket.typed_config.common_tls_context.alpn_protocols: ["http/1.1"]: Gangway offers ["h2" "http/1.1"]`,
+		},
+		{
+			name: "health check over another protocol",
+			edit: func(t *testing.T, r *Resources) {
+				hc := compileHealthCheck(&proxy.HealthCheck{Type: proxy.HTTPHealthCheck, Path: "/h", Interval: time.Second, Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}, true)
+				clusterNamed(r, "app").HealthChecks = []*core.HealthCheck{hc}
+			},
+			typeURL: ClusterType, resource: "app",
+			want: `cluster "app": health_checks[0].http_health_check.codec_client_type: HTTP2: must be the cluster's protocol`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,7 +417,7 @@ func TestVirtualHostsSelectLikeGangway(t *testing.T) {
 			}
 		}
 		// And the data plane reads the same table back.
-		back, err := routesToSpec(&route.RouteConfiguration{Name: RouteConfigName, VirtualHosts: vhosts})
+		back, err := routesToSpec(&route.RouteConfiguration{Name: RouteConfigName, VirtualHosts: vhosts, IgnorePortInHostMatching: true})
 		if err != nil {
 			t.Fatalf("routes %+v: %v", spec, err)
 		}
