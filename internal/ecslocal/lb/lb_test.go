@@ -193,7 +193,7 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 	// its group), the five 500s it answers as its own, none as the load balancer's. Counted
 	// from here: the awaits above may have met the group before it was healthy (503s of the
 	// load balancer's own).
-	before, served, failed := balancer.Counters()[greenTG], green.served.Load(), green.failed.Load()
+	before, served, failed := settled(t, balancer, greenTG), green.served.Load(), green.failed.Load()
 	for range 5 {
 		get("/green/x")
 		get("/green/fail")
@@ -305,6 +305,9 @@ func TestDraining(t *testing.T) {
 	until(t, "the configuration with blue draining applied", func() bool {
 		return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 0", blue.port))
 	})
+	// A configuration is in effect once the HAProxy that loaded it accepts connections; the
+	// one it replaces answers until then. From then on, no new request goes to blue.
+	until(t, "the new configuration answering", func() bool { _, b := get("/"); return b == "green" })
 	for range 20 {
 		if s, b := get("/"); s != 200 || b != "green" {
 			t.Fatalf("a new request while blue drains: %d %q, want green", s, b)
@@ -313,6 +316,25 @@ func TestDraining(t *testing.T) {
 	if got := <-slow; got != "200 blue" {
 		t.Errorf("the request in flight on the draining target: %s, want 200 blue", got)
 	}
+}
+
+// settled returns the target group's counters once they have stopped moving: HAProxy's
+// counters of a request that has been answered can still be a poll behind.
+func settled(t *testing.T, balancer *lb.LB, tg string) lb.Counters {
+	t.Helper()
+	last := balancer.Counters()[tg]
+	stable := 0
+	until(t, "the counters settled", func() bool {
+		time.Sleep(50 * time.Millisecond)
+		now := balancer.Counters()[tg]
+		if now == last {
+			stable++
+		} else {
+			stable, last = 0, now
+		}
+		return stable >= 3
+	})
+	return last
 }
 
 // until waits for cond, for at most 15 s.
