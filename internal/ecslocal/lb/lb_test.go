@@ -78,15 +78,6 @@ func newApp(t *testing.T, name string) *app {
 	return a
 }
 
-func freePort(t *testing.T) int32 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return int32(ln.Addr().(*net.TCPAddr).Port)
-}
-
 // TestRoutingHealthAndFailOpen serves a listener through HAProxy: rules by path and header,
 // a weighted forward, a fixed response, targets that take traffic once healthy, fail-open
 // when all are unhealthy, and 503 with none.
@@ -127,7 +118,7 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 		return arn
 	}
 	blueTG, greenTG := group(blue), group(green)
-	port := freePort(t)
+	port := ecslocaltest.FreePort(t)
 	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
 	listener := ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(blueTG)}}})).Get(t).Listeners[0].ListenerArn
@@ -237,7 +228,7 @@ func TestDraining(t *testing.T) {
 			Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}})).Get(t)
 	}
 	register(blue)
-	port := freePort(t)
+	port := ecslocaltest.FreePort(t)
 	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
 	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
@@ -338,7 +329,7 @@ func TestReloadKeepsIdleClientConnections(t *testing.T) {
 		return []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}
 	}
 	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: target(blue)})).Get(t)
-	port := freePort(t)
+	port := ecslocaltest.FreePort(t)
 	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
 	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
