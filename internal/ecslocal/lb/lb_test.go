@@ -134,12 +134,16 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 			{TargetGroupArn: aws.String(blueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(greenTG), Weight: aws.Int32(1)}}}})
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	// Each request on a new connection: a connection left idle across a reload is answered
+	// by the replaced HAProxy's configuration (docs/ecslocal.md, Reloads), and this test
+	// asks between changes.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string, header ...string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		if len(header) == 2 {
 			req.Header.Set(header[0], header[1])
 		}
-		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return 0, err.Error()
 		}
@@ -233,7 +237,8 @@ func TestDraining(t *testing.T) {
 	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := &http.Client{Timeout: 10 * time.Second}
+	// New connections, as in TestRoutingHealthAndFailOpen.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string) (int, string) {
 		resp, err := client.Get(base + path)
 		if err != nil {
