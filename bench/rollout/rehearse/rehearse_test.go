@@ -529,10 +529,10 @@ func monitorDrain(ctx context.Context, c *ecs.Client, e *elb.Client, tg string, 
 				return
 			case <-tick.C:
 			}
-			// Targets first, then tasks: a task seen stopping was stopping when its target
-			// was listed, since it cannot have started before it.
-			h, err1 := e.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
-			d, err2 := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("prod"), Tasks: old})
+			// Tasks first, then targets: a target listed after the task was seen stopping was
+			// listed while it stopped (a target that has left never comes back).
+			d, err1 := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("prod"), Tasks: old})
+			h, err2 := e.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
 			if err := errors.Join(err1, err2); err != nil {
 				m.mu.Lock()
 				m.errs = append(m.errs, err.Error())
