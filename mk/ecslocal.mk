@@ -7,18 +7,34 @@
 #                   installed here; `go test ./...` skips them, saying why, when not root or
 #                   a package is missing),
 #                   then the localstack/ tests that ecslocal covers run against a
-#                   bin/ecslocal on 127.0.0.1 (in `make test`)
+#                   bin/ecslocal on 127.0.0.1, then the short rehearsal (in `make test`)
+#   rehearse        bench/rollout/rehearse in full: Gangway's task definition with the
+#                   proxy image of `make image` on bin/ecslocal behind its HAProxy, under
+#                   counted load: proxy rollout deploy of a good revision and of one whose app
+#                   never turns healthy, StopTask of every task, scaling; prints the table
+#                   that docs/benchmarks.md records ("ECS rehearsal")
 
-.PHONY: ecslocal test-ecslocal
+.PHONY: ecslocal test-ecslocal rehearse
+
+# The rehearsal runs the binaries and the image that make builds.
+REHEARSE_ENV = GANGWAY_ECSLOCAL_REQUIRE=1 GANGWAY_ECSLOCAL_BIN=$(CURDIR)/bin/ecslocal \
+  GANGWAY_PROXY_BIN=$(CURDIR)/bin/proxy GANGWAY_PROXY_LAYOUT=$(CURDIR)/$(IMAGE_OUT)/oci
 
 ecslocal:
 	@mkdir -p bin
 	$(GOBUILD) -o bin/ecslocal ./cmd/ecslocal
 
-test-ecslocal: ecslocal
+test-ecslocal: ecslocal build image
 	@scripts/apt-install.sh runc iproute2 haproxy
 	GANGWAY_ECSLOCAL_REQUIRE=1 GANGWAY_AWS_CLI="$$(scripts/moto-install.sh) -m awscli" \
 	  $(GO) test -race -count=1 ./cmd/ecslocal/ ./internal/ecslocal/...
 	scripts/ecslocal-localstack.sh
+	$(REHEARSE_ENV) $(GO) test -race -count=1 -timeout 15m ./bench/rollout/rehearse/
+
+rehearse: ecslocal build image
+	@scripts/apt-install.sh runc iproute2 haproxy
+	$(REHEARSE_ENV) GANGWAY_REHEARSE=full GANGWAY_REHEARSE_TABLE=$(CURDIR)/bin/rehearse.md \
+	  $(GO) test -count=1 -timeout 30m -v -run '^TestProxyOnECSLocal$$' ./bench/rollout/rehearse/
+	@cat bin/rehearse.md
 
 TEST_SUITES += test-ecslocal

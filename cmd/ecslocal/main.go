@@ -77,6 +77,7 @@ type options struct {
 	noContainers          bool
 	name, subnet, state   string
 	images                imageMap
+	healthScale           float64
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
@@ -111,6 +112,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable)")
 	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
+	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")
 	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -120,6 +122,9 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if !(o.healthScale > 0 && o.healthScale <= 1) {
+		return usageError{fmt.Errorf("-health-scale %v: want a factor above 0 and at most 1", o.healthScale)}
 	}
 	ap, err := netip.ParseAddrPort(o.addr)
 	if err != nil {
@@ -169,7 +174,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	actorErr := make(chan error, 3)
 	var actors sync.WaitGroup
 	for _, run := range []func(context.Context) error{
-		targethealth.New(elbAPI, targethealth.Options{Log: log}).Run,
+		targethealth.New(elbAPI, targethealth.Options{Scale: o.healthScale, Log: log}).Run,
 		lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log}).Run,
 		func(ctx context.Context) error { return ecsAPI.RunScheduler(ctx, schedulerInterval) },
 	} {

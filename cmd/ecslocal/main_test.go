@@ -21,6 +21,15 @@ func TestRefusesNonLoopbackAddress(t *testing.T) {
 	}
 }
 
+func TestRefusesHealthScaleOutOfRange(t *testing.T) {
+	for _, v := range []string{"0", "-1", "2"} {
+		err := run(context.Background(), []string{"-no-containers", "-health-scale", v}, os.Stderr, nil)
+		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "-health-scale") {
+			t.Errorf("run -health-scale %s: %v, want a usage error naming -health-scale", v, err)
+		}
+	}
+}
+
 // serve runs ecslocal on a free port of 127.0.0.1 until the test ends and returns its
 // endpoint URL.
 func serve(t *testing.T) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"github.com/aws/smithy-go"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"testing"
 
@@ -71,4 +72,16 @@ func WantCode(t testing.TB, err error, code string) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != code {
 		t.Fatalf("error %v, want %s", err, code)
 	}
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago, for a listener the
+// test has something else open (a load balancer's, ecslocal's own).
+func FreePort(t testing.TB) int32 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return int32(ln.Addr().(*net.TCPAddr).Port)
 }

@@ -78,15 +78,6 @@ func newApp(t *testing.T, name string) *app {
 	return a
 }
 
-func freePort(t *testing.T) int32 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return int32(ln.Addr().(*net.TCPAddr).Port)
-}
-
 // TestRoutingHealthAndFailOpen serves a listener through HAProxy: rules by path and header,
 // a weighted forward, a fixed response, targets that take traffic once healthy, fail-open
 // when all are unhealthy, and 503 with none.
@@ -129,7 +120,7 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 		return arn
 	}
 	blueTG, greenTG := group(blue), group(green)
-	port := freePort(t)
+	port := ecslocaltest.FreePort(t)
 	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
 	listener := ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(blueTG)}}})).Get(t).Listeners[0].ListenerArn
@@ -145,12 +136,16 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 			{TargetGroupArn: aws.String(blueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(greenTG), Weight: aws.Int32(1)}}}})
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	// Each request on a new connection: a connection left idle across a reload is answered
+	// by the replaced HAProxy's configuration (docs/ecslocal.md, Reloads), and this test
+	// asks between changes.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string, header ...string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		if len(header) == 2 {
 			req.Header.Set(header[0], header[1])
 		}
-		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return 0, err.Error()
 		}
@@ -241,21 +236,7 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 // TestDraining: a deregistered target finishes the request it is serving and takes no new
 // one, while the group's other target takes them all.
 func TestDraining(t *testing.T) {
-	requireHAProxy(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	api := elbapi.New(elbapi.Options{})
-	c := ecslocaltest.Start(t, ecsapi.New(ecsapi.Options{}), api).ELB
-	done := make(chan struct{}, 2)
-	go func() {
-		_ = targethealth.New(api, targethealth.Options{Scale: 0.1, Reconcile: 10 * time.Millisecond}).Run(ctx)
-		done <- struct{}{}
-	}()
-	balancer := lb.New(api, lb.Options{Dir: t.TempDir(), Poll: 20 * time.Millisecond})
-	go func() {
-		_ = balancer.Run(ctx)
-		done <- struct{}{}
-	}()
-	defer func() { cancel(); <-done; <-done }()
+	ctx, c, balancer := serveLB(t)
 
 	blue, green := newApp(t, "blue"), newApp(t, "green")
 	arn := *ecslocaltest.Must(c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("web"), Protocol: types.ProtocolEnumHttp,
@@ -266,12 +247,13 @@ func TestDraining(t *testing.T) {
 			Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}})).Get(t)
 	}
 	register(blue)
-	port := freePort(t)
+	port := ecslocaltest.FreePort(t)
 	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
 	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := &http.Client{Timeout: 10 * time.Second}
+	// New connections, as in TestRoutingHealthAndFailOpen.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string) (int, string) {
 		resp, err := client.Get(base + path)
 		if err != nil {
@@ -337,6 +319,28 @@ func settled(t *testing.T, balancer *lb.LB, tg string) lb.Counters {
 	return last
 }
 
+// serveLB runs the target health checks (at a tenth of their intervals and timeouts: a 2 s
+// timeout is 200 ms, room for a loaded machine) and a load balancer until the test ends,
+// and returns a client for their API.
+func serveLB(t *testing.T) (context.Context, *elb.Client, *lb.LB) {
+	requireHAProxy(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	api := elbapi.New(elbapi.Options{})
+	c := ecslocaltest.Start(t, ecsapi.New(ecsapi.Options{}), api).ELB
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = targethealth.New(api, targethealth.Options{Scale: 0.1, Reconcile: 10 * time.Millisecond}).Run(ctx)
+		done <- struct{}{}
+	}()
+	balancer := lb.New(api, lb.Options{Dir: t.TempDir(), Poll: 10 * time.Millisecond})
+	go func() {
+		_ = balancer.Run(ctx)
+		done <- struct{}{}
+	}()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return ctx, c, balancer
+}
+
 // until waits for cond, for at most 15 s.
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -347,4 +351,85 @@ func until(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestReloadKeepsIdleClientConnections changes the configuration again and again while
+// keep-alive clients send POSTs through the listener, pausing between requests: an ALB does
+// not restart when its targets change, so no request may fail. A HAProxy that is replaced
+// closes its idle client connections, and a client whose POST crosses that close sees EOF
+// (net/http does not resend a POST), unless the old one keeps them until their next request
+// and answers it with Connection: close.
+func TestReloadKeepsIdleClientConnections(t *testing.T) {
+	ctx, c, balancer := serveLB(t)
+
+	blue, green := newApp(t, "blue"), newApp(t, "green")
+	arn := *ecslocaltest.Must(c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("web"), Protocol: types.ProtocolEnumHttp,
+		Port: aws.Int32(blue.port), VpcId: aws.String("vpc-1"), TargetType: types.TargetTypeEnumIp, HealthCheckPath: aws.String("/ready"),
+		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2)})).Get(t).TargetGroups[0].TargetGroupArn
+	ecslocaltest.Must(c.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
+		Attributes: []types.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("0")}}})).Get(t)
+	target := func(a *app) []types.TargetDescription {
+		return []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}
+	}
+	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: target(blue)})).Get(t)
+	port := ecslocaltest.FreePort(t)
+	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
+	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	until(t, "blue serving", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	stop := make(chan struct{})
+	var requests, failed atomic.Int64
+	var firstFailure atomic.Value
+	clients := make(chan struct{}, 4)
+	for i := range 4 {
+		go func() {
+			defer func() { clients <- struct{}{} }()
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				requests.Add(1)
+				resp, err := client.Post(url, "text/plain", strings.NewReader(fmt.Sprint(i, n)))
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, err.Error())
+				}
+				time.Sleep(time.Duration(i+1) * time.Millisecond)
+			}
+		}()
+	}
+	greenServer := fmt.Sprintf("127.0.0.1:%d weight 100", green.port)
+	for range 15 {
+		ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: target(green)})).Get(t)
+		until(t, "green serving", func() bool { return strings.Contains(balancer.Applied(), greenServer) })
+		ecslocaltest.Must(c.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: target(green)})).Get(t)
+		until(t, "green gone", func() bool { return !strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d ", green.port)) })
+	}
+	close(stop)
+	for range 4 {
+		<-clients
+	}
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across 30 reloads (first: %v)", failed.Load(), requests.Load(), firstFailure.Load())
+	}
+	t.Logf("%d requests across 30 reloads, 0 failed", requests.Load())
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
 
-// defaultStartTimeout is how long a container waits for its dependencies when its
-// definition has no startTimeout: 3 minutes, the Fargate default of "ContainerDefinition"
+// defaultStartTimeout is how long a container waits for a dependency whose definition has
+// no startTimeout: 3 minutes, the Fargate default of "ContainerDefinition"
 // (startTimeout) in the Amazon ECS API Reference.
 const defaultStartTimeout = 3 * time.Minute
 
@@ -64,18 +64,17 @@ func startOrder(cs []*container) ([]*container, error) {
 }
 
 // awaitDependencies waits until every dependsOn condition of c holds: START (the dependency
-// runs), COMPLETE (it exited), SUCCESS (it exited 0), HEALTHY (its health check passed),
-// for at most c's startTimeout. A SUCCESS dependency that exits non-zero fails at once; an
-// essential container's exit while waiting ends the task's start.
+// runs), COMPLETE (it exited), SUCCESS (it exited 0), HEALTHY (its health check passed).
+// Each dependency is waited for at most its own startTimeout ("If a startTimeout value is
+// specified for containerB and it doesn't reach the desired status within that time then
+// containerA gives up", ContainerDefinition in the Amazon ECS API Reference). A SUCCESS
+// dependency that exits non-zero fails at once; an essential container's exit while waiting
+// ends the task's start.
 func (t *task) awaitDependencies(c *container, byName map[string]*container) error {
 	if len(c.def.DependsOn) == 0 {
 		return nil
 	}
-	timeout := defaultStartTimeout
-	if c.def.StartTimeout != nil {
-		timeout = time.Duration(*c.def.StartTimeout) * time.Second
-	}
-	deadline := time.Now().Add(timeout)
+	begin := time.Now()
 	name := aws.ToString(c.def.Name)
 	for {
 		if t.essentialExited() {
@@ -84,23 +83,27 @@ func (t *task) awaitDependencies(c *container, byName map[string]*container) err
 		if len(t.stop) > 0 {
 			return errStopRequested
 		}
-		waiting := ""
+		waiting := false
 		for _, d := range c.def.DependsOn {
 			dep := byName[aws.ToString(d.ContainerName)]
 			ok, err := dep.satisfies(d.Condition)
 			if err != nil {
 				return fmt.Errorf("DependencyError: container %s: %v", name, err)
 			}
-			if !ok {
-				waiting = fmt.Sprintf("%s to be %s", aws.ToString(d.ContainerName), d.Condition)
-				break
+			if ok {
+				continue
+			}
+			waiting = true
+			timeout := defaultStartTimeout
+			if dep.def.StartTimeout != nil {
+				timeout = time.Duration(*dep.def.StartTimeout) * time.Second
+			}
+			if time.Since(begin) > timeout {
+				return fmt.Errorf("DependencyError: container %s: waited startTimeout %s for %s to be %s", name, timeout, aws.ToString(d.ContainerName), d.Condition)
 			}
 		}
-		if waiting == "" {
+		if !waiting {
 			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("DependencyError: container %s: waited startTimeout %s for %s", name, timeout, waiting)
 		}
 		time.Sleep(dependencyPoll)
 	}

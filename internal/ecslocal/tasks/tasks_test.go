@@ -274,7 +274,7 @@ func TestFailedToStart(t *testing.T) {
 
 // TestDependsOn: containers start after their dependencies (SUCCESS of a non-essential init
 // container, HEALTHY of the app) and stop in reverse order; a dependency that never turns
-// healthy fails the task after startTimeout.
+// healthy fails the task after its startTimeout.
 func TestDependsOn(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
@@ -327,9 +327,10 @@ func TestDependsOn(t *testing.T) {
 	waitFor(t, c, arn, 20*time.Second, "STOPPED", isStatus("STOPPED"))
 
 	defs = []types.ContainerDefinition{
-		{Name: aws.String("sick"), Image: aws.String(appImage), Essential: aws.Bool(true),
+		// The dependency's startTimeout bounds the wait, not the waiting container's.
+		{Name: aws.String("sick"), Image: aws.String(appImage), Essential: aws.Bool(true), StartTimeout: aws.Int32(2),
 			HealthCheck: &types.HealthCheck{Command: []string{"CMD", "/no/such/check"}, Interval: aws.Int32(5), Retries: aws.Int32(1)}},
-		{Name: aws.String("waiter"), Image: aws.String(appImage), Essential: aws.Bool(true), StartTimeout: aws.Int32(2), Environment: env("PORT", "8082"),
+		{Name: aws.String("waiter"), Image: aws.String(appImage), Essential: aws.Bool(true), StartTimeout: aws.Int32(600), Environment: env("PORT", "8082"),
 			DependsOn: []types.ContainerDependency{{ContainerName: aws.String("sick"), Condition: types.ContainerConditionHealthy}}},
 	}
 	ecslocaltest.Must(c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("never"), NetworkMode: types.NetworkModeAwsvpc, ContainerDefinitions: defs})).Get(t)

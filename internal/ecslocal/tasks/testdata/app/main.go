@@ -1,10 +1,11 @@
 // Command app is the test image's program: an HTTP server on :8080 whose behaviour the
-// environment sets, and with -check a health check that asks it for / over localhost.
+// environment sets, and with -check a health check that asks it for /health over localhost.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,10 +15,14 @@ import (
 )
 
 func main() {
-	check := flag.Bool("check", false, "exit 0 if GET http://127.0.0.1:8080/ answers 200")
+	check := flag.Bool("check", false, "exit 0 if GET http://127.0.0.1:$PORT/health answers 200")
 	flag.Parse()
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
 	if *check {
-		resp, err := http.Get("http://127.0.0.1:8080/")
+		resp, err := http.Get("http://127.0.0.1:" + port + "/health")
 		if err != nil || resp.StatusCode != http.StatusOK {
 			fmt.Println("not ready:", err)
 			os.Exit(1)
@@ -50,15 +55,23 @@ func main() {
 			http.Error(w, "sick", http.StatusServiceUnavailable)
 		}
 	})
+	// /echo answers what bench/rollout's load generator sends: the id of a GET, the body of a
+	// POST, after the delay it asks for.
+	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		if d, err := time.ParseDuration(r.URL.Query().Get("delay")); err == nil {
+			time.Sleep(d)
+		}
+		if r.Method == http.MethodPost {
+			io.Copy(w, r.Body)
+			return
+		}
+		io.WriteString(w, r.URL.Query().Get("id"))
+	})
 	http.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
 		if err := os.WriteFile("/probe", []byte("x"), 0o644); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
 	if err := http.ListenAndServe(":"+port, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
