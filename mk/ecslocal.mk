@@ -12,7 +12,8 @@
 #                   proxy image of `make image` on bin/ecslocal behind its HAProxy, under
 #                   counted load: proxy rollout deploy of a good revision and of one whose app
 #                   never turns healthy, StopTask of every task, scaling; prints the table
-#                   that docs/benchmarks.md records ("ECS rehearsal")
+#                   that docs/benchmarks.md records ("ECS rehearsal") and writes each
+#                   scenario's timeline to bin/rehearse.html (one page, no network)
 
 .PHONY: ecslocal test-ecslocal rehearse
 
@@ -34,6 +35,7 @@ test-ecslocal: ecslocal build image
 rehearse: ecslocal build image
 	@scripts/apt-install.sh runc iproute2 haproxy
 	$(REHEARSE_ENV) GANGWAY_REHEARSE=full GANGWAY_REHEARSE_TABLE=$(CURDIR)/bin/rehearse.md \
+	  GANGWAY_REHEARSE_REPORT=$(CURDIR)/bin/rehearse.html \
 	  $(GO) test -count=1 -timeout 30m -v -run '^TestProxyOnECSLocal$$' ./bench/rollout/rehearse/
 	@cat bin/rehearse.md
 

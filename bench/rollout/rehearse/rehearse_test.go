@@ -9,6 +9,7 @@
 package rehearse_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -35,6 +36,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/gangway-ecs/gangway/bench/rollout/internal/load"
+	"github.com/gangway-ecs/gangway/bench/rollout/internal/timeline"
 	gecs "github.com/gangway-ecs/gangway/internal/ecs"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
 )
@@ -78,6 +80,7 @@ type row struct {
 	requests, failed int64
 	wall             time.Duration
 	failures         map[string]int64
+	stages           string
 }
 
 func TestProxyOnECSLocal(t *testing.T) {
@@ -127,8 +130,8 @@ func TestProxyOnECSLocal(t *testing.T) {
 		Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String(deregDelay)}}})).Get(t)
 	port := ecslocaltest.FreePort(t)
 	lbArn := ecslocaltest.Must(e.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
-	ecslocaltest.Must(e.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: elbtypes.ProtocolEnumHttp,
-		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tg)}}})).Get(t)
+	listener := *ecslocaltest.Must(e.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: elbtypes.ProtocolEnumHttp,
+		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tg)}}})).Get(t).Listeners[0].ListenerArn
 
 	first, err := gecs.ReadTaskDefinition(tdFile)
 	if err != nil {
@@ -190,21 +193,31 @@ func TestProxyOnECSLocal(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitServing(t, url)
 
-	var rows []row
-	defer func() { report(t, rows) }()
-	// scenario runs action under load and records its row; the load runs sz.hold before and
-	// after the action.
+	var (
+		rows      []row
+		scenarios []timeline.Scenario
+	)
+	defer func() { report(t, rows, scenarios) }()
+	// scenario runs action under load and records its row and its timeline; the load runs
+	// sz.hold before and after the action.
 	scenario := func(name, wantExit string, action func() string) {
 		t.Helper()
 		g := load.Start(ctx, load.Options{HTTPURL: url, H1Clients: sz.clients, Timeout: 10 * time.Second, Rate: sz.rate,
 			SlowEvery: 20, SlowDelay: slowDelay, MaxRequests: 2_000_000})
+		rec := timeline.Record(ctx, name, timeline.Source{ECS: c, ELB: e, Cluster: "prod", Service: "app",
+			Groups: map[string]string{"gangway-app": tg}, Production: listener, Load: g})
 		pause(sz.hold)
 		begin := time.Now()
+		rec.Mark("action")
 		exit := action()
 		wall := time.Since(begin)
+		rec.Mark("done")
 		pause(sz.hold)
 		res := g.Stop()
-		rows = append(rows, row{scenario: name, exit: exit, wantExit: wantExit, requests: res.Requests, failed: res.Failed(), wall: wall, failures: res.Failures})
+		tl := rec.Stop(fmt.Sprintf("exit %s (want %s); %d of %d requests failed; deployment wall time %.1f s", exit, wantExit, res.Failed(), res.Requests, wall.Seconds()))
+		scenarios = append(scenarios, tl)
+		rows = append(rows, row{scenario: name, exit: exit, wantExit: wantExit, requests: res.Requests, failed: res.Failed(), wall: wall,
+			failures: res.Failures, stages: stageLine(tl, begin)})
 		t.Logf("%s: exit %s (want %s) in %s; load %s; failures %v", name, exit, wantExit, wall.Round(time.Millisecond), res, res.Failures)
 		if res.Failed() != 0 || exit != wantExit || res.Requests == 0 {
 			t.Errorf("%s: exit %s, want %s; %d of %d requests failed: %v", name, exit, wantExit, res.Failed(), res.Requests, res.Failures)
@@ -606,17 +619,40 @@ func (m *drainMonitor) check(t *testing.T) {
 	}
 }
 
-// report prints the table and writes it to GANGWAY_REHEARSE_TABLE when set.
-func report(t *testing.T, rows []row) {
+// stageLine is the scenario's stages as seconds from the action: "action 0.0 s → IN_PROGRESS
+// 0.4 s → SUCCESSFUL 31.2 s → done 31.3 s".
+func stageLine(s timeline.Scenario, begin time.Time) string {
+	var parts []string
+	for _, m := range s.Stages {
+		if d := m.At.Sub(begin); d >= 0 {
+			parts = append(parts, fmt.Sprintf("%s %.1f s", m.Name, d.Seconds()))
+		}
+	}
+	return strings.Join(parts, " → ")
+}
+
+// report prints the table and writes it to GANGWAY_REHEARSE_TABLE when set, and the
+// timelines to the HTML page GANGWAY_REHEARSE_REPORT when set.
+func report(t *testing.T, rows []row, scenarios []timeline.Scenario) {
 	var b strings.Builder
-	b.WriteString("| scenario | exit code | expected | requests | failed | deployment wall time |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | exit code | expected | requests | failed | deployment wall time | stages (s from the action) |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %.1f s |\n", r.scenario, r.exit, r.wantExit, r.requests, r.failed, r.wall.Seconds())
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %.1f s | %s |\n", r.scenario, r.exit, r.wantExit, r.requests, r.failed, r.wall.Seconds(), r.stages)
 	}
 	t.Logf("\n%s", b.String())
 	if p := os.Getenv("GANGWAY_REHEARSE_TABLE"); p != "" {
 		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 			t.Error(err)
+		}
+	}
+	if p := os.Getenv("GANGWAY_REHEARSE_REPORT"); p != "" {
+		var page bytes.Buffer
+		if err := timeline.Render(&page, "Gangway on ecslocal: the rehearsal", scenarios); err != nil {
+			t.Error(err)
+		} else if err := os.WriteFile(p, page.Bytes(), 0o644); err != nil {
+			t.Error(err)
+		} else {
+			t.Logf("timelines: %s", p)
 		}
 	}
 }

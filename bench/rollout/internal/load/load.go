@@ -80,18 +80,22 @@ type Options struct {
 
 // Generator is running load. Stop ends it.
 type Generator struct {
-	opts    Options
-	ctx     context.Context
-	cancel  context.CancelFunc
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	issued  atomic.Int64
-	results []*tally // one per client, merged by Stop
-	start   time.Time
+	opts   Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	issued atomic.Int64
+	// done and failed count every finished request as it finishes, for Progress; the
+	// tallies keep the detail for Stop.
+	done, failed atomic.Int64
+	results      []*tally // one per client, merged by Stop
+	start        time.Time
 }
 
 // tally is one client's counts; only that client writes it until Stop has waited for it.
 type tally struct {
+	g         *Generator
 	proto     string // "h1", "h2", "ws"
 	requests  int64
 	failures  map[string]int64
@@ -105,11 +109,14 @@ type tally struct {
 func (t *tally) fail(kind string) {
 	t.requests++
 	t.failures[t.proto+" "+kind]++
+	t.g.done.Add(1)
+	t.g.failed.Add(1)
 }
 
 func (t *tally) ok(d time.Duration) {
 	t.requests++
 	t.latencies = append(t.latencies, d)
+	t.g.done.Add(1)
 }
 
 // Start starts the clients. They run until Stop, MaxRequests, or ctx ends.
@@ -117,7 +124,7 @@ func Start(ctx context.Context, o Options) *Generator {
 	ctx, cancel := context.WithCancel(ctx)
 	g := &Generator{opts: o, ctx: ctx, cancel: cancel, stop: make(chan struct{}), start: time.Now()}
 	newTally := func(proto string) *tally {
-		t := &tally{proto: proto, failures: map[string]int64{}}
+		t := &tally{g: g, proto: proto, failures: map[string]int64{}}
 		g.results = append(g.results, t)
 		return t
 	}
@@ -203,6 +210,10 @@ func (g *Generator) take() bool {
 
 // Issued is the number of requests started so far.
 func (g *Generator) Issued() int64 { return g.issued.Load() }
+
+// Progress returns the requests finished so far and how many of them failed, while the
+// load runs: what a timeline samples. Stop's Result is the final account.
+func (g *Generator) Progress() (requests, failed int64) { return g.done.Load(), g.failed.Load() }
 
 // Stop lets every client finish the request it has in flight (bounded by Options.Timeout),
 // stops them, and returns the counts.

@@ -50,7 +50,13 @@ func run(t *testing.T, o Options) Result {
 	for g.Issued() < o.MaxRequests && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return g.Stop()
+	r := g.Stop()
+	// Progress, which a timeline samples while the load runs, must end at the Result's
+	// account.
+	if n, f := g.Progress(); n != r.Requests || f != r.Failed() {
+		t.Errorf("Progress() = %d requests, %d failed; the result says %d and %d", n, f, r.Requests, r.Failed())
+	}
+	return r
 }
 
 // Against the real echo upstream every request succeeds, and every one is counted once.
