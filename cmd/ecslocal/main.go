@@ -7,7 +7,8 @@
 //	         [-state-dir /var/lib/ecslocal] [-no-containers] [-v]
 //
 // Tasks run as runc containers, which needs root on Linux; -no-containers serves the APIs
-// alone (tasks are records), anywhere.
+// alone (tasks are records), anywhere. A task definition's image comes from the OCI layout
+// -image names for it, or else is pulled from its registry.
 //
 // The first SIGINT or SIGTERM shuts it down gracefully; a second one exits at once.
 package main
@@ -81,7 +82,7 @@ type options struct {
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
-// image name of the task definitions.
+// image name of the task definitions (one that cannot be pulled here).
 type imageMap map[string]string
 
 func (m imageMap) String() string { return fmt.Sprint(map[string]string(m)) }
@@ -109,7 +110,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.StringVar(&o.account, "account", "000000000000", "12-digit `account` ID in the ARNs")
 	fs.BoolVar(&o.verbose, "v", false, "log every request and health check")
 	fs.BoolVar(&o.noContainers, "no-containers", false, "serve the APIs only: tasks are records and nothing runs (no root needed)")
-	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable)")
+	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable); an image not named is pulled from its registry")
 	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
 	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")

@@ -219,9 +219,13 @@ func TestRuntimeChangesUnderLoad(t *testing.T) {
 	// A rolling swap of blue's target: blue2 registered, turns healthy, blue deregistered and
 	// drained, then removed.
 	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(blueTG), Targets: target(blue2)})).Get(t)
-	until(t, "blue2 serving", func() bool { return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 100", blue2.port)) })
+	until(t, "blue2 serving", func() bool {
+		return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 100", blue2.port))
+	})
 	ecslocaltest.Must(c.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(blueTG), Targets: target(blue)})).Get(t)
-	until(t, "blue draining", func() bool { return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 0", blue.port)) })
+	until(t, "blue draining", func() bool {
+		return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 0", blue.port))
+	})
 	servedWhileDraining := blue.served.Load()
 	until(t, "blue removed", func() bool { return !strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d ", blue.port)) })
 	// Back to blue alone.
@@ -299,7 +303,9 @@ func TestDrainEndsAtDelay(t *testing.T) {
 		t.Errorf("the request in flight on the target that turned unhealthy: %s, want 200 green", got)
 	}
 	green.ready.Store(200)
-	until(t, "green back", func() bool { return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 100", green.port)) })
+	until(t, "green back", func() bool {
+		return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 100", green.port))
+	})
 
 	// blue is deregistered while serving a request longer than its delay: the request is
 	// cut when the delay ends, not when the target answers.
