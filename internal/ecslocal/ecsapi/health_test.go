@@ -23,20 +23,23 @@ import (
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/statefile"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/tasks"
 )
 
 // stack is ecslocal with real containers: the APIs, a runner with its own network, the
 // target groups' checks at 0.2× their intervals, the load balancer and the scheduler, until
-// the test ends.
+// the test ends. With a state file, the records are loaded from it first, and state saves
+// them there when the test asks.
 type stack struct {
-	ctx context.Context
-	ecs *ecs.Client
-	elb *elb.Client
+	ctx   context.Context
+	ecs   *ecs.Client
+	elb   *elb.Client
+	state *statefile.File
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, stateFile ...string) *stack {
 	t.Helper()
 	ecslocaltest.RequireRoot(t, "runc", "ip", "haproxy")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -48,6 +51,12 @@ func startStack(t *testing.T) *stack {
 	var b [2]byte
 	_, _ = rand.Read(b[:])
 	ecsAPI, elbAPI := ecsapi.New(ecsapi.Options{}), elbapi.New(elbapi.Options{})
+	var state *statefile.File
+	if len(stateFile) > 0 {
+		if state, err = statefile.Open(stateFile[0], ecsAPI, elbAPI); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A /24 in 198.19.0.0–198.19.199.255, away from TestRollingDeployment's 198.19.200+.
 	runner, err := tasks.New(ctx, tasks.Options{Name: fmt.Sprintf("h%04x", uint16(b[0])<<8|uint16(b[1])),
 		Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, b[0] % 200, 0}), 24), StateDir: t.TempDir(), Images: map[string]string{"app:1": layout}}, ecsAPI)
@@ -74,7 +83,7 @@ func startStack(t *testing.T) *stack {
 	})
 	ep := ecslocaltest.Start(t, ecsAPI, elbAPI)
 	ecslocaltest.Must(ep.ECS.CreateCluster(ctx, &ecs.CreateClusterInput{})).Get(t)
-	return &stack{ctx: ctx, ecs: ep.ECS, elb: ep.ELB}
+	return &stack{ctx: ctx, ecs: ep.ECS, elb: ep.ELB, state: state}
 }
 
 // revision registers a revision of family "web": the test app on 8080 with the environment
