@@ -61,6 +61,7 @@ type LB struct {
 	old       []*process // earlier ones, finishing their requests
 	sock      string     // cur's runtime API socket
 	structure string     // cur's configuration without the socket and the servers
+	refused   string     // the last structure HAProxy refused, not tried again
 	// What cur runs, as the runtime API left it: each backend's servers (by name) and each
 	// forward's map file.
 	servers map[string]map[string]*server
@@ -136,7 +137,11 @@ func (l *LB) apply(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if Structure(strings.Replace(cfg, l.sock, "", 1)) == l.structure {
+		structure := Structure(strings.Replace(cfg, l.sock, "", 1))
+		if structure == l.refused {
+			return nil // cur runs the last structure HAProxy took; its backends are not these
+		}
+		if structure == l.structure {
 			if err := l.sync(dp, maps); err != nil {
 				return err
 			}
@@ -150,7 +155,7 @@ func (l *LB) apply(ctx context.Context) error {
 		return err
 	}
 	structure := Structure(strings.Replace(cfg, sock, "", 1))
-	if structure == l.structure && l.cur != nil && !l.cur.done() {
+	if structure == l.refused {
 		return nil
 	}
 	for file, m := range maps {
@@ -165,7 +170,7 @@ func (l *LB) apply(ctx context.Context) error {
 	check := exec.CommandContext(ctx, "haproxy", "-c", "-q", "-f", l.cfg+".new")
 	check.Stdout, check.Stderr = &out, &out
 	if err := check.Run(); err != nil {
-		l.structure = structure // do not try the same configuration again
+		l.refused = structure // do not try the same configuration again
 		return fmt.Errorf("haproxy refused the configuration: %v: %s", err, bytes.TrimSpace(out.Bytes()))
 	}
 	if err := os.Rename(l.cfg+".new", l.cfg); err != nil {
