@@ -37,7 +37,7 @@ type Source interface {
 
 // Options configure a load balancer.
 type Options struct {
-	// Dir holds the configuration file and the runtime API socket.
+	// Dir holds the configuration file, the forwards' weight maps and the runtime API socket.
 	Dir string
 	// Bind is the address the listeners listen on, at their ports; 127.0.0.1 when invalid.
 	Bind netip.Addr
