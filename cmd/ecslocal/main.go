@@ -4,10 +4,16 @@
 //
 //	ecslocal [-addr 127.0.0.1:4580] [-region us-east-1] [-account 000000000000]
 //	         [-image NAME=OCI-LAYOUT-DIR ...] [-name ecsl] [-subnet 198.18.0.0/24]
-//	         [-state-dir /var/lib/ecslocal] [-no-containers] [-v]
+//	         [-state-dir /var/lib/ecslocal] [-state FILE] [-no-containers] [-v]
 //
 // Tasks run as runc containers, which needs root on Linux; -no-containers serves the APIs
-// alone (tasks are records), anywhere.
+// alone (tasks are records), anywhere. A task definition's image comes from the OCI layout
+// -image names for it, or else is pulled from its registry.
+//
+// With -state FILE the control-plane records (task definitions, clusters, services,
+// deployments, tasks, target groups, listeners, rules, load balancers) are written to FILE
+// when they change and loaded from it at start; a task that ran when ecslocal ended is
+// STOPPED on load, and the scheduler starts new ones.
 //
 // The first SIGINT or SIGTERM shuts it down gracefully; a second one exits at once.
 package main
@@ -33,6 +39,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/statefile"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/tasks"
 )
@@ -70,18 +77,23 @@ type usageError struct{ error }
 // schedulerInterval is how often the service scheduler looks at every service.
 const schedulerInterval = 250 * time.Millisecond
 
+// stateInterval is how often the records are compared with the state file's, and written
+// when they changed.
+const stateInterval = 250 * time.Millisecond
+
 // options are ecslocal's flags.
 type options struct {
 	addr, region, account string
 	verbose               bool
 	noContainers          bool
 	name, subnet, state   string
+	stateFile             string
 	images                imageMap
 	healthScale           float64
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
-// image name of the task definitions.
+// image name of the task definitions (one that cannot be pulled here).
 type imageMap map[string]string
 
 func (m imageMap) String() string { return fmt.Sprint(map[string]string(m)) }
@@ -109,10 +121,11 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.StringVar(&o.account, "account", "000000000000", "12-digit `account` ID in the ARNs")
 	fs.BoolVar(&o.verbose, "v", false, "log every request and health check")
 	fs.BoolVar(&o.noContainers, "no-containers", false, "serve the APIs only: tasks are records and nothing runs (no root needed)")
-	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable)")
+	fs.Var(o.images, "image", "`NAME=DIR`: run the OCI image layout DIR for image NAME of task definitions (repeatable); an image not named is pulled from its registry")
 	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
 	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")
+	fs.StringVar(&o.stateFile, "state", "", "keep the control-plane records in `file`: loaded at start, written when they change (tasks are not restored: one that ran is STOPPED)")
 	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -141,6 +154,19 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account})
 	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
+	var state *statefile.File
+	if o.stateFile != "" {
+		var err error
+		if state, err = statefile.Open(o.stateFile, ecsAPI, elbAPI); err != nil {
+			return err
+		}
+		// The last write, after every task has stopped (deferred calls run last first).
+		defer func() {
+			if err := state.Save(); err != nil {
+				log.Error("writing the state file", "error", err)
+			}
+		}()
+	}
 
 	if !o.noContainers {
 		subnet, err := netip.ParsePrefix(o.subnet)
@@ -171,13 +197,17 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		log.Warn("listeners will not serve", "error", err)
 	}
 	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
-	actorErr := make(chan error, 3)
-	var actors sync.WaitGroup
-	for _, run := range []func(context.Context) error{
+	runs := []func(context.Context) error{
 		targethealth.New(elbAPI, targethealth.Options{Scale: o.healthScale, Log: log}).Run,
 		lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log}).Run,
 		func(ctx context.Context) error { return ecsAPI.RunScheduler(ctx, schedulerInterval) },
-	} {
+	}
+	if state != nil {
+		runs = append(runs, func(ctx context.Context) error { return state.Run(ctx, stateInterval) })
+	}
+	actorErr := make(chan error, len(runs))
+	var actors sync.WaitGroup
+	for _, run := range runs {
 		actors.Add(1)
 		go func() {
 			defer actors.Done()

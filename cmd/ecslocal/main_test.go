@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 func TestRefusesNonLoopbackAddress(t *testing.T) {
@@ -34,28 +33,8 @@ func TestRefusesHealthScaleOutOfRange(t *testing.T) {
 // endpoint URL.
 func serve(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	state := t.TempDir()
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-no-containers", "-state-dir", state}, os.Stderr, ready)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ecslocal: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("ecslocal did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("ecslocal did not start in 10 s")
-	}
-	return ""
+	url, _ := start(t)
+	return url
 }
 
 // awsCLI is the command line that runs the AWS CLI: $GANGWAY_AWS_CLI (make test-ecslocal

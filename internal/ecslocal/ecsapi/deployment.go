@@ -273,8 +273,7 @@ func (a *API) DescribeServiceDeployments(_ context.Context, in *ecs.DescribeServ
 
 // StopServiceDeployment asks for a deployment in progress to be rolled back (stopType
 // ROLLBACK, the default) or stopped (ABORT). The request is recorded in the deployment's
-// status; the scheduler carries out a ROLLBACK, nothing acts on an ABORT yet
-// (docs/ecslocal.md).
+// status; the scheduler carries it out (requestedRollback, requestedStop).
 func (a *API) StopServiceDeployment(_ context.Context, in *ecs.StopServiceDeploymentInput) (*ecs.StopServiceDeploymentOutput, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -188,10 +188,12 @@ func (a *API) reconcile(ctx context.Context, s *service) {
 	if cur != nil && cur.d.Status == types.ServiceDeploymentStatusRollbackRequested {
 		a.requestedRollback(s, cur)
 	}
-	// A deployment the circuit breaker stopped without a rollback starts no more tasks; a
-	// rollback starts the old revision's.
-	failed := cur != nil && cur.d.DeploymentCircuitBreaker != nil && cur.d.DeploymentCircuitBreaker.Status == types.ServiceDeploymentRollbackMonitorsStatusTriggered &&
-		cur.d.Status == types.ServiceDeploymentStatusStopped
+	if cur != nil && cur.d.Status == types.ServiceDeploymentStatusStopRequested {
+		a.requestedStop(s, cur)
+	}
+	// A deployment the circuit breaker stopped without a rollback, or a StopServiceDeployment
+	// ABORT stopped, starts no more tasks; a rollback starts the old revision's.
+	failed := cur != nil && cur.d.Status == types.ServiceDeploymentStatusStopped
 
 	// Start tasks of the PRIMARY deployment while there is room.
 	started := 0

@@ -1,9 +1,12 @@
 // Package lb is the Application Load Balancer's data plane: HAProxy (Debian package haproxy)
 // with a configuration that follows elbapi's state. Listeners, rules and target groups become
-// frontends, ACLs and backends (config.go); a change of any of them, of a target's health or
-// of a deregistration starts a new HAProxy with the new configuration and -sf: it takes over
-// the listening sockets once ready, and the old one finishes the requests it has in flight
-// and exits.
+// frontends, ACLs and backends (config.go). Only a change of those starts a new HAProxy (-sf:
+// it takes over the listening sockets once ready, and the old one finishes the requests it
+// has in flight and exits). Targets and weights change in the running HAProxy through its
+// runtime API, as they change in an ALB without its clients noticing: a target that turns
+// healthy is a server added and made ready, a deregistered one is put in "drain" (it finishes
+// its requests, takes no new one) and removed when the deregistration delay ends, a forward's
+// weights are a map file set at runtime.
 package lb
 
 import (
@@ -11,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -33,7 +37,7 @@ type Source interface {
 
 // Options configure a load balancer.
 type Options struct {
-	// Dir holds the configuration file and the runtime API socket.
+	// Dir holds the configuration file, the forwards' weight maps and the runtime API socket.
 	Dir string
 	// Bind is the address the listeners listen on, at their ports; 127.0.0.1 when invalid.
 	Bind netip.Addr
@@ -49,13 +53,27 @@ type LB struct {
 	cfg string // the configuration file
 
 	mu       sync.Mutex
-	applied  string // the configuration HAProxy runs, for Applied
+	applied  string // the configuration in effect, for Applied
 	counters *counters
 
-	gen  int        // configurations applied
-	cur  *process   // the HAProxy with the configuration applied
-	old  []*process // earlier ones, finishing their requests
-	last string     // the configuration applied
+	gen       int        // HAProxy processes started
+	cur       *process   // the HAProxy with the configuration applied
+	old       []*process // earlier ones, finishing their requests
+	sock      string     // cur's runtime API socket
+	structure string     // cur's configuration without the socket and the servers
+	refused   string     // the last structure HAProxy refused, not tried again
+	// What cur runs, as the runtime API left it: each backend's servers (by name) and each
+	// forward's map file.
+	servers map[string]map[string]*server
+	maps    map[string]string
+}
+
+// server is a server of the running HAProxy.
+type server struct {
+	Server
+	// gone: no longer a target that takes or finishes requests, in maintenance until
+	// HAProxy lets it be deleted (when its last connection has closed).
+	gone bool
 }
 
 type process struct {
@@ -107,20 +125,43 @@ func (l *LB) Run(ctx context.Context) error {
 	}
 }
 
-// apply renders the state and, when it changed, starts or reloads HAProxy with it.
+// apply renders the state and brings HAProxy to it: a new HAProxy when the structure
+// changed (or none runs), the runtime API otherwise.
 func (l *LB) apply(ctx context.Context) error {
 	dp := l.src.DataPlane()
 	if len(dp.Listeners) == 0 && l.cur == nil {
 		return nil
 	}
+	if l.cur != nil && !l.cur.done() {
+		cfg, maps, err := Config(dp, l.o.Bind, l.sock, l.o.Dir)
+		if err != nil {
+			return err
+		}
+		structure := Structure(strings.Replace(cfg, l.sock, "", 1))
+		if structure == l.refused {
+			return nil // cur runs the last structure HAProxy took; its backends are not these
+		}
+		if structure == l.structure {
+			if err := l.sync(dp, maps); err != nil {
+				return err
+			}
+			l.setApplied(cfg)
+			return nil
+		}
+	}
 	sock := filepath.Join(l.o.Dir, fmt.Sprintf("haproxy-%d.sock", l.gen+1))
-	cfg, err := Config(dp, l.o.Bind, sock)
+	cfg, maps, err := Config(dp, l.o.Bind, sock, l.o.Dir)
 	if err != nil {
 		return err
 	}
-	// The socket path changes with every generation; compare the rest.
-	if strings.Replace(cfg, sock, "", 1) == l.last {
+	structure := Structure(strings.Replace(cfg, sock, "", 1))
+	if structure == l.refused {
 		return nil
+	}
+	for file, m := range maps {
+		if err := os.WriteFile(file, []byte(m), 0o600); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(l.cfg+".new", []byte(cfg), 0o600); err != nil {
 		return err
@@ -129,7 +170,7 @@ func (l *LB) apply(ctx context.Context) error {
 	check := exec.CommandContext(ctx, "haproxy", "-c", "-q", "-f", l.cfg+".new")
 	check.Stdout, check.Stderr = &out, &out
 	if err := check.Run(); err != nil {
-		l.last = cfg // do not try the same configuration again
+		l.refused = structure // do not try the same configuration again
 		return fmt.Errorf("haproxy refused the configuration: %v: %s", err, bytes.TrimSpace(out.Bytes()))
 	}
 	if err := os.Rename(l.cfg+".new", l.cfg); err != nil {
@@ -138,22 +179,176 @@ func (l *LB) apply(ctx context.Context) error {
 	for _, tg := range dp.TargetGroups {
 		l.counters.name(BackendName(tg.Arn), tg.Arn)
 	}
-	l.last = strings.Replace(cfg, sock, "", 1)
+	l.structure = structure
 	l.gen++
 	if err := l.start(ctx, sock); err != nil {
 		return err
 	}
+	l.sock = sock
+	l.servers = map[string]map[string]*server{}
+	for _, tg := range dp.TargetGroups {
+		be := map[string]*server{}
+		for _, s := range Servers(tg) {
+			be[s.Name] = &server{Server: s}
+		}
+		l.servers[BackendName(tg.Arn)] = be
+	}
+	l.maps = maps
+	l.setApplied(cfg)
+	return nil
+}
+
+func (l *LB) setApplied(cfg string) {
 	l.mu.Lock()
 	l.applied = cfg
 	l.mu.Unlock()
-	return nil
 }
+
+// sync brings the running HAProxy's servers and maps to the data plane's through the runtime
+// API. New serving targets come first and removals last, so that a group that swaps its
+// targets in one step always has one to send to. A server leaving is put in maintenance
+// (no new request); one whose deregistration delay has ended has its connections shut, as
+// an ALB closes them then; one that stops serving for its health finishes its requests.
+// Either is deleted once HAProxy has no connection on it, here or at a later call.
+func (l *LB) sync(dp elbapi.DataPlane, maps map[string]string) error {
+	var errs []error
+	for _, tg := range dp.TargetGroups {
+		be := BackendName(tg.Arn)
+		have := l.servers[be]
+		if have == nil {
+			have = map[string]*server{}
+			l.servers[be] = have
+		}
+		want := map[string]bool{}
+		for _, s := range Servers(tg) {
+			want[s.Name] = true
+			h := have[s.Name]
+			switch {
+			case h == nil && s.Drain:
+				// Never served here (it drained before it turned healthy): nothing to finish.
+				delete(want, s.Name)
+			case h == nil:
+				err := l.call(fmt.Sprintf("add server %s/%s %s weight %d", be, s.Name, s.Addr, serverWeight), "New server registered.")
+				if err == nil {
+					have[s.Name] = &server{Server: s, gone: true} // added in maintenance
+					h = have[s.Name]
+				}
+				errs = append(errs, err)
+			}
+			if h == nil || (!h.gone && h.Drain == s.Drain) {
+				continue
+			}
+			var err error
+			if s.Drain {
+				err = l.call(fmt.Sprintf("set server %s/%s state drain", be, s.Name), "")
+			} else {
+				err = errors.Join(l.call(fmt.Sprintf("set server %s/%s weight %d", be, s.Name, serverWeight), ""),
+					l.call(fmt.Sprintf("set server %s/%s state ready", be, s.Name), ""))
+			}
+			if err == nil {
+				h.Drain, h.gone = s.Drain, false
+			}
+			errs = append(errs, err)
+		}
+		for name, h := range have {
+			if want[name] || h.gone {
+				continue
+			}
+			err := l.call(fmt.Sprintf("set server %s/%s state maint", be, name), "")
+			if err == nil && h.Drain {
+				err = l.call(fmt.Sprintf("shutdown sessions server %s/%s", be, name), "")
+			}
+			if err == nil {
+				h.gone = true
+			}
+			errs = append(errs, err)
+		}
+		for name, h := range have {
+			if !h.gone || want[name] {
+				continue
+			}
+			// Refused while a connection is open: tried again at the next call.
+			if err := l.call(fmt.Sprintf("del server %s/%s", be, name), "Server deleted."); err == nil {
+				delete(have, name)
+			} else {
+				l.o.Log.Debug("load balancer: server not deleted yet", "server", be+"/"+name, "error", err)
+			}
+		}
+	}
+	for file, m := range maps {
+		if l.maps[file] == m {
+			continue
+		}
+		err := l.setMap(file, m)
+		if err == nil {
+			l.maps[file] = m
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// setMap replaces a map's content at once: a new version is prepared, filled and committed,
+// so that no request sees it half written.
+func (l *LB) setMap(file, content string) error {
+	out, err := l.send("prepare map " + file)
+	if err != nil {
+		return err
+	}
+	ver, ok := strings.CutPrefix(out, "New version created: ")
+	if !ok {
+		return fmt.Errorf("prepare map %s: %s", file, out)
+	}
+	var cmds []string
+	for _, line := range strings.Split(strings.TrimSpace(content), "\n") {
+		if line != "" {
+			cmds = append(cmds, fmt.Sprintf("add map @%s %s %s", ver, file, line))
+		}
+	}
+	cmds = append(cmds, fmt.Sprintf("commit map @%s %s", ver, file))
+	return l.call(strings.Join(cmds, "; "), "")
+}
+
+// call sends a runtime API command and checks that HAProxy answered want.
+func (l *LB) call(cmd, want string) error {
+	out, err := l.send(cmd)
+	if err == nil && out != want {
+		err = fmt.Errorf("haproxy runtime API: %s: %s", cmd, out)
+	}
+	if err == nil {
+		l.o.Log.Debug("load balancer", "command", cmd)
+	}
+	return err
+}
+
+// send sends one line of commands to the current HAProxy's runtime API and returns its
+// answer, trimmed.
+func (l *LB) send(cmd string) (string, error) {
+	c, err := net.DialTimeout("unix", l.sock, apiWait)
+	if err != nil {
+		return "", fmt.Errorf("haproxy runtime API: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(apiWait))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		return "", fmt.Errorf("haproxy runtime API: %s: %w", cmd, err)
+	}
+	out, err := io.ReadAll(c) // HAProxy closes after answering a non-interactive line
+	if err != nil {
+		return "", fmt.Errorf("haproxy runtime API: %s: %w", cmd, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// apiWait bounds a runtime API exchange.
+const apiWait = 5 * time.Second
 
 // Counters returns each target group's request counts since the load balancer started.
 func (l *LB) Counters() map[string]Counters { return l.counters.snapshot() }
 
-// Applied returns the configuration the running HAProxy has taken over with ("" before the
-// first), for a caller that must know a change is in effect.
+// Applied returns the configuration in effect ("" before the first): what the running HAProxy
+// was started with and then changed to through its runtime API, as a configuration file
+// would say it. For a caller that must know a change is in effect.
 func (l *LB) Applied() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -37,8 +37,8 @@ func requireHAProxy(t *testing.T) {
 	}
 }
 
-// app is a target: it answers its name on every path, and /ready with the status the test
-// sets.
+// app is a target: it answers its name on every path, /ready with the status the test
+// sets, /slow after a second and /slower after three.
 type app struct {
 	name     string
 	ready    atomic.Int32
@@ -64,9 +64,13 @@ func newApp(t *testing.T, name string) *app {
 			a.failed.Add(1)
 			w.WriteHeader(http.StatusInternalServerError)
 			return
-		case "slow":
+		case "slow", "slower":
 			a.inflight.Add(1)
-			time.Sleep(time.Second)
+			if path.Base(r.URL.Path) == "slower" {
+				time.Sleep(3 * time.Second)
+			} else {
+				time.Sleep(time.Second)
+			}
 			a.inflight.Add(-1)
 		}
 		io.WriteString(w, name)

@@ -1,12 +1,13 @@
-// Package rootfs turns container images from OCI image layouts into root filesystems for
-// runc. An image map says which layout stands in for an image name of a task definition (a
-// name that cannot be pulled here); the layout's image, or the image for this machine's
-// platform in a multi-platform index, is flattened with go-containerregistry and unpacked
-// once per digest.
+// Package rootfs turns container images into root filesystems for runc. An image map says
+// which OCI image layout stands in for an image name of a task definition (a name that cannot
+// be pulled here); any other name is pulled from its registry. The image, or the image for
+// this machine's platform in a multi-platform index, is flattened with go-containerregistry
+// and unpacked once per digest.
 package rootfs
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +16,14 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // Image is an unpacked image: its root filesystem and the parts of its configuration that
@@ -49,15 +54,21 @@ func NewStore(dir string, images map[string]string) *Store {
 	return &Store{dir: dir, images: images, unpacked: map[string]*Image{}}
 }
 
-// Get returns the unpacked image for name, unpacking it on first use.
+// Get returns the unpacked image for name, unpacking it on first use of its digest: the
+// image map's layout, or else the image pulled from its registry (name is a reference, as in
+// a task definition: "registry.example:5000/app:1", "app@sha256:…", "nginx" for Docker Hub).
+// A pull is bounded by pullTimeout.
 func (s *Store) Get(name string) (*Image, error) {
-	path, ok := s.images[name]
-	if !ok {
-		return nil, fmt.Errorf("image %q: not in the image map (ecslocal runs images from OCI layouts only: -image %s=DIR)", name, name)
-	}
-	img, err := load(path)
-	if err != nil {
-		return nil, fmt.Errorf("image %q: layout %s: %w", name, path, err)
+	ctx, cancel := context.WithTimeout(context.Background(), pullTimeout)
+	defer cancel() // after unpacking: a pulled image's layers are read as they are unpacked
+	var img v1.Image
+	var err error
+	if path, ok := s.images[name]; ok {
+		if img, err = load(path); err != nil {
+			return nil, fmt.Errorf("image %q: layout %s: %w", name, path, err)
+		}
+	} else if img, err = pull(ctx, name); err != nil {
+		return nil, fmt.Errorf("image %q: %w", name, err)
 	}
 	digest, err := img.Digest()
 	if err != nil {
@@ -86,6 +97,26 @@ func (s *Store) Get(name string) (*Image, error) {
 		User: cfg.Config.User, WorkingDir: cfg.Config.WorkingDir, StopSignal: cfg.Config.StopSignal}
 	s.unpacked[digest.String()] = u
 	return u, nil
+}
+
+// pullTimeout bounds a pull, unpacking included.
+const pullTimeout = 5 * time.Minute
+
+// pull fetches an image's manifest (for linux and this machine's architecture, from a
+// multi-platform index) and returns the image, whose layers are fetched as they are read.
+// Credentials come from the Docker configuration (~/.docker/config.json and its helpers),
+// none otherwise; a registry on a loopback or private address is spoken to over HTTP.
+func pull(ctx context.Context, ref string) (v1.Image, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := remote.Get(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
+	if err != nil {
+		return nil, err
+	}
+	return desc.Image()
 }
 
 // load finds the image in an OCI layout: the only one, or the one for linux and this

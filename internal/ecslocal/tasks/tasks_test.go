@@ -247,20 +247,21 @@ func TestStopSequence(t *testing.T) {
 	}
 }
 
-// TestFailedToStart: a task whose image is not in the image map, or whose command does not
-// exist in the image, fails to start, saying why.
+// TestFailedToStart: a task whose image cannot be pulled (not in the image map, and its
+// registry, on a loopback port, refuses connections), or whose command does not exist in the
+// image, fails to start, saying why.
 func TestFailedToStart(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t)
 	ecslocaltest.Must(c.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String("ghost"), NetworkMode: types.NetworkModeAwsvpc,
-		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("nowhere/ghost:1")}},
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("127.0.0.1:1/ghost:1")}},
 	})).Get(t)
 	arn := runTask(t, c, "ghost")
 	stopped := waitFor(t, c, arn, 10*time.Second, "STOPPED", isStatus("STOPPED"))
 	if stopped.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.HasPrefix(*stopped.StoppedReason, "CannotPullContainerError:") ||
-		!strings.Contains(*stopped.StoppedReason, "nowhere/ghost:1") {
-		t.Errorf("image not in the map: code %s reason %q", stopped.StopCode, aws.ToString(stopped.StoppedReason))
+		!strings.Contains(*stopped.StoppedReason, "127.0.0.1:1/ghost:1") {
+		t.Errorf("image that cannot be pulled: code %s reason %q", stopped.StopCode, aws.ToString(stopped.StoppedReason))
 	}
 
 	register(t, c, "nocommand", func(d *types.ContainerDefinition) { d.EntryPoint = []string{"/no/such/binary"} })

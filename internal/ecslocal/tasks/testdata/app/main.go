@@ -49,9 +49,15 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "uid=%d greeting=%s\n", os.Getuid(), os.Getenv("GREETING"))
 	})
-	// /health fails while SICK is set: an app that never turns healthy.
+	// /health fails while SICK is set (an app that never turns healthy), for the first
+	// SICK_FOR after the start (one that is slow to turn healthy), and from SICK_AFTER after
+	// the start on (one that turns unhealthy).
+	start := time.Now()
+	sickFor, _ := time.ParseDuration(os.Getenv("SICK_FOR"))
+	sickAfter, _ := time.ParseDuration(os.Getenv("SICK_AFTER"))
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		if os.Getenv("SICK") != "" {
+		up := time.Since(start)
+		if os.Getenv("SICK") != "" || up < sickFor || (sickAfter > 0 && up >= sickAfter) {
 			http.Error(w, "sick", http.StatusServiceUnavailable)
 		}
 	})
