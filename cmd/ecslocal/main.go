@@ -78,6 +78,7 @@ type options struct {
 	name, subnet, state   string
 	images                imageMap
 	healthScale           float64
+	timeScale             float64
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
@@ -113,6 +114,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
 	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")
+	fs.Float64Var(&o.timeScale, "time-scale", 1, "multiply the deployment timers (bake times, lifecycle hook callBackDelay and timeouts) by `factor` (0 < factor <= 1); health checks and deregistration delays keep real seconds")
 	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -125,6 +127,9 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}
 	if !(o.healthScale > 0 && o.healthScale <= 1) {
 		return usageError{fmt.Errorf("-health-scale %v: want a factor above 0 and at most 1", o.healthScale)}
+	}
+	if !(o.timeScale > 0 && o.timeScale <= 1) {
+		return usageError{fmt.Errorf("-time-scale %v: want a factor above 0 and at most 1", o.timeScale)}
 	}
 	ap, err := netip.ParseAddrPort(o.addr)
 	if err != nil {
@@ -139,7 +144,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account})
+	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale})
 	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
 
 	if !o.noContainers {
