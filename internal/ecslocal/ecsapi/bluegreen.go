@@ -280,11 +280,15 @@ func (a *API) newBlueGreen(dc *types.DeploymentConfiguration, blue, green *revis
 // stepBlueGreen advances a blue/green deployment as far as it can go in this pass:
 // greenLive are the green tasks not stopping, greenHealthy those that count as healthy.
 // It reports whether it holds the service (the ROLLING scheduler is to do nothing more in
-// this pass). The caller holds a.mu.
+// this pass): a deployment whose stop was requested (STOP_REQUESTED, not carried out) stays
+// where it is. The caller holds a.mu.
 func (a *API) stepBlueGreen(ctx context.Context, s *service, cur *deployment, greenLive, greenHealthy int) bool {
 	bg := cur.bg
-	if bg == nil || bg.done || cur.d.Status != types.ServiceDeploymentStatusInProgress {
+	if bg == nil || bg.done {
 		return false
+	}
+	if cur.d.Status != types.ServiceDeploymentStatusInProgress {
+		return true
 	}
 	d := int(s.s.DesiredCount)
 	for !bg.done {
@@ -298,10 +302,13 @@ func (a *API) stepBlueGreen(ctx context.Context, s *service, cur *deployment, gr
 				return false // CLEAN_UP: the ROLLING scheduler stops blue
 			}
 		}
-		if bg.scaled {
-			for n := greenLive; n < d && aws.ToString(s.s.Status) == "ACTIVE"; n++ {
+		if started := 0; bg.scaled {
+			for ; greenLive < d && aws.ToString(s.s.Status) == "ACTIVE"; greenLive++ {
 				a.startServiceTask(s, *s.s.Deployments[0].Id)
-				greenLive++
+				started++
+			}
+			if started > 0 {
+				a.addEvent(s, fmt.Sprintf("(service %s) has started %d tasks: %s.", *s.s.ServiceName, started, a.lastStarted(s, started)))
 			}
 		}
 		ok, failure := a.hooksSettled(cur)

@@ -179,7 +179,7 @@ func TestBlueGreenDeployment(t *testing.T) {
 				fmt.Fprintf(&b, "%s %s\n", svc.Events[i].CreatedAt.Format("15:04:05.000"), *svc.Events[i].Message)
 			}
 		}
-		return b.String() + "the last health checks:\n" + v.checks.String()
+		return b.String() + "the last health checks:\n" + v.checks.String() + v.network()
 	}
 	if r := watch(time.Time{}, v1Arn, nil); r.Outcome != gecs.Succeeded {
 		t.Fatalf("the first deployment: %s: %s", r.Outcome, r.Cause)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,14 @@ type env struct {
 	c      *ecs.Client
 	e      *elb.Client
 	checks *lastLines // the health checks' log, for a failure's message
+	subnet netip.Prefix
+}
+
+// network is what the host knows of the tasks' network, for a failure's message.
+func (v *env) network() string {
+	neigh, _ := exec.Command("ip", "neigh", "show", "to", v.subnet.String()).CombinedOutput()
+	route, _ := exec.Command("ip", "route", "show", "to", "match", v.subnet.Addr().Next().String()).CombinedOutput()
+	return "ip neigh:\n" + string(neigh) + "ip route:\n" + string(route)
 }
 
 // lastLines keeps the last lines written to it.
@@ -97,7 +106,7 @@ func startEnv(t *testing.T, o ecsapi.Options) *env {
 	}
 	t.Cleanup(func() { cancel(); actors.Wait() }) // runs before the runner closes
 	ep := ecslocaltest.Start(t, ecsAPI, elbAPI)
-	return &env{ctx: ctx, ecs: ecsAPI, elb: elbAPI, c: ep.ECS, e: ep.ELB, checks: checks}
+	return &env{ctx: ctx, ecs: ecsAPI, elb: elbAPI, c: ep.ECS, e: ep.ELB, checks: checks, subnet: subnet}
 }
 
 // targetGroup creates a target group checked every second (5 s at 0.2×) on /health,

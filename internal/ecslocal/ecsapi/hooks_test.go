@@ -172,6 +172,17 @@ func TestLifecycleHookOutcomes(t *testing.T) {
 		t.Errorf("IN_PROGRESS every 5 ms (5 s at 0.001×) for 60 ms: invoked %d times, want several", n)
 	}
 
+	// StopServiceDeployment ABORT is recorded, not carried out: the deployment stays where it
+	// is, and blue keeps its tasks (the ROLLING scheduler does not finish it).
+	deploy(pause(long))
+	d = deployment(awaiting)
+	ecslocaltest.Must(c.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: d.ServiceDeploymentArn, StopType: types.StopServiceDeploymentStopTypeAbort})).Get(t)
+	time.Sleep(100 * time.Millisecond) // 20 passes of the scheduler
+	d = deployment(func(types.ServiceDeployment) bool { return true })
+	if d.Status != types.ServiceDeploymentStatusStopRequested || d.SourceServiceRevisions[0].RunningTaskCount != 2 || d.TargetServiceRevision.RunningTaskCount != 2 {
+		t.Errorf("ABORT: %s, blue running %d, green running %d; want STOP_REQUESTED with both at 2", d.Status, d.SourceServiceRevisions[0].RunningTaskCount, d.TargetServiceRevision.RunningTaskCount)
+	}
+
 	// An alarm in ALARM fails a ROLLING deployment too, and rolls it back.
 	alarms.set("errors", "ALARM")
 	ecslocaltest.Must(c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("api"), ForceNewDeployment: true,
