@@ -105,24 +105,6 @@ func startEnv(t *testing.T, o ecsapi.Options) *env {
 		go func() { defer actors.Done(); _ = run(ctx) }()
 	}
 	t.Cleanup(func() { cancel(); actors.Wait() }) // runs before the runner closes
-	// The runner hands a stopped task's address to the next task at once, and the host can
-	// keep the old task's neighbour entry (its MAC) for many seconds: the new task's checks
-	// time out and it is replaced as unhealthy, again and again. Forgetting the bridge's
-	// neighbours every 200 ms keeps that out of these tests; netns is where it belongs.
-	actors.Add(1)
-	go func() {
-		defer actors.Done()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			_ = exec.CommandContext(ctx, "ip", "neigh", "flush", "dev", name+"br").Run()
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
 	ep := ecslocaltest.Start(t, ecsAPI, elbAPI)
 	return &env{ctx: ctx, ecs: ecsAPI, elb: elbAPI, c: ep.ECS, e: ep.ELB, checks: checks, subnet: subnet}
 }
