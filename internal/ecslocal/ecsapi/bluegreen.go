@@ -363,7 +363,9 @@ func (a *API) enterPhase(ctx context.Context, s *service, cur *deployment, p pha
 		bg.done = true
 		return nil
 	}
-	a.startHooks(ctx, s, cur, p)
+	hctx, cancel := context.WithCancel(ctx)
+	bg.cancel = cancel
+	a.startHooks(hctx, s, cur, p.hooks)
 	return nil
 }
 
@@ -479,6 +481,23 @@ func (a *API) stopBlueGreen(ctx context.Context, s *service, cur *deployment) {
 	if cur.bg != nil {
 		a.restoreBlue(ctx, s, cur)
 		cur.bg.stopped = true
+	}
+}
+
+// rollBackHooks invokes again, as ECS does during a rollback, the TEST_TRAFFIC_SHIFT hooks when
+// test traffic had moved and the PRODUCTION_TRAFFIC_SHIFT hooks when production traffic had,
+// with the weights back on blue. The rollback does not wait for them; their outcomes are in
+// lifecycleHookDetails. The caller holds a.mu, after restoreBlue.
+func (a *API) rollBackHooks(ctx context.Context, s *service, cur *deployment, test, prod bool) {
+	bg := cur.bg
+	for _, st := range []struct {
+		moved bool
+		stage types.DeploymentLifecycleHookStage
+	}{{test, types.DeploymentLifecycleHookStageTestTrafficShift}, {prod, types.DeploymentLifecycleHookStageProductionTrafficShift}} {
+		if st.moved {
+			a.startHooks(ctx, s, cur, st.stage)
+			bg.past, bg.hooks = append(bg.past, bg.hooks...), nil
+		}
 	}
 }
 

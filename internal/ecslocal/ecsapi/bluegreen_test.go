@@ -324,6 +324,18 @@ func TestBlueGreenDeployment(t *testing.T) {
 	if !shifted || r.Last.Alarms == nil || !slices.Contains(r.Last.Alarms.Triggered, "api-5xx") {
 		t.Errorf("alarm during BAKE_TIME: bake time seen %v, alarms %+v", shifted, r.Last.Alarms)
 	}
+	// The rollback invokes the traffic shift hooks again with the weights back on blue.
+	last := map[string]hookEvent{}
+	for _, ev := range hooks.take() {
+		last[ev.LifecycleStage] = ev
+	}
+	for stage, ev := range map[string]map[string]float64{"TEST_TRAFFIC_SHIFT": last["TEST_TRAFFIC_SHIFT"].ExecutionDetails.TestTrafficWeights,
+		"PRODUCTION_TRAFFIC_SHIFT": last["PRODUCTION_TRAFFIC_SHIFT"].ExecutionDetails.ProductionTrafficWeights} {
+		green := last[stage].ExecutionDetails.TargetServiceRevisionArn
+		if w, ok := ev[green]; !ok || w != 0 || len(ev) != 2 {
+			t.Errorf("alarm during BAKE_TIME: the last %s event's weights %v, want green (%s) 0 and blue 100", stage, ev, green)
+		}
+	}
 
 	// LINEAR and CANARY step the production weights; sampled over time and seen by the
 	// PRODUCTION_TRAFFIC_SHIFT hook at each step.

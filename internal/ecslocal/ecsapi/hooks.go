@@ -3,6 +3,7 @@ package ecsapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -70,18 +71,17 @@ type hookResponse struct {
 // its response gives no callBackDelay.
 const defaultCallBackDelay = 30 * time.Second
 
-// startHooks starts the hooks configured for the phase's hook stage. The caller holds a.mu.
-func (a *API) startHooks(ctx context.Context, s *service, cur *deployment, p phase) {
+// startHooks starts the hooks configured for stage as the hooks in progress; their
+// invocations end with ctx. The caller holds a.mu.
+func (a *API) startHooks(ctx context.Context, s *service, cur *deployment, stage types.DeploymentLifecycleHookStage) {
 	bg := cur.bg
 	bg.hooks = nil
-	if p.hooks == "" {
+	if stage == "" {
 		return
 	}
-	hctx, cancel := context.WithCancel(ctx)
-	bg.cancel = cancel
 	now := a.now()
 	for _, h := range cur.d.DeploymentConfiguration.LifecycleHooks {
-		if !slices.Contains(h.LifecycleStages, p.hooks) {
+		if !slices.Contains(h.LifecycleStages, stage) {
 			continue
 		}
 		timeout, action := 1440*time.Minute, types.DeploymentLifecycleHookActionRollback
@@ -98,17 +98,17 @@ func (a *API) startHooks(ctx context.Context, s *service, cur *deployment, p pha
 		bg.hooks = append(bg.hooks, run)
 		if h.TargetType == types.DeploymentLifecycleHookTargetTypePause {
 			run.detail.Status = types.DeploymentLifecycleHookStatusAwaitingAction
-			a.addEvent(s, fmt.Sprintf("(service %s) lifecycle hook %s is awaiting action at %s.", *s.s.ServiceName, *run.detail.HookId, p.hooks))
+			a.addEvent(s, fmt.Sprintf("(service %s) lifecycle hook %s is awaiting action at %s.", *s.s.ServiceName, *run.detail.HookId, stage))
 			continue
 		}
 		if run.detail.TargetType == "" {
 			run.detail.TargetType = types.DeploymentLifecycleHookTargetTypeAwsLambda
 		}
 		run.detail.TargetArn = h.HookTargetArn
-		ev := hookEvent{ExecutionID: uuid(), LifecycleStage: string(p.hooks), ResourceArn: *cur.d.ServiceDeploymentArn,
+		ev := hookEvent{ExecutionID: uuid(), LifecycleStage: string(stage), ResourceArn: *cur.d.ServiceDeploymentArn,
 			ExecutionDetails: hookExecution{ServiceArn: *s.s.ServiceArn, TargetServiceRevisionArn: bg.greenRevision,
 				TestTrafficWeights: map[string]float64{}, ProductionTrafficWeights: map[string]float64{}}}
-		switch p.hooks {
+		switch stage {
 		case types.DeploymentLifecycleHookStageTestTrafficShift:
 			ev.ExecutionDetails.TestTrafficWeights = map[string]float64{bg.greenRevision: bg.test, bg.blueRevision: 100 - bg.test}
 		case types.DeploymentLifecycleHookStagePreProductionTrafficShift, types.DeploymentLifecycleHookStageProductionTrafficShift:
@@ -121,7 +121,7 @@ func (a *API) startHooks(ctx context.Context, s *service, cur *deployment, p pha
 			}
 		}
 		a.hookRuns.Add(1)
-		go a.invokeHook(hctx, cur, run, ev)
+		go a.invokeHook(ctx, cur, run, ev)
 	}
 	a.recordHooks(cur)
 }
@@ -147,7 +147,8 @@ func (a *API) invokeHook(ctx context.Context, cur *deployment, run *hookRun, ev 
 			out, err = a.hooks.InvokeHook(ctx, arn, payload)
 		}
 		if ctx.Err() != nil {
-			return // the stage ended or the hook timed out: the scheduler records that
+			a.expired(ctx, cur, run)
+			return
 		}
 		var resp hookResponse
 		if err == nil {
@@ -192,9 +193,18 @@ func (a *API) invokeHook(ctx context.Context, cur *deployment, run *hookRun, ev 
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			a.expired(ctx, cur, run)
 			return
 		case <-timer.C:
 		}
+	}
+}
+
+// expired records a hook whose invocations ctx ended: TIMED_OUT when its own deadline
+// passed; when the stage ended first there is nothing to record.
+func (a *API) expired(ctx context.Context, cur *deployment, run *hookRun) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		a.settleHook(cur, run, types.DeploymentLifecycleHookStatusTimedOut, fmt.Sprintf("lifecycle hook %s timed out.", aws.ToString(run.detail.TargetArn)))
 	}
 }
 

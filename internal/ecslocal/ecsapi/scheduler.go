@@ -482,7 +482,11 @@ func (a *API) failDeployment(ctx context.Context, s *service, cur *deployment) {
 // complete. A blue/green deployment first points its rules back at the old revision.
 // statusFormat takes the deployment ID rolled back to. The caller holds a.mu.
 func (a *API) rollBack(ctx context.Context, s *service, cur *deployment, reason, statusFormat string) {
-	a.restoreBlue(ctx, s, cur)
+	if bg := cur.bg; bg != nil && !bg.done {
+		test, prod := bg.test > 0, bg.prod > 0
+		a.restoreBlue(ctx, s, cur)
+		a.rollBackHooks(ctx, s, cur, test, prod)
+	}
 	name := *s.s.ServiceName
 	back := a.revisions[*cur.d.SourceServiceRevisions[0].Arn]
 	now := a.timestamp()
