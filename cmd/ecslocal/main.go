@@ -90,6 +90,7 @@ type options struct {
 	stateFile             string
 	images                imageMap
 	healthScale           float64
+	timeScale             float64
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
@@ -126,6 +127,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
 	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")
 	fs.StringVar(&o.stateFile, "state", "", "keep the control-plane records in `file`: loaded at start, written when they change (tasks are not restored: one that ran is STOPPED)")
+	fs.Float64Var(&o.timeScale, "time-scale", 1, "multiply the deployment timers (bake times, lifecycle hook callBackDelay and timeouts) by `factor` (0 < factor <= 1); health checks and deregistration delays keep real seconds")
 	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -138,6 +140,9 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}
 	if !(o.healthScale > 0 && o.healthScale <= 1) {
 		return usageError{fmt.Errorf("-health-scale %v: want a factor above 0 and at most 1", o.healthScale)}
+	}
+	if !(o.timeScale > 0 && o.timeScale <= 1) {
+		return usageError{fmt.Errorf("-time-scale %v: want a factor above 0 and at most 1", o.timeScale)}
 	}
 	ap, err := netip.ParseAddrPort(o.addr)
 	if err != nil {
@@ -152,7 +157,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account})
+	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale})
 	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
 	var state *statefile.File
 	if o.stateFile != "" {

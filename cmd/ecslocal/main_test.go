@@ -20,11 +20,13 @@ func TestRefusesNonLoopbackAddress(t *testing.T) {
 	}
 }
 
-func TestRefusesHealthScaleOutOfRange(t *testing.T) {
-	for _, v := range []string{"0", "-1", "2"} {
-		err := run(context.Background(), []string{"-no-containers", "-health-scale", v}, os.Stderr, nil)
-		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "-health-scale") {
-			t.Errorf("run -health-scale %s: %v, want a usage error naming -health-scale", v, err)
+func TestRefusesScaleOutOfRange(t *testing.T) {
+	for _, flag := range []string{"-health-scale", "-time-scale"} {
+		for _, v := range []string{"0", "-1", "2"} {
+			err := run(context.Background(), []string{"-no-containers", flag, v}, os.Stderr, nil)
+			if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), flag) {
+				t.Errorf("run %s %s: %v, want a usage error naming %s", flag, v, err, flag)
+			}
 		}
 	}
 }

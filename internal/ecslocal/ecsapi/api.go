@@ -33,12 +33,26 @@ type Options struct {
 	Account string // 000000000000 when empty
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Hooks runs the AWS_LAMBDA lifecycle hooks of BLUE_GREEN, LINEAR and CANARY
+	// deployments; without it such a hook fails, as a function that cannot be invoked does.
+	Hooks HookInvoker
+	// Alarms reports the CloudWatch alarms that deployments name; without it no alarm is
+	// ever in ALARM.
+	Alarms AlarmReader
+	// TimeScale multiplies the deployment timers: bake times, hook callBackDelay and hook
+	// timeouts (never health checks or deregistration delays, which keep real seconds).
+	// 0 means 1.
+	TimeScale float64
 }
 
 // API holds the ECS state. Its methods are safe for concurrent use.
 type API struct {
 	region, account string
 	now             func() time.Time
+	hooks           HookInvoker
+	alarms          AlarmReader
+	timeScale       float64
+	hookRuns        sync.WaitGroup // the hook invocations in flight
 
 	mu          sync.Mutex
 	families    map[string][]*taskDefinition // by family; index = revision-1
@@ -58,6 +72,9 @@ func New(o Options) *API {
 		region:      o.Region,
 		account:     o.Account,
 		now:         o.Now,
+		hooks:       o.Hooks,
+		alarms:      o.Alarms,
+		timeScale:   o.TimeScale,
 		families:    map[string][]*taskDefinition{},
 		clusters:    map[string]*cluster{},
 		tasks:       map[string]*task{},
@@ -74,11 +91,19 @@ func New(o Options) *API {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.timeScale <= 0 {
+		a.timeScale = 1
+	}
 	return a
 }
 
 // Region is the region the API's ARNs name.
 func (a *API) Region() string { return a.region }
+
+// scaled is a deployment timer of d in the API's time scale.
+func (a *API) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * a.timeScale)
+}
 
 func (a *API) arn(resource string) string {
 	return fmt.Sprintf("arn:aws:ecs:%s:%s:%s", a.region, a.account, resource)

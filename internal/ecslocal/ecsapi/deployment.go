@@ -20,7 +20,8 @@ import (
 type deployment struct {
 	d       types.ServiceDeployment
 	service *service
-	seq     int // creation order: two deployments can share a createdAt millisecond
+	seq     int        // creation order: two deployments can share a createdAt millisecond
+	bg      *blueGreen // the stages of a BLUE_GREEN, LINEAR or CANARY deployment; nil for ROLLING
 }
 
 type revision struct {
@@ -61,6 +62,11 @@ func (a *API) startDeployment(s *service, prev *types.Service) {
 		ServiceRegistries:    s.s.ServiceRegistries,
 		CreatedAt:            now,
 	}}
+	var blue *revision // the revision serving before the change
+	if len(s.s.Deployments) > 0 {
+		blue = a.revisionOfDeployment(*s.s.Deployments[0].Id)
+	}
+	rev.r.ResolvedConfiguration = &types.ResolvedConfiguration{LoadBalancers: resolveTargetGroups(s.s.DeploymentConfiguration.Strategy, s.s.LoadBalancers, blue)}
 	a.revisions[*rev.r.ServiceRevisionArn] = rev
 
 	var sources []types.ServiceRevisionSummary
@@ -73,6 +79,9 @@ func (a *API) startDeployment(s *service, prev *types.Service) {
 		}
 	}
 	if cur := a.deployments[aws.ToString(s.s.CurrentServiceDeployment)]; cur != nil && inProgress(cur.d.Status) {
+		if cur.bg != nil {
+			cur.bg.endPhase()
+		}
 		cur.d.Status = types.ServiceDeploymentStatusStopped
 		cur.d.StatusReason = aws.String("Stopped by a newer deployment.")
 		cur.d.StoppedAt, cur.d.UpdatedAt = now, now
@@ -117,6 +126,7 @@ func (a *API) startDeployment(s *service, prev *types.Service) {
 		DeploymentCircuitBreaker: cb,
 		Alarms:                   alarms,
 	}}
+	sd.bg = a.newBlueGreen(dc, blue, rev, len(sources))
 	a.deployments[*sd.d.ServiceDeploymentArn] = sd
 	s.s.CurrentServiceDeployment = sd.d.ServiceDeploymentArn
 	a.refreshCurrentRevisions(s)

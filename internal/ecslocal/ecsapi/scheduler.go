@@ -39,6 +39,10 @@ type LoadBalancing interface {
 	RegisterTargets(context.Context, *elb.RegisterTargetsInput) (*elb.RegisterTargetsOutput, error)
 	DeregisterTargets(context.Context, *elb.DeregisterTargetsInput) (*elb.DeregisterTargetsOutput, error)
 	DescribeTargetHealth(context.Context, *elb.DescribeTargetHealthInput) (*elb.DescribeTargetHealthOutput, error)
+	// The blue/green strategies move the weights of the listener rules that
+	// advancedConfiguration names.
+	DescribeRules(context.Context, *elb.DescribeRulesInput) (*elb.DescribeRulesOutput, error)
+	ModifyRule(context.Context, *elb.ModifyRuleInput) (*elb.ModifyRuleOutput, error)
 }
 
 // SetLoadBalancing makes lb the load balancer of services with loadBalancers. Call it
@@ -58,10 +62,12 @@ type serviceTask struct {
 	runningAt  time.Time // when the scheduler first saw it RUNNING
 }
 
-// RunScheduler reconciles every interval until ctx ends.
+// RunScheduler reconciles every interval until ctx ends, then waits for the lifecycle hook
+// invocations it started, which end with ctx.
 func (a *API) RunScheduler(ctx context.Context, interval time.Duration) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	defer a.hookRuns.Wait()
 	for {
 		a.Reconcile(ctx)
 		select {
@@ -72,7 +78,8 @@ func (a *API) RunScheduler(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Reconcile runs the scheduler once over every service. It needs a runner.
+// Reconcile runs the scheduler once over every service. It needs a runner. The lifecycle
+// hook invocations it starts end with ctx.
 func (a *API) Reconcile(ctx context.Context) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -129,14 +136,14 @@ func (a *API) reconcile(ctx context.Context, s *service) {
 			continue
 		}
 		if st.registered && a.lb != nil {
-			for _, lb := range s.s.LoadBalancers {
+			for _, lb := range a.revisionLoadBalancers(s, aws.ToString(t.t.StartedBy)) {
 				_, _ = a.lb.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: lb.TargetGroupArn,
 					Targets: []elbtypes.TargetDescription{{Id: aws.String(taskAddress(&t.t)), Port: lb.ContainerPort}}})
 			}
 			st.registered = false
 		}
 		if t.t.StopCode == types.TaskStopCodeTaskFailedToStart || t.t.StopCode == types.TaskStopCodeEssentialContainerExited {
-			a.countFailure(s, t, st)
+			a.countFailure(ctx, s, t, st)
 		}
 	}
 	var live, healthy []*task // not stopping
@@ -186,7 +193,17 @@ func (a *API) reconcile(ctx context.Context, s *service) {
 	}
 	cur := a.deployments[aws.ToString(s.s.CurrentServiceDeployment)]
 	if cur != nil && cur.d.Status == types.ServiceDeploymentStatusRollbackRequested {
-		a.requestedRollback(s, cur)
+		a.requestedRollback(ctx, s, cur)
+	}
+	if cur != nil {
+		a.checkAlarms(ctx, s, cur)
+	}
+	if cur != nil && cur.bg != nil && (cur.bg.stopped || a.stepBlueGreen(ctx, s, cur, len(newLive), newHealthy)) {
+		return
+	}
+	// A rollback in this pass made another deployment PRIMARY: the next pass schedules it.
+	if len(s.s.Deployments) > 0 && *s.s.Deployments[0].Id != primary {
+		return
 	}
 	if cur != nil && cur.d.Status == types.ServiceDeploymentStatusStopRequested {
 		a.requestedStop(s, cur)
@@ -271,7 +288,7 @@ func (a *API) register(ctx context.Context, s *service, t *task, st *serviceTask
 	if addr == "" || a.lb == nil {
 		return
 	}
-	for _, lb := range s.s.LoadBalancers {
+	for _, lb := range a.revisionLoadBalancers(s, aws.ToString(t.t.StartedBy)) {
 		_, err := a.lb.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: lb.TargetGroupArn,
 			Targets: []elbtypes.TargetDescription{{Id: aws.String(addr), Port: lb.ContainerPort}}})
 		if err != nil {
@@ -305,7 +322,7 @@ func (a *API) taskHealth(ctx context.Context, s *service, t *task) (bool, string
 		ok = false
 	}
 	if a.lb != nil {
-		for _, lb := range s.s.LoadBalancers {
+		for _, lb := range a.revisionLoadBalancers(s, aws.ToString(t.t.StartedBy)) {
 			switch a.targetState(ctx, t, lb).State {
 			case elbtypes.TargetHealthStateEnumHealthy:
 			case elbtypes.TargetHealthStateEnumUnhealthy:
@@ -341,13 +358,13 @@ func (a *API) replaceUnhealthy(ctx context.Context, s *service, t *task, st *ser
 	} else {
 		a.addEvent(s, fmt.Sprintf("(service %s) (task %s) is unhealthy in %s.", name, lastPart(*t.t.TaskArn), strings.TrimPrefix(why, "Task failed ELB health checks in ")))
 	}
-	a.countFailure(s, t, st)
+	a.countFailure(ctx, s, t, st)
 	a.drainAndStop(ctx, s, t, why)
 }
 
 // countFailure adds a failed task of the current deployment to its circuit breaker, which
 // trips at the threshold. The caller holds a.mu.
-func (a *API) countFailure(s *service, t *task, st *serviceTask) {
+func (a *API) countFailure(ctx context.Context, s *service, t *task, st *serviceTask) {
 	if st.counted {
 		return
 	}
@@ -364,7 +381,7 @@ func (a *API) countFailure(s *service, t *task, st *serviceTask) {
 	s.s.Deployments[0].FailedTasks++
 	if cb.FailureCount >= cb.Threshold {
 		cb.Status = types.ServiceDeploymentRollbackMonitorsStatusTriggered
-		a.failDeployment(s, cur)
+		a.failDeployment(ctx, s, cur)
 	}
 }
 
@@ -384,7 +401,7 @@ func (a *API) drainAndStop(ctx context.Context, s *service, t *task, reason stri
 	a.addEvent(s, fmt.Sprintf("(service %s) has stopped 1 running tasks: (task %s).", *s.s.ServiceName, lastPart(*t.t.TaskArn)))
 	if st.registered && a.lb != nil {
 		t.t.LastStatus = aws.String(StatusDeactivating)
-		for _, lb := range s.s.LoadBalancers {
+		for _, lb := range a.revisionLoadBalancers(s, aws.ToString(t.t.StartedBy)) {
 			_, _ = a.lb.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: lb.TargetGroupArn,
 				Targets: []elbtypes.TargetDescription{{Id: aws.String(taskAddress(&t.t)), Port: lb.ContainerPort}}})
 			a.addEvent(s, fmt.Sprintf("(service %s) deregistered 1 targets in (target-group %s)", *s.s.ServiceName, aws.ToString(lb.TargetGroupArn)))
@@ -402,7 +419,7 @@ func (a *API) finishDrain(ctx context.Context, s *service, t *task, st *serviceT
 	if st.stopping {
 		return
 	}
-	for _, lb := range s.s.LoadBalancers {
+	for _, lb := range a.revisionLoadBalancers(s, aws.ToString(t.t.StartedBy)) {
 		h := a.targetState(ctx, t, lb)
 		if h.State == elbtypes.TargetHealthStateEnumDraining {
 			return
@@ -435,6 +452,9 @@ func (a *API) settleDeployment(s *service, cur *deployment, primary string, newH
 	if cb := cur.d.DeploymentCircuitBreaker; cb != nil && cb.Status == types.ServiceDeploymentRollbackMonitorsStatusMonitoring {
 		cb.Status = types.ServiceDeploymentRollbackMonitorsStatusMonitoringComplete
 	}
+	if al := cur.d.Alarms; al != nil && al.Status == types.ServiceDeploymentRollbackMonitorsStatusMonitoring {
+		al.Status = types.ServiceDeploymentRollbackMonitorsStatusMonitoringComplete
+	}
 	a.addEvent(s, fmt.Sprintf("(service %s) (deployment %s) deployment completed.", *s.s.ServiceName, primary))
 	a.addEvent(s, fmt.Sprintf("(service %s) has reached a steady state.", *s.s.ServiceName))
 }
@@ -443,25 +463,32 @@ func (a *API) settleDeployment(s *service, cur *deployment, primary string, newH
 // breaker rolls back, rolls the service back; otherwise the service deployment ends STOPPED
 // ("How the deployment circuit breaker detects failures",
 // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html).
-func (a *API) failDeployment(s *service, cur *deployment) {
+func (a *API) failDeployment(ctx context.Context, s *service, cur *deployment) {
 	p := &s.s.Deployments[0]
 	name := *s.s.ServiceName
 	p.RolloutState, p.UpdatedAt = types.DeploymentRolloutStateFailed, a.timestamp()
 	p.RolloutStateReason = aws.String("ECS deployment circuit breaker: tasks failed to start.")
 	a.addEvent(s, fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", name, *p.Id))
 	if !s.s.DeploymentConfiguration.DeploymentCircuitBreaker.Rollback || len(cur.d.SourceServiceRevisions) == 0 {
+		a.stopBlueGreen(ctx, s, cur)
 		cur.d.Status, cur.d.StatusReason = types.ServiceDeploymentStatusStopped, aws.String("ECS deployment circuit breaker: tasks failed to start.")
 		cur.d.StoppedAt, cur.d.UpdatedAt = a.timestamp(), a.timestamp()
 		return
 	}
-	a.rollBack(s, cur, "ECS deployment circuit breaker: tasks failed to start.", "ECS deployment circuit breaker: rolling back to deploymentId %s.")
+	a.rollBack(ctx, s, cur, "ECS deployment circuit breaker: tasks failed to start.", "ECS deployment circuit breaker: rolling back to deploymentId %s.")
 }
 
 // rollBack returns the service to the revision its current deployment replaced: the service
 // deployment goes ROLLBACK_IN_PROGRESS with its rollback record, and the previous revision's
 // deployment is PRIMARY again; the deployment ends ROLLBACK_SUCCESSFUL when that one is
-// complete. statusFormat takes the deployment ID rolled back to. The caller holds a.mu.
-func (a *API) rollBack(s *service, cur *deployment, reason, statusFormat string) {
+// complete. A blue/green deployment first points its rules back at the old revision.
+// statusFormat takes the deployment ID rolled back to. The caller holds a.mu.
+func (a *API) rollBack(ctx context.Context, s *service, cur *deployment, reason, statusFormat string) {
+	if bg := cur.bg; bg != nil && !bg.done {
+		test, prod := bg.test > 0, bg.prod > 0
+		a.restoreBlue(ctx, s, cur)
+		a.rollBackHooks(ctx, s, cur, test, prod)
+	}
 	name := *s.s.ServiceName
 	back := a.revisions[*cur.d.SourceServiceRevisions[0].Arn]
 	now := a.timestamp()
@@ -488,12 +515,12 @@ func (a *API) rollBack(s *service, cur *deployment, reason, statusFormat string)
 // requestedRollback carries out a StopServiceDeployment with stopType ROLLBACK: the service
 // goes back to the revision the deployment replaced; a first deployment has none, and its
 // rollback fails. The reasons are ecslocal's wording. The caller holds a.mu.
-func (a *API) requestedRollback(s *service, cur *deployment) {
+func (a *API) requestedRollback(ctx context.Context, s *service, cur *deployment) {
 	if len(cur.d.SourceServiceRevisions) == 0 {
 		now := a.timestamp()
 		cur.d.Status, cur.d.StatusReason, cur.d.FinishedAt, cur.d.UpdatedAt = types.ServiceDeploymentStatusRollbackFailed,
 			aws.String("There is no previous service revision to roll back to."), now, now
 		return
 	}
-	a.rollBack(s, cur, "Rolled back by StopServiceDeployment.", "Rolling back to deploymentId %s on request.")
+	a.rollBack(ctx, s, cur, "Rolled back by StopServiceDeployment.", "Rolling back to deploymentId %s on request.")
 }

@@ -2,13 +2,9 @@ package ecsapi_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,15 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	gecs "github.com/gangway-ecs/gangway/internal/ecs"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
-	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
-	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
-	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
-	"github.com/gangway-ecs/gangway/internal/ecslocal/tasks"
 )
 
 // load sends requests one after the other through the load balancer until stopped, and
@@ -88,62 +79,15 @@ func (l *load) end() { close(l.stop); <-l.finished }
 // after its target drained; a revision whose tasks never start is rolled back by the circuit
 // breaker, which the rollout watcher reports, again with 0 failed requests.
 func TestRollingDeployment(t *testing.T) {
-	ecslocaltest.RequireRoot(t, "runc", "ip", "haproxy")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	v := startEnv(t, ecsapi.Options{})
+	ctx, c, e := v.ctx, v.c, v.e
 
-	app := ecslocaltest.BuildGo(t, "../tasks/testdata/app")
-	raw, err := os.ReadFile(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout := ecslocaltest.ImageLayout(t, map[string][]byte{"app": raw}, v1.Config{Entrypoint: []string{"/app"}})
-	var b [1]byte
-	_, _ = rand.Read(b[:])
-	ecsAPI, elbAPI := ecsapi.New(ecsapi.Options{}), elbapi.New(elbapi.Options{})
-	runner, err := tasks.New(ctx, tasks.Options{Name: fmt.Sprintf("s%02x", b[0]), Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 200 + b[0]%50, 0}), 24),
-		StateDir: t.TempDir(), Images: map[string]string{"app:1": layout}}, ecsAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer runner.Close(context.Background())
-	ecsAPI.SetRunner(runner)
-	ecsAPI.SetLoadBalancing(elbAPI)
-	var actors sync.WaitGroup
-	for _, run := range []func(context.Context) error{
-		targethealth.New(elbAPI, targethealth.Options{Scale: 0.2}).Run,
-		lb.New(elbAPI, lb.Options{Dir: t.TempDir(), Poll: 20 * time.Millisecond}).Run,
-		func(ctx context.Context) error { return ecsAPI.RunScheduler(ctx, 100*time.Millisecond) },
-	} {
-		actors.Add(1)
-		go func() { defer actors.Done(); _ = run(ctx) }()
-	}
-	defer func() { cancel(); actors.Wait() }()
-	ep := ecslocaltest.Start(t, ecsAPI, elbAPI)
-	c, e := ep.ECS, ep.ELB
-
-	// A target group checked every second (5 s scaled by 0.2), healthy after 2 passes, with a
-	// 2 s deregistration delay; a listener on a free port.
-	tg := *ecslocaltest.Must(e.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("web"), Protocol: elbtypes.ProtocolEnumHttp,
-		Port: aws.Int32(8080), VpcId: aws.String("vpc-1"), TargetType: elbtypes.TargetTypeEnumIp, HealthCheckPath: aws.String("/health"),
-		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2),
-	})).Get(t).TargetGroups[0].TargetGroupArn
-	ecslocaltest.Must(e.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(tg),
-		Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("2")}}})).Get(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := int32(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	// A target group checked every second, healthy after 2 passes, with a 2 s
+	// deregistration delay; a listener on a free port.
+	tg := v.targetGroup(t, "web")
 	lbArn := ecslocaltest.Must(e.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
-	ecslocaltest.Must(e.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: elbtypes.ProtocolEnumHttp,
-		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tg)}}})).Get(t)
-
-	revision := func(greeting string, env ...types.KeyValuePair) string {
-		out := ecslocaltest.Must(c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"), NetworkMode: types.NetworkModeAwsvpc,
-			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("app:1"), Essential: aws.Bool(true), StopTimeout: aws.Int32(5),
-				PortMappings: []types.PortMapping{{ContainerPort: aws.Int32(8080)}},
-				Environment:  append([]types.KeyValuePair{{Name: aws.String("GREETING"), Value: aws.String(greeting)}}, env...)}}})).Get(t)
-		return *out.TaskDefinition.TaskDefinitionArn
-	}
+	port, _ := v.listener(t, lbArn, []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tg)}})
+	revision := func(greeting string, env ...types.KeyValuePair) string { return v.revision(t, greeting, env...) }
 	v1Arn := revision("v1")
 	ecslocaltest.Must(c.CreateCluster(ctx, &ecs.CreateClusterInput{})).Get(t)
 	ecslocaltest.Must(c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("api"), TaskDefinition: aws.String(v1Arn), DesiredCount: aws.Int32(2),

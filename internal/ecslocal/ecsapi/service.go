@@ -62,6 +62,9 @@ func (a *API) CreateService(_ context.Context, in *ecs.CreateServiceInput) (*ecs
 	if err := checkServiceNetwork(&td.td, in.NetworkConfiguration, in.LoadBalancers); err != nil {
 		return nil, err
 	}
+	if err := checkStrategy(dc, in.LoadBalancers); err != nil {
+		return nil, err
+	}
 	now := a.timestamp()
 	s := &service{cluster: c, s: types.Service{
 		ServiceArn:                    aws.String(a.arn(fmt.Sprintf("service/%s/%s", *c.c.ClusterName, name))),
@@ -267,6 +270,9 @@ func (a *API) UpdateService(_ context.Context, in *ecs.UpdateServiceInput) (*ecs
 	}
 	td := a.lookupTaskDefinition(*next.TaskDefinition)
 	if err := checkServiceNetwork(&td.td, next.NetworkConfiguration, next.LoadBalancers); err != nil {
+		return nil, err
+	}
+	if err := checkStrategy(next.DeploymentConfiguration, next.LoadBalancers); err != nil {
 		return nil, err
 	}
 	prev := s.s

@@ -34,6 +34,7 @@ type Network struct {
 
 	mu   sync.Mutex
 	used map[netip.Addr]string // task namespace by address
+	last netip.Addr            // the address handed out last
 }
 
 // Namespace is one task's network namespace.
@@ -116,12 +117,23 @@ func (n *Network) Create(ctx context.Context) (*Namespace, error) {
 	ns := &Namespace{Name: n.nsPrefix() + id, veth: n.name + "v" + id} // at most 6+1+8 bytes
 	ns.Path = filepath.Join(Dir, ns.Name)
 
+	// Addresses are handed out in turn rather than lowest first: a stopped task's address
+	// comes back only after the others, once the host has long forgotten the old task's MAC.
+	// Taken again at once, it was unreachable from the host for seconds (checks timed out).
 	n.mu.Lock()
-	for a := n.gateway().Next(); n.prefix.Contains(a) && a != lastAddr(n.prefix); a = a.Next() {
+	first, end := n.gateway().Next(), lastAddr(n.prefix)
+	a := first
+	if n.last.IsValid() && n.last.Next() != end {
+		a = n.last.Next()
+	}
+	for range 256 {
 		if _, taken := n.used[a]; !taken {
-			ns.Addr = a
+			ns.Addr, n.last = a, a
 			n.used[a] = ns.Name
 			break
+		}
+		if a = a.Next(); a == end {
+			a = first
 		}
 	}
 	n.mu.Unlock()

@@ -192,7 +192,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		"CreateCluster", "DescribeClusters", "DeleteCluster",
 		"CreateService", "UpdateService", "DescribeServices", "ListServices", "DeleteService",
 		"RunTask", "StopTask", "DescribeTasks", "ListTasks",
-		"ListServiceDeployments", "DescribeServiceDeployments", "StopServiceDeployment", "DescribeServiceRevisions",
+		"ListServiceDeployments", "DescribeServiceDeployments", "StopServiceDeployment", "ContinueServiceDeployment", "DescribeServiceRevisions",
 	} {
 		t.Run(op, func(t *testing.T) {
 			m, _ := reflect.TypeFor[*ecs.Client]().MethodByName(op)
