@@ -44,6 +44,7 @@ type app struct {
 	ready    atomic.Int32
 	inflight atomic.Int32 // /slow requests being served
 	served   atomic.Int64 // requests other than health checks
+	lastSeq  atomic.Int64 // the highest X-Seq of a request served (see startLoad)
 	failed   atomic.Int64 // of which answered 500
 	srv      *httptest.Server
 	port     int32
@@ -55,6 +56,10 @@ func newApp(t *testing.T, name string) *app {
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if path.Base(r.URL.Path) != "ready" {
 			a.served.Add(1)
+			if n, err := strconv.ParseInt(r.Header.Get("X-Seq"), 10, 64); err == nil {
+				for old := a.lastSeq.Load(); n > old && !a.lastSeq.CompareAndSwap(old, n); old = a.lastSeq.Load() {
+				}
+			}
 		}
 		switch path.Base(r.URL.Path) {
 		case "ready":

@@ -57,6 +57,10 @@ func haproxyChildren(t *testing.T) []int {
 // called (or a minute has passed), counting every request and every failure: a status other
 // than 200 or an answer from no known target.
 type load struct {
+	// seq numbers the requests in the order they start, the load's and the test's own
+	// alike: each carries its number in X-Seq, and each app keeps the highest it served.
+	// A request numbered above seq's value at some moment started after that moment.
+	seq              *atomic.Int64
 	requests, failed atomic.Int64
 	first            atomic.Value
 	mu               sync.Mutex
@@ -65,8 +69,8 @@ type load struct {
 	done             sync.WaitGroup
 }
 
-func startLoad(url string, names ...string) *load {
-	l := &load{seen: map[string]int64{}, stop: make(chan struct{})}
+func startLoad(url string, seq *atomic.Int64, names ...string) *load {
+	l := &load{seq: seq, seen: map[string]int64{}, stop: make(chan struct{})}
 	known := map[string]bool{}
 	for _, n := range names {
 		known[n] = true
@@ -84,13 +88,13 @@ func startLoad(url string, names ...string) *load {
 				default:
 				}
 				l.requests.Add(1)
-				var resp *http.Response
-				var err error
-				if n%2 == 0 {
-					resp, err = client.Get(url)
-				} else {
-					resp, err = client.Post(url, "text/plain", strings.NewReader(fmt.Sprint(i, n)))
+				method, body := http.MethodGet, io.Reader(nil)
+				if n%2 == 1 {
+					method, body = http.MethodPost, strings.NewReader(fmt.Sprint(i, n))
 				}
+				req, _ := http.NewRequest(method, url, body)
+				req.Header.Set("X-Seq", strconv.FormatInt(l.seq.Add(1), 10))
+				resp, err := client.Do(req)
 				if err == nil {
 					b, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
@@ -166,8 +170,10 @@ func TestRuntimeChangesUnderLoad(t *testing.T) {
 	var reused atomic.Bool
 	trace := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused.Store(i.Reused) }})
 	kept := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	var seq atomic.Int64
 	ask := func() (string, bool) {
 		req, _ := http.NewRequestWithContext(trace, http.MethodGet, url, nil)
+		req.Header.Set("X-Seq", strconv.FormatInt(seq.Add(1), 10))
 		resp, err := kept.Do(req)
 		if err != nil {
 			return err.Error(), false
@@ -201,7 +207,7 @@ func TestRuntimeChangesUnderLoad(t *testing.T) {
 			}
 		}
 	}()
-	l := startLoad(url, "blue", "blue2", "green")
+	l := startLoad(url, &seq, "blue", "blue2", "green")
 
 	// All to green: the connection opened before the change is sent there too.
 	setWeights(0, 1)
@@ -226,7 +232,10 @@ func TestRuntimeChangesUnderLoad(t *testing.T) {
 	until(t, "blue draining", func() bool {
 		return strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d weight 0", blue.port))
 	})
-	servedWhileDraining := blue.served.Load()
+	// Requests numbered above cut started after blue was set draining: HAProxy must send
+	// none of them to blue. (Counting blue's requests from here would also count those
+	// HAProxy had sent it before, still on their way.)
+	cut := seq.Load()
 	until(t, "blue removed", func() bool { return !strings.Contains(balancer.Applied(), fmt.Sprintf("127.0.0.1:%d ", blue.port)) })
 	// Back to blue alone.
 	setWeights(1, 0)
@@ -236,8 +245,8 @@ func TestRuntimeChangesUnderLoad(t *testing.T) {
 	close(stopSampling)
 	<-sampling
 
-	if n := blue.served.Load() - servedWhileDraining; n != 0 {
-		t.Errorf("blue took %d new requests after it was set draining", n)
+	if last := blue.lastSeq.Load(); last > cut {
+		t.Errorf("blue served request %d, which started after it was set draining (after request %d)", last, cut)
 	}
 	var all []int
 	sampled.Range(func(k, _ any) bool { all = append(all, k.(int)); return true })

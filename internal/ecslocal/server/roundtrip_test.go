@@ -116,9 +116,9 @@ func newEchoServer(t *testing.T) (*echo, *ecs.Client, *elb.Client) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	cfg := aws.Config{
-		Region:           "us-east-1",
-		Credentials:      aws.AnonymousCredentials{},
-		BaseEndpoint:     aws.String(srv.URL),
+		Region:       "us-east-1",
+		Credentials:  aws.AnonymousCredentials{},
+		BaseEndpoint: aws.String(srv.URL),
 		// The SDK now and then reports a response it was reading as "use of closed network
 		// connection" when its transport's write loop closes a reused connection
 		// (aws/aws-sdk-go-v2#2737); a retry is what a real client does about it.
