@@ -1,10 +1,11 @@
-// Command ecslocal serves the Amazon ECS and Elastic Load Balancing v2 APIs on a loopback
-// address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive through
-// AWS_ENDPOINT_URL. See docs/ecslocal.md for what it models.
+// Command ecslocal serves the Amazon ECS, Elastic Load Balancing v2, Lambda and CloudWatch
+// APIs on a loopback address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive
+// through AWS_ENDPOINT_URL. See docs/ecslocal.md for what it models.
 //
 //	ecslocal [-addr 127.0.0.1:4580] [-region us-east-1] [-account 000000000000]
 //	         [-image NAME=OCI-LAYOUT-DIR ...] [-name ecsl] [-subnet 198.18.0.0/24]
 //	         [-state-dir /var/lib/ecslocal] [-no-containers] [-v]
+//	         [-time-scale 1] [-lambda-rie PATH]
 //
 // Tasks run as runc containers, which needs root on Linux; -no-containers serves the APIs
 // alone (tasks are records), anywhere.
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -29,8 +31,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/lambda"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
@@ -78,6 +82,10 @@ type options struct {
 	name, subnet, state   string
 	images                imageMap
 	healthScale           float64
+	// TimeScale multiplies the deployment timers ecslocal owns: alarm periods and their
+	// evaluation intervals.
+	TimeScale float64
+	lambdaRIE string
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
@@ -113,6 +121,8 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.StringVar(&o.name, "name", "ecsl", "`name` of this ecslocal's network, namespaces and containers (1-6 lowercase letters or digits)")
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
 	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")
+	fs.Float64Var(&o.TimeScale, "time-scale", 1, "multiply alarm periods and evaluation intervals by `factor` (0 < factor <= 1), so that a scenario of minutes takes seconds")
+	fs.StringVar(&o.lambdaRIE, "lambda-rie", "", "`path` of aws-lambda-rie, which runs Lambda functions (default: aws-lambda-rie beside the ecslocal binary, else on PATH)")
 	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -125,6 +135,9 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}
 	if !(o.healthScale > 0 && o.healthScale <= 1) {
 		return usageError{fmt.Errorf("-health-scale %v: want a factor above 0 and at most 1", o.healthScale)}
+	}
+	if !(o.TimeScale > 0 && o.TimeScale <= 1) {
+		return usageError{fmt.Errorf("-time-scale %v: want a factor above 0 and at most 1", o.TimeScale)}
 	}
 	ap, err := netip.ParseAddrPort(o.addr)
 	if err != nil {
@@ -170,12 +183,15 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err := lb.Available(); err != nil {
 		log.Warn("listeners will not serve", "error", err)
 	}
+	balancer := lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log})
+	cw := cloudwatch.New(cloudwatch.Options{Region: o.region, Account: o.account, TimeScale: o.TimeScale, ELB: elbAPI, Counters: balancer, Log: log})
 	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
-	actorErr := make(chan error, 3)
+	actorErr := make(chan error, 4)
 	var actors sync.WaitGroup
 	for _, run := range []func(context.Context) error{
 		targethealth.New(elbAPI, targethealth.Options{Scale: o.healthScale, Log: log}).Run,
-		lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log}).Run,
+		balancer.Run,
+		cw.Run,
 		func(ctx context.Context) error { return ecsAPI.RunScheduler(ctx, schedulerInterval) },
 	} {
 		actors.Add(1)
@@ -195,8 +211,18 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: server.New(ecsAPI, elbAPI, log), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving Amazon ECS and Elastic Load Balancing v2", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
+	lam, err := newLambda(o, "http://"+ln.Addr().String(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	// Every function's emulator ends with the server.
+	defer lam.Close()
+	handler := server.New(ecsAPI, elbAPI, log)
+	handler.SetLambda(lam)
+	handler.SetCloudWatch(cw)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda and CloudWatch", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -218,4 +244,48 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}
 	<-errc
 	return nil
+}
+
+// newLambda returns the Lambda service: functions get endpoint as AWS_ENDPOINT_URL, and the
+// code of functions created from a zip file lives in a directory removed by Close.
+func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, error) {
+	rie := o.lambdaRIE
+	if rie == "" {
+		rie = findRIE()
+	}
+	if _, err := os.Stat(rie); err != nil {
+		log.Warn("Lambda functions will not run: aws-lambda-rie not found (scripts/install-lambda-rie.sh installs it; -lambda-rie names it)", "error", err)
+	}
+	dir, err := os.MkdirTemp("", "ecslocal-lambda-")
+	if err != nil {
+		return nil, err
+	}
+	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Log: log})
+	return &lambdaService{Service: svc, dir: dir}, nil
+}
+
+// lambdaService is the Lambda service and the directory of its zip files' code.
+type lambdaService struct {
+	*lambda.Service
+	dir string
+}
+
+func (l *lambdaService) Close() error {
+	err := l.Service.Close()
+	return errors.Join(err, os.RemoveAll(l.dir))
+}
+
+// findRIE looks for aws-lambda-rie beside the running binary (bin/ of make and
+// scripts/install-lambda-rie.sh), then on PATH.
+func findRIE() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "aws-lambda-rie")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
+		return p
+	}
+	return "aws-lambda-rie"
 }

@@ -5,86 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
 )
-
-// repoRoot is the module's root, two directories up from this package's.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// rieBinary finds aws-lambda-rie: $GANGWAY_LAMBDA_RIE, or bin/aws-lambda-rie of
-// scripts/install-lambda-rie.sh. Without it the test skips, saying why, unless
-// GANGWAY_ECSLOCAL_REQUIRE is set (make test-ecslocal installs it first).
-func rieBinary(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("GANGWAY_LAMBDA_RIE")
-	if p == "" {
-		p = filepath.Join(repoRoot(t), "bin", "aws-lambda-rie")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("GANGWAY_ECSLOCAL_REQUIRE") != "" {
-			t.Fatalf("aws-lambda-rie: %v (scripts/install-lambda-rie.sh installs it)", err)
-		}
-		t.Skipf("aws-lambda-rie not installed (%v); scripts/install-lambda-rie.sh installs it", err)
-	}
-	return p
-}
-
-var (
-	hookOnce sync.Once
-	hookDir  string
-	hookErr  error
-)
-
-// hookBootstrap builds cdk/cmd/readiness-hook as `make cdk-hook` does, for this machine's
-// architecture, into a code directory (once for the package's tests).
-func hookBootstrap(t *testing.T) string {
-	t.Helper()
-	hookOnce.Do(func() { hookDir, hookErr = buildHook(repoRoot(t)) })
-	if hookErr != nil {
-		t.Fatal(hookErr)
-	}
-	return hookDir
-}
-
-func buildHook(root string) (string, error) {
-	dir, err := os.MkdirTemp("", "ecslocal-hook-")
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", filepath.Join(dir, "bootstrap"), "./cmd/readiness-hook")
-	cmd.Dir = filepath.Join(root, "cdk")
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the readiness hook: %v\n%s", err, out)
-	}
-	return dir, nil
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if hookDir != "" {
-		os.RemoveAll(hookDir)
-	}
+	ecslocaltest.RemoveReadinessHook()
 	os.Exit(code)
 }
 
@@ -116,8 +52,8 @@ type hookResponse struct {
 }
 
 func TestReadinessHookUnderRIE(t *testing.T) {
-	rieBin := rieBinary(t)
-	code := hookBootstrap(t)
+	rieBin := ecslocaltest.LambdaRIE(t)
+	code := ecslocaltest.ReadinessHook(t)
 
 	var ready atomic.Bool
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -218,8 +154,8 @@ func TestReadinessHookUnderRIE(t *testing.T) {
 // Invoke answers 200 with X-Amz-Function-Error Unhandled and the error object, and
 // InvokeHook an error naming the function and carrying its message.
 func TestFunctionErrorIsUnhandled(t *testing.T) {
-	rieBin := rieBinary(t)
-	code := hookBootstrap(t)
+	rieBin := ecslocaltest.LambdaRIE(t)
+	code := ecslocaltest.ReadinessHook(t)
 	s := New(Options{Region: "us-east-1", Account: "000000000000", RIE: rieBin})
 	defer s.Close()
 	arn, err := s.CreateFunction(Function{Name: "broken", Code: code, Environment: map[string]string{"GANGWAY_PROBES": "many"}})
