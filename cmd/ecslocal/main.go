@@ -1,11 +1,13 @@
-// Command ecslocal serves the Amazon ECS, Elastic Load Balancing v2, Lambda and CloudWatch
-// APIs on a loopback address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive
+// Command ecslocal serves the Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and
+// CloudFormation APIs on a loopback address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive
 // through AWS_ENDPOINT_URL. See docs/ecslocal.md for what it models.
 //
 //	ecslocal [-addr 127.0.0.1:4580] [-region us-east-1] [-account 000000000000]
 //	         [-image NAME=OCI-LAYOUT-DIR ...] [-name ecsl] [-subnet 198.18.0.0/24]
 //	         [-state-dir /var/lib/ecslocal] [-no-containers] [-v]
 //	         [-time-scale 1] [-lambda-rie PATH]
+//	         [-template cdk/cdk.out/NAME.template.json [-parameters K=V ...] [-stack-name NAME]]
+//	         [-assets DIR]
 //
 // Tasks run as runc containers, which needs root on Linux; -no-containers serves the APIs
 // alone (tasks are records), anywhere.
@@ -31,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/ecslocal/cfn"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
@@ -86,6 +89,25 @@ type options struct {
 	// evaluation intervals.
 	TimeScale float64
 	lambdaRIE string
+	// A stack created at start from a template, and where CreateStack's assets are.
+	template, stackName, assets string
+	parameters                  paramMap
+}
+
+// paramMap is the repeatable -parameters KEY=VALUE flag.
+type paramMap map[string]string
+
+func (m paramMap) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m paramMap) Set(v string) error {
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE[,KEY=VALUE...], got %q", v)
+		}
+		m[k] = val
+	}
+	return nil
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
@@ -109,7 +131,7 @@ func (m imageMap) Set(v string) error {
 // run serves until ctx ends. When ready is not nil it receives the address served once the
 // listener is open (tests pass ":0"-style addresses).
 func run(ctx context.Context, args []string, stderr *os.File, ready chan<- string) error {
-	o := options{images: imageMap{}}
+	o := options{images: imageMap{}, parameters: paramMap{}}
 	fs := flag.NewFlagSet("ecslocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4580", "loopback `address` to serve the ECS and ELBv2 APIs on")
@@ -123,6 +145,10 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")
 	fs.Float64Var(&o.TimeScale, "time-scale", 1, "multiply alarm periods and evaluation intervals by `factor` (0 < factor <= 1), so that a scenario of minutes takes seconds")
 	fs.StringVar(&o.lambdaRIE, "lambda-rie", "", "`path` of aws-lambda-rie, which runs Lambda functions (default: aws-lambda-rie beside the ecslocal binary, else on PATH)")
+	fs.StringVar(&o.template, "template", "", "create a stack at start from the CloudFormation template `file` (cdk/cdk.out/NAME.template.json; its directory holds the assets)")
+	fs.Var(o.parameters, "parameters", "`KEY=VALUE[,KEY=VALUE...]`: the -template stack's parameters (repeatable)")
+	fs.StringVar(&o.stackName, "stack-name", "", "`name` of the -template stack (default: the file name before .template.json)")
+	fs.StringVar(&o.assets, "assets", "", "`directory` of the assets of stacks created with CreateStack (cdk.out; default: the -template file's directory)")
 	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -218,11 +244,17 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}
 	// Every function's emulator ends with the server.
 	defer lam.Close()
+	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Log: log})
+	if err := createStack(ctx, stacks, o); err != nil {
+		ln.Close()
+		return err
+	}
 	handler := server.New(ecsAPI, elbAPI, log)
 	handler.SetLambda(lam)
 	handler.SetCloudWatch(cw)
+	handler.SetCloudFormation(stacks)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda and CloudWatch", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
+	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and CloudFormation", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -288,4 +320,27 @@ func findRIE() string {
 		return p
 	}
 	return "aws-lambda-rie"
+}
+
+// createStack creates the -template stack, if any, and says where CreateStack's assets are.
+func createStack(ctx context.Context, stacks *cfn.Service, o options) error {
+	assets := o.assets
+	if assets == "" && o.template != "" {
+		assets = filepath.Dir(o.template)
+	}
+	stacks.SetAssetDir(assets)
+	if o.template == "" {
+		if len(o.parameters) > 0 {
+			return usageError{errors.New("-parameters needs -template")}
+		}
+		return nil
+	}
+	name := o.stackName
+	if name == "" {
+		name = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(o.template), ".json"), ".template")
+	}
+	if _, err := stacks.CreateFromFile(ctx, name, o.template, o.parameters); err != nil {
+		return fmt.Errorf("-template %s: %w", o.template, err)
+	}
+	return nil
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"archive/zip"
+	"debug/elf"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -112,4 +114,101 @@ func TestAWSCLILambdaAndAlarms(t *testing.T) {
 	if a := ok("cloudwatch", "describe-alarms")["MetricAlarms"].([]any); len(a) != 0 {
 		t.Fatalf("describe-alarms after delete-alarms: %v", a)
 	}
+}
+
+// ecslocal -template loads the synthesized template; `aws cloudformation describe-stacks`
+// reads its outputs, which name resources the other APIs describe; create-stack takes a
+// template body.
+func TestAWSCLITemplate(t *testing.T) {
+	matches, _ := filepath.Glob("../../cdk/cdk.out/*.template.json")
+	if len(matches) == 0 {
+		if os.Getenv("GANGWAY_ECSLOCAL_REQUIRE") != "" {
+			t.Fatal("no cdk/cdk.out/*.template.json: run make synth")
+		}
+		t.Skip("no cdk/cdk.out/*.template.json (make synth writes it)")
+	}
+	rie := ecslocaltest.LambdaRIE(t)
+	endpoint := serve(t, "-lambda-rie", rie, "-template", matches[0], "-stack-name", "Gangway")
+	aws, ok := cliFor(t, endpoint)
+
+	stacks := ok("cloudformation", "describe-stacks", "--stack-name", "Gangway")["Stacks"].([]any)
+	st := stacks[0].(map[string]any)
+	if st["StackStatus"] != "CREATE_COMPLETE" {
+		t.Fatalf("stack %v", st)
+	}
+	out := map[string]string{}
+	for _, o := range st["Outputs"].([]any) {
+		m := o.(map[string]any)
+		out[m["OutputKey"].(string)] = m["OutputValue"].(string)
+	}
+	svc := ok("ecs", "describe-services", "--cluster", out["ClusterName"], "--services", out["ServiceName"])["services"].([]any)
+	if len(svc) != 1 || svc[0].(map[string]any)["serviceArn"] != out["ServiceArn"] {
+		t.Fatalf("describe-services of the outputs' cluster and service: %v", svc)
+	}
+	alarms := ok(append([]string{"cloudwatch", "describe-alarms", "--alarm-names"}, strings.Split(out["AlarmNames"], ",")...)...)["MetricAlarms"].([]any)
+	if len(alarms) != 7 {
+		t.Fatalf("describe-alarms of the outputs' AlarmNames: %d alarms", len(alarms))
+	}
+	res := ok("cloudformation", "describe-stack-resources", "--stack-name", "Gangway")["StackResources"].([]any)
+	ignored := 0
+	for _, r := range res {
+		if reason, _ := r.(map[string]any)["ResourceStatusReason"].(string); strings.Contains(reason, "accepted and ignored") {
+			ignored++
+		}
+	}
+	if ignored == 0 || ignored == len(res) {
+		t.Fatalf("%d of %d resources accepted and ignored", ignored, len(res))
+	}
+
+	// The hook function runs from its cdk.out asset, when the asset was built for this
+	// machine (make synth CDK_HOOK_ARCH=amd64 on x86-64; the construct's default is arm64).
+	fn := ok("lambda", "get-function", "--function-name", out["HookFunctionName"])
+	if fn["Configuration"].(map[string]any)["Runtime"] != "provided.al2023" {
+		t.Fatalf("get-function %s: %v", out["HookFunctionName"], fn)
+	}
+	code := strings.TrimPrefix(fn["Code"].(map[string]any)["Location"].(string), "file://")
+	if hostArch(t, filepath.Join(code, "bootstrap")) {
+		// Its readiness URL is the load balancer's DNS name, which resolves nowhere here: the
+		// hook answers IN_PROGRESS, which proves it ran with the template's environment.
+		event := filepath.Join(t.TempDir(), "event.json")
+		if err := os.WriteFile(event, []byte(`{"lifecycleStage": "POST_TEST_TRAFFIC_SHIFT", "executionDetails": {"serviceArn": "`+out["ServiceArn"]+`"}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		result := filepath.Join(t.TempDir(), "out.json")
+		ok("lambda", "invoke", "--function-name", out["HookFunctionName"], "--payload", "fileb://"+event, result)
+		raw, _ := os.ReadFile(result)
+		if !strings.Contains(string(raw), `"hookStatus":"IN_PROGRESS"`) || !strings.Contains(string(raw), out["TestReadinessUrl"]) {
+			t.Fatalf("the template's hook answered %s, want IN_PROGRESS probing %s", raw, out["TestReadinessUrl"])
+		}
+	} else {
+		t.Logf("the hook asset %s is not built for %s (make synth CDK_HOOK_ARCH=%s): not invoked", code, runtime.GOARCH, runtime.GOARCH)
+	}
+
+	body := filepath.Join(t.TempDir(), "small.json")
+	if err := os.WriteFile(body, []byte(`{"Resources": {"Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "small"}},
+	  "Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"Cluster": {"Value": {"Fn::GetAtt": ["Cluster", "Arn"]}}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok("cloudformation", "create-stack", "--stack-name", "small", "--template-body", "file://"+body)
+	ok("cloudformation", "wait", "stack-create-complete", "--stack-name", "small")
+	small := ok("cloudformation", "describe-stacks", "--stack-name", "small")["Stacks"].([]any)[0].(map[string]any)
+	if o := small["Outputs"].([]any)[0].(map[string]any); o["OutputValue"] != "arn:aws:ecs:us-east-1:000000000000:cluster/small" {
+		t.Fatalf("small stack's output %v", o)
+	}
+	if _, err := aws("cloudformation", "create-stack", "--stack-name", "small", "--template-body", "file://"+body); err == nil || !strings.Contains(err.Error(), "AlreadyExistsException") {
+		t.Fatalf("create-stack of an existing name: %v", err)
+	}
+	if _, err := aws("cloudformation", "describe-stacks", "--stack-name", "nope"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("describe-stacks of a missing stack: %v", err)
+	}
+}
+
+// hostArch reports whether the ELF executable at path is for this machine's architecture.
+func hostArch(t *testing.T, path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("the hook asset: %v", err)
+	}
+	defer f.Close()
+	return map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[runtime.GOARCH] == f.Machine
 }

@@ -110,10 +110,11 @@ type Stack struct {
 
 // Service holds the stacks.
 type Service struct {
-	o      Options
-	log    *slog.Logger
-	mu     sync.Mutex
-	stacks []*Stack
+	o        Options
+	log      *slog.Logger
+	mu       sync.Mutex
+	stacks   []*Stack
+	assetDir string
 }
 
 // New returns a Service with no stacks.

@@ -58,7 +58,8 @@ type Options struct {
 // Function is a function's configuration: the bootstrap in Code runs for every invocation.
 type Function struct {
 	Name string
-	// Code is the directory that holds the bootstrap (the function's /var/task).
+	// Code is the directory that holds the bootstrap (the function's /var/task); a relative
+	// one is taken from the working directory at CreateFunction.
 	Code        string
 	Runtime     string // recorded; the bootstrap runs whatever it says
 	Handler     string
@@ -119,6 +120,10 @@ func (s *Service) CreateFunction(f Function) (string, error) {
 	}
 	if f.MemorySize == 0 {
 		f.MemorySize = DefaultMemorySize
+	}
+	// The emulator runs in the code directory and is given the bootstrap's path.
+	if abs, err := filepath.Abs(f.Code); err == nil {
+		f.Code = abs
 	}
 	if st, err := os.Stat(filepath.Join(f.Code, "bootstrap")); err != nil || st.IsDir() {
 		return "", &apiError{http.StatusBadRequest, "InvalidParameterValueException", fmt.Sprintf("function %s: code %s has no bootstrap file (ecslocal runs OS-only runtimes: a provided.al2023 bootstrap)", f.Name, f.Code)}
