@@ -289,14 +289,19 @@ type rie struct {
 	done chan struct{} // closed when the process has ended
 }
 
-// freePort returns a loopback address with a port free at the time of the call.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freePorts returns n loopback addresses with distinct ports free at the time of the call
+// (all are held open until every one is chosen, so that none is handed out twice).
+func freePorts(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
 // start runs the emulator for fn and waits until it accepts connections. The emulator gets
@@ -304,14 +309,11 @@ func freePort() (string, error) {
 // function's variables over the runtime's (AWS_LAMBDA_*, AWS_REGION, credentials, and
 // AWS_ENDPOINT_URL for ecslocal).
 func (s *Service) start(fn *function) (*rie, error) {
-	invokeAddr, err := freePort()
+	addrs, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	runtimeAddr, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	invokeAddr, runtimeAddr := addrs[0], addrs[1]
 	env := map[string]string{
 		"PATH":                            "/usr/local/bin:/usr/bin:/bin",
 		"LAMBDA_TASK_ROOT":                fn.Code,

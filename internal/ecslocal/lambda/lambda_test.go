@@ -181,3 +181,52 @@ func TestFunctionErrorIsUnhandled(t *testing.T) {
 		t.Fatalf("Invoke of a failing function: %s %v %s; want 200, X-Amz-Function-Error Unhandled and the error object", resp.Status, resp.Header, body)
 	}
 }
+
+// A function that outlives its timeout is a function error (Sandbox.Timedout, as Lambda
+// reports it), and the next invocation gets a new environment that answers.
+func TestFunctionTimeout(t *testing.T) {
+	rieBin := ecslocaltest.LambdaRIE(t)
+	code := ecslocaltest.ReadinessHook(t)
+	release := make(chan struct{})
+	var slow atomic.Bool
+	slow.Store(true)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}))
+	defer app.Close()
+	defer close(release)
+	s := New(Options{Region: "us-east-1", Account: "000000000000", RIE: rieBin})
+	defer s.Close()
+	arn, err := s.CreateFunction(Function{Name: "slow", Code: code, Timeout: 1, Environment: map[string]string{
+		"GANGWAY_READINESS_URL": app.URL + "/ready", "GANGWAY_PROBES": "1", "GANGWAY_PROBE_TIMEOUT": "8s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := s.Invoke(ctx, arn, event("POST_TEST_TRAFFIC_SHIFT", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FunctionError != "Unhandled" || !bytes.Contains(res.Payload, []byte("Sandbox.Timedout")) || !bytes.Contains(res.Payload, []byte("Task timed out after 1.00 seconds")) {
+		t.Fatalf("an invocation past the 1 s timeout: %+v %s", res, res.Payload)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the timed-out invocation took %s, want about the 1 s timeout", d)
+	}
+	fn, _ := s.lookup("slow")
+	if fn.proc != nil {
+		t.Fatal("the timed-out environment is kept: Lambda does not reuse it")
+	}
+	slow.Store(false)
+	out, err := s.InvokeHook(ctx, arn, event("POST_TEST_TRAFFIC_SHIFT", nil))
+	if err != nil || !bytes.Contains(out, []byte(`"hookStatus":"SUCCEEDED"`)) {
+		t.Fatalf("the invocation after a timeout: %s, %v; want SUCCEEDED from a new environment", out, err)
+	}
+}
