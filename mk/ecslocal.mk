@@ -2,7 +2,10 @@
 # emulator; docs/ecslocal.md says what it models. Targets:
 #   ecslocal        builds bin/ecslocal
 #   test-ecslocal   its tests with -race, the AWS CLI test included (the CLI pinned by
-#                   scripts/moto-install.sh), the load-balancer tests (haproxy) and the
+#                   scripts/moto-install.sh), the Lambda tests (the readiness hook under
+#                   aws-lambda-rie, pinned by scripts/install-lambda-rie.sh into bin/), the
+#                   CloudFormation tests (the template of `make synth`),
+#                   the load-balancer tests (haproxy) and the
 #                   container tests (root, runc, iproute2; all three packages
 #                   installed here; `go test ./...` skips them, saying why, when not root or
 #                   a package is missing),
@@ -25,8 +28,10 @@ ecslocal:
 	@mkdir -p bin
 	$(GOBUILD) -o bin/ecslocal ./cmd/ecslocal
 
-test-ecslocal: ecslocal build image
+# synth: the CloudFormation tests load the synthesized template (cdk/cdk.out).
+test-ecslocal: ecslocal build image synth
 	@scripts/apt-install.sh runc iproute2 haproxy
+	@scripts/install-lambda-rie.sh
 	GANGWAY_ECSLOCAL_REQUIRE=1 GANGWAY_AWS_CLI="$$(scripts/moto-install.sh) -m awscli" \
 	  $(GO) test -race -count=1 ./cmd/ecslocal/ ./internal/ecslocal/...
 	scripts/ecslocal-localstack.sh

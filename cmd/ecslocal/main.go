@@ -1,10 +1,13 @@
-// Command ecslocal serves the Amazon ECS and Elastic Load Balancing v2 APIs on a loopback
-// address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive through
-// AWS_ENDPOINT_URL. See docs/ecslocal.md for what it models.
+// Command ecslocal serves the Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and
+// CloudFormation APIs on a loopback address, for the AWS CLI, aws-sdk-go-v2 and proxy rollout to drive
+// through AWS_ENDPOINT_URL. See docs/ecslocal.md for what it models.
 //
 //	ecslocal [-addr 127.0.0.1:4580] [-region us-east-1] [-account 000000000000]
 //	         [-image NAME=OCI-LAYOUT-DIR ...] [-name ecsl] [-subnet 198.18.0.0/24]
 //	         [-state-dir /var/lib/ecslocal] [-state FILE] [-no-containers] [-v]
+//	         [-time-scale 1] [-lambda-rie PATH]
+//	         [-template cdk/cdk.out/NAME.template.json [-parameters K=V ...] [-stack-name NAME]]
+//	         [-assets DIR]
 //
 // Tasks run as runc containers, which needs root on Linux; -no-containers serves the APIs
 // alone (tasks are records), anywhere. A task definition's image comes from the OCI layout
@@ -28,6 +31,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -35,8 +39,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/ecslocal/cfn"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/lambda"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/statefile"
@@ -91,6 +98,26 @@ type options struct {
 	images                imageMap
 	healthScale           float64
 	timeScale             float64
+	lambdaRIE string
+	// A stack created at start from a template, and where CreateStack's assets are.
+	template, stackName, assets string
+	parameters                  paramMap
+}
+
+// paramMap is the repeatable -parameters KEY=VALUE flag.
+type paramMap map[string]string
+
+func (m paramMap) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m paramMap) Set(v string) error {
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE[,KEY=VALUE...], got %q", v)
+		}
+		m[k] = val
+	}
+	return nil
 }
 
 // imageMap is the repeatable -image NAME=DIR flag: the OCI layout that stands in for an
@@ -114,7 +141,7 @@ func (m imageMap) Set(v string) error {
 // run serves until ctx ends. When ready is not nil it receives the address served once the
 // listener is open (tests pass ":0"-style addresses).
 func run(ctx context.Context, args []string, stderr *os.File, ready chan<- string) error {
-	o := options{images: imageMap{}}
+	o := options{images: imageMap{}, parameters: paramMap{}}
 	fs := flag.NewFlagSet("ecslocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4580", "loopback `address` to serve the ECS and ELBv2 APIs on")
@@ -127,7 +154,12 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs.StringVar(&o.subnet, "subnet", "198.18.0.0/24", "`subnet` (a /24 of 198.18.0.0/15) the tasks' addresses come from")
 	fs.Float64Var(&o.healthScale, "health-scale", 1, "multiply the target groups' health-check intervals and timeouts by `factor` (0 < factor <= 1): tests shrink ALB's 5 s minimum interval")
 	fs.StringVar(&o.stateFile, "state", "", "keep the control-plane records in `file`: loaded at start, written when they change (tasks are not restored: one that ran is STOPPED)")
-	fs.Float64Var(&o.timeScale, "time-scale", 1, "multiply the deployment timers (bake times, lifecycle hook callBackDelay and timeouts) by `factor` (0 < factor <= 1); health checks and deregistration delays keep real seconds")
+	fs.Float64Var(&o.timeScale, "time-scale", 1, "multiply the deployment timers (bake times, lifecycle hook callBackDelay and timeouts, alarm periods and evaluation intervals) by `factor` (0 < factor <= 1); health checks and deregistration delays keep real seconds")
+	fs.StringVar(&o.lambdaRIE, "lambda-rie", "", "`path` of aws-lambda-rie, which runs Lambda functions (default: aws-lambda-rie beside the ecslocal binary, else on PATH)")
+	fs.StringVar(&o.template, "template", "", "create a stack at start from the CloudFormation template `file` (cdk/cdk.out/NAME.template.json; its directory holds the assets)")
+	fs.Var(o.parameters, "parameters", "`KEY=VALUE[,KEY=VALUE...]`: the -template stack's parameters (repeatable)")
+	fs.StringVar(&o.stackName, "stack-name", "", "`name` of the -template stack (default: the file name before .template.json)")
+	fs.StringVar(&o.assets, "assets", "", "`directory` of the assets of stacks created with CreateStack (cdk.out; default: the -template file's directory)")
 	fs.StringVar(&o.state, "state-dir", "/var/lib/ecslocal", "`directory` for unpacked images, bundles, runc state and the load balancer's configuration")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -195,16 +227,34 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		ecsAPI.SetLoadBalancing(elbAPI)
 	}
 
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	lam, err := newLambda(o, "http://"+ln.Addr().String(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	// Every function's emulator ends with the server. The scheduler, which invokes the
+	// lifecycle hooks, starts after it has them.
+	defer lam.Close()
+	ecsAPI.SetHooks(lam)
+
 	// The target groups' health checks, the load balancer and the service scheduler run as
 	// long as the server; they stop before the tasks do, so that no check reports on a task
 	// being removed, no request goes to one and no task is started while they stop.
 	if err := lb.Available(); err != nil {
 		log.Warn("listeners will not serve", "error", err)
 	}
+	balancer := lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log})
+	cw := cloudwatch.New(cloudwatch.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale, ELB: elbAPI, Counters: balancer, Log: log})
+	ecsAPI.SetAlarms(cw)
 	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
 	runs := []func(context.Context) error{
 		targethealth.New(elbAPI, targethealth.Options{Scale: o.healthScale, Log: log}).Run,
-		lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log}).Run,
+		balancer.Run,
+		cw.Run,
 		func(ctx context.Context) error { return ecsAPI.RunScheduler(ctx, schedulerInterval) },
 	}
 	if state != nil {
@@ -226,12 +276,17 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		actors.Wait()
 	}()
 
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
+	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Log: log})
+	if err := createStack(ctx, stacks, o); err != nil {
+		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: server.New(ecsAPI, elbAPI, log), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving Amazon ECS and Elastic Load Balancing v2", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
+	handler := server.New(ecsAPI, elbAPI, log)
+	handler.SetLambda(lam)
+	handler.SetCloudWatch(cw)
+	handler.SetCloudFormation(stacks)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and CloudFormation", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -252,5 +307,72 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	<-errc
+	return nil
+}
+
+// newLambda returns the Lambda service: functions get endpoint as AWS_ENDPOINT_URL, and the
+// code of functions created from a zip file lives in a directory removed by Close.
+func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, error) {
+	rie := o.lambdaRIE
+	if rie == "" {
+		rie = findRIE()
+	}
+	if _, err := os.Stat(rie); err != nil {
+		log.Warn("Lambda functions will not run: aws-lambda-rie not found (scripts/install-lambda-rie.sh installs it; -lambda-rie names it)", "error", err)
+	}
+	dir, err := os.MkdirTemp("", "ecslocal-lambda-")
+	if err != nil {
+		return nil, err
+	}
+	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Log: log})
+	return &lambdaService{Service: svc, dir: dir}, nil
+}
+
+// lambdaService is the Lambda service and the directory of its zip files' code.
+type lambdaService struct {
+	*lambda.Service
+	dir string
+}
+
+func (l *lambdaService) Close() error {
+	err := l.Service.Close()
+	return errors.Join(err, os.RemoveAll(l.dir))
+}
+
+// findRIE looks for aws-lambda-rie beside the running binary (bin/ of make and
+// scripts/install-lambda-rie.sh), then on PATH.
+func findRIE() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "aws-lambda-rie")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
+		return p
+	}
+	return "aws-lambda-rie"
+}
+
+// createStack creates the -template stack, if any, and says where CreateStack's assets are.
+func createStack(ctx context.Context, stacks *cfn.Service, o options) error {
+	assets := o.assets
+	if assets == "" && o.template != "" {
+		assets = filepath.Dir(o.template)
+	}
+	stacks.SetAssetDir(assets)
+	if o.template == "" {
+		if len(o.parameters) > 0 {
+			return usageError{errors.New("-parameters needs -template")}
+		}
+		return nil
+	}
+	name := o.stackName
+	if name == "" {
+		name = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(o.template), ".json"), ".template")
+	}
+	if _, err := stacks.CreateFromFile(ctx, name, o.template, o.parameters); err != nil {
+		return fmt.Errorf("-template %s: %w", o.template, err)
+	}
 	return nil
 }

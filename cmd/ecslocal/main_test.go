@@ -31,11 +31,11 @@ func TestRefusesScaleOutOfRange(t *testing.T) {
 	}
 }
 
-// serve runs ecslocal on a free port of 127.0.0.1 until the test ends and returns its
-// endpoint URL.
-func serve(t *testing.T) string {
+// serve runs ecslocal on a free port of 127.0.0.1, with -no-containers and the extra flags,
+// until the test ends and returns its endpoint URL.
+func serve(t *testing.T, extra ...string) string {
 	t.Helper()
-	url, _ := start(t)
+	url, _ := start(t, extra...)
 	return url
 }
 
@@ -56,14 +56,14 @@ func awsCLI(t *testing.T) []string {
 	return []string{path}
 }
 
-// TestAWSCLI drives ecslocal with the unmodified AWS CLI, as a user would.
-func TestAWSCLI(t *testing.T) {
+// cliFor returns runners of the AWS CLI against endpoint, with dummy credentials and a
+// configuration of its own: aws returns the CLI's error, ok fails the test on one.
+func cliFor(t *testing.T, endpoint string) (aws func(args ...string) (map[string]any, error), ok func(args ...string) map[string]any) {
 	cli := awsCLI(t)
-	endpoint := serve(t)
 	dir := t.TempDir()
 	env := append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_DEFAULT_REGION=us-east-1",
 		"AWS_PAGER=", "AWS_CONFIG_FILE="+filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"))
-	aws := func(args ...string) (map[string]any, error) {
+	aws = func(args ...string) (map[string]any, error) {
 		t.Helper()
 		argv := append(append(cli[1:len(cli):len(cli)], args...), "--endpoint-url", endpoint, "--output", "json")
 		cmd := exec.Command(cli[0], argv...)
@@ -82,7 +82,7 @@ func TestAWSCLI(t *testing.T) {
 		}
 		return v, nil
 	}
-	ok := func(args ...string) map[string]any {
+	ok = func(args ...string) map[string]any {
 		t.Helper()
 		v, err := aws(args...)
 		if err != nil {
@@ -90,6 +90,13 @@ func TestAWSCLI(t *testing.T) {
 		}
 		return v
 	}
+	return aws, ok
+}
+
+// TestAWSCLI drives ecslocal with the unmodified AWS CLI, as a user would.
+func TestAWSCLI(t *testing.T) {
+	aws, ok := cliFor(t, serve(t))
+	dir := t.TempDir()
 	taskdef := filepath.Join(dir, "taskdef.json")
 	if err := os.WriteFile(taskdef, []byte(`{"family": "web", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
 		"cpu": "256", "memory": "512", "containerDefinitions": [{"name": "app", "image": "app:1", "essential": true,

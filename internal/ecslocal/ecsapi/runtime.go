@@ -22,6 +22,23 @@ func (a *API) SetRunner(r Runner) {
 	a.mu.Unlock()
 }
 
+// SetHooks makes h run the lifecycle hooks of the deployments from now on, in place of
+// Options.Hooks: the Lambda service needs the endpoint, which is served after the API is
+// built. Call it before serving.
+func (a *API) SetHooks(h HookInvoker) {
+	a.mu.Lock()
+	a.hooks = h
+	a.mu.Unlock()
+}
+
+// SetAlarms makes r report the deployments' alarms from now on, in place of Options.Alarms.
+// Call it before serving.
+func (a *API) SetAlarms(r AlarmReader) {
+	a.mu.Lock()
+	a.alarms = r
+	a.mu.Unlock()
+}
+
 // UpdateTask lets the runner change a task's record: f runs with the API's lock held, so it
 // must not block or call the API. A task that reaches STOPPED lets a draining service become
 // INACTIVE.

@@ -1,7 +1,10 @@
 // Package server serves ecslocal's APIs over HTTP on one address, the way AWS_ENDPOINT_URL
 // points every SDK client at one endpoint: a POST with X-Amz-Target
 // AmazonEC2ContainerServiceV20141113.<Op> is Amazon ECS (awsJson1_1); a form POST with
-// Action=<Op>&Version=2015-12-01 is Elastic Load Balancing v2 (awsQuery).
+// Action=<Op>&Version=2015-12-01 is Elastic Load Balancing v2 (awsQuery). When set, a path
+// under /2015-03-31/functions is AWS Lambda (REST-JSON), X-Amz-Target
+// GraniteServiceVersion20100801.<Op> Amazon CloudWatch (awsJson1_0), and a form with
+// Version=2010-05-15 AWS CloudFormation (awsQuery).
 //
 // An operation is dispatched by name to the method of the same name on the API value, and
 // only when aws-sdk-go-v2's client has that operation: an operation the service has but
@@ -38,11 +41,35 @@ const (
 	maxBody = 10 << 20
 )
 
-// Handler serves the ECS and ELBv2 APIs.
+// Handler serves the ECS and ELBv2 APIs, and the services set with SetLambda,
+// SetCloudWatch and SetCloudFormation.
 type Handler struct {
 	ecs, elb dispatcher
 	log      *slog.Logger
+
+	lambda, cloudWatch, cloudFormation http.Handler
 }
+
+// The ways the other services' requests are told apart on the one endpoint.
+const (
+	// lambdaPath is the Lambda API's (REST-JSON) function resources.
+	lambdaPath = "/2015-03-31/functions"
+	// cloudWatchTargetPrefix is CloudWatch's awsJson1_0 X-Amz-Target prefix.
+	cloudWatchTargetPrefix = "GraniteServiceVersion20100801."
+	// cloudFormationVersion is the awsQuery Version of CloudFormation's forms.
+	cloudFormationVersion = "2010-05-15"
+)
+
+// SetLambda serves the Lambda API's requests (paths under /2015-03-31/functions) with l.
+func (h *Handler) SetLambda(l http.Handler) { h.lambda = l }
+
+// SetCloudWatch serves CloudWatch's requests (X-Amz-Target
+// GraniteServiceVersion20100801.<Op>) with cw.
+func (h *Handler) SetCloudWatch(cw http.Handler) { h.cloudWatch = cw }
+
+// SetCloudFormation serves CloudFormation's requests (forms with Version=2010-05-15) with
+// cfn; the form is parsed when it is called (r.PostForm).
+func (h *Handler) SetCloudFormation(cfn http.Handler) { h.cloudFormation = cfn }
 
 // New returns a Handler for ecsAPI (an *ecsapi.API) and elbAPI (an *elbapi.API). log may be
 // nil.
@@ -114,13 +141,25 @@ func requestID() string {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID()
 	w.Header().Set("x-amzn-RequestId", id)
+	if h.lambda != nil && (r.URL.Path == lambdaPath || strings.HasPrefix(r.URL.Path, lambdaPath+"/")) {
+		h.lambda.ServeHTTP(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		http.Error(w, "ecslocal serves the ECS and ELBv2 APIs: POST /", http.StatusMethodNotAllowed)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		if h.cloudWatch != nil && strings.HasPrefix(target, cloudWatchTargetPrefix) {
+			h.cloudWatch.ServeHTTP(w, r)
+			return
+		}
 		h.serveECS(w, r, target, id)
+		return
+	}
+	if h.cloudFormation != nil && r.ParseForm() == nil && r.PostForm.Get("Version") == cloudFormationVersion {
+		h.cloudFormation.ServeHTTP(w, r)
 		return
 	}
 	h.serveELB(w, r, id)

@@ -1,0 +1,118 @@
+package cloudwatch_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
+)
+
+// until polls cond every 20 ms for at most 15 s.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The construct's target-5xx alarm on a target group that HAProxy serves: the target's 500s,
+// counted from HAProxy's log, trip it, and it returns to OK once the errors stop.
+func TestAlarmOnHAProxyCounters(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if os.Getenv("GANGWAY_ECSLOCAL_REQUIRE") != "" || os.Getenv("CI") == "true" {
+			t.Fatal("haproxy is required here:", err)
+		}
+		t.Skip("haproxy is not installed; make test-ecslocal installs it")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	api := elbapi.New(elbapi.Options{Region: "us-east-1", Account: "000000000000"})
+	c := ecslocaltest.Start(t, ecsapi.New(ecsapi.Options{}), api).ELB
+	balancer := lb.New(api, lb.Options{Dir: t.TempDir(), Poll: 20 * time.Millisecond})
+	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", Account: "000000000000", TimeScale: 0.01, ELB: api, Counters: balancer})
+	done := make(chan struct{}, 3)
+	for _, run := range []func(context.Context) error{
+		targethealth.New(api, targethealth.Options{Scale: 0.1, Reconcile: 10 * time.Millisecond}).Run,
+		balancer.Run,
+		cw.Run,
+	} {
+		go func() {
+			_ = run(ctx)
+			done <- struct{}{}
+		}()
+	}
+	defer func() { cancel(); <-done; <-done; <-done }()
+
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer app.Close()
+	_, p, _ := net.SplitHostPort(app.Listener.Addr().String())
+	appPort, _ := strconv.Atoi(p)
+
+	tg := ecslocaltest.Must(c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("green"), Protocol: types.ProtocolEnumHttp,
+		Port: aws.Int32(int32(appPort)), VpcId: aws.String("vpc-1"), TargetType: types.TargetTypeEnumIp, HealthCheckPath: aws.String("/ready"),
+		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2),
+	})).Get(t).TargetGroups[0]
+	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: tg.TargetGroupArn, Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1")}}})).Get(t)
+	front := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("web")})).Get(t).LoadBalancers[0]
+	port := ecslocaltest.FreePort(t)
+	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: front.LoadBalancerArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: tg.TargetGroupArn}}})).Get(t)
+	// A new connection per request: an idle one may be answered by a replaced HAProxy.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	get := func(path string) int {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	until(t, "the target serving through HAProxy", func() bool { return get("/") == 200 })
+
+	tgDim := *tg.TargetGroupArn
+	tgDim = tgDim[strings.Index(tgDim, ":targetgroup/")+1:]
+	lbDim := *front.LoadBalancerArn
+	lbDim = lbDim[strings.Index(lbDim, ":loadbalancer/")+len(":loadbalancer/"):]
+	if err := cw.PutMetricAlarm(cloudwatch.Alarm{AlarmName: "green-target-5xx", Namespace: "AWS/ApplicationELB", MetricName: "HTTPCode_Target_5XX_Count",
+		Statistic: "Sum", Period: 60, EvaluationPeriods: 1, DatapointsToAlarm: 1, Threshold: 5, ComparisonOperator: "GreaterThanOrEqualToThreshold",
+		TreatMissingData: "notBreaching", Dimensions: []cloudwatch.Dimension{{Name: "LoadBalancer", Value: lbDim}, {Name: "TargetGroup", Value: tgDim}}}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string { s, _ := cw.AlarmState("green-target-5xx"); return s }
+	until(t, "the alarm OK before any error", func() bool { return state() == cloudwatch.StateOK })
+	for range 20 {
+		if got := get("/fail"); got != 500 {
+			t.Fatalf("GET /fail through the load balancer: %d, want the target's 500", got)
+		}
+	}
+	until(t, "the alarm in ALARM after 20 target 5xx", func() bool { return state() == cloudwatch.StateAlarm })
+	if n := balancer.Counters()[*tg.TargetGroupArn].Target5XX; n < 20 {
+		t.Fatalf("the counters have %d target 5xx, want 20", n)
+	}
+	until(t, "the alarm OK again once the errors stop", func() bool { return state() == cloudwatch.StateOK })
+}
