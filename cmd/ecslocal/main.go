@@ -98,7 +98,7 @@ type options struct {
 	images                imageMap
 	healthScale           float64
 	timeScale             float64
-	lambdaRIE string
+	lambdaRIE             string
 	// A stack created at start from a template, and where CreateStack's assets are.
 	template, stackName, assets string
 	parameters                  paramMap
