@@ -135,6 +135,32 @@ func TestClientGoneCancelsSlowRequest(t *testing.T) {
 }
 
 // A request pipelined behind a slow one, sent while the watcher reads, is served.
+// While the handler waits for a body the client is slow to send, the watch timer does
+// not wait with it (it once blocked on the body's lock, holding the connection's): the
+// watcher starts once the body is in, and sees the client leave.
+func TestClientGoneAfterSlowBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cancelled := make(chan time.Duration, 1)
+		start := time.Now()
+		ln := startMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if b, err := io.ReadAll(r.Body); string(b) != "body" || err != nil {
+				t.Errorf("body %q, %v", b, err)
+			}
+			<-r.Context().Done()
+			cancelled <- time.Since(start)
+		})})
+		c, _ := dialMem(t, ln)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+		time.Sleep(3*watchAfter + watchAfter/2)
+		io.WriteString(c, "body")
+		time.Sleep(watchAfter + watchAfter/2) // the watcher starts at the next tick
+		c.Close()
+		if at := <-cancelled; at != 5*watchAfter {
+			t.Fatalf("context cancelled after %v, want at the client's close (%v)", at, 5*watchAfter)
+		}
+	})
+}
+
 func TestPipelinedDuringSlowRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ln := startMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
