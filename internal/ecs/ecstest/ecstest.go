@@ -179,13 +179,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // Client returns an ECS client for the server that does not retry on its own (each retry
 // would replay the next recorded response; the code under test does its own backoff).
-func (s *Server) Client() *ecssdk.Client {
-	return ecssdk.New(ecssdk.Options{
+func (s *Server) Client() *ecssdk.Client { return ecssdk.New(s.options()) }
+
+// InProcessClient is Client with each call answered in the calling goroutine, without a
+// connection: for a test in a testing/synctest bubble, whose fake clock stands still while
+// a goroutine waits on a real socket. The Server itself is started outside the bubble.
+func (s *Server) InProcessClient() *ecssdk.Client {
+	o := s.options()
+	o.HTTPClient = handlerClient{http.HandlerFunc(s.serve)}
+	return ecssdk.New(o)
+}
+
+func (s *Server) options() ecssdk.Options {
+	return ecssdk.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(s.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
 		RetryMaxAttempts: 1,
-	})
+	}
+}
+
+// handlerClient answers requests with a handler, as the SDK's HTTP client would with a
+// server's answer.
+type handlerClient struct{ h http.Handler }
+
+func (c handlerClient) Do(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 // Env returns the environment variables that point the AWS SDK's default configuration at
