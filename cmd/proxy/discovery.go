@@ -13,7 +13,7 @@ import (
 	ecssdk "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/gangway-ecs/gangway/internal/ecs"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // ecsDiscovery is what `proxy run` gives the data plane as proxy.Options.ECS: the endpoints
@@ -41,7 +41,7 @@ const ecsSetupRetryMax = 2 * time.Minute
 // Run is proxy.Options.ECS: it runs the discovery of d until ctx ends, passing each endpoint
 // set to update as "ip:port" strings and each failure to onError. A discovery that cannot be
 // set up yet (no region, task metadata unavailable) is retried, each failure reported.
-func (e *ecsDiscovery) Run(ctx context.Context, d proxy.ECSDiscovery, update func([]string), onError func(error)) {
+func (e *ecsDiscovery) Run(ctx context.Context, d spec.ECSDiscovery, update func([]string), onError func(error)) {
 	wait := min(d.Refresh, ecsSetupRetryMax)
 	for {
 		disc, err := e.discovery(ctx, d)
@@ -71,7 +71,7 @@ func (e *ecsDiscovery) Run(ctx context.Context, d proxy.ECSDiscovery, update fun
 }
 
 // discovery builds the ecs.Discovery of d.
-func (e *ecsDiscovery) discovery(ctx context.Context, d proxy.ECSDiscovery) (*ecs.Discovery, error) {
+func (e *ecsDiscovery) discovery(ctx context.Context, d spec.ECSDiscovery) (*ecs.Discovery, error) {
 	client, err := e.ecsClient(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ecs service %s: %w", d.Service, err)

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/ecs/ecstest"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // awsEnv points the AWS SDK's default configuration at s, with no region and no shared
@@ -68,7 +68,7 @@ func runningTask(id, ip string) string {
 
 // runDiscovery runs e.Run for d in a goroutine and returns its events ("update a,b" or
 // "error ...") and a stop function that cancels it and waits for it to return.
-func runDiscovery(t *testing.T, e *ecsDiscovery, d proxy.ECSDiscovery) (<-chan string, func()) {
+func runDiscovery(t *testing.T, e *ecsDiscovery, d spec.ECSDiscovery) (<-chan string, func()) {
 	t.Helper()
 	events := make(chan string, 256)
 	send := func(s string) {
@@ -117,7 +117,7 @@ func TestECSDiscoveryInOwnCluster(t *testing.T) {
 	md := metadataServer(t)
 	e := newECSDiscovery(func(k string) string { return map[string]string{"ECS_CONTAINER_METADATA_URI_V4": md}[k] }, discardLogger())
 
-	events, stop := runDiscovery(t, e, proxy.ECSDiscovery{Service: "orders", Port: 3000, Refresh: 20 * time.Millisecond})
+	events, stop := runDiscovery(t, e, spec.ECSDiscovery{Service: "orders", Port: 3000, Refresh: 20 * time.Millisecond})
 	want := []string{"update 10.0.1.5:3000", "error ecs service orders: ListTasks", "update 10.0.1.5:3000"}
 	for i, w := range want {
 		if ev := nextEvent(t, events); !strings.HasPrefix(ev, w) {
@@ -144,7 +144,7 @@ func TestECSDiscoveryOutsideECS(t *testing.T) {
 	s.Default("ListTasks", ecstest.OK(`{"taskArns": []}`))
 	e := newECSDiscovery(func(string) string { return "" }, discardLogger())
 
-	events, stop := runDiscovery(t, e, proxy.ECSDiscovery{Service: "orders", Port: 3000, Refresh: 10 * time.Millisecond})
+	events, stop := runDiscovery(t, e, spec.ECSDiscovery{Service: "orders", Port: 3000, Refresh: 10 * time.Millisecond})
 	for i := range 2 {
 		ev := nextEvent(t, events)
 		if !strings.Contains(ev, "ecs service orders: no ecs.cluster, and the task's own cluster is unknown: not in an ECS task (ECS_CONTAINER_METADATA_URI_V4 is not set)") {
@@ -156,7 +156,7 @@ func TestECSDiscoveryOutsideECS(t *testing.T) {
 		t.Fatalf("%d ListTasks calls without a cluster to ask", n)
 	}
 
-	events, _ = runDiscovery(t, e, proxy.ECSDiscovery{Cluster: "prod", Service: "orders", Port: 3000, Refresh: time.Hour})
+	events, _ = runDiscovery(t, e, spec.ECSDiscovery{Cluster: "prod", Service: "orders", Port: 3000, Refresh: time.Hour})
 	if ev := nextEvent(t, events); ev != "update " {
 		t.Fatalf("with ecs.cluster: %q, want an empty update", ev)
 	}

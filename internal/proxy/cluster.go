@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // ConnectTimeout bounds connecting to an upstream endpoint, TLS handshake included. It is
@@ -63,7 +64,7 @@ type endpoint struct {
 // expiry and applying discovered endpoint sets, and, for ECS discovery, one that runs
 // Options.ECS; stop ends both and waits.
 type cluster struct {
-	spec Cluster
+	spec spec.Cluster
 	srv  *Server
 	// transport sends requests to endpoints: an h1Pool for HTTP/1.1, an http.Transport for
 	// HTTP/2. Both are connection pools keyed by endpoint address.
@@ -100,7 +101,7 @@ type cluster struct {
 
 // newCluster builds a cluster without starting it or reporting anything: a failed Apply
 // drops it with stop, leaving no trace.
-func newCluster(srv *Server, spec Cluster) (*cluster, error) {
+func newCluster(srv *Server, spec spec.Cluster) (*cluster, error) {
 	if spec.ECS != nil && srv.ecs == nil {
 		return nil, fmt.Errorf("cluster %q: ecs discovery of service %q is not available: the data plane was built without proxy.Options.ECS", spec.Name, spec.ECS.Service)
 	}
@@ -481,7 +482,7 @@ func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
 // probe runs one active health check against addr.
 func (c *cluster) probe(ctx context.Context, addr string) error {
 	hc := c.spec.HealthCheck
-	if hc.Type == TCPHealthCheck {
+	if hc.Type == spec.TCPHealthCheck {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -504,7 +505,7 @@ func (c *cluster) probe(ctx context.Context, addr string) error {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	if !hc.accepts(resp.StatusCode) {
+	if !hc.Accepts(resp.StatusCode) {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
@@ -580,9 +581,9 @@ func (c *cluster) pick(skip *endpoint) (*endpoint, error) {
 	}
 	var i int
 	switch c.spec.LBPolicy {
-	case Random:
+	case spec.Random:
 		i = rand.IntN(n)
-	case LeastRequest:
+	case spec.LeastRequest:
 		i = rand.IntN(n)
 		if n > 1 {
 			j := rand.IntN(n - 1)

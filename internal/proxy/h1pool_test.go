@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // An endpoint that closes idle keep-alive connections sooner than the pool does: the
@@ -36,7 +38,7 @@ func TestH1PoolRetriesStaleConnection(t *testing.T) {
 	}
 	go up.Serve(ln)
 	t.Cleanup(func() { up.Close() })
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := newClient()
 	for i := range 3 {
 		if code, body := get(t, c, srv.url("public", "/")); code != 200 || body != "ok" {
@@ -68,7 +70,7 @@ func TestH1PoolFraming(t *testing.T) {
 			go serveRawUpstream(c)
 		}
 	}()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := newClient()
 	for i := range 2 {
 		if code, body := get(t, c, srv.url("public", "/length")); code != 200 || body != "hello" {
@@ -174,7 +176,7 @@ func TestH1PoolEarlyResponse(t *testing.T) {
 			}()
 		}
 	}()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 
 	c := rawConn(t, srv.Addr("public"))
 	const size = 32 << 20 // far more than the socket buffers hold

@@ -47,7 +47,7 @@ type httpHandler struct {
 	trusted  []netip.Prefix
 	ready    string
 	probe    http.Handler
-	paths    PathNormalization
+	paths    pathNormalizer
 	listener string
 }
 

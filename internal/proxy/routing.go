@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gangway-ecs/gangway/internal/httpascii"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // table is one immutable generation of routes and the clusters they send to. The Server
@@ -23,7 +24,7 @@ type table struct {
 
 // route is a compiled Route.
 type route struct {
-	spec    Route
+	spec    spec.Route
 	cluster *cluster
 	scheme  string // of upstream URLs: http or https
 	bufs    *bufferPool

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // certReloadInterval is how often, at most, a listener looks at its certificate files.
@@ -128,20 +130,20 @@ var tls12CipherSuites = []uint16{
 
 // serverTLSConfig builds a listener's TLS configuration: TLS 1.2 at least with AEAD suites
 // only, certificates from the reloader, and the client certificate policy.
-func serverTLSConfig(spec *ServerTLS, certs *certReloader) (*tls.Config, error) {
+func serverTLSConfig(sp *spec.ServerTLS, certs *certReloader) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites, GetCertificate: certs.GetCertificate}
-	if spec.ClientAuth != NoClientCert {
-		pem, err := os.ReadFile(spec.ClientCAFile)
+	if sp.ClientAuth != spec.NoClientCert {
+		pem, err := os.ReadFile(sp.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("client CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s: no PEM certificate found", spec.ClientCAFile)
+			return nil, fmt.Errorf("client CA %s: no PEM certificate found", sp.ClientCAFile)
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		if spec.ClientAuth == RequireClientCert {
+		if sp.ClientAuth == spec.RequireClientCert {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	}

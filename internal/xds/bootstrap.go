@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // BootstrapOptions describe the Envoy that EnvoyBootstrap configures.
@@ -144,7 +144,7 @@ func controlPlaneCluster(o BootstrapOptions) (*cluster.Cluster, error) {
 		if (o.CertFile == "") != (o.KeyFile == "") {
 			return nil, errors.New("control plane TLS: set both the client certificate and its key, or neither")
 		}
-		c.TransportSocket = transportSocket(upstreamTLS(&proxy.UpstreamTLS{
+		c.TransportSocket = transportSocket(upstreamTLS(&spec.UpstreamTLS{
 			CAFile: o.CAFile, ServerName: o.ServerName, CertFile: o.CertFile, KeyFile: o.KeyFile,
 		}, true))
 	}

@@ -34,7 +34,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gangway-ecs/gangway/internal/health"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // The data plane's xDS checks.
@@ -67,7 +67,7 @@ type ClientOptions struct {
 	// once per new version, inside Health.Batch together with the version and check
 	// updates: it must not call Batch, Snapshot or Evaluate on that registry. An error
 	// rejects the version (NACK); the last applied version keeps serving. Required.
-	Apply func(spec *proxy.Spec, version string) error
+	Apply func(spec *spec.Spec, version string) error
 	// Health receives the xds.* checks and, on each applied version, the config version.
 	// Required.
 	Health *health.Registry
@@ -579,19 +579,6 @@ func (s *session) answerAll(v string, nack error) error {
 		}
 	}
 	return nil
-}
-
-func (r *Resources) add(m proto.Message) {
-	switch m := m.(type) {
-	case *listener.Listener:
-		r.Listeners = append(r.Listeners, m)
-	case *route.RouteConfiguration:
-		r.Routes = append(r.Routes, m)
-	case *cluster.Cluster:
-		r.Clusters = append(r.Clusters, m)
-	case *endpoint.ClusterLoadAssignment:
-		r.Endpoints = append(r.Endpoints, m)
-	}
 }
 
 // reportApplied sets every xDS check RUNNING at v.

@@ -33,7 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/gangway-ecs/gangway/internal/config"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // Resources is one compiled configuration: every xDS resource, and the version that names
@@ -77,10 +77,10 @@ const (
 
 // Compile turns a configuration into xDS resources. cfg must come from config.Parse, Load or
 // Default. Every resource passes its generated ValidateAll. The data plane's own translation
-// (proxy.FromConfig) fixes the meaning of every field, so Compile and proxy.FromConfig can
+// (config.ToSpec) fixes the meaning of every field, so Compile and config.ToSpec can
 // never disagree; ToSpec is the inverse of Compile.
 func Compile(cfg *config.Config) (*Resources, error) {
-	spec, err := proxy.FromConfig(cfg)
+	spec, err := config.ToSpec(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", cfg.File, err)
 	}
@@ -88,28 +88,28 @@ func Compile(cfg *config.Config) (*Resources, error) {
 }
 
 // FromSpec compiles a data plane Spec into xDS resources and computes their version.
-// spec.Version is not used: the version is a hash of the resources.
-func FromSpec(spec *proxy.Spec) (*Resources, error) {
+// sp.Version is not used: the version is a hash of the resources.
+func FromSpec(sp *spec.Spec) (*Resources, error) {
 	res := &Resources{}
 	hasHTTP := false
-	for i := range spec.Listeners {
-		l := &spec.Listeners[i]
-		out, err := compileListener(spec, l)
+	for i := range sp.Listeners {
+		l := &sp.Listeners[i]
+		out, err := compileListener(sp, l)
 		if err != nil {
 			return nil, fmt.Errorf("listener %q: %w", l.Name, err)
 		}
 		res.Listeners = append(res.Listeners, out)
-		hasHTTP = hasHTTP || l.Protocol == proxy.HTTP
+		hasHTTP = hasHTTP || l.Protocol == spec.HTTP
 	}
 	if hasHTTP {
-		rc, err := compileRoutes(spec.Routes)
+		rc, err := compileRoutes(sp.Routes)
 		if err != nil {
 			return nil, err
 		}
 		res.Routes = append(res.Routes, rc)
 	}
-	for i := range spec.Clusters {
-		c := &spec.Clusters[i]
+	for i := range sp.Clusters {
+		c := &sp.Clusters[i]
 		out, cla, err := compileCluster(c)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
@@ -200,18 +200,18 @@ func messages[T proto.Message](in []T) []proto.Message {
 
 // ---- listeners
 
-func compileListener(spec *proxy.Spec, l *proxy.Listener) (*listener.Listener, error) {
+func compileListener(sp *spec.Spec, l *spec.Listener) (*listener.Listener, error) {
 	addr, err := socketAddress(l.Address)
 	if err != nil {
 		return nil, err
 	}
-	meta := map[string]any{metaListenerGrace: spec.ListenerGrace.String()}
-	if spec.Demo != nil {
-		meta[metaDemoUpstream] = spec.Demo.Address
+	meta := map[string]any{metaListenerGrace: sp.ListenerGrace.String()}
+	if sp.Demo != nil {
+		meta[metaDemoUpstream] = sp.Demo.Address
 	}
 	chain := &listener.FilterChain{}
 	switch l.Protocol {
-	case proxy.TCP:
+	case spec.TCP:
 		chain.Filters = []*listener.Filter{networkFilter(wellknown.TCPProxy, &tcpproxy.TcpProxy{
 			StatPrefix:       l.Name,
 			ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: l.Cluster},
@@ -222,7 +222,7 @@ func compileListener(spec *proxy.Spec, l *proxy.Listener) (*listener.Listener, e
 		if l.ReadinessPath != "" {
 			meta[metaReadinessPath] = l.ReadinessPath
 		}
-		chain.Filters = []*listener.Filter{networkFilter(wellknown.HTTPConnectionManager, compileHCM(spec, l))}
+		chain.Filters = []*listener.Filter{networkFilter(wellknown.HTTPConnectionManager, compileHCM(sp, l))}
 		if l.TLS != nil {
 			chain.TransportSocket = transportSocket(downstreamTLS(l.TLS))
 		}
@@ -235,15 +235,15 @@ func compileListener(spec *proxy.Spec, l *proxy.Listener) (*listener.Listener, e
 	}, nil
 }
 
-func compileHCM(spec *proxy.Spec, l *proxy.Listener) *hcm.HttpConnectionManager {
+func compileHCM(sp *spec.Spec, l *spec.Listener) *hcm.HttpConnectionManager {
 	codec := hcm.HttpConnectionManager_HTTP1
 	if l.TLS != nil || l.H2C {
 		// AUTO picks HTTP/2 from ALPN over TLS, or from the HTTP/2 preface in clear text.
 		codec = hcm.HttpConnectionManager_AUTO
 	}
-	common := &core.HttpProtocolOptions{IdleTimeout: durationpb.New(spec.IdleTimeout)}
-	if spec.WriteTimeout > 0 {
-		common.MaxStreamDuration = durationpb.New(spec.WriteTimeout)
+	common := &core.HttpProtocolOptions{IdleTimeout: durationpb.New(sp.IdleTimeout)}
+	if sp.WriteTimeout > 0 {
+		common.MaxStreamDuration = durationpb.New(sp.WriteTimeout)
 	}
 	m := &hcm.HttpConnectionManager{
 		StatPrefix: l.Name,
@@ -257,8 +257,8 @@ func compileHCM(spec *proxy.Spec, l *proxy.Listener) *hcm.HttpConnectionManager 
 			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&router.Router{})},
 		}},
 		CommonHttpProtocolOptions: common,
-		RequestHeadersTimeout:     durationpb.New(spec.ReadHeaderTimeout),
-		MaxRequestHeadersKb:       wrapperspb.UInt32(headerKB(spec.MaxHeaderBytes)),
+		RequestHeadersTimeout:     durationpb.New(sp.ReadHeaderTimeout),
+		MaxRequestHeadersKb:       wrapperspb.UInt32(headerKB(sp.MaxHeaderBytes)),
 		// Always explicit: Envoy's defaults (no normalization) are not Gangway's.
 		NormalizePath:                wrapperspb.Bool(l.Paths.Normalize),
 		MergeSlashes:                 l.Paths.MergeSlashes,
@@ -281,11 +281,11 @@ func compileHCM(spec *proxy.Spec, l *proxy.Listener) *hcm.HttpConnectionManager 
 }
 
 // escapedSlashesAction maps the data plane's actions to Envoy's; ToSpec inverts it.
-var escapedSlashesAction = map[proxy.EscapedSlashesAction]hcm.HttpConnectionManager_PathWithEscapedSlashesAction{
-	proxy.KeepEscapedSlashes:   hcm.HttpConnectionManager_KEEP_UNCHANGED,
-	proxy.RejectEscapedSlashes: hcm.HttpConnectionManager_REJECT_REQUEST,
-	proxy.UnescapeAndRedirect:  hcm.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
-	proxy.UnescapeAndForward:   hcm.HttpConnectionManager_UNESCAPE_AND_FORWARD,
+var escapedSlashesAction = map[spec.EscapedSlashesAction]hcm.HttpConnectionManager_PathWithEscapedSlashesAction{
+	spec.KeepEscapedSlashes:   hcm.HttpConnectionManager_KEEP_UNCHANGED,
+	spec.RejectEscapedSlashes: hcm.HttpConnectionManager_REJECT_REQUEST,
+	spec.UnescapeAndRedirect:  hcm.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+	spec.UnescapeAndForward:   hcm.HttpConnectionManager_UNESCAPE_AND_FORWARD,
 }
 
 // headerKB converts a byte limit to Envoy's KiB limit, rounding up within Envoy's bounds.
@@ -294,7 +294,7 @@ func headerKB(bytes int) uint32 {
 	return uint32(min(max(kb, 1), maxRequestHeadersKB))
 }
 
-func downstreamTLS(t *proxy.ServerTLS) *tlsv3.DownstreamTlsContext {
+func downstreamTLS(t *spec.ServerTLS) *tlsv3.DownstreamTlsContext {
 	ctx := &tlsv3.DownstreamTlsContext{
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsParams: &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
@@ -305,11 +305,11 @@ func downstreamTLS(t *proxy.ServerTLS) *tlsv3.DownstreamTlsContext {
 			AlpnProtocols: slices.Clone(downstreamALPN),
 		},
 	}
-	if t.ClientAuth != proxy.NoClientCert {
+	if t.ClientAuth != spec.NoClientCert {
 		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{
 			ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: fileSource(t.ClientCAFile)},
 		}
-		ctx.RequireClientCertificate = wrapperspb.Bool(t.ClientAuth == proxy.RequireClientCert)
+		ctx.RequireClientCertificate = wrapperspb.Bool(t.ClientAuth == spec.RequireClientCert)
 	}
 	return ctx
 }
@@ -381,7 +381,7 @@ func metadata(fields map[string]any) *core.Metadata {
 
 // ---- routes
 
-func compileRoutes(routes []proxy.Route) (*route.RouteConfiguration, error) {
+func compileRoutes(routes []spec.Route) (*route.RouteConfiguration, error) {
 	compiled := make([]hostRoute, len(routes))
 	for i := range routes {
 		r, err := compileRoute(&routes[i])
@@ -397,7 +397,7 @@ func compileRoutes(routes []proxy.Route) (*route.RouteConfiguration, error) {
 	}, nil
 }
 
-func compileRoute(r *proxy.Route) (*route.Route, error) {
+func compileRoute(r *spec.Route) (*route.Route, error) {
 	m := &route.RouteMatch{}
 	switch {
 	case r.Path.Regex != nil:
@@ -470,16 +470,16 @@ func setHeaders(h map[string]string) []*core.HeaderValueOption {
 
 // ---- clusters
 
-func compileCluster(c *proxy.Cluster) (*cluster.Cluster, *endpoint.ClusterLoadAssignment, error) {
+func compileCluster(c *spec.Cluster) (*cluster.Cluster, *endpoint.ClusterLoadAssignment, error) {
 	out := &cluster.Cluster{
 		Name:           c.Name,
 		ConnectTimeout: durationpb.New(ConnectTimeout),
 	}
 	meta := map[string]any{metaMaxIdleConns: c.MaxIdleConnsPerEndpoint}
 	switch c.LBPolicy {
-	case proxy.LeastRequest:
+	case spec.LeastRequest:
 		out.LbPolicy = cluster.Cluster_LEAST_REQUEST
-	case proxy.Random:
+	case spec.Random:
 		out.LbPolicy = cluster.Cluster_RANDOM
 	default:
 		out.LbPolicy = cluster.Cluster_ROUND_ROBIN
@@ -583,7 +583,7 @@ func loadAssignment(name string, eps []*endpoint.LbEndpoint) *endpoint.ClusterLo
 	}
 }
 
-func upstreamTLS(t *proxy.UpstreamTLS, http2 bool) *tlsv3.UpstreamTlsContext {
+func upstreamTLS(t *spec.UpstreamTLS, http2 bool) *tlsv3.UpstreamTlsContext {
 	common := &tlsv3.CommonTlsContext{
 		TlsParams: &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
 	}
@@ -614,14 +614,14 @@ func upstreamTLS(t *proxy.UpstreamTLS, http2 bool) *tlsv3.UpstreamTlsContext {
 	return &tlsv3.UpstreamTlsContext{CommonTlsContext: common, Sni: t.ServerName}
 }
 
-func compileHealthCheck(hc *proxy.HealthCheck, http2 bool) *core.HealthCheck {
+func compileHealthCheck(hc *spec.HealthCheck, http2 bool) *core.HealthCheck {
 	out := &core.HealthCheck{
 		Timeout:            durationpb.New(hc.Timeout),
 		Interval:           durationpb.New(hc.Interval),
 		HealthyThreshold:   wrapperspb.UInt32(uint32(hc.HealthyThreshold)),
 		UnhealthyThreshold: wrapperspb.UInt32(uint32(hc.UnhealthyThreshold)),
 	}
-	if hc.Type == proxy.TCPHealthCheck {
+	if hc.Type == spec.TCPHealthCheck {
 		out.HealthChecker = &core.HealthCheck_TcpHealthCheck_{TcpHealthCheck: &core.HealthCheck_TcpHealthCheck{}}
 		return out
 	}
@@ -640,7 +640,7 @@ func compileHealthCheck(hc *proxy.HealthCheck, http2 bool) *core.HealthCheck {
 // compileOutlier maps Gangway's two triggers onto Envoy's consecutive-5xx (upstream
 // responses) and consecutive local-origin failures (connect failures), and turns off Envoy's
 // detectors that Gangway does not have.
-func compileOutlier(o *proxy.Outlier) *cluster.OutlierDetection {
+func compileOutlier(o *spec.Outlier) *cluster.OutlierDetection {
 	enforce := func(n int) *wrapperspb.UInt32Value {
 		if n > 0 {
 			return wrapperspb.UInt32(100)
@@ -663,4 +663,17 @@ func compileOutlier(o *proxy.Outlier) *cluster.OutlierDetection {
 		out.ConsecutiveLocalOriginFailure = wrapperspb.UInt32(uint32(o.ConsecutiveConnectFailures))
 	}
 	return out
+}
+
+func (r *Resources) add(m proto.Message) {
+	switch m := m.(type) {
+	case *listener.Listener:
+		r.Listeners = append(r.Listeners, m)
+	case *route.RouteConfiguration:
+		r.Routes = append(r.Routes, m)
+	case *cluster.Cluster:
+		r.Clusters = append(r.Clusters, m)
+	case *endpoint.ClusterLoadAssignment:
+		r.Endpoints = append(r.Endpoints, m)
+	}
 }

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gangway-ecs/gangway/internal/config"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -149,16 +149,16 @@ func firstDiff(want, got string) string {
 }
 
 // TestRoundTrip checks that the data plane gets from the resources exactly what it gets from
-// the configuration: ToSpec(Compile(cfg)) equals proxy.FromConfig(cfg), up to what has no
+// the configuration: ToSpec(Compile(cfg)) equals config.ToSpec(cfg), up to what has no
 // meaning (order of listeners and clusters, redundant host patterns, an unused client CA).
 func TestRoundTrip(t *testing.T) {
 	for _, file := range exampleConfigs(t) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			cfg := parseFile(t, file)
-			want, err := proxy.FromConfig(cfg)
+			want, err := config.ToSpec(cfg)
 			if err != nil {
 				if _, cerr := Compile(cfg); cerr == nil {
-					t.Fatalf("FromConfig fails (%v) but Compile succeeds", err)
+					t.Fatalf("config.ToSpec fails (%v) but Compile succeeds", err)
 				}
 				t.Logf("not compiled: %v", err)
 				return
@@ -186,12 +186,12 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // normalize removes the differences that do not change what the data plane does.
-func normalize(s *proxy.Spec) {
+func normalize(s *spec.Spec) {
 	s.Version = ""
 	sort.Slice(s.Listeners, func(i, j int) bool { return s.Listeners[i].Name < s.Listeners[j].Name })
 	sort.Slice(s.Clusters, func(i, j int) bool { return s.Clusters[i].Name < s.Clusters[j].Name })
 	for i := range s.Listeners {
-		if t := s.Listeners[i].TLS; t != nil && t.ClientAuth == proxy.NoClientCert {
+		if t := s.Listeners[i].TLS; t != nil && t.ClientAuth == spec.NoClientCert {
 			t.ClientCAFile = ""
 		}
 		if len(s.Listeners[i].TrustedProxies) == 0 {
@@ -199,7 +199,7 @@ func normalize(s *proxy.Spec) {
 		}
 	}
 	for i := range s.Clusters {
-		if hc := s.Clusters[i].HealthCheck; hc != nil && hc.Type == proxy.TCPHealthCheck {
+		if hc := s.Clusters[i].HealthCheck; hc != nil && hc.Type == spec.TCPHealthCheck {
 			hc.Path, hc.Expected = "", nil // unused by TCP checks
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // DataPlane runs the versions a Client receives on a proxy.Server: the first version builds
@@ -24,7 +25,7 @@ func NewDataPlane(ctx context.Context, opts proxy.Options) *DataPlane {
 }
 
 // Apply starts the server with spec, or applies spec to it.
-func (d *DataPlane) Apply(spec *proxy.Spec, _ string) error {
+func (d *DataPlane) Apply(spec *spec.Spec, _ string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.srv != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // TestTrafficThroughXDS drives a real data plane (proxy.Server) over xDS: traffic flows at
@@ -136,7 +137,7 @@ func TestDataPlaneStartsAfterAFailedFirstVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	specFor := func(addr string) *proxy.Spec {
+	specFor := func(addr string) *spec.Spec {
 		t.Helper()
 		cfg, err := config.Parse("dp.yaml", []byte(fmt.Sprintf(`
 listeners: [{name: public, address: %q}]
@@ -146,7 +147,7 @@ clusters: [{name: app, endpoints: ["127.0.0.1:1"]}]
 		if err != nil {
 			t.Fatal(err)
 		}
-		spec, err := proxy.FromConfig(cfg)
+		spec, err := config.ToSpec(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -246,9 +246,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// maxMessageSize bounds one xDS message, both ways.
-const maxMessageSize = 64 << 20
-
 // NodeStatus is one connected node's state.
 type NodeStatus struct {
 	ID string

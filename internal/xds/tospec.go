@@ -29,9 +29,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/httpascii"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // ResourceError is a resource that the data plane cannot run. Its message names the resource
@@ -93,13 +92,13 @@ const (
 // HTTP listener), and settings that are global in Gangway but per listener in Envoy (header
 // timeout, idle timeout, maximum header size, listener grace, demo upstream) must agree
 // across listeners.
-func ToSpec(res *Resources) (*proxy.Spec, error) {
-	s := &proxy.Spec{
+func ToSpec(res *Resources) (*spec.Spec, error) {
+	s := &spec.Spec{
 		Version:           res.Version,
-		ReadHeaderTimeout: config.DefaultTimeoutReadHeader,
-		IdleTimeout:       config.DefaultTimeoutIdle,
-		MaxHeaderBytes:    config.DefaultMaxHeaderBytes,
-		ListenerGrace:     config.DefaultListenerGrace,
+		ReadHeaderTimeout: spec.DefaultReadHeaderTimeout,
+		IdleTimeout:       spec.DefaultIdleTimeout,
+		MaxHeaderBytes:    spec.DefaultMaxHeaderBytes,
+		ListenerGrace:     spec.DefaultListenerGrace,
 	}
 	g := &globals{}
 	routeConfig := ""
@@ -201,7 +200,7 @@ var (
 	)
 )
 
-func listenerToSpec(l *listener.Listener, s *proxy.Spec, g *globals) (out proxy.Listener, routeConfig string, err error) {
+func listenerToSpec(l *listener.Listener, s *spec.Spec, g *globals) (out spec.Listener, routeConfig string, err error) {
 	out.Name = l.GetName()
 	if err := checkFields(l.ProtoReflect(), listenerFields, ""); err != nil {
 		return out, "", err
@@ -233,7 +232,7 @@ func listenerToSpec(l *listener.Listener, s *proxy.Spec, g *globals) (out proxy.
 		return out, "", err
 	}
 	if demo != "" {
-		s.Demo = &proxy.Demo{Address: demo}
+		s.Demo = &spec.Demo{Address: demo}
 	}
 
 	if len(l.GetFilterChains()) != 1 {
@@ -247,7 +246,7 @@ func listenerToSpec(l *listener.Listener, s *proxy.Spec, g *globals) (out proxy.
 	cfg := fc.GetFilters()[0].GetTypedConfig()
 	switch {
 	case cfg.MessageIs(&tcpproxy.TcpProxy{}):
-		out.Protocol = proxy.TCP
+		out.Protocol = spec.TCP
 		tp := &tcpproxy.TcpProxy{}
 		if err := unpack(cfg, tp, tcpProxyFields, fpath); err != nil {
 			return out, "", err
@@ -285,7 +284,7 @@ func listenerToSpec(l *listener.Listener, s *proxy.Spec, g *globals) (out proxy.
 	return out, routeConfig, nil
 }
 
-func hcmToSpec(m *hcm.HttpConnectionManager, out *proxy.Listener, s *proxy.Spec, g *globals, path string) (string, error) {
+func hcmToSpec(m *hcm.HttpConnectionManager, out *spec.Listener, s *spec.Spec, g *globals, path string) (string, error) {
 	switch m.GetCodecType() {
 	case hcm.HttpConnectionManager_AUTO:
 		out.H2C = out.TLS == nil
@@ -310,7 +309,7 @@ func hcmToSpec(m *hcm.HttpConnectionManager, out *proxy.Listener, s *proxy.Spec,
 		return "", err
 	}
 
-	readHeader := config.DefaultTimeoutReadHeader
+	readHeader := spec.DefaultReadHeaderTimeout
 	if d := m.GetRequestHeadersTimeout(); d != nil {
 		readHeader = d.AsDuration()
 	}
@@ -340,7 +339,7 @@ func hcmToSpec(m *hcm.HttpConnectionManager, out *proxy.Listener, s *proxy.Spec,
 	s.ReadHeaderTimeout, s.IdleTimeout, s.WriteTimeout, s.MaxHeaderBytes = cur.readHeader, cur.idle, cur.write, cur.headerBytes
 
 	// Unset fields mean what they mean to Envoy: no normalization, escaped slashes kept.
-	out.Paths = proxy.PathNormalization{Normalize: m.GetNormalizePath().GetValue(), MergeSlashes: m.GetMergeSlashes()}
+	out.Paths = spec.PathNormalization{Normalize: m.GetNormalizePath().GetValue(), MergeSlashes: m.GetMergeSlashes()}
 	if a := m.GetPathWithEscapedSlashesAction(); a != hcm.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT {
 		found := false
 		for k, v := range escapedSlashesAction {
@@ -398,7 +397,7 @@ func cidrPrefix(c *core.CidrRange) (netip.Prefix, error) {
 	return pfx, nil
 }
 
-func serverTLS(ts *core.TransportSocket) (*proxy.ServerTLS, error) {
+func serverTLS(ts *core.TransportSocket) (*spec.ServerTLS, error) {
 	const p = "filter_chains[0].transport_socket.typed_config"
 	ctx := &tlsv3.DownstreamTlsContext{}
 	if !ts.GetTypedConfig().MessageIs(ctx) {
@@ -419,7 +418,7 @@ func serverTLS(ts *core.TransportSocket) (*proxy.ServerTLS, error) {
 		return nil, unsupported(p+".common_tls_context.tls_certificates", "exactly one certificate is supported")
 	}
 	cert := common.GetTlsCertificates()[0]
-	out := &proxy.ServerTLS{
+	out := &spec.ServerTLS{
 		CertFile:     cert.GetCertificateChain().GetFilename(),
 		KeyFile:      cert.GetPrivateKey().GetFilename(),
 		ClientCAFile: common.GetValidationContext().GetTrustedCa().GetFilename(),
@@ -432,9 +431,9 @@ func serverTLS(ts *core.TransportSocket) (*proxy.ServerTLS, error) {
 		if out.ClientCAFile == "" {
 			return nil, unsupported(p+".require_client_certificate", "needs validation_context.trusted_ca")
 		}
-		out.ClientAuth = proxy.RequireClientCert
+		out.ClientAuth = spec.RequireClientCert
 	case out.ClientCAFile != "":
-		out.ClientAuth = proxy.VerifyClientCertIfGiven
+		out.ClientAuth = spec.VerifyClientCertIfGiven
 	}
 	return out, nil
 }
@@ -538,7 +537,7 @@ var routeConfigFields = paths(
 // appears in, and its position comes from the order of every virtual host. The result is
 // compiled again and must give the same virtual hosts, so that the data plane selects
 // exactly the routes that Envoy would.
-func routesToSpec(rc *route.RouteConfiguration) ([]proxy.Route, error) {
+func routesToSpec(rc *route.RouteConfiguration) ([]spec.Route, error) {
 	if err := checkFields(rc.ProtoReflect(), routeConfigFields, ""); err != nil {
 		return nil, err
 	}
@@ -607,7 +606,7 @@ func routesToSpec(rc *route.RouteConfiguration) ([]proxy.Route, error) {
 	if err != nil {
 		return nil, unsupported("virtual_hosts", err.Error())
 	}
-	out := make([]proxy.Route, 0, len(sorted))
+	out := make([]spec.Route, 0, len(sorted))
 	check := make([]hostRoute, 0, len(sorted))
 	for _, name := range sorted {
 		e := byName[name]
@@ -711,8 +710,8 @@ func topoOrder(names []string, next map[string][]string) ([]string, error) {
 	return out, nil
 }
 
-func routeToSpec(r *route.Route) (proxy.Route, error) {
-	out := proxy.Route{Name: r.GetName()}
+func routeToSpec(r *route.Route) (spec.Route, error) {
+	out := spec.Route{Name: r.GetName()}
 	m := r.GetMatch()
 	switch {
 	case m.GetPrefix() != "":
@@ -850,9 +849,9 @@ func prefixed(prefix string, ps []string) []string {
 	return out
 }
 
-func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssignment) (proxy.Cluster, error) {
-	out := proxy.Cluster{Name: c.GetName(), MaxIdleConnsPerEndpoint: config.DefaultMaxIdleConnsPerEnd}
-	fail := func(err error) (proxy.Cluster, error) { return out, resErr(ClusterType, c.GetName(), err) }
+func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssignment) (spec.Cluster, error) {
+	out := spec.Cluster{Name: c.GetName(), MaxIdleConnsPerEndpoint: spec.DefaultMaxIdleConnsPerEndpoint}
+	fail := func(err error) (spec.Cluster, error) { return out, resErr(ClusterType, c.GetName(), err) }
 	if err := checkFields(c.ProtoReflect(), clusterFields, ""); err != nil {
 		return fail(err)
 	}
@@ -878,11 +877,11 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 	}
 	switch c.GetLbPolicy() {
 	case cluster.Cluster_ROUND_ROBIN:
-		out.LBPolicy = proxy.RoundRobin
+		out.LBPolicy = spec.RoundRobin
 	case cluster.Cluster_LEAST_REQUEST:
-		out.LBPolicy = proxy.LeastRequest
+		out.LBPolicy = spec.LeastRequest
 	case cluster.Cluster_RANDOM:
-		out.LBPolicy = proxy.Random
+		out.LBPolicy = spec.Random
 	default:
 		return fail(unsupported("lb_policy", c.GetLbPolicy().String()+" is not supported (ROUND_ROBIN, LEAST_REQUEST or RANDOM)"))
 	}
@@ -941,7 +940,7 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 			host, portStr, _ := net.SplitHostPort(eps[0])
 			port, _ := strconv.Atoi(portStr)
 			//lint:ignore SA1019 Gangway compiles the field that every Envoy release reads
-			out.DNS = &proxy.DNSDiscovery{Name: host, Port: port, Refresh: durationOr(c.GetDnsRefreshRate(), envoyDNSRefresh)}
+			out.DNS = &spec.DNSDiscovery{Name: host, Port: port, Refresh: durationOr(c.GetDnsRefreshRate(), envoyDNSRefresh)}
 			if out.DNS.Refresh <= 0 {
 				return fail(unsupported("dns_refresh_rate", "must be > 0"))
 			}
@@ -981,12 +980,12 @@ func clusterToSpec(c *cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssi
 
 // ecsToSpec reads ECS discovery from a cluster's Gangway metadata: nil when it has none of
 // the ecs_* keys.
-func ecsToSpec(meta map[string]*structpb.Value) (*proxy.ECSDiscovery, error) {
+func ecsToSpec(meta map[string]*structpb.Value) (*spec.ECSDiscovery, error) {
 	cl, service, port, refresh := meta[metaECSCluster], meta[metaECSService], meta[metaECSPort], meta[metaECSRefresh]
 	if cl == nil && service == nil && port == nil && refresh == nil {
 		return nil, nil
 	}
-	out := &proxy.ECSDiscovery{Cluster: cl.GetStringValue(), Service: service.GetStringValue(), Refresh: config.DefaultECSRefresh}
+	out := &spec.ECSDiscovery{Cluster: cl.GetStringValue(), Service: service.GetStringValue(), Refresh: spec.DefaultECSRefresh}
 	if out.Service == "" {
 		return nil, unsupported(metaPath(metaECSService), "required with ECS discovery")
 	}
@@ -1019,7 +1018,7 @@ func endpointsToSpec(cla *endpoint.ClusterLoadAssignment, path string) ([]string
 	return out, nil
 }
 
-func protocolToSpec(c *cluster.Cluster, out *proxy.Cluster) error {
+func protocolToSpec(c *cluster.Cluster, out *spec.Cluster) error {
 	//lint:ignore SA1019 the deprecated field is still what many control planes send
 	out.HTTP2 = c.GetHttp2ProtocolOptions() != nil
 	for key, a := range c.GetTypedExtensionProtocolOptions() {
@@ -1038,7 +1037,7 @@ func protocolToSpec(c *cluster.Cluster, out *proxy.Cluster) error {
 	return nil
 }
 
-func clientTLS(ts *core.TransportSocket) (*proxy.UpstreamTLS, error) {
+func clientTLS(ts *core.TransportSocket) (*spec.UpstreamTLS, error) {
 	const p = "transport_socket.typed_config"
 	ctx := &tlsv3.UpstreamTlsContext{}
 	if !ts.GetTypedConfig().MessageIs(ctx) {
@@ -1051,7 +1050,7 @@ func clientTLS(ts *core.TransportSocket) (*proxy.UpstreamTLS, error) {
 	if err := minTLS12(common, p); err != nil {
 		return nil, err
 	}
-	out := &proxy.UpstreamTLS{ServerName: ctx.GetSni()}
+	out := &spec.UpstreamTLS{ServerName: ctx.GetSni()}
 	switch certs := common.GetTlsCertificates(); len(certs) {
 	case 0:
 	case 1:
@@ -1080,8 +1079,8 @@ func clientTLS(ts *core.TransportSocket) (*proxy.UpstreamTLS, error) {
 	return out, nil
 }
 
-func healthCheckToSpec(hc *core.HealthCheck) (*proxy.HealthCheck, error) {
-	out := &proxy.HealthCheck{
+func healthCheckToSpec(hc *core.HealthCheck) (*spec.HealthCheck, error) {
+	out := &spec.HealthCheck{
 		Interval:           hc.GetInterval().AsDuration(),
 		Timeout:            hc.GetTimeout().AsDuration(),
 		HealthyThreshold:   int(hc.GetHealthyThreshold().GetValue()),
@@ -1089,15 +1088,15 @@ func healthCheckToSpec(hc *core.HealthCheck) (*proxy.HealthCheck, error) {
 	}
 	switch {
 	case hc.GetTcpHealthCheck() != nil:
-		out.Type = proxy.TCPHealthCheck
+		out.Type = spec.TCPHealthCheck
 	case hc.GetHttpHealthCheck() != nil:
 		h := hc.GetHttpHealthCheck()
 		out.Path = h.GetPath()
 		for _, r := range h.GetExpectedStatuses() {
-			out.Expected = append(out.Expected, proxy.StatusRange{Min: int(r.GetStart()), Max: int(r.GetEnd()) - 1})
+			out.Expected = append(out.Expected, spec.StatusRange{Min: int(r.GetStart()), Max: int(r.GetEnd()) - 1})
 		}
 		if len(out.Expected) == 0 {
-			out.Expected = []proxy.StatusRange{{Min: 200, Max: 200}} // Envoy's default: 200 only
+			out.Expected = []spec.StatusRange{{Min: 200, Max: 200}} // Envoy's default: 200 only
 		}
 		if h.GetCodecClientType() == typev3.CodecClientType_HTTP3 {
 			return nil, unsupported("health_checks[0].http_health_check.codec_client_type", "HTTP3 is not supported")
@@ -1111,7 +1110,7 @@ func healthCheckToSpec(hc *core.HealthCheck) (*proxy.HealthCheck, error) {
 	return out, nil
 }
 
-func outlierToSpec(o *cluster.OutlierDetection) (*proxy.Outlier, error) {
+func outlierToSpec(o *cluster.OutlierDetection) (*spec.Outlier, error) {
 	const p = "outlier_detection."
 	if o.GetInterval() != nil {
 		// Envoy returns ejected endpoints, and forgets past ejections, at its analysis
@@ -1136,7 +1135,7 @@ func outlierToSpec(o *cluster.OutlierDetection) (*proxy.Outlier, error) {
 		}
 		return false, unsupported(p+name, "only 0 and 100 are supported")
 	}
-	out := &proxy.Outlier{
+	out := &spec.Outlier{
 		BaseEjectionTime:   durationOr(o.GetBaseEjectionTime(), envoyBaseEjection),
 		MaxEjectionPercent: envoyMaxEjectionPct,
 	}

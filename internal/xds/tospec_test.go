@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/gangway-ecs/gangway/internal/config"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // TestToSpecRejects: what the data plane cannot run is rejected with an error that names the
@@ -330,7 +330,7 @@ func TestToSpecRejects(t *testing.T) {
 		{
 			name: "ALPN without h2",
 			edit: func(t *testing.T, r *Resources) {
-				ctx := downstreamTLS(&proxy.ServerTLS{CertFile: "cert.pem", KeyFile: "key.pem"})
+				ctx := downstreamTLS(&spec.ServerTLS{CertFile: "cert.pem", KeyFile: "key.pem"})
 				ctx.CommonTlsContext.AlpnProtocols = []string{"http/1.1"}
 				r.Listeners[0].FilterChains[0].TransportSocket = transportSocket(ctx)
 			},
@@ -340,7 +340,7 @@ func TestToSpecRejects(t *testing.T) {
 		{
 			name: "health check over another protocol",
 			edit: func(t *testing.T, r *Resources) {
-				hc := compileHealthCheck(&proxy.HealthCheck{Type: proxy.HTTPHealthCheck, Path: "/h", Interval: time.Second, Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}, true)
+				hc := compileHealthCheck(&spec.HealthCheck{Type: spec.HTTPHealthCheck, Path: "/h", Interval: time.Second, Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}, true)
 				clusterNamed(r, "app").HealthChecks = []*core.HealthCheck{hc}
 			},
 			typeURL: ClusterType, resource: "app",
@@ -391,7 +391,7 @@ func TestVirtualHostsSelectLikeGangway(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	for iter := 0; iter < 300; iter++ {
 		var routes []hostRoute
-		var spec []proxy.Route
+		var specs []spec.Route
 		for i := 0; i < 1+rng.Intn(7); i++ {
 			var hs []string
 			for j := 0; j < rng.Intn(3); j++ {
@@ -399,7 +399,7 @@ func TestVirtualHostsSelectLikeGangway(t *testing.T) {
 			}
 			name := fmt.Sprintf("r%d", i)
 			prefix := prefixes[rng.Intn(len(prefixes))]
-			spec = append(spec, proxy.Route{Name: name, Hosts: hs, Path: proxy.PathMatch{Prefix: prefix}})
+			specs = append(specs, spec.Route{Name: name, Hosts: hs, Path: spec.PathMatch{Prefix: prefix}})
 			routes = append(routes, hostRoute{hosts: hs, route: &route.Route{
 				Name:   name,
 				Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: prefix}},
@@ -409,22 +409,22 @@ func TestVirtualHostsSelectLikeGangway(t *testing.T) {
 		vhosts := virtualHosts(routes)
 		for _, h := range hosts {
 			for _, p := range paths {
-				want := gangwaySelect(spec, h, p)
+				want := gangwaySelect(specs, h, p)
 				got := envoySelect(vhosts, h, p)
 				if got != want {
-					t.Fatalf("routes %+v\nhost %s path %s: Envoy selects %q, Gangway %q", spec, h, p, got, want)
+					t.Fatalf("routes %+v\nhost %s path %s: Envoy selects %q, Gangway %q", specs, h, p, got, want)
 				}
 			}
 		}
 		// And the data plane reads the same table back.
 		back, err := routesToSpec(&route.RouteConfiguration{Name: RouteConfigName, VirtualHosts: vhosts, IgnorePortInHostMatching: true})
 		if err != nil {
-			t.Fatalf("routes %+v: %v", spec, err)
+			t.Fatalf("routes %+v: %v", specs, err)
 		}
 		for _, h := range hosts {
 			for _, p := range paths {
-				if a, b := gangwaySelect(spec, h, p), gangwaySelect(back, h, p); a != b {
-					t.Fatalf("routes %+v read back as %+v\nhost %s path %s: %q vs %q", spec, back, h, p, a, b)
+				if a, b := gangwaySelect(specs, h, p), gangwaySelect(back, h, p); a != b {
+					t.Fatalf("routes %+v read back as %+v\nhost %s path %s: %q vs %q", specs, back, h, p, a, b)
 				}
 			}
 		}
@@ -438,7 +438,7 @@ func hostMatches(pattern, host string) bool {
 	return pattern == host
 }
 
-func gangwaySelect(routes []proxy.Route, host, path string) string {
+func gangwaySelect(routes []spec.Route, host, path string) string {
 	for _, r := range routes {
 		ok := len(r.Hosts) == 0
 		for _, h := range r.Hosts {
@@ -487,13 +487,13 @@ func envoySelect(vhosts []*route.VirtualHost, host, path string) string {
 func TestToSpecPathNormalization(t *testing.T) {
 	for _, tc := range []struct {
 		yaml  string
-		paths proxy.PathNormalization
+		paths spec.PathNormalization
 		envoy hcm.HttpConnectionManager_PathWithEscapedSlashesAction
 	}{
-		{"", proxy.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: proxy.RejectEscapedSlashes}, hcm.HttpConnectionManager_REJECT_REQUEST},
-		{"normalize_path: false\n    path_with_escaped_slashes_action: keep_unchanged", proxy.PathNormalization{MergeSlashes: true}, hcm.HttpConnectionManager_KEEP_UNCHANGED},
-		{"merge_slashes: false\n    path_with_escaped_slashes_action: unescape_and_redirect", proxy.PathNormalization{Normalize: true, EscapedSlashes: proxy.UnescapeAndRedirect}, hcm.HttpConnectionManager_UNESCAPE_AND_REDIRECT},
-		{"path_with_escaped_slashes_action: unescape_and_forward", proxy.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: proxy.UnescapeAndForward}, hcm.HttpConnectionManager_UNESCAPE_AND_FORWARD},
+		{"", spec.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: spec.RejectEscapedSlashes}, hcm.HttpConnectionManager_REJECT_REQUEST},
+		{"normalize_path: false\n    path_with_escaped_slashes_action: keep_unchanged", spec.PathNormalization{MergeSlashes: true}, hcm.HttpConnectionManager_KEEP_UNCHANGED},
+		{"merge_slashes: false\n    path_with_escaped_slashes_action: unescape_and_redirect", spec.PathNormalization{Normalize: true, EscapedSlashes: spec.UnescapeAndRedirect}, hcm.HttpConnectionManager_UNESCAPE_AND_REDIRECT},
+		{"path_with_escaped_slashes_action: unescape_and_forward", spec.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: spec.UnescapeAndForward}, hcm.HttpConnectionManager_UNESCAPE_AND_FORWARD},
 	} {
 		t.Run(tc.envoy.String(), func(t *testing.T) {
 			doc := "listeners:\n  - name: public\n    address: \":8080\"\n    " + tc.yaml + "\nroutes:\n  - name: r\n    cluster: app\nclusters:\n  - name: app\n    endpoints: [\"127.0.0.1:3000\"]\n"
@@ -513,22 +513,22 @@ func TestToSpecPathNormalization(t *testing.T) {
 				t.Errorf("HCM normalize_path %v, merge_slashes %t, path_with_escaped_slashes_action %s; want %t, %t, %s",
 					m.GetNormalizePath(), m.GetMergeSlashes(), m.GetPathWithEscapedSlashesAction(), tc.paths.Normalize, tc.paths.MergeSlashes, tc.envoy)
 			}
-			spec, err := ToSpec(res)
+			got, err := ToSpec(res)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := spec.Listeners[0].Paths; got != tc.paths {
-				t.Errorf("ToSpec: %+v, want %+v", got, tc.paths)
+			if paths := got.Listeners[0].Paths; paths != tc.paths {
+				t.Errorf("ToSpec: %+v, want %+v", paths, tc.paths)
 			}
 
 			// The same resource without the three fields: Envoy's defaults.
 			m.NormalizePath, m.MergeSlashes, m.PathWithEscapedSlashesAction = nil, false, hcm.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT
 			res.Listeners[0].FilterChains[0].Filters[0].ConfigType = networkFilter("x", m).ConfigType
-			if spec, err = ToSpec(res); err != nil {
+			if got, err = ToSpec(res); err != nil {
 				t.Fatal(err)
 			}
-			if got := spec.Listeners[0].Paths; got != (proxy.PathNormalization{}) {
-				t.Errorf("ToSpec of an HCM without path settings: %+v, want none (Envoy's defaults)", got)
+			if paths := got.Listeners[0].Paths; paths != (spec.PathNormalization{}) {
+				t.Errorf("ToSpec of an HCM without path settings: %+v, want none (Envoy's defaults)", paths)
 			}
 		})
 	}

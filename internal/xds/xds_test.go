@@ -13,13 +13,11 @@ import (
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
-	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // These tests run the control plane and data-plane clients in one process, over real gRPC
@@ -138,8 +136,8 @@ type dataPlane struct {
 
 	mu       sync.Mutex
 	versions []string // every version Apply was called with
-	specs    []*proxy.Spec
-	reject   func(*proxy.Spec) error
+	specs    []*spec.Spec
+	reject   func(*spec.Spec) error
 }
 
 func startDataPlane(t *testing.T, id string, controlPlane []string, tweak func(*ClientOptions)) *dataPlane {
@@ -151,7 +149,7 @@ func startDataPlane(t *testing.T, id string, controlPlane []string, tweak func(*
 		Health:       dp.reg,
 		MinBackoff:   20 * time.Millisecond,
 		MaxBackoff:   200 * time.Millisecond,
-		Apply: func(spec *proxy.Spec, version string) error {
+		Apply: func(spec *spec.Spec, version string) error {
 			dp.mu.Lock()
 			defer dp.mu.Unlock()
 			if spec.Version != version {
@@ -323,7 +321,7 @@ func TestApplyError(t *testing.T) {
 	dp := startDataPlane(t, "node-a", []string{cp.addr}, nil)
 	waitFor(t, "v1", func() bool { return dp.client.Status().Version == v1 })
 	dp.mu.Lock()
-	dp.reject = func(s *proxy.Spec) error {
+	dp.reject = func(s *spec.Spec) error {
 		if s.Routes[0].Timeout == 40*time.Second {
 			return errors.New("listen tcp 127.0.0.1:8080: address already in use")
 		}
@@ -449,7 +447,7 @@ func TestSameFileSameVersion(t *testing.T) {
 func TestClientRejectsBadTargets(t *testing.T) {
 	for _, targets := range [][]string{nil, {"http://x:1"}, {"no-port"}, {"unix:///a.sock", "127.0.0.1:1"}} {
 		_, err := NewClient(ClientOptions{ControlPlane: targets, Node: &core.Node{Id: "n"}, Health: health.NewRegistry(),
-			Apply: func(*proxy.Spec, string) error { return nil }})
+			Apply: func(*spec.Spec, string) error { return nil }})
 		if err == nil {
 			t.Errorf("targets %q accepted", targets)
 		}
@@ -492,40 +490,3 @@ func TestMutualTLS(t *testing.T) {
 
 // TestSharingCodec: the codec's encoding of a response decodes to the same response as
 // gRPC's proto codec gives.
-func TestSharingCodec(t *testing.T) {
-	res, err := Compile(parseFile(t, "testdata/routing.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newSharedCache()
-	if err := c.set(res.Version, map[string][]proto.Message{ClusterType: messages(res.Clusters)}); err != nil {
-		t.Fatal(err)
-	}
-	var anys []*anypb.Any
-	for _, n := range c.types[ClusterType].names {
-		anys = append(anys, c.types[ClusterType].anys[n])
-	}
-	resp := &discovery.DiscoveryResponse{VersionInfo: res.Version, TypeUrl: ClusterType, Nonce: "7", Resources: anys,
-		ControlPlane: &core.ControlPlane{Identifier: "cp-1"}}
-	codec := newSharingCodec()
-	enc, err := codec.Marshal(resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(enc) < 1+2*len(anys) {
-		t.Errorf("%d buffers: the resources were copied, not shared", len(enc))
-	}
-	got := &discovery.DiscoveryResponse{}
-	if err := proto.Unmarshal(enc.Materialize(), got); err != nil {
-		t.Fatal(err)
-	}
-	if !proto.Equal(got, resp) {
-		t.Errorf("decoded %v\nwant %v", got, resp)
-	}
-	for i, a := range got.Resources {
-		m, err := a.UnmarshalNew()
-		if err != nil || !proto.Equal(m, res.Clusters[i]) {
-			t.Errorf("resource %d: %v", i, err)
-		}
-	}
-}

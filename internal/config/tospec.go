@@ -1,21 +1,19 @@
-package proxy
+package config
 
 import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"strconv"
-	"strings"
 
-	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/httpascii"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
-// FromConfig translates the user's configuration into the data plane's Spec. It is the only
-// place in this package that reads config types. cfg must come from config.Parse, Load or
-// Default (complete and valid); the errors here are for what the data plane cannot run.
-func FromConfig(cfg *config.Config) (*Spec, error) {
-	s := &Spec{
+// ToSpec translates the user's configuration into the data plane's Spec; it is the only
+// translation from YAML to the runtime model. cfg must come from Parse, Load or Default
+// (complete and valid); the errors here are for what the data plane cannot run.
+func ToSpec(cfg *Config) (*spec.Spec, error) {
+	s := &spec.Spec{
 		Version:           cfg.Version,
 		ReadHeaderTimeout: cfg.TimeoutReadHeader,
 		IdleTimeout:       cfg.TimeoutIdle,
@@ -24,27 +22,27 @@ func FromConfig(cfg *config.Config) (*Spec, error) {
 		ListenerGrace:     cfg.Shutdown.ListenerGrace,
 	}
 	if cfg.DemoUpstream.Enabled {
-		s.Demo = &Demo{Address: cfg.DemoUpstream.Address}
+		s.Demo = &spec.Demo{Address: cfg.DemoUpstream.Address}
 	}
 	for _, l := range cfg.Listeners {
-		out := Listener{
+		out := spec.Listener{
 			Name:          l.Name,
 			Address:       l.Address,
 			H2C:           l.H2C,
 			ReadinessPath: l.ReadinessPath,
 			Cluster:       l.Cluster,
 		}
-		if l.Protocol == config.ProtocolTCP {
-			out.Protocol = TCP
+		if l.Protocol == ProtocolTCP {
+			out.Protocol = spec.TCP
 		}
-		out.Paths = PathNormalization{Normalize: l.NormalizePath, MergeSlashes: l.MergeSlashes}
+		out.Paths = spec.PathNormalization{Normalize: l.NormalizePath, MergeSlashes: l.MergeSlashes}
 		switch l.PathWithEscapedSlashesAction {
-		case config.EscapedSlashesRejectRequest:
-			out.Paths.EscapedSlashes = RejectEscapedSlashes
-		case config.EscapedSlashesUnescapeAndRedirect:
-			out.Paths.EscapedSlashes = UnescapeAndRedirect
-		case config.EscapedSlashesUnescapeAndForward:
-			out.Paths.EscapedSlashes = UnescapeAndForward
+		case EscapedSlashesRejectRequest:
+			out.Paths.EscapedSlashes = spec.RejectEscapedSlashes
+		case EscapedSlashesUnescapeAndRedirect:
+			out.Paths.EscapedSlashes = spec.UnescapeAndRedirect
+		case EscapedSlashesUnescapeAndForward:
+			out.Paths.EscapedSlashes = spec.UnescapeAndForward
 		}
 		for _, p := range l.TrustedProxies {
 			pfx, err := netip.ParsePrefix(p)
@@ -54,18 +52,18 @@ func FromConfig(cfg *config.Config) (*Spec, error) {
 			out.TrustedProxies = append(out.TrustedProxies, pfx.Masked())
 		}
 		if t := l.TLS; t != nil {
-			out.TLS = &ServerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
+			out.TLS = &spec.ServerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
 			switch t.ClientAuth {
-			case config.ClientAuthVerifyIfGiven:
-				out.TLS.ClientAuth = VerifyClientCertIfGiven
-			case config.ClientAuthRequire:
-				out.TLS.ClientAuth = RequireClientCert
+			case ClientAuthVerifyIfGiven:
+				out.TLS.ClientAuth = spec.VerifyClientCertIfGiven
+			case ClientAuthRequire:
+				out.TLS.ClientAuth = spec.RequireClientCert
 			}
 		}
 		s.Listeners = append(s.Listeners, out)
 	}
 	for _, r := range cfg.Routes {
-		out := Route{
+		out := spec.Route{
 			Name:                  r.Name,
 			Cluster:               r.Cluster,
 			Required:              r.Required,
@@ -100,7 +98,7 @@ func FromConfig(cfg *config.Config) (*Spec, error) {
 		s.Routes = append(s.Routes, out)
 	}
 	for _, c := range cfg.Clusters {
-		out, err := clusterFromConfig(c)
+		out, err := specCluster(c)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 		}
@@ -112,56 +110,56 @@ func FromConfig(cfg *config.Config) (*Spec, error) {
 	return s, nil
 }
 
-func clusterFromConfig(c config.Cluster) (Cluster, error) {
-	out := Cluster{
+func specCluster(c Cluster) (spec.Cluster, error) {
+	out := spec.Cluster{
 		Name:                    c.Name,
 		Endpoints:               c.Endpoints,
-		HTTP2:                   c.Protocol == config.UpstreamHTTP2,
+		HTTP2:                   c.Protocol == UpstreamHTTP2,
 		MaxIdleConnsPerEndpoint: c.MaxIdleConnsPerEndpoint,
 	}
 	if d := c.DNS; d != nil {
-		out.DNS = &DNSDiscovery{Name: d.Name, Port: d.Port, Refresh: d.Refresh}
+		out.DNS = &spec.DNSDiscovery{Name: d.Name, Port: d.Port, Refresh: d.Refresh}
 	}
 	if e := c.ECS; e != nil {
-		out.ECS = &ECSDiscovery{Cluster: e.Cluster, Service: e.Service, Port: e.Port, Refresh: e.Refresh}
+		out.ECS = &spec.ECSDiscovery{Cluster: e.Cluster, Service: e.Service, Port: e.Port, Refresh: e.Refresh}
 	}
 	switch c.LBPolicy {
-	case config.LBLeastRequest:
-		out.LBPolicy = LeastRequest
-	case config.LBRandom:
-		out.LBPolicy = Random
+	case LBLeastRequest:
+		out.LBPolicy = spec.LeastRequest
+	case LBRandom:
+		out.LBPolicy = spec.Random
 	}
 	if t := c.TLS; t != nil {
-		out.TLS = &UpstreamTLS{CAFile: t.CAFile, ServerName: t.ServerName, CertFile: t.CertFile, KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify}
+		out.TLS = &spec.UpstreamTLS{CAFile: t.CAFile, ServerName: t.ServerName, CertFile: t.CertFile, KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify}
 	}
 	if h := c.HealthCheck; h != nil {
-		hc := &HealthCheck{
+		hc := &spec.HealthCheck{
 			Path:               h.Path,
 			Interval:           h.Interval,
 			Timeout:            h.Timeout,
 			HealthyThreshold:   h.HealthyThreshold,
 			UnhealthyThreshold: h.UnhealthyThreshold,
 		}
-		if h.Type == config.HealthCheckTCP {
-			hc.Type = TCPHealthCheck
+		if h.Type == HealthCheckTCP {
+			hc.Type = spec.TCPHealthCheck
 		}
 		for _, st := range h.ExpectedStatuses {
-			r, err := parseStatusRange(st)
+			lo, hi, err := parseStatusRange(st)
 			if err != nil {
-				return out, fmt.Errorf("health_check.expected_statuses: %w", err)
+				return out, fmt.Errorf("health_check.expected_statuses: %q: %w", st, err)
 			}
-			hc.Expected = append(hc.Expected, r)
+			hc.Expected = append(hc.Expected, spec.StatusRange{Min: lo, Max: hi})
 		}
 		if len(hc.Expected) == 0 {
-			hc.Expected = []StatusRange{{200, 299}}
+			hc.Expected = []spec.StatusRange{{Min: spec.DefaultExpectedMin, Max: spec.DefaultExpectedMax}}
 		}
 		if hc.Path == "" {
-			hc.Path = "/"
+			hc.Path = spec.DefaultHealthCheckPath
 		}
 		out.HealthCheck = hc
 	}
 	if o := c.OutlierDetection; o != nil {
-		out.Outlier = &Outlier{
+		out.Outlier = &spec.Outlier{
 			Consecutive5xx:             o.Consecutive5xx,
 			ConsecutiveConnectFailures: o.ConsecutiveConnectFailures,
 			BaseEjectionTime:           o.BaseEjectionTime,
@@ -169,23 +167,4 @@ func clusterFromConfig(c config.Cluster) (Cluster, error) {
 		}
 	}
 	return out, nil
-}
-
-// parseStatusRange parses "204" or "200-299".
-func parseStatusRange(s string) (StatusRange, error) {
-	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
-	min, err := strconv.Atoi(strings.TrimSpace(lo))
-	if err != nil {
-		return StatusRange{}, fmt.Errorf("status %q: want a code or a range like 200-299", s)
-	}
-	max := min
-	if isRange {
-		if max, err = strconv.Atoi(strings.TrimSpace(hi)); err != nil {
-			return StatusRange{}, fmt.Errorf("status %q: want a code or a range like 200-299", s)
-		}
-	}
-	if min < 100 || max > 599 || min > max {
-		return StatusRange{}, fmt.Errorf("status %q: codes must be within 100-599, low to high", s)
-	}
-	return StatusRange{Min: min, Max: max}, nil
 }

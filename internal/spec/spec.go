@@ -1,4 +1,9 @@
-package proxy
+// Package spec is the data plane's runtime model: listeners, routes, clusters, health checks
+// and outlier detection with every value parsed, the invariants Validate checks, and the one
+// table of defaults. It imports nothing of Gangway's, so that both sources of a Spec
+// (internal/config from YAML, the xDS client from resources) and the data plane that runs it
+// meet here and nowhere else.
+package spec
 
 import (
 	"fmt"
@@ -9,7 +14,7 @@ import (
 
 // Spec is everything the data plane runs: listeners, routes and clusters, with every value
 // already parsed (durations, CIDRs, regular expressions, status ranges). It does not depend
-// on the YAML file: FromConfig builds it from a *config.Config, and xds.ToSpec from xDS
+// on the YAML file: config.ToSpec builds it from a *config.Config, and the xDS client from xDS
 // resources. A Spec is immutable once handed to a Server.
 type Spec struct {
 	// Version is the config version this Spec reflects; every health check the Server
@@ -100,7 +105,7 @@ type ServerTLS struct {
 
 // identity says whether two listeners can share one socket and server: a listener whose
 // identity changes is replaced (the old one drains), one whose identity is unchanged is kept.
-func (l *Listener) identity() string {
+func (l *Listener) Identity() string {
 	id := fmt.Sprintf("%s|%s|%s|h2c=%t|rp=%s|tp=%v|paths=%+v|cluster=%s", l.Name, l.Address, l.Protocol, l.H2C, l.ReadinessPath, l.TrustedProxies, l.Paths, l.Cluster)
 	if l.TLS != nil {
 		id += fmt.Sprintf("|tls=%s,%s,%s,%d", l.TLS.CertFile, l.TLS.KeyFile, l.TLS.ClientCAFile, l.TLS.ClientAuth)
@@ -172,7 +177,7 @@ type Cluster struct {
 	// DNS, when not nil, discovers endpoints by resolving a name.
 	DNS *DNSDiscovery
 	// ECS, when not nil, discovers endpoints from an ECS service's tasks through
-	// Options.ECS.
+	// the data plane's ECS endpoint source.
 	ECS *ECSDiscovery
 
 	LBPolicy LBPolicy
@@ -197,7 +202,7 @@ type DNSDiscovery struct {
 
 // ECSDiscovery polls an ECS service every Refresh; the private IP of each of its running,
 // healthy tasks, with Port, becomes an endpoint. The data plane does not call AWS itself:
-// Options.ECS runs the discovery and hands it the endpoint sets.
+// the data plane's ECS endpoint source runs the discovery and hands it the endpoint sets.
 type ECSDiscovery struct {
 	// Cluster is the ECS cluster's name or ARN; "" is the cluster of the task the process
 	// runs in.
@@ -240,7 +245,7 @@ type HealthCheck struct {
 	UnhealthyThreshold int
 }
 
-func (h *HealthCheck) accepts(status int) bool {
+func (h *HealthCheck) Accepts(status int) bool {
 	for _, r := range h.Expected {
 		if status >= r.Min && status <= r.Max {
 			return true
@@ -262,7 +267,7 @@ type Outlier struct {
 	MaxEjectionPercent int
 }
 
-// Validate checks the references and invariants the Server relies on. FromConfig's output
+// Validate checks the references and invariants the Server relies on. config.ToSpec's output
 // always passes; a Spec built elsewhere (xDS) is checked here.
 func (s *Spec) Validate() error {
 	clusters := map[string]bool{}
