@@ -19,6 +19,8 @@ import (
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/proxy"
 	"github.com/gangway-ecs/gangway/internal/xds"
+	"github.com/gangway-ecs/gangway/internal/xds/client"
+	"github.com/gangway-ecs/gangway/internal/xds/server"
 )
 
 // services are what the `services` setting runs in this process: the control plane (an
@@ -34,11 +36,11 @@ type services struct {
 	log  *slog.Logger
 	mode config.Services
 
-	control     *xds.Server
+	control     *server.Server
 	stopControl context.CancelFunc
 
-	client     *xds.Client
-	dp         *xds.DataPlane
+	client     *client.Client
+	dp         *proxy.DataPlane
 	stopClient context.CancelFunc
 
 	wg sync.WaitGroup
@@ -75,7 +77,7 @@ func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options,
 				return nil, fmt.Errorf("xds.tls: %w", err)
 			}
 		}
-		srv, err := xds.NewServer(xds.ServerOptions{Health: reg, Logger: log, TLS: serverTLS})
+		srv, err := server.NewServer(server.ServerOptions{Health: reg, Logger: log, TLS: serverTLS})
 		if err != nil {
 			return nil, err
 		}
@@ -113,8 +115,8 @@ func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options,
 				}
 			}
 		}
-		s.dp = xds.NewDataPlane(context.Background(), opts)
-		client, err := xds.NewClient(xds.ClientOptions{
+		s.dp = proxy.NewDataPlane(context.Background(), opts)
+		client, err := client.NewClient(client.ClientOptions{
 			ControlPlane: controlPlane,
 			Node:         &core.Node{Id: nodeID},
 			Apply:        s.dp.Apply,

@@ -4,7 +4,7 @@
 // pooling, WebSockets and TCP tunnels, health reporting, metrics and access logs.
 //
 // The data plane runs a spec.Spec, built by config.ToSpec from the user's configuration or
-// by xds.ToSpec from xDS resources. A Server is built from a Spec, started once, reconfigured
+// by the xDS client (resource.ToSpec) from xDS resources. A Server is built from a Spec, started once, reconfigured
 // with Apply and drained with Shutdown:
 //
 //	srv, err := proxy.New(spec, proxy.Options{Health: reg, Logger: log, Metrics: promReg})

@@ -11,7 +11,7 @@ import (
 // "host:port", "dns:///host:port", "grpc://host:port", "grpcs://host:port" (TLS is set by
 // ClientOptions.TLS, not by the scheme) and one "unix:///path". It returns the gRPC target
 // for a unix socket, or the host:port list for the resolver.
-func parseTargets(urls []string) (unix string, hostports []string, err error) {
+func ParseTargets(urls []string) (unix string, hostports []string, err error) {
 	for _, u := range urls {
 		switch {
 		case strings.HasPrefix(u, "unix:"):

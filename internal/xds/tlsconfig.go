@@ -79,4 +79,4 @@ func loadPool(file string) (*x509.CertPool, error) {
 }
 
 // maxMessageSize bounds one xDS message, both ways.
-const maxMessageSize = 64 << 20
+const MaxMessageSize = 64 << 20

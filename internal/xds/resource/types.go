@@ -1,4 +1,4 @@
-package xds
+package resource
 
 import "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 

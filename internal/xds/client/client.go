@@ -1,4 +1,4 @@
-package xds
+package client
 
 import (
 	"context"
@@ -35,6 +35,8 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/xds"
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
 )
 
 // The data plane's xDS checks.
@@ -48,10 +50,10 @@ const (
 
 // checkNames maps resource types to their checks, in the order the checks are reported.
 var checkNames = []struct{ typeURL, name string }{
-	{ListenerType, ListenerCheckName},
-	{RouteType, RouteCheckName},
-	{ClusterType, ClusterCheckName},
-	{EndpointType, EndpointCheckName},
+	{resource.ListenerType, ListenerCheckName},
+	{resource.RouteType, RouteCheckName},
+	{resource.ClusterType, ClusterCheckName},
+	{resource.EndpointType, EndpointCheckName},
 }
 
 // ClientOptions are a Client's dependencies.
@@ -147,7 +149,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	case opts.Node.GetId() == "":
 		return nil, errors.New("xds: ClientOptions.Node.Id is required")
 	}
-	if _, _, err := parseTargets(opts.ControlPlane); err != nil {
+	if _, _, err := xds.ParseTargets(opts.ControlPlane); err != nil {
 		return nil, fmt.Errorf("xds: %w", err)
 	}
 	if opts.ResolveInterval <= 0 {
@@ -183,7 +185,7 @@ func (c *Client) Status() ClientStatus {
 // Run keeps an ADS stream to the control plane until ctx ends; it returns nil then. It
 // returns an error only for a configuration that cannot work (a bad address).
 func (c *Client) Run(ctx context.Context) error {
-	unix, hostports, err := parseTargets(c.opts.ControlPlane)
+	unix, hostports, err := xds.ParseTargets(c.opts.ControlPlane)
 	if err != nil {
 		return err
 	}
@@ -198,7 +200,7 @@ func (c *Client) Run(ctx context.Context) error {
 			Backoff:           backoff.Config{BaseDelay: c.opts.MinBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: c.opts.MaxBackoff},
 			MinConnectTimeout: 5 * time.Second,
 		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(xds.MaxMessageSize)),
 		// Spread data planes over every control-plane replica; a stream that breaks
 		// starts again on a replica that is up.
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
@@ -287,8 +289,8 @@ type received struct {
 func (r *received) hashOf(names []string) string {
 	h := sha256.New()
 	for _, n := range names {
-		writeField(h, []byte(n))
-		writeField(h, r.raw[n])
+		resource.WriteHashField(h, []byte(n))
+		resource.WriteHashField(h, r.raw[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -365,13 +367,13 @@ func (s *session) run(ctx context.Context, ads discovery.AggregatedDiscoveryServ
 	// Subscribe: the wildcard types, and the named ones the applied version uses. The
 	// version_info of each is the applied one; whatever comes back is compared with what
 	// runs before anything is applied again.
-	for _, t := range []string{ClusterType, ListenerType} {
+	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
 		if err := s.subscribe(t, nil); err != nil {
 			return err
 		}
 	}
 	if a := s.c.applied; a != nil {
-		for _, t := range []string{EndpointType, RouteType} {
+		for _, t := range []string{resource.EndpointType, resource.RouteType} {
 			if names := a.names[t]; len(names) > 0 {
 				if err := s.subscribe(t, names); err != nil {
 					return err
@@ -420,7 +422,7 @@ func (s *session) send(typeURL, version string, nack error) error {
 		s.c.mu.Unlock()
 	}
 	if err := s.stream.Send(req); err != nil {
-		return fmt.Errorf("send %s request: %w", typeLabel(typeURL), err)
+		return fmt.Errorf("send %s request: %w", resource.TypeLabel(typeURL), err)
 	}
 	return nil
 }
@@ -442,9 +444,9 @@ func (s *session) handle(resp *discovery.DiscoveryResponse) error {
 	rcv, err := decode(resp)
 	if err != nil {
 		// The whole version is rejected: its other types cannot run without this one.
-		var re *ResourceError
+		var re *resource.ResourceError
 		if !errors.As(err, &re) {
-			err = &ResourceError{TypeURL: typeURL, Name: "", Err: err}
+			err = &resource.ResourceError{TypeURL: typeURL, Name: "", Err: err}
 		}
 		if err := s.send(typeURL, s.c.acked[typeURL], err); err != nil {
 			return err
@@ -456,12 +458,12 @@ func (s *session) handle(resp *discovery.DiscoveryResponse) error {
 	// A new Listener or Cluster set may name other RouteConfigurations or
 	// ClusterLoadAssignments: subscribe to exactly those.
 	switch typeURL {
-	case ListenerType:
-		if err := s.resubscribe(RouteType, routeConfigNames(rcv)); err != nil {
+	case resource.ListenerType:
+		if err := s.resubscribe(resource.RouteType, routeConfigNames(rcv)); err != nil {
 			return err
 		}
-	case ClusterType:
-		if err := s.resubscribe(EndpointType, edsNames(rcv)); err != nil {
+	case resource.ClusterType:
+		if err := s.resubscribe(resource.EndpointType, edsNames(rcv)); err != nil {
 			return err
 		}
 	}
@@ -483,16 +485,16 @@ func (s *session) evaluate(v string) error {
 	if r := c.rejected; r != nil && r.version == v {
 		return s.answerAll(v, r.err)
 	}
-	lds, cds := s.types[ListenerType], s.types[ClusterType]
+	lds, cds := s.types[resource.ListenerType], s.types[resource.ClusterType]
 	if lds == nil || cds == nil || lds.latest == nil || cds.latest == nil || lds.latest.version != v || cds.latest.version != v {
 		return nil // wait for the rest of v
 	}
-	res := &Resources{Version: v}
+	res := &resource.Resources{Version: v}
 	names := map[string][]string{
-		ListenerType: lds.latest.sortedNames(),
-		ClusterType:  cds.latest.sortedNames(),
-		RouteType:    routeConfigNames(lds.latest),
-		EndpointType: edsNames(cds.latest),
+		resource.ListenerType: lds.latest.sortedNames(),
+		resource.ClusterType:  cds.latest.sortedNames(),
+		resource.RouteType:    routeConfigNames(lds.latest),
+		resource.EndpointType: edsNames(cds.latest),
 	}
 	var hashes []string
 	for _, cn := range checkNames {
@@ -506,7 +508,7 @@ func (s *session) evaluate(v string) error {
 		}
 		hashes = append(hashes, t, st.latest.hashOf(want))
 		for _, n := range want {
-			res.add(st.latest.resources[n])
+			res.Add(st.latest.resources[n])
 		}
 	}
 	hash := strings.Join(hashes, ",")
@@ -517,8 +519,8 @@ func (s *session) evaluate(v string) error {
 	}
 
 	start := time.Now()
-	typeURL := ListenerType // what an Apply error is reported on: mostly listeners that cannot bind
-	spec, err := ToSpec(res)
+	typeURL := resource.ListenerType // what an Apply error is reported on: mostly listeners that cannot bind
+	spec, err := resource.ToSpec(res)
 	if err == nil {
 		c.opts.Health.Batch(func() {
 			if err = c.opts.Apply(spec, v); err == nil {
@@ -530,7 +532,7 @@ func (s *session) evaluate(v string) error {
 			err = fmt.Errorf("the data plane could not apply version %s: %w", v, err)
 		}
 	} else {
-		var re *ResourceError
+		var re *resource.ResourceError
 		if errors.As(err, &re) {
 			typeURL = re.TypeURL
 		}
@@ -582,10 +584,10 @@ func (s *session) answerAll(v string, nack error) error {
 }
 
 // reportApplied sets every xDS check RUNNING at v.
-func (c *Client) reportApplied(v string, res *Resources) {
+func (c *Client) reportApplied(v string, res *resource.Resources) {
 	counts := map[string]int{
-		ListenerType: len(res.Listeners), RouteType: len(res.Routes),
-		ClusterType: len(res.Clusters), EndpointType: len(res.Endpoints),
+		resource.ListenerType: len(res.Listeners), resource.RouteType: len(res.Routes),
+		resource.ClusterType: len(res.Clusters), resource.EndpointType: len(res.Endpoints),
 	}
 	for _, cn := range checkNames {
 		c.checks[cn.typeURL].Running(v, health.A("resources", fmt.Sprint(counts[cn.typeURL])))
@@ -633,10 +635,10 @@ func decode(resp *discovery.DiscoveryResponse) (*received, error) {
 		}
 		name := resourceName(m)
 		if name == "" {
-			return nil, fmt.Errorf("resources[%d]: %s without a name", i, typeLabel(resp.GetTypeUrl()))
+			return nil, fmt.Errorf("resources[%d]: %s without a name", i, resource.TypeLabel(resp.GetTypeUrl()))
 		}
 		if _, dup := r.resources[name]; dup {
-			return nil, &ResourceError{TypeURL: resp.GetTypeUrl(), Name: name, Err: errors.New("sent twice")}
+			return nil, &resource.ResourceError{TypeURL: resp.GetTypeUrl(), Name: name, Err: errors.New("sent twice")}
 		}
 		r.resources[name] = m
 		r.raw[name] = a.GetValue()

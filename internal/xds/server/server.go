@@ -1,4 +1,4 @@
-package xds
+package server
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -26,6 +25,8 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/xds"
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
 )
 
 // ServerCheckName is the control plane's health check.
@@ -52,7 +53,7 @@ type Server struct {
 	check *health.Check
 
 	mu             sync.Mutex
-	published      *Resources
+	published      *resource.Resources
 	serving        int // Serve calls running
 	streams        map[int64]*stream
 	nodes          map[string]*node
@@ -118,7 +119,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 // Publish compiles cfg and publishes the resources to every node. It returns the version.
 // Publishing the version that is already published changes nothing.
 func (s *Server) Publish(ctx context.Context, cfg *config.Config) (string, error) {
-	res, err := Compile(cfg)
+	res, err := resource.Compile(cfg)
 	if err != nil {
 		return "", err
 	}
@@ -130,7 +131,7 @@ func (s *Server) Publish(ctx context.Context, cfg *config.Config) (string, error
 
 // PublishResources publishes compiled resources to every node. res must not be modified
 // afterwards.
-func (s *Server) PublishResources(ctx context.Context, res *Resources) error {
+func (s *Server) PublishResources(ctx context.Context, res *resource.Resources) error {
 	s.mu.Lock()
 	same := s.published != nil && s.published.Version == res.Version
 	s.mu.Unlock()
@@ -138,11 +139,11 @@ func (s *Server) PublishResources(ctx context.Context, res *Resources) error {
 		return nil
 	}
 	// The snapshot only checks that every reference resolves; sharedCache serves.
-	check, err := cache.NewSnapshot(res.Version, map[resource.Type][]types.Resource{
-		ListenerType: typesOf(res.Listeners),
-		RouteType:    typesOf(res.Routes),
-		ClusterType:  typesOf(res.Clusters),
-		EndpointType: typesOf(res.Endpoints),
+	check, err := cache.NewSnapshot(res.Version, map[string][]types.Resource{
+		resource.ListenerType: typesOf(res.Listeners),
+		resource.RouteType:    typesOf(res.Routes),
+		resource.ClusterType:  typesOf(res.Clusters),
+		resource.EndpointType: typesOf(res.Endpoints),
 	})
 	if err != nil {
 		return fmt.Errorf("xds: snapshot %s: %w", res.Version, err)
@@ -152,10 +153,10 @@ func (s *Server) PublishResources(ctx context.Context, res *Resources) error {
 	}
 	// Answers every open watch at once; it does not wait for the network.
 	if err := s.cache.set(res.Version, map[string][]proto.Message{
-		ListenerType: messages(res.Listeners),
-		RouteType:    messages(res.Routes),
-		ClusterType:  messages(res.Clusters),
-		EndpointType: messages(res.Endpoints),
+		resource.ListenerType: resource.Messages(res.Listeners),
+		resource.RouteType:    resource.Messages(res.Routes),
+		resource.ClusterType:  resource.Messages(res.Clusters),
+		resource.EndpointType: resource.Messages(res.Endpoints),
 	}); err != nil {
 		return fmt.Errorf("xds: publish %s: %w", res.Version, err)
 	}
@@ -171,7 +172,7 @@ func (s *Server) PublishResources(ctx context.Context, res *Resources) error {
 	return nil
 }
 
-func routeCount(res *Resources) int {
+func routeCount(res *resource.Resources) int {
 	n := 0
 	for _, rc := range res.Routes {
 		for _, vh := range rc.GetVirtualHosts() {
@@ -208,7 +209,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		// A RouteConfiguration with many routes is larger than gRPC's default 4 MiB.
-		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.MaxSendMsgSize(xds.MaxMessageSize),
 		grpc.ForceServerCodecV2(newSharingCodec()),
 	}
 	if s.tls != nil {
@@ -405,7 +406,7 @@ func (s *Server) attrsLocked() []health.Attr {
 	if n := s.lastNACK; n != nil {
 		attrs = append(attrs,
 			health.A("last_nack_node", n.Node),
-			health.A("last_nack_type", typeLabel(n.TypeURL)),
+			health.A("last_nack_type", resource.TypeLabel(n.TypeURL)),
 			health.A("last_nack_version", n.Version),
 			health.A("last_nack_reason", n.Reason),
 			health.A("last_nack_at", n.At.UTC().Format(time.RFC3339)),
@@ -472,7 +473,7 @@ func (s *Server) onStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 	s.updateLocked(st, false)
 	s.mu.Unlock()
 	if nk != nil {
-		s.log.Warn("xds version rejected", "node", nk.Node, "type", typeLabel(typeURL), "version", nk.Version, "reason", nk.Reason)
+		s.log.Warn("xds version rejected", "node", nk.Node, "type", resource.TypeLabel(typeURL), "version", nk.Version, "reason", nk.Reason)
 	}
 	s.report()
 	return nil

@@ -1,4 +1,4 @@
-package xds
+package server
 
 import (
 	"testing"
@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gangway-ecs/gangway/internal/config"
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
 )
 
 func TestSharingCodec(t *testing.T) {
@@ -23,19 +24,19 @@ clusters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Compile(cfg)
+	res, err := resource.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := newSharedCache()
-	if err := c.set(res.Version, map[string][]proto.Message{ClusterType: messages(res.Clusters)}); err != nil {
+	if err := c.set(res.Version, map[string][]proto.Message{resource.ClusterType: resource.Messages(res.Clusters)}); err != nil {
 		t.Fatal(err)
 	}
 	var anys []*anypb.Any
-	for _, n := range c.types[ClusterType].names {
-		anys = append(anys, c.types[ClusterType].anys[n])
+	for _, n := range c.types[resource.ClusterType].names {
+		anys = append(anys, c.types[resource.ClusterType].anys[n])
 	}
-	resp := &discovery.DiscoveryResponse{VersionInfo: res.Version, TypeUrl: ClusterType, Nonce: "7", Resources: anys,
+	resp := &discovery.DiscoveryResponse{VersionInfo: res.Version, TypeUrl: resource.ClusterType, Nonce: "7", Resources: anys,
 		ControlPlane: &core.ControlPlane{Identifier: "cp-1"}}
 	codec := newSharingCodec()
 	enc, err := codec.Marshal(resp)

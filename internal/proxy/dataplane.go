@@ -1,26 +1,25 @@
-package xds
+package proxy
 
 import (
 	"context"
 	"sync"
 
-	"github.com/gangway-ecs/gangway/internal/proxy"
 	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
-// DataPlane runs the versions a Client receives on a proxy.Server: the first version builds
+// DataPlane runs the versions an xDS client receives on a Server: the first version builds
 // and starts the server (a data plane fed over xDS has nothing to serve before it), later
-// ones are applied to it. Its Apply is ClientOptions.Apply.
+// ones are applied to it. Its Apply is the client's ClientOptions.Apply.
 type DataPlane struct {
 	ctx  context.Context
-	opts proxy.Options
+	opts Options
 
 	mu  sync.Mutex
-	srv *proxy.Server
+	srv *Server
 }
 
 // NewDataPlane returns a DataPlane that builds its server with opts and starts it with ctx.
-func NewDataPlane(ctx context.Context, opts proxy.Options) *DataPlane {
+func NewDataPlane(ctx context.Context, opts Options) *DataPlane {
 	return &DataPlane{ctx: ctx, opts: opts}
 }
 
@@ -31,7 +30,7 @@ func (d *DataPlane) Apply(spec *spec.Spec, _ string) error {
 	if d.srv != nil {
 		return d.srv.Apply(spec)
 	}
-	srv, err := proxy.New(spec, d.opts)
+	srv, err := New(spec, d.opts)
 	if err != nil {
 		return err
 	}
@@ -44,7 +43,7 @@ func (d *DataPlane) Apply(spec *spec.Spec, _ string) error {
 }
 
 // Server returns the running server, or nil before the first version.
-func (d *DataPlane) Server() *proxy.Server {
+func (d *DataPlane) Server() *Server {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.srv

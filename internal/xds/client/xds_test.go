@@ -1,4 +1,4 @@
-package xds
+package client
 
 import (
 	"context"
@@ -18,6 +18,9 @@ import (
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/xds"
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
+	"github.com/gangway-ecs/gangway/internal/xds/server"
 )
 
 // These tests run the control plane and data-plane clients in one process, over real gRPC
@@ -59,9 +62,9 @@ clusters:
 
 // envoyOnly compiles yaml and adds what only Envoy runs: circuit breakers on the first
 // cluster ("app"). The data plane rejects it.
-func envoyOnly(t *testing.T, yaml string) *Resources {
+func envoyOnly(t *testing.T, yaml string) *resource.Resources {
 	t.Helper()
-	res, err := Compile(mustParse(t, yaml))
+	res, err := resource.Compile(mustParse(t, yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +75,14 @@ func envoyOnly(t *testing.T, yaml string) *Resources {
 }
 
 type controlPlane struct {
-	srv    *Server
+	srv    *server.Server
 	reg    *health.Registry
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startControlPlane(t *testing.T, network, addr string, opts ServerOptions) *controlPlane {
+func startControlPlane(t *testing.T, network, addr string, opts server.ServerOptions) *controlPlane {
 	t.Helper()
 	ln, err := net.Listen(network, addr)
 	if err != nil {
@@ -88,7 +91,7 @@ func startControlPlane(t *testing.T, network, addr string, opts ServerOptions) *
 	if opts.Health == nil {
 		opts.Health = health.NewRegistry()
 	}
-	srv, err := NewServer(opts)
+	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +120,7 @@ func (cp *controlPlane) publish(t *testing.T, yaml string) string {
 
 func (cp *controlPlane) attr(key string) string {
 	for _, r := range cp.reg.Snapshot().Records {
-		if r.Name == ServerCheckName {
+		if r.Name == server.ServerCheckName {
 			for _, a := range r.Attrs {
 				if a.Key == key {
 					return a.Value
@@ -206,7 +209,7 @@ func (dp *dataPlane) ready() bool { return dp.reg.Evaluate(health.Readiness).OK 
 // once, reports it, and is counted at that version by the control plane; a change reaches
 // all three.
 func TestSplitMode(t *testing.T) {
-	cp := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{})
+	cp := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{})
 	var dps []*dataPlane
 	for i := range 3 {
 		dp := startDataPlane(t, fmt.Sprintf("node-%d", i), []string{cp.addr}, nil)
@@ -261,7 +264,7 @@ func TestSplitMode(t *testing.T) {
 // readiness stays green; the rejection is not resent in a loop; the next good version
 // clears it.
 func TestRejectedVersion(t *testing.T) {
-	cp := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{})
+	cp := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{})
 	v1 := cp.publish(t, configWithTimeout("10s"))
 	dps := []*dataPlane{
 		startDataPlane(t, "node-a", []string{cp.addr}, nil),
@@ -316,7 +319,7 @@ func TestRejectedVersion(t *testing.T) {
 
 // TestApplyError: an Apply failure is a NACK too, reported on xds.listener.
 func TestApplyError(t *testing.T) {
-	cp := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{})
+	cp := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{})
 	v1 := cp.publish(t, configWithTimeout("10s"))
 	dp := startDataPlane(t, "node-a", []string{cp.addr}, nil)
 	waitFor(t, "v1", func() bool { return dp.client.Status().Version == v1 })
@@ -344,7 +347,7 @@ func TestApplyError(t *testing.T) {
 // TestControlPlaneLoss: killing the control plane leaves readiness green; a restarted one
 // publishing the same configuration does not make data planes apply again.
 func TestControlPlaneLoss(t *testing.T) {
-	cp := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{})
+	cp := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{})
 	addr := cp.addr
 	v1 := cp.publish(t, configWithTimeout("10s"))
 	dp := startDataPlane(t, "node-a", []string{addr}, nil)
@@ -363,7 +366,7 @@ func TestControlPlaneLoss(t *testing.T) {
 		t.Fatalf("readiness failed while reconnecting: %s", dp.reg.Evaluate(health.Readiness).FirstFailure())
 	}
 
-	cp2 := startControlPlane(t, "tcp", addr, ServerOptions{})
+	cp2 := startControlPlane(t, "tcp", addr, server.ServerOptions{})
 	if v := cp2.publish(t, configWithTimeout("10s")); v != v1 {
 		t.Fatalf("the restarted control plane publishes %s for the same file, want %s", v, v1)
 	}
@@ -379,9 +382,9 @@ func TestControlPlaneLoss(t *testing.T) {
 // TestFailoverBetweenReplicas: two control planes behind one name (every address used);
 // the data plane moves to the survivor without applying again.
 func TestFailoverBetweenReplicas(t *testing.T) {
-	a := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{})
+	a := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{})
 	_, port, _ := net.SplitHostPort(a.addr)
-	b := startControlPlane(t, "tcp", net.JoinHostPort("127.0.0.2", port), ServerOptions{})
+	b := startControlPlane(t, "tcp", net.JoinHostPort("127.0.0.2", port), server.ServerOptions{})
 	va := a.publish(t, configWithTimeout("10s"))
 	if vb := b.publish(t, configWithTimeout("10s")); vb != va {
 		t.Fatalf("replicas publish %s and %s for the same configuration", va, vb)
@@ -413,7 +416,7 @@ func TestFailoverBetweenReplicas(t *testing.T) {
 // TestUnixSocket: all-in-one mode talks over a unix socket.
 func TestUnixSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "xds.sock")
-	cp := startControlPlane(t, "unix", sock, ServerOptions{})
+	cp := startControlPlane(t, "unix", sock, server.ServerOptions{})
 	v := cp.publish(t, configWithTimeout("10s"))
 	dp := startDataPlane(t, "node-a", []string{"unix://" + sock}, nil)
 	waitFor(t, "applied over the socket", func() bool { return dp.client.Status().Version == v })
@@ -424,8 +427,8 @@ func TestUnixSocket(t *testing.T) {
 func TestSameFileSameVersion(t *testing.T) {
 	var versions []string
 	for range 2 {
-		cp := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{})
-		cfg, err := config.Load("testdata/routing.yaml")
+		cp := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{})
+		cfg, err := config.Load("../resource/testdata/routing.yaml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -457,23 +460,23 @@ func TestClientRejectsBadTargets(t *testing.T) {
 // TestMutualTLS: split mode over TLS with client certificates; a data plane without a
 // certificate is refused and says so on xds.connection.
 func TestMutualTLS(t *testing.T) {
-	const certs = "../../docs/examples/certs/"
-	serverTLS, err := ServerTLS(certs+"server.crt", certs+"server.key", certs+"ca.pem")
+	const certs = "../../../docs/examples/certs/"
+	serverTLS, err := xds.ServerTLS(certs+"server.crt", certs+"server.key", certs+"ca.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{TLS: serverTLS})
+	cp := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{TLS: serverTLS})
 	v := cp.publish(t, configWithTimeout("10s"))
 	_, port, _ := net.SplitHostPort(cp.addr)
 
-	withCert, err := ClientTLS(certs+"ca.pem", "localhost", certs+"client.crt", certs+"client.key")
+	withCert, err := xds.ClientTLS(certs+"ca.pem", "localhost", certs+"client.crt", certs+"client.key")
 	if err != nil {
 		t.Fatal(err)
 	}
 	good := startDataPlane(t, "with-cert", []string{"grpcs://localhost:" + port}, func(o *ClientOptions) { o.TLS = withCert })
 	waitFor(t, "applied over mTLS", func() bool { return good.client.Status().Version == v })
 
-	noCert, err := ClientTLS(certs+"ca.pem", "localhost", "", "")
+	noCert, err := xds.ClientTLS(certs+"ca.pem", "localhost", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +486,7 @@ func TestMutualTLS(t *testing.T) {
 	if bad.client.Status().Version != "" || bad.ready() {
 		t.Errorf("a data plane without a client certificate got version %q", bad.client.Status().Version)
 	}
-	if _, err := ClientTLS("", "", certs+"client.crt", ""); err == nil {
+	if _, err := xds.ClientTLS("", "", certs+"client.crt", ""); err == nil {
 		t.Error("a certificate without its key was accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package xds
+package resource
 
 import (
 	"bytes"
@@ -28,10 +28,13 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 func exampleConfigs(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, pattern := range []string{"../../docs/examples/*.yaml", "testdata/*.yaml"} {
+	for _, pattern := range []string{"../../../docs/examples/*.yaml", "testdata/*.yaml"} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(m) == 0 {
+			t.Fatalf("%s: no configuration", pattern)
 		}
 		files = append(files, m...)
 	}
@@ -64,7 +67,7 @@ func goldenName(file string) string {
 
 // TestCompileGolden compiles every example and compares the resources, as protojson, with
 // testdata/*.golden. A configuration that does not compile records its error instead. Run
-// `go test ./internal/xds -run TestCompileGolden -update` after an intended change.
+// `go test ./internal/xds/resource -run TestCompileGolden -update` after an intended change.
 func TestCompileGolden(t *testing.T) {
 	for _, file := range exampleConfigs(t) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -111,10 +114,10 @@ func renderJSON(t *testing.T, res *Resources) []byte {
 	}
 	doc := map[string]any{
 		"version":   res.Version,
-		"listeners": list(messages(res.Listeners)),
-		"routes":    list(messages(res.Routes)),
-		"clusters":  list(messages(res.Clusters)),
-		"endpoints": list(messages(res.Endpoints)),
+		"listeners": list(Messages(res.Listeners)),
+		"routes":    list(Messages(res.Routes)),
+		"clusters":  list(Messages(res.Clusters)),
+		"endpoints": list(Messages(res.Endpoints)),
 	}
 	raw, err := json.Marshal(doc)
 	if err != nil {

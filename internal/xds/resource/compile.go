@@ -1,4 +1,4 @@
-package xds
+package resource
 
 import (
 	"crypto/sha256"
@@ -171,26 +171,26 @@ func (r *Resources) Hash() string {
 				// Marshalling a resource that passed ValidateAll cannot fail.
 				panic(fmt.Sprintf("xds: marshal %s: %v", typeURL, err))
 			}
-			writeField(h, []byte(typeURL))
-			writeField(h, b)
+			WriteHashField(h, []byte(typeURL))
+			WriteHashField(h, b)
 		}
 	}
-	add(ListenerType, messages(r.Listeners))
-	add(RouteType, messages(r.Routes))
-	add(ClusterType, messages(r.Clusters))
-	add(EndpointType, messages(r.Endpoints))
+	add(ListenerType, Messages(r.Listeners))
+	add(RouteType, Messages(r.Routes))
+	add(ClusterType, Messages(r.Clusters))
+	add(EndpointType, Messages(r.Endpoints))
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // writeField writes b with its length, so that two different sequences never encode alike.
-func writeField(h interface{ Write([]byte) (int, error) }, b []byte) {
+func WriteHashField(h interface{ Write([]byte) (int, error) }, b []byte) {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 	h.Write(n[:])
 	h.Write(b)
 }
 
-func messages[T proto.Message](in []T) []proto.Message {
+func Messages[T proto.Message](in []T) []proto.Message {
 	out := make([]proto.Message, len(in))
 	for i, m := range in {
 		out[i] = m
@@ -665,7 +665,7 @@ func compileOutlier(o *spec.Outlier) *cluster.OutlierDetection {
 	return out
 }
 
-func (r *Resources) add(m proto.Message) {
+func (r *Resources) Add(m proto.Message) {
 	switch m := m.(type) {
 	case *listener.Listener:
 		r.Listeners = append(r.Listeners, m)

@@ -1,4 +1,4 @@
-package xds
+package resource
 
 import (
 	"container/heap"
@@ -44,14 +44,14 @@ type ResourceError struct {
 
 func (e *ResourceError) Error() string {
 	if e.Name == "" {
-		return fmt.Sprintf("%s response: %v", typeLabel(e.TypeURL), e.Err)
+		return fmt.Sprintf("%s response: %v", TypeLabel(e.TypeURL), e.Err)
 	}
-	return fmt.Sprintf("%s %q: %v", typeLabel(e.TypeURL), e.Name, e.Err)
+	return fmt.Sprintf("%s %q: %v", TypeLabel(e.TypeURL), e.Name, e.Err)
 }
 
 func (e *ResourceError) Unwrap() error { return e.Err }
 
-func typeLabel(typeURL string) string {
+func TypeLabel(typeURL string) string {
 	switch typeURL {
 	case ListenerType:
 		return "listener"

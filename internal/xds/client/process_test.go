@@ -1,4 +1,4 @@
-package xds
+package client
 
 import (
 	"bufio"
@@ -26,6 +26,8 @@ import (
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
+	"github.com/gangway-ecs/gangway/internal/xds/server"
 )
 
 // The process tests run the control plane and the data planes as separate processes: this
@@ -59,7 +61,7 @@ func serveAdmin(reg *health.Registry) (*http.Server, error) {
 func controlProcess() int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	reg := health.NewRegistry()
-	srv, err := NewServer(ServerOptions{Health: reg, Logger: log})
+	srv, err := server.NewServer(server.ServerOptions{Health: reg, Logger: log})
 	if err != nil {
 		log.Error("server", "error", err)
 		return 1
@@ -71,7 +73,7 @@ func controlProcess() int {
 			log.Error("load", "error", err)
 			return
 		}
-		res, err := Compile(cfg)
+		res, err := resource.Compile(cfg)
 		if err != nil {
 			log.Error("compile", "error", err)
 			return
@@ -123,7 +125,7 @@ func proxyProcess() int {
 	reg := health.NewRegistry()
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
-	dp := NewDataPlane(ctx, proxy.Options{Health: reg, Logger: log})
+	dp := proxy.NewDataPlane(ctx, proxy.Options{Health: reg, Logger: log})
 	client, err := NewClient(ClientOptions{
 		ControlPlane: []string{os.Getenv("GANGWAY_XDS_CONTROL")},
 		Node:         &core.Node{Id: os.Getenv("GANGWAY_XDS_NODE")},
@@ -307,7 +309,7 @@ clusters: [{name: app, endpoints: [%q]}]
 	writeConfig("one")
 	xdsAddr := freeLoopback(t)
 	control := startProcess(t, "control", "GANGWAY_XDS_CONFIG="+file, "GANGWAY_XDS_LISTEN="+xdsAddr)
-	version := func(p *process) string { return attrOf(p.status(t)[ServerCheckName], "version") }
+	version := func(p *process) string { return attrOf(p.status(t)[server.ServerCheckName], "version") }
 	v1 := version(control)
 
 	var dps []*process
@@ -324,7 +326,7 @@ clusters: [{name: app, endpoints: [%q]}]
 			t.Errorf("task-%d serves X-Config %q, want one", i, got)
 		}
 	}
-	waitFor(t, "3/3 nodes", func() bool { return attrOf(control.status(t)[ServerCheckName], "nodes") == "3/3" })
+	waitFor(t, "3/3 nodes", func() bool { return attrOf(control.status(t)[server.ServerCheckName], "nodes") == "3/3" })
 
 	// A change reaches all three.
 	writeConfig("two")
@@ -341,9 +343,9 @@ clusters: [{name: app, endpoints: [%q]}]
 	// A version the data planes reject.
 	control.cmd.Process.Signal(syscall.SIGUSR1)
 	waitFor(t, "three NACKs on the control plane", func() bool {
-		return attrOf(control.status(t)[ServerCheckName], "nodes_rejecting") == "3"
+		return attrOf(control.status(t)[server.ServerCheckName], "nodes_rejecting") == "3"
 	})
-	st := control.status(t)[ServerCheckName]
+	st := control.status(t)[server.ServerCheckName]
 	if r := attrOf(st, "last_nack_reason"); !strings.Contains(r, `cluster "app": circuit_breakers`) || !strings.HasPrefix(attrOf(st, "last_nack_node"), "task-") {
 		t.Errorf("control plane shows NACK %q from %q", r, attrOf(st, "last_nack_node"))
 	}
@@ -376,7 +378,7 @@ clusters: [{name: app, endpoints: [%q]}]
 	if v := version(control); v != v2 {
 		t.Fatalf("the restarted control plane publishes %s, want %s", v, v2)
 	}
-	waitFor(t, "3/3 nodes after the restart", func() bool { return attrOf(control.status(t)[ServerCheckName], "nodes") == "3/3" })
+	waitFor(t, "3/3 nodes after the restart", func() bool { return attrOf(control.status(t)[server.ServerCheckName], "nodes") == "3/3" })
 	for i, dp := range dps {
 		waitFor(t, fmt.Sprintf("task-%d reconnected", i), func() bool {
 			s := dp.status(t)[ConnectionCheckName]

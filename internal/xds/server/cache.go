@@ -1,4 +1,4 @@
-package xds
+package server
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
 )
 
 // sharedCache is the state-of-the-world cache behind the ADS server: one version of the
@@ -57,7 +59,7 @@ func (c *sharedCache) set(version string, resources map[string][]proto.Message) 
 		for _, m := range list {
 			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 			if err != nil {
-				return fmt.Errorf("encode %s %s: %w", typeLabel(typeURL), cache.GetResourceName(m), err)
+				return fmt.Errorf("encode %s %s: %w", resource.TypeLabel(typeURL), cache.GetResourceName(m), err)
 			}
 			name := cache.GetResourceName(m)
 			tr.names = append(tr.names, name)

@@ -1,4 +1,4 @@
-package xds
+package resource
 
 import (
 	"errors"
@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/xds"
 )
 
 // BootstrapOptions describe the Envoy that EnvoyBootstrap configures.
@@ -115,7 +116,7 @@ func controlPlaneCluster(o BootstrapOptions) (*cluster.Cluster, error) {
 		ep = &core.Address{Address: &core.Address_Pipe{Pipe: &core.Pipe{Path: path}}}
 		c.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_STATIC}
 	} else {
-		unix, hostports, err := parseTargets([]string{o.ControlPlane})
+		unix, hostports, err := xds.ParseTargets([]string{o.ControlPlane})
 		if err != nil || unix != "" {
 			return nil, fmt.Errorf("control plane %q: want host:port or unix:///path", o.ControlPlane)
 		}

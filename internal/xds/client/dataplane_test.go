@@ -1,4 +1,4 @@
-package xds
+package client
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/proxy"
 	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/xds/server"
 )
 
 // TestTrafficThroughXDS drives a real data plane (proxy.Server) over xDS: traffic flows at
@@ -40,12 +41,12 @@ routes: [{name: app, cluster: app, required: true}]
 clusters: [{name: app, endpoints: [%q]}]
 `, listenAddr, backendLn.Addr().String())
 
-	cp := startControlPlane(t, "tcp", "127.0.0.1:0", ServerOptions{})
+	cp := startControlPlane(t, "tcp", "127.0.0.1:0", server.ServerOptions{})
 	v1 := cp.publish(t, yaml)
 
 	reg := health.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	dp := NewDataPlane(ctx, proxy.Options{Health: reg})
+	dp := proxy.NewDataPlane(ctx, proxy.Options{Health: reg})
 	client, err := NewClient(ClientOptions{
 		ControlPlane: []string{cp.addr},
 		Node:         &core.Node{Id: "proxy-1"},
@@ -155,7 +156,7 @@ clusters: [{name: app, endpoints: ["127.0.0.1:1"]}]
 	}
 	reg := health.NewRegistry()
 	metrics := prometheus.NewRegistry()
-	dp := NewDataPlane(context.Background(), proxy.Options{Health: reg, Metrics: metrics})
+	dp := proxy.NewDataPlane(context.Background(), proxy.Options{Health: reg, Metrics: metrics})
 	if err := dp.Apply(specFor(taken.Addr().String()), ""); err == nil {
 		t.Fatal("a listener on a taken address was applied")
 	}
