@@ -1,4 +1,4 @@
-package main
+package sidecar
 
 import (
 	"math"
@@ -54,8 +54,9 @@ func containerMemoryLimit(readFile func(string) ([]byte, error)) int64 {
 	return 0
 }
 
-// tuneGC applies gcSettings to the process.
-func tuneGC() {
+// TuneGC applies gcSettings to the process: cmd/proxy calls it for `proxy run` only, since
+// the settings are process-wide.
+func TuneGC() {
 	percent, limit := gcSettings(os.Getenv, os.ReadFile)
 	if percent >= 0 {
 		debug.SetGCPercent(percent)

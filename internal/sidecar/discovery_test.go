@@ -1,4 +1,4 @@
-package main
+package sidecar
 
 // The ECS API is served by recorded responses (internal/ecs/ecstest, answering by
 // X-Amz-Target) and the task metadata endpoint by a local server: neither exists outside
@@ -8,63 +8,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/ecs/ecstest"
 	"github.com/gangway-ecs/gangway/internal/spec"
 )
-
-// awsEnv points the AWS SDK's default configuration at s, with no region and no shared
-// configuration unless region is given.
-func awsEnv(t *testing.T, s *ecstest.Server, region string) {
-	t.Helper()
-	for k, v := range s.Env() {
-		t.Setenv(k, v)
-	}
-	dir := t.TempDir()
-	t.Setenv("AWS_REGION", region)
-	t.Setenv("AWS_DEFAULT_REGION", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-}
-
-// metadataServer serves the recorded task metadata document (cluster
-// arn:aws:ecs:us-west-2:111122223333:cluster/default).
-func metadataServer(t *testing.T) string {
-	t.Helper()
-	doc, err := os.ReadFile("../../internal/ecs/testdata/metadata-v4-task.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/task" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(doc)
-	}))
-	t.Cleanup(md.Close)
-	return md.URL
-}
-
-func runningTask(id, ip string) string {
-	return fmt.Sprintf(`{"taskArn": "arn:aws:ecs:us-west-2:111122223333:task/default/%s",
-		"taskDefinitionArn": "arn:aws:ecs:us-west-2:111122223333:task-definition/orders:3",
-		"lastStatus": "RUNNING", "desiredStatus": "RUNNING", "healthStatus": "HEALTHY",
-		"attachments": [{"type": "ElasticNetworkInterface", "details": [{"name": "privateIPv4Address", "value": %q}]}]}`, id, ip)
-}
 
 // runDiscovery runs e.Run for d in a goroutine and returns its events ("update a,b" or
 // "error ...") and a stop function that cancels it and waits for it to return.
@@ -111,10 +63,10 @@ func nextEvent(t *testing.T, events <-chan string) string {
 // good one (even of the same set) is published again.
 func TestECSDiscoveryInOwnCluster(t *testing.T) {
 	s := ecstest.NewServer(t)
-	awsEnv(t, s, "")
+	s.SetEnv(t, "")
 	s.On("ListTasks", ecstest.OK(`{"taskArns": ["t1"]}`), ecstest.Throttled, ecstest.OK(`{"taskArns": ["t1"]}`))
-	s.On("DescribeTasks", ecstest.OK(`{"tasks": [`+runningTask("t1", "10.0.1.5")+`]}`))
-	md := metadataServer(t)
+	s.On("DescribeTasks", ecstest.OK(`{"tasks": [`+ecstest.RunningTask("t1", "10.0.1.5")+`]}`))
+	md := ecstest.TaskMetadata(t)
 	e := newECSDiscovery(func(k string) string { return map[string]string{"ECS_CONTAINER_METADATA_URI_V4": md}[k] }, discardLogger())
 
 	events, stop := runDiscovery(t, e, spec.ECSDiscovery{Service: "orders", Port: 3000, Refresh: 20 * time.Millisecond})
@@ -140,7 +92,7 @@ func TestECSDiscoveryInOwnCluster(t *testing.T) {
 // and retries, without calling ECS; with ecs.cluster it polls that cluster.
 func TestECSDiscoveryOutsideECS(t *testing.T) {
 	s := ecstest.NewServer(t)
-	awsEnv(t, s, "eu-west-1")
+	s.SetEnv(t, "eu-west-1")
 	s.Default("ListTasks", ecstest.OK(`{"taskArns": []}`))
 	e := newECSDiscovery(func(string) string { return "" }, discardLogger())
 
@@ -163,41 +115,6 @@ func TestECSDiscoveryOutsideECS(t *testing.T) {
 	if req := s.Requests("ListTasks"); len(req) != 1 || !strings.Contains(req[0], `"cluster":"prod"`) {
 		t.Fatalf("ListTasks requests %q", req)
 	}
-}
-
-// TestRunECSCluster runs `proxy run` with an ECS cluster, all the way: the configuration
-// compiles to xDS, the data plane reads the discovery back and runs it against ECS (in the
-// task's own cluster), and the task it finds, on 127.0.0.1, takes the traffic.
-func TestRunECSCluster(t *testing.T) {
-	up := startUpstream(t)
-	host, port, _ := net.SplitHostPort(strings.TrimPrefix(up.URL, "http://"))
-	s := ecstest.NewServer(t)
-	awsEnv(t, s, "us-west-2")
-	s.On("ListTasks", ecstest.OK(`{"taskArns": []}`), ecstest.OK(`{"taskArns": ["t1"]}`))
-	s.On("DescribeTasks", ecstest.OK(`{"tasks": [`+runningTask("t1", host)+`]}`))
-	traffic := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cfg := writeConfig(t, fmt.Sprintf(`
-admin: {address: 127.0.0.1:0}
-shutdown: {delay: 0s, drain_timeout: 2s, deadline: 20s}
-listeners: [{name: public, address: %q, readiness_path: /gangway/ready}]
-routes: [{name: orders, cluster: orders, required: true}]
-clusters: [{name: orders, ecs: {service: orders, port: %s, refresh: 200ms}}]
-`, traffic, port))
-	admin, sigs, code, logs := startRunEnv(t, map[string]string{"ECS_CONTAINER_METADATA_URI_V4": metadataServer(t)}, "-config", cfg)
-
-	waitStatus(t, "http://"+traffic+"/gangway/ready", 200)
-	if c, body := httpGet(t, "http://"+traffic+"/"); c != 200 || body != "hello" {
-		t.Fatalf("traffic through the discovered task: %d %q\n%s", c, body, logs)
-	}
-	st := statusOf(t, admin)["upstream.cluster.orders"]
-	if st.Status != "RUNNING" || st.Attributes["healthy"] != "1" {
-		t.Fatalf("upstream.cluster.orders: %+v", st)
-	}
-	if req := s.Requests("ListTasks"); len(req) < 2 || !strings.Contains(req[0], `"cluster":"arn:aws:ecs:us-west-2:111122223333:cluster/default"`) {
-		t.Fatalf("ListTasks requests %q", req)
-	}
-	sigs <- syscall.SIGTERM
-	expectExit(t, code, 0, 20*time.Second, logs)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
