@@ -116,3 +116,71 @@ func TestOnlyConfigReadsYAMLDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// helpers are the packages docs/architecture.md leaves out of the package table: they sit
+// below everything.
+var helpers = map[string]bool{
+	"internal/health": true, "internal/lifecycle": true, "internal/budget": true, "internal/version": true,
+	"internal/httpascii": true, "internal/httpdate": true, "internal/reqctx": true, "internal/probecmd": true,
+}
+
+// TestArchitectureTableIsTheGraph: the package table of docs/architecture.md lists, for each
+// package, exactly the packages of ours it imports (helpers aside).
+func TestArchitectureTableIsTheGraph(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Packages\n")
+	if !ok {
+		t.Fatal("docs/architecture.md has no Packages section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	row := regexp.MustCompile("(?m)^\\| `([a-z0-9/]+)` \\| (.*) \\|$")
+	name := regexp.MustCompile("`([a-z0-9/]+)`")
+	full := func(short string) string {
+		if strings.HasPrefix(short, "internal/") || strings.HasPrefix(short, "cmd/") {
+			return short
+		}
+		return "internal/" + short
+	}
+	rows := row.FindAllStringSubmatch(section, -1)
+	if len(rows) < 5 {
+		t.Fatalf("found %d rows in the package table", len(rows))
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("the go command is not on PATH (%v)", err)
+	}
+	for _, r := range rows {
+		pkg := r[1]
+		want := map[string]bool{}
+		// Words in parentheses explain; they name no import.
+		listed := regexp.MustCompile(`\([^)]*\)`).ReplaceAllString(r[2], "")
+		for _, m := range name.FindAllStringSubmatch(listed, -1) {
+			want[full(m[1])] = true
+		}
+		cmd := exec.Command(goBin, "list", "-f", `{{join .Imports "\n"}}`, module+"/"+pkg)
+		cmd.Dir = "../.."
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		got := map[string]bool{}
+		for _, imp := range strings.Fields(string(out)) {
+			if p, ok := strings.CutPrefix(imp, module+"/"); ok && !helpers[p] {
+				got[p] = true
+			}
+		}
+		for p := range got {
+			if !want[p] {
+				t.Errorf("%s imports %s; docs/architecture.md does not say so", pkg, p)
+			}
+		}
+		for p := range want {
+			if !got[p] {
+				t.Errorf("docs/architecture.md says %s imports %s; it does not", pkg, p)
+			}
+		}
+	}
+}
