@@ -31,7 +31,7 @@ func TestToSpecDefault(t *testing.T) {
 }
 
 func TestToSpecFull(t *testing.T) {
-	cfg, err := Parse("full.yaml", []byte(`
+	sp := parseToSpec(t, `
 listeners:
   - name: public
     address: "127.0.0.1:0"
@@ -58,14 +58,7 @@ clusters:
   - name: dns
     dns: {name: db.internal, port: 5432, refresh: 1s}
     lb_policy: random
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := ToSpec(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	l := sp.Listeners
 	if !l[0].H2C || len(l[0].TrustedProxies) != 1 || l[0].TrustedProxies[0].String() != "10.0.0.0/8" || l[1].Protocol != spec.TCP || l[1].Cluster != "dns" {
 		t.Fatalf("listeners %+v", l)
@@ -90,18 +83,11 @@ clusters:
 // own defaults, so that the YAML spellings of enum defaults in this package and spec's table
 // cannot drift apart.
 func TestEnumDefaultsAreSpecDefaults(t *testing.T) {
-	cfg, err := Parse("min.yaml", []byte(`
+	s := parseToSpec(t, `
 listeners: [{name: l, address: "127.0.0.1:0"}]
 routes: [{name: r, cluster: c}]
 clusters: [{name: c, endpoints: ["127.0.0.1:1"], health_check: {}, outlier_detection: {}}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ToSpec(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	l, r, c := s.Listeners[0], s.Routes[0], s.Clusters[0]
 	wantPaths := spec.PathNormalization{Normalize: spec.DefaultNormalizePath, MergeSlashes: spec.DefaultMergeSlashes, EscapedSlashes: spec.DefaultEscapedSlashes}
 	if l.Protocol != spec.DefaultProtocol || l.Paths != wantPaths {
@@ -129,4 +115,18 @@ clusters: [{name: c, endpoints: ["127.0.0.1:1"], health_check: {}, outlier_detec
 		s.MaxHeaderBytes != spec.DefaultMaxHeaderBytes || s.ListenerGrace != spec.DefaultListenerGrace {
 		t.Errorf("spec %+v", s)
 	}
+}
+
+// parseToSpec parses a configuration and translates it, failing t on either error.
+func parseToSpec(t *testing.T, yaml string) *spec.Spec {
+	t.Helper()
+	cfg, err := Parse(t.Name()+".yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ToSpec(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
