@@ -69,7 +69,9 @@ func TestSpecImportsNothingOfOurs(t *testing.T) {
 }
 
 func TestDataPlaneDoesNotReadConfig(t *testing.T) {
-	forbid(t, []string{"internal/proxy"}, "internal/config", "internal/xds", "internal/ecs")
+	forbid(t, []string{"internal/proxy", "internal/upstream"}, "internal/config", "internal/xds", "internal/ecs")
+	// Clusters know nothing of the downstream side that owns them.
+	forbid(t, []string{"internal/upstream"}, "internal/proxy", "internal/h1server", "internal/h2server")
 }
 
 func TestXDSDoesNotImportTheDataPlane(t *testing.T) {

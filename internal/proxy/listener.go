@@ -283,14 +283,13 @@ func (l *httpListener) tunnel(down net.Conn) {
 		l.srv.log.Error("tcp listener has no cluster", "listener", l.spec.Name, "cluster", l.spec.Cluster)
 		return
 	}
-	up, e, err := c.dialTunnel(l.ctx)
+	up, done, err := c.DialTunnel(l.ctx)
 	if err != nil {
 		l.srv.log.Warn("tcp tunnel failed", "listener", l.spec.Name, "err", err)
 		return
 	}
-	e.inflight.Add(1)
-	defer e.inflight.Add(-1)
-	l.srv.metrics.tunnels.WithLabelValues(l.spec.Name, c.spec.Name).Inc()
+	defer done()
+	l.srv.metrics.tunnels.WithLabelValues(l.spec.Name, c.Name()).Inc()
 	pipe(down, up)
 }
 

@@ -337,18 +337,9 @@ func TestLyingUpstream(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	pool := srv.table.Load().clusters["app"].transport.(*h1Pool)
 	eventually(t, "no pooled connection with anything pending", func() bool {
-		pool.mu.Lock()
-		defer pool.mu.Unlock()
-		for _, list := range pool.idle {
-			for _, pc := range list {
-				if pc.idleErr() != nil {
-					return false
-				}
-			}
-		}
-		return true
+		_, pending := srv.table.Load().clusters["app"].IdleConns()
+		return pending == 0
 	})
 	before := conns.Load()
 	for range 10 {
@@ -404,10 +395,8 @@ func TestIdleConnectionWithUnsolicitedBytesIsClosed(t *testing.T) {
 	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := newClient()
 	idle := func() int {
-		pool := srv.table.Load().clusters["app"].transport.(*h1Pool)
-		pool.mu.Lock()
-		defer pool.mu.Unlock()
-		return len(pool.idle[ln.Addr().String()])
+		idle, _ := srv.table.Load().clusters["app"].IdleConns()
+		return idle[ln.Addr().String()]
 	}
 
 	// Taken: the next request sees the stray bytes before writing, and goes elsewhere.

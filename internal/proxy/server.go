@@ -39,6 +39,7 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // Options are a Server's dependencies.
@@ -83,7 +84,7 @@ type Server struct {
 	spec      *spec.Spec
 	started   bool
 	stopped   bool
-	clusters  map[string]*cluster
+	clusters  map[string]*upstream.Cluster
 	listeners map[string]*httpListener // by name
 	demo      *demoServer
 
@@ -115,7 +116,7 @@ func New(spec *spec.Spec, opts Options) (*Server, error) {
 		ecs:       opts.ECS,
 		bufs:      newBufferPool(),
 		spec:      spec,
-		clusters:  map[string]*cluster{},
+		clusters:  map[string]*upstream.Cluster{},
 		listeners: map[string]*httpListener{},
 		old:       map[*httpListener]struct{}{},
 		certs:     map[*certReloader]bool{},
@@ -232,8 +233,8 @@ type change struct {
 	spec     *spec.Spec
 	required map[string]bool // clusters that a required route sends to
 
-	clusters map[string]*cluster // the next set, by name
-	created  []*cluster          // built for this change, not started
+	clusters map[string]*upstream.Cluster // the next set, by name
+	created  []*upstream.Cluster          // built for this change, not started
 	table    *table
 
 	listeners map[string]*httpListener // the next set, by name
@@ -247,7 +248,7 @@ type change struct {
 // unchanged from the running spec prev (nil at Start). On error it drops what it built and
 // nothing has changed. Called with s.mu held.
 func (s *Server) prepare(ctx context.Context, prev, sp *spec.Spec) (_ *change, err error) {
-	c := &change{spec: sp, required: map[string]bool{}, clusters: map[string]*cluster{}, listeners: map[string]*httpListener{}}
+	c := &change{spec: sp, required: map[string]bool{}, clusters: map[string]*upstream.Cluster{}, listeners: map[string]*httpListener{}}
 	defer func() {
 		if err != nil {
 			s.abort(c)
@@ -259,11 +260,11 @@ func (s *Server) prepare(ctx context.Context, prev, sp *spec.Spec) (_ *change, e
 		}
 	}
 	for _, cs := range sp.Clusters {
-		if old := s.clusters[cs.Name]; old != nil && reflect.DeepEqual(old.spec, cs) {
+		if old := s.clusters[cs.Name]; old != nil && reflect.DeepEqual(old.Spec(), cs) {
 			c.clusters[cs.Name] = old
 			continue
 		}
-		cl, err := newCluster(s, cs)
+		cl, err := upstream.New(s.clusterDeps(), cs)
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +338,7 @@ func (s *Server) abort(c *change) {
 		l.forceClose()
 	}
 	for _, cl := range c.created {
-		cl.stop()
+		cl.Stop()
 	}
 	if c.demoChanged && c.demo != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -357,20 +358,20 @@ func (s *Server) commit(c *change) {
 	// endpoints.
 	for name, old := range s.clusters {
 		if c.clusters[name] != old {
-			old.stop()
+			old.Stop()
 			if c.clusters[name] == nil {
-				s.health.Unregister(old.check.Name())
+				s.health.Unregister(old.Check().Name())
 				s.metrics.clusterEndpoints.DeletePartialMatch(prometheus.Labels{"cluster": name})
 				s.metrics.endpointHealthy.DeletePartialMatch(prometheus.Labels{"cluster": name})
 			}
 		}
 	}
 	for _, cl := range c.created {
-		cl.start(spec.Version, c.required[cl.spec.Name])
+		cl.Start(spec.Version, c.required[cl.Name()])
 	}
 	for name, cl := range c.clusters {
 		if !slices.Contains(c.created, cl) {
-			cl.setVersion(spec.Version, c.required[name])
+			cl.SetVersion(spec.Version, c.required[name])
 		}
 	}
 	s.table.Store(c.table)
@@ -441,13 +442,21 @@ func (s *Server) drainInBackground(l *httpListener, grace time.Duration) {
 	}()
 }
 
-func (s *Server) compileRoute(spec spec.Route, c *cluster) *route {
-	rt := &route{spec: spec, cluster: c, scheme: "http", bufs: s.bufs}
-	if c.spec.TLS != nil {
+// clusterDeps is what the Server gives each of its clusters.
+func (s *Server) clusterDeps() upstream.Deps {
+	m := s.metrics
+	return upstream.Deps{Health: s.health, Log: s.log, AccessLog: s.access != nil, Resolver: s.resolver, ECS: s.ecs,
+		Metrics: upstream.Metrics{Latency: m.upstreamLatency, ConnectFailures: m.connectFailures, Ejections: m.ejections,
+			EndpointHealthy: m.endpointHealthy, ClusterEndpoints: m.clusterEndpoints}}
+}
+
+func (s *Server) compileRoute(spec spec.Route, c *upstream.Cluster) *route {
+	rt := &route{spec: spec, cluster: c, scheme: "http", bufs: s.bufs, log: s.log}
+	if c.Spec().TLS != nil {
 		rt.scheme = "https"
 	}
 	for i, class := range statusClasses {
-		rt.requests[i] = s.metrics.requests.WithLabelValues(spec.Name, c.spec.Name, class)
+		rt.requests[i] = s.metrics.requests.WithLabelValues(spec.Name, c.Name(), class)
 	}
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:      rt.rewrite,
@@ -575,8 +584,8 @@ func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.clusters {
-		c.stop()
-		c.check.Terminating()
+		c.Stop()
+		c.Check().Terminating()
 	}
 	if s.demo != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/reqctx"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // waitDone fails the test unless ctx is cancelled within a few seconds.
@@ -39,7 +40,7 @@ func TestStreamTimerIdleTimeoutWaitsForActivity(t *testing.T) {
 		if st.Err() != nil {
 			t.Fatalf("cancelled after %s despite activity", time.Since(start))
 		}
-		st.last.Store(monoNow())
+		st.last.Store(upstream.MonoNow())
 		time.Sleep(20 * time.Millisecond)
 	}
 	waitDone(t, st)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // tlsSpec is testSpec with TLS on the public listener; it returns the CA that issued the
@@ -310,7 +311,7 @@ func TestTLS12CipherSuitesAreAEADOnly(t *testing.T) {
 	if err := dial(tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err != nil {
 		t.Fatalf("a TLS 1.2 handshake with GCM failed: %v", err)
 	}
-	for _, id := range tls12CipherSuites {
+	for _, id := range upstream.TLS12CipherSuites {
 		for _, cs := range tls.InsecureCipherSuites() {
 			if cs.ID == id {
 				t.Fatalf("%s is in the defaults", cs.Name)

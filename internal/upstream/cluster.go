@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -29,8 +30,8 @@ import (
 // detector.
 const ConnectTimeout = 10 * time.Second
 
-// errNoHealthy is returned when a cluster has no endpoint to send to.
-var errNoHealthy = errors.New("no healthy endpoint")
+// ErrNoHealthy is returned when a cluster has no endpoint to send to.
+var ErrNoHealthy = errors.New("no healthy endpoint")
 
 // connectError is a failed connect (TCP or TLS handshake): nothing was sent upstream, so an
 // idempotent request may be retried on another endpoint.
@@ -59,13 +60,13 @@ type endpoint struct {
 	ejections    int
 }
 
-// cluster is the running form of a Cluster: its endpoints, their health, the load balancer
+// Cluster is the running form of a spec.Cluster: its endpoints, their health, the load balancer
 // and the connection pool. It owns one goroutine (run) for DNS, health checks, ejection
 // expiry and applying discovered endpoint sets, and, for ECS discovery, one that runs
-// Options.ECS; stop ends both and waits.
-type cluster struct {
+// Deps.ECS; Stop ends both and waits.
+type Cluster struct {
 	spec spec.Cluster
-	srv  *Server
+	deps Deps
 	// transport sends requests to endpoints: an h1Pool for HTTP/1.1, an http.Transport for
 	// HTTP/2. Both are connection pools keyed by endpoint address.
 	transport interface {
@@ -99,14 +100,35 @@ type cluster struct {
 	wg         sync.WaitGroup
 }
 
-// newCluster builds a cluster without starting it or reporting anything: a failed Apply
-// drops it with stop, leaving no trace.
-func newCluster(srv *Server, spec spec.Cluster) (*cluster, error) {
-	if spec.ECS != nil && srv.ecs == nil {
+// Deps is what a cluster needs from the data plane around it.
+type Deps struct {
+	Health *health.Registry
+	Log    *slog.Logger
+	// AccessLog records, in each request's RequestInfo, the endpoint that served it.
+	AccessLog bool
+	Resolver  *net.Resolver
+	// ECS runs ECS discovery (proxy.Options.ECS); nil when the data plane has none.
+	ECS     func(ctx context.Context, d spec.ECSDiscovery, update func(addrs []string), onError func(error))
+	Metrics Metrics
+}
+
+// Metrics are the series a cluster reports, labelled by cluster (and endpoint).
+type Metrics struct {
+	Latency          *prometheus.HistogramVec
+	ConnectFailures  *prometheus.CounterVec
+	Ejections        *prometheus.CounterVec
+	EndpointHealthy  *prometheus.GaugeVec
+	ClusterEndpoints *prometheus.GaugeVec
+}
+
+// New builds a cluster without starting it or reporting anything: a failed Apply
+// drops it with Stop, leaving no trace.
+func New(deps Deps, spec spec.Cluster) (*Cluster, error) {
+	if spec.ECS != nil && deps.ECS == nil {
 		return nil, fmt.Errorf("cluster %q: ecs discovery of service %q is not available: the data plane was built without proxy.Options.ECS", spec.Name, spec.ECS.Service)
 	}
-	c := &cluster{spec: spec, srv: srv, kick: make(chan struct{}, 1), discovered: make(chan struct{}, 1)}
-	c.latency = srv.metrics.upstreamLatency.WithLabelValues(spec.Name)
+	c := &Cluster{spec: spec, deps: deps, kick: make(chan struct{}, 1), discovered: make(chan struct{}, 1)}
+	c.latency = deps.Metrics.Latency.WithLabelValues(spec.Name)
 	t, err := c.newTransport()
 	if err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", spec.Name, err)
@@ -121,6 +143,25 @@ func newCluster(srv *Server, spec spec.Cluster) (*cluster, error) {
 	return c, nil
 }
 
+// Name is the cluster's name.
+func (c *Cluster) Name() string { return c.spec.Name }
+
+// Spec is the cluster's configuration.
+func (c *Cluster) Spec() spec.Cluster { return c.spec }
+
+// Check is the cluster's health check ("upstream.cluster.<name>"), registered by Start.
+func (c *Cluster) Check() *health.Check { return c.check }
+
+// IdleConns reports the idle connections of the cluster's HTTP/1.1 pool by endpoint address,
+// and how many of them have something pending (bytes or an error) and would be discarded on
+// reuse. An HTTP/2 cluster reports none. For tests and debugging.
+func (c *Cluster) IdleConns() (idle map[string]int, pending int) {
+	if p, ok := c.transport.(*h1Pool); ok {
+		return p.idleConns()
+	}
+	return nil, 0
+}
+
 func clusterCheckSpec(name string, required bool) health.Spec {
 	var gates health.Probe
 	if required {
@@ -130,14 +171,14 @@ func clusterCheckSpec(name string, required bool) health.Spec {
 }
 
 // newTransport builds the connection pool. Connects (TCP and TLS) share one ConnectTimeout.
-func (c *cluster) newTransport() (interface {
+func (c *Cluster) newTransport() (interface {
 	http.RoundTripper
 	CloseIdleConnections()
 }, error) {
 	spec := c.spec
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites, InsecureSkipVerify: spec.TLS.InsecureSkipVerify, ServerName: spec.TLS.ServerName}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: TLS12CipherSuites, InsecureSkipVerify: spec.TLS.InsecureSkipVerify, ServerName: spec.TLS.ServerName}
 		if spec.TLS.CAFile != "" {
 			pem, err := os.ReadFile(spec.TLS.CAFile)
 			if err != nil {
@@ -173,29 +214,10 @@ func (c *cluster) newTransport() (interface {
 	}
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
-		defer cancel()
-		conn, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, &connectError{addr: addr, err: err}
-		}
-		if tlsConf == nil {
-			return conn, nil
-		}
-		cfg := tlsConf
-		if cfg.ServerName == "" {
-			cfg = tlsConf.Clone()
-			cfg.ServerName, _, _ = net.SplitHostPort(addr)
-		}
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, &connectError{addr: addr, err: fmt.Errorf("tls handshake: %w", err)}
-		}
-		return tc, nil
+		return dialEndpoint(ctx, dialer, network, addr, tlsConf)
 	}
 	if !spec.HTTP2 {
-		return newH1Pool(dial, idle, c.srv.log.With("cluster", spec.Name)), nil
+		return newH1Pool(dial, idle, c.deps.Log.With("cluster", spec.Name)), nil
 	}
 	t := &http.Transport{
 		MaxIdleConnsPerHost: idle,
@@ -221,10 +243,10 @@ func (c *cluster) newTransport() (interface {
 	return t, nil
 }
 
-// start registers the cluster's check and runs its background work until stop.
-func (c *cluster) start(version string, required bool) {
+// Start registers the cluster's check and runs its background work until Stop.
+func (c *Cluster) Start(version string, required bool) {
 	c.version.Store(&version)
-	c.check = c.srv.health.Register(clusterCheckSpec(c.spec.Name, required))
+	c.check = c.deps.Health.Register(clusterCheckSpec(c.spec.Name, required))
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.mu.Lock()
@@ -236,9 +258,9 @@ func (c *cluster) start(version string, required bool) {
 	}
 }
 
-// stop ends the background work and waits for it; in-flight requests keep their
+// Stop ends the background work and waits for it; in-flight requests keep their
 // connections, idle ones are closed. A cluster that was never started only closes its pool.
-func (c *cluster) stop() {
+func (c *Cluster) Stop() {
 	if c.cancel != nil {
 		c.cancel()
 		c.wg.Wait()
@@ -246,18 +268,18 @@ func (c *cluster) stop() {
 	c.transport.CloseIdleConnections()
 }
 
-// setVersion moves a running cluster to a new config version and readiness gating.
+// SetVersion moves a running cluster to a new config version and readiness gating.
 // c.check is read under c.mu by the cluster's goroutines, so it changes under c.mu too.
-func (c *cluster) setVersion(v string, required bool) {
+func (c *Cluster) SetVersion(v string, required bool) {
 	c.version.Store(&v)
-	check := c.srv.health.Register(clusterCheckSpec(c.spec.Name, required))
+	check := c.deps.Health.Register(clusterCheckSpec(c.spec.Name, required))
 	c.mu.Lock()
 	c.check = check
 	c.reportLocked()
 	c.mu.Unlock()
 }
 
-func (c *cluster) run(ctx context.Context) {
+func (c *Cluster) run(ctx context.Context) {
 	var dnsTick, hcTick <-chan time.Time
 	if c.spec.DNS != nil {
 		c.resolve(ctx)
@@ -315,17 +337,17 @@ func (c *cluster) run(ctx context.Context) {
 
 // resolve re-resolves the DNS name and replaces the endpoint set, keeping the state of
 // endpoints that stay. It reports whether endpoints were added.
-func (c *cluster) resolve(ctx context.Context) bool {
+func (c *Cluster) resolve(ctx context.Context) bool {
 	d := c.spec.DNS
 	ctx, cancel := context.WithTimeout(ctx, max(d.Refresh, 5*time.Second))
 	defer cancel()
-	ips, err := c.srv.resolver.LookupIPAddr(ctx, d.Name)
+	ips, err := c.deps.Resolver.LookupIPAddr(ctx, d.Name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
 		// Keep the last known endpoints: a DNS blip must not empty the cluster.
 		c.lastErr = fmt.Errorf("resolve %s: %w", d.Name, err)
-		c.srv.log.Warn("dns resolution failed", "cluster", c.spec.Name, "name", d.Name, "err", err)
+		c.deps.Log.Warn("dns resolution failed", "cluster", c.spec.Name, "name", d.Name, "err", err)
 		c.reportLocked()
 		return false
 	}
@@ -342,7 +364,7 @@ func (c *cluster) resolve(ctx context.Context) bool {
 // healthy at once without a health check, and otherwise wait for their first check to pass;
 // the series of those that left are deleted. It reports the cluster's state and whether
 // endpoints were added.
-func (c *cluster) setEndpointsLocked(addrs []string) (added bool) {
+func (c *Cluster) setEndpointsLocked(addrs []string) (added bool) {
 	old := map[string]*endpoint{}
 	for _, e := range c.all {
 		old[e.addr] = e
@@ -364,7 +386,7 @@ func (c *cluster) setEndpointsLocked(addrs []string) (added bool) {
 	slices.SortFunc(next, func(a, b *endpoint) int { return strings.Compare(a.addr, b.addr) })
 	for _, e := range c.all {
 		if !seen[e.addr] {
-			c.srv.metrics.endpointHealthy.DeleteLabelValues(c.spec.Name, e.addr)
+			c.deps.Metrics.EndpointHealthy.DeleteLabelValues(c.spec.Name, e.addr)
 		}
 	}
 	c.all = next
@@ -372,10 +394,10 @@ func (c *cluster) setEndpointsLocked(addrs []string) (added bool) {
 	return added
 }
 
-// discoverECS runs Options.ECS for the cluster until ctx ends. Endpoint sets are handed to
+// discoverECS runs Deps.ECS for the cluster until ctx ends. Endpoint sets are handed to
 // run (c.discovered), which applies them and checks the new endpoints, so that the endpoint
 // set changes in one goroutine only; errors go on the cluster's check at once.
-func (c *cluster) discoverECS(ctx context.Context) {
+func (c *Cluster) discoverECS(ctx context.Context) {
 	d := c.spec.ECS
 	update := func(addrs []string) {
 		c.mu.Lock()
@@ -397,14 +419,14 @@ func (c *cluster) discoverECS(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		c.srv.log.Warn("ecs discovery failed", "cluster", c.spec.Name, "service", d.Service, "err", err)
+		c.deps.Log.Warn("ecs discovery failed", "cluster", c.spec.Name, "service", d.Service, "err", err)
 		c.lastErr = err
 		// A first poll that fails settles the cluster: it reports what went wrong instead of
 		// STARTING.
 		c.settled = c.settled || !c.hasPending
 		c.reportLocked()
 	}
-	c.srv.ecs(ctx, *d, update, onError)
+	c.deps.ECS(ctx, *d, update, onError)
 	if ctx.Err() == nil {
 		onError(fmt.Errorf("ecs discovery of service %q stopped", d.Service))
 	}
@@ -412,7 +434,7 @@ func (c *cluster) discoverECS(ctx context.Context) {
 
 // applyDiscovered applies the pending ECS endpoint set, if any, and reports whether
 // endpoints were added.
-func (c *cluster) applyDiscovered() bool {
+func (c *Cluster) applyDiscovered() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.hasPending {
@@ -423,14 +445,14 @@ func (c *cluster) applyDiscovered() bool {
 	before := len(c.all)
 	added := c.setEndpointsLocked(addrs)
 	if len(c.all) != before || added {
-		c.srv.log.Info("ecs endpoints changed", "cluster", c.spec.Name, "service", c.spec.ECS.Service, "endpoints", len(c.all))
+		c.deps.Log.Info("ecs endpoints changed", "cluster", c.spec.Name, "service", c.spec.ECS.Service, "endpoints", len(c.all))
 	}
 	return added
 }
 
 // checkAll runs one active health check round on every endpoint in parallel. With onlyNew,
 // only endpoints never checked yet are probed (fresh DNS records).
-func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
+func (c *Cluster) checkAll(ctx context.Context, onlyNew bool) {
 	c.mu.Lock()
 	var eps []*endpoint
 	for _, e := range c.all {
@@ -464,7 +486,7 @@ func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
 			// delayed by HealthyThreshold intervals.
 			if first || e.hcPasses >= hc.HealthyThreshold {
 				if !e.hcHealthy {
-					c.srv.log.Info("endpoint healthy", "cluster", c.spec.Name, "endpoint", e.addr)
+					c.deps.Log.Info("endpoint healthy", "cluster", c.spec.Name, "endpoint", e.addr)
 				}
 				e.hcHealthy = true
 			}
@@ -472,7 +494,7 @@ func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
 			e.hcFails++
 			e.hcPasses = 0
 			if e.hcHealthy && e.hcFails >= hc.UnhealthyThreshold {
-				c.srv.log.Warn("endpoint unhealthy", "cluster", c.spec.Name, "endpoint", e.addr)
+				c.deps.Log.Warn("endpoint unhealthy", "cluster", c.spec.Name, "endpoint", e.addr)
 				e.hcHealthy = false
 			}
 		}
@@ -480,7 +502,7 @@ func (c *cluster) checkAll(ctx context.Context, onlyNew bool) {
 }
 
 // probe runs one active health check against addr.
-func (c *cluster) probe(ctx context.Context, addr string) error {
+func (c *Cluster) probe(ctx context.Context, addr string) error {
 	hc := c.spec.HealthCheck
 	if hc.Type == spec.TCPHealthCheck {
 		var d net.Dialer
@@ -513,7 +535,7 @@ func (c *cluster) probe(ctx context.Context, addr string) error {
 
 // recomputeLocked lifts expired ejections, rebuilds the ready set, reports health and
 // returns the earliest pending ejection expiry (zero when none).
-func (c *cluster) recomputeLocked(now time.Time) time.Time {
+func (c *Cluster) recomputeLocked(now time.Time) time.Time {
 	var ready []*endpoint
 	var next time.Time
 	for _, e := range c.all {
@@ -526,7 +548,7 @@ func (c *cluster) recomputeLocked(now time.Time) time.Time {
 				}
 			} else {
 				e.ejectedUntil = time.Time{}
-				c.srv.log.Info("endpoint returned from ejection", "cluster", c.spec.Name, "endpoint", e.addr)
+				c.deps.Log.Info("endpoint returned from ejection", "cluster", c.spec.Name, "endpoint", e.addr)
 			}
 		}
 		ok := e.hcHealthy && !ejected
@@ -535,7 +557,7 @@ func (c *cluster) recomputeLocked(now time.Time) time.Time {
 			ready = append(ready, e)
 			v = 1
 		}
-		c.srv.metrics.endpointHealthy.WithLabelValues(c.spec.Name, e.addr).Set(v)
+		c.deps.Metrics.EndpointHealthy.WithLabelValues(c.spec.Name, e.addr).Set(v)
 	}
 	if ready == nil {
 		ready = []*endpoint{}
@@ -545,11 +567,11 @@ func (c *cluster) recomputeLocked(now time.Time) time.Time {
 	return next
 }
 
-func (c *cluster) reportLocked() {
+func (c *Cluster) reportLocked() {
 	ready := len(*c.ready.Load())
 	total := len(c.all)
-	c.srv.metrics.clusterEndpoints.WithLabelValues(c.spec.Name, "healthy").Set(float64(ready))
-	c.srv.metrics.clusterEndpoints.WithLabelValues(c.spec.Name, "total").Set(float64(total))
+	c.deps.Metrics.ClusterEndpoints.WithLabelValues(c.spec.Name, "healthy").Set(float64(ready))
+	c.deps.Metrics.ClusterEndpoints.WithLabelValues(c.spec.Name, "total").Set(float64(total))
 	attrs := []health.Attr{health.A("healthy", strconv.Itoa(ready)), health.A("total", strconv.Itoa(total))}
 	if c.lastErr != nil {
 		// The last good endpoint set stays in force; readiness fails only when no endpoint
@@ -562,7 +584,7 @@ func (c *cluster) reportLocked() {
 		rep := health.Report{Status: health.Starting, Attrs: attrs, Version: version}
 		c.check.Report(rep)
 	case ready == 0:
-		err := fmt.Errorf("cluster %q: %w (0 of %d)", c.spec.Name, errNoHealthy, total)
+		err := fmt.Errorf("cluster %q: %w (0 of %d)", c.spec.Name, ErrNoHealthy, total)
 		if c.lastErr != nil {
 			err = fmt.Errorf("%w; %w", err, c.lastErr)
 		}
@@ -573,11 +595,11 @@ func (c *cluster) reportLocked() {
 }
 
 // pick chooses an endpoint by the cluster's policy, avoiding skip when another is ready.
-func (c *cluster) pick(skip *endpoint) (*endpoint, error) {
+func (c *Cluster) pick(skip *endpoint) (*endpoint, error) {
 	eps := *c.ready.Load()
 	n := len(eps)
 	if n == 0 {
-		return nil, fmt.Errorf("cluster %q: %w", c.spec.Name, errNoHealthy)
+		return nil, fmt.Errorf("cluster %q: %w", c.spec.Name, ErrNoHealthy)
 	}
 	var i int
 	switch c.spec.LBPolicy {
@@ -604,10 +626,10 @@ func (c *cluster) pick(skip *endpoint) (*endpoint, error) {
 }
 
 // outcome feeds passive outlier detection with the result of one exchange.
-func (c *cluster) outcome(e *endpoint, connectFailed, serverError bool) {
+func (c *Cluster) outcome(e *endpoint, connectFailed, serverError bool) {
 	o := c.spec.Outlier
 	if connectFailed {
-		c.srv.metrics.connectFailures.WithLabelValues(c.spec.Name).Inc()
+		c.deps.Metrics.ConnectFailures.WithLabelValues(c.spec.Name).Inc()
 	}
 	if o == nil {
 		return
@@ -634,7 +656,7 @@ func (c *cluster) outcome(e *endpoint, connectFailed, serverError bool) {
 	}
 }
 
-func (c *cluster) eject(e *endpoint) {
+func (c *Cluster) eject(e *endpoint) {
 	o := c.spec.Outlier
 	now := time.Now()
 	c.mu.Lock()
@@ -655,8 +677,8 @@ func (c *cluster) eject(e *endpoint) {
 	e.ejectedUntil = now.Add(time.Duration(e.ejections) * o.BaseEjectionTime)
 	e.consec5xx.Store(0)
 	e.consecConnFail.Store(0)
-	c.srv.metrics.ejections.WithLabelValues(c.spec.Name).Inc()
-	c.srv.log.Warn("endpoint ejected", "cluster", c.spec.Name, "endpoint", e.addr, "until", e.ejectedUntil)
+	c.deps.Metrics.Ejections.WithLabelValues(c.spec.Name).Inc()
+	c.deps.Log.Warn("endpoint ejected", "cluster", c.spec.Name, "endpoint", e.addr, "until", e.ejectedUntil)
 	c.recomputeLocked(now)
 	select {
 	case c.kick <- struct{}{}:
@@ -667,13 +689,13 @@ func (c *cluster) eject(e *endpoint) {
 // RoundTrip sends req to an endpoint of the cluster. A request whose connect failed is
 // retried once on another endpoint when that is safe: the method is idempotent and there is
 // no body, so nothing of it was sent.
-func (c *cluster) RoundTrip(req *http.Request) (*http.Response, error) {
-	return c.roundTrip(req, false)
+func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
+	return c.Forward(req, false)
 }
 
-// roundTrip is RoundTrip. With owned, req and req.URL are the caller's own copies, which
-// roundTrip may change (forward's upstream requests): that saves copying them again.
-func (c *cluster) roundTrip(req *http.Request, owned bool) (*http.Response, error) {
+// Forward is RoundTrip. With owned, req and req.URL are the caller's own copies, which
+// Forward may change (the data plane's upstream requests): that saves copying them again.
+func (c *Cluster) Forward(req *http.Request, owned bool) (*http.Response, error) {
 	e, err := c.pick(nil)
 	if err != nil {
 		return nil, err
@@ -694,8 +716,8 @@ func isConnectError(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// isClientError reports whether err is the downstream request's fault (see clientError).
-func isClientError(err error) bool {
+// IsClientError reports whether err is the downstream request's fault (see clientError).
+func IsClientError(err error) bool {
 	var ce *clientError
 	return errors.As(err, &ce)
 }
@@ -711,7 +733,7 @@ func retryable(req *http.Request) bool {
 	return false
 }
 
-func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http.Response, error) {
+func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http.Response, error) {
 	out := req
 	if owned {
 		req.URL.Host = e.addr
@@ -739,15 +761,15 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 			return nil, err
 		}
 	}
-	if c.srv.access != nil {
+	if c.deps.AccessLog {
 		if info := upstreamInfoFrom(req.Context()); info != nil {
-			info.endpoint = e.addr
+			info.Endpoint = e.addr
 		}
 	}
 	e.inflight.Add(1)
-	start := monoNow()
+	start := MonoNow()
 	resp, err := c.transport.RoundTrip(out)
-	c.latency.Observe(time.Duration(monoNow() - start).Seconds())
+	c.latency.Observe(time.Duration(MonoNow() - start).Seconds())
 	if err != nil {
 		e.inflight.Add(-1)
 		if body != nil {
@@ -755,7 +777,7 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 				err = ce
 			}
 		}
-		if isClientError(err) {
+		if IsClientError(err) {
 			return nil, err // says nothing about the endpoint
 		}
 		connectFailed := isConnectError(err)
@@ -767,7 +789,7 @@ func (c *cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 	}
 	c.outcome(e, false, resp.StatusCode >= 500)
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		resp.Body = &upgradedBody{ReadWriteCloser: rwc, e: e}
+		resp.Body = upgradedBody{countedBody: &countedBody{ReadCloser: rwc, e: e}, Writer: rwc}
 	} else {
 		resp.Body = &countedBody{ReadCloser: resp.Body, e: e}
 	}
@@ -786,21 +808,42 @@ func (b *countedBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// upgradedBody is countedBody for a 101 response, whose body is the upgraded connection.
+// upgradedBody is countedBody for a 101 response, whose body is the upgraded connection:
+// it writes too.
 type upgradedBody struct {
-	io.ReadWriteCloser
-	e    *endpoint
-	once sync.Once
+	*countedBody
+	io.Writer
 }
 
-func (b *upgradedBody) Close() error {
-	b.once.Do(func() { b.e.inflight.Add(-1) })
-	return b.ReadWriteCloser.Close()
+// dialEndpoint connects to addr within ConnectTimeout (TCP and TLS share the budget) and,
+// when tlsConf is not nil, completes the TLS handshake, verifying the endpoint's host when
+// tlsConf names no server. Every failure is a *connectError.
+func dialEndpoint(ctx context.Context, dialer *net.Dialer, network, addr string, tlsConf *tls.Config) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	defer cancel()
+	conn, err := dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, &connectError{addr: addr, err: err}
+	}
+	if tlsConf == nil {
+		return conn, nil
+	}
+	cfg := tlsConf
+	if cfg.ServerName == "" {
+		cfg = tlsConf.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, &connectError{addr: addr, err: fmt.Errorf("tls handshake: %w", err)}
+	}
+	return tc, nil
 }
 
-// dialTunnel picks an endpoint and connects to it for a TCP tunnel, retrying once on another
-// endpoint when the connect fails.
-func (c *cluster) dialTunnel(ctx context.Context) (net.Conn, *endpoint, error) {
+// DialTunnel picks an endpoint and connects to it for a TCP tunnel, retrying once on another
+// endpoint when the connect fails. done ends the tunnel's count on the endpoint (least_request).
+func (c *Cluster) DialTunnel(ctx context.Context) (net.Conn, func(), error) {
 	var tried *endpoint
 	var lastErr error
 	for range 2 {
@@ -812,31 +855,15 @@ func (c *cluster) dialTunnel(ctx context.Context) (net.Conn, *endpoint, error) {
 			break
 		}
 		tried = e
-		var d net.Dialer
-		dctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
-		conn, err := d.DialContext(dctx, "tcp", e.addr)
-		if err == nil && c.tunnelTLS != nil {
-			cfg := c.tunnelTLS
-			if cfg.ServerName == "" {
-				cfg = cfg.Clone()
-				cfg.ServerName, _, _ = net.SplitHostPort(e.addr)
-			}
-			tc := tls.Client(conn, cfg)
-			if herr := tc.HandshakeContext(dctx); herr != nil {
-				conn.Close()
-				conn, err = nil, fmt.Errorf("tls handshake: %w", herr)
-			} else {
-				conn = tc
-			}
-		}
-		cancel()
+		conn, err := dialEndpoint(ctx, &net.Dialer{}, "tcp", e.addr, c.tunnelTLS)
 		if err == nil {
 			c.outcome(e, false, false)
-			return conn, e, nil
+			e.inflight.Add(1)
+			return conn, func() { e.inflight.Add(-1) }, nil
 		}
-		lastErr = &connectError{addr: e.addr, err: err}
+		lastErr = err
 		c.outcome(e, true, false)
-		c.srv.log.Warn("tunnel connect failed", "cluster", c.spec.Name, "endpoint", e.addr, "err", err)
+		c.deps.Log.Warn("tunnel connect failed", "cluster", c.spec.Name, "endpoint", e.addr, "err", err)
 	}
 	return nil, nil, fmt.Errorf("cluster %q: %w", c.spec.Name, lastErr)
 }

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -76,7 +76,7 @@ type h1Conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	addr     string
-	lastUsed int64       // monoNow
+	lastUsed int64       // MonoNow
 	peek     *socketPeek // nil where the socket cannot be peeked
 	tls      bool        // conn is a *tls.Conn, which buffers what it decrypted
 }
@@ -103,7 +103,7 @@ func (p *h1Pool) get(addr string) *h1Conn {
 
 // pop takes the most recently used idle connection to addr that has not expired.
 func (p *h1Pool) pop(addr string) *h1Conn {
-	now := monoNow()
+	now := MonoNow()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
@@ -141,7 +141,7 @@ func (p *h1Pool) put(c *h1Conn) {
 		p.discard(c, errUnsolicited)
 		return
 	}
-	c.lastUsed = monoNow()
+	c.lastUsed = MonoNow()
 	p.mu.Lock()
 	if !p.closed && len(p.idle[c.addr]) < p.maxIdle {
 		p.idle[c.addr] = append(p.idle[c.addr], c)
@@ -168,7 +168,7 @@ func (p *h1Pool) sweep() {
 			return
 		case <-t.C:
 		}
-		now := monoNow()
+		now := MonoNow()
 		var bad []*h1Conn
 		var errs []error
 		p.mu.Lock()
@@ -330,7 +330,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	var body *clientBody
 	if req.Body == nil || req.Body == http.NoBody {
 		if err := sendRequest(c, req); err != nil {
-			if isClientError(err) {
+			if IsClientError(err) {
 				return fail(err) // refused before a byte was written: no retry
 			}
 			return fail(fmt.Errorf("write request: %w: %w", errNoResponse, err))
@@ -409,13 +409,20 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 // cancelWatch closes a connection when the context of its exchange is cancelled, until
 // stopped.
 type cancelWatch struct {
-	st       *streamTimer // the exchange's context, which watches conn itself
+	st       ConnWatcher // the exchange's context, which watches conn itself
 	conn     net.Conn
 	afterFun func() bool // otherwise, the stop function of a context.AfterFunc
 }
 
+// ConnWatcher is an exchange's context that closes the exchange's connection itself when it
+// ends (the data plane's stream timer), saving an AfterFunc per exchange.
+type ConnWatcher interface {
+	Watch(conn io.Closer) bool
+	Unwatch(conn io.Closer) bool
+}
+
 func closeOnCancel(ctx context.Context, conn net.Conn) cancelWatch {
-	if st, ok := ctx.(*streamTimer); ok && st.Watch(conn) {
+	if st, ok := ctx.(ConnWatcher); ok && st.Watch(conn) {
 		return cancelWatch{st: st, conn: conn}
 	}
 	return cancelWatch{afterFun: context.AfterFunc(ctx, func() { conn.Close() })}
@@ -519,3 +526,20 @@ type upgradedConn struct{ c *h1Conn }
 func (u *upgradedConn) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
 func (u *upgradedConn) Write(p []byte) (int, error) { return u.c.conn.Write(p) }
 func (u *upgradedConn) Close() error                { return u.c.conn.Close() }
+
+// idleConns counts the idle connections by endpoint address, and those of them that would
+// be discarded on reuse because something is pending on them.
+func (p *h1Pool) idleConns() (idle map[string]int, pending int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	idle = map[string]int{}
+	for addr, list := range p.idle {
+		idle[addr] = len(list)
+		for _, pc := range list {
+			if pc.idleErr() != nil {
+				pending++
+			}
+		}
+	}
+	return idle, pending
+}

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -103,7 +103,7 @@ func TestWriteRequestMatchesRequestWrite(t *testing.T) {
 			gerr := writeRequest(bw, req())
 			bw.Flush()
 			if refused[name] {
-				if !isClientError(gerr) || got.Len() != 0 {
+				if !IsClientError(gerr) || got.Len() != 0 {
 					t.Fatalf("error %v, wrote %q; want a client error and nothing written", gerr, got.String())
 				}
 				return
