@@ -60,13 +60,14 @@ type endpoint struct {
 	ejections    int
 }
 
-// Cluster is the running form of a spec.Cluster: its endpoints, their health, the load balancer
-// and the connection pool. It owns one goroutine (run) for DNS, health checks, ejection
-// expiry and applying discovered endpoint sets, and, for ECS discovery, one that runs
-// Deps.ECS; Stop ends both and waits.
+// Cluster is the running form of a spec.Cluster: its endpoints, their health, the load
+// balancer and the connection pool. It owns two goroutines: discover runs the cluster's
+// source of endpoints (static, DNS or ECS), and run applies the endpoint sets it reports,
+// runs the health checks and expires ejections; Stop ends both and waits.
 type Cluster struct {
-	spec spec.Cluster
-	deps Deps
+	spec   spec.Cluster
+	deps   Deps
+	source source
 	// transport sends requests to endpoints: an h1Pool for HTTP/1.1, an http.Transport for
 	// HTTP/2. Both are connection pools keyed by endpoint address.
 	transport interface {
@@ -90,12 +91,13 @@ type Cluster struct {
 	// checked once.
 	settled bool
 	lastErr error // discovery error (DNS, ECS), kept for the health check
-	// pending is the newest ECS endpoint set, not applied yet (hasPending); run applies it.
+	// pending is the newest endpoint set the source reported, not applied yet
+	// (hasPending); run applies it.
 	pending    []string
 	hasPending bool
 
 	kick       chan struct{} // re-arms the ejection timer / re-checks new endpoints
-	discovered chan struct{} // an ECS endpoint set is pending
+	discovered chan struct{} // an endpoint set is pending
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 }
@@ -140,6 +142,7 @@ func New(deps Deps, spec spec.Cluster) (*Cluster, error) {
 		c.all = append(c.all, &endpoint{addr: a, hcHealthy: spec.HealthCheck == nil})
 	}
 	c.settled = spec.DNS == nil && spec.ECS == nil && spec.HealthCheck == nil
+	c.source = newSource(spec, deps, deps.Log.With("cluster", spec.Name))
 	return c, nil
 }
 
@@ -253,9 +256,7 @@ func (c *Cluster) Start(version string, required bool) {
 	c.recomputeLocked(time.Now())
 	c.mu.Unlock()
 	c.wg.Go(func() { c.run(ctx) })
-	if c.spec.ECS != nil {
-		c.wg.Go(func() { c.discoverECS(ctx) })
-	}
+	c.wg.Go(func() { c.discover(ctx) })
 }
 
 // Stop ends the background work and waits for it; in-flight requests keep their
@@ -280,13 +281,7 @@ func (c *Cluster) SetVersion(v string, required bool) {
 }
 
 func (c *Cluster) run(ctx context.Context) {
-	var dnsTick, hcTick <-chan time.Time
-	if c.spec.DNS != nil {
-		c.resolve(ctx)
-		t := time.NewTicker(c.spec.DNS.Refresh)
-		defer t.Stop()
-		dnsTick = t.C
-	}
+	var hcTick <-chan time.Time
 	if c.spec.HealthCheck != nil {
 		c.checkAll(ctx, false)
 		t := time.NewTicker(c.spec.HealthCheck.Interval)
@@ -294,9 +289,9 @@ func (c *Cluster) run(ctx context.Context) {
 		hcTick = t.C
 	}
 	c.mu.Lock()
-	// An ECS cluster settles once its discovery has reported (discoverECS, the
+	// A DNS or ECS cluster settles once its source has reported (discover, the
 	// c.discovered case below).
-	c.settled = c.settled || c.spec.ECS == nil
+	c.settled = c.settled || c.spec.DNS == nil && c.spec.ECS == nil
 	next := c.recomputeLocked(time.Now())
 	c.mu.Unlock()
 	eject := time.NewTimer(time.Hour)
@@ -312,10 +307,6 @@ func (c *Cluster) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-dnsTick:
-			if c.resolve(ctx) && c.spec.HealthCheck != nil {
-				c.checkAll(ctx, true)
-			}
 		case <-hcTick:
 			c.checkAll(ctx, false)
 		case <-c.discovered:
@@ -333,30 +324,6 @@ func (c *Cluster) run(ctx context.Context) {
 		c.mu.Unlock()
 		arm(next)
 	}
-}
-
-// resolve re-resolves the DNS name and replaces the endpoint set, keeping the state of
-// endpoints that stay. It reports whether endpoints were added.
-func (c *Cluster) resolve(ctx context.Context) bool {
-	d := c.spec.DNS
-	ctx, cancel := context.WithTimeout(ctx, max(d.Refresh, 5*time.Second))
-	defer cancel()
-	ips, err := c.deps.Resolver.LookupIPAddr(ctx, d.Name)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		// Keep the last known endpoints: a DNS blip must not empty the cluster.
-		c.lastErr = fmt.Errorf("resolve %s: %w", d.Name, err)
-		c.deps.Log.Warn("dns resolution failed", "cluster", c.spec.Name, "name", d.Name, "err", err)
-		c.reportLocked()
-		return false
-	}
-	c.lastErr = nil
-	addrs := make([]string, len(ips))
-	for i, ip := range ips {
-		addrs[i] = net.JoinHostPort(ip.IP.String(), strconv.Itoa(d.Port))
-	}
-	return c.setEndpointsLocked(addrs)
 }
 
 // setEndpointsLocked replaces the endpoint set with addrs (a DNS re-resolution, an ECS
@@ -394,11 +361,10 @@ func (c *Cluster) setEndpointsLocked(addrs []string) (added bool) {
 	return added
 }
 
-// discoverECS runs Deps.ECS for the cluster until ctx ends. Endpoint sets are handed to
-// run (c.discovered), which applies them and checks the new endpoints, so that the endpoint
-// set changes in one goroutine only; errors go on the cluster's check at once.
-func (c *Cluster) discoverECS(ctx context.Context) {
-	d := c.spec.ECS
+// discover runs the cluster's source until ctx ends. Endpoint sets are handed to run
+// (c.discovered), which applies them and checks the new endpoints, so that the endpoint set
+// changes in one goroutine only; errors go on the cluster's check at once.
+func (c *Cluster) discover(ctx context.Context) {
 	update := func(addrs []string) {
 		c.mu.Lock()
 		if ctx.Err() != nil {
@@ -419,21 +385,17 @@ func (c *Cluster) discoverECS(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		c.deps.Log.Warn("ecs discovery failed", "cluster", c.spec.Name, "service", d.Service, "err", err)
 		c.lastErr = err
-		// A first poll that fails settles the cluster: it reports what went wrong instead of
-		// STARTING.
+		// A first discovery that fails settles the cluster: it reports what went wrong
+		// instead of STARTING.
 		c.settled = c.settled || !c.hasPending
 		c.reportLocked()
 	}
-	c.deps.ECS(ctx, *d, update, onError)
-	if ctx.Err() == nil {
-		onError(fmt.Errorf("ecs discovery of service %q stopped", d.Service))
-	}
+	c.source.run(ctx, update, onError)
 }
 
-// applyDiscovered applies the pending ECS endpoint set, if any, and reports whether
-// endpoints were added.
+// applyDiscovered applies the pending endpoint set, if any, and reports whether endpoints
+// were added.
 func (c *Cluster) applyDiscovered() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -444,7 +406,7 @@ func (c *Cluster) applyDiscovered() bool {
 	c.pending, c.hasPending = nil, false
 	before := len(c.all)
 	added := c.setEndpointsLocked(addrs)
-	if len(c.all) != before || added {
+	if c.spec.ECS != nil && (len(c.all) != before || added) {
 		c.deps.Log.Info("ecs endpoints changed", "cluster", c.spec.Name, "service", c.spec.ECS.Service, "endpoints", len(c.all))
 	}
 	return added
