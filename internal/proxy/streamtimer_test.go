@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/reqctx"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
-// The stream timer's tests run in synctest bubbles: the timer and monoNow read the bubble's
+// The stream timer's tests run in synctest bubbles: the timer and upstream.MonoNow read the bubble's
 // fake clock, so a timeout fires at exactly its deadline, and a test asserts that instant.
 
 // waitDone fails the test unless ctx is cancelled once every other goroutine of the bubble
@@ -56,7 +57,7 @@ func TestStreamTimerIdleTimeoutWaitsForActivity(t *testing.T) {
 			if st.Err() != nil {
 				t.Fatalf("cancelled after %s despite activity", time.Since(start))
 			}
-			st.last.Store(monoNow())
+			st.last.Store(upstream.MonoNow())
 			time.Sleep(20 * time.Millisecond)
 		}
 		last := time.Now().Add(-20 * time.Millisecond)
