@@ -255,7 +255,7 @@ func (w *response) Write(p []byte) (int, error) {
 		if w.contentLength < 0 && len(w.hold)+len(p) <= holdMax {
 			if w.hold == nil {
 				if w.c.hold == nil {
-					w.c.hold = make([]byte, 0, holdMax)
+					w.c.hold = getHold()
 				}
 				w.hold = w.c.hold[:0]
 			}
