@@ -3,7 +3,6 @@ package h1server
 import (
 	"bytes"
 	"net/http"
-	"runtime"
 	"testing"
 )
 
@@ -40,20 +39,12 @@ func TestAllocationsPerRequest(t *testing.T) {
 	for range 100 {
 		do()
 	}
-	const n = 2000
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	for range n {
-		do()
-	}
-	runtime.ReadMemStats(&m1)
-	per := float64(m1.Mallocs-m0.Mallocs) / n
+	per := testing.AllocsPerRun(2000, do)
 	want := float64(maxAllocsPerRequest)
 	if raceEnabled {
 		want += 2 // the connection's buffers, from pools that drop some of what they get back
 	}
-	t.Logf("%.2f allocations per request", per)
-	if per > want+0.5 {
-		t.Errorf("%.2f allocations per request, want at most %.0f", per, want)
+	if per > want {
+		t.Errorf("%.0f allocations per request, want at most %.0f", per, want)
 	}
 }
