@@ -769,6 +769,19 @@ func printProcs(o *options, procs []procResult) {
 		}
 		fmt.Printf(" %.1f ms |\n", float64(p.start)/float64(time.Millisecond))
 	}
+	// What each further connection adds, without the first burst's share of the heap and
+	// stack allocators' growth.
+	if n := len(o.hold); n >= 2 {
+		fmt.Println()
+		for _, p := range procs {
+			if len(p.held) < n {
+				continue
+			}
+			a, b := p.held[n-2], p.held[n-1]
+			fmt.Printf("%s: from %d to %d connections, %.1f KiB each (anon %.1f).\n", p.name, o.hold[n-2], o.hold[n-1],
+				float64(b.rss-a.rss)/1024/float64(o.hold[n-1]-o.hold[n-2]), float64(b.anon-a.anon)/1024/float64(o.hold[n-1]-o.hold[n-2]))
+		}
+	}
 }
 
 // readMem reads the resident memory of pid.
