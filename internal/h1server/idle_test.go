@@ -15,8 +15,8 @@ import (
 )
 
 // TestIdleConnectionsHoldNoBuffers holds keep-alive connections open after one request
-// each and checks what each adds to the heap: without its 4 KiB reader and writer, well
-// under their 8 KiB.
+// each and checks what each adds to the heap once parked: without its 4 KiB reader and
+// writer, well under their 8 KiB.
 func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
@@ -28,8 +28,13 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	for range n {
 		get(t, dialConn(t, addr))
 	}
-	after := heapInUse()
-	per := float64(after-before) / n
+	// Once parked (after parkAfter), the connections hold no buffers.
+	var per float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if per = float64(heapInUse()-min(before, heapInUse())) / n; per <= 4<<10 {
+			break
+		}
+	}
 	t.Logf("heap per idle keep-alive connection, server and client side: %.0f bytes", per)
 	if per > 4<<10 {
 		t.Errorf("each idle connection adds %.0f bytes to the heap, want at most 4 KiB: its buffers are held", per)
@@ -122,52 +127,62 @@ func TestParkedConnectionStatesAndShutdown(t *testing.T) {
 	}
 }
 
-// TestRequestAfterIdleInPieces sends requests on a connection that went idle, with the
-// head split across writes, pipelined behind it, and with a body.
+// TestRequestAfterIdleInPieces sends requests on a connection that went idle, and on one
+// that was parked, with the head split across writes, pipelined behind it, and with a body.
 func TestRequestAfterIdleInPieces(t *testing.T) {
-	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, "%s %s %q", r.Method, r.URL.Path, b)
-	})})
-	c, br := dial(t, addr)
-	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
-	if _, body := readResponse(t, br, "GET"); body != `GET /one ""` {
-		t.Fatalf("first response %q", body)
+	for _, idle := range []time.Duration{0, parkAfter + 100*time.Millisecond} {
+		t.Run(fmt.Sprintf("idle %v", idle), func(t *testing.T) {
+			addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				fmt.Fprintf(w, "%s %s %q", r.Method, r.URL.Path, b)
+			})})
+			c, br := dial(t, addr)
+			io.WriteString(c, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+			if _, body := readResponse(t, br, "GET"); body != `GET /one ""` {
+				t.Fatalf("first response %q", body)
+			}
+			time.Sleep(idle) // a timer parks it: nothing to wait on
+			for _, piece := range []string{"P", "OST /two HTTP/1.1\r\nHo", "st: x\r\nContent-Length: 5\r\n\r\nhel", "lo"} {
+				if _, err := io.WriteString(c, piece); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(10 * time.Millisecond) // lets each piece arrive on its own (either way is correct)
+			}
+			if _, body := readResponse(t, br, "POST"); body != `POST /two "hello"` {
+				t.Fatalf("second response %q", body)
+			}
+			time.Sleep(idle)
+			io.WriteString(c, "GET /three HTTP/1.1\r\nHost: x\r\n\r\nGET /four HTTP/1.1\r\nHost: x\r\n\r\n")
+			for _, want := range []string{`GET /three ""`, `GET /four ""`} {
+				if _, body := readResponse(t, br, "GET"); body != want {
+					t.Fatalf("response %q, want %q", body, want)
+				}
+			}
+			time.Sleep(idle)
+			// A client that closes an idle connection gets it closed.
+			c.(*net.TCPConn).CloseWrite()
+			expectClosed(t, br)
+		})
 	}
-	// The connection is idle now; its next request comes in pieces.
-	for _, piece := range []string{"P", "OST /two HTTP/1.1\r\nHo", "st: x\r\nContent-Length: 5\r\n\r\nhel", "lo"} {
-		if _, err := io.WriteString(c, piece); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond) // lets each piece arrive on its own (either way is correct)
-	}
-	if _, body := readResponse(t, br, "POST"); body != `POST /two "hello"` {
-		t.Fatalf("second response %q", body)
-	}
-	io.WriteString(c, "GET /three HTTP/1.1\r\nHost: x\r\n\r\nGET /four HTTP/1.1\r\nHost: x\r\n\r\n")
-	for _, want := range []string{`GET /three ""`, `GET /four ""`} {
-		if _, body := readResponse(t, br, "GET"); body != want {
-			t.Fatalf("response %q, want %q", body, want)
-		}
-	}
-	// A client that closes an idle connection gets it closed.
-	c.(*net.TCPConn).CloseWrite()
-	expectClosed(t, br)
 }
 
-// TestIdleTimeoutWithoutBuffers: an idle connection is closed at the idle timeout, and
-// one that sends in time is served.
+// TestIdleTimeoutWithoutBuffers: an idle connection is closed at the idle timeout, whether
+// it is shorter than parkAfter or the connection was parked on the way.
 func TestIdleTimeoutWithoutBuffers(t *testing.T) {
-	addr := start(t, &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok")
-	})})
-	c, br := dial(t, addr)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	readResponse(t, br, "GET")
-	t0 := time.Now()
-	expectClosed(t, br)
-	if d := time.Since(t0); d < 150*time.Millisecond || d > 5*time.Second {
-		t.Errorf("idle connection closed after %v, want about 200ms", d)
+	for _, timeout := range []time.Duration{200 * time.Millisecond, parkAfter + 350*time.Millisecond} {
+		t.Run(timeout.String(), func(t *testing.T) {
+			addr := start(t, &Server{IdleTimeout: timeout, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "ok")
+			})})
+			c, br := dial(t, addr)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			readResponse(t, br, "GET")
+			t0 := time.Now()
+			expectClosed(t, br)
+			if d := time.Since(t0); d < timeout*3/4 || d > 5*time.Second {
+				t.Errorf("idle connection closed after %v, want about %v", d, timeout)
+			}
+		})
 	}
 }
 
