@@ -8,22 +8,22 @@ import (
 	"time"
 )
 
-// An idle keep-alive connection holds neither buffers nor a grown stack. Most connections a
-// sidecar holds are idle most of the time (a load balancer keeps hundreds open), and the
-// reader's and the writer's 4 KiB, and the stack the handler grew, would be most of what
-// each one costs.
+// An idle keep-alive connection holds no buffers. Most connections a sidecar holds are
+// idle most of the time (a load balancer keeps hundreds open), and the reader's and the
+// writer's 4 KiB would be most of what each one costs. While the connection waits for its
+// next request, both go back to their pools; they come back when bytes arrive.
 //
-// A connection waits for its next request for parkAfter as any read waits, on the goroutine
-// that served the last one and with its buffers: a busy connection pays nothing for what
-// follows. Past parkAfter it is parked: its buffers go back to their pools, a new goroutine
-// (with a new, small stack) waits for the rest of the idle timeout, and the old one ends.
-// That wait reads the socket through its RawConn as the runtime's own read does (one read
-// that finds nothing, a wait for the socket to turn readable, one read that gets the
-// request), taking the buffers from their pools only once bytes have arrived. A parked
-// connection pays, on its next request, for one goroutine and its stack's growth.
+// The wait costs no more system calls than a read into a held buffer: the runtime's read
+// is one read that finds nothing, a wait for the socket to turn readable, and one read that
+// gets the request. awaitRequest does the same through the socket's RawConn, with the
+// buffers given back between the first read and the second.
 
-// parkAfter is how long a keep-alive connection waits for its next request before it is
-// parked.
+// parkAfter is how long a keep-alive connection waits for its next request on the
+// goroutine that served the last one. Past it, the connection is parked: a new goroutine
+// waits instead, and the old one ends. Its stack, grown by the handlers it ran to several
+// times a new goroutine's, would otherwise stay with the connection for as long as it is
+// idle, and be most of what the connection costs. A connection that is busy never parks;
+// one that waits longer pays, on its next request, for one goroutine and its stack's growth.
 const parkAfter = 250 * time.Millisecond
 
 // errParked is awaitRequest's answer when the connection has waited for parkAfter.
@@ -59,39 +59,41 @@ func newIdleWait(rwc net.Conn) *idleWait {
 }
 
 // awaitRequest waits, within the idle timeout, for the first bytes of the next request on a
-// keep-alive connection whose reader holds nothing, and returns with them in the reader. It
-// returns errParked, with the connection's buffers back in their pools, once it has waited
-// for parkAfter, unless resumed (the wait after parking, for the rest of the idle timeout).
+// keep-alive connection whose reader holds nothing, and returns with them in the reader.
+// The connection's buffers are in their pools while nothing has arrived. It returns
+// errParked once it has waited for parkAfter, unless resumed (the wait after parking), which
+// waits for the rest of the idle timeout.
 func (c *conn) awaitRequest(resumed bool) error {
 	idle := c.s.idleTimeout()
 	w := c.idle
-	if w == nil || !resumed && idle > 0 && idle <= parkAfter {
+	if w == nil {
 		c.setReadDeadline(idle)
 		_, err := c.br.Peek(1)
 		return err
 	}
-	if !resumed {
-		c.setReadDeadline(parkAfter)
-		_, err := c.br.Peek(1)
-		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			c.release()
-			return errParked
-		}
-		return err
-	}
-	if idle > 0 {
-		// The parking deadline, which passed, was set parkAfter into the idle wait.
-		c.rwc.SetReadDeadline(c.rdl.Add(idle - parkAfter))
-	} else {
-		c.rwc.SetReadDeadline(time.Time{})
-	}
-	c.forgetReadDeadline()
 	if w.try == nil {
 		w.c = c
 		w.try = w.attempt
 	}
+	park := !resumed && (idle <= 0 || idle > parkAfter)
+	switch {
+	case park:
+		c.setReadDeadline(parkAfter)
+	case resumed && idle > 0:
+		// The parking deadline, which passed, was set parkAfter into the idle wait.
+		c.rwc.SetReadDeadline(c.rdl.Add(idle - parkAfter))
+		c.forgetReadDeadline()
+	case resumed:
+		c.rwc.SetReadDeadline(time.Time{})
+		c.forgetReadDeadline()
+	default:
+		c.setReadDeadline(idle)
+	}
 	w.err = nil
 	if err := w.raw.Read(w.try); err != nil {
+		if park && errors.Is(err, os.ErrDeadlineExceeded) {
+			return errParked
+		}
 		return err // the deadline passed, or the server closed the connection
 	}
 	return w.err
