@@ -57,6 +57,10 @@ var scenarios = []scenario{
 		state:   "getting-started.md's bad revision (the proxy's upstream on a port nobody listens on) rolled back by the circuit breaker",
 	},
 	{
+		runbook: "health-checks-flapping.md",
+		state:   "the tasks of the bad revision replaced for failed container health checks, the service healthy again on the last good one (nothing flaps: ecslocal has no application that fails its check now and then yet)",
+	},
+	{
 		runbook: "tasks-fail-to-start.md",
 		state:   "a revision whose proxy image is not in ecslocal's image map: CannotPullContainerError, rolled back by the circuit breaker",
 		drive: `proxy rollout deploy -cluster "$CLUSTER" -service "$SERVICE" -taskdef "$LOCAL/taskdef.json" \
@@ -79,6 +83,32 @@ var scenarios = []scenario{
   --task "$(aws ecs list-tasks --cluster "$CLUSTER" --service-name "$SERVICE" --query 'taskArns[0]' --output text)" \
   --query 'task.desiredStatus' --output text
 ` + waitSteady,
+		after: `proxy rollout watch -cluster "$CLUSTER" -service "$SERVICE" -interval 2s -timeout 5m
+`,
+	},
+	{
+		runbook: "config-reload-rejected.md",
+		state:   "the configuration file as changed, with a misspelt field a reload rejects (the proxy on ecslocal reads its configuration from GANGWAY_CONFIG_YAML, which is never reloaded, and ecslocal mounts no volumes)",
+		drive: `CONFIG_FILE="$LOCAL/gangway.yaml"
+cat > "$CONFIG_FILE" <<'YAML'
+admin:
+  address: 127.0.0.1:28080
+listeners:
+  - name: public
+    address: ":8080"
+    readiness_path: /gangway/ready
+routes:
+  - name: app
+    match: {path_prefix: /}
+    cluster: app
+clusters:
+  - name: app
+    endpoints: ["127.0.0.1:80"]
+    health_check: {type: tcp, interval: 2s, timeout: 1s}
+YAML
+proxy validate -config "$CONFIG_FILE"
+sed -i 's/timeout: 1s/timout: 1s/' "$CONFIG_FILE"
+`,
 		after: `proxy rollout watch -cluster "$CLUSTER" -service "$SERVICE" -interval 2s -timeout 5m
 `,
 	},
@@ -123,13 +153,13 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 			t.Fatalf("%v: make test-runbooks builds it (make ecslocal build image)", err)
 		}
 	}
-	var b [1]byte
+	var b [2]byte
 	_, _ = rand.Read(b[:])
 	addr := fmt.Sprintf("127.0.0.1:%d", ecslocaltest.FreePort(t))
 	subs := []substitution{
 		{"sudo ", ""},
 		{"127.0.0.1:4580", addr},
-		{"bin/ecslocal ", fmt.Sprintf("bin/ecslocal -name rb%02x -subnet 198.19.%d.0/24 -state-dir %s ", b[0], 150+b[0]%50, t.TempDir())},
+		{"bin/ecslocal ", fmt.Sprintf("bin/ecslocal -name rb%02x%02x -subnet 198.19.%d.0/24 -state-dir %s ", b[0], b[1], 150+b[0]%50, t.TempDir())},
 		{"LB_PORT=8000", fmt.Sprintf("LB_PORT=%d", ecslocaltest.FreePort(t))},
 		{"LOCAL=bin/local", "LOCAL=" + t.TempDir()},
 	}
@@ -176,6 +206,21 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 		if !used[s.old] {
 			t.Errorf("getting-started.md: no block has %q, which the test changes to %q: update the test's substitutions", s.old, s.new)
 		}
+	}
+
+	// The runbooks run in a new terminal, as the one on call opens it: it has the endpoint,
+	// the credentials, proxy on PATH and the names of the cluster and the service (and LOCAL,
+	// which only the drive scripts use), nothing else; README.md's block sets the rest.
+	carried := "declare -p AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY PATH CLUSTER SERVICE LOCAL\n"
+	_, state, problems := sh.run(block{file: "getting-started.md (state)", text: carried})
+	if len(problems) > 0 {
+		t.Fatalf("the variables getting-started.md set: %s\n%s", strings.Join(problems, "; "), state)
+	}
+	ran := sh.ran
+	sh = newShell(t, root)
+	sh.ran = ran
+	if err := os.WriteFile(sh.state, state, 0o644); err != nil {
+		t.Fatal(err)
 	}
 
 	// README.md: the variables from the service (the stack's block is marked), then the
@@ -294,7 +339,7 @@ func (sh *shell) run(b block) (code int, out []byte, problems []string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", sh.script(b.text, next))
 	cmd.Dir = sh.dir
-	cmd.Env = append(os.Environ(), "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
+	cmd.Env = blockEnv()
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
@@ -318,6 +363,19 @@ func (sh *shell) run(b block) (code int, out []byte, problems []string) {
 	return code, out, problems
 }
 
+// blockEnv is the environment blocks start with: this process's without its AWS_
+// variables (the blocks set the endpoint, the credentials and the region they need), and
+// with no AWS configuration files, pager or instance metadata.
+func blockEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
+}
+
 // background starts b, which serves until it is stopped (ecslocal), waits until its output
 // shows ready, and stops it with SIGTERM when the test ends.
 func (sh *shell) background(b block, ready string) {
@@ -330,6 +388,7 @@ func (sh *shell) background(b block, ready string) {
 	}
 	cmd := exec.Command("bash", "-c", fmt.Sprintf("source %q\nset -eu -o pipefail\nexec %s", sh.state, strings.TrimSpace(b.text)))
 	cmd.Dir = sh.dir
+	cmd.Env = blockEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -424,5 +483,36 @@ func TestReadBlocksMarks(t *testing.T) {
 		if !slices.Equal(b.marks, want[i]) {
 			t.Errorf("block %d: marks %q, want %q", i, b.marks, want[i])
 		}
+	}
+}
+
+// knownMarks are the marks the test on ecslocal reads; any other key is a typo that would
+// leave a block unchecked, or run one that must not run.
+var knownMarks = []string{"expect", "exit", "background", "not run by the test"}
+
+// TestMarksKnown checks every mark of the runbooks and of getting-started.md: its key is one
+// the test reads, an exit code is a number, and an expect has text.
+func TestMarksKnown(t *testing.T) {
+	files := append(runbookFiles(t), filepath.Join("..", "getting-started.md"))
+	n := 0
+	for _, f := range files {
+		for _, b := range readBlocks(t, f) {
+			for _, m := range b.marks {
+				n++
+				switch {
+				case !slices.Contains(knownMarks, m.key):
+					t.Errorf("%s: <!-- %s: %s -->: unknown mark %q; the test reads %q", b, m.key, m.value, m.key, knownMarks)
+				case m.key == "exit":
+					if _, err := strconv.Atoi(m.value); err != nil {
+						t.Errorf("%s: <!-- exit: %s -->: not a number", b, m.value)
+					}
+				case strings.TrimSpace(m.value) == "":
+					t.Errorf("%s: <!-- %s: --> without a value", b, m.key)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no marks found")
 	}
 }
