@@ -5,12 +5,12 @@
 #                   back, proxy rollout init), then README.md's block for a service deployed
 #                   by hand and each runbook the test can drive into its state, checking each
 #                   block's exit code and what its output shows; prints the blocks it did not
-#                   run, and why (root, runc, iproute2, haproxy; in `make test`)
+#                   run, and why (root, runc, iproute2, haproxy, jq, curl; in `make test`)
 
 .PHONY: test-runbooks
 
 test-runbooks: ecslocal build image
-	@scripts/apt-install.sh runc iproute2 haproxy
+	@scripts/apt-install.sh runc iproute2 haproxy jq curl
 	GANGWAY_ECSLOCAL_REQUIRE=1 GANGWAY_RUNBOOKS_ECSLOCAL=1 PATH="$$(dirname "$$(scripts/moto-install.sh)"):$$PATH" \
 	  $(GO) test -count=1 -timeout 20m -v -run '^TestRunbooksOnECSLocal$$' ./docs/runbooks/
 
