@@ -59,7 +59,13 @@ TEST_SUITES :=
 
 test: lint build test-go test-fuzz test-suites
 
+# The Debian packages that `go test ./...` runs tests with, where it would otherwise skip them
+# (CI=true makes those tests fail instead): runc, iproute2 and haproxy for ecslocal's,
+# promtool (prometheus) for the alert rules. Installed only when missing.
+TEST_PACKAGES := runc iproute2 haproxy prometheus
+
 test-go:
+	@scripts/apt-install.sh $(TEST_PACKAGES)
 	$(GO) test -race -count=1 ./...
 
 test-fuzz:
