@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -100,6 +101,38 @@ func TestActiveHealthCheckRemovesAndRestoresEndpoint(t *testing.T) {
 	}
 	if n := a.hits.Load(); n != 5 {
 		t.Fatalf("after recovery a got %d of 10", n)
+	}
+}
+
+// An endpoint that never passes its health check is logged once, with the reason, so that
+// the log of a task whose app never comes up says why the proxy is not ready.
+func TestEndpointThatNeverPassesIsLoggedOnce(t *testing.T) {
+	dead := freeAddr(t)
+	a := startBackend(t, "a")
+	a.status.Store(http.StatusServiceUnavailable)
+	var logs syncBuffer
+	hc := &spec.HealthCheck{Type: spec.HTTPHealthCheck, Path: "/healthz", Expected: []spec.StatusRange{{Min: 200, Max: 299}}, Interval: 50 * time.Millisecond, Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2}
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{dead, a.addr}, HealthCheck: hc}}),
+		func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	checked := func(addr string) func() bool {
+		return func() bool {
+			return strings.Count(logs.String(), "endpoint failed its first health check") == 2 && strings.Contains(logs.String(), addr)
+		}
+	}
+	eventually(t, "both first failures logged", checked(dead))
+	// Several more rounds fail; none is logged again.
+	time.Sleep(10 * hc.Interval)
+	out := logs.String()
+	if n := strings.Count(out, "endpoint failed its first health check"); n != 2 {
+		t.Fatalf("first failures logged %d times, want 2 (one per endpoint):\n%s", n, out)
+	}
+	for _, want := range []string{"endpoint=" + dead, "connection refused", "endpoint=" + a.addr, "status 503"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if rec, _ := record(srv.reg, "upstream.cluster.app"); attr(rec, "healthy") != "0" {
+		t.Fatalf("healthy = %q, want 0", attr(rec, "healthy"))
 	}
 }
 

@@ -424,13 +424,13 @@ func (c *Cluster) checkAll(ctx context.Context, onlyNew bool) {
 	}
 	c.mu.Unlock()
 	hc := c.spec.HealthCheck
-	results := make([]bool, len(eps))
+	results := make([]error, len(eps))
 	var wg sync.WaitGroup
 	for i, e := range eps {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
 			defer cancel()
-			results[i] = c.probe(cctx, e.addr) == nil
+			results[i] = c.probe(cctx, e.addr)
 		})
 	}
 	wg.Wait()
@@ -441,7 +441,7 @@ func (c *Cluster) checkAll(ctx context.Context, onlyNew bool) {
 	defer c.mu.Unlock()
 	for i, e := range eps {
 		first := e.hcPasses == 0 && e.hcFails == 0 && !e.hcHealthy
-		if results[i] {
+		if results[i] == nil {
 			e.hcPasses++
 			e.hcFails = 0
 			// A new endpoint becomes healthy on its first pass, so that a cold start is not
@@ -455,9 +455,14 @@ func (c *Cluster) checkAll(ctx context.Context, onlyNew bool) {
 		} else {
 			e.hcFails++
 			e.hcPasses = 0
-			if e.hcHealthy && e.hcFails >= hc.UnhealthyThreshold {
-				c.deps.Log.Warn("endpoint unhealthy", "cluster", c.spec.Name, "endpoint", e.addr)
+			switch {
+			case e.hcHealthy && e.hcFails >= hc.UnhealthyThreshold:
+				c.deps.Log.Warn("endpoint unhealthy", "cluster", c.spec.Name, "endpoint", e.addr, "error", results[i])
 				e.hcHealthy = false
+			case first:
+				// An endpoint that never passes would otherwise never be logged: say why
+				// its first check failed, once.
+				c.deps.Log.Warn("endpoint failed its first health check", "cluster", c.spec.Name, "endpoint", e.addr, "error", results[i])
 			}
 		}
 	}
