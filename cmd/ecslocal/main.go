@@ -39,6 +39,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cfn"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
@@ -231,7 +234,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	lam, err := newLambda(o, "http://"+ln.Addr().String(), log)
+	lam, err := newLambda(o, "http://"+ln.Addr().String(), loadBalancerHosts(elbAPI), log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -312,7 +315,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 
 // newLambda returns the Lambda service: functions get endpoint as AWS_ENDPOINT_URL, and the
 // code of functions created from a zip file lives in a directory removed by Close.
-func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, error) {
+func newLambda(o options, endpoint string, hosts func() map[string]string, log *slog.Logger) (*lambdaService, error) {
 	rie := o.lambdaRIE
 	if rie == "" {
 		rie = findRIE()
@@ -324,8 +327,30 @@ func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, er
 	if err != nil {
 		return nil, err
 	}
-	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Log: log})
+	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Hosts: hosts, Log: log})
 	return &lambdaService{Service: svc, dir: dir}, nil
+}
+
+// loadBalancerHosts maps every load balancer's DNS name to 127.0.0.1, where its listeners
+// serve: what a Lambda function resolves (the readiness hook's URL names the load balancer).
+func loadBalancerHosts(elbAPI *elbapi.API) func() map[string]string {
+	return func() map[string]string {
+		names := map[string]string{}
+		in := &elb.DescribeLoadBalancersInput{}
+		for {
+			out, err := elbAPI.DescribeLoadBalancers(context.Background(), in)
+			if err != nil {
+				return names
+			}
+			for _, lb := range out.LoadBalancers {
+				names[aws.ToString(lb.DNSName)] = "127.0.0.1"
+			}
+			if out.NextMarker == nil {
+				return names
+			}
+			in.Marker = out.NextMarker
+		}
+	}
 }
 
 // lambdaService is the Lambda service and the directory of its zip files' code.
