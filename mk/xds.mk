@@ -8,4 +8,4 @@ bench-xds:
 	$(GO) run ./bench/xds $(BENCH_XDS_FLAGS)
 
 # Resources come from the network: ToSpec must never panic on them.
-FUZZ_TARGETS += ./internal/xds:FuzzToSpec
+FUZZ_TARGETS += ./internal/xds/resource:FuzzToSpec

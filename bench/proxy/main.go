@@ -2,10 +2,14 @@
 // upstream (nginx serving a small static answer on 127.0.0.1) served directly, through
 // Gangway, nginx, HAProxy and Caddy; wrk drives HTTP/1.1 keep-alive and h2load drives
 // HTTP/2 (cleartext, prior knowledge). It prints a Markdown table with requests/s, p50 and
-// p99 latency and each peer's ratio to Gangway, then Gangway's resident memory when idle and
-// with 5,000 open keep-alive connections. Every target runs once per round (-rounds, 3 by
-// default), in turn, and reports its median round; the ratios of every round are printed
-// too.
+// p99 latency and each peer's ratio to Gangway; CPU time per request of every target and
+// Gangway's heap allocations per request (its go_memstats_mallocs_total over the run);
+// Gangway's CPU and p99 as multiples of HAProxy's; and, for each Gangway binary on a fresh
+// process before any load, its resident memory idle and with -hold keep-alive connections
+// open (and what one connection adds), and its start to ready (exec until /readyz answers
+// 200, median of -starts). Every target runs once per round (-rounds, 3 by default), in
+// turn, and reports its median round; the ratios of every round are printed too. CPU time
+// and allocations cover the measured run only, not the 1 s warm-up before it.
 //
 // scripts/bench-proxy.sh installs the tools and runs it (make bench-proxy). Every load run
 // is bounded by -duration; the whole run takes about rounds × 5 × 2 × (duration + 2 s)
@@ -22,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +58,8 @@ type options struct {
 	conns       int
 	h2Conns     int
 	h2Streams   int
-	holdConns   int
+	hold        []int // keep-alive connections held open for the memory measurement, ascending
+	starts      int
 	rounds      int
 	workDir     string
 	onlyGangway bool
@@ -64,6 +70,9 @@ type target struct {
 	name   string
 	h1, h2 int // ports
 	start  func(ctx context.Context, o *options) (*exec.Cmd, error)
+	// bin is the Gangway binary, "" for other targets: Gangway's allocations are read from
+	// its metrics, and its memory and start-up are measured on their own.
+	bin string
 }
 
 // result is one load run.
@@ -74,6 +83,17 @@ type result struct {
 	requests int
 	// cpu is the CPU time (user + system) the target's processes used during the run.
 	cpu time.Duration
+	// mallocs is the number of heap allocations Gangway made during the run (its
+	// go_memstats_mallocs_total), -1 for other targets.
+	mallocs int64
+}
+
+// allocsPerRequest is Gangway's heap allocations per request, -1 when not known.
+func (r result) allocsPerRequest() float64 {
+	if r.mallocs < 0 || r.requests == 0 {
+		return -1
+	}
+	return float64(r.mallocs) / float64(r.requests)
 }
 
 // cpuPerRequest is the target's CPU time per request: a measure that other processes on a
@@ -93,10 +113,22 @@ func main() {
 	flag.IntVar(&o.h2Conns, "h2-c", 16, "h2load connections (HTTP/2)")
 	flag.IntVar(&o.h2Streams, "h2-m", 8, "h2load concurrent streams per connection")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every target runs once per round, and each reports its median round")
-	flag.IntVar(&o.holdConns, "hold", 5000, "keep-alive connections held open for the memory measurement")
+	hold := flag.String("hold", "1000,5000", "keep-alive connections held open for the memory measurement: counts, ascending, comma-separated (\"\" for none)")
+	flag.IntVar(&o.starts, "starts", 10, "starts of each Gangway binary timed from exec to a ready /readyz")
 	flag.StringVar(&o.baseline, "baseline", "", "a second Gangway binary (say, a build of the previous commit) measured in the same rounds as \"Gangway (baseline)\", for before/after comparisons")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
 	flag.Parse()
+	for f := range strings.SplitSeq(*hold, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || len(o.hold) > 0 && n <= o.hold[len(o.hold)-1] {
+			fmt.Fprintf(os.Stderr, "proxy-bench: -hold %q: counts must be positive and ascending\n", *hold)
+			os.Exit(2)
+		}
+		o.hold = append(o.hold, n)
+	}
 	if err := run(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "proxy-bench:", err)
 		os.Exit(1)
@@ -131,7 +163,7 @@ func run(o *options) error {
 
 	targets := []target{
 		{name: "direct (upstream)", h1: upstreamH1, h2: upstreamH2},
-		{name: "Gangway", h1: gangwayH, h2: gangwayH, start: startGangway(o.proxyBin)},
+		{name: "Gangway", h1: gangwayH, h2: gangwayH, start: startGangway(o.proxyBin), bin: o.proxyBin},
 		{name: "nginx", h1: nginxH1, h2: nginxH2, start: func(ctx context.Context, o *options) (*exec.Cmd, error) {
 			return startNginx(ctx, o.workDir, "nginx-proxy", nginxProxyConf)
 		}},
@@ -146,17 +178,29 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
-		targets = slices.Insert(targets, 2, target{name: "Gangway (baseline)", h1: gangwayH, h2: gangwayH, start: startGangway(bin)})
+		targets = slices.Insert(targets, 2, target{name: "Gangway (baseline)", h1: gangwayH, h2: gangwayH, start: startGangway(bin), bin: bin})
 	}
 	// Every target runs once per round, in turn, and the table reports each target's
 	// median round: on a shared machine, load from elsewhere comes and goes, and a single
 	// pass would give it to whichever target ran at the wrong moment.
+	// Memory and start-up first, each Gangway on a fresh process, before any load.
+	var procs []procResult
+	for _, t := range targets {
+		if t.bin == "" {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "== %s: memory and start-up\n", t.name)
+		p, err := measureProcess(ctx, o, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		procs = append(procs, p)
+	}
 	runs := make([][]row, len(targets))
-	var idleRSS, heldRSS int64
 	for round := 1; round <= o.rounds; round++ {
 		fmt.Fprintf(os.Stderr, "== round %d of %d\n", round, o.rounds)
 		for i, t := range targets {
-			r, err := runTarget(ctx, o, t, up, round == 1, &idleRSS, &heldRSS)
+			r, err := runTarget(ctx, o, t, up)
 			if err != nil {
 				return err
 			}
@@ -182,12 +226,18 @@ func run(o *options) error {
 			r.h1.rps/g.h1.rps, r.h2.rps/g.h2.rps,
 			float64(r.h1.p99)/float64(g.h1.p99), float64(r.h2.p99)/float64(g.h2.p99))
 	}
-	fmt.Printf("\nCPU time per request (user + system of the target's processes; the upstream's own for \"direct\"):\n\n")
-	fmt.Printf("| target | HTTP/1.1 | HTTP/2 | vs Gangway (h1 / h2) |\n|---|---:|---:|---:|\n")
+	fmt.Printf("\nCPU time and heap allocations per request (user + system of the target's processes; the upstream's own for \"direct\"; allocations from Gangway's go_memstats_mallocs_total):\n\n")
+	fmt.Printf("| target | HTTP/1.1 | allocs | HTTP/2 | allocs | vs Gangway (h1 / h2) |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Printf("| %s | %.1f µs | %.1f µs | %.2f / %.2f |\n", r.name,
-			us(r.h1.cpuPerRequest()), us(r.h2.cpuPerRequest()),
+		fmt.Printf("| %s | %.1f µs | %s | %.1f µs | %s | %.2f / %.2f |\n", r.name,
+			us(r.h1.cpuPerRequest()), allocs(r.h1), us(r.h2.cpuPerRequest()), allocs(r.h2),
 			float64(r.h1.cpuPerRequest())/float64(g.h1.cpuPerRequest()), float64(r.h2.cpuPerRequest())/float64(g.h2.cpuPerRequest()))
+	}
+	if h := slices.IndexFunc(rows, func(r row) bool { return r.name == "HAProxy" }); h >= 0 {
+		ha := rows[h]
+		fmt.Printf("\nGangway ÷ HAProxy, median rounds (goals: CPU ≤ 1.5×, p99 ≤ 2×): CPU per request %.2f× (HTTP/1.1) and %.2f× (HTTP/2); p99 %.2f× and %.2f×.\n",
+			float64(g.h1.cpuPerRequest())/float64(ha.h1.cpuPerRequest()), float64(g.h2.cpuPerRequest())/float64(ha.h2.cpuPerRequest()),
+			float64(g.h1.p99)/float64(ha.h1.p99), float64(g.h2.p99)/float64(ha.h2.p99))
 	}
 	if o.rounds > 1 {
 		fmt.Printf("\nreq/s of each target ÷ Gangway's, round by round (h1 / h2):\n\n| target |")
@@ -206,8 +256,7 @@ func run(o *options) error {
 		}
 	}
 	fmt.Printf("\nLoad average at the start: %s; at the end: %s.\n", startLoad, loadavg())
-	fmt.Printf("\nGangway resident memory: idle %.1f MiB; with %d open keep-alive connections %.1f MiB.\n",
-		float64(idleRSS)/(1<<20), o.holdConns, float64(heldRSS)/(1<<20))
+	printProcs(o, procs)
 	return nil
 }
 
@@ -228,9 +277,8 @@ func median(rs []row, pick func(row) result) result {
 	return all[(len(all)-1)/2]
 }
 
-// runTarget starts a target, loads it with wrk then h2load, and stops it. The first round
-// also measures Gangway's memory.
-func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd, first bool, idleRSS, heldRSS *int64) (row, error) {
+// runTarget starts a target, loads it with wrk then h2load, and stops it.
+func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd) (row, error) {
 	var cmd *exec.Cmd
 	var err error
 	if t.start != nil {
@@ -239,44 +287,84 @@ func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd, first bo
 		}
 		if err := waitPort(t.h1); err != nil {
 			stop(cmd)
-			logs, _ := filepath.Glob(filepath.Join(o.workDir, "*.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				fmt.Fprintf(os.Stderr, "--- %s\n%s", l, b)
-			}
+			dumpLogs(o)
 			return row{}, fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
 	defer stop(cmd)
 	fmt.Fprintf(os.Stderr, "== %s\n", t.name)
-	if t.name == "Gangway" && first {
-		time.Sleep(500 * time.Millisecond)
-		*idleRSS = rss(cmd.Process.Pid)
-	}
 	pgid := up.Process.Pid
 	if cmd != nil {
 		pgid = cmd.Process.Pid
 	}
-	cpu0 := groupCPU(pgid)
-	h1, err := runWrk(ctx, o, t.h1)
-	cpu1 := groupCPU(pgid)
-	h1.cpu = cpu1 - cpu0
+	// Each measurement covers the measured load run only, not its warm-up.
+	measure := func(warm, load func() (result, error)) (result, error) {
+		if _, err := warm(); err != nil {
+			return result{}, err
+		}
+		m0 := mallocs(t)
+		cpu0 := groupCPU(pgid)
+		r, err := load()
+		r.cpu = groupCPU(pgid) - cpu0
+		r.mallocs = -1
+		if m1 := mallocs(t); m0 >= 0 && m1 >= 0 {
+			r.mallocs = m1 - m0
+		}
+		return r, err
+	}
+	h1, err := measure(func() (result, error) { return runWrk(ctx, o, t.h1, time.Second) },
+		func() (result, error) { return runWrk(ctx, o, t.h1, o.duration) })
 	if err != nil {
 		return row{}, fmt.Errorf("%s: wrk: %w", t.name, err)
 	}
-	h2, err := runH2load(ctx, o, t.h2)
-	h2.cpu = groupCPU(pgid) - cpu1
+	h2, err := measure(func() (result, error) { return runH2load(ctx, o, t.h2, time.Second) },
+		func() (result, error) { return runH2load(ctx, o, t.h2, o.duration) })
 	if err != nil {
 		return row{}, fmt.Errorf("%s: h2load: %w", t.name, err)
 	}
-	if t.name == "Gangway" && first && o.holdConns > 0 {
-		if *heldRSS, err = rssWithConns(cmd.Process.Pid, t.h1, o.holdConns); err != nil {
-			return row{}, fmt.Errorf("%s: held connections: %w", t.name, err)
+	fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f | h2 %.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f\n",
+		h1.rps, h1.p50, h1.p99, h1.errors, h1.cpuPerRequest(), h1.allocsPerRequest(), h2.rps, h2.p50, h2.p99, h2.errors, h2.cpuPerRequest(), h2.allocsPerRequest())
+	return row{t.name, h1, h2}, nil
+}
+
+func dumpLogs(o *options) {
+	logs, _ := filepath.Glob(filepath.Join(o.workDir, "*.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		fmt.Fprintf(os.Stderr, "--- %s\n%s", l, b)
+	}
+}
+
+func allocs(r result) string {
+	if a := r.allocsPerRequest(); a >= 0 {
+		return fmt.Sprintf("%.1f", a)
+	}
+	return "—"
+}
+
+// mallocs reads go_memstats_mallocs_total from a Gangway target's metrics, -1 for other
+// targets or when it cannot be read.
+func mallocs(t target) int64 {
+	if t.bin == "" {
+		return -1
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", gangwayAdm))
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return int64(f)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d cpu/req %s | h2 %.0f req/s p50 %s p99 %s errors %d cpu/req %s\n",
-		h1.rps, h1.p50, h1.p99, h1.errors, h1.cpuPerRequest(), h2.rps, h2.p50, h2.p99, h2.errors, h2.cpuPerRequest())
-	return row{t.name, h1, h2}, nil
+	return -1
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -469,11 +557,11 @@ var (
 	wrkErr  = regexp.MustCompile(`(?:Non-2xx or 3xx responses|Socket errors: connect) (\d+)`)
 )
 
-func runWrk(ctx context.Context, o *options, port int) (result, error) {
+// runWrk runs wrk against port for d. A short first run is the warm-up: it fills the
+// proxies' upstream pools and grows their buffers and stacks.
+func runWrk(ctx context.Context, o *options, port int, d time.Duration) (result, error) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	// A short warm-up fills connection pools and JIT-free caches alike.
-	exec.CommandContext(ctx, "wrk", "-t2", "-c"+strconv.Itoa(o.conns), "-d1s", url).Run()
-	out, err := exec.CommandContext(ctx, "wrk", "-t2", "-c"+strconv.Itoa(o.conns), "-d"+o.duration.String(), "--latency", url).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "wrk", "-t2", "-c"+strconv.Itoa(o.conns), "-d"+d.String(), "--latency", url).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("%w: %s", err, out)
 	}
@@ -517,14 +605,14 @@ var (
 	h2Failed = regexp.MustCompile(`requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored`)
 )
 
-// runH2load runs h2load over h2c with prior knowledge and computes p50/p99 from its
-// per-request log.
-func runH2load(ctx context.Context, o *options, port int) (result, error) {
+// runH2load runs h2load over h2c with prior knowledge for d and computes p50/p99 from
+// its per-request log.
+func runH2load(ctx context.Context, o *options, port int, d time.Duration) (result, error) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	logFile := filepath.Join(o.workDir, fmt.Sprintf("h2load-%d.tsv", port))
-	secs := strconv.Itoa(int(o.duration.Seconds()))
+	secs := strconv.Itoa(max(1, int(d.Seconds())))
 	out, err := exec.CommandContext(ctx, "h2load", "-t1", "-c"+strconv.Itoa(o.h2Conns), "-m"+strconv.Itoa(o.h2Streams),
-		"--warm-up-time=1", "-D", secs, "--log-file="+logFile, url).CombinedOutput()
+		"-D", secs, "--log-file="+logFile, url).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("%w: %s", err, out)
 	}
@@ -576,26 +664,155 @@ func readH2Log(path string) ([]time.Duration, error) {
 	return out, sc.Err()
 }
 
-// rss returns the resident set size of pid in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+// procResult is what one Gangway binary costs as a process, without load.
+type procResult struct {
+	name string
+	// idle is the resident memory once started; held[i] with o.hold[i] keep-alive
+	// connections open, each after one request.
+	idle mem
+	held []mem
+	// start is the median time from exec to a ready /readyz over o.starts starts.
+	start time.Duration
 }
 
-// rssWithConns opens n keep-alive connections to port, sends one request on each and
-// keeps them open while it reads the resident memory of pid.
-func rssWithConns(pid, port, n int) (int64, error) {
+// mem is a process's resident memory: all of it (VmRSS) and its anonymous part
+// (RssAnon), which the rest (the binary's pages, clean and shared with the page cache)
+// does not include.
+type mem struct{ rss, anon int64 }
+
+func (m mem) String() string {
+	return fmt.Sprintf("%.1f MiB (anon %.1f)", float64(m.rss)/(1<<20), float64(m.anon)/(1<<20))
+}
+
+// measureProcess starts Gangway o.starts times to time its start-up, then once more to
+// read its memory idle and with o.hold keep-alive connections.
+func measureProcess(ctx context.Context, o *options, t target) (procResult, error) {
+	p := procResult{name: t.name}
+	var starts []time.Duration
+	for range o.starts {
+		d, err := timeStart(ctx, o, t)
+		if err != nil {
+			return p, fmt.Errorf("start-up: %w", err)
+		}
+		starts = append(starts, d)
+	}
+	if len(starts) > 0 {
+		slices.Sort(starts)
+		p.start = starts[(len(starts)-1)/2]
+	}
+	cmd, err := t.start(ctx, o)
+	if err != nil {
+		return p, err
+	}
+	defer stop(cmd)
+	if err := waitPort(t.h1); err != nil {
+		dumpLogs(o)
+		return p, err
+	}
+	// Warm the upstream pool with one request, then let the start-up settle.
+	if p.held, err = memWithConns(cmd.Process.Pid, t.h1, []int{1}); err != nil {
+		return p, err
+	}
+	time.Sleep(time.Second)
+	p.idle = readMem(cmd.Process.Pid)
+	if len(o.hold) > 0 {
+		if p.held, err = memWithConns(cmd.Process.Pid, t.h1, o.hold); err != nil {
+			return p, fmt.Errorf("held connections: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// timeStart starts Gangway and returns how long it took until its /readyz answered 200.
+func timeStart(ctx context.Context, o *options, t target) (time.Duration, error) {
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", gangwayAdm)
+	t0 := time.Now()
+	cmd, err := t.start(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	defer stop(cmd)
+	for deadline := t0.Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		resp, err := c.Get(url)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return time.Since(t0), nil
+		}
+	}
+	dumpLogs(o)
+	return 0, fmt.Errorf("%s not ready within 10 s", url)
+}
+
+func printProcs(o *options, procs []procResult) {
+	if len(procs) == 0 {
+		return
+	}
+	fmt.Printf("\nGangway as a process, before any load: resident memory idle and with keep-alive connections open (one request each, then idle), what each connection adds over idle, and start to ready (median of %d starts):\n\n", o.starts)
+	fmt.Printf("| binary | idle |")
+	for _, n := range o.hold {
+		fmt.Printf(" %d connections | per connection |", n)
+	}
+	fmt.Printf(" start to ready |\n|---|---:|%s---:|\n", strings.Repeat("---:|---:|", len(o.hold)))
+	for _, p := range procs {
+		fmt.Printf("| %s | %s |", p.name, p.idle)
+		for i, n := range o.hold {
+			if i >= len(p.held) {
+				fmt.Printf(" — | — |")
+				continue
+			}
+			h := p.held[i]
+			fmt.Printf(" %s | %.1f KiB (anon %.1f) |", h, float64(h.rss-p.idle.rss)/1024/float64(n), float64(h.anon-p.idle.anon)/1024/float64(n))
+		}
+		fmt.Printf(" %.1f ms |\n", float64(p.start)/float64(time.Millisecond))
+	}
+	// What each further connection adds, without the first burst's share of the heap and
+	// stack allocators' growth.
+	if n := len(o.hold); n >= 2 {
+		fmt.Println()
+		for _, p := range procs {
+			if len(p.held) < n {
+				continue
+			}
+			a, b := p.held[n-2], p.held[n-1]
+			fmt.Printf("%s: from %d to %d connections, %.1f KiB each (anon %.1f).\n", p.name, o.hold[n-2], o.hold[n-1],
+				float64(b.rss-a.rss)/1024/float64(o.hold[n-1]-o.hold[n-2]), float64(b.anon-a.anon)/1024/float64(o.hold[n-1]-o.hold[n-2]))
+		}
+	}
+}
+
+// readMem reads the resident memory of pid.
+func readMem(pid int) mem {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return mem{}
+	}
+	var m mem
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		switch k {
+		case "VmRSS":
+			m.rss = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
+		}
+	}
+	return m
+}
+
+// memWithConns opens keep-alive connections to port, sends one request on each and
+// reads the resident memory of pid once counts[i] connections are open (counts ascending),
+// a second after the last of them answered; all are closed on return.
+func memWithConns(pid, port int, counts []int) ([]mem, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	conns := make([]net.Conn, 0, n)
+	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -603,22 +820,26 @@ func rssWithConns(pid, port, n int) (int64, error) {
 	}()
 	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
 	buf := make([]byte, 4096)
-	for i := range n {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			return 0, fmt.Errorf("connection %d: %w", i, err)
+	var out []mem
+	for _, n := range counts {
+		for i := len(conns); i < n; i++ {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return nil, fmt.Errorf("connection %d: %w", i, err)
+			}
+			conns = append(conns, c)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write(req); err != nil {
+				return nil, err
+			}
+			if _, err := c.Read(buf); err != nil && err != io.EOF {
+				return nil, fmt.Errorf("connection %d: %w", i, err)
+			}
 		}
-		conns = append(conns, c)
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(req); err != nil {
-			return 0, err
-		}
-		if _, err := c.Read(buf); err != nil && err != io.EOF {
-			return 0, fmt.Errorf("connection %d: %w", i, err)
-		}
+		time.Sleep(time.Second)
+		out = append(out, readMem(pid))
 	}
-	time.Sleep(time.Second)
-	return rss(pid), nil
+	return out, nil
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat (100 on Linux).

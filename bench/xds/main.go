@@ -36,7 +36,8 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
-	"github.com/gangway-ecs/gangway/internal/xds"
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
+	"github.com/gangway-ecs/gangway/internal/xds/server"
 )
 
 const (
@@ -84,7 +85,7 @@ func configYAML(routes int, timeout time.Duration) []byte {
 
 func runControl(ctx context.Context, clients, routes, rounds int, cpuProfile string) error {
 	reg := health.NewRegistry()
-	srv, err := xds.NewServer(xds.ServerOptions{Health: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.NewServer(server.ServerOptions{Health: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func runControl(ctx context.Context, clients, routes, rounds int, cpuProfile str
 	}
 	parse := time.Since(parseStart)
 	compileStart := time.Now()
-	res, err := xds.Compile(cfg)
+	res, err := resource.Compile(cfg)
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func runControl(ctx context.Context, clients, routes, rounds int, cpuProfile str
 		}
 		cpu0 := cpuTime()
 		t0 := time.Now()
-		res, err := xds.Compile(cfg)
+		res, err := resource.Compile(cfg)
 		if err != nil {
 			return err
 		}
@@ -257,7 +258,7 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)].Round(time.Millisecond)
 }
 
-func routeEntries(res *xds.Resources) int {
+func routeEntries(res *resource.Resources) int {
 	n := 0
 	for _, rc := range res.Routes {
 		for _, vh := range rc.GetVirtualHosts() {
@@ -267,7 +268,7 @@ func routeEntries(res *xds.Resources) int {
 	return n
 }
 
-func routeConfigSize(res *xds.Resources) int {
+func routeConfigSize(res *resource.Resources) int {
 	n := 0
 	for _, rc := range res.Routes {
 		n += proto.Size(rc)
@@ -308,7 +309,7 @@ func memory() (rss, hwm int64) {
 
 func attr(reg *health.Registry, key string) string {
 	for _, r := range reg.Snapshot().Records {
-		if r.Name == xds.ServerCheckName {
+		if r.Name == server.ServerCheckName {
 			for _, a := range r.Attrs {
 				if a.Key == key {
 					return a.Value
@@ -366,7 +367,7 @@ func client(ctx context.Context, addr string, id int, report func(int, string)) 
 	if err != nil {
 		return err
 	}
-	names := map[string][]string{xds.RouteType: {xds.RouteConfigName}}
+	names := map[string][]string{resource.RouteType: {resource.RouteConfigName}}
 	send := func(typeURL, version, nonce string) error {
 		return stream.Send(&discovery.DiscoveryRequest{
 			Node:          &core.Node{Id: fmt.Sprintf("bench-%d", id)},
@@ -376,7 +377,7 @@ func client(ctx context.Context, addr string, id int, report func(int, string)) 
 			ResourceNames: names[typeURL],
 		})
 	}
-	for _, t := range []string{xds.ClusterType, xds.ListenerType, xds.RouteType} {
+	for _, t := range []string{resource.ClusterType, resource.ListenerType, resource.RouteType} {
 		if err := send(t, "", ""); err != nil {
 			return err
 		}
@@ -389,7 +390,7 @@ func client(ctx context.Context, addr string, id int, report func(int, string)) 
 			return err
 		}
 		t := resp.GetTypeUrl()
-		if t == xds.ClusterType {
+		if t == resource.ClusterType {
 			var eds []string
 			for _, a := range resp.GetResources() {
 				c := &cluster.Cluster{}
@@ -401,9 +402,9 @@ func client(ctx context.Context, addr string, id int, report func(int, string)) 
 				}
 			}
 			sort.Strings(eds)
-			if strings.Join(eds, ",") != strings.Join(names[xds.EndpointType], ",") {
-				names[xds.EndpointType] = eds
-				if err := send(xds.EndpointType, acked[xds.EndpointType], ""); err != nil {
+			if strings.Join(eds, ",") != strings.Join(names[resource.EndpointType], ",") {
+				names[resource.EndpointType] = eds
+				if err := send(resource.EndpointType, acked[resource.EndpointType], ""); err != nil {
 					return err
 				}
 			}
@@ -412,8 +413,8 @@ func client(ctx context.Context, addr string, id int, report func(int, string)) 
 			return err
 		}
 		acked[t] = resp.GetVersionInfo()
-		v := acked[xds.ListenerType]
-		if v != "" && v != reported && acked[xds.RouteType] == v && acked[xds.ClusterType] == v && acked[xds.EndpointType] == v {
+		v := acked[resource.ListenerType]
+		if v != "" && v != reported && acked[resource.RouteType] == v && acked[resource.ClusterType] == v && acked[resource.EndpointType] == v {
 			reported = v
 			report(id, v)
 		}

@@ -52,9 +52,8 @@ func malformed(format string, args ...any) error {
 
 // get sends "GET target" to addr over a new connection and reads the response. The whole
 // exchange, connect included, ends by ctx's deadline.
-func get(ctx context.Context, addr, target, userAgent string) (*response, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+func get(ctx context.Context, dial dialFunc, addr, target, userAgent string) (*response, error) {
+	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -59,11 +59,15 @@ const (
 const maxOutputBytes = 4096
 
 func main() {
-	os.Exit(int(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)))
+	os.Exit(int(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr, new(net.Dialer).DialContext)))
 }
 
+// dialFunc opens the probe's connection: net.Dialer's DialContext, or in tests an
+// in-memory network's, so that a timeout runs on a synctest bubble's clock.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // run is the whole program: it parses args, probes, prints, and returns the exit code.
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) probecmd.ExitCode {
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer, dial dialFunc) probecmd.ExitCode {
 	var opts probecmd.Options
 	// ContinueOnError: flag's ExitOnError would exit 2, which Docker reserves.
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
@@ -87,7 +91,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) pr
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
 	var out bytes.Buffer
-	code := probe(ctx, opts, &out)
+	code := probe(ctx, dial, opts, &out)
 	stdout.Write(capOutput(out.Bytes(), maxOutputBytes))
 	return code
 }
@@ -108,9 +112,9 @@ Exit codes:
 `
 
 // probe runs the probe and writes its report to out.
-func probe(ctx context.Context, opts probecmd.Options, out *bytes.Buffer) probecmd.ExitCode {
+func probe(ctx context.Context, dial dialFunc, opts probecmd.Options, out *bytes.Buffer) probecmd.ExitCode {
 	start := time.Now()
-	resp, err := get(ctx, opts.Addr, opts.Target(), "gangway-healthcheck/"+version.String())
+	resp, err := get(ctx, dial, opts.Addr, opts.Target(), "gangway-healthcheck/"+version.String())
 	elapsed := time.Since(start)
 	if err != nil {
 		var bad *malformedError

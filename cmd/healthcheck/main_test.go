@@ -9,9 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gangway-ecs/gangway/internal/memnet"
 	"github.com/gangway-ecs/gangway/internal/probecmd"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
@@ -39,6 +41,11 @@ func serveOn(t *testing.T, addr string, respond func(s *testServer, c net.Conn))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveListener(t, ln, respond)
+}
+
+// serveListener answers the connections ln accepts with respond until the test ends.
+func serveListener(t *testing.T, ln net.Listener, respond func(s *testServer, c net.Conn)) *testServer {
 	s := &testServer{addr: ln.Addr().String(), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -168,7 +175,7 @@ const (
 func runProbe(t *testing.T, env map[string]string, args ...string) (code probecmd.ExitCode, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(args, func(k string) string { return env[k] }, &out, &errOut)
+	code = run(args, func(k string) string { return env[k] }, &out, &errOut, new(net.Dialer).DialContext)
 	return code, out.String(), errOut.String()
 }
 
@@ -289,27 +296,6 @@ func TestRunExitCodes(t *testing.T) {
 			code:    exitUnreachable,
 			stdout:  `^container: timed out after 300ms: read tcp .*: i/o timeout\n$`,
 		},
-		{
-			name:    "stops in the headers",
-			respond: hang("HTTP/1.1 200 OK\r\nContent-Le"),
-			args:    []string{"-timeout", "300ms"},
-			code:    exitUnreachable,
-			stdout:  `^container: timed out after 300ms: `,
-		},
-		{
-			name:    "stops in the body",
-			respond: hang("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok"),
-			args:    []string{"-timeout", "300ms"},
-			code:    exitUnreachable,
-			stdout:  `^container: timed out after 300ms: `,
-		},
-		{
-			name:    "dribbles forever",
-			respond: dribble("HTTP/1.1 200 OK\r\nX-Slow: "),
-			args:    []string{"-timeout", "500ms"},
-			code:    exitUnreachable,
-			stdout:  `^container: timed out after 500ms: `,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,17 +337,39 @@ func TestRunNothingListening(t *testing.T) {
 	}
 }
 
+// TestRunTimeoutBoundsTheWholeProbe stalls the server at every point of the exchange. It
+// runs in synctest bubbles over an in-memory network: the probe's deadline passes on the
+// fake clock, so the probe must give up at exactly its -timeout, neither before nor after
+// (over TCP, TestRunExitCodes checks the message of a server that never answers).
 func TestRunTimeoutBoundsTheWholeProbe(t *testing.T) {
-	s := serve(t, dribble("HTTP/1.1 200 OK\r\nX-Slow: "))
-	start := time.Now()
-	code, stdout, _ := runProbe(t, nil, "-addr", s.addr, "-timeout", "400ms")
-	elapsed := time.Since(start)
-	if code != exitUnreachable || !strings.HasPrefix(stdout, "container: timed out after 400ms: ") {
-		t.Errorf("exit code %d, want %d: %s", code, exitUnreachable, stdout)
-	}
-	// It must not give up before its deadline; how late it may be depends on the machine.
-	if elapsed < 400*time.Millisecond {
-		t.Errorf("gave up after %s, before the 400ms deadline", elapsed)
+	for _, tt := range []struct {
+		name    string
+		respond func(*testServer, net.Conn)
+	}{
+		{"never answers", hang("")},
+		{"stops in the headers", hang("HTTP/1.1 200 OK\r\nContent-Le")},
+		{"stops in the body", hang("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok")},
+		// Never silent for long: only a deadline on the whole exchange stops it.
+		{"dribbles forever", dribble("HTTP/1.1 200 OK\r\nX-Slow: ")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ln := memnet.Listen("127.0.0.1:8080")
+				s := serveListener(t, ln, tt.respond)
+				var out, errOut bytes.Buffer
+				start := time.Now()
+				code := run([]string{"-addr", s.addr, "-timeout", "400ms"}, func(string) string { return "" }, &out, &errOut, ln.DialContext)
+				if el := time.Since(start); el != 400*time.Millisecond {
+					t.Errorf("gave up after %v, want at the 400ms deadline", el)
+				}
+				if code != exitUnreachable || !strings.HasPrefix(out.String(), "container: timed out after 400ms: ") {
+					t.Errorf("exit code %d, want %d: %s", code, exitUnreachable, &out)
+				}
+				if n := len(s.Requests()); n != 1 {
+					t.Errorf("server saw %d requests, want 1", n)
+				}
+			})
+		})
 	}
 }
 

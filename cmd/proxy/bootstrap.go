@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"gopkg.in/yaml.v3"
 
-	"github.com/gangway-ecs/gangway/internal/xds"
+	"github.com/gangway-ecs/gangway/internal/xds/resource"
 )
 
 // BootstrapCommand is `proxy bootstrap envoy`: it prints an Envoy bootstrap that takes every
@@ -58,7 +58,7 @@ func (c *BootstrapCommand) Run(_ context.Context, args []string) error {
 	if *format != "yaml" && *format != "json" {
 		return usageError("-format %q: want yaml or json", *format)
 	}
-	b, err := xds.EnvoyBootstrap(xds.BootstrapOptions{
+	b, err := resource.EnvoyBootstrap(resource.BootstrapOptions{
 		ControlPlane: *controlPlane,
 		NodeID:       *nodeID,
 		NodeCluster:  *nodeCluster,

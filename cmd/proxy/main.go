@@ -16,6 +16,7 @@ import (
 	"os"
 
 	"github.com/gangway-ecs/gangway/internal/probecmd"
+	"github.com/gangway-ecs/gangway/internal/sidecar"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
@@ -102,7 +103,7 @@ func commands(e env) map[string]command {
 func main() {
 	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr)}
 	if len(os.Args) > 1 && os.Args[1] == "run" {
-		tuneGC() // process-wide, so here rather than in RunCommand (which tests run in-process)
+		sidecar.TuneGC() // process-wide, so here rather than in RunCommand (which tests run in-process)
 	}
 	os.Exit(int(runMain(context.Background(), os.Args[1:], e)))
 }

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/ecs/ecstest"
 	"github.com/gangway-ecs/gangway/internal/probecmd"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
@@ -489,21 +489,10 @@ func TestRunSidecarFromEnvironment(t *testing.T) {
 // inside an ECS task, so a local server stands in for it) and checks that the task's
 // identity reaches /status and the logs.
 func TestRunTaskMetadata(t *testing.T) {
-	doc, err := os.ReadFile("../../internal/ecs/testdata/metadata-v4-task.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/task" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(doc)
-	}))
-	defer md.Close()
+	mdURL := ecstest.TaskMetadata(t)
 	up := startUpstream(t)
 	vars := map[string]string{
-		"ECS_CONTAINER_METADATA_URI_V4": md.URL,
+		"ECS_CONTAINER_METADATA_URI_V4": mdURL,
 		"GANGWAY_UPSTREAM":              strings.TrimPrefix(up.URL, "http://"),
 		"GANGWAY_LISTEN_ADDR":           "127.0.0.1:0",
 		"GANGWAY_SHUTDOWN_DELAY":        "0",

@@ -1,7 +1,8 @@
 // Package runbooks holds the tests of the runbooks in this directory: every ```sh block must
 // parse, use only the variables the shared block in README.md sets (or that the runbook
 // itself sets before), and name only AWS CLI commands that exist. Blocks marked
-// "# not exercised locally: <why>" are listed, since no local emulator can run them.
+// "# not exercised locally: <why>" are listed, since ecslocal cannot run them; the others run
+// against ecslocal in ecslocal_test.go.
 package runbooks
 
 import (
@@ -20,9 +21,27 @@ import (
 
 // block is one ```sh block of a runbook.
 type block struct {
-	file string
-	line int // of the opening fence
-	text string
+	file  string
+	line  int // of the opening fence
+	text  string
+	marks []mark // the marker comments directly below the closing fence
+}
+
+// mark is a comment line "<!-- key: value -->" directly below a block's closing fence (one
+// per line, any number): what the test on ecslocal checks of the block (ecslocal_test.go).
+type mark struct{ key, value string }
+
+var markRE = regexp.MustCompile(`^<!-- ([a-z][a-z ]*): (.*) -->$`)
+
+// marked returns the values of b's marks of key, in order.
+func (b block) marked(key string) []string {
+	var vs []string
+	for _, m := range b.marks {
+		if m.key == key {
+			vs = append(vs, m.value)
+		}
+	}
+	return vs
 }
 
 func (b block) String() string { return fmt.Sprintf("%s:%d", b.file, b.line) }
@@ -38,16 +57,23 @@ func readBlocks(t *testing.T, file string) []block {
 	}
 	defer f.Close()
 	var (
-		blocks []block
-		cur    *block
-		lines  []string
-		n      int
+		blocks  []block
+		cur     *block
+		lines   []string
+		n       int
+		marking bool // the lines since the last closing fence have all been marks
 	)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		n++
 		l := sc.Text()
 		trim := strings.TrimSpace(l)
+		if m := markRE.FindStringSubmatch(trim); cur == nil && marking && m != nil {
+			last := &blocks[len(blocks)-1]
+			last.marks = append(last.marks, mark{m[1], m[2]})
+			continue
+		}
+		marking = false
 		switch {
 		case cur == nil && trim == "```sh":
 			cur = &block{file: filepath.Base(file), line: n}
@@ -56,6 +82,7 @@ func readBlocks(t *testing.T, file string) []block {
 			cur.text = strings.Join(lines, "\n") + "\n"
 			blocks = append(blocks, *cur)
 			cur = nil
+			marking = true
 		case cur != nil:
 			// Blocks nested in list items are indented; the shell does not care, but a
 			// heredoc would, so keep the text as written less the common indentation.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/budget"
 	"github.com/gangway-ecs/gangway/internal/httpascii"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // checker runs the checks that need more than one field or the file system, on a decoded
@@ -95,7 +96,7 @@ func (k *checker) top() {
 		k.errorf("timeout_read_header", "must be greater than 0: without it a client can hold a connection open by sending headers slowly")
 	}
 	if c.MaxHeaderBytes < 1 {
-		k.errorf("max_header_bytes", "%d: must be at least 1 (the default is %d)", c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+		k.errorf("max_header_bytes", "%d: must be at least 1 (the default is %d)", c.MaxHeaderBytes, spec.DefaultMaxHeaderBytes)
 	}
 	if c.DemoUpstream.Enabled || k.has("demo_upstream.address") {
 		k.listenAddress("demo_upstream.address", c.DemoUpstream.Address)

@@ -5,56 +5,30 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
-// Defaults: the value Parse gives a field that the file leaves unset (or sets to null).
-// A field set explicitly keeps its value, so "0" still disables where a field allows it.
+// Defaults of the process around the data plane: the value Parse gives a field that the file
+// leaves unset (or sets to null). A field set explicitly keeps its value, so "0" still
+// disables where a field allows it. The data plane's own defaults (timeouts, limits,
+// discovery, health checks, outlier detection, path normalization) are spec's table, which
+// applyDefaults reads; the enums here are the YAML spellings of spec's enum defaults, and
+// TestEnumDefaultsAreSpecDefaults keeps the two in step.
 const (
-	DefaultServices               = ServicesAll
-	DefaultAdminAddress           = "127.0.0.1:28080"
-	DefaultLogLevel               = LogInfo
-	DefaultAccessLog              = true
-	DefaultShutdownDelay          = 12 * time.Second
-	DefaultShutdownDrainTimeout   = 15 * time.Second
-	DefaultShutdownDeadline       = 30 * time.Second // Fargate's default stopTimeout
-	DefaultListenerGrace          = 10 * time.Minute
-	DefaultTimeoutReadHeader      = 10 * time.Second
-	DefaultTimeoutIdle            = 5 * time.Minute
-	DefaultTimeoutWrite           = time.Duration(0) // disabled
-	DefaultUpstreamTimeout        = 30 * time.Second
-	DefaultMaxHeaderBytes         = 1 << 20
-	DefaultDemoUpstreamAddress    = "127.0.0.1:18080"
-	DefaultListenerProtocol       = ProtocolHTTP
-	DefaultRoutePathPrefix        = "/"
-	DefaultRouteIdleTimeout       = 5 * time.Minute
-	DefaultLBPolicy               = LBRoundRobin
-	DefaultUpstreamProtocol       = UpstreamHTTP1
-	DefaultMaxIdleConnsPerEnd     = 64
-	DefaultDNSRefresh             = 5 * time.Second
-	DefaultECSRefresh             = 10 * time.Second
-	DefaultHealthCheckType        = HealthCheckHTTP
-	DefaultHealthCheckPath        = "/"
-	DefaultExpectedStatuses       = "200-299"
-	DefaultHealthCheckInterval    = 5 * time.Second
-	DefaultHealthCheckTimeout     = 2 * time.Second
-	DefaultHealthyThreshold       = 2
-	DefaultUnhealthyThreshold     = 3
-	DefaultConsecutive5xx         = 5
-	DefaultConsecutiveConnectFail = 3
-	DefaultBaseEjectionTime       = 30 * time.Second
-	DefaultMaxEjectionPercent     = 50
-)
+	DefaultServices             = ServicesAll
+	DefaultAdminAddress         = "127.0.0.1:28080"
+	DefaultLogLevel             = LogInfo
+	DefaultAccessLog            = true
+	DefaultShutdownDelay        = 12 * time.Second
+	DefaultShutdownDrainTimeout = 15 * time.Second
+	DefaultShutdownDeadline     = 30 * time.Second // Fargate's default stopTimeout
 
-// Request paths are normalized by default, unlike in Envoy (off there for compatibility), as
-// Envoy's own advice for edge proxies asks: the load balancer in front (an ALB) forwards a
-// path as the client wrote it, without normalizing it, so an HTTP listener is the last place
-// where routing and the application can be made to agree on a path. Escaped slashes are
-// refused, the advice for clients that send normalized paths (API and gRPC clients); an
-// application whose paths carry encoded slashes sets keep_unchanged.
-const (
-	DefaultNormalizePath                = true
-	DefaultMergeSlashes                 = true
+	DefaultListenerProtocol             = ProtocolHTTP
 	DefaultPathWithEscapedSlashesAction = EscapedSlashesRejectRequest
+	DefaultLBPolicy                     = LBRoundRobin
+	DefaultUpstreamProtocol             = UpstreamHTTP1
+	DefaultHealthCheckType              = HealthCheckHTTP
 )
 
 // Accepts reports whether an HTTP status counts as healthy under ExpectedStatuses. It relies
@@ -128,21 +102,21 @@ func applyDefaults(c *Config, d *decoder) {
 		{"shutdown.delay", &c.Shutdown.Delay, DefaultShutdownDelay},
 		{"shutdown.drain_timeout", &c.Shutdown.DrainTimeout, DefaultShutdownDrainTimeout},
 		{"shutdown.deadline", &c.Shutdown.Deadline, DefaultShutdownDeadline},
-		{"shutdown.listener_grace", &c.Shutdown.ListenerGrace, DefaultListenerGrace},
-		{"timeout_read_header", &c.TimeoutReadHeader, DefaultTimeoutReadHeader},
-		{"timeout_idle", &c.TimeoutIdle, DefaultTimeoutIdle},
-		{"timeout_write", &c.TimeoutWrite, DefaultTimeoutWrite},
-		{"default_upstream_timeout", &c.DefaultUpstreamTimeout, DefaultUpstreamTimeout},
+		{"shutdown.listener_grace", &c.Shutdown.ListenerGrace, spec.DefaultListenerGrace},
+		{"timeout_read_header", &c.TimeoutReadHeader, spec.DefaultReadHeaderTimeout},
+		{"timeout_idle", &c.TimeoutIdle, spec.DefaultIdleTimeout},
+		{"timeout_write", &c.TimeoutWrite, spec.DefaultWriteTimeout},
+		{"default_upstream_timeout", &c.DefaultUpstreamTimeout, spec.DefaultRouteTimeout},
 	} {
 		if !has(f.path) {
 			*f.field = f.def
 		}
 	}
 	if !has("max_header_bytes") {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+		c.MaxHeaderBytes = spec.DefaultMaxHeaderBytes
 	}
 	if !has("demo_upstream.address") {
-		c.DemoUpstream.Address = DefaultDemoUpstreamAddress
+		c.DemoUpstream.Address = spec.DefaultDemoAddress
 	}
 
 	for i := range c.Listeners {
@@ -152,10 +126,10 @@ func applyDefaults(c *Config, d *decoder) {
 		}
 		if l.Protocol == ProtocolHTTP {
 			if !has(p + ".normalize_path") {
-				l.NormalizePath = DefaultNormalizePath
+				l.NormalizePath = spec.DefaultNormalizePath
 			}
 			if !has(p + ".merge_slashes") {
-				l.MergeSlashes = DefaultMergeSlashes
+				l.MergeSlashes = spec.DefaultMergeSlashes
 			}
 			if !has(p + ".path_with_escaped_slashes_action") {
 				l.PathWithEscapedSlashesAction = DefaultPathWithEscapedSlashesAction
@@ -171,13 +145,13 @@ func applyDefaults(c *Config, d *decoder) {
 	for i := range c.Routes {
 		r, p := &c.Routes[i], fmt.Sprintf("routes[%d]", i)
 		if !has(p+".match.path_prefix") && !has(p+".match.path") && !has(p+".match.path_regex") {
-			r.Match.PathPrefix = DefaultRoutePathPrefix
+			r.Match.PathPrefix = spec.DefaultRoutePathPrefix
 		}
 		if !has(p + ".timeout") {
 			r.Timeout = c.DefaultUpstreamTimeout
 		}
 		if !has(p + ".idle_timeout") {
-			r.IdleTimeout = DefaultRouteIdleTimeout
+			r.IdleTimeout = spec.DefaultRouteIdleTimeout
 		}
 	}
 	for i := range c.Clusters {
@@ -189,13 +163,13 @@ func applyDefaults(c *Config, d *decoder) {
 			cl.Protocol = DefaultUpstreamProtocol
 		}
 		if !has(p + ".max_idle_conns_per_endpoint") {
-			cl.MaxIdleConnsPerEndpoint = DefaultMaxIdleConnsPerEnd
+			cl.MaxIdleConnsPerEndpoint = spec.DefaultMaxIdleConnsPerEndpoint
 		}
 		if cl.DNS != nil && !has(p+".dns.refresh") {
-			cl.DNS.Refresh = DefaultDNSRefresh
+			cl.DNS.Refresh = spec.DefaultDNSRefresh
 		}
 		if cl.ECS != nil && !has(p+".ecs.refresh") {
-			cl.ECS.Refresh = DefaultECSRefresh
+			cl.ECS.Refresh = spec.DefaultECSRefresh
 		}
 		if hc := cl.HealthCheck; hc != nil {
 			hp := p + ".health_check"
@@ -204,38 +178,38 @@ func applyDefaults(c *Config, d *decoder) {
 			}
 			if hc.Type == HealthCheckHTTP {
 				if !has(hp + ".path") {
-					hc.Path = DefaultHealthCheckPath
+					hc.Path = spec.DefaultHealthCheckPath
 				}
 				if !has(hp + ".expected_statuses") {
-					hc.ExpectedStatuses = []string{DefaultExpectedStatuses}
+					hc.ExpectedStatuses = []string{fmt.Sprintf("%d-%d", spec.DefaultExpectedMin, spec.DefaultExpectedMax)}
 				}
 			}
 			if !has(hp + ".interval") {
-				hc.Interval = DefaultHealthCheckInterval
+				hc.Interval = spec.DefaultHealthCheckInterval
 			}
 			if !has(hp + ".timeout") {
-				hc.Timeout = min(DefaultHealthCheckTimeout, hc.Interval)
+				hc.Timeout = min(spec.DefaultHealthCheckTimeout, hc.Interval)
 			}
 			if !has(hp + ".healthy_threshold") {
-				hc.HealthyThreshold = DefaultHealthyThreshold
+				hc.HealthyThreshold = spec.DefaultHealthyThreshold
 			}
 			if !has(hp + ".unhealthy_threshold") {
-				hc.UnhealthyThreshold = DefaultUnhealthyThreshold
+				hc.UnhealthyThreshold = spec.DefaultUnhealthyThreshold
 			}
 		}
 		if od := cl.OutlierDetection; od != nil {
 			op := p + ".outlier_detection"
 			if !has(op + ".consecutive_5xx") {
-				od.Consecutive5xx = DefaultConsecutive5xx
+				od.Consecutive5xx = spec.DefaultConsecutive5xx
 			}
 			if !has(op + ".consecutive_connect_failures") {
-				od.ConsecutiveConnectFailures = DefaultConsecutiveConnectFail
+				od.ConsecutiveConnectFailures = spec.DefaultConsecutiveConnectFail
 			}
 			if !has(op + ".base_ejection_time") {
-				od.BaseEjectionTime = DefaultBaseEjectionTime
+				od.BaseEjectionTime = spec.DefaultBaseEjectionTime
 			}
 			if !has(op + ".max_ejection_percent") {
-				od.MaxEjectionPercent = DefaultMaxEjectionPercent
+				od.MaxEjectionPercent = spec.DefaultMaxEjectionPercent
 			}
 		}
 	}

@@ -1,13 +1,15 @@
 // Package config owns the user's configuration: the YAML schema, parsing with errors that
 // name file, line and field path, defaults, the embedded default configuration, and a file
-// watch for reloads.
+// watch for reloads; and ToSpec, the one translation of a Config into the runtime model
+// (internal/spec) that the data plane runs.
 //
 // A *Config returned by Parse, Load or Default is complete and valid: every unset field holds
-// its default (see Defaults), every enum holds one of its constants, every duration is
-// non-negative, addresses are host:port, CIDRs and regular expressions compile, routes name
-// existing clusters, and relative file paths are resolved against the config file's
-// directory. Consumers (internal/proxy, internal/xds) may rely on all of that without
-// checking again.
+// its default (the Default constants here, and spec's table), every enum holds one of its
+// constants, every duration is non-negative, addresses are host:port, CIDRs and regular
+// expressions compile, routes name existing clusters, and relative file paths are resolved
+// against the config file's directory. Consumers (ToSpec, internal/xds, internal/sidecar) may rely on all of that
+// without checking again. The data plane's defaults are internal/spec's table; the file's
+// defaults for the process around it are here.
 package config
 
 import (

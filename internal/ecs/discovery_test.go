@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/ecs/ecstest"
@@ -85,47 +87,53 @@ func TestDiscoveryRunKeepsLastGoodSet(t *testing.T) {
 		ecstest.Error(500, "ServerException", "internal error"), ecstest.OK(`{"taskArns": ["t1", "t2"]}`))
 	s.On("DescribeTasks", one, one, two)
 
-	var mu sync.Mutex
-	var updates [][]netip.AddrPort
-	var errs []string
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	d := &Discovery{Client: s.Client(), Service: "app", Port: 80, Interval: 10 * time.Millisecond, MaxInterval: 40 * time.Millisecond}
-	go func() {
-		defer close(done)
-		d.Run(ctx, func(eps []netip.AddrPort) {
-			mu.Lock()
-			defer mu.Unlock()
-			updates = append(updates, eps)
-			if len(eps) == 2 {
-				cancel()
-			}
-		}, func(err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			errs = append(errs, err.Error())
-		})
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cancel()
+	// In a synctest bubble (the server started outside it), the polls run on the fake
+	// clock: each backoff is waited exactly, in no real time.
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var updates [][]netip.AddrPort
+		var errs []string
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		start := time.Now()
+		var polls []time.Duration
+		d := &Discovery{Client: s.InProcessClient(), Service: "app", Port: 80, Interval: 10 * time.Millisecond, MaxInterval: 40 * time.Millisecond}
+		go func() {
+			defer close(done)
+			d.Run(ctx, func(eps []netip.AddrPort) {
+				mu.Lock()
+				defer mu.Unlock()
+				updates = append(updates, eps)
+				if len(eps) == 2 {
+					cancel()
+				}
+			}, func(err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				errs = append(errs, err.Error())
+				polls = append(polls, time.Since(start))
+			})
+		}()
 		<-done
-		t.Fatal("discovery never published the second endpoint")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	want := [][]netip.AddrPort{
-		{netip.MustParseAddrPort("10.0.1.5:80")},
-		{netip.MustParseAddrPort("10.0.1.5:80"), netip.MustParseAddrPort("10.0.1.6:80")},
-	}
-	if !reflect.DeepEqual(updates, want) {
-		t.Errorf("updates %v, want %v (an unchanged set or a failed poll must not publish)", updates, want)
-	}
-	if len(errs) != 3 || !strings.Contains(errs[0], "ThrottlingException") || !strings.Contains(errs[0], "keeping 1 endpoints; next poll in 20ms") ||
-		!strings.Contains(errs[1], "next poll in 40ms") || !strings.Contains(errs[2], "ServerException") || !strings.Contains(errs[2], "next poll in 40ms") {
-		t.Errorf("errors %q", errs)
-	}
+		mu.Lock()
+		defer mu.Unlock()
+		want := [][]netip.AddrPort{
+			{netip.MustParseAddrPort("10.0.1.5:80")},
+			{netip.MustParseAddrPort("10.0.1.5:80"), netip.MustParseAddrPort("10.0.1.6:80")},
+		}
+		if !reflect.DeepEqual(updates, want) {
+			t.Errorf("updates %v, want %v (an unchanged set or a failed poll must not publish)", updates, want)
+		}
+		if len(errs) != 3 || !strings.Contains(errs[0], "ThrottlingException") || !strings.Contains(errs[0], "keeping 1 endpoints; next poll in 20ms") ||
+			!strings.Contains(errs[1], "next poll in 40ms") || !strings.Contains(errs[2], "ServerException") || !strings.Contains(errs[2], "next poll in 40ms") {
+			t.Errorf("errors %q", errs)
+		}
+		// Polls at 0 and 10ms succeed; the throttled ones at 20ms and 40ms (after 20ms), the
+		// failed one at 80ms (after 40ms, MaxInterval).
+		if want := []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond}; !slices.Equal(polls, want) {
+			t.Errorf("failed polls at %v, want %v", polls, want)
+		}
+	})
 }
 
 func TestDiscoveryRunStops(t *testing.T) {

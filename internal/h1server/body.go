@@ -29,6 +29,9 @@ type body struct {
 	eof    bool
 	closed bool
 	err    error
+	// ended is set with eof or err, for finished: a Read holds mu while it waits for
+	// the client, and the watch timer must not wait with it.
+	ended atomic.Bool
 }
 
 func newBody(c *conn, r *http.Request, n int64) *body {
@@ -69,6 +72,7 @@ func (b *body) readLocked(p []byte) (int, error) {
 		b.remain -= int64(n)
 		if b.remain == 0 {
 			b.eof = true
+			b.ended.Store(true)
 			return n, io.EOF
 		}
 		if err == io.EOF {
@@ -84,11 +88,13 @@ func (b *body) readLocked(p []byte) (int, error) {
 				err = terr
 			} else {
 				b.eof = true
+				b.ended.Store(true)
 			}
 		}
 	}
 	if err != nil && err != io.EOF {
 		b.err = err
+		b.ended.Store(true)
 	}
 	return n, err
 }
@@ -147,12 +153,9 @@ func (b *body) Close() error {
 	return nil
 }
 
-// finished reports whether the body has been read to its end (or failed).
-func (b *body) finished() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.eof || b.err != nil
-}
+// finished reports whether the body has been read to its end (or failed). It does not
+// wait for a Read in progress.
+func (b *body) finished() bool { return b.ended.Load() }
 
 // discardRest reads what the handler left of the body, up to maxPostHandlerReadBytes;
 // it reports whether the connection is still in step for another request. A body the

@@ -18,6 +18,8 @@ import (
 
 const (
 	bufSize = 4 << 10
+	// maxIdleHead is the largest head buffer (conn.head) kept while a connection is idle.
+	maxIdleHead = 1 << 10
 	// maxPostHandlerReadBytes is how much of a request body the handler left unread is
 	// read and dropped to keep the connection; past it the connection closes (as net/http).
 	maxPostHandlerReadBytes = 256 << 10
@@ -38,7 +40,11 @@ var (
 
 	bufReaderPool sync.Pool
 	bufWriterPool sync.Pool
+	holdPool      = sync.Pool{New: func() any { return new([holdMax]byte) }}
 )
+
+// getHold returns an empty hold buffer (conn.hold) from its pool.
+func getHold() []byte { return holdPool.Get().(*[holdMax]byte)[:0] }
 
 // conn is one downstream connection.
 type conn struct {
@@ -46,8 +52,13 @@ type conn struct {
 	rwc    net.Conn
 	remote string
 	src    connSource
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	// br and bw are nil while an idle keep-alive connection waits for its next request
+	// (see awaitRequest).
+	br *bufio.Reader
+	bw *bufio.Writer
+	// idle waits for the next request on the socket itself, nil when the connection is not
+	// a socket of its own (TLS, or anything but a TCP or Unix connection).
+	idle *idleWait
 	// tlsState is the TLS connection's state after its handshake, nil on a plain one;
 	// every request of the connection carries it.
 	tlsState *tls.ConnectionState
@@ -56,7 +67,9 @@ type conn struct {
 	state atomic.Uint64
 
 	head []byte // the request head being read, reused across requests
-	hold []byte // the held-back body of a response (response.hold), reused
+	// hold is the held-back body of a response (response.hold), reused; nil or holdMax
+	// bytes from holdPool.
+	hold []byte
 	// rdl is the read deadline last set, rdlFor how long from when it was set.
 	rdl    time.Time
 	rdlFor time.Duration
@@ -76,11 +89,14 @@ type conn struct {
 }
 
 // connSource is what the connection's reader reads: a byte a background read got first,
-// then the connection.
+// then the connection (its socket directly, without waiting, inside awaitRequest).
 type connSource struct {
 	c       *conn
 	hasByte bool
 	b       [1]byte
+	// fd is the socket, valid while raw is set.
+	fd  uintptr
+	raw bool
 }
 
 func (s *connSource) Read(p []byte) (int, error) {
@@ -92,6 +108,9 @@ func (s *connSource) Read(p []byte) (int, error) {
 		s.hasByte = false
 		return 1, nil
 	}
+	if s.raw {
+		return readSocket(s.fd, p)
+	}
 	return s.c.rwc.Read(p)
 }
 
@@ -101,6 +120,13 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	if ra := rwc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
+	c.idle = newIdleWait(rwc)
+	c.acquire()
+	return c
+}
+
+// acquire takes the connection's buffers from their pools.
+func (c *conn) acquire() {
 	if v := bufReaderPool.Get(); v != nil {
 		c.br = v.(*bufio.Reader)
 		c.br.Reset(&c.src)
@@ -109,11 +135,10 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	}
 	if v := bufWriterPool.Get(); v != nil {
 		c.bw = v.(*bufio.Writer)
-		c.bw.Reset(rwc)
+		c.bw.Reset(c.rwc)
 	} else {
-		c.bw = bufio.NewWriterSize(rwc, bufSize)
+		c.bw = bufio.NewWriterSize(c.rwc, bufSize)
 	}
-	return c
 }
 
 func (c *conn) setState(st http.ConnState) {
@@ -164,26 +189,8 @@ func (c *conn) serve(ctx context.Context) {
 	// Requests' contexts (reqctx) do not follow this one's cancellation: the connection
 	// cancels its request itself, so it needs none.
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
-	defer func() {
-		if p := recover(); p != nil && p != http.ErrAbortHandler {
-			const size = 64 << 10
-			buf := make([]byte, size)
-			buf = buf[:runtime.Stack(buf, false)]
-			c.s.logf("http: panic serving %v: %v\n%s", c.remote, p, buf)
-		}
-		c.mu.Lock()
-		hijacked := c.hijacked
-		c.mu.Unlock()
-		if !hijacked {
-			c.rwc.Close()
-			if c.watch != nil {
-				// After a panic in the handler the watcher may still be armed.
-				c.stopWatch()
-			}
-			c.setState(http.StateClosed)
-			c.release()
-		}
-	}()
+	parked := false
+	defer func() { c.end(recover(), parked) }()
 
 	c.setReadDeadline(c.s.readHeaderTimeout())
 	alpnH2 := false
@@ -213,35 +220,79 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 	}
-	first := true
+	parked = c.serveRequests(ctx, true, false)
+}
+
+// resume serves a keep-alive connection parked by serveRequests, on a new goroutine.
+func (c *conn) resume(ctx context.Context) {
+	parked := false
+	defer func() { c.end(recover(), parked) }()
+	parked = c.serveRequests(ctx, false, true)
+}
+
+// end is deferred by the goroutine serving the connection, with what it recovered: unless
+// the connection was parked (another goroutine serves it now) or hijacked, it closes.
+func (c *conn) end(p any, parked bool) {
+	if parked {
+		return
+	}
+	if p != nil && p != http.ErrAbortHandler {
+		const size = 64 << 10
+		buf := make([]byte, size)
+		buf = buf[:runtime.Stack(buf, false)]
+		c.s.logf("http: panic serving %v: %v\n%s", c.remote, p, buf)
+	}
+	c.mu.Lock()
+	hijacked := c.hijacked
+	c.mu.Unlock()
+	if !hijacked {
+		c.rwc.Close()
+		if c.watch != nil {
+			// After a panic in the handler the watcher may still be armed.
+			c.stopWatch()
+		}
+		c.setState(http.StateClosed)
+		c.release()
+	}
+}
+
+// serveRequests serves HTTP/1 requests until the connection is to close, or until it has
+// been idle for parkAfter: it then reports true and a new goroutine, started here, serves
+// the connection from then on (see parkAfter). first is whether no request has been read
+// yet, resumed whether the connection was parked and is idle.
+func (c *conn) serveRequests(ctx context.Context, first, resumed bool) (parked bool) {
 	for {
 		if !first {
-			c.setState(http.StateIdle)
-			if c.br.Buffered() == 0 && !c.src.hasByte {
-				c.setReadDeadline(c.s.idleTimeout())
-				if _, err := c.br.Peek(1); err != nil {
-					return
+			if !resumed {
+				c.setState(http.StateIdle)
+			}
+			if c.br == nil || c.br.Buffered() == 0 && !c.src.hasByte {
+				if err := c.awaitRequest(resumed); err == errParked {
+					go c.resume(ctx)
+					return true
+				} else if err != nil {
+					return false
 				}
 			}
 		} else if _, err := c.br.Peek(1); err != nil {
-			return
+			return false
 		}
 		c.setState(http.StateActive)
 		w, err := c.readRequest(ctx, first)
-		first = false
+		first, resumed = false, false
 		if err != nil {
 			c.answerError(err)
-			return
+			return false
 		}
 		c.serveRequest(w)
 		if c.hijackedNow() {
-			return
+			return false
 		}
 		if w.closeAfter || w.upgrade || c.goneNow() {
 			if !w.broken {
 				c.closeWriteAndLinger()
 			}
-			return
+			return false
 		}
 	}
 }
@@ -472,7 +523,15 @@ func (c *conn) closeWriteAndLinger() {
 	io.CopyN(io.Discard, c.br, lingerMax)
 }
 
+// release gives the connection's buffers back: when it closes, and while it is idle.
 func (c *conn) release() {
+	if c.hold != nil {
+		holdPool.Put((*[holdMax]byte)(c.hold[:holdMax]))
+		c.hold = nil
+	}
+	if cap(c.head) > maxIdleHead {
+		c.head = nil // a large head is rare: not worth holding on to while idle
+	}
 	if c.br != nil {
 		c.br.Reset(nil)
 		bufReaderPool.Put(c.br)

@@ -17,15 +17,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/httpascii"
+	"github.com/gangway-ecs/gangway/internal/memnet"
 )
 
 // The differential test below sends the same raw bytes to a net/http server
 // (HTTP/1 only) and to a Server running the same handler, and compares what
 // comes back on the wire: the responses, whatever could not be parsed as a
 // response, and whether the server closed the connection.
+//
+// Each case runs in a synctest bubble over memnet connections: "quiet" is measured
+// on the bubble's fake clock, which moves only while both servers and the client
+// wait, so a loaded machine cannot cut a slow answer short, and the waits cost no
+// real time.
 
 const (
 	diffPartQuiet = 150 * time.Millisecond // silence before the next part is written
@@ -69,14 +76,16 @@ func TestDiffAgainstNetHTTP(t *testing.T) {
 			if h == nil {
 				h = echoHandler
 			}
-			nhAddr, h1Addr := startDiffServers(t, h, c.maxHeaderBytes)
 			var nh, h1 *exchange
 			var nhErr, h1Err error
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { defer wg.Done(); nh, nhErr = rawExchange(nhAddr, &c) }()
-			go func() { defer wg.Done(); h1, h1Err = rawExchange(h1Addr, &c) }()
-			wg.Wait()
+			synctest.Test(t, func(t *testing.T) {
+				nhLn, h1Ln := startDiffServers(t, h, c.maxHeaderBytes)
+				var wg sync.WaitGroup
+				wg.Add(2)
+				go func() { defer wg.Done(); nh, nhErr = rawExchange(nhLn, &c) }()
+				go func() { defer wg.Done(); h1, h1Err = rawExchange(h1Ln, &c) }()
+				wg.Wait()
+			})
 			if nhErr != nil || h1Err != nil {
 				t.Fatalf("exchange failed: net/http: %v; h1server: %v", nhErr, h1Err)
 			}
@@ -427,19 +436,16 @@ func hijackEchoHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 // startDiffServers starts a net/http server limited to HTTP/1 and a Server,
-// both with handler h, and returns their addresses.
-func startDiffServers(t *testing.T, h http.Handler, maxHeaderBytes int) (nhAddr, h1Addr string) {
+// both with handler h, and returns their listeners.
+func startDiffServers(t *testing.T, h http.Handler, maxHeaderBytes int) (nhLn, h1Ln *memnet.Listener) {
 	t.Helper()
 	quiet := log.New(io.Discard, "", 0)
-	nhLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h1Ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		nhLn.Close()
-		t.Fatal(err)
-	}
+	nhLn, h1Ln = memnet.Listen("127.0.0.1:80"), memnet.Listen("127.0.0.1:81")
+	// A closing connection may still wait on a timer (net/http sleeps half a second
+	// after a half-close, h1server lingers), and the bubble ends only once it has: its
+	// clock moves on only while this goroutine waits. Cleanups run last first: this one
+	// after the servers are closed.
+	t.Cleanup(func() { time.Sleep(diffMaxTime) })
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	nh := &http.Server{Handler: h, MaxHeaderBytes: maxHeaderBytes, ErrorLog: quiet, Protocols: &protos}
@@ -465,7 +471,7 @@ func startDiffServers(t *testing.T, h http.Handler, maxHeaderBytes int) (nhAddr,
 			}
 		}
 	})
-	return nhLn.Addr().String(), h1Ln.Addr().String()
+	return nhLn, h1Ln
 }
 
 // exchange is what the client saw on one connection.
@@ -551,10 +557,10 @@ func (c *collector) waitQuiet(quiet time.Duration, deadline time.Time) {
 	}
 }
 
-// rawExchange dials addr, writes the case's parts and reads until the server
+// rawExchange dials ln, writes the case's parts and reads until the server
 // closes or goes quiet.
-func rawExchange(addr string, c *diffCase) (*exchange, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+func rawExchange(ln *memnet.Listener, c *diffCase) (*exchange, error) {
+	conn, err := ln.Dial()
 	if err != nil {
 		return nil, err
 	}
@@ -573,7 +579,7 @@ func rawExchange(addr string, c *diffCase) (*exchange, error) {
 		col.touch()
 	}
 	if c.closeWrite {
-		conn.(*net.TCPConn).CloseWrite()
+		conn.(*memnet.Conn).CloseWrite()
 	}
 	col.waitQuiet(diffEndQuiet, deadline)
 

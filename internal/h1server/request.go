@@ -121,8 +121,14 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 		// (CVE-2023-24534 in net/textproto was this class).
 		return nil, errTooManyFields
 	}
+	w := new(response)
 	h := make(http.Header, n)
-	strs := make([]string, n)
+	var strs []string
+	if n <= len(w.fields) {
+		strs = w.fields[:n]
+	} else {
+		strs = make([]string, n)
+	}
 	for {
 		line, rest = nextLine(rest)
 		if line == "" {
@@ -157,7 +163,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	if justAuthority {
 		rawurl = "http://" + rawurl
 	}
-	u, err := parseRequestURI(rawurl)
+	u, err := parseRequestURI(rawurl, &w.url)
 	if err != nil {
 		return nil, badRequest("malformed request URI")
 	}
@@ -182,7 +188,6 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	}
 	delete(h, "Host")
 
-	w := new(response)
 	w.ctx.Context = ctx
 	r := emptyRequest.WithContext(&w.ctx)
 	r.Method = method
@@ -306,13 +311,14 @@ func (c *conn) framing(r *http.Request) error {
 }
 
 // parseRequestURI is url.ParseRequestURI with a shortcut for the common origin-form
-// target made only of characters that parse to themselves.
-func parseRequestURI(raw string) (*url.URL, error) {
+// target made only of characters that parse to themselves, which it parses into u.
+func parseRequestURI(raw string, u *url.URL) (*url.URL, error) {
 	path, query, hasQuery := strings.Cut(raw, "?")
 	if len(path) == 0 || path[0] != '/' || !plainPath(path) || hasQuery && !plainQuery(query) {
 		return url.ParseRequestURI(raw)
 	}
-	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, nil
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return u, nil
 }
 
 // plainPath reports whether p has only bytes that a URL path keeps as they are: no

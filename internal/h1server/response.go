@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,11 @@ import (
 // head is sent: a handler that ends within it gets a Content-Length instead of chunks.
 const holdMax = 2048
 
+// maxInlineFields is how many header values (and the empty line) a request head may have
+// for its values to fit in its response's allocation (response.fields); a load balancer's
+// requests have about a dozen.
+const maxInlineFields = 16
+
 // response is the http.ResponseWriter of one request. Its head goes into the
 // connection's buffer when the handler calls WriteHeader (the status line and the
 // handler's header fields, which later changes to the header then do not affect, as in
@@ -33,6 +39,10 @@ type response struct {
 	body   *body // nil without a request body
 	header http.Header
 	ctx    reqctx.Context // the request's
+	// url and fields hold the request's URL and header values, in the response's
+	// allocation: a request costs fewer allocations.
+	url    url.URL
+	fields [maxInlineFields]string
 
 	status      int
 	wroteHeader bool // the final status is chosen and its head started
@@ -219,7 +229,9 @@ func (w *response) commitLocked(done bool, next []byte) {
 			p = next
 		}
 		if len(p) > 0 {
-			bw.WriteString("Content-Type: " + http.DetectContentType(p) + "\r\n")
+			bw.WriteString("Content-Type: ")
+			bw.WriteString(http.DetectContentType(p))
+			bw.WriteString("\r\n")
 		}
 	}
 	if w.keepAlive10 && !w.closeAfter {
@@ -255,7 +267,7 @@ func (w *response) Write(p []byte) (int, error) {
 		if w.contentLength < 0 && len(w.hold)+len(p) <= holdMax {
 			if w.hold == nil {
 				if w.c.hold == nil {
-					w.c.hold = make([]byte, 0, holdMax)
+					w.c.hold = getHold()
 				}
 				w.hold = w.c.hold[:0]
 			}

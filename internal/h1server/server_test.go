@@ -12,16 +12,35 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/memnet"
 )
 
-// start serves h on a fresh 127.0.0.1 port until the test ends.
+// start serves s on a fresh 127.0.0.1 port until the test ends.
 func start(t *testing.T, s *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve(t, s, ln)
+	return ln.Addr().String()
+}
+
+// startMem serves s on an in-memory listener until the test ends, for a test in a synctest
+// bubble: the server's timers and its connections' deadlines then run on the bubble's fake
+// clock, and synctest.Wait returns once the server waits for the client.
+func startMem(t *testing.T, s *Server) *memnet.Listener {
+	t.Helper()
+	ln := memnet.Listen("127.0.0.1:80")
+	serve(t, s, ln)
+	return ln
+}
+
+func serve(t *testing.T, s *Server, ln net.Listener) {
+	t.Helper()
 	if s.ErrorLog == nil {
 		s.ErrorLog = log.New(io.Discard, "", 0)
 	}
@@ -33,7 +52,6 @@ func start(t *testing.T, s *Server) string {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return ln.Addr().String()
 }
 
 func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
@@ -42,6 +60,20 @@ func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client(t, c)
+}
+
+func dialMem(t *testing.T, ln *memnet.Listener) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := ln.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client(t, c)
+}
+
+// client closes c when the test ends and bounds its reads and writes.
+func client(t *testing.T, c net.Conn) (net.Conn, *bufio.Reader) {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	return c, bufio.NewReader(c)
@@ -69,47 +101,84 @@ func expectClosed(t *testing.T, br *bufio.Reader) {
 	}
 }
 
+// The tests that follow the watcher (which starts watchAfter into a request) run in
+// synctest bubbles over memnet connections: the fake clock puts each step exactly where
+// the test means it, before or after the watcher starts, and a wait costs no real time.
+
+// A client that leaves cancels its request's context: at once while the watcher reads,
+// and when the watcher starts if the client left before.
 func TestClientGoneCancelsSlowRequest(t *testing.T) {
-	cancelled := make(chan error, 1)
-	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-			cancelled <- r.Context().Err()
-		case <-time.After(5 * time.Second):
-			cancelled <- nil
-		}
-	})})
-	c, _ := dial(t, addr)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(2 * watchAfter)
-	c.Close()
-	select {
-	case err := <-cancelled:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("handler ended with %v, want its context cancelled", err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("the request context was not cancelled when the client left")
+	for _, leave := range []time.Duration{0, 2 * watchAfter} {
+		synctest.Test(t, func(t *testing.T) {
+			cancelled := make(chan error, 1)
+			ln := startMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+					cancelled <- r.Context().Err()
+				case <-time.After(time.Hour):
+					cancelled <- nil
+				}
+			})})
+			c, _ := dialMem(t, ln)
+			start := time.Now()
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(leave)
+			c.Close()
+			if err := <-cancelled; !errors.Is(err, context.Canceled) {
+				t.Fatalf("client left after %v: handler ended with %v, want its context cancelled", leave, err)
+			}
+			if el, want := time.Since(start), max(leave, watchAfter); el != want {
+				t.Fatalf("client left after %v: context cancelled after %v, want %v", leave, el, want)
+			}
+		})
 	}
 }
 
 // A request pipelined behind a slow one, sent while the watcher reads, is served.
+// While the handler waits for a body the client is slow to send, the watch timer does
+// not wait with it (it once blocked on the body's lock, holding the connection's): the
+// watcher starts once the body is in, and sees the client leave.
+func TestClientGoneAfterSlowBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cancelled := make(chan time.Duration, 1)
+		start := time.Now()
+		ln := startMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if b, err := io.ReadAll(r.Body); string(b) != "body" || err != nil {
+				t.Errorf("body %q, %v", b, err)
+			}
+			<-r.Context().Done()
+			cancelled <- time.Since(start)
+		})})
+		c, _ := dialMem(t, ln)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+		time.Sleep(3*watchAfter + watchAfter/2)
+		io.WriteString(c, "body")
+		time.Sleep(watchAfter + watchAfter/2) // the watcher starts at the next tick
+		c.Close()
+		if at := <-cancelled; at != 5*watchAfter {
+			t.Fatalf("context cancelled after %v, want at the client's close (%v)", at, 5*watchAfter)
+		}
+	})
+}
+
 func TestPipelinedDuringSlowRequest(t *testing.T) {
-	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			time.Sleep(4 * watchAfter)
+	synctest.Test(t, func(t *testing.T) {
+		ln := startMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				time.Sleep(4 * watchAfter)
+			}
+			io.WriteString(w, r.Method+" "+r.URL.Path)
+		})})
+		c, br := dialMem(t, ln)
+		io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		time.Sleep(2 * watchAfter) // the watcher's read is waiting by now
+		io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+		for _, want := range []string{"GET /slow", "GET /next"} {
+			if _, body := readResponse(t, br, "GET"); body != want {
+				t.Fatalf("body %q, want %q", body, want)
+			}
 		}
-		io.WriteString(w, r.Method+" "+r.URL.Path)
-	})})
-	c, br := dial(t, addr)
-	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(2 * watchAfter) // the watcher's read is waiting by now
-	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-	for _, want := range []string{"GET /slow", "GET /next"} {
-		if _, body := readResponse(t, br, "GET"); body != want {
-			t.Fatalf("body %q, want %q", body, want)
-		}
-	}
+	})
 }
 
 // hijackEcho hijacks the connection after delay, answers 101 and echoes five bytes read
@@ -188,111 +257,120 @@ func TestConnStates(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
-	release := make(chan struct{})
-	inHandler := make(chan struct{}, 1)
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			inHandler <- struct{}{}
-			<-release
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		inHandler := make(chan struct{}, 1)
+		s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				inHandler <- struct{}{}
+				<-release
+			}
+			io.WriteString(w, "ok")
+		})}
+		ran := make(chan struct{})
+		s.RegisterOnShutdown(func() { close(ran) })
+		ln := startMem(t, s)
+
+		idle, idleBR := dialMem(t, ln)
+		io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		readResponse(t, idleBR, "GET")
+		busy, busyBR := dialMem(t, ln)
+		io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		<-inHandler
+
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(context.Background()) }()
+		<-ran
+		expectClosed(t, idleBR) // idle: closed at once
+		// Shutdown waits for the request however long it runs (here five seconds, within
+		// the client's deadline).
+		time.Sleep(5 * time.Second)
+		select {
+		case err := <-done:
+			t.Fatalf("Shutdown returned %v with a request in flight", err)
+		default:
 		}
-		io.WriteString(w, "ok")
-	})}
-	ran := make(chan struct{})
-	s.RegisterOnShutdown(func() { close(ran) })
-	addr := start(t, s)
-
-	idle, idleBR := dial(t, addr)
-	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	readResponse(t, idleBR, "GET")
-	busy, busyBR := dial(t, addr)
-	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-inHandler
-
-	done := make(chan error, 1)
-	go func() { done <- s.Shutdown(context.Background()) }()
-	<-ran
-	expectClosed(t, idleBR) // idle: closed at once
-	select {
-	case err := <-done:
-		t.Fatalf("Shutdown returned %v with a request in flight", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(release)
-	resp, body := readResponse(t, busyBR, "GET")
-	if body != "ok" || !resp.Close {
-		t.Fatalf("in-flight response %q, close %v: want ok with Connection: close", body, resp.Close)
-	}
-	expectClosed(t, busyBR)
-	if err := <-done; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if _, err := net.Dial("tcp", addr); err == nil {
-		t.Fatal("the listener still accepts after Shutdown")
-	}
+		close(release)
+		resp, body := readResponse(t, busyBR, "GET")
+		if body != "ok" || !resp.Close {
+			t.Fatalf("in-flight response %q, close %v: want ok with Connection: close", body, resp.Close)
+		}
+		expectClosed(t, busyBR)
+		if err := <-done; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if _, err := ln.Dial(); err == nil {
+			t.Fatal("the listener still accepts after Shutdown")
+		}
+	})
 }
 
 func TestHTTP2Handoff(t *testing.T) {
-	got := make(chan string, 1)
-	addr := start(t, &Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "h1") }),
-		HTTP2: func(ctx context.Context, c net.Conn) {
-			b := make([]byte, 4)
-			io.ReadFull(c, b)
-			got <- string(b)
-			c.Close()
-		},
-	})
-	// The preface in pieces, then what follows it.
-	c, _ := dial(t, addr)
-	for _, part := range []string{"PRI * HT", "TP/2.0\r\n\r\nSM", "\r\n\r\nnext"} {
-		io.WriteString(c, part)
-		time.Sleep(10 * time.Millisecond)
-	}
-	select {
-	case s := <-got:
-		if s != "next" {
-			t.Fatalf("HTTP/2 server read %q after the preface, want next", s)
+	synctest.Test(t, func(t *testing.T) {
+		got := make(chan string, 1)
+		ln := startMem(t, &Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "h1") }),
+			HTTP2: func(ctx context.Context, c net.Conn) {
+				b := make([]byte, 4)
+				io.ReadFull(c, b)
+				got <- string(b)
+				c.Close()
+			},
+		})
+		// The preface in pieces, each read on its own, then what follows it.
+		c, _ := dialMem(t, ln)
+		for _, part := range []string{"PRI * HT", "TP/2.0\r\n\r\nSM", "\r\n\r\nnext"} {
+			io.WriteString(c, part)
+			synctest.Wait()
 		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("the preface was not handed over")
-	}
-	// A request whose first bytes match the preface's is still HTTP/1.
-	c2, br := dial(t, addr)
-	io.WriteString(c2, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-	if _, body := readResponse(t, br, "PUT"); body != "h1" {
-		t.Fatalf("body %q", body)
-	}
+		select {
+		case s := <-got:
+			if s != "next" {
+				t.Fatalf("HTTP/2 server read %q after the preface, want next", s)
+			}
+		default:
+			t.Fatal("the preface was not handed over")
+		}
+		// A request whose first bytes match the preface's is still HTTP/1.
+		c2, br := dialMem(t, ln)
+		io.WriteString(c2, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+		if _, body := readResponse(t, br, "PUT"); body != "h1" {
+			t.Fatalf("body %q", body)
+		}
+	})
 }
 
 func TestTimeouts(t *testing.T) {
-	addr := start(t, &Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
-		ReadHeaderTimeout: 200 * time.Millisecond,
-		IdleTimeout:       300 * time.Millisecond,
+	synctest.Test(t, func(t *testing.T) {
+		ln := startMem(t, &Server{
+			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+			ReadHeaderTimeout: 200 * time.Millisecond,
+			IdleTimeout:       300 * time.Millisecond,
+		})
+
+		// A head that stops half-way is closed unanswered at the header timeout.
+		c, br := dialMem(t, ln)
+		began := time.Now()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+		expectClosed(t, br)
+		if d := time.Since(began); d != 200*time.Millisecond {
+			t.Fatalf("slow head closed after %v, want the 200ms header timeout", d)
+		}
+
+		// A keep-alive connection busy for longer than the idle timeout stays open; once
+		// idle, it closes at the idle timeout.
+		c, br = dialMem(t, ln)
+		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			readResponse(t, br, "GET")
+			time.Sleep(20 * time.Millisecond)
+		}
+		began = time.Now().Add(-20 * time.Millisecond) // the last response
+		expectClosed(t, br)
+		if d := time.Since(began); d != 300*time.Millisecond {
+			t.Fatalf("idle connection closed %v after its last response, want the 300ms idle timeout", d)
+		}
 	})
-
-	// A head that stops half-way is closed unanswered after the header timeout.
-	c, br := dial(t, addr)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHo")
-	began := time.Now()
-	expectClosed(t, br)
-	if d := time.Since(began); d < 150*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("slow head closed after %v, want about 200ms", d)
-	}
-
-	// A keep-alive connection busy for longer than the idle timeout stays open; once
-	// idle, it closes after about the idle timeout.
-	c, br = dial(t, addr)
-	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		readResponse(t, br, "GET")
-		time.Sleep(20 * time.Millisecond)
-	}
-	began = time.Now()
-	expectClosed(t, br)
-	if d := time.Since(began); d < 200*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("idle connection closed after %v, want about 300ms", d)
-	}
 }
 
 func TestExpectContinue(t *testing.T) {
@@ -375,27 +453,29 @@ func TestHeadTooLarge(t *testing.T) {
 // A handler that panics while the watcher reads, or before it would start, leaves the
 // server serving (no use of the connection after it is released).
 func TestPanicWithWatcher(t *testing.T) {
-	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/slow":
-			time.Sleep(3 * watchAfter)
-			panic(http.ErrAbortHandler)
-		case "/fast":
-			panic("boom")
+	synctest.Test(t, func(t *testing.T) {
+		ln := startMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/slow":
+				time.Sleep(3 * watchAfter)
+				panic(http.ErrAbortHandler)
+			case "/fast":
+				panic("boom")
+			}
+			io.WriteString(w, "ok")
+		})})
+		for _, path := range []string{"/slow", "/fast"} {
+			c, br := dialMem(t, ln)
+			io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			expectClosed(t, br)
 		}
-		io.WriteString(w, "ok")
-	})})
-	for _, path := range []string{"/slow", "/fast"} {
-		c, br := dial(t, addr)
-		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
-		expectClosed(t, br)
-	}
-	time.Sleep(2 * watchAfter) // a stray watch timer would fire now
-	c, br := dial(t, addr)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if _, body := readResponse(t, br, "GET"); body != "ok" {
-		t.Fatalf("body %q", body)
-	}
+		time.Sleep(2 * watchAfter) // a stray watch timer would fire now
+		c, br := dialMem(t, ln)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, body := readResponse(t, br, "GET"); body != "ok" {
+			t.Fatalf("body %q", body)
+		}
+	})
 }
 
 // The body read on another goroutine while the handler writes (as a proxy's upload does):
@@ -442,11 +522,13 @@ func TestExpectContinueReadElsewhere(t *testing.T) {
 
 // A byte the watcher read while a slow handler ran is still there for the hijacker.
 func TestHijackAfterWatcherRead(t *testing.T) {
-	// The watcher reads the client's first byte while the handler waits.
-	addr := start(t, &Server{Handler: hijackEcho(t, 4*watchAfter)})
-	c, br := dial(t, addr)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	time.Sleep(2 * watchAfter)
-	io.WriteString(c, "hello")
-	expectEcho(t, br)
+	synctest.Test(t, func(t *testing.T) {
+		// The watcher reads the client's first byte while the handler waits.
+		ln := startMem(t, &Server{Handler: hijackEcho(t, 4*watchAfter)})
+		c, br := dialMem(t, ln)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		time.Sleep(2 * watchAfter)
+		io.WriteString(c, "hello")
+		expectEcho(t, br)
+	})
 }

@@ -80,7 +80,8 @@ type conn struct {
 	tlsState *tls.ConnectionState
 	fr       *http2.Framer // reading side, used by serve only
 	hdec     *hpack.Decoder
-	block    headerBlock // the header block being read
+	block    headerBlock            // the header block being read
+	meta     http2.MetaHeadersFrame // the last header block read (readHeaderBlock)
 	// consumed is the frames and decoded header bytes of the frame (or header block) last
 	// read, for waste.
 	consumed       int
@@ -423,9 +424,10 @@ func (c *conn) onIdle() {
 
 // readFrames reads and handles frames until an error ends the connection.
 func (c *conn) readFrames() error {
+	var se http2.StreamError // one for the connection: errors.As makes it escape
 	for first := true; ; first = false {
 		f, err := c.readFrame()
-		if se := (http2.StreamError{}); errors.As(err, &se) && !first {
+		if err != nil && errors.As(err, &se) && !first {
 			if err := c.streamError(se); err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -23,48 +24,51 @@ import (
 
 // TestCVE_2022_27664_ErrorAfterGoAway: a connection closing gracefully (GOAWAY sent,
 // a stream still running) hung forever when a connection error came before its streams
-// ended. Here the error ends the connection and cancels the running handler.
+// ended. Here the error ends the connection and cancels the running handler. It runs in a
+// synctest bubble: the GOAWAY linger passes on the fake clock.
 func TestCVE_2022_27664_ErrorAfterGoAway(t *testing.T) {
-	started := make(chan struct{})
-	cancelled := make(chan struct{})
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
+	synctest.Test(t, func(t *testing.T) {
+		started := make(chan struct{})
+		cancelled := make(chan struct{})
+		s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			select {
+			case <-r.Context().Done():
+				close(cancelled)
+			case <-time.After(20 * time.Second):
+			}
+		})}
+		ln, _ := serveMem(t, s)
+		c := dialRawMem(t, ln)
+		c.open(1, "/", true)
+		<-started
+		s.Shutdown()
+		if f, err := c.next(); err != nil {
+			t.Fatal(err)
+		} else if ga, ok := f.(*http2.GoAwayFrame); !ok || ga.ErrCode != http2.ErrCodeNo {
+			t.Fatalf("got %v, want a graceful GOAWAY", f)
+		}
+		// DATA on stream 0: a connection error.
+		c.write(func(fr *http2.Framer) error { return fr.WriteRawFrame(http2.FrameData, 0, 0, nil) })
+		var codes []http2.ErrCode
+		for {
+			f, err := c.next()
+			if err != nil {
+				break // the connection has ended
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				codes = append(codes, ga.ErrCode)
+			}
+		}
 		select {
-		case <-r.Context().Done():
-			close(cancelled)
-		case <-time.After(20 * time.Second):
+		case <-cancelled:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the running handler was not cancelled when the connection failed")
 		}
-	})}
-	addr := serve(t, s)
-	c := dialRaw(t, addr)
-	c.open(1, "/", true)
-	<-started
-	s.Shutdown()
-	if f, err := c.next(); err != nil {
-		t.Fatal(err)
-	} else if ga, ok := f.(*http2.GoAwayFrame); !ok || ga.ErrCode != http2.ErrCodeNo {
-		t.Fatalf("got %v, want a graceful GOAWAY", f)
-	}
-	// DATA on stream 0: a connection error.
-	c.write(func(fr *http2.Framer) error { return fr.WriteRawFrame(http2.FrameData, 0, 0, nil) })
-	var codes []http2.ErrCode
-	for {
-		f, err := c.next()
-		if err != nil {
-			break // the connection has ended
+		if fmt.Sprint(codes) != "[PROTOCOL_ERROR]" {
+			t.Fatalf("GOAWAY after the error: %v, want [PROTOCOL_ERROR]", codes)
 		}
-		if ga, ok := f.(*http2.GoAwayFrame); ok {
-			codes = append(codes, ga.ErrCode)
-		}
-	}
-	select {
-	case <-cancelled:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the running handler was not cancelled when the connection failed")
-	}
-	if fmt.Sprint(codes) != "[PROTOCOL_ERROR]" {
-		t.Fatalf("GOAWAY after the error: %v, want [PROTOCOL_ERROR]", codes)
-	}
+	})
 }
 
 // TestCVE_2022_41717_HeaderKeyMemory: net/http's HTTP/2 server cached the canonical

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -296,24 +297,32 @@ func TestHPACKBombHeldStreams(t *testing.T) {
 }
 
 // TestUnfinishedHeaderBlockIdle opens a header block and sends nothing more: the
-// connection has no stream yet, so the idle timeout closes it.
+// connection has no stream yet, so the idle timeout closes it, at the instant it passes
+// on the synctest bubble's clock.
 func TestUnfinishedHeaderBlockIdle(t *testing.T) {
-	addr := serve(t, &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.NotFoundHandler()})
-	c := dialRaw(t, addr)
-	c.write(func(fr *http2.Framer) error {
-		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86}})
+	synctest.Test(t, func(t *testing.T) {
+		ln, _ := serveMem(t, &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.NotFoundHandler()})
+		c := dialRawMem(t, ln)
+		start := time.Now()
+		c.write(func(fr *http2.Framer) error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86}})
+		})
+		var goAway *http2.GoAwayFrame
+		var after time.Duration
+		for {
+			f, err := c.fr.ReadFrame() // not next: a SETTINGS ACK would break the block
+			if err != nil {
+				break
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				goAway, after = ga, time.Since(start)
+			}
+		}
+		if goAway == nil || goAway.ErrCode != http2.ErrCodeNo {
+			t.Fatalf("closed after %v, want a graceful GOAWAY", goAway)
+		}
+		if after != 200*time.Millisecond {
+			t.Fatalf("GOAWAY after %v, want the 200ms idle timeout", after)
+		}
 	})
-	var goAway *http2.GoAwayFrame
-	for {
-		f, err := c.fr.ReadFrame() // not next: a SETTINGS ACK would break the block
-		if err != nil {
-			break
-		}
-		if ga, ok := f.(*http2.GoAwayFrame); ok {
-			goAway = ga
-		}
-	}
-	if goAway == nil || goAway.ErrCode != http2.ErrCodeNo {
-		t.Fatalf("closed after %v, want a graceful GOAWAY", goAway)
-	}
 }

@@ -73,7 +73,10 @@ func (c *conn) readHeaderBlock(hf *http2.HeadersFrame) (*http2.MetaHeadersFrame,
 	if b.invalid {
 		return nil, http2.StreamError{StreamID: hf.StreamID, Code: http2.ErrCodeProtocol, Cause: errMalformed}
 	}
-	return &http2.MetaHeadersFrame{HeadersFrame: hf, Fields: b.fields, Truncated: b.truncated}, nil
+	// The frame is the connection's, as its fields are: handleFrame is done with it before
+	// the next frame is read.
+	c.meta = http2.MetaHeadersFrame{HeadersFrame: hf, Fields: b.fields, Truncated: b.truncated}
+	return &c.meta, nil
 }
 
 // onField receives each decoded field of the block being read.

@@ -16,12 +16,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/gangway-ecs/gangway/internal/h1server"
+	"github.com/gangway-ecs/gangway/internal/memnet"
 	"github.com/gangway-ecs/gangway/internal/reqctx"
 )
 
@@ -39,17 +41,46 @@ func serveH1(t *testing.T, s *Server) (string, *h1server.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln.Addr().String(), serveOn(t, s, ln)
+}
+
+// serveMem is serveH1 on an in-memory listener, for a test in a synctest bubble: the
+// servers' timers and their connections' deadlines then run on the bubble's fake clock,
+// and synctest.Wait returns once the servers wait for the client.
+func serveMem(t *testing.T, s *Server) (*memnet.Listener, *h1server.Server) {
+	t.Helper()
+	ln := memnet.Listen("127.0.0.1:80")
+	// Idle handler goroutines end workerIdle after their last stream, and the bubble
+	// ends once they have: its clock moves on only while this goroutine waits. Cleanups
+	// run last first: this one after serveOn's has closed the server.
+	t.Cleanup(func() { time.Sleep(workerIdle) })
+	return ln, serveOn(t, s, ln)
+}
+
+// serveOn serves ln with an HTTP/1 server that hands s its HTTP/2 connections, until the
+// test ends.
+func serveOn(t *testing.T, s *Server, ln net.Listener) *h1server.Server {
 	h1 := &h1server.Server{Handler: s.Handler, ErrorLog: s.ErrorLog, HTTP2: s.ServeConn}
 	h1.RegisterOnShutdown(s.Shutdown)
-	go h1.Serve(ln)
-	t.Cleanup(func() { h1.Close() })
-	return ln.Addr().String(), h1
+	done := make(chan struct{})
+	go func() { h1.Serve(ln); close(done) }()
+	t.Cleanup(func() { h1.Close(); <-done })
+	return h1
 }
 
 func h2Client() *http.Client {
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+// h2ClientMem is h2Client dialling ln, for a test in a synctest bubble. Its connections
+// close when the test ends, so that their goroutines end within the bubble.
+func h2ClientMem(t *testing.T, ln *memnet.Listener) *http.Client {
+	c := h2Client()
+	c.Transport.(*http.Transport).DialContext = ln.DialContext
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
 
 func TestRequestAndResponse(t *testing.T) {
@@ -279,27 +310,31 @@ func TestHeaderListTooLarge(t *testing.T) {
 	}
 }
 
+// TestWriteTimeoutResetsStream runs in a synctest bubble: the stream is reset at the
+// instant its write timeout passes on the fake clock.
 func TestWriteTimeoutResetsStream(t *testing.T) {
-	addr := serve(t, &Server{WriteTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			<-r.Context().Done()
-			return
+	synctest.Test(t, func(t *testing.T) {
+		ln, _ := serveMem(t, &Server{WriteTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				<-r.Context().Done()
+				return
+			}
+			w.Write([]byte("quick"))
+		})})
+		client := h2ClientMem(t, ln)
+		start := time.Now()
+		if _, err := client.Get("http://" + ln.Addr().String() + "/slow"); err == nil {
+			t.Fatal("a stream past its write timeout succeeded")
 		}
-		w.Write([]byte("quick"))
-	})})
-	client := h2Client()
-	start := time.Now()
-	if _, err := client.Get("http://" + addr + "/slow"); err == nil {
-		t.Fatal("a stream past its write timeout succeeded")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("the write timeout took %v", d)
-	}
-	resp, err := client.Get("http://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Fatalf("the stream failed after %v, want the 200ms write timeout", d)
+		}
+		resp, err := client.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	})
 }
 
 // rawConn is a client speaking frames directly, for what http.Transport does not do.
@@ -318,6 +353,20 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newRawConn(t, nc)
+}
+
+func dialRawMem(t *testing.T, ln *memnet.Listener) *rawConn {
+	t.Helper()
+	nc, err := ln.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRawConn(t, nc)
+}
+
+// newRawConn sends the client preface and SETTINGS on nc, which it closes when the test ends.
+func newRawConn(t *testing.T, nc net.Conn) *rawConn {
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	c := &rawConn{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
@@ -391,67 +440,93 @@ func TestConcurrentStreamLimit(t *testing.T) {
 	close(release)
 }
 
+// TestIdleTimeoutAndShutdown runs in a synctest bubble over memnet connections: the idle
+// timeout and the GOAWAY linger pass on the fake clock, so the timeout is checked to the
+// instant and the test takes no real time.
 func TestIdleTimeoutAndShutdown(t *testing.T) {
-	addr := serve(t, &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("x"))
-	})})
+	synctest.Test(t, func(t *testing.T) {
+		ln, _ := serveMem(t, &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("x"))
+		})})
 
-	c := dialRaw(t, addr)
-	c.open(1, "/", true)
-	start := time.Now()
-	var sawGoAway bool
-	for {
-		f, err := c.next()
-		if err != nil {
-			if !sawGoAway {
+		c := dialRawMem(t, ln)
+		c.open(1, "/", true)
+		var goAwayAfter time.Duration
+		start := time.Now()
+		for {
+			f, err := c.next()
+			if err != nil {
+				if goAwayAfter == 0 {
+					t.Fatalf("closed without GOAWAY: %v", err)
+				}
+				break
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				goAwayAfter = time.Since(start)
+				if ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
+					t.Fatalf("GOAWAY %v last %d", ga.ErrCode, ga.LastStreamID)
+				}
+			}
+		}
+		// The stream ended at once: the connection was idle from the start.
+		if goAwayAfter != 200*time.Millisecond {
+			t.Fatalf("GOAWAY on the idle connection after %v, want the 200ms idle timeout", goAwayAfter)
+		}
+
+		// A stream resets the count: the connection is idle from its end, not the start.
+		c = dialRawMem(t, ln)
+		start = time.Now()
+		c.open(1, "/", true)
+		time.Sleep(150 * time.Millisecond)
+		c.open(3, "/", true)
+		goAwayAfter = 0
+		for goAwayAfter == 0 {
+			f, err := c.next()
+			if err != nil {
 				t.Fatalf("closed without GOAWAY: %v", err)
 			}
-			break
-		}
-		if ga, ok := f.(*http2.GoAwayFrame); ok {
-			sawGoAway = true
-			if ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
-				t.Fatalf("GOAWAY %v last %d", ga.ErrCode, ga.LastStreamID)
+			if _, ok := f.(*http2.GoAwayFrame); ok {
+				goAwayAfter = time.Since(start)
 			}
 		}
-	}
-	if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
-		t.Fatalf("idle connection closed after %v", d)
-	}
+		if goAwayAfter != 350*time.Millisecond {
+			t.Fatalf("GOAWAY %v after a stream at 0 and one at 150ms, want 350ms", goAwayAfter)
+		}
 
-	// Shutdown: the stream under way finishes, then the connection closes.
-	release := make(chan struct{})
-	addr, h1 := serveH1(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		w.Write([]byte("finished"))
-	})})
-	c = dialRaw(t, addr)
-	c.open(1, "/", true)
-	time.Sleep(100 * time.Millisecond)
-	done := make(chan error, 1)
-	go func() { done <- h1.Shutdown(context.Background()) }()
-	var got []string
-	for {
-		f, err := c.next()
-		if err != nil {
-			break
+		// Shutdown: the stream under way finishes, then the connection closes.
+		release := make(chan struct{})
+		ln, h1 := serveMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			w.Write([]byte("finished"))
+		})})
+		c = dialRawMem(t, ln)
+		c.open(1, "/", true)
+		synctest.Wait() // the handler waits
+		done := make(chan error, 1)
+		go func() { done <- h1.Shutdown(context.Background()) }()
+		var got []string
+		for {
+			f, err := c.next()
+			if err != nil {
+				break
+			}
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				got = append(got, fmt.Sprintf("GOAWAY %d", f.LastStreamID))
+				close(release)
+			case *http2.MetaHeadersFrame:
+				got = append(got, "HEADERS "+f.PseudoValue("status"))
+			case *http2.DataFrame:
+				got = append(got, fmt.Sprintf("DATA %q %v", f.Data(), f.StreamEnded()))
+			}
 		}
-		switch f := f.(type) {
-		case *http2.GoAwayFrame:
-			got = append(got, fmt.Sprintf("GOAWAY %d", f.LastStreamID))
-			close(release)
-		case *http2.MetaHeadersFrame:
-			got = append(got, "HEADERS "+f.PseudoValue("status"))
-		case *http2.DataFrame:
-			got = append(got, fmt.Sprintf("DATA %q %v", f.Data(), f.StreamEnded()))
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if want := `[GOAWAY 1 HEADERS 200 DATA "finished" true]`; fmt.Sprint(got) != want {
-		t.Fatalf("frames %v, want %s", got, want)
-	}
+		if want := `[GOAWAY 1 HEADERS 200 DATA "finished" true]`; fmt.Sprint(got) != want {
+			t.Fatalf("frames %v, want %s", got, want)
+		}
+	})
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }

@@ -46,7 +46,15 @@ type stream struct {
 	trailer        http.Header // received trailers, for the request once its body is read
 	headerTooLarge bool        // answered 431 without the handler
 	headerSize     int64       // the request's decoded header list, as conn.heldHeader counts it
+
+	// fields holds the request's header values, in the stream's allocation: a request
+	// costs fewer allocations.
+	fields [maxInlineFields]string
 }
+
+// maxInlineFields is how many header values a request may have for them to fit in its
+// stream (stream.fields).
+const maxInlineFields = 16
 
 // newStream builds the request of a new stream from its header block, whose fields
 // readHeaderBlock has checked one by one. A malformed request returns the stream error
@@ -74,6 +82,10 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	st.cond.L = &c.mu
 	regular := f.RegularFields()
 	header := make(http.Header, len(regular))
+	values := st.fields[:0]
+	if len(regular) > len(st.fields) {
+		values = make([]string, 0, len(regular))
+	}
 	var cookies []string
 	for _, hf := range regular {
 		switch hf.Name {
@@ -89,7 +101,12 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 			continue
 		}
 		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		if vv := header[k]; vv != nil {
+			header[k] = append(vv, hf.Value)
+		} else {
+			values = append(values, hf.Value)
+			header[k] = values[len(values)-1 : len(values) : len(values)]
+		}
 	}
 	if len(cookies) > 0 {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}

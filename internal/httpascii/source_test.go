@@ -22,14 +22,16 @@ var unicodeFolds = map[string][]string{
 // notProtocol are the functions, as "path:Func" or "path:Type.Method", whose Unicode case
 // folding is about something other than HTTP protocol data, with why.
 var notProtocol = map[string]string{
-	"internal/config/decode.go:Closest":         "did-you-mean suggestions for a config key",
-	"internal/ecs/rollout.go:taskFailed":        "an ECS task's StoppedReason text",
-	"internal/ecs/taskdef.go:findMember":        "a task definition's JSON member names, matched as encoding/json matches them",
-	"internal/ecslocal/wire/json.go:memberName": "a Go field name turned into an AWS JSON member name",
-	"internal/ecs/init.go:lowerFirst":           "a Go field name turned into a JSON member name",
-	"internal/ecs/diff.go:normalValue":          "a Go field name turned into a JSON member name",
-	"internal/ecs/healthprobe.go:probeFlag":     "a probe name in a task definition's health-check command",
-	"internal/health/health.go:ParseProbe":      "a probe name on the command line",
+	"internal/config/decode.go:Closest":                     "did-you-mean suggestions for a config key",
+	"internal/ecs/rollout.go:taskFailed":                    "an ECS task's StoppedReason text",
+	"internal/ecs/taskdef.go:findMember":                    "a task definition's JSON member names, matched as encoding/json matches them",
+	"internal/ecslocal/wire/json.go:memberName":             "a Go field name turned into an AWS JSON member name",
+	"internal/ecs/init.go:lowerFirst":                       "a Go field name turned into a JSON member name",
+	"internal/ecs/diff.go:normalValue":                      "a Go field name turned into a JSON member name",
+	"internal/ecs/healthprobe.go:probeFlag":                 "a probe name in a task definition's health-check command",
+	"internal/health/health.go:ParseProbe":                  "a probe name on the command line",
+	"internal/ecslocal/cfn/stack.go:deployer.generatedName": "a random suffix of a CloudFormation physical ID",
+	"internal/ecslocal/cfn/stack.go:deployer.ignore":        "an AWS resource type's service turned into an ARN's service",
 }
 
 // TestNoUnicodeFoldingOfProtocolTokens fails on every call that folds case with Unicode's

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // TestFailedApplyChangesNothing: an Apply whose listener address is taken by another socket
@@ -23,10 +24,10 @@ import (
 // clusters and health checks.
 func TestFailedApplyChangesNothing(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
-	spec := testSpec([]Route{prefixRoute("r", "/", "a")}, []Cluster{{Name: "a", Endpoints: []string{a.addr}}})
-	srv := startServer(t, spec)
+	sp := testSpec([]spec.Route{prefixRoute("r", "/", "a")}, []spec.Cluster{{Name: "a", Endpoints: []string{a.addr}}})
+	srv := startServer(t, sp)
 	addr := srv.Addr("public")
-	spec.Listeners[0].Address = addr
+	sp.Listeners[0].Address = addr
 	c := newClient()
 
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,14 +39,14 @@ func TestFailedApplyChangesNothing(t *testing.T) {
 
 	// Every part changes: a new listener (bound before the failing one), the public
 	// listener's address, cluster a's endpoints, a new cluster, new routes.
-	next := *spec
+	next := *sp
 	next.Version = "v2"
-	next.Listeners = []Listener{
+	next.Listeners = []spec.Listener{
 		{Name: "extra", Address: extra},
 		{Name: "public", Address: taken.Addr().String(), ReadinessPath: "/gangway/ready"},
 	}
-	next.Clusters = []Cluster{{Name: "a", Endpoints: []string{b.addr}}, {Name: "new", Endpoints: []string{b.addr}}}
-	next.Routes = []Route{prefixRoute("new", "/new", "new"), prefixRoute("r", "/", "a")}
+	next.Clusters = []spec.Cluster{{Name: "a", Endpoints: []string{b.addr}}, {Name: "new", Endpoints: []string{b.addr}}}
+	next.Routes = []spec.Route{prefixRoute("new", "/new", "new"), prefixRoute("r", "/", "a")}
 	err = srv.Apply(&next)
 	if err == nil || !strings.Contains(err.Error(), `listener "public"`) || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("Apply onto a taken address: %v", err)
@@ -102,8 +103,8 @@ func TestFailedApplyChangesNothing(t *testing.T) {
 // connections all along see no refused connect and no failed request.
 func TestReplaceListenerOnSameAddressFailsNoRequest(t *testing.T) {
 	a := startBackend(t, "a")
-	spec := testSpec([]Route{prefixRoute("r", "/", "a")}, []Cluster{{Name: "a", Endpoints: []string{a.addr}}})
-	srv := startServer(t, spec)
+	sp := testSpec([]spec.Route{prefixRoute("r", "/", "a")}, []spec.Cluster{{Name: "a", Endpoints: []string{a.addr}}})
+	srv := startServer(t, sp)
 	addr := srv.Addr("public")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -137,9 +138,9 @@ func TestReplaceListenerOnSameAddressFailsNoRequest(t *testing.T) {
 	}
 	const replacements = 8
 	for i := range replacements {
-		next := *spec
+		next := *sp
 		next.Version = fmt.Sprintf("v%d", i+2)
-		next.Listeners = []Listener{{Name: "public", Address: addr, ReadinessPath: fmt.Sprintf("/ready%d", i)}}
+		next.Listeners = []spec.Listener{{Name: "public", Address: addr, ReadinessPath: fmt.Sprintf("/ready%d", i)}}
 		if err := srv.Apply(&next); err != nil {
 			t.Fatalf("replacement %d: %v", i, err)
 		}

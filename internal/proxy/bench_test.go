@@ -7,13 +7,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // BenchmarkProxyHTTP1 measures one keep-alive HTTP/1.1 request through the proxy to a
 // minimal upstream, over real sockets on 127.0.0.1. Compare with BenchmarkDirectHTTP1.
 func BenchmarkProxyHTTP1(b *testing.B) {
 	up := startFastUpstream(b)
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}, MaxIdleConnsPerEndpoint: 256}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{up}, MaxIdleConnsPerEndpoint: 256}})
 	srv := startServer(b, spec)
 	benchGet(b, "http://"+srv.Addr("public")+"/")
 }
@@ -22,7 +24,7 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 // client's connections, HTTP/1.1 upstream.
 func BenchmarkProxyHTTP2(b *testing.B) {
 	up := startFastUpstream(b)
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}, MaxIdleConnsPerEndpoint: 256}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{up}, MaxIdleConnsPerEndpoint: 256}})
 	spec.Listeners[0].H2C = true
 	srv := startServer(b, spec)
 	tr := &http.Transport{Protocols: new(http.Protocols)}

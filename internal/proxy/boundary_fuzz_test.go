@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gangway-ecs/gangway/internal/h1server"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // framingSeeds are streams whose message framing is easy to get wrong: both lengths,
@@ -76,7 +77,7 @@ func FuzzProxyBoundaries(f *testing.F) {
 	up := startRecorder(f)
 	// The log goes nowhere: F.Log may not be called while the fuzz target runs.
 	quiet := func(o *Options) { o.Logger = slog.New(slog.DiscardHandler) }
-	srv := startServer(f, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up.addr}}}), quiet)
+	srv := startServer(f, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{up.addr}}}), quiet)
 	ref := startReference(f, srv.spec.MaxHeaderBytes)
 	active := srv.metrics.activeConns.WithLabelValues("public")
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint16) {

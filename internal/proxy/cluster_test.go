@@ -14,12 +14,14 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 func TestRandomDistribution(t *testing.T) {
 	bs := []*backend{startBackend(t, "a"), startBackend(t, "b"), startBackend(t, "c")}
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")},
-		[]Cluster{{Name: "app", LBPolicy: Random, Endpoints: []string{bs[0].addr, bs[1].addr, bs[2].addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")},
+		[]spec.Cluster{{Name: "app", LBPolicy: spec.Random, Endpoints: []string{bs[0].addr, bs[1].addr, bs[2].addr}}}))
 	c := newClient()
 	for range 300 {
 		if code, _ := get(t, c, srv.url("public", "/")); code != 200 {
@@ -38,7 +40,7 @@ func TestLeastRequestAvoidsTheBusyEndpoint(t *testing.T) {
 	slow, fast := startBackend(t, "slow"), startBackend(t, "fast")
 	slow.delay.Store(int64(5 * time.Second))
 	r := prefixRoute("app", "/", "app")
-	srv := startServer(t, testSpec([]Route{r}, []Cluster{{Name: "app", LBPolicy: LeastRequest, Endpoints: []string{slow.addr, fast.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{r}, []spec.Cluster{{Name: "app", LBPolicy: spec.LeastRequest, Endpoints: []string{slow.addr, fast.addr}}}))
 	c := newClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -68,8 +70,8 @@ func TestLeastRequestAvoidsTheBusyEndpoint(t *testing.T) {
 
 func TestActiveHealthCheckRemovesAndRestoresEndpoint(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
-	hc := &HealthCheck{Type: HTTPHealthCheck, Path: "/healthz", Expected: []StatusRange{{200, 299}}, Interval: 100 * time.Millisecond, Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2}
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr, b.addr}, HealthCheck: hc}}))
+	hc := &spec.HealthCheck{Type: spec.HTTPHealthCheck, Path: "/healthz", Expected: []spec.StatusRange{{Min: 200, Max: 299}}, Interval: 100 * time.Millisecond, Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2}
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr, b.addr}, HealthCheck: hc}}))
 	healthy := func(want string) func() bool {
 		return func() bool {
 			rec, _ := record(srv.reg, "upstream.cluster.app")
@@ -105,8 +107,8 @@ func TestOutlierEjection(t *testing.T) {
 	bad, good := startBackend(t, "bad"), startBackend(t, "good")
 	bad.status.Store(http.StatusInternalServerError)
 	dead := freeAddr(t)
-	out := &Outlier{Consecutive5xx: 3, ConsecutiveConnectFailures: 1, BaseEjectionTime: 2 * time.Second, MaxEjectionPercent: 100}
-	spec := testSpec([]Route{prefixRoute("app", "/app", "app"), prefixRoute("conn", "/conn", "conn")}, []Cluster{
+	out := &spec.Outlier{Consecutive5xx: 3, ConsecutiveConnectFailures: 1, BaseEjectionTime: 2 * time.Second, MaxEjectionPercent: 100}
+	spec := testSpec([]spec.Route{prefixRoute("app", "/app", "app"), prefixRoute("conn", "/conn", "conn")}, []spec.Cluster{
 		{Name: "app", Endpoints: []string{bad.addr, good.addr}, Outlier: out},
 		{Name: "conn", Endpoints: []string{dead, good.addr}, Outlier: out},
 	})
@@ -154,8 +156,8 @@ func TestMaxEjectionPercent(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
 	a.status.Store(500)
 	b.status.Store(500)
-	out := &Outlier{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionPercent: 50}
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr, b.addr}, Outlier: out}}))
+	out := &spec.Outlier{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionPercent: 50}
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr, b.addr}, Outlier: out}}))
 	c := newClient()
 	for range 6 {
 		get(t, c, srv.url("public", "/"))
@@ -281,7 +283,7 @@ func backendsOnOnePort(t *testing.T) (a, b *backend, port int) {
 func TestDNSReResolution(t *testing.T) {
 	a, b, port := backendsOnOnePort(t)
 	dns := startDNS(t, "app.gangway.test", netip.MustParseAddr("127.0.0.1"))
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", DNS: &DNSDiscovery{Name: "app.gangway.test", Port: port, Refresh: 100 * time.Millisecond}}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", DNS: &spec.DNSDiscovery{Name: "app.gangway.test", Port: port, Refresh: 100 * time.Millisecond}}})
 	srv := startServer(t, spec, func(o *Options) { o.Resolver = dns.resolver() })
 	c := newClient()
 	endpoints := func(want string) func() bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // fakeECS stands in for Options.ECS: ECS itself cannot run here (cmd/proxy tests the real
@@ -22,8 +23,8 @@ type fakeECS struct {
 	events chan ecsEvent
 
 	mu      sync.Mutex
-	running map[string]ECSDiscovery // by service
-	runs    int                     // discoveries started
+	running map[string]spec.ECSDiscovery // by service
+	runs    int                          // discoveries started
 }
 
 type ecsEvent struct {
@@ -32,10 +33,10 @@ type ecsEvent struct {
 }
 
 func newFakeECS() *fakeECS {
-	return &fakeECS{events: make(chan ecsEvent), running: map[string]ECSDiscovery{}}
+	return &fakeECS{events: make(chan ecsEvent), running: map[string]spec.ECSDiscovery{}}
 }
 
-func (f *fakeECS) run(ctx context.Context, d ECSDiscovery, update func([]string), onError func(error)) {
+func (f *fakeECS) run(ctx context.Context, d spec.ECSDiscovery, update func([]string), onError func(error)) {
 	f.mu.Lock()
 	f.running[d.Service] = d
 	f.runs++
@@ -77,8 +78,8 @@ func (f *fakeECS) active() int {
 	return len(f.running)
 }
 
-func ecsCluster(hc *HealthCheck) Cluster {
-	return Cluster{Name: "app", ECS: &ECSDiscovery{Cluster: "prod", Service: "app", Port: 8080, Refresh: time.Second}, HealthCheck: hc}
+func ecsCluster(hc *spec.HealthCheck) spec.Cluster {
+	return spec.Cluster{Name: "app", ECS: &spec.ECSDiscovery{Cluster: "prod", Service: "app", Port: 8080, Refresh: time.Second}, HealthCheck: hc}
 }
 
 // clusterState is the check of cluster app: its status, error, and healthy/total attributes.
@@ -92,11 +93,11 @@ func clusterState(srv *testServer) (rec health.Record, healthy, total string) {
 // set in service with the error on the cluster's check.
 func TestECSDiscoveryEndpoints(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
-	hc := &HealthCheck{Type: HTTPHealthCheck, Path: "/healthz", Expected: []StatusRange{{200, 299}}, Interval: 100 * time.Millisecond, Timeout: 2 * time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}
+	hc := &spec.HealthCheck{Type: spec.HTTPHealthCheck, Path: "/healthz", Expected: []spec.StatusRange{{Min: 200, Max: 299}}, Interval: 100 * time.Millisecond, Timeout: 2 * time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}
 	route := prefixRoute("app", "/", "app")
 	route.Required = true
 	fake := newFakeECS()
-	srv := startServer(t, testSpec([]Route{route}, []Cluster{ecsCluster(hc)}), func(o *Options) { o.ECS = fake.run })
+	srv := startServer(t, testSpec([]spec.Route{route}, []spec.Cluster{ecsCluster(hc)}), func(o *Options) { o.ECS = fake.run })
 	c := newClient()
 
 	// Nothing discovered yet: STARTING, and readiness waits for the required cluster.
@@ -204,9 +205,9 @@ func TestECSUpdateKeepsEndpointState(t *testing.T) {
 	a, b, d := startBackend(t, "a"), startBackend(t, "b"), startBackend(t, "d")
 	b.status.Store(http.StatusInternalServerError)
 	cl := ecsCluster(nil)
-	cl.Outlier = &Outlier{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionPercent: 100}
+	cl.Outlier = &spec.Outlier{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionPercent: 100}
 	fake := newFakeECS()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{cl}), func(o *Options) { o.ECS = fake.run })
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{cl}), func(o *Options) { o.ECS = fake.run })
 	c := newClient()
 	fake.push(t, a.addr, b.addr)
 	eventually(t, "two endpoints", func() bool { _, h, _ := clusterState(srv); return h == "2" })
@@ -235,9 +236,9 @@ func TestECSUpdateKeepsEndpointState(t *testing.T) {
 // Options.ECS an ECS cluster fails Start and Apply, and the failed Apply changes nothing.
 func TestECSDiscoveryLifecycle(t *testing.T) {
 	a := startBackend(t, "a")
-	static := Cluster{Name: "static", Endpoints: []string{a.addr}}
+	static := spec.Cluster{Name: "static", Endpoints: []string{a.addr}}
 
-	s, err := New(testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil)}), Options{Health: health.NewRegistry()})
+	s, err := New(testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{ecsCluster(nil)}), Options{Health: health.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +247,8 @@ func TestECSDiscoveryLifecycle(t *testing.T) {
 	}
 	s.Close()
 
-	noECS := startServer(t, testSpec([]Route{prefixRoute("static", "/", "static")}, []Cluster{static}))
-	next := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil)})
+	noECS := startServer(t, testSpec([]spec.Route{prefixRoute("static", "/", "static")}, []spec.Cluster{static}))
+	next := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{ecsCluster(nil)})
 	next.Version = "v2"
 	next.Listeners[0].Address = noECS.Addr("public")
 	if err := noECS.Apply(next); err == nil || !strings.Contains(err.Error(), "proxy.Options.ECS") {
@@ -258,7 +259,7 @@ func TestECSDiscoveryLifecycle(t *testing.T) {
 	}
 
 	fake := newFakeECS()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil), static}), func(o *Options) { o.ECS = fake.run })
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{ecsCluster(nil), static}), func(o *Options) { o.ECS = fake.run })
 	eventually(t, "discovery running", func() bool { return fake.active() == 1 })
 	fake.mu.Lock()
 	got := fake.running["app"]
@@ -268,7 +269,7 @@ func TestECSDiscoveryLifecycle(t *testing.T) {
 	}
 
 	// An unchanged ECS cluster keeps its discovery across Apply; a changed one restarts it.
-	pinned := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil), static})
+	pinned := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{ecsCluster(nil), static})
 	pinned.Version = "v2"
 	pinned.Listeners[0].Address = srv.Addr("public")
 	if err := srv.Apply(pinned); err != nil {
@@ -276,7 +277,7 @@ func TestECSDiscoveryLifecycle(t *testing.T) {
 	}
 	changed := *pinned
 	changed.Version = "v3"
-	changed.Clusters = []Cluster{ecsCluster(nil), static}
+	changed.Clusters = []spec.Cluster{ecsCluster(nil), static}
 	changed.Clusters[0].ECS.Refresh = 2 * time.Second
 	if err := srv.Apply(&changed); err != nil {
 		t.Fatal(err)
@@ -297,8 +298,8 @@ func TestECSDiscoveryLifecycle(t *testing.T) {
 	// Removing the cluster stops its discovery before Apply returns.
 	gone := changed
 	gone.Version = "v4"
-	gone.Routes = []Route{prefixRoute("static", "/", "static")}
-	gone.Clusters = []Cluster{static}
+	gone.Routes = []spec.Route{prefixRoute("static", "/", "static")}
+	gone.Clusters = []spec.Cluster{static}
 	if err := srv.Apply(&gone); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func TestECSDiscoveryLifecycle(t *testing.T) {
 func TestECSReportsAcrossApply(t *testing.T) {
 	a := startBackend(t, "a")
 	fake := newFakeECS()
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{ecsCluster(nil)})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{ecsCluster(nil)})
 	srv := startServer(t, spec, func(o *Options) { o.ECS = fake.run })
 	spec.Listeners[0].Address = srv.Addr("public")
 	fake.push(t, a.addr)

@@ -19,7 +19,7 @@ import (
 // The exchange runs under ctx (r's context, or one derived from it).
 func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context) {
 	out := rt.outRequest(r, ctx)
-	resp, err := rt.cluster.roundTrip(out, true)
+	resp, err := rt.cluster.Forward(out, true)
 	if err != nil {
 		rt.errorHandler(w, out, err) // which reads only out's context
 		return

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 func TestHopByHopHeadersAreNotForwarded(t *testing.T) {
 	a := startBackend(t, "a")
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	req, _ := http.NewRequest("GET", srv.url("public", "/"), nil)
 	req.Header.Set("Connection", "X-Secret, keep-alive")
 	req.Header.Set("X-Secret", "1")
@@ -62,7 +64,7 @@ func TestStreamingResponseIsFlushed(t *testing.T) {
 	})}
 	go up.Serve(ln)
 	t.Cleanup(func() { up.Close() })
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	resp, err := newClient().Get(srv.url("public", "/events"))
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +86,7 @@ func TestStreamingResponseIsFlushed(t *testing.T) {
 // set after the hop-by-hop headers are removed.
 func TestConnectionHeaderCannotRemoveForwardedHeaders(t *testing.T) {
 	a := startBackend(t, "a")
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	c := rawConn(t, srv.Addr("public"))
 	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: shop.example.com\r\nX-Forwarded-For: 6.6.6.6\r\n"+
 		"Connection: keep-alive, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port\r\n\r\n")
@@ -129,7 +131,7 @@ func trailerUpstream(t *testing.T) (addr string, trailers chan http.Header) {
 // trailer (RFC 9110, 6.5.1): one rule for HTTP/1 and HTTP/2 clients.
 func TestRequestTrailersAreFiltered(t *testing.T) {
 	up, trailers := trailerUpstream(t)
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{up}}})
 	spec.Listeners[0].H2C = true
 	srv := startServer(t, spec)
 	want := http.Header{"X-Checksum": {"42"}}
@@ -204,8 +206,8 @@ func equalHeader(a, b http.Header) bool {
 // (400), and one that is gets 501; the upstream sees neither.
 func TestConnectIsNotForwarded(t *testing.T) {
 	a := startBackend(t, "a")
-	r := Route{Name: "any", Path: PathMatch{Regex: regexp.MustCompile(".*")}, Cluster: "app", Timeout: 30 * time.Second}
-	srv := startServer(t, testSpec([]Route{r}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	r := spec.Route{Name: "any", Path: spec.PathMatch{Regex: regexp.MustCompile(".*")}, Cluster: "app", Timeout: 30 * time.Second}
+	srv := startServer(t, testSpec([]spec.Route{r}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	for _, tc := range []struct {
 		target string
 		want   int
@@ -237,8 +239,8 @@ func TestClientBodyErrorsDoNotCountAgainstUpstream(t *testing.T) {
 	go up.Serve(ln)
 	t.Cleanup(func() { up.Close() })
 	var logs syncBuffer
-	out := &Outlier{Consecutive5xx: 2, BaseEjectionTime: time.Minute, MaxEjectionPercent: 100}
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}, Outlier: out}}),
+	out := &spec.Outlier{Consecutive5xx: 2, BaseEjectionTime: time.Minute, MaxEjectionPercent: 100}
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}, Outlier: out}}),
 		func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	const chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 	for _, tc := range []struct {
@@ -283,7 +285,7 @@ func TestClientBodyErrorsDoNotCountAgainstUpstream(t *testing.T) {
 // it, so it cannot disagree with the upstream about it.
 func TestRawQueryIsForwardedUnchanged(t *testing.T) {
 	a := startBackend(t, "a")
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	const query = "a=1;b=2&c=%x&d=%zz&e=%26&&f"
 	c := rawConn(t, srv.Addr("public"))
 	io.WriteString(c, "GET /q?"+query+" HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -307,7 +309,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	})}
 	go up.Serve(ln)
 	t.Cleanup(func() { up.Close() })
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := rawConn(t, srv.Addr("public"))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\nCookie: s=1\r\n\r\n")
 	expectStatus(t, bufio.NewReader(c), http.StatusFound)
@@ -322,7 +324,7 @@ func TestForwardingTokensAreASCII(t *testing.T) {
 	a := startBackend(t, "a")
 	rt := prefixRoute("app", "/", "app")
 	rt.AllowWebSockets = true
-	srv := startServer(t, testSpec([]Route{rt}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{rt}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	c := rawConn(t, srv.Addr("public"))
 	br := bufio.NewReader(c)
 	io.WriteString(c, "GET /te HTTP/1.1\r\nHost: x\r\nTE: trailer\u017f\r\nConnection: TE\r\n\r\n")

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // TestGRPCThroughH2C proxies gRPC (HTTP/2 with response trailers, and a server stream
@@ -31,7 +33,7 @@ func TestGRPCThroughH2C(t *testing.T) {
 
 	route := prefixRoute("grpc", "/", "grpc")
 	route.Timeout = 0 // a stream
-	spec := testSpec([]Route{route}, []Cluster{{Name: "grpc", Endpoints: []string{ln.Addr().String()}, HTTP2: true}})
+	spec := testSpec([]spec.Route{route}, []spec.Cluster{{Name: "grpc", Endpoints: []string{ln.Addr().String()}, HTTP2: true}})
 	spec.Listeners[0].H2C = true
 	srv := startServer(t, spec)
 

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // The inbound HTTP/1 findings, through a real listener to a real upstream.
 func TestInboundHTTP1Framing(t *testing.T) {
 	a := startBackend(t, "a")
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 
 	// readAnswers reads n responses within a second each: none waits for a timeout.
 	readAnswers := func(t *testing.T, req string, n int) (*bufio.Reader, []*http.Response) {

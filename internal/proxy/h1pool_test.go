@@ -2,10 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // An endpoint that closes idle keep-alive connections sooner than the pool does: the
@@ -36,7 +34,7 @@ func TestH1PoolRetriesStaleConnection(t *testing.T) {
 	}
 	go up.Serve(ln)
 	t.Cleanup(func() { up.Close() })
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := newClient()
 	for i := range 3 {
 		if code, body := get(t, c, srv.url("public", "/")); code != 200 || body != "ok" {
@@ -68,7 +66,7 @@ func TestH1PoolFraming(t *testing.T) {
 			go serveRawUpstream(c)
 		}
 	}()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := newClient()
 	for i := range 2 {
 		if code, body := get(t, c, srv.url("public", "/length")); code != 200 || body != "hello" {
@@ -174,7 +172,7 @@ func TestH1PoolEarlyResponse(t *testing.T) {
 			}()
 		}
 	}()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 
 	c := rawConn(t, srv.Addr("public"))
 	const size = 32 << 20 // far more than the socket buffers hold
@@ -203,117 +201,4 @@ func TestH1PoolEarlyResponse(t *testing.T) {
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("%d upstream connections, want 2 (the first is not reused)", n)
 	}
-}
-
-// The checks a reused connection and a request head go through cost no allocation.
-func TestPoolChecksDoNotAllocate(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			defer c.Close()
-			io.Copy(io.Discard, c)
-		}
-	}()
-	c := poolConn(t, ln.Addr().String(), nil)
-	if c.peek == nil {
-		t.Log("no socket peek on this platform")
-	}
-	req, _ := http.NewRequest("GET", "http://e/a/b?x=1", nil)
-	req.Header = http.Header{"User-Agent": {"u"}, "Accept": {"*/*"}, "X-Forwarded-For": {"10.0.0.1"}}
-	if n := testing.AllocsPerRun(100, func() {
-		if err := c.idleErr(); err != nil {
-			t.Fatal(err)
-		}
-		if err := checkRequestLine(req.Method, "/a/b?x=1"); err != nil {
-			t.Fatal(err)
-		}
-		for k, vv := range req.Header {
-			if err := checkField(k, vv); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}); n != 0 {
-		t.Fatalf("%v allocations per check, want none", n)
-	}
-}
-
-// Over TLS, bytes crypto/tls decrypted but nobody read are not in the socket: the idle check
-// finds them too, and a quiet connection stays usable after it.
-func TestIdleCheckSeesWhatTLSHolds(t *testing.T) {
-	ca := newCA(t, "up-ca")
-	certPEM, keyPEM := ca.Issue(t, "127.0.0.1", 7, time.Hour)
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, DynamicRecordSizingDisabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	send := make(chan []byte)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		if c.(*tls.Conn).Handshake() != nil {
-			return
-		}
-		for b := range send {
-			c.Write(b) // one record each
-		}
-	}()
-	c := poolConn(t, ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
-	if err := c.idleErr(); err != nil {
-		t.Fatalf("quiet connection: %v", err)
-	}
-	// A record larger than the reader's buffer: after reading one buffer's worth, the rest
-	// is held by crypto/tls, and nothing waits in the socket.
-	send <- bytes.Repeat([]byte("x"), 5000)
-	if _, err := c.br.Discard(4096); err != nil {
-		t.Fatal(err)
-	}
-	if c.br.Buffered() != 0 {
-		t.Fatalf("%d bytes buffered, want 0 for the test to mean anything", c.br.Buffered())
-	}
-	if err := c.idleErr(); !errors.Is(err, errUnsolicited) {
-		t.Fatalf("idle check with 904 bytes held by crypto/tls: %v, want errUnsolicited", err)
-	}
-	// The check read nothing away and left no deadline behind.
-	if n, err := c.br.Discard(904); n != 904 || err != nil {
-		t.Fatalf("read %d of the 904 bytes after the check: %v", n, err)
-	}
-	send <- []byte("y")
-	if b, err := c.br.ReadByte(); b != 'y' || err != nil {
-		t.Fatalf("read %q, %v after the checks", b, err)
-	}
-	close(send)
-}
-
-// poolConn dials addr as an h1Pool does, over TLS when tlsConf is set; the connection is
-// closed when the test ends.
-func poolConn(t *testing.T, addr string, tlsConf *tls.Config) *h1Conn {
-	t.Helper()
-	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		raw, err := d.DialContext(ctx, network, addr)
-		if err != nil || tlsConf == nil {
-			return raw, err
-		}
-		tc := tls.Client(raw, tlsConf)
-		return tc, tc.HandshakeContext(ctx)
-	}, 1, nil)
-	c, err := p.newConn(context.Background(), addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.conn.Close(); p.CloseIdleConnections() })
-	return c
 }

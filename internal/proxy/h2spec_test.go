@@ -27,6 +27,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // h2specKnownFailures are the cases h2spec fails today, with the listeners ("h2c", "tls") on
@@ -70,15 +72,15 @@ func TestH2spec(t *testing.T) {
 			// h2spec spends most of a run waiting for reactions that do not come.
 			t.Parallel()
 			a := startBackend(t, "a")
-			spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+			sp := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
 			var args []string
 			if listener == "tls" {
-				spec, _, _, _ = tlsSpec(t, a.addr, NoClientCert, nil)
+				sp, _, _, _ = tlsSpec(t, a.addr, spec.NoClientCert, nil)
 				args = []string{"-t", "-k"}
 			} else {
-				spec.Listeners[0].H2C = true
+				sp.Listeners[0].H2C = true
 			}
-			srv := startServer(t, spec)
+			srv := startServer(t, sp)
 			cases := runH2spec(t, bin, srv.Addr("public"), args...)
 			// h2spec's cases pass on an error page too: make sure they were proxied.
 			if a.hits.Load() == 0 {

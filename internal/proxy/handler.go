@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gangway-ecs/gangway/internal/httpascii"
 	"github.com/gangway-ecs/gangway/internal/reqctx"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // Causes of a cancelled upstream exchange, mapped to statuses by errorHandler.
@@ -23,19 +23,6 @@ var (
 	errUpstreamTimeout = errors.New("upstream timeout")
 	errIdleTimeout     = errors.New("stream idle timeout")
 )
-
-// requestInfo travels in the request context so that the cluster can record which endpoint
-// served the request for the access log.
-type requestInfo struct {
-	endpoint string
-}
-
-type requestInfoKey struct{}
-
-func upstreamInfoFrom(ctx context.Context) *requestInfo {
-	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
-	return info
-}
 
 type connKey struct{}
 
@@ -47,7 +34,7 @@ type httpHandler struct {
 	trusted  []netip.Prefix
 	ready    string
 	probe    http.Handler
-	paths    PathNormalization
+	paths    pathNormalizer
 	listener string
 }
 
@@ -73,14 +60,14 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if pathErr == nil && !redirect {
 		rt = h.srv.table.Load().match(hostOnly(r.Host), r.URL.Path)
 	}
-	var info *requestInfo // only with an access log
+	var info *upstream.RequestInfo // only with an access log
 	defer func() {
 		// Runs on panics too (http.ErrAbortHandler when a stream breaks mid-response), so
 		// that aborted requests are counted and logged.
 		p := recover()
 		endpoint := ""
 		if info != nil {
-			endpoint = info.endpoint
+			endpoint = info.Endpoint
 		}
 		h.srv.finish(h.listener, rt, r, rec, rec.status, endpoint, start)
 		if p != nil {
@@ -135,8 +122,8 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	if h.srv.access != nil {
-		info = new(requestInfo)
-		ctx = context.WithValue(ctx, requestInfoKey{}, info)
+		info = new(upstream.RequestInfo)
+		ctx = upstream.WithRequestInfo(ctx, info)
 	}
 	if upgrade != "" {
 		// A WebSocket lives as long as both sides want it: no request or idle deadline, and
@@ -258,16 +245,16 @@ func isUpgrade(r *http.Request) string {
 func (rt *route) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	cause := reqctx.Cause(r.Context())
 	switch {
-	case errors.Is(err, errNoHealthy):
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("route %q: cluster %q has no healthy endpoint", rt.spec.Name, rt.cluster.spec.Name))
+	case errors.Is(err, upstream.ErrNoHealthy):
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("route %q: cluster %q has no healthy endpoint", rt.spec.Name, rt.cluster.Name()))
 	case errors.Is(cause, errUpstreamTimeout):
 		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("route %q: upstream did not answer within %s", rt.spec.Name, rt.spec.Timeout))
 	case errors.Is(cause, errIdleTimeout):
 		writeError(w, http.StatusRequestTimeout, fmt.Sprintf("route %q: stream idle for %s", rt.spec.Name, rt.spec.IdleTimeout))
-	case isClientError(err):
+	case upstream.IsClientError(err):
 		// The request's fault (an unreadable body, a head HTTP/1.1 cannot carry): the
 		// endpoint was not counted, the client is told, and the log says whose it was.
-		rt.cluster.srv.log.Info("client request error", "route", rt.spec.Name, "cluster", rt.cluster.spec.Name, "err", err)
+		rt.log.Info("client request error", "route", rt.spec.Name, "cluster", rt.cluster.Name(), "err", err)
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("route %q: %v", rt.spec.Name, err))
 	case r.Context().Err() != nil:
 		// The client went away: nobody reads an answer. 499 is for the access log only.
@@ -275,8 +262,8 @@ func (rt *route) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 			rec.status = statusClientClosed
 		}
 	default:
-		rt.cluster.srv.log.Warn("upstream error", "route", rt.spec.Name, "cluster", rt.cluster.spec.Name, "err", err)
-		writeError(w, http.StatusBadGateway, fmt.Sprintf("route %q: cluster %q: upstream error", rt.spec.Name, rt.cluster.spec.Name))
+		rt.log.Warn("upstream error", "route", rt.spec.Name, "cluster", rt.cluster.Name(), "err", err)
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("route %q: cluster %q: upstream error", rt.spec.Name, rt.cluster.Name()))
 	}
 }
 
@@ -309,7 +296,7 @@ func (r *recorder) WriteHeader(code int) {
 		r.status = code
 	}
 	if r.activity != nil {
-		r.activity.Store(monoNow())
+		r.activity.Store(upstream.MonoNow())
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -321,7 +308,7 @@ func (r *recorder) Write(p []byte) (int, error) {
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
 	if r.activity != nil {
-		r.activity.Store(monoNow())
+		r.activity.Store(upstream.MonoNow())
 	}
 	return n, err
 }
@@ -337,7 +324,7 @@ type activityBody struct {
 func (b *activityBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		b.last.Store(monoNow())
+		b.last.Store(upstream.MonoNow())
 	}
 	return n, err
 }
@@ -347,7 +334,7 @@ func (b *activityBody) Read(p []byte) (int, error) {
 func (s *Server) finish(listener string, rt *route, r *http.Request, rec *recorder, status int, upstream string, start time.Time) {
 	routeName, clusterName := "", ""
 	if rt != nil {
-		routeName, clusterName = rt.spec.Name, rt.cluster.spec.Name
+		routeName, clusterName = rt.spec.Name, rt.cluster.Name()
 		class := status / 100
 		if class < 0 || class > 5 {
 			class = 0

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // backend is a real upstream HTTP server on 127.0.0.1 that answers with its name.
@@ -87,21 +88,21 @@ func freeAddr(t *testing.T) string {
 
 // testSpec is a spec with one HTTP listener "public" on a free port and the given routes
 // and clusters.
-func testSpec(routes []Route, clusters []Cluster) *Spec {
-	return &Spec{
+func testSpec(routes []spec.Route, clusters []spec.Cluster) *spec.Spec {
+	return &spec.Spec{
 		Version:           "v1",
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    1 << 20,
 		ListenerGrace:     time.Second,
-		Listeners:         []Listener{{Name: "public", Address: "127.0.0.1:0", ReadinessPath: "/gangway/ready"}},
+		Listeners:         []spec.Listener{{Name: "public", Address: "127.0.0.1:0", ReadinessPath: "/gangway/ready"}},
 		Routes:            routes,
 		Clusters:          clusters,
 	}
 }
 
-func prefixRoute(name, prefix, cluster string) Route {
-	return Route{Name: name, Path: PathMatch{Prefix: prefix}, Cluster: cluster, Timeout: 30 * time.Second, IdleTimeout: time.Minute}
+func prefixRoute(name, prefix, cluster string) spec.Route {
+	return spec.Route{Name: name, Path: spec.PathMatch{Prefix: prefix}, Cluster: cluster, Timeout: 30 * time.Second, IdleTimeout: time.Minute}
 }
 
 type testServer struct {
@@ -109,7 +110,7 @@ type testServer struct {
 	reg *health.Registry
 }
 
-func startServer(t testing.TB, spec *Spec, opts ...func(*Options)) *testServer {
+func startServer(t testing.TB, spec *spec.Spec, opts ...func(*Options)) *testServer {
 	t.Helper()
 	reg := health.NewRegistry()
 	reg.SetConfigVersion(spec.Version)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // startEchoWS starts a WebSocket echo server on 127.0.0.1.
@@ -77,7 +78,7 @@ func TestWebSocketThroughRoute(t *testing.T) {
 	r.AllowWebSockets = true
 	r.IdleTimeout = 100 * time.Millisecond // not applied to an upgraded connection
 	r.Timeout = 100 * time.Millisecond
-	spec := testSpec([]Route{r, prefixRoute("plain", "/", "ws")}, []Cluster{{Name: "ws", Endpoints: []string{ws}}})
+	spec := testSpec([]spec.Route{r, prefixRoute("plain", "/", "ws")}, []spec.Cluster{{Name: "ws", Endpoints: []string{ws}}})
 	srv := startServer(t, spec)
 
 	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr("public")+"/ws", nil)
@@ -130,9 +131,9 @@ func TestWebSocketThroughRoute(t *testing.T) {
 func TestTCPTunnel(t *testing.T) {
 	echo := startEchoTCP(t)
 	dead := freeAddr(t)
-	spec := testSpec(nil, []Cluster{{Name: "echo", Endpoints: []string{dead, echo}}})
-	spec.Listeners = append(spec.Listeners, Listener{Name: "db", Address: "127.0.0.1:0", Protocol: TCP, Cluster: "echo"})
-	srv := startServer(t, spec)
+	sp := testSpec(nil, []spec.Cluster{{Name: "echo", Endpoints: []string{dead, echo}}})
+	sp.Listeners = append(sp.Listeners, spec.Listener{Name: "db", Address: "127.0.0.1:0", Protocol: spec.TCP, Cluster: "echo"})
+	srv := startServer(t, sp)
 
 	for i := range 3 { // one of them first tries the dead endpoint and is retried
 		c := rawConn(t, srv.Addr("db"))
@@ -188,10 +189,10 @@ func TestTCPTunnelTLS(t *testing.T) {
 		}
 	}()
 	caFile := writeFile(t, dir, "ca.pem", ca.PEM)
-	spec := testSpec(nil, []Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
-		TLS: &UpstreamTLS{CAFile: caFile, ServerName: "db.internal"}}})
-	spec.Listeners = append(spec.Listeners, Listener{Name: "db", Address: "127.0.0.1:0", Protocol: TCP, Cluster: "db"})
-	srv := startServer(t, spec)
+	sp := testSpec(nil, []spec.Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
+		TLS: &spec.UpstreamTLS{CAFile: caFile, ServerName: "db.internal"}}})
+	sp.Listeners = append(sp.Listeners, spec.Listener{Name: "db", Address: "127.0.0.1:0", Protocol: spec.TCP, Cluster: "db"})
+	srv := startServer(t, sp)
 	c := rawConn(t, srv.Addr("db"))
 	io.WriteString(c, "over tls\n")
 	line, err := bufio.NewReader(c).ReadString('\n')
@@ -201,9 +202,9 @@ func TestTCPTunnelTLS(t *testing.T) {
 
 	// A certificate the cluster's CA did not sign is refused: no bytes flow.
 	other := newCA(t, "other-ca")
-	spec2 := testSpec(nil, []Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
-		TLS: &UpstreamTLS{CAFile: writeFile(t, dir, "other.pem", other.PEM), ServerName: "db.internal"}}})
-	spec2.Listeners = append(spec2.Listeners, Listener{Name: "db", Address: "127.0.0.1:0", Protocol: TCP, Cluster: "db"})
+	spec2 := testSpec(nil, []spec.Cluster{{Name: "db", Endpoints: []string{ln.Addr().String()},
+		TLS: &spec.UpstreamTLS{CAFile: writeFile(t, dir, "other.pem", other.PEM), ServerName: "db.internal"}}})
+	spec2.Listeners = append(spec2.Listeners, spec.Listener{Name: "db", Address: "127.0.0.1:0", Protocol: spec.TCP, Cluster: "db"})
 	srv2 := startServer(t, spec2)
 	c2 := rawConn(t, srv2.Addr("db"))
 	io.WriteString(c2, "x\n")
@@ -215,7 +216,7 @@ func TestTCPTunnelTLS(t *testing.T) {
 func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	a := startBackend(t, "a")
 	a.delay.Store(int64(400 * time.Millisecond))
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	addr := srv.Addr("public")
 	c := rawConn(t, addr)
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -252,7 +253,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 // failure.
 func TestShutdownAnswersAcceptedConnection(t *testing.T) {
 	a := startBackend(t, "a")
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	c := rawConn(t, srv.Addr("public"))
 	active := srv.metrics.activeConns.WithLabelValues("public")
 	eventually(t, "the connection accepted", func() bool { return testutil.ToFloat64(active) == 1 })
@@ -278,7 +279,7 @@ func TestShutdownAnswersAcceptedConnection(t *testing.T) {
 func TestShutdownSendsGoAwayOnHTTP2(t *testing.T) {
 	a := startBackend(t, "a")
 	a.delay.Store(int64(300 * time.Millisecond))
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
 	spec.Listeners[0].H2C = true
 	srv := startServer(t, spec)
 	tr := &http.Transport{Protocols: new(http.Protocols)}
@@ -309,21 +310,21 @@ func TestShutdownSendsGoAwayOnHTTP2(t *testing.T) {
 
 func TestApplySwapsRoutesAtomically(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
-	clusters := []Cluster{{Name: "a", Endpoints: []string{a.addr}}, {Name: "b", Endpoints: []string{b.addr}}}
-	spec := testSpec([]Route{prefixRoute("r", "/", "a")}, clusters)
-	srv := startServer(t, spec)
+	clusters := []spec.Cluster{{Name: "a", Endpoints: []string{a.addr}}, {Name: "b", Endpoints: []string{b.addr}}}
+	sp := testSpec([]spec.Route{prefixRoute("r", "/", "a")}, clusters)
+	srv := startServer(t, sp)
 	addr := srv.Addr("public")
 	// Pin the address so that the next spec keeps the same listener.
-	spec.Listeners[0].Address = addr
+	sp.Listeners[0].Address = addr
 	c := newClient()
 	if _, body := get(t, c, srv.url("public", "/")); !strings.HasPrefix(body, "a ") {
 		t.Fatalf("before: %q", body)
 	}
 	oldCluster := srv.table.Load().clusters["a"]
 
-	next := *spec
+	next := *sp
 	next.Version = "v2"
-	next.Routes = []Route{prefixRoute("r", "/", "b")}
+	next.Routes = []spec.Route{prefixRoute("r", "/", "b")}
 	srv.reg.SetConfigVersion("v2")
 	if err := srv.Apply(&next); err != nil {
 		t.Fatal(err)
@@ -361,11 +362,11 @@ func TestApplySwapsRoutesAtomically(t *testing.T) {
 func TestApplyReplacesChangedListener(t *testing.T) {
 	a := startBackend(t, "a")
 	a.delay.Store(int64(300 * time.Millisecond))
-	spec := testSpec([]Route{prefixRoute("r", "/", "a")}, []Cluster{{Name: "a", Endpoints: []string{a.addr}}})
-	spec.ListenerGrace = 5 * time.Second
-	srv := startServer(t, spec)
+	sp := testSpec([]spec.Route{prefixRoute("r", "/", "a")}, []spec.Cluster{{Name: "a", Endpoints: []string{a.addr}}})
+	sp.ListenerGrace = 5 * time.Second
+	srv := startServer(t, sp)
 	addr := srv.Addr("public")
-	spec.Listeners[0].Address = addr
+	sp.Listeners[0].Address = addr
 
 	// A request in flight on the old listener...
 	c := rawConn(t, addr)
@@ -373,9 +374,9 @@ func TestApplyReplacesChangedListener(t *testing.T) {
 	eventually(t, "request in flight", func() bool { return a.hits.Load() == 1 })
 
 	// ...survives a change that replaces the listener on the same address.
-	next := *spec
+	next := *sp
 	next.Version = "v2"
-	next.Listeners = []Listener{spec.Listeners[0]}
+	next.Listeners = []spec.Listener{sp.Listeners[0]}
 	next.Listeners[0].ReadinessPath = "/ready2"
 	if err := srv.Apply(&next); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/h1server"
 	"github.com/gangway-ecs/gangway/internal/h2server"
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // httpListener is a running listener: an HTTP server or a TCP tunnel acceptor on one
@@ -26,7 +27,7 @@ import (
 // close them at its end.
 type httpListener struct {
 	srv   *Server
-	spec  Listener
+	spec  spec.Listener
 	id    string
 	ln    net.Listener
 	port  string // ln's port, as X-Forwarded-Port carries it
@@ -57,11 +58,11 @@ type httpListener struct {
 // newListener binds ls's address for spec, or takes over from's socket (see listen); it
 // neither serves nor reports until serve, so that a failed Apply can drop it with forceClose
 // and leave no trace.
-func (s *Server) newListener(ctx context.Context, spec *Spec, ls Listener, from net.Listener) (*httpListener, error) {
+func (s *Server) newListener(ctx context.Context, sp *spec.Spec, ls spec.Listener, from net.Listener) (*httpListener, error) {
 	l := &httpListener{
 		srv:      s,
 		spec:     ls,
-		id:       listenerKey(&ls, spec),
+		id:       listenerKey(&ls, sp),
 		tracked:  map[net.Conn]struct{}{},
 		stopping: make(chan struct{}),
 		httpDone: make(chan struct{}),
@@ -72,8 +73,8 @@ func (s *Server) newListener(ctx context.Context, spec *Spec, ls Listener, from 
 		l.forceClose()
 		return nil, fmt.Errorf("listener %q: %w", ls.Name, err)
 	}
-	if ls.Protocol == HTTP {
-		if err := s.newHTTPServer(spec, l); err != nil {
+	if ls.Protocol == spec.HTTP {
+		if err := s.newHTTPServer(sp, l); err != nil {
 			return fail(err)
 		}
 	}
@@ -118,8 +119,8 @@ func listen(ctx context.Context, addr string, from net.Listener) (net.Listener, 
 
 // newHTTPServer builds l's HTTP server with spec's server-wide settings: h1server, and
 // h2server for the HTTP/2 connections it hands over (over TLS, or h2c when enabled).
-func (s *Server) newHTTPServer(spec *Spec, l *httpListener) error {
-	h := &httpHandler{srv: s, l: l, scheme: "http", trusted: l.spec.TrustedProxies, ready: l.spec.ReadinessPath, paths: l.spec.Paths, listener: l.spec.Name}
+func (s *Server) newHTTPServer(spec *spec.Spec, l *httpListener) error {
+	h := &httpHandler{srv: s, l: l, scheme: "http", trusted: l.spec.TrustedProxies, ready: l.spec.ReadinessPath, paths: pathNormalizer(l.spec.Paths), listener: l.spec.Name}
 	if h.ready != "" {
 		h.probe = health.ProbeHandler(s.health, health.Readiness)
 	}
@@ -282,14 +283,13 @@ func (l *httpListener) tunnel(down net.Conn) {
 		l.srv.log.Error("tcp listener has no cluster", "listener", l.spec.Name, "cluster", l.spec.Cluster)
 		return
 	}
-	up, e, err := c.dialTunnel(l.ctx)
+	up, done, err := c.DialTunnel(l.ctx)
 	if err != nil {
 		l.srv.log.Warn("tcp tunnel failed", "listener", l.spec.Name, "err", err)
 		return
 	}
-	e.inflight.Add(1)
-	defer e.inflight.Add(-1)
-	l.srv.metrics.tunnels.WithLabelValues(l.spec.Name, c.spec.Name).Inc()
+	defer done()
+	l.srv.metrics.tunnels.WithLabelValues(l.spec.Name, c.Name()).Inc()
 	pipe(down, up)
 }
 

@@ -22,6 +22,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // unreadBodyPython is Python's stock http.server answering a POST with 401 without reading
@@ -87,7 +89,7 @@ func startPython(t *testing.T, script string) string {
 // to its own request.
 func TestUnreadRequestBodyDoesNotShiftResponses(t *testing.T) {
 	up := startPython(t, unreadBodyPython)
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{up}}}))
 	c := newClient()
 	for i := range 20 {
 		resp, err := c.Post(srv.url("public", "/login"), "text/plain", strings.NewReader("GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"))
@@ -259,7 +261,7 @@ func smuggledBody(id string) string {
 // pooled connection is left with anything pending.
 func TestLyingUpstream(t *testing.T) {
 	up, conns := startRawUpstream(t, serveLying)
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{up}}}))
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	t.Cleanup(c.CloseIdleConnections)
 	var next atomic.Int64
@@ -335,18 +337,9 @@ func TestLyingUpstream(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	pool := srv.table.Load().clusters["app"].transport.(*h1Pool)
 	eventually(t, "no pooled connection with anything pending", func() bool {
-		pool.mu.Lock()
-		defer pool.mu.Unlock()
-		for _, list := range pool.idle {
-			for _, pc := range list {
-				if pc.idleErr() != nil {
-					return false
-				}
-			}
-		}
-		return true
+		_, pending := srv.table.Load().clusters["app"].IdleConns()
+		return pending == 0
 	})
 	before := conns.Load()
 	for range 10 {
@@ -399,13 +392,11 @@ func TestIdleConnectionWithUnsolicitedBytesIsClosed(t *testing.T) {
 			}()
 		}
 	}()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := newClient()
 	idle := func() int {
-		pool := srv.table.Load().clusters["app"].transport.(*h1Pool)
-		pool.mu.Lock()
-		defer pool.mu.Unlock()
-		return len(pool.idle[ln.Addr().String()])
+		idle, _ := srv.table.Load().clusters["app"].IdleConns()
+		return idle[ln.Addr().String()]
 	}
 
 	// Taken: the next request sees the stray bytes before writing, and goes elsewhere.
@@ -470,7 +461,7 @@ func startLyingH2Upstream(t *testing.T, settings []http2.Setting, answer func(fr
 func TestLyingH2Upstream(t *testing.T) {
 	t.Run("invalid max frame size", func(t *testing.T) {
 		up := startLyingH2Upstream(t, []http2.Setting{{ID: http2.SettingMaxFrameSize, Val: 1}}, func(*http2.Framer, uint32) {})
-		srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{up}, HTTP2: true}}))
+		srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{up}, HTTP2: true}}))
 		start := time.Now()
 		if code, _ := get(t, newClient(), srv.url("public", "/")); code != http.StatusBadGateway {
 			t.Fatalf("status %d, want 502", code)
@@ -499,7 +490,7 @@ func TestLyingH2Upstream(t *testing.T) {
 		t.Cleanup(func() { close(stop) })
 		rt := prefixRoute("app", "/", "app")
 		rt.Timeout = time.Second
-		srv := startServer(t, testSpec([]Route{rt}, []Cluster{{Name: "app", Endpoints: []string{up}, HTTP2: true}}))
+		srv := startServer(t, testSpec([]spec.Route{rt}, []spec.Cluster{{Name: "app", Endpoints: []string{up}, HTTP2: true}}))
 		start := time.Now()
 		if code, _ := get(t, newClient(), srv.url("public", "/")); code != http.StatusGatewayTimeout {
 			t.Fatalf("status %d, want 504", code)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
@@ -34,7 +36,7 @@ func TestAccessLogAndMetrics(t *testing.T) {
 	a := startBackend(t, "a")
 	var logs syncBuffer
 	reg := prometheus.NewRegistry()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/app", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}),
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/app", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}),
 		func(o *Options) {
 			o.AccessLog = slog.New(slog.NewJSONHandler(&logs, nil))
 			o.Metrics = reg

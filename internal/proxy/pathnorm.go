@@ -5,58 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
-
-// PathNormalization is how an HTTP listener rewrites a request's path before anything looks
-// at it: the readiness path, route matching, the access log and the upstream all see the
-// rewritten path, so that the route chosen and the resource the upstream serves cannot
-// disagree (RFC 3986 section 6; Envoy's normalize_path, merge_slashes and
-// path_with_escaped_slashes_action). The zero value changes nothing.
-//
-// The steps run in Envoy's order: escaped slashes first, then RFC 3986 normalization, then
-// merging slashes. The query string is never touched.
-type PathNormalization struct {
-	// Normalize applies RFC 3986 section 6.2.2: percent-encoded unreserved characters
-	// (ALPHA, DIGIT, '-', '.', '_', '~') are decoded, the hex digits of the other
-	// percent-encodings are upper-cased, and the dot segments "." and ".." are removed
-	// (section 5.2.4), "%2E" counting as '.'. A ".." that would climb above the root, and an
-	// encoded NUL, are rejected rather than repaired: no client that means well sends them.
-	Normalize bool
-	// MergeSlashes replaces every run of slashes with one ("//a///b" is "/a/b").
-	MergeSlashes bool
-	// EscapedSlashes is what happens to a path with %2F or %5C (either case).
-	EscapedSlashes EscapedSlashesAction
-}
-
-// EscapedSlashesAction is what a listener does with a path holding an escaped slash (%2F) or
-// backslash (%5C). The values mirror Envoy's path_with_escaped_slashes_action.
-type EscapedSlashesAction int
-
-const (
-	// KeepEscapedSlashes forwards them as they are (hex upper-cased under Normalize): a
-	// %2F is part of its segment, not a separator.
-	KeepEscapedSlashes EscapedSlashesAction = iota
-	// RejectEscapedSlashes answers 400.
-	RejectEscapedSlashes
-	// UnescapeAndRedirect answers 307 to the path with both unescaped to '/' (and
-	// normalized), so that the client, every proxy and the upstream then see one path.
-	// gRPC requests, which cannot follow a redirect, get 400.
-	UnescapeAndRedirect
-	// UnescapeAndForward unescapes both to '/' and forwards the request.
-	UnescapeAndForward
-)
-
-func (a EscapedSlashesAction) String() string {
-	switch a {
-	case RejectEscapedSlashes:
-		return "reject_request"
-	case UnescapeAndRedirect:
-		return "unescape_and_redirect"
-	case UnescapeAndForward:
-		return "unescape_and_forward"
-	}
-	return "keep_unchanged"
-}
 
 // Reasons a path is refused; each is answered 400.
 var (
@@ -66,24 +17,27 @@ var (
 	errPercentEncoded = errors.New("the path holds a '%' that does not start a percent-encoding")
 )
 
+// pathNormalizer carries the normalization steps for a listener's spec.PathNormalization.
+type pathNormalizer spec.PathNormalization
+
 // active reports whether n can change a path.
-func (n PathNormalization) active() bool {
-	return n.Normalize || n.MergeSlashes || n.EscapedSlashes != KeepEscapedSlashes
+func (n pathNormalizer) active() bool {
+	return n.Normalize || n.MergeSlashes || n.EscapedSlashes != spec.KeepEscapedSlashes
 }
 
 // apply normalizes p, a path in its escaped form (url.URL.EscapedPath). redirect says that
 // the client is to be sent to the result instead (UnescapeAndRedirect found an escaped
 // slash). A p that does not start with '/' (the "*" of OPTIONS) is returned unchanged. When
 // p is already normal, apply returns it without allocating.
-func (n PathNormalization) apply(p string) (out string, redirect bool, err error) {
+func (n pathNormalizer) apply(p string) (out string, redirect bool, err error) {
 	if p == "" || p[0] != '/' {
 		return p, false, nil
 	}
-	if n.EscapedSlashes != KeepEscapedSlashes && hasEscapedSlash(p) {
+	if n.EscapedSlashes != spec.KeepEscapedSlashes && hasEscapedSlash(p) {
 		switch n.EscapedSlashes {
-		case RejectEscapedSlashes:
+		case spec.RejectEscapedSlashes:
 			return "", false, errEscapedSlash
-		case UnescapeAndRedirect:
+		case spec.UnescapeAndRedirect:
 			redirect = true
 		}
 		p = unescapeSlashes(p)
@@ -98,7 +52,7 @@ func (n PathNormalization) apply(p string) (out string, redirect bool, err error
 
 // isNormal reports whether rebuild would return p unchanged. It is the allocation-free
 // common case: false only sends p through rebuild, which decides.
-func (n PathNormalization) isNormal(p string) bool {
+func (n pathNormalizer) isNormal(p string) bool {
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
 		case '%':
@@ -132,7 +86,7 @@ func (n PathNormalization) isNormal(p string) bool {
 
 // rebuild normalizes p segment by segment. A path is "/" followed by its segments joined
 // with '/'; a trailing slash is a last, empty segment.
-func (n PathNormalization) rebuild(p string) (string, error) {
+func (n pathNormalizer) rebuild(p string) (string, error) {
 	segs := strings.Split(p[1:], "/")
 	out := make([]string, 0, len(segs))
 	for i, s := range segs {
@@ -267,7 +221,7 @@ const upperHex = "0123456789ABCDEF"
 // routes match) becomes the decoded normal path and r.URL.RawPath its escaped form, which
 // is what goes upstream. r.URL.RawQuery is left as it came. CONNECT targets and the "*" of
 // OPTIONS have no path to normalize.
-func (n PathNormalization) normalizePath(r *http.Request) (redirect bool, err error) {
+func (n pathNormalizer) normalizePath(r *http.Request) (redirect bool, err error) {
 	u := r.URL
 	if !n.active() || u.Opaque != "" || u.Path == "" || u.Path[0] != '/' {
 		return false, nil

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 // TestPathNormalizationThroughListener sends raw request targets through real listeners to
@@ -15,15 +17,15 @@ import (
 // when paths went upstream as the client wrote them), and the query string arrives byte for
 // byte.
 func TestPathNormalizationThroughListener(t *testing.T) {
-	spec, pub, adm := publicAdminSpec(t)
-	spec.Listeners = []Listener{
-		{Name: "strict", Address: "127.0.0.1:0", Paths: normalizeAll},
-		{Name: "redirect", Address: "127.0.0.1:0", Paths: PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: UnescapeAndRedirect}},
-		{Name: "forward", Address: "127.0.0.1:0", Paths: PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: UnescapeAndForward}},
-		{Name: "keep", Address: "127.0.0.1:0", Paths: PathNormalization{Normalize: true, MergeSlashes: true}},
+	sp, pub, adm := publicAdminSpec(t)
+	sp.Listeners = []spec.Listener{
+		{Name: "strict", Address: "127.0.0.1:0", Paths: spec.PathNormalization(normalizeAll)},
+		{Name: "redirect", Address: "127.0.0.1:0", Paths: spec.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: spec.UnescapeAndRedirect}},
+		{Name: "forward", Address: "127.0.0.1:0", Paths: spec.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: spec.UnescapeAndForward}},
+		{Name: "keep", Address: "127.0.0.1:0", Paths: spec.PathNormalization{Normalize: true, MergeSlashes: true}},
 		{Name: "off", Address: "127.0.0.1:0"},
 	}
-	srv := startServer(t, spec)
+	srv := startServer(t, sp)
 
 	tests := []struct {
 		listener, target, header string
@@ -88,8 +90,8 @@ func TestPathNormalizationThroughListener(t *testing.T) {
 // TestPathNormalizationChangesOnApply: a listener whose path settings change is replaced, so
 // that new connections get the new settings.
 func TestPathNormalizationChangesOnApply(t *testing.T) {
-	spec, _, _ := publicAdminSpec(t)
-	srv := startServer(t, spec)
+	sp, _, _ := publicAdminSpec(t)
+	srv := startServer(t, sp)
 	send := func() string {
 		_, body := rawGet(t, srv.Addr("public"), "/public/../admin", "")
 		return string(body)
@@ -97,10 +99,10 @@ func TestPathNormalizationChangesOnApply(t *testing.T) {
 	if got := send(); got != "public HTTP/1.1 /public/../admin" {
 		t.Fatalf("without normalization: %q", got)
 	}
-	next := *spec
+	next := *sp
 	next.Version = "v2"
-	next.Listeners = []Listener{spec.Listeners[0]}
-	next.Listeners[0].Paths = normalizeAll
+	next.Listeners = []spec.Listener{sp.Listeners[0]}
+	next.Listeners[0].Paths = spec.PathNormalization(normalizeAll)
 	if err := srv.Apply(&next); err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +113,13 @@ func TestPathNormalizationChangesOnApply(t *testing.T) {
 
 // publicAdminSpec starts two recording upstreams and returns a spec that routes /admin to
 // "admin" and /public to "public".
-func publicAdminSpec(t *testing.T) (spec *Spec, pub, adm *backend) {
+func publicAdminSpec(t *testing.T) (sp *spec.Spec, pub, adm *backend) {
 	pub, adm = startBackend(t, "public"), startBackend(t, "admin")
-	spec = testSpec(
-		[]Route{prefixRoute("admin", "/admin", "admin"), prefixRoute("public", "/public", "public")},
-		[]Cluster{{Name: "public", Endpoints: []string{pub.addr}}, {Name: "admin", Endpoints: []string{adm.addr}}},
+	sp = testSpec(
+		[]spec.Route{prefixRoute("admin", "/admin", "admin"), prefixRoute("public", "/public", "public")},
+		[]spec.Cluster{{Name: "public", Endpoints: []string{pub.addr}}, {Name: "admin", Endpoints: []string{adm.addr}}},
 	)
-	return spec, pub, adm
+	return sp, pub, adm
 }
 
 // rawGet sends GET target as written, with extra header lines, on a new connection.
@@ -136,10 +138,10 @@ func rawGet(t *testing.T, addr, target, header string) (*http.Response, []byte) 
 // TestPathNormalizationOverHTTP2: an HTTP/2 request's :path is normalized as an HTTP/1
 // request target is.
 func TestPathNormalizationOverHTTP2(t *testing.T) {
-	spec, pub, adm := publicAdminSpec(t)
-	spec.Listeners[0].H2C = true
-	spec.Listeners[0].Paths = normalizeAll
-	srv := startServer(t, spec)
+	sp, pub, adm := publicAdminSpec(t)
+	sp.Listeners[0].H2C = true
+	sp.Listeners[0].Paths = spec.PathNormalization(normalizeAll)
+	srv := startServer(t, sp)
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	defer tr.CloseIdleConnections()

@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 var (
-	normalizeAll = PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: RejectEscapedSlashes}
-	rfcOnly      = PathNormalization{Normalize: true}
+	normalizeAll = pathNormalizer{Normalize: true, MergeSlashes: true, EscapedSlashes: spec.RejectEscapedSlashes}
+	rfcOnly      = pathNormalizer{Normalize: true}
 )
 
 // TestNormalizeRFC3986Examples runs the paths of RFC 3986 section 5.4 through
@@ -74,14 +76,14 @@ func TestNormalizeRFC3986Examples(t *testing.T) {
 // "%2E" being a dot), merge_slashes ("//dir///file" matches a route for "/dir"), and the four
 // path_with_escaped_slashes_action values for %2F and %5C in either case.
 func TestNormalizePath(t *testing.T) {
-	keep := PathNormalization{Normalize: true, MergeSlashes: true}
-	merge := PathNormalization{MergeSlashes: true}
-	redirect := PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: UnescapeAndRedirect}
-	forward := PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: UnescapeAndForward}
-	forwardOnly := PathNormalization{EscapedSlashes: UnescapeAndForward}
+	keep := pathNormalizer{Normalize: true, MergeSlashes: true}
+	merge := pathNormalizer{MergeSlashes: true}
+	redirect := pathNormalizer{Normalize: true, MergeSlashes: true, EscapedSlashes: spec.UnescapeAndRedirect}
+	forward := pathNormalizer{Normalize: true, MergeSlashes: true, EscapedSlashes: spec.UnescapeAndForward}
+	forwardOnly := pathNormalizer{EscapedSlashes: spec.UnescapeAndForward}
 	tests := []struct {
 		name     string
-		n        PathNormalization
+		n        pathNormalizer
 		in, want string
 		redirect bool
 		err      error
@@ -120,7 +122,7 @@ func TestNormalizePath(t *testing.T) {
 		{"redirect", redirect, "/a%2fb", "/a/b", true, nil},
 		{"redirect only for escaped slashes", redirect, "/a/../b", "/b", false, nil},
 		{"redirect still rejects above the root", redirect, "/a%2F..%2F..%2Fb", "", false, errAboveRoot},
-		{"off", PathNormalization{}, "/a/..//%2F%7e", "/a/..//%2F%7e", false, nil},
+		{"off", pathNormalizer{}, "/a/..//%2F%7e", "/a/..//%2F%7e", false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,7 +207,7 @@ func FuzzNormalizePath(f *testing.F) {
 		if p == "" || p[0] != '/' {
 			p = "/" + p
 		}
-		for _, n := range []PathNormalization{normalizeAll, {Normalize: true, MergeSlashes: true, EscapedSlashes: UnescapeAndForward}, rfcOnly, {MergeSlashes: true}} {
+		for _, n := range []pathNormalizer{normalizeAll, {Normalize: true, MergeSlashes: true, EscapedSlashes: spec.UnescapeAndForward}, rfcOnly, {MergeSlashes: true}} {
 			got, _, err := n.apply(p)
 			if err != nil {
 				continue
@@ -217,7 +219,7 @@ func FuzzNormalizePath(f *testing.F) {
 			} else {
 				t.Fatalf("%+v: apply(%q) = %q, which is not normal", n, p, got)
 			}
-			if n.EscapedSlashes != KeepEscapedSlashes && hasEscapedSlash(got) {
+			if n.EscapedSlashes != spec.KeepEscapedSlashes && hasEscapedSlash(got) {
 				t.Fatalf("%+v: apply(%q) = %q keeps an escaped slash", n, p, got)
 			}
 		}

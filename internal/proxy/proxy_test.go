@@ -7,115 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
-
-func TestFromConfigDefault(t *testing.T) {
-	spec, err := FromConfig(config.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if spec.Version == "" || spec.Demo == nil || spec.Demo.Address != "127.0.0.1:18080" {
-		t.Fatalf("version %q demo %+v", spec.Version, spec.Demo)
-	}
-	if len(spec.Listeners) != 1 || spec.Listeners[0].Address != ":8080" || spec.Listeners[0].ReadinessPath != "/gangway/ready" {
-		t.Fatalf("listeners %+v", spec.Listeners)
-	}
-	if got := spec.Listeners[0].Paths; got != normalizeAll {
-		t.Errorf("default path normalization %+v, want %+v", got, normalizeAll)
-	}
-	if len(spec.Routes) != 1 || spec.Routes[0].Path.Prefix != "/" || !spec.Routes[0].Required || spec.Routes[0].Cluster != "demo" {
-		t.Fatalf("routes %+v", spec.Routes)
-	}
-	hc := spec.Clusters[0].HealthCheck
-	if hc == nil || hc.Type != TCPHealthCheck || hc.Interval != 2*time.Second {
-		t.Fatalf("health check %+v", hc)
-	}
-}
-
-func TestFromConfigFull(t *testing.T) {
-	cfg, err := config.Parse("full.yaml", []byte(`
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    h2c: true
-    trusted_proxies: ["10.0.0.0/8"]
-  - name: db
-    address: "127.0.0.1:0"
-    protocol: tcp
-    cluster: dns
-routes:
-  - name: api
-    match: {hosts: ["API.example.com", "*.example.com"], path_regex: "^/v[0-9]+/"}
-    cluster: app
-    timeout: 3s
-    idle_timeout: 0s
-    allow_websockets: true
-clusters:
-  - name: app
-    endpoints: ["127.0.0.1:3000", "127.0.0.1:3001"]
-    lb_policy: least_request
-    protocol: http2
-    health_check: {path: /healthz, expected_statuses: ["200-204", "302"]}
-    outlier_detection: {consecutive_5xx: 2}
-  - name: dns
-    dns: {name: db.internal, port: 5432, refresh: 1s}
-    lb_policy: random
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := FromConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := spec.Listeners
-	if !l[0].H2C || len(l[0].TrustedProxies) != 1 || l[0].TrustedProxies[0].String() != "10.0.0.0/8" || l[1].Protocol != TCP || l[1].Cluster != "dns" {
-		t.Fatalf("listeners %+v", l)
-	}
-	r := spec.Routes[0]
-	if r.Hosts[0] != "api.example.com" || r.Path.Regex == nil || !r.Path.Regex.MatchString("/v2/x") || r.Timeout != 3*time.Second || r.IdleTimeout != 0 || !r.AllowWebSockets {
-		t.Fatalf("route %+v", r)
-	}
-	app, dns := spec.Clusters[0], spec.Clusters[1]
-	if app.LBPolicy != LeastRequest || !app.HTTP2 || app.HealthCheck.Path != "/healthz" || !app.HealthCheck.accepts(204) || !app.HealthCheck.accepts(302) || app.HealthCheck.accepts(205) {
-		t.Fatalf("app %+v hc %+v", app, app.HealthCheck)
-	}
-	if app.Outlier == nil || app.Outlier.Consecutive5xx != 2 {
-		t.Fatalf("outlier %+v", app.Outlier)
-	}
-	if dns.DNS == nil || dns.DNS.Name != "db.internal" || dns.DNS.Port != 5432 || dns.LBPolicy != Random {
-		t.Fatalf("dns %+v", dns)
-	}
-}
-
-func TestParseStatusRange(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		want    StatusRange
-		wantErr bool
-	}{
-		{"200", StatusRange{200, 200}, false},
-		{"200-299", StatusRange{200, 299}, false},
-		{" 301 - 302 ", StatusRange{301, 302}, false},
-		{"299-200", StatusRange{}, true},
-		{"99", StatusRange{}, true},
-		{"abc", StatusRange{}, true},
-		{"200-600", StatusRange{}, true},
-	} {
-		got, err := parseStatusRange(tc.in)
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("parseStatusRange(%q) = %v, %v", tc.in, got, err)
-		}
-	}
-}
 
 func TestRouteMatching(t *testing.T) {
 	routes := []*route{
-		{spec: Route{Name: "exact", Hosts: []string{"api.example.com"}, Path: PathMatch{Exact: "/v1"}}},
-		{spec: Route{Name: "wild", Hosts: []string{"*.example.com"}, Path: PathMatch{Prefix: "/"}}},
-		{spec: Route{Name: "any", Path: PathMatch{Prefix: "/static/"}}},
+		{spec: spec.Route{Name: "exact", Hosts: []string{"api.example.com"}, Path: spec.PathMatch{Exact: "/v1"}}},
+		{spec: spec.Route{Name: "wild", Hosts: []string{"*.example.com"}, Path: spec.PathMatch{Prefix: "/"}}},
+		{spec: spec.Route{Name: "any", Path: spec.PathMatch{Prefix: "/static/"}}},
 	}
 	tbl := &table{routes: routes}
 	for _, tc := range []struct{ host, path, want string }{
@@ -141,8 +41,8 @@ func TestRouteMatching(t *testing.T) {
 func TestHTTP1RoundRobinAndHealthWiring(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
 	spec := testSpec(
-		[]Route{func() Route { r := prefixRoute("app", "/", "app"); r.Required = true; return r }()},
-		[]Cluster{{Name: "app", Endpoints: []string{a.addr, b.addr}}},
+		[]spec.Route{func() spec.Route { r := prefixRoute("app", "/", "app"); r.Required = true; return r }()},
+		[]spec.Cluster{{Name: "app", Endpoints: []string{a.addr, b.addr}}},
 	)
 	srv := startServer(t, spec)
 	c := newClient()
@@ -179,8 +79,8 @@ func TestHTTP1RoundRobinAndHealthWiring(t *testing.T) {
 func TestNoRouteAndNoHealthyEndpoint(t *testing.T) {
 	dead := freeAddr(t)
 	spec := testSpec(
-		[]Route{prefixRoute("api", "/api/", "down")},
-		[]Cluster{{Name: "down", Endpoints: []string{dead}, HealthCheck: &HealthCheck{Type: TCPHealthCheck, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 1}}},
+		[]spec.Route{prefixRoute("api", "/api/", "down")},
+		[]spec.Cluster{{Name: "down", Endpoints: []string{dead}, HealthCheck: &spec.HealthCheck{Type: spec.TCPHealthCheck, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 1}}},
 	)
 	srv := startServer(t, spec)
 	c := newClient()
@@ -214,7 +114,7 @@ func TestRequiredClusterGatesReadiness(t *testing.T) {
 	dead := freeAddr(t)
 	r := prefixRoute("app", "/", "app")
 	r.Required = true
-	spec := testSpec([]Route{r}, []Cluster{{Name: "app", Endpoints: []string{dead}, HealthCheck: &HealthCheck{Type: TCPHealthCheck, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 1}}})
+	spec := testSpec([]spec.Route{r}, []spec.Cluster{{Name: "app", Endpoints: []string{dead}, HealthCheck: &spec.HealthCheck{Type: spec.TCPHealthCheck, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 1}}})
 	srv := startServer(t, spec)
 	c := newClient()
 	code, body := get(t, c, srv.url("public", "/gangway/ready"))
@@ -235,7 +135,7 @@ func TestHeadersRewritesAndForwarding(t *testing.T) {
 	r2.PreserveHost = true
 	r3 := prefixRoute("rw", "/rw", "app")
 	r3.HostRewrite = "internal.example"
-	spec := testSpec([]Route{r, r2, r3}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+	spec := testSpec([]spec.Route{r, r2, r3}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
 	srv := startServer(t, spec)
 	c := newClient()
 
@@ -293,7 +193,7 @@ func TestHeadersRewritesAndForwarding(t *testing.T) {
 
 func TestTrustedProxyKeepsForwardedHeaders(t *testing.T) {
 	a := startBackend(t, "a")
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
 	spec.Listeners[0].TrustedProxies = mustPrefixes(t, "127.0.0.0/8")
 	srv := startServer(t, spec)
 	req, _ := http.NewRequest("GET", srv.url("public", "/"), nil)

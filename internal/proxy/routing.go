@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gangway-ecs/gangway/internal/httpascii"
+	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // table is one immutable generation of routes and the clusters they send to. The Server
@@ -18,13 +21,14 @@ import (
 type table struct {
 	version  string
 	routes   []*route
-	clusters map[string]*cluster
+	clusters map[string]*upstream.Cluster
 }
 
 // route is a compiled Route.
 type route struct {
-	spec    Route
-	cluster *cluster
+	spec    spec.Route
+	cluster *upstream.Cluster
+	log     *slog.Logger
 	scheme  string // of upstream URLs: http or https
 	bufs    *bufferPool
 	// proxy serves protocol upgrades (WebSockets); forward serves everything else.
@@ -107,7 +111,7 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 func (rt *route) rewriteURL(u *url.URL, path string) {
 	s := &rt.spec
 	u.Scheme = rt.scheme
-	u.Host = rt.cluster.spec.Name
+	u.Host = rt.cluster.Name()
 	if s.PrefixRewrite == "" {
 		return
 	}

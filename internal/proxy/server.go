@@ -3,8 +3,8 @@
 // over static, DNS or ECS endpoints, active health checks and outlier ejection, connection
 // pooling, WebSockets and TCP tunnels, health reporting, metrics and access logs.
 //
-// The data plane runs a Spec (spec.go), built by FromConfig from the user's configuration or
-// by xds.ToSpec from xDS resources. A Server is built from a Spec, started once, reconfigured
+// The data plane runs a spec.Spec, built by config.ToSpec from the user's configuration or
+// by the xDS client (resource.ToSpec) from xDS resources. A Server is built from a Spec, started once, reconfigured
 // with Apply and drained with Shutdown:
 //
 //	srv, err := proxy.New(spec, proxy.Options{Health: reg, Logger: log, Metrics: promReg})
@@ -35,8 +35,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // Options are a Server's dependencies.
@@ -59,7 +62,7 @@ type Options struct {
 	// It must return soon after ctx ends and call neither function after returning. Each
 	// cluster runs it in a goroutine of its own from its start to its stop. Required by
 	// Specs with ECS clusters: Start and Apply fail without it.
-	ECS func(ctx context.Context, d ECSDiscovery, update func(addrs []string), onError func(error))
+	ECS func(ctx context.Context, d spec.ECSDiscovery, update func(addrs []string), onError func(error))
 }
 
 // Server is the data plane. Its methods are safe for concurrent use.
@@ -70,7 +73,7 @@ type Server struct {
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	resolver *net.Resolver
-	ecs      func(ctx context.Context, d ECSDiscovery, update func(addrs []string), onError func(error))
+	ecs      func(ctx context.Context, d spec.ECSDiscovery, update func(addrs []string), onError func(error))
 	bufs     *bufferPool
 
 	// table is what requests read; Apply swaps it.
@@ -78,10 +81,10 @@ type Server struct {
 	version atomic.Pointer[string]
 
 	mu        sync.Mutex
-	spec      *Spec
+	spec      *spec.Spec
 	started   bool
 	stopped   bool
-	clusters  map[string]*cluster
+	clusters  map[string]*upstream.Cluster
 	listeners map[string]*httpListener // by name
 	demo      *demoServer
 
@@ -98,7 +101,7 @@ type Server struct {
 }
 
 // New builds a Server for spec. Nothing is bound or started until Start.
-func New(spec *Spec, opts Options) (*Server, error) {
+func New(spec *spec.Spec, opts Options) (*Server, error) {
 	if opts.Health == nil {
 		return nil, errors.New("proxy: Options.Health is required")
 	}
@@ -113,7 +116,7 @@ func New(spec *Spec, opts Options) (*Server, error) {
 		ecs:       opts.ECS,
 		bufs:      newBufferPool(),
 		spec:      spec,
-		clusters:  map[string]*cluster{},
+		clusters:  map[string]*upstream.Cluster{},
 		listeners: map[string]*httpListener{},
 		old:       map[*httpListener]struct{}{},
 		certs:     map[*certReloader]bool{},
@@ -207,7 +210,7 @@ func (s *Server) watchCertificates() {
 // nobody, and no failure after the old listener has stopped accepting. A change from one
 // address to an overlapping one (127.0.0.1:8080 to :8080) cannot share a socket: its bind
 // fails and the Apply with it; make such a change in two steps.
-func (s *Server) Apply(spec *Spec) error {
+func (s *Server) Apply(spec *spec.Spec) error {
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
@@ -227,11 +230,11 @@ func (s *Server) Apply(spec *Spec) error {
 // change is a prepared switch to a spec: what it builds, bound but not serving, and what it
 // keeps. Nothing of it is visible to requests or health checks until commit.
 type change struct {
-	spec     *Spec
+	spec     *spec.Spec
 	required map[string]bool // clusters that a required route sends to
 
-	clusters map[string]*cluster // the next set, by name
-	created  []*cluster          // built for this change, not started
+	clusters map[string]*upstream.Cluster // the next set, by name
+	created  []*upstream.Cluster          // built for this change, not started
 	table    *table
 
 	listeners map[string]*httpListener // the next set, by name
@@ -244,39 +247,39 @@ type change struct {
 // prepare builds and binds everything spec needs that does not run yet, reusing what is
 // unchanged from the running spec prev (nil at Start). On error it drops what it built and
 // nothing has changed. Called with s.mu held.
-func (s *Server) prepare(ctx context.Context, prev, spec *Spec) (_ *change, err error) {
-	c := &change{spec: spec, required: map[string]bool{}, clusters: map[string]*cluster{}, listeners: map[string]*httpListener{}}
+func (s *Server) prepare(ctx context.Context, prev, sp *spec.Spec) (_ *change, err error) {
+	c := &change{spec: sp, required: map[string]bool{}, clusters: map[string]*upstream.Cluster{}, listeners: map[string]*httpListener{}}
 	defer func() {
 		if err != nil {
 			s.abort(c)
 		}
 	}()
-	for _, r := range spec.Routes {
+	for _, r := range sp.Routes {
 		if r.Required {
 			c.required[r.Cluster] = true
 		}
 	}
-	for _, cs := range spec.Clusters {
-		if old := s.clusters[cs.Name]; old != nil && reflect.DeepEqual(old.spec, cs) {
+	for _, cs := range sp.Clusters {
+		if old := s.clusters[cs.Name]; old != nil && reflect.DeepEqual(old.Spec(), cs) {
 			c.clusters[cs.Name] = old
 			continue
 		}
-		cl, err := newCluster(s, cs)
+		cl, err := upstream.New(s.clusterDeps(), cs)
 		if err != nil {
 			return nil, err
 		}
 		c.clusters[cs.Name] = cl
 		c.created = append(c.created, cl)
 	}
-	c.table = &table{version: spec.Version, clusters: c.clusters}
-	for _, rs := range spec.Routes {
+	c.table = &table{version: sp.Version, clusters: c.clusters}
+	for _, rs := range sp.Routes {
 		c.table.routes = append(c.table.routes, s.compileRoute(rs, c.clusters[rs.Cluster]))
 	}
 
-	if prev == nil || !reflect.DeepEqual(prev.Demo, spec.Demo) {
+	if prev == nil || !reflect.DeepEqual(prev.Demo, sp.Demo) {
 		c.demoChanged = true
-		if spec.Demo != nil {
-			if c.demo, err = startDemo(ctx, spec.Demo.Address, s.log); err != nil {
+		if sp.Demo != nil {
+			if c.demo, err = startDemo(ctx, sp.Demo.Address, s.log); err != nil {
 				return nil, err
 			}
 		}
@@ -285,9 +288,9 @@ func (s *Server) prepare(ctx context.Context, prev, spec *Spec) (_ *change, err 
 	// Listeners kept as they are, then the new ones. A new listener may take over the
 	// socket of a listener that goes (replaced or removed) on the same address; each socket
 	// is handed over once.
-	var build []Listener
-	for _, ls := range spec.Listeners {
-		if old := s.listeners[ls.Name]; old != nil && old.id == listenerKey(&ls, spec) {
+	var build []spec.Listener
+	for _, ls := range sp.Listeners {
+		if old := s.listeners[ls.Name]; old != nil && old.id == listenerKey(&ls, sp) {
 			c.listeners[ls.Name] = old
 			continue
 		}
@@ -306,7 +309,7 @@ func (s *Server) prepare(ctx context.Context, prev, spec *Spec) (_ *change, err 
 		if from != nil {
 			fromLn = from.ln
 		}
-		l, err := s.newListener(ctx, spec, ls, fromLn)
+		l, err := s.newListener(ctx, sp, ls, fromLn)
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +338,7 @@ func (s *Server) abort(c *change) {
 		l.forceClose()
 	}
 	for _, cl := range c.created {
-		cl.stop()
+		cl.Stop()
 	}
 	if c.demoChanged && c.demo != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -355,20 +358,20 @@ func (s *Server) commit(c *change) {
 	// endpoints.
 	for name, old := range s.clusters {
 		if c.clusters[name] != old {
-			old.stop()
+			old.Stop()
 			if c.clusters[name] == nil {
-				s.health.Unregister(old.check.Name())
+				s.health.Unregister(old.Check().Name())
 				s.metrics.clusterEndpoints.DeletePartialMatch(prometheus.Labels{"cluster": name})
 				s.metrics.endpointHealthy.DeletePartialMatch(prometheus.Labels{"cluster": name})
 			}
 		}
 	}
 	for _, cl := range c.created {
-		cl.start(spec.Version, c.required[cl.spec.Name])
+		cl.Start(spec.Version, c.required[cl.Name()])
 	}
 	for name, cl := range c.clusters {
 		if !slices.Contains(c.created, cl) {
-			cl.setVersion(spec.Version, c.required[name])
+			cl.SetVersion(spec.Version, c.required[name])
 		}
 	}
 	s.table.Store(c.table)
@@ -417,8 +420,8 @@ func (s *Server) commit(c *change) {
 
 // listenerKey is what must stay equal for a listener to be kept across Apply: its own
 // identity and the server-wide settings its HTTP servers were built with.
-func listenerKey(l *Listener, spec *Spec) string {
-	return fmt.Sprintf("%s|%s|%s|%s|%d", l.identity(), spec.ReadHeaderTimeout, spec.IdleTimeout, spec.WriteTimeout, spec.MaxHeaderBytes)
+func listenerKey(l *spec.Listener, spec *spec.Spec) string {
+	return fmt.Sprintf("%s|%s|%s|%s|%d", l.Identity(), spec.ReadHeaderTimeout, spec.IdleTimeout, spec.WriteTimeout, spec.MaxHeaderBytes)
 }
 
 func (s *Server) drainInBackground(l *httpListener, grace time.Duration) {
@@ -439,13 +442,21 @@ func (s *Server) drainInBackground(l *httpListener, grace time.Duration) {
 	}()
 }
 
-func (s *Server) compileRoute(spec Route, c *cluster) *route {
-	rt := &route{spec: spec, cluster: c, scheme: "http", bufs: s.bufs}
-	if c.spec.TLS != nil {
+// clusterDeps is what the Server gives each of its clusters.
+func (s *Server) clusterDeps() upstream.Deps {
+	m := s.metrics
+	return upstream.Deps{Health: s.health, Log: s.log, AccessLog: s.access != nil, Resolver: s.resolver, ECS: s.ecs,
+		Metrics: upstream.Metrics{Latency: m.upstreamLatency, ConnectFailures: m.connectFailures, Ejections: m.ejections,
+			EndpointHealthy: m.endpointHealthy, ClusterEndpoints: m.clusterEndpoints}}
+}
+
+func (s *Server) compileRoute(spec spec.Route, c *upstream.Cluster) *route {
+	rt := &route{spec: spec, cluster: c, scheme: "http", bufs: s.bufs, log: s.log}
+	if c.Spec().TLS != nil {
 		rt.scheme = "https"
 	}
 	for i, class := range statusClasses {
-		rt.requests[i] = s.metrics.requests.WithLabelValues(spec.Name, c.spec.Name, class)
+		rt.requests[i] = s.metrics.requests.WithLabelValues(spec.Name, c.Name(), class)
 	}
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:      rt.rewrite,
@@ -573,8 +584,8 @@ func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.clusters {
-		c.stop()
-		c.check.Terminating()
+		c.Stop()
+		c.Check().Terminating()
 	}
 	if s.demo != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/reqctx"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // streamTimer enforces a route's upstream timeout and stream idle timeout, and is the
@@ -24,7 +25,7 @@ import (
 type streamTimer struct {
 	reqctx.Context
 	stopParent func() bool
-	last       atomic.Int64 // monoNow of the last activity
+	last       atomic.Int64 // upstream.MonoNow of the last activity
 	start      int64
 	timeout    time.Duration
 	idle       time.Duration
@@ -40,7 +41,7 @@ func newStreamTimer(parent context.Context, timeout, idle time.Duration) *stream
 // arm starts a zero streamTimer, which may be part of a larger allocation.
 func (st *streamTimer) arm(parent context.Context, timeout, idle time.Duration) {
 	st.Context.Context = parent
-	st.timeout, st.idle, st.start = timeout, idle, monoNow()
+	st.timeout, st.idle, st.start = timeout, idle, upstream.MonoNow()
 	st.last.Store(st.start)
 	wake := st.wake // one function value for both
 	if af, ok := parent.(afterFuncer); ok {
@@ -76,7 +77,7 @@ func (st *streamTimer) wake() {
 		st.Cancel(reqctx.Cause(parent))
 		return
 	}
-	now := monoNow()
+	now := upstream.MonoNow()
 	switch {
 	case st.timeout > 0 && now-st.start >= int64(st.timeout):
 		st.Cancel(errUpstreamTimeout)
@@ -95,10 +96,5 @@ func (st *streamTimer) stop() {
 	st.Cancel(nil)
 }
 
-// monoNow returns the monotonic clock in nanoseconds (since the process started): one clock
-// read, where time.Now reads the wall clock as well, and a sudden change of the wall clock
-// cannot fire or hold off a timeout. The stream timer and activity notes use it on every
-// request.
-func monoNow() int64 { return int64(time.Since(monoEpoch)) }
-
-var monoEpoch = time.Now()
+// A stream timer closes the upstream connection of its exchange itself.
+var _ upstream.ConnWatcher = (*streamTimer)(nil)

@@ -5,115 +5,148 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/reqctx"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
-// waitDone fails the test unless ctx is cancelled within a few seconds.
+// The stream timer's tests run in synctest bubbles: the timer and upstream.MonoNow read the bubble's
+// fake clock, so a timeout fires at exactly its deadline, and a test asserts that instant.
+
+// waitDone fails the test unless ctx is cancelled once every other goroutine of the bubble
+// waits, with no time passing: for a cancellation that follows from the caller's own act.
 func waitDone(t *testing.T, ctx context.Context) {
 	t.Helper()
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
+	synctest.Wait()
+	if ctx.Err() == nil {
 		t.Fatal("context not cancelled")
 	}
 }
 
+// waitCancelled waits for st's cancellation, which a timer brings, and returns how long
+// after start it came. The fake clock jumps to the next timer while the bubble waits; with
+// no timer left, the bubble deadlocks and the test fails.
+func waitCancelled(st *streamTimer, start time.Time) time.Duration {
+	<-st.Done()
+	return time.Since(start)
+}
+
 func TestStreamTimerTimeout(t *testing.T) {
-	st := newStreamTimer(context.Background(), 50*time.Millisecond, time.Minute)
-	defer st.stop()
-	waitDone(t, st)
-	if st.Err() != context.Canceled || st.Cause() != errUpstreamTimeout || reqctx.Cause(st) != errUpstreamTimeout {
-		t.Fatalf("err %v, cause %v", st.Err(), st.Cause())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		st := newStreamTimer(context.Background(), 50*time.Millisecond, time.Minute)
+		defer st.stop()
+		if at := waitCancelled(st, start); at != 50*time.Millisecond {
+			t.Fatalf("cancelled after %v, want the 50ms timeout", at)
+		}
+		if st.Err() != context.Canceled || st.Cause() != errUpstreamTimeout || reqctx.Cause(st) != errUpstreamTimeout {
+			t.Fatalf("err %v, cause %v", st.Err(), st.Cause())
+		}
+	})
 }
 
 func TestStreamTimerIdleTimeoutWaitsForActivity(t *testing.T) {
-	st := newStreamTimer(context.Background(), 0, 500*time.Millisecond)
-	defer st.stop()
-	start := time.Now()
-	// Activity every 20ms for 800ms keeps the stream alive past its idle timeout (with
-	// room for a loaded machine to miss a few beats).
-	for time.Since(start) < 800*time.Millisecond {
-		if st.Err() != nil {
-			t.Fatalf("cancelled after %s despite activity", time.Since(start))
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		st := newStreamTimer(context.Background(), 0, 500*time.Millisecond)
+		defer st.stop()
+		// Activity every 20ms for 800ms keeps the stream alive past its idle timeout.
+		for time.Since(start) < 800*time.Millisecond {
+			if st.Err() != nil {
+				t.Fatalf("cancelled after %s despite activity", time.Since(start))
+			}
+			st.last.Store(upstream.MonoNow())
+			time.Sleep(20 * time.Millisecond)
 		}
-		st.last.Store(monoNow())
-		time.Sleep(20 * time.Millisecond)
-	}
-	waitDone(t, st)
-	if st.Cause() != errIdleTimeout {
-		t.Fatalf("cause %v", st.Cause())
-	}
+		last := time.Now().Add(-20 * time.Millisecond)
+		if at := waitCancelled(st, last); at != 500*time.Millisecond {
+			t.Fatalf("cancelled %v after the last activity, want the 500ms idle timeout", at)
+		}
+		if st.Cause() != errIdleTimeout {
+			t.Fatalf("cause %v", st.Cause())
+		}
+	})
 }
 
 func TestStreamTimerFollowsParent(t *testing.T) {
-	parent, cancel := context.WithCancelCause(context.Background())
-	st := newStreamTimer(parent, time.Minute, time.Minute)
-	defer st.stop()
-	if st.Err() != nil || st.Cause() != nil {
-		t.Fatalf("err %v, cause %v before cancellation", st.Err(), st.Cause())
-	}
-	gone := errors.New("client gone")
-	cancel(gone)
-	waitDone(t, st)
-	if st.Err() != context.Canceled || st.Cause() != gone {
-		t.Fatalf("err %v, cause %v", st.Err(), st.Cause())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		parent, cancel := context.WithCancelCause(context.Background())
+		st := newStreamTimer(parent, time.Minute, time.Minute)
+		defer st.stop()
+		if st.Err() != nil || st.Cause() != nil {
+			t.Fatalf("err %v, cause %v before cancellation", st.Err(), st.Cause())
+		}
+		gone := errors.New("client gone")
+		cancel(gone)
+		waitDone(t, st)
+		if st.Err() != context.Canceled || st.Cause() != gone {
+			t.Fatalf("err %v, cause %v", st.Err(), st.Cause())
+		}
+	})
 }
 
 func TestStreamTimerStop(t *testing.T) {
-	parent := context.WithValue(context.Background(), connKey{}, "v")
-	st := newStreamTimer(parent, time.Minute, 0)
-	if st.Value(connKey{}) != "v" {
-		t.Fatal("value of the parent not found")
-	}
-	st.stop()
-	waitDone(t, st)
-	if st.Cause() != context.Canceled {
-		t.Fatalf("cause %v after stop", st.Cause())
-	}
-	st.stop() // again: no effect
+	synctest.Test(t, func(t *testing.T) {
+		parent := context.WithValue(context.Background(), connKey{}, "v")
+		st := newStreamTimer(parent, time.Minute, 0)
+		if st.Value(connKey{}) != "v" {
+			t.Fatal("value of the parent not found")
+		}
+		st.stop()
+		waitDone(t, st)
+		if st.Cause() != context.Canceled {
+			t.Fatalf("cause %v after stop", st.Cause())
+		}
+		st.stop() // again: no effect
+	})
 }
 
 // Contexts derived from a streamTimer (as http.Transport derives them) and AfterFunc on it
 // follow its cancellation.
 func TestStreamTimerDerivedContexts(t *testing.T) {
-	st := newStreamTimer(context.Background(), 100*time.Millisecond, 0)
-	defer st.stop()
-	child, cancelChild := context.WithCancel(st)
-	defer cancelChild()
-	ran := make(chan struct{})
-	context.AfterFunc(st, func() { close(ran) })
-	var stoppedRan atomic.Bool
-	stop := context.AfterFunc(st, func() { stoppedRan.Store(true) })
-	if !stop() {
-		t.Fatal("stop before the cancellation reported false")
-	}
-	waitDone(t, child)
-	if context.Cause(child) != context.Canceled {
-		t.Fatalf("child cause %v", context.Cause(child))
-	}
-	select {
-	case <-ran:
-	case <-time.After(5 * time.Second):
-		t.Fatal("AfterFunc did not run")
-	}
-	if stop() {
-		t.Fatal("stop after the cancellation reported true")
-	}
-	// Registered after the cancellation: runs at once.
-	late := make(chan struct{})
-	context.AfterFunc(st, func() { close(late) })
-	select {
-	case <-late:
-	case <-time.After(5 * time.Second):
-		t.Fatal("AfterFunc after the cancellation did not run")
-	}
-	if stoppedRan.Load() {
-		t.Fatal("a stopped AfterFunc ran")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		st := newStreamTimer(context.Background(), 100*time.Millisecond, 0)
+		defer st.stop()
+		child, cancelChild := context.WithCancel(st)
+		defer cancelChild()
+		ran := make(chan struct{})
+		context.AfterFunc(st, func() { close(ran) })
+		var stoppedRan atomic.Bool
+		stop := context.AfterFunc(st, func() { stoppedRan.Store(true) })
+		if !stop() {
+			t.Fatal("stop before the cancellation reported false")
+		}
+		if at := waitCancelled(st, start); at != 100*time.Millisecond {
+			t.Fatalf("cancelled after %v, want the 100ms timeout", at)
+		}
+		waitDone(t, child)
+		if context.Cause(child) != context.Canceled {
+			t.Fatalf("child cause %v", context.Cause(child))
+		}
+		select {
+		case <-ran:
+		default:
+			t.Fatal("AfterFunc did not run")
+		}
+		if stop() {
+			t.Fatal("stop after the cancellation reported true")
+		}
+		// Registered after the cancellation: runs at once.
+		late := make(chan struct{})
+		context.AfterFunc(st, func() { close(late) })
+		synctest.Wait()
+		select {
+		case <-late:
+		default:
+			t.Fatal("AfterFunc after the cancellation did not run")
+		}
+		if stoppedRan.Load() {
+			t.Fatal("a stopped AfterFunc ran")
+		}
+	})
 }
 
 type closeCounter struct{ n atomic.Int32 }
@@ -121,34 +154,37 @@ type closeCounter struct{ n atomic.Int32 }
 func (c *closeCounter) Close() error { c.n.Add(1); return nil }
 
 func TestStreamTimerWatch(t *testing.T) {
-	st := newStreamTimer(context.Background(), 100*time.Millisecond, 0)
-	defer st.stop()
-	var a, b, c closeCounter
-	if !st.Watch(&a) {
-		t.Fatal("watch refused")
-	}
-	if !st.Unwatch(&a) {
-		t.Fatal("unwatch before the cancellation reported false")
-	}
-	if !st.Watch(&b) {
-		t.Fatal("watch after unwatch refused")
-	}
-	if st.Watch(&c) {
-		t.Fatal("a second connection watched at once")
-	}
-	waitDone(t, st)
-	// Done closes before the watched closer does (reqctx.Context.Cancel), so the close
-	// is waited for.
-	for deadline := time.Now().Add(5 * time.Second); b.n.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	if a.n.Load() != 0 || b.n.Load() != 1 {
-		t.Fatalf("closed: unwatched %d times, watched %d times", a.n.Load(), b.n.Load())
-	}
-	if st.Unwatch(&b) {
-		t.Fatal("unwatch after the cancellation reported true")
-	}
-	if !st.Watch(&c) || c.n.Load() != 1 {
-		t.Fatal("watch after the cancellation did not close at once")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		st := newStreamTimer(context.Background(), 100*time.Millisecond, 0)
+		defer st.stop()
+		var a, b, c closeCounter
+		if !st.Watch(&a) {
+			t.Fatal("watch refused")
+		}
+		if !st.Unwatch(&a) {
+			t.Fatal("unwatch before the cancellation reported false")
+		}
+		if !st.Watch(&b) {
+			t.Fatal("watch after unwatch refused")
+		}
+		if st.Watch(&c) {
+			t.Fatal("a second connection watched at once")
+		}
+		if at := waitCancelled(st, start); at != 100*time.Millisecond {
+			t.Fatalf("cancelled after %v, want the 100ms timeout", at)
+		}
+		// Done closes before the watched closer does (reqctx.Context.Cancel), so the close
+		// is waited for.
+		synctest.Wait()
+		if a.n.Load() != 0 || b.n.Load() != 1 {
+			t.Fatalf("closed: unwatched %d times, watched %d times", a.n.Load(), b.n.Load())
+		}
+		if st.Unwatch(&b) {
+			t.Fatal("unwatch after the cancellation reported true")
+		}
+		if !st.Watch(&c) || c.n.Load() != 1 {
+			t.Fatal("watch after the cancellation did not close at once")
+		}
+	})
 }

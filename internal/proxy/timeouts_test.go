@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
 func TestUpstreamTimeoutIs504(t *testing.T) {
@@ -17,7 +20,7 @@ func TestUpstreamTimeoutIs504(t *testing.T) {
 	a.delay.Store(int64(3 * time.Second))
 	r := prefixRoute("slow", "/", "app")
 	r.Timeout = 200 * time.Millisecond
-	srv := startServer(t, testSpec([]Route{r}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{r}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	code, body := get(t, newClient(), srv.url("public", "/"))
 	if code != http.StatusGatewayTimeout || !strings.Contains(body, "did not answer within 200ms") {
 		t.Fatalf("%d %q", code, body)
@@ -30,7 +33,7 @@ func TestStreamIdleTimeoutIs408(t *testing.T) {
 	r := prefixRoute("idle", "/", "app")
 	r.Timeout = 0
 	r.IdleTimeout = 200 * time.Millisecond
-	srv := startServer(t, testSpec([]Route{r}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{r}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	code, body := get(t, newClient(), srv.url("public", "/"))
 	if code != http.StatusRequestTimeout || !strings.Contains(body, "stream idle for 200ms") {
 		t.Fatalf("%d %q", code, body)
@@ -51,7 +54,7 @@ func rawConn(t *testing.T, addr string) net.Conn {
 
 func TestKeepAliveIdleTimeoutClosesConnection(t *testing.T) {
 	a := startBackend(t, "a")
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
 	spec.IdleTimeout = 300 * time.Millisecond
 	srv := startServer(t, spec)
 	c := rawConn(t, srv.Addr("public"))
@@ -73,7 +76,7 @@ func TestKeepAliveIdleTimeoutClosesConnection(t *testing.T) {
 
 func TestHeaderReadTimeoutClosesConnection(t *testing.T) {
 	a := startBackend(t, "a")
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+	spec := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
 	spec.ReadHeaderTimeout = 300 * time.Millisecond
 	srv := startServer(t, spec)
 	c := rawConn(t, srv.Addr("public"))
@@ -96,7 +99,7 @@ func TestWriteTimeoutBoundsTheWholeRequest(t *testing.T) {
 	a.delay.Store(int64(3 * time.Second))
 	r := prefixRoute("app", "/", "app")
 	r.Timeout = 0
-	spec := testSpec([]Route{r}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+	spec := testSpec([]spec.Route{r}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
 	spec.WriteTimeout = 300 * time.Millisecond
 	srv := startServer(t, spec)
 	resp, err := newClient().Get(srv.url("public", "/"))
@@ -110,7 +113,7 @@ func TestWriteTimeoutBoundsTheWholeRequest(t *testing.T) {
 func TestRetryOnAnotherEndpointAfterConnectFailure(t *testing.T) {
 	a := startBackend(t, "a")
 	dead := freeAddr(t)
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{dead, a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{dead, a.addr}}}))
 	c := newClient()
 	for i := range 6 {
 		if code, body := get(t, c, srv.url("public", "/")); code != 200 {
@@ -156,7 +159,7 @@ func TestUpstreamResetIs502(t *testing.T) {
 			c.Close()
 		}
 	}()
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	code, body := get(t, newClient(), srv.url("public", "/"))
 	if code != http.StatusBadGateway {
 		t.Fatalf("%d %q", code, body)
@@ -188,7 +191,7 @@ func expectResponses(t *testing.T, c net.Conn, statuses ...int) {
 // server refuses itself get its answer (400 or 501).
 func TestRequestSmuggling(t *testing.T) {
 	a := startBackend(t, "a")
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	// smuggled follows each request on the same connection: if the connection went on
 	// after the refused request, the upstream would see /smuggled.
 	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -291,7 +294,7 @@ func TestClientGoneEndsUpstreamExchange(t *testing.T) {
 	a := startBackend(t, "a")
 	a.delay.Store(int64(time.Minute))
 	var logs syncBuffer
-	srv := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}),
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}),
 		func(o *Options) { o.AccessLog = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	c := rawConn(t, srv.Addr("public"))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // certReloadInterval is how often, at most, a listener looks at its certificate files.
@@ -113,35 +116,22 @@ func (r *certReloader) state() (time.Time, error) {
 	return exp, r.lastErr
 }
 
-// tls12CipherSuites are the TLS 1.2 cipher suites Gangway offers and accepts, on listeners
-// and to upstreams: ECDHE with an AEAD only. Go's defaults add ECDHE with AES-CBC and
-// HMAC-SHA1, open to padding-oracle timing (Lucky Thirteen); every client of this decade
-// speaks one of these. TLS 1.3's suites are all AEAD and not configurable.
-var tls12CipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
-
 // serverTLSConfig builds a listener's TLS configuration: TLS 1.2 at least with AEAD suites
 // only, certificates from the reloader, and the client certificate policy.
-func serverTLSConfig(spec *ServerTLS, certs *certReloader) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites, GetCertificate: certs.GetCertificate}
-	if spec.ClientAuth != NoClientCert {
-		pem, err := os.ReadFile(spec.ClientCAFile)
+func serverTLSConfig(sp *spec.ServerTLS, certs *certReloader) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: upstream.TLS12CipherSuites, GetCertificate: certs.GetCertificate}
+	if sp.ClientAuth != spec.NoClientCert {
+		pem, err := os.ReadFile(sp.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("client CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s: no PEM certificate found", spec.ClientCAFile)
+			return nil, fmt.Errorf("client CA %s: no PEM certificate found", sp.ClientCAFile)
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		if spec.ClientAuth == RequireClientCert {
+		if sp.ClientAuth == spec.RequireClientCert {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	}

@@ -12,22 +12,24 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/health"
+	"github.com/gangway-ecs/gangway/internal/spec"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // tlsSpec is testSpec with TLS on the public listener; it returns the CA that issued the
 // listener's certificate and the files.
-func tlsSpec(t *testing.T, backendAddr string, auth ClientAuth, clientCA *testCA) (*Spec, *testCA, string, string) {
+func tlsSpec(t *testing.T, backendAddr string, auth spec.ClientAuth, clientCA *testCA) (*spec.Spec, *testCA, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ca := newCA(t, "server-ca")
 	c, k := ca.Issue(t, "proxy.test", 100, time.Hour)
 	certFile, keyFile := writeFile(t, dir, "tls.crt", c), writeFile(t, dir, "tls.key", k)
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{backendAddr}}})
-	spec.Listeners[0].TLS = &ServerTLS{CertFile: certFile, KeyFile: keyFile, ClientAuth: auth}
+	sp := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{backendAddr}}})
+	sp.Listeners[0].TLS = &spec.ServerTLS{CertFile: certFile, KeyFile: keyFile, ClientAuth: auth}
 	if clientCA != nil {
-		spec.Listeners[0].TLS.ClientCAFile = writeFile(t, dir, "client-ca.pem", clientCA.PEM)
+		sp.Listeners[0].TLS.ClientCAFile = writeFile(t, dir, "client-ca.pem", clientCA.PEM)
 	}
-	return spec, ca, certFile, keyFile
+	return sp, ca, certFile, keyFile
 }
 
 // tlsClient trusts ca and, when given a certificate, always sends it (even when the server
@@ -42,7 +44,7 @@ func tlsClient(ca *testCA, certs ...tls.Certificate) *http.Client {
 
 func TestTLSHTTP2Downstream(t *testing.T) {
 	a := startBackend(t, "a")
-	spec, ca, _, _ := tlsSpec(t, a.addr, NoClientCert, nil)
+	spec, ca, _, _ := tlsSpec(t, a.addr, spec.NoClientCert, nil)
 	srv := startServer(t, spec)
 	url := "https://" + srv.Addr("public") + "/x"
 
@@ -85,9 +87,9 @@ func TestTLSHTTP2Downstream(t *testing.T) {
 
 func TestH2CDownstream(t *testing.T) {
 	a := startBackend(t, "a")
-	spec := testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}})
-	spec.Listeners[0].H2C = true
-	srv := startServer(t, spec)
+	sp := testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}})
+	sp.Listeners[0].H2C = true
+	srv := startServer(t, sp)
 
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
@@ -102,7 +104,7 @@ func TestH2CDownstream(t *testing.T) {
 	}
 
 	// Without h2c, the HTTP/2 preface gets 505.
-	plain := startServer(t, testSpec([]Route{prefixRoute("app", "/", "app")}, []Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
+	plain := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{a.addr}}}))
 	c := rawConn(t, plain.Addr("public"))
 	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 	if line, _ := bufio.NewReader(c).ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 505") {
@@ -132,7 +134,7 @@ func TestMTLS(t *testing.T) {
 	stranger := newCA(t, "other-ca").TLSCert(t, "intruder")
 
 	t.Run("require", func(t *testing.T) {
-		spec, ca, _, _ := tlsSpec(t, a.addr, RequireClientCert, clientCA)
+		spec, ca, _, _ := tlsSpec(t, a.addr, spec.RequireClientCert, clientCA)
 		srv := startServer(t, spec)
 		url := "https://" + srv.Addr("public") + "/"
 		if code, _ := get(t, tlsClient(ca, good), url); code != 200 {
@@ -147,7 +149,7 @@ func TestMTLS(t *testing.T) {
 		}
 	})
 	t.Run("verify_if_given", func(t *testing.T) {
-		spec, ca, _, _ := tlsSpec(t, a.addr, VerifyClientCertIfGiven, clientCA)
+		spec, ca, _, _ := tlsSpec(t, a.addr, spec.VerifyClientCertIfGiven, clientCA)
 		srv := startServer(t, spec)
 		url := "https://" + srv.Addr("public") + "/"
 		if code, _ := get(t, tlsClient(ca), url); code != 200 {
@@ -165,7 +167,7 @@ func TestMTLS(t *testing.T) {
 
 func TestCertificateReload(t *testing.T) {
 	a := startBackend(t, "a")
-	spec, ca, certFile, keyFile := tlsSpec(t, a.addr, NoClientCert, nil)
+	spec, ca, certFile, keyFile := tlsSpec(t, a.addr, spec.NoClientCert, nil)
 	srv := startServer(t, spec)
 	addr := srv.Addr("public")
 	serial := func() int64 {
@@ -230,15 +232,15 @@ func TestUpstreamTLSAndHTTP2(t *testing.T) {
 	go h2cUp.Serve(h2cLn)
 	t.Cleanup(func() { h2cUp.Close() })
 
-	upTLS := &UpstreamTLS{
+	upTLS := &spec.UpstreamTLS{
 		CAFile:     writeFile(t, dir, "ca.pem", ca.PEM),
 		ServerName: "upstream.internal",
 		CertFile:   writeFile(t, dir, "client.crt", cc),
 		KeyFile:    writeFile(t, dir, "client.key", ck),
 	}
 	spec := testSpec(
-		[]Route{prefixRoute("tls", "/tls", "tls"), prefixRoute("h2c", "/h2c", "h2c"), prefixRoute("tls1", "/h1tls", "tls1")},
-		[]Cluster{
+		[]spec.Route{prefixRoute("tls", "/tls", "tls"), prefixRoute("h2c", "/h2c", "h2c"), prefixRoute("tls1", "/h1tls", "tls1")},
+		[]spec.Cluster{
 			{Name: "tls", Endpoints: []string{tlsUp.Listener.Addr().String()}, HTTP2: true, TLS: upTLS},
 			{Name: "tls1", Endpoints: []string{tlsUp.Listener.Addr().String()}, TLS: upTLS},
 			{Name: "h2c", Endpoints: []string{h2cLn.Addr().String()}, HTTP2: true},
@@ -258,7 +260,7 @@ func TestUpstreamTLSAndHTTP2(t *testing.T) {
 // plain 400 that says so.
 func TestTLSFraming(t *testing.T) {
 	a := startBackend(t, "a")
-	spec, ca, _, _ := tlsSpec(t, a.addr, NoClientCert, nil)
+	spec, ca, _, _ := tlsSpec(t, a.addr, spec.NoClientCert, nil)
 	srv := startServer(t, spec)
 
 	c, err := tls.Dial("tcp", srv.Addr("public"), &tls.Config{RootCAs: ca.Pool(), NextProtos: []string{"http/1.1"}})
@@ -292,7 +294,7 @@ func TestTLSFraming(t *testing.T) {
 // CBC suites (Lucky Thirteen's target) fails the handshake; one offering GCM succeeds.
 func TestTLS12CipherSuitesAreAEADOnly(t *testing.T) {
 	a := startBackend(t, "a")
-	spec, ca, _, _ := tlsSpec(t, a.addr, NoClientCert, nil)
+	spec, ca, _, _ := tlsSpec(t, a.addr, spec.NoClientCert, nil)
 	srv := startServer(t, spec)
 	dial := func(suites ...uint16) error {
 		c, err := tls.Dial("tcp", srv.Addr("public"), &tls.Config{RootCAs: ca.Pool(), ServerName: "proxy.test",
@@ -309,7 +311,7 @@ func TestTLS12CipherSuitesAreAEADOnly(t *testing.T) {
 	if err := dial(tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err != nil {
 		t.Fatalf("a TLS 1.2 handshake with GCM failed: %v", err)
 	}
-	for _, id := range tls12CipherSuites {
+	for _, id := range upstream.TLS12CipherSuites {
 		for _, cs := range tls.InsecureCipherSuites() {
 			if cs.ID == id {
 				t.Fatalf("%s is in the defaults", cs.Name)

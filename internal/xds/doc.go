@@ -1,15 +1,21 @@
-// Package xds is Gangway's control plane and the data plane's side of it.
+// Package xds is what both ends of Gangway's ADS connection share: the syntax of the
+// control-plane address list (ParseTargets), the TLS settings of either end and the message
+// size limit. The work is in three packages below it:
 //
-//   - Compile turns a validated configuration into Envoy xDS resources (Listener,
-//     RouteConfiguration, Cluster, ClusterLoadAssignment), named by a version that is a hash
-//     of their content: two control planes compiling the same configuration publish the same
+//   - resource: the Spec ⇄ Envoy resources translation in both directions. Compile turns a
+//     validated configuration into Listener, RouteConfiguration, Cluster and
+//     ClusterLoadAssignment resources named by a version that is a hash of their content (two
+//     control planes compiling the same configuration publish the same version); ToSpec
+//     turns resources back into a spec.Spec, refusing with a field path whatever the data
+//     plane cannot run (the field allow-lists); EnvoyBootstrap builds an Envoy's bootstrap.
+//   - server: the ADS server (the control plane), its shared snapshot cache and codec, and
+//     the "xds.server" health check that tracks which nodes acknowledged or rejected each
 //     version.
-//   - Server publishes those resources over ADS (go-control-plane's snapshot cache) and tracks
-//     which nodes acknowledged or rejected each version, as the "xds.server" health check.
-//   - Client is the data plane's ADS client: it turns the resources it receives into a
-//     proxy.Spec (ToSpec), rejects what the data plane cannot run with a NACK that names the
-//     resource and field, applies each new version once, and reports the "xds.*" checks.
+//   - client: the data plane's ADS client and resolver: it applies each new version once,
+//     as a *spec.Spec, answers a NACK that names the resource and field for what it cannot
+//     run, and reports the "xds.*" checks.
 //
 // Every Gangway-specific setting without an Envoy equivalent travels in the resources'
-// metadata under filter_metadata["gangway"]; docs/xds.md lists them.
+// metadata under filter_metadata["gangway"]; docs/xds.md lists them. None of these packages
+// imports the data plane (internal/proxy): the client hands each Spec to an Apply function.
 package xds

@@ -77,3 +77,6 @@ func loadPool(file string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+// maxMessageSize bounds one xDS message, both ways.
+const MaxMessageSize = 64 << 20

@@ -16,6 +16,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -179,13 +181,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // Client returns an ECS client for the server that does not retry on its own (each retry
 // would replay the next recorded response; the code under test does its own backoff).
-func (s *Server) Client() *ecssdk.Client {
-	return ecssdk.New(ecssdk.Options{
+func (s *Server) Client() *ecssdk.Client { return ecssdk.New(s.options()) }
+
+// InProcessClient is Client with each call answered in the calling goroutine, without a
+// connection: for a test in a testing/synctest bubble, whose fake clock stands still while
+// a goroutine waits on a real socket. The Server itself is started outside the bubble.
+func (s *Server) InProcessClient() *ecssdk.Client {
+	o := s.options()
+	o.HTTPClient = handlerClient{http.HandlerFunc(s.serve)}
+	return ecssdk.New(o)
+}
+
+func (s *Server) options() ecssdk.Options {
+	return ecssdk.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(s.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
 		RetryMaxAttempts: 1,
-	})
+	}
+}
+
+// handlerClient answers requests with a handler, as the SDK's HTTP client would with a
+// server's answer.
+type handlerClient struct{ h http.Handler }
+
+func (c handlerClient) Do(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 // Env returns the environment variables that point the AWS SDK's default configuration at
@@ -198,4 +221,51 @@ func (s *Server) Env() map[string]string {
 		"AWS_REGION":            "us-east-1",
 		"AWS_MAX_ATTEMPTS":      "1",
 	}
+}
+
+// SetEnv points the AWS SDK's default configuration at s for the rest of t: the variables
+// of Env, region as AWS_REGION ("" for none), and no shared configuration or credentials
+// file.
+func (s *Server) SetEnv(t testing.TB, region string) {
+	t.Helper()
+	for k, v := range s.Env() {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	t.Setenv("AWS_REGION", region)
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+}
+
+// TaskMetadata serves the recorded task metadata document v4 (task
+// arn:aws:ecs:us-west-2:111122223333:task/default/..., cluster
+// arn:aws:ecs:us-west-2:111122223333:cluster/default) on 127.0.0.1 until t ends, and returns
+// the URL to set as ECS_CONTAINER_METADATA_URI_V4.
+func TaskMetadata(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	doc, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "testdata", "metadata-v4-task.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/task" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(doc)
+	}))
+	t.Cleanup(md.Close)
+	return md.URL
+}
+
+// RunningTask is a DescribeTasks task of the orders service in the metadata's cluster:
+// running, healthy, with ip as its private address.
+func RunningTask(id, ip string) string {
+	return fmt.Sprintf(`{"taskArn": "arn:aws:ecs:us-west-2:111122223333:task/default/%s",
+		"taskDefinitionArn": "arn:aws:ecs:us-west-2:111122223333:task-definition/orders:3",
+		"lastStatus": "RUNNING", "desiredStatus": "RUNNING", "healthStatus": "HEALTHY",
+		"attachments": [{"type": "ElasticNetworkInterface", "details": [{"name": "privateIPv4Address", "value": %q}]}]}`, id, ip)
 }

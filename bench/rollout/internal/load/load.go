@@ -76,6 +76,16 @@ type Options struct {
 	// on at once. 0: as fast as they can. Pacing leaves the machine some headroom, so
 	// that the timers of the load balancer and the proxies run on time.
 	Rate float64
+	// Dial opens the clients' connections; nil: a net.Dialer with a 5 s timeout. A test
+	// passes an in-memory network's, to run the clients on a synctest bubble's clock.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (o *Options) dial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if o.Dial != nil {
+		return o.Dial
+	}
+	return (&net.Dialer{Timeout: 5 * time.Second}).DialContext
 }
 
 // Generator is running load. Stop ends it.
@@ -130,7 +140,7 @@ func Start(ctx context.Context, o Options) *Generator {
 	}
 	for i := range o.H1Clients {
 		tr := &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			DialContext:         o.dial(),
 			MaxIdleConnsPerHost: 1,
 			DisableCompression:  true,
 			Protocols:           protocols(false),
@@ -140,7 +150,7 @@ func Start(ctx context.Context, o Options) *Generator {
 	}
 	for c := range o.H2Conns {
 		tr := &http.Transport{
-			DialContext:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			DialContext:        o.dial(),
 			DisableCompression: true,
 			Protocols:          protocols(true),
 		}
@@ -355,7 +365,7 @@ func (g *Generator) wsClient(id string, t *tally) {
 	u.Scheme = "ws"
 	u.Path = "/ws"
 	dialer := websocket.Dialer{
-		NetDialContext:   (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		NetDialContext:   g.opts.dial(),
 		HandshakeTimeout: g.opts.Timeout,
 	}
 	n := 0

@@ -41,16 +41,21 @@ func TestConfigParses(t *testing.T) {
 	}
 }
 
-// statusLog records the statuses a health check reports.
+// statusLog records the statuses a health check reports, and signals each.
 type statusLog struct {
-	mu   sync.Mutex
-	seen []HealthStatus
+	mu      sync.Mutex
+	seen    []HealthStatus
+	changed chan struct{} // a value is waiting once a status came since the last receive
 }
 
 func (l *statusLog) report(s HealthStatus) {
 	l.mu.Lock()
 	l.seen = append(l.seen, s)
 	l.mu.Unlock()
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (l *statusLog) get() []HealthStatus {
@@ -62,17 +67,21 @@ func (l *statusLog) get() []HealthStatus {
 func runCheck(t *testing.T, hc HealthCheck, until func([]HealthStatus) bool) []HealthStatus {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var l statusLog
+	l := statusLog{changed: make(chan struct{}, 1)}
 	done := make(chan struct{})
 	go func() { defer close(done); hc.Run(ctx, l.report) }()
-	deadline := time.Now().Add(20 * time.Second)
+	// The check runs real commands, so the wait is on the real clock: each report wakes
+	// it, and a timer bounds it.
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
 	for !until(l.get()) {
-		if time.Now().After(deadline) {
+		select {
+		case <-l.changed:
+		case <-deadline.C:
 			cancel()
 			<-done
 			t.Fatalf("statuses %v: condition not reached in 20s", l.get())
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	<-done

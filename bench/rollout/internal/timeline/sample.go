@@ -38,9 +38,9 @@ type Source struct {
 // Recorder samples a Source until Stop. The APIs are read with the caller's clients; a call
 // that fails leaves that part of the sample empty and is counted in Scenario.Result.
 type Recorder struct {
-	src    Source
-	cancel context.CancelFunc
-	done   chan struct{}
+	src  Source
+	stop chan struct{} // closed by Stop; a sample in progress finishes
+	done chan struct{}
 
 	mu       sync.Mutex // guards s and errors while the sampler runs
 	s        Scenario
@@ -50,13 +50,12 @@ type Recorder struct {
 	taskSeen map[string]int // task ARN → index in s.Tasks
 }
 
-// Record starts sampling src for the scenario name.
+// Record starts sampling src for the scenario name, until Stop (or ctx ends).
 func Record(ctx context.Context, name string, src Source) *Recorder {
 	if src.Every <= 0 {
 		src.Every = 250 * time.Millisecond
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	r := &Recorder{src: src, cancel: cancel, done: make(chan struct{}),
+	r := &Recorder{src: src, stop: make(chan struct{}), done: make(chan struct{}),
 		s: Scenario{Name: name, Start: time.Now()}, taskSeen: map[string]int{}}
 	go r.run(ctx)
 	return r
@@ -69,6 +68,8 @@ func (r *Recorder) run(ctx context.Context) {
 	for {
 		r.sample(ctx)
 		select {
+		case <-r.stop:
+			return
 		case <-ctx.Done():
 			return
 		case <-tick.C:
@@ -86,7 +87,7 @@ func (r *Recorder) Mark(name string) {
 // Stop ends the sampling, takes a last sample, and returns the scenario with result as its
 // one-line account (and the number of failed API reads, if any).
 func (r *Recorder) Stop(result string) Scenario {
-	r.cancel()
+	close(r.stop)
 	<-r.done
 	r.sample(context.Background())
 	r.mu.Lock()

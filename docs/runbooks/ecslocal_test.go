@@ -1,0 +1,549 @@
+package runbooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
+)
+
+// The live test runs the blocks of docs/getting-started.md and of the runbooks with bash
+// against bin/ecslocal: the service is created as getting-started.md's "Try it locally"
+// blocks create it, README.md's block for a service deployed by hand sets the variables, and
+// each runbook in scenarios runs after its drive script has put the service into the state
+// the runbook is for. A block must exit 0 (or the code of its "<!-- exit: N -->" mark) and
+// its output must hold each "<!-- expect: TEXT -->"; a block with a "# not exercised
+// locally:" line is not run, nor one marked "<!-- not run by the test: why -->", and both
+// are listed.
+
+// scenario is the state a runbook is for and how to get there.
+type scenario struct {
+	runbook string
+	state   string // what drive leaves the service in, for the list
+	drive   string // bash, run before the runbook's blocks with the same variables
+	after   string // bash, run after them: back to a steady service for the next scenario
+}
+
+// waitSteady waits (at most 3 minutes) until the service runs its desired count with one
+// deployment and no pending task.
+const waitSteady = `for attempt in $(seq 1 90); do
+  STEADY=$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
+    --query 'services[0].[runningCount,desiredCount,pendingCount,length(deployments)]' --output text)
+  case "$STEADY" in "2	2	0	1") break ;; esac
+  sleep 2
+done
+echo "steady: $STEADY"
+[ "$STEADY" = "2	2	0	1" ]
+`
+
+// scenarios are in the order they run: each starts from the state the one before left.
+// getting-started.md's blocks end with a revision rolled back by the circuit breaker, the
+// state of deployment-failed.md.
+var scenarios = []scenario{
+	{
+		runbook: "deployment-failed.md",
+		state:   "getting-started.md's bad revision (the proxy's upstream on a port nobody listens on) rolled back by the circuit breaker",
+	},
+	{
+		runbook: "health-checks-flapping.md",
+		state:   "the tasks of the bad revision replaced for failed container health checks, the service healthy again on the last good one (nothing flaps: ecslocal has no application that fails its check now and then yet)",
+	},
+	{
+		runbook: "tasks-fail-to-start.md",
+		state:   "a revision whose proxy image is not in ecslocal's image map: CannotPullContainerError, rolled back by the circuit breaker",
+		drive: `proxy rollout deploy -cluster "$CLUSTER" -service "$SERVICE" -taskdef "$LOCAL/taskdef.json" \
+  -image proxy=registry.invalid/no-such-image:1 -force -interval 2s -timeout 5m || [ $? -eq 5 ]
+`,
+	},
+	{
+		runbook: "service-below-desired.md",
+		state:   "one of the two tasks stopped by StopTask, its replacement not yet running",
+		drive: `aws ecs stop-task --cluster "$CLUSTER" --reason "runbook test: below desired" \
+  --task "$(aws ecs list-tasks --cluster "$CLUSTER" --service-name "$SERVICE" --query 'taskArns[0]' --output text)" \
+  --query 'task.desiredStatus' --output text
+`,
+		after: waitSteady,
+	},
+	{
+		runbook: "repaving-and-spot.md",
+		state:   "a task stopped as an interruption stops it (StopTask), then the forced new deployment of the runbook",
+		drive: `aws ecs stop-task --cluster "$CLUSTER" --reason "Your Spot Task was interrupted." \
+  --task "$(aws ecs list-tasks --cluster "$CLUSTER" --service-name "$SERVICE" --query 'taskArns[0]' --output text)" \
+  --query 'task.desiredStatus' --output text
+` + waitSteady,
+		after: `proxy rollout watch -cluster "$CLUSTER" -service "$SERVICE" -interval 2s -timeout 5m
+`,
+	},
+	{
+		runbook: "config-reload-rejected.md",
+		state:   "the configuration file as changed, with a misspelt field a reload rejects (the proxy on ecslocal reads its configuration from GANGWAY_CONFIG_YAML, which is never reloaded, and ecslocal mounts no volumes)",
+		drive: `CONFIG_FILE="$LOCAL/gangway.yaml"
+cat > "$CONFIG_FILE" <<'YAML'
+admin:
+  address: 127.0.0.1:28080
+listeners:
+  - name: public
+    address: ":8080"
+    readiness_path: /gangway/ready
+routes:
+  - name: app
+    match: {path_prefix: /}
+    cluster: app
+clusters:
+  - name: app
+    endpoints: ["127.0.0.1:80"]
+    health_check: {type: tcp, interval: 2s, timeout: 1s}
+YAML
+proxy validate -config "$CONFIG_FILE"
+sed -i 's/timeout: 1s/timout: 1s/' "$CONFIG_FILE"
+`,
+		after: `proxy rollout watch -cluster "$CLUSTER" -service "$SERVICE" -interval 2s -timeout 5m
+`,
+	},
+	{
+		runbook: "targets-stuck-draining.md",
+		state:   "the target group's deregistration delay raised to 120 s and the service scaled in to 1: one target draining",
+		drive: `aws elbv2 modify-target-group-attributes --target-group-arn "$BLUE_TG_ARN" \
+  --attributes Key=deregistration_delay.timeout_seconds,Value=120 --output text
+aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --desired-count 1 --query service.desiredCount
+for attempt in $(seq 1 60); do
+  DRAINING=$(aws elbv2 describe-target-health --target-group-arn "$BLUE_TG_ARN" \
+    --query "TargetHealthDescriptions[?TargetHealth.State=='draining'] | length(@)" --output text)
+  [ "$DRAINING" = 1 ] && break
+  sleep 1
+done
+[ "$DRAINING" = 1 ]
+`,
+	},
+}
+
+// notDriven says why each runbook that is not in scenarios is not: the test fails for a
+// runbook in neither.
+var notDriven = map[string]string{
+	"certificate-expiring.md": "needs HTTPS listeners and ACM certificates, which ecslocal refuses",
+	"cloudformation-stuck.md": "needs CloudFormation stacks in ecslocal",
+	"deployment-stuck.md":     "needs BLUE_GREEN lifecycle hooks in ecslocal for its pause (step 2), and a stuck state held past its watch's 2 minute timeout",
+	"listener-weights.md":     "needs BLUE_GREEN in ecslocal: the deployment's production and test listener rules",
+	"rollback-failed.md":      "needs BLUE_GREEN in ecslocal for its listener rule, and a service whose rollback failed",
+}
+
+// substitutions are the changes the test makes to getting-started.md's blocks, so that its
+// ecslocal meets no other on this machine: its own address, listener port, name, subnet and
+// directories. Each must apply to some block, or the text and the test have drifted apart.
+type substitution struct{ old, new string }
+
+func TestRunbooksOnECSLocal(t *testing.T) {
+	if os.Getenv("GANGWAY_RUNBOOKS_ECSLOCAL") == "" {
+		// Like the rehearsal: `go test ./...` leaves it to its make target, which builds
+		// bin/ecslocal, bin/proxy and the image first and runs it once, alone; there
+		// GANGWAY_ECSLOCAL_REQUIRE makes a missing package or root a failure.
+		t.Skip("GANGWAY_RUNBOOKS_ECSLOCAL is not set: the runbooks run on ecslocal in make test-runbooks (part of make test), with the binaries and image make builds")
+	}
+	ecslocaltest.RequireRoot(t, "runc", "ip", "haproxy", "aws", "jq", "curl")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"bin/ecslocal", "bin/proxy", "bin/healthcheck", "bin/image/oci/index.json"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Fatalf("%v: make test-runbooks builds it (make ecslocal build image)", err)
+		}
+	}
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	addr := fmt.Sprintf("127.0.0.1:%d", ecslocaltest.FreePort(t))
+	subs := []substitution{
+		{"sudo ", ""},
+		{"127.0.0.1:4580", addr},
+		{"bin/ecslocal ", fmt.Sprintf("bin/ecslocal -name rb%02x%02x -subnet 198.19.%d.0/24 -state-dir %s ", b[0], b[1], 150+b[0]%50, t.TempDir())},
+		{"LB_PORT=8000", fmt.Sprintf("LB_PORT=%d", ecslocaltest.FreePort(t))},
+		{"LOCAL=bin/local", "LOCAL=" + t.TempDir()},
+	}
+	used := map[string]bool{}
+
+	sh := newShell(t, root)
+	var skipped []string
+	driven := map[string]bool{"README.md": true}
+	defer func() {
+		fmt.Printf("blocks not run on ecslocal (%d):\n", len(skipped))
+		for _, s := range skipped {
+			fmt.Println("  " + s)
+		}
+		var names []string
+		for _, f := range runbookFiles(t) {
+			if !driven[f] {
+				names = append(names, f)
+			}
+		}
+		fmt.Printf("runbooks not driven into their state on ecslocal (%d):\n", len(names))
+		for _, f := range names {
+			fmt.Printf("  %s: %s\n", f, notDriven[f])
+		}
+		fmt.Printf("blocks run on ecslocal: %d\n", sh.ran)
+	}()
+	run := func(b block, label string) {
+		t.Helper()
+		if reasons := marked(b); len(reasons) > 0 {
+			skipped = append(skipped, fmt.Sprintf("%s: %s", b, strings.Join(reasons, "; ")))
+			return
+		}
+		if why := b.marked("not run by the test"); len(why) > 0 {
+			skipped = append(skipped, fmt.Sprintf("%s: not run by the test: %s", b, strings.Join(why, "; ")))
+			return
+		}
+		if b.file == "getting-started.md" {
+			for _, s := range subs {
+				if strings.Contains(b.text, s.old) {
+					b.text = strings.ReplaceAll(b.text, s.old, s.new)
+					used[s.old] = true
+				}
+			}
+		}
+		if ready := b.marked("background"); len(ready) > 0 {
+			sh.background(b, ready[0])
+			return
+		}
+		sh.check(b, label)
+	}
+
+	// getting-started.md, in order: the service created, a good revision deployed, a bad one
+	// rolled back, proxy rollout init on the live service.
+	gs := filepath.Join(root, "docs", "getting-started.md")
+	for _, b := range readBlocks(t, gs) {
+		b.file = "getting-started.md"
+		run(b, "getting-started")
+		if t.Failed() {
+			t.Fatalf("getting-started.md stopped at %s", b)
+		}
+	}
+	for _, s := range subs {
+		if !used[s.old] {
+			t.Errorf("getting-started.md: no block has %q, which the test changes to %q: update the test's substitutions", s.old, s.new)
+		}
+	}
+
+	// The runbooks run in a new terminal, as the one on call opens it: it has the endpoint,
+	// the credentials, proxy on PATH and the names of the cluster and the service (and LOCAL,
+	// which only the drive scripts use), nothing else; README.md's block sets the rest.
+	carried := "declare -p AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY PATH CLUSTER SERVICE LOCAL\n"
+	ran := sh.ran
+	_, state, problems := sh.run(block{file: "getting-started.md (state)", text: carried})
+	if len(problems) > 0 {
+		t.Fatalf("the variables getting-started.md set: %s\n%s", strings.Join(problems, "; "), state)
+	}
+	sh = newShell(t, root)
+	sh.ran = ran
+	if err := os.WriteFile(sh.state, state, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// README.md: the variables from the service (the stack's block is marked), then the
+	// shared blocks that read the current deployment.
+	for _, b := range readBlocks(t, "README.md") {
+		run(b, "README")
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	for _, sc := range scenarios {
+		driven[sc.runbook] = true
+		t.Logf("%s: %s", sc.runbook, sc.state)
+		if sc.drive != "" {
+			sh.check(block{file: sc.runbook + " (drive)", text: sc.drive}, sc.runbook)
+		}
+		for _, b := range readBlocks(t, sc.runbook) {
+			run(b, sc.runbook)
+		}
+		if sc.after != "" {
+			sh.check(block{file: sc.runbook + " (after)", text: sc.after}, sc.runbook)
+		}
+		if t.Failed() {
+			t.Fatalf("%s failed: the scenarios after it start from its state", sc.runbook)
+		}
+	}
+}
+
+// shell runs blocks one after the other, each in its own bash with errexit, nounset and
+// pipefail, as a reader pastes them into one terminal: the variables and functions a block
+// leaves are declared again before the next one.
+type shell struct {
+	t     *testing.T
+	dir   string // every block runs here, the repository's root
+	state string // the file with the variables and functions so far
+	ran   int
+}
+
+func newShell(t *testing.T, dir string) *shell {
+	state := filepath.Join(t.TempDir(), "state.sh")
+	if err := os.WriteFile(state, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &shell{t: t, dir: dir, state: state}
+}
+
+// saveState declares every variable and function but bash's own, so that sourcing the file
+// sets them again; readonly and special variables are left out.
+const saveState = `__save_state() {
+  local v
+  for v in $(compgen -v); do
+    case "$v" in
+      BASH*|SHELLOPTS|EUID|PPID|UID|GROUPS|FUNCNAME|PIPESTATUS|RANDOM|SRANDOM|SECONDS|LINENO|EPOCH*|HISTCMD|DIRSTACK|COMP_*|OPTARG|OPTIND|OPTERR|SHLVL|PWD|OLDPWD|IFS|PS1|PS2|PS4|_|__*|v) continue ;;
+    esac
+    declare -p "$v" 2>/dev/null || true
+  done
+  declare -f | sed '/^__save_state ()/,/^}/d'
+}
+`
+
+// script is the bash that runs text after the state so far, and saves the state it leaves in
+// next whatever its exit.
+func (sh *shell) script(text, next string) string {
+	return fmt.Sprintf(`source %q
+%s
+trap '__rc=$?; __save_state > %q; exit $__rc' EXIT
+set -eu -o pipefail
+%s`, sh.state, saveState, next, text)
+}
+
+// check runs b and reports its problems; it keeps the state b leaves.
+func (sh *shell) check(b block, label string) {
+	t := sh.t
+	t.Helper()
+	begin := time.Now()
+	code, out, problems := sh.run(b)
+	t.Logf("%s: %s: exit %d in %s", label, b, code, time.Since(begin).Round(100*time.Millisecond))
+	for _, p := range problems {
+		t.Errorf("%s: %s", b, p)
+	}
+	if len(problems) > 0 {
+		t.Logf("%s: the block:\n%s\nits output (last 40 lines):\n%s", b, b.text, tail(out, 40))
+	}
+}
+
+// run runs b and returns its exit code, its output, and how they differ from its marks: an
+// exit code other than its "exit" mark's (0 without one), an "expect" mark's text missing
+// from the output. Whatever the exit, the variables and functions b leaves are the state of
+// the next block.
+func (sh *shell) run(b block) (code int, out []byte, problems []string) {
+	want := 0
+	if codes := b.marked("exit"); len(codes) > 0 {
+		n, err := strconv.Atoi(codes[0])
+		if err != nil {
+			return 0, nil, []string{fmt.Sprintf("<!-- exit: %s -->: %v", codes[0], err)}
+		}
+		want = n
+	}
+	next := sh.state + ".next"
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", sh.script(b.text, next))
+	cmd.Dir = sh.dir
+	cmd.Env = blockEnv()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		return 0, out, []string{err.Error()}
+	}
+	sh.ran++
+	if code != want {
+		problems = append(problems, fmt.Sprintf("exit %d, want %d", code, want))
+	}
+	for _, e := range b.marked("expect") {
+		if !bytes.Contains(out, []byte(e)) {
+			problems = append(problems, fmt.Sprintf("the output does not show %q", e))
+		}
+	}
+	if err := os.Rename(next, sh.state); err != nil {
+		problems = append(problems, fmt.Sprintf("the shell's state: %v", err))
+	}
+	return code, out, problems
+}
+
+// blockEnv is the environment blocks start with: this process's without its AWS_
+// variables (the blocks set the endpoint, the credentials and the region they need), and
+// with no AWS configuration files, pager or instance metadata.
+func blockEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
+}
+
+// background starts b, which serves until it is stopped (ecslocal), waits until its output
+// shows ready, and stops it with SIGTERM when the test ends.
+func (sh *shell) background(b block, ready string) {
+	t := sh.t
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "background.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", fmt.Sprintf("source %q\nset -eu -o pipefail\nexec %s", sh.state, strings.TrimSpace(b.text)))
+	cmd.Dir = sh.dir
+	cmd.Env = blockEnv()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(90 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("%s: did not stop within 90 s of SIGTERM", b)
+		}
+		logFile.Close()
+		if t.Failed() {
+			if out, err := os.ReadFile(logPath); err == nil {
+				t.Logf("%s: its output (last 60 lines):\n%s", b, tail(out, 60))
+			}
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := os.ReadFile(logPath)
+		if bytes.Contains(out, []byte(ready)) {
+			sh.ran++
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s: exited before it showed %q: %v\n%s", b, ready, err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: does not show %q after 30 s:\n%s", b, ready, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestShellCarriesStateAndChecksMarks runs the live test's shell on blocks with known
+// answers, without ecslocal: what one block sets, the next one has (plain, exported,
+// multi-line, functions); a block's exit code and output are held against its marks.
+func TestShellCarriesStateAndChecksMarks(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not on PATH: cannot run blocks")
+	}
+	sh := newShell(t, t.TempDir())
+	blk := func(text string, marks ...mark) block { return block{file: "t.md", line: 1, text: text, marks: marks} }
+	steps := []struct {
+		b        block
+		code     int
+		out      string
+		problems []string
+	}{
+		{b: blk("A=one; export B=two\nC='line 1\nline 2'\nf() { echo \"f says $1\"; }\n"), code: 0},
+		{b: blk("echo \"$A $B\"; printf '%s\\n' \"$C\"; f hi; env | grep -c '^B=two$'\n",
+			mark{"expect", "one two"}, mark{"expect", "line 1\nline 2"}, mark{"expect", "f says hi"}, mark{"expect", "\n1\n"}),
+			code: 0, out: "one two\nline 1\nline 2\nf says hi\n1\n"},
+		// errexit: the block stops at the first failing command, and its code is the block's.
+		{b: blk("D=set-before; false; echo not reached\n"), code: 1, problems: []string{"exit 1, want 0"}},
+		{b: blk("echo \"$D\"; exit 5\n", mark{"exit", "5"}, mark{"expect", "set-before"}), code: 5, out: "set-before\n"},
+		{b: blk("echo other\n", mark{"expect", "missing"}), code: 0, out: "other\n",
+			problems: []string{`the output does not show "missing"`}},
+		// nounset: a variable no block set is an error.
+		{b: blk("echo \"$NEVER_SET\"\n"), code: 1, problems: []string{"exit 1, want 0"}},
+	}
+	for i, s := range steps {
+		code, out, problems := sh.run(s.b)
+		if code != s.code || s.out != "" && string(out) != s.out || !slices.Equal(problems, s.problems) {
+			t.Errorf("step %d: exit %d, output %q, problems %q; want %d, %q, %q", i, code, out, problems, s.code, s.out, s.problems)
+		}
+	}
+}
+
+// TestReadBlocksMarks checks which comment lines are a block's marks: those directly below
+// its closing fence, indented or not, until the first other line.
+func TestReadBlocksMarks(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "r.md")
+	text := "```sh\necho a\n```\n<!-- expect: a -->\n<!-- exit: 0 -->\ntext\n<!-- expect: not a mark -->\n" +
+		"- item\n  ```sh\n  echo b\n  ```\n  <!-- expect: b -->\n\n<!-- expect: after a blank line -->\n"
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := readBlocks(t, file)
+	want := [][]mark{{{"expect", "a"}, {"exit", "0"}}, {{"expect", "b"}}}
+	if len(got) != len(want) {
+		t.Fatalf("%d blocks, want %d", len(got), len(want))
+	}
+	for i, b := range got {
+		if !slices.Equal(b.marks, want[i]) {
+			t.Errorf("block %d: marks %q, want %q", i, b.marks, want[i])
+		}
+	}
+}
+
+// knownMarks are the marks the test on ecslocal reads; any other key is a typo that would
+// leave a block unchecked, or run one that must not run.
+var knownMarks = []string{"expect", "exit", "background", "not run by the test"}
+
+// TestMarksKnown checks every mark of the runbooks and of getting-started.md: its key is one
+// the test reads, an exit code is a number, and an expect has text.
+func TestMarksKnown(t *testing.T) {
+	files := append(runbookFiles(t), filepath.Join("..", "getting-started.md"))
+	n := 0
+	for _, f := range files {
+		for _, b := range readBlocks(t, f) {
+			for _, m := range b.marks {
+				n++
+				switch {
+				case !slices.Contains(knownMarks, m.key):
+					t.Errorf("%s: <!-- %s: %s -->: unknown mark %q; the test reads %q", b, m.key, m.value, m.key, knownMarks)
+				case m.key == "exit":
+					if _, err := strconv.Atoi(m.value); err != nil {
+						t.Errorf("%s: <!-- exit: %s -->: not a number", b, m.value)
+					}
+				case strings.TrimSpace(m.value) == "":
+					t.Errorf("%s: <!-- %s: --> without a value", b, m.key)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no marks found")
+	}
+}
+
+// TestEveryRunbookDrivenOrExplained checks that the test on ecslocal drives each runbook into
+// its state, or says why not: a new runbook must be one or the other.
+func TestEveryRunbookDrivenOrExplained(t *testing.T) {
+	for _, f := range runbookFiles(t) {
+		if f == "README.md" {
+			continue
+		}
+		_, explained := notDriven[f]
+		if driven := slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.runbook == f }); driven == explained {
+			t.Errorf("%s: driven %v, in notDriven %v: drive it in scenarios, or say in notDriven why not", f, driven, explained)
+		}
+	}
+	for f := range notDriven {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("notDriven: %v", err)
+		}
+	}
+}

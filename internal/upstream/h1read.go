@@ -1,0 +1,205 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strconv"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
+)
+
+// readResponse reads a response to req from br as http.ReadResponse does. The common answer
+// of a keep-alive endpoint — HTTP/1.1, a body framed by Content-Length, the whole head
+// already buffered — is parsed by readSimpleResponse with a few allocations (one string for
+// the whole head, one slice for every header value); anything else, or anything it does not
+// recognise, goes to http.ReadResponse, which reads it from the start.
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	if resp := readSimpleResponse(br, req); resp != nil {
+		return resp, nil
+	}
+	return http.ReadResponse(br, req)
+}
+
+// maxSimpleHeaders bounds the header lines readSimpleResponse parses.
+const maxSimpleHeaders = 64
+
+// readSimpleResponse parses the response head buffered in br when it is a simple one, and
+// consumes it; otherwise it returns nil and consumes nothing.
+func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
+	if req.Method == http.MethodHead {
+		return nil
+	}
+	buf, _ := br.Peek(br.Buffered())
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 || !bytes.HasPrefix(buf, []byte("HTTP/1.1 ")) {
+		return nil
+	}
+	raw := buf[:end+2] // through the last line's CRLF
+	lines := 0
+	for i, b := range raw {
+		switch {
+		case b == '\n':
+			if i == 0 || raw[i-1] != '\r' {
+				return nil
+			}
+			lines++
+		case b == '\r':
+			if i+1 >= len(raw) || raw[i+1] != '\n' {
+				return nil
+			}
+		case b < ' ' && b != '\t', b >= 0x7f:
+			return nil
+		}
+	}
+	if lines-1 > maxSimpleHeaders {
+		return nil
+	}
+	head := string(raw) // every key and value below is a substring of it
+	line, rest, _ := cutCRLF(head)
+	status := line[len("HTTP/1.1 "):]
+	if len(status) < 3 || (len(status) > 3 && status[3] != ' ') {
+		return nil
+	}
+	code := 0
+	for _, c := range status[:3] {
+		if c < '0' || c > '9' {
+			return nil
+		}
+		code = code*10 + int(c-'0')
+	}
+	// No body (1xx, 204, 304) or switched protocols: http.ReadResponse.
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return nil
+	}
+	hdr := make(http.Header, lines-1)
+	vals := make([]string, lines-1)
+	for rest != "" {
+		line, rest, _ = cutCRLF(rest)
+		colon := -1
+		for i := 0; i < len(line); i++ {
+			if line[i] == ':' {
+				colon = i
+				break
+			}
+			if !httpguts.IsTokenRune(rune(line[i])) {
+				return nil // also a folded line (leading white space)
+			}
+		}
+		if colon <= 0 {
+			return nil
+		}
+		k := line[:colon]
+		if !isCommonResponseHeader(k) {
+			k = textproto.CanonicalMIMEHeaderKey(k)
+		}
+		switch k {
+		case "Transfer-Encoding", "Trailer", "Pragma":
+			// Framing other than Content-Length, and the headers ReadResponse rewrites, are
+			// left to it.
+			return nil
+		}
+		v := httpascii.TrimOWS(line[colon+1:])
+		if prior, ok := hdr[k]; ok {
+			hdr[k] = append(prior, v)
+			continue
+		}
+		vals[0] = v
+		hdr[k] = vals[0:1:1]
+		vals = vals[1:]
+	}
+	cl := hdr["Content-Length"]
+	if len(cl) != 1 {
+		return nil
+	}
+	n, err := strconv.ParseUint(cl[0], 10, 63)
+	if err != nil {
+		return nil
+	}
+	// The response and its body in one allocation.
+	rb := &struct {
+		resp http.Response
+		body lengthBody
+	}{}
+	resp := &rb.resp
+	*resp = http.Response{
+		Status:        status,
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        hdr,
+		ContentLength: int64(n),
+		Request:       req,
+	}
+	if conn := hdr["Connection"]; conn != nil && httpguts.HeaderValuesContainsToken(conn, "close") {
+		resp.Close = true
+		delete(hdr, "Connection")
+	}
+	br.Discard(len(raw) + 2)
+	if n == 0 {
+		resp.Body = http.NoBody
+	} else {
+		rb.body = lengthBody{r: br, left: int64(n)}
+		resp.Body = &rb.body
+	}
+	return resp
+}
+
+// isCommonResponseHeader reports whether k is one of the usual response header names in
+// canonical form, which then costs no allocation and no canonicalisation. A switch on
+// constant strings compiles to a few comparisons, cheaper than hashing k for a map.
+func isCommonResponseHeader(k string) bool {
+	switch k {
+	case "Accept-Ranges", "Age", "Cache-Control", "Connection", "Content-Encoding",
+		"Content-Language", "Content-Length", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive",
+		"Last-Modified", "Location", "Pragma", "Server", "Set-Cookie", "Strict-Transport-Security", "Trailer",
+		"Transfer-Encoding", "Vary", "Via", "X-Content-Type-Options", "X-Frame-Options", "X-Request-Id":
+		return true
+	}
+	return false
+}
+
+func cutCRLF(s string) (line, rest string, ok bool) {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '\r' && s[i+1] == '\n' {
+			return s[:i], s[i+2:], true
+		}
+	}
+	return s, "", false
+}
+
+// lengthBody is a body of known length: EOF after it, io.ErrUnexpectedEOF when the
+// connection ends before it.
+type lengthBody struct {
+	r      *bufio.Reader
+	left   int64
+	closed bool
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if err == io.EOF && b.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *lengthBody) Close() error {
+	b.closed = true
+	return nil
+}

@@ -1,0 +1,111 @@
+package upstream
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// readResponse reads what http.ReadResponse reads — the same response, the same body and the
+// same bytes left for the next response — on its own path and on the responses it hands on;
+// simple Content-Length answers take its own path.
+func TestReadResponseMatchesReadResponse(t *testing.T) {
+	next := "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"
+	cases := []struct {
+		name, method, in string
+		own              bool
+	}{
+		{"nginx", "GET", "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 22 Nov 2026 02:00:00 GMT\r\nContent-Type: application/octet-stream\r\nContent-Length: 34\r\nConnection: keep-alive\r\n\r\nhello from the benchmark upstream\n", true},
+		{"no reason", "GET", "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", true},
+		{"empty reason", "GET", "HTTP/1.1 404 \r\nContent-Length: 2\r\n\r\nno", true},
+		{"long reason", "POST", "HTTP/1.1 503 Service Unavailable Now\r\nContent-Length: 0\r\n\r\n", true},
+		{"zero length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true},
+		{"close", "GET", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", true},
+		{"close among tokens", "GET", "HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 1\r\n\r\nx", true},
+		{"keep-alive", "GET", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n\r\nx", true},
+		{"lower-case names", "GET", "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nx-custom-thing: a\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nx", true},
+		{"white space", "GET", "HTTP/1.1 200 OK\r\nContent-Length:\t 3 \t\r\nX-A:   spaced  value \r\nX-Empty:\r\nX-Blank:   \r\n\r\nabc", true},
+		{"repeated", "GET", "HTTP/1.1 201 Created\r\nVary: A\r\nVary: B\r\nLocation: /x\r\nContent-Length: 1\r\n\r\nx", true},
+		{"odd names", "GET", "HTTP/1.1 200 OK\r\nX-Weird_Name!#$: v\r\nContent-Length: 1\r\n\r\nx", true},
+		{"pipelined", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc" + next, true},
+		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 34\r\n\r\n" + next, false},
+		{"chunked", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n3\r\nabc\r\n0\r\nX-T: v\r\n\r\n" + next, false},
+		{"no length", "GET", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close", false},
+		{"two lengths", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", false},
+		{"bad length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\nabc", false},
+		{"empty length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\nabc", false},
+		{"pragma", "GET", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 1\r\n\r\nx", false},
+		{"http/1.0", "GET", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", false},
+		{"continue", "GET", "HTTP/1.1 100 Continue\r\n\r\n" + next, false},
+		{"no content", "GET", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n" + next, false},
+		{"not modified", "GET", "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n" + next, false},
+		{"switching", "GET", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", false},
+		{"folded", "GET", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 1\r\n\r\nx", false},
+		{"bare LF", "GET", "HTTP/1.1 200 OK\nContent-Length: 1\n\nx", false},
+		{"space before colon", "GET", "HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\nx", false},
+		{"no colon", "GET", "HTTP/1.1 200 OK\r\nBroken\r\nContent-Length: 1\r\n\r\nx", false},
+		{"control byte", "GET", "HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 1\r\n\r\nx", false},
+		{"non-ASCII value", "GET", "HTTP/1.1 200 OK\r\nX-A: caf\xc3\xa9\r\nContent-Length: 1\r\n\r\nx", false},
+		{"bad status", "GET", "HTTP/1.1 2x0 OK\r\nContent-Length: 1\r\n\r\nx", false},
+		{"short status", "GET", "HTTP/1.1 20 OK\r\nContent-Length: 1\r\n\r\nx", false},
+		{"truncated head", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", false},
+		{"truncated body", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := &http.Request{Method: c.method}
+			want, wantBody, wantRest, wantErr := readOneResponse(t, http.ReadResponse, c.in, req)
+			got, gotBody, gotRest, gotErr := readOneResponse(t, readResponse, c.in, req)
+			if (wantErr == nil) != (gotErr == nil) {
+				t.Fatalf("error %v, http.ReadResponse's %v", gotErr, wantErr)
+			}
+			if want != nil {
+				wb, gb := want.Body, got.Body
+				want.Body, got.Body = nil, nil
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("response\n%+v\nhttp.ReadResponse's\n%+v", got, want)
+				}
+				if (wb == http.NoBody) != (gb == http.NoBody) {
+					t.Fatalf("body %T, http.ReadResponse's %T", gb, wb)
+				}
+			}
+			if gotBody != wantBody || gotRest != wantRest {
+				t.Fatalf("body %q then %q, http.ReadResponse's %q then %q", gotBody, gotRest, wantBody, wantRest)
+			}
+			br := bufio.NewReader(strings.NewReader(c.in))
+			br.Peek(1)
+			own := readSimpleResponse(br, req) != nil
+			if own != c.own {
+				t.Fatalf("readSimpleResponse took it: %v, want %v", own, c.own)
+			}
+			if !own && br.Buffered() != len(c.in) {
+				t.Fatalf("readSimpleResponse consumed %d bytes of a response it left", len(c.in)-br.Buffered())
+			}
+		})
+	}
+}
+
+// readOneResponse reads one response from in with read and its body to the end (or an error), and
+// returns the body (with its error, if any) and what is left after it.
+func readOneResponse(t *testing.T, read func(*bufio.Reader, *http.Request) (*http.Response, error), in string, req *http.Request) (*http.Response, string, string, error) {
+	t.Helper()
+	br := bufio.NewReader(strings.NewReader(in))
+	br.Peek(1) // as h1Pool.exchange does: the head is buffered
+	resp, err := read(br, req)
+	if err != nil {
+		return nil, "", "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	body := string(b)
+	if err != nil {
+		body += " error: " + err.Error()
+	}
+	if err := resp.Body.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	rest, _ := io.ReadAll(br)
+	return resp, body, string(rest), nil
+}

@@ -1,0 +1,17 @@
+# The runbooks and the getting-started guide on ecslocal (docs/runbooks/ecslocal_test.go).
+#   test-runbooks   starts bin/ecslocal with the proxy image of `make image` as
+#                   docs/getting-started.md's "Try it locally" blocks say, runs those blocks
+#                   in order (the service created, a good revision deployed, a bad one rolled
+#                   back, proxy rollout init), then README.md's block for a service deployed
+#                   by hand and each runbook the test can drive into its state, checking each
+#                   block's exit code and what its output shows; prints the blocks it did not
+#                   run, and why (root, runc, iproute2, haproxy, jq, curl; in `make test`)
+
+.PHONY: test-runbooks
+
+test-runbooks: ecslocal build image
+	@scripts/apt-install.sh runc iproute2 haproxy jq curl
+	GANGWAY_ECSLOCAL_REQUIRE=1 GANGWAY_RUNBOOKS_ECSLOCAL=1 PATH="$$(dirname "$$(scripts/moto-install.sh)"):$$PATH" \
+	  $(GO) test -count=1 -timeout 20m -v -run '^TestRunbooksOnECSLocal$$' ./docs/runbooks/
+
+TEST_SUITES += test-runbooks
