@@ -48,6 +48,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lambda"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/logs"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/statefile"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
@@ -204,6 +205,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale})
 	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
+	logsAPI := logs.New(logs.Options{Region: o.region, Account: o.account})
 	var state *statefile.File
 	if o.stateFile != "" {
 		var err error
@@ -223,7 +225,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		if err != nil {
 			return usageError{fmt.Errorf("-subnet %q: %v", o.subnet, err)}
 		}
-		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Log: log}, ecsAPI)
+		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Logs: logsAPI, Log: log}, ecsAPI)
 		if errors.Is(err, tasks.ErrNotSupported) {
 			return fmt.Errorf("%w (or pass -no-containers to serve the APIs without running tasks)", err)
 		}
@@ -298,6 +300,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	handler.SetLambda(lam)
 	handler.SetCloudWatch(cw)
 	handler.SetCloudFormation(stacks)
+	handler.SetLogs(logsAPI)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and CloudFormation", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
 	if ready != nil {
