@@ -2,11 +2,16 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
 )
 
 // The runbooks' `aws logs filter-log-events` command, as they print it, finds the events the
@@ -80,4 +85,43 @@ func shell(t *testing.T, endpoint, env, script string) string {
 		t.Fatalf("%s: %v: %s", script, err, stderr.String())
 	}
 	return string(out)
+}
+
+// A function's output reaches its LoggingConfig.LogGroup, which the runbooks read with
+// `aws lambda get-function-configuration` and then filter-log-events, as they print them.
+func TestAWSCLILambdaLogs(t *testing.T) {
+	rie := ecslocaltest.LambdaRIE(t)
+	code := ecslocaltest.ReadinessHook(t)
+	endpoint := serve(t, "-lambda-rie", rie)
+	_, ok := cliFor(t, endpoint)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer app.Close()
+	ok("lambda", "create-function", "--function-name", "gangway-hook", "--runtime", "provided.al2023",
+		"--handler", "bootstrap", "--role", "arn:aws:iam::000000000000:role/hook",
+		"--zip-file", "fileb://"+zipBootstrap(t, code), "--logging-config", "LogFormat=Text,LogGroup=/gangway/hook",
+		"--environment", "Variables={GANGWAY_READINESS_URL="+app.URL+"/ready,GANGWAY_PROBES=1}")
+	event := filepath.Join(t.TempDir(), "event.json")
+	if err := os.WriteFile(event, []byte(`{"executionId": "e-1", "lifecycleStage": "POST_TEST_TRAFFIC_SHIFT",
+		"executionDetails": {"serviceArn": "arn:aws:ecs:us-east-1:000000000000:service/app/web"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok("lambda", "invoke", "--function-name", "gangway-hook", "--payload", "fileb://"+event, filepath.Join(t.TempDir(), "out.json"))
+
+	// docs/runbooks/deployment-stuck.md, word for word; the events are copied from the
+	// emulator's output as it answers, so the last lines may take a moment (bounded).
+	const runbook = `HOOK_LOG_GROUP=$(aws lambda get-function-configuration --function-name "$HOOK_FUNCTION" \
+  --query 'LoggingConfig.LogGroup' --output text)
+aws logs filter-log-events --log-group-name "$HOOK_LOG_GROUP" \
+  --start-time "$(( ($(date +%s) - 1800) * 1000 ))" --query 'events[-30:].message' --output text`
+	var got string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = shell(t, endpoint, "HOOK_FUNCTION=gangway-hook", runbook); strings.Contains(got, "REPORT RequestId:") {
+			break
+		}
+	}
+	for _, want := range []string{"START RequestId:", `"hookStatus":"SUCCEEDED"`, "END RequestId:", "REPORT RequestId:"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the runbook's commands printed no %q:\n%s", want, got)
+		}
+	}
 }

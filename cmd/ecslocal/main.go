@@ -246,7 +246,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	lam, err := newLambda(o, "http://"+ln.Addr().String(), loadBalancerHosts(elbAPI, bind), log)
+	lam, err := newLambda(o, "http://"+ln.Addr().String(), loadBalancerHosts(elbAPI, bind), logsAPI, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -328,7 +328,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 
 // newLambda returns the Lambda service: functions get endpoint as AWS_ENDPOINT_URL, and the
 // code of functions created from a zip file lives in a directory removed by Close.
-func newLambda(o options, endpoint string, hosts func() map[string]string, log *slog.Logger) (*lambdaService, error) {
+func newLambda(o options, endpoint string, hosts func() map[string]string, logsAPI *logs.Service, log *slog.Logger) (*lambdaService, error) {
 	rie := o.lambdaRIE
 	if rie == "" {
 		rie = findRIE()
@@ -340,7 +340,7 @@ func newLambda(o options, endpoint string, hosts func() map[string]string, log *
 	if err != nil {
 		return nil, err
 	}
-	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Hosts: hosts, Log: log})
+	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Hosts: hosts, Logs: logsAPI, Log: log})
 	return &lambdaService{Service: svc, dir: dir}, nil
 }
 
