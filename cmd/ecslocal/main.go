@@ -291,7 +291,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		actors.Wait()
 	}()
 
-	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Log: log})
+	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Logs: logsAPI, Log: log})
 	if err := createStack(ctx, stacks, o); err != nil {
 		ln.Close()
 		return err
