@@ -69,3 +69,30 @@ func TestLogGroups(t *testing.T) {
 		t.Errorf("a second group of the name: %v", err)
 	}
 }
+
+// The construct's log groups: each output names a group with the construct's retention, and
+// the hook function logs to its own.
+func TestSynthesizedLogGroups(t *testing.T) {
+	path := synthesized(t)
+	s := newServices(t)
+	lg := logs.New(logs.Options{})
+	s.cfn.o.Logs = lg
+	ctx := context.Background()
+	st, err := s.cfn.CreateFromFile(ctx, "Gangway", path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, o := range st.Outputs {
+		out[o.OutputKey] = o.OutputValue
+	}
+	for _, k := range []string{"ProxyLogGroup", "AppLogGroup", "HookLogGroup"} {
+		g, err := lg.DescribeLogGroups(ctx, &cwl.DescribeLogGroupsInput{LogGroupIdentifiers: []string{out[k]}})
+		if err != nil || len(g.LogGroups) != 1 || aws.ToInt32(g.LogGroups[0].RetentionInDays) != 30 {
+			t.Errorf("output %s %q: %v %+v, want a group kept 30 days", k, out[k], err, g)
+		}
+	}
+	if fns := s.fn.Functions(); len(fns) != 1 || fns[0].LogGroup != out["HookLogGroup"] {
+		t.Errorf("functions %+v, want the hook logging to %s", fns, out["HookLogGroup"])
+	}
+}
