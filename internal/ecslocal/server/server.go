@@ -3,13 +3,15 @@
 // AmazonEC2ContainerServiceV20141113.<Op> is Amazon ECS (awsJson1_1); a form POST with
 // Action=<Op>&Version=2015-12-01 is Elastic Load Balancing v2 (awsQuery). When set, a path
 // under /2015-03-31/functions is AWS Lambda (REST-JSON), X-Amz-Target
-// GraniteServiceVersion20100801.<Op> Amazon CloudWatch (awsJson1_0), and a form with
+// GraniteServiceVersion20100801.<Op> Amazon CloudWatch (awsJson1_0), X-Amz-Target
+// Logs_20140328.<Op> Amazon CloudWatch Logs (awsJson1_1), and a form with
 // Version=2010-05-15 AWS CloudFormation (awsQuery).
 //
-// An operation is dispatched by name to the method of the same name on the API value, and
-// only when aws-sdk-go-v2's client has that operation: an operation the service has but
-// ecslocal does not implement answers with the service's error shape naming it
-// (UnsupportedFeatureException for ECS, OperationNotPermitted for ELB); a name the service
+// An ECS, ELB or CloudWatch Logs operation is dispatched by name to the method of the same
+// name on the API value, and only when aws-sdk-go-v2's client has that operation: an
+// operation the service has but ecslocal does not implement answers with the service's error
+// shape naming it (UnsupportedFeatureException for ECS, OperationNotPermitted for ELB,
+// InvalidOperationException for CloudWatch Logs); a name the service
 // does not have answers UnknownOperationException or InvalidAction, as AWS does. Requests are
 // not authenticated: any credentials are accepted.
 package server
