@@ -30,8 +30,9 @@ func awslogs(group, prefix string, create bool) *types.LogConfiguration {
 
 // TestAwslogs: a container whose log driver is awslogs writes each line of its stdout and
 // stderr as an event of stream prefix/container/task-ID, which FilterLogEvents finds with the
-// runbooks' pattern; output.log is still written (a task that fails to start says why from
-// it); a group that does not exist fails the task unless awslogs-create-group is "true".
+// runbooks' pattern; a running container still stops on SIGTERM with its output going
+// through a pipe; a group that does not exist fails the task unless awslogs-create-group is
+// "true".
 func TestAwslogs(t *testing.T) {
 	t.Parallel()
 	svc := logs.New(logs.Options{})
