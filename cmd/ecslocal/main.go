@@ -39,12 +39,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cfn"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lambda"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/logs"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/statefile"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
@@ -90,15 +94,15 @@ const stateInterval = 250 * time.Millisecond
 
 // options are ecslocal's flags.
 type options struct {
-	addr, region, account string
-	verbose               bool
-	noContainers          bool
-	name, subnet, state   string
-	stateFile             string
-	images                imageMap
-	healthScale           float64
-	timeScale             float64
-	lambdaRIE             string
+	addr, lbAddr, region, account string
+	verbose                       bool
+	noContainers                  bool
+	name, subnet, state           string
+	stateFile                     string
+	images                        imageMap
+	healthScale                   float64
+	timeScale                     float64
+	lambdaRIE                     string
 	// A stack created at start from a template, and where CreateStack's assets are.
 	template, stackName, assets string
 	parameters                  paramMap
@@ -145,6 +149,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs := flag.NewFlagSet("ecslocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4580", "loopback `address` to serve the ECS and ELBv2 APIs on")
+	fs.StringVar(&o.lbAddr, "lb-addr", "", "loopback `IP` the load balancers' listeners serve on, at their ports (default: the IP of -addr); two ecslocals with listeners on the same ports need two IPs of 127.0.0.0/8")
 	fs.StringVar(&o.region, "region", "us-east-1", "`region` in the ARNs")
 	fs.StringVar(&o.account, "account", "000000000000", "12-digit `account` ID in the ARNs")
 	fs.BoolVar(&o.verbose, "v", false, "log every request and health check")
@@ -183,6 +188,15 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if !ap.Addr().IsLoopback() {
 		return usageError{fmt.Errorf("-addr %q: ecslocal accepts any credentials, so it serves on loopback addresses only (127.0.0.0/8, ::1)", o.addr)}
 	}
+	bind := ap.Addr()
+	if o.lbAddr != "" {
+		if bind, err = netip.ParseAddr(o.lbAddr); err != nil {
+			return usageError{fmt.Errorf("-lb-addr %q: %v", o.lbAddr, err)}
+		}
+		if !bind.IsLoopback() {
+			return usageError{fmt.Errorf("-lb-addr %q: the load balancers serve on loopback addresses only (127.0.0.0/8, ::1)", o.lbAddr)}
+		}
+	}
 
 	level := slog.LevelInfo
 	if o.verbose {
@@ -191,6 +205,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale})
 	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
+	logsAPI := logs.New(logs.Options{Region: o.region, Account: o.account})
 	var state *statefile.File
 	if o.stateFile != "" {
 		var err error
@@ -210,7 +225,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		if err != nil {
 			return usageError{fmt.Errorf("-subnet %q: %v", o.subnet, err)}
 		}
-		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Log: log}, ecsAPI)
+		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Logs: logsAPI, Log: log}, ecsAPI)
 		if errors.Is(err, tasks.ErrNotSupported) {
 			return fmt.Errorf("%w (or pass -no-containers to serve the APIs without running tasks)", err)
 		}
@@ -231,7 +246,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	lam, err := newLambda(o, "http://"+ln.Addr().String(), log)
+	lam, err := newLambda(o, "http://"+ln.Addr().String(), loadBalancerHosts(elbAPI, bind), logsAPI, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -247,7 +262,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err := lb.Available(); err != nil {
 		log.Warn("listeners will not serve", "error", err)
 	}
-	balancer := lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log})
+	balancer := lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Bind: bind, Log: log})
 	cw := cloudwatch.New(cloudwatch.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale, ELB: elbAPI, Counters: balancer, Log: log})
 	ecsAPI.SetAlarms(cw)
 	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
@@ -276,7 +291,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		actors.Wait()
 	}()
 
-	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Log: log})
+	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Logs: logsAPI, Log: log})
 	if err := createStack(ctx, stacks, o); err != nil {
 		ln.Close()
 		return err
@@ -285,6 +300,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	handler.SetLambda(lam)
 	handler.SetCloudWatch(cw)
 	handler.SetCloudFormation(stacks)
+	handler.SetLogs(logsAPI)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and CloudFormation", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
 	if ready != nil {
@@ -312,7 +328,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 
 // newLambda returns the Lambda service: functions get endpoint as AWS_ENDPOINT_URL, and the
 // code of functions created from a zip file lives in a directory removed by Close.
-func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, error) {
+func newLambda(o options, endpoint string, hosts func() map[string]string, logsAPI *logs.Service, log *slog.Logger) (*lambdaService, error) {
 	rie := o.lambdaRIE
 	if rie == "" {
 		rie = findRIE()
@@ -324,8 +340,30 @@ func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, er
 	if err != nil {
 		return nil, err
 	}
-	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Log: log})
+	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Hosts: hosts, Logs: logsAPI, Log: log})
 	return &lambdaService{Service: svc, dir: dir}, nil
+}
+
+// loadBalancerHosts maps every load balancer's DNS name to bind, where its listeners serve:
+// what a Lambda function resolves (the readiness hook's URL names the load balancer).
+func loadBalancerHosts(elbAPI *elbapi.API, bind netip.Addr) func() map[string]string {
+	return func() map[string]string {
+		names := map[string]string{}
+		in := &elb.DescribeLoadBalancersInput{}
+		for {
+			out, err := elbAPI.DescribeLoadBalancers(context.Background(), in)
+			if err != nil {
+				return names
+			}
+			for _, lb := range out.LoadBalancers {
+				names[aws.ToString(lb.DNSName)] = bind.String()
+			}
+			if out.NextMarker == nil {
+				return names
+			}
+			in.Marker = out.NextMarker
+		}
+	}
 }
 
 // lambdaService is the Lambda service and the directory of its zip files' code.

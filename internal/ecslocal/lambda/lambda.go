@@ -6,7 +6,8 @@
 //
 // The Lambda API is served as AWS serves it, REST-JSON under /2015-03-31/functions (Lambda
 // API Reference, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
-// CreateFunction (a zip file), GetFunction, ListFunctions, DeleteFunction and Invoke, so that
+// CreateFunction (a zip file), GetFunction, GetFunctionConfiguration, ListFunctions,
+// DeleteFunction and Invoke, so that
 // `aws lambda invoke --endpoint-url` works. InvokeHook is the ECS scheduler's way in.
 package lambda
 
@@ -14,17 +15,20 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +56,23 @@ type Options struct {
 	Dir string
 	// StartTimeout bounds an emulator's start (its port open); 0 means 10 s.
 	StartTimeout time.Duration
-	Log          *slog.Logger
+	// Hosts, when set, names the addresses a function resolves host names to, as a
+	// function in a VPC resolves the load balancers' DNS names through the VPC's resolver:
+	// each emulator starts in a mount namespace of its own whose /etc/hosts holds these
+	// names (read when the emulator starts), so that a URL naming a load balancer reaches
+	// its listener on 127.0.0.1. It needs root on Linux and util-linux's unshare; without
+	// them the emulator runs with the machine's /etc/hosts, and the start is logged.
+	Hosts func() map[string]string
+	// Logs receives each emulator's output (the function's and the emulator's own lines), as
+	// Lambda sends it to CloudWatch Logs; nil leaves it in ecslocal's log alone.
+	Logs LogStreams
+	Log  *slog.Logger
+}
+
+// LogStreams opens CloudWatch Logs streams (a *logs.Service): every line written to a stream
+// is an event; a missing group is created when createGroup is set.
+type LogStreams interface {
+	OpenStream(group, stream string, createGroup bool) (io.WriteCloser, error)
 }
 
 // Function is a function's configuration: the bootstrap in Code runs for every invocation.
@@ -66,6 +86,31 @@ type Function struct {
 	Timeout     int // seconds, 1–900
 	MemorySize  int // MB
 	Environment map[string]string
+	// LogGroup is the CloudWatch Logs group of its output (LoggingConfig.LogGroup);
+	// /aws/lambda/Name when empty.
+	LogGroup string
+}
+
+// logGroup is the group fn's output goes to.
+func (f Function) logGroup() string {
+	if f.LogGroup != "" {
+		return f.LogGroup
+	}
+	return "/aws/lambda/" + f.Name
+}
+
+// logStreamName names the stream of an execution environment started at t as Lambda does
+// ("Configuring CloudWatch log groups", AWS Lambda Developer Guide):
+// YYYY/MM/DD/[$LATEST]<environment ID> in the function's own group, with the function's name
+// before the version in a custom one, which several functions may share.
+func (f Function) logStreamName(t time.Time) string {
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	name := ""
+	if f.LogGroup != "" {
+		name = f.Name
+	}
+	return fmt.Sprintf("%s/%s[$LATEST]%x", t.UTC().Format("2006/01/02"), name, id)
 }
 
 // Service holds the functions and their emulators.
@@ -337,10 +382,21 @@ func (s *Service) start(fn *function) (*rie, error) {
 	for k, v := range fn.Environment {
 		env[k] = v
 	}
-	cmd := exec.Command(s.o.RIE,
+	argv := []string{s.o.RIE,
 		"--runtime-interface-emulator-address", invokeAddr,
 		"--runtime-api-address", runtimeAddr,
-		filepath.Join(fn.Code, "bootstrap"))
+		filepath.Join(fn.Code, "bootstrap")}
+	hosts, err := s.hostsFile(fn)
+	if err != nil {
+		return nil, err
+	}
+	if hosts != "" {
+		// unshare's mount namespace is private (no mount propagates back), so the bind
+		// mount is the emulator's alone and ends with it.
+		argv = append([]string{"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+			`mount --bind "$0" /etc/hosts && exec "$@"`, hosts}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = fn.Code
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -348,7 +404,18 @@ func (s *Service) start(fn *function) (*rie, error) {
 	// Its own process group, so that stop ends the bootstrap with the emulator.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &logWriter{log: s.log, function: fn.Name}
-	cmd.Stdout, cmd.Stderr = out, out
+	var stream io.WriteCloser
+	if s.o.Logs != nil {
+		if stream, err = s.o.Logs.OpenStream(fn.logGroup(), fn.logStreamName(time.Now()), true); err != nil {
+			// As on Lambda, a function whose logs cannot be written still runs.
+			s.log.Warn("lambda output not sent to CloudWatch Logs", "function", fn.Name, "group", fn.logGroup(), "error", err)
+		}
+	}
+	var w io.Writer = out
+	if stream != nil {
+		w = io.MultiWriter(out, stream)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -356,6 +423,9 @@ func (s *Service) start(fn *function) (*rie, error) {
 	go func() {
 		_ = cmd.Wait()
 		out.flush()
+		if stream != nil {
+			stream.Close()
+		}
 		close(p.done)
 	}()
 	deadline := time.Now().Add(s.o.StartTimeout)
@@ -376,6 +446,48 @@ func (s *Service) start(fn *function) (*rie, error) {
 			return nil, fmt.Errorf("%s not open after %s", invokeAddr, s.o.StartTimeout)
 		}
 	}
+}
+
+// hostsFile writes the /etc/hosts of fn's emulator when Options.Hosts is set and a mount
+// namespace can be made, and returns its path ("" otherwise).
+func (s *Service) hostsFile(fn *function) (string, error) {
+	if s.o.Hosts == nil {
+		return "", nil
+	}
+	if why := namespaceUnavailable(); why != "" {
+		s.log.Warn("lambda function resolves names with the machine's /etc/hosts", "function", fn.Name, "reason", why)
+		return "", nil
+	}
+	names := s.o.Hosts()
+	b := []byte("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		b = fmt.Appendf(b, "%s %s\n", names[name], name)
+	}
+	dir := s.o.Dir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	p := filepath.Join(dir, "hosts-"+fn.Name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		return "", fmt.Errorf("function %s: writing its /etc/hosts: %w", fn.Name, err)
+	}
+	return p, nil
+}
+
+// namespaceUnavailable says why an emulator cannot have a mount namespace of its own, or "".
+func namespaceUnavailable() string {
+	switch {
+	case runtime.GOOS != "linux":
+		return "mount namespaces need Linux"
+	case os.Geteuid() != 0:
+		return "mount namespaces need root"
+	}
+	for _, tool := range []string{"unshare", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return tool + " not found (Debian package util-linux)"
+		}
+	}
+	return ""
 }
 
 func (p *rie) exited() bool {
