@@ -4,12 +4,17 @@
 #                   in order (the service created, a good revision deployed, a bad one rolled
 #                   back, proxy rollout init), then README.md's block for a service deployed
 #                   by hand and each runbook the test can drive into its state, checking each
-#                   block's exit code and what its output shows; prints the blocks it did not
-#                   run, and why (root, runc, iproute2, haproxy, jq, curl; in `make test`)
+#                   block's exit code and what its output shows; then a second bin/ecslocal
+#                   creates the stack of `make synth` (its listeners on 127.0.0.1:80, 443 and
+#                   9443: the test waits up to 5 minutes for another one to free them), and
+#                   README.md's stack block, listener-weights.md and the blocks that read the
+#                   stack's rules, alarms and hook function run on it; prints the blocks it
+#                   did not run, and why (root, runc, iproute2, haproxy, jq, curl; in
+#                   `make test`)
 
 .PHONY: test-runbooks
 
-test-runbooks: ecslocal build image
+test-runbooks: ecslocal build image synth
 	@scripts/apt-install.sh runc iproute2 haproxy jq curl
 	GANGWAY_ECSLOCAL_REQUIRE=1 GANGWAY_RUNBOOKS_ECSLOCAL=1 PATH="$$(dirname "$$(scripts/moto-install.sh)"):$$PATH" \
 	  $(GO) test -count=1 -timeout 20m -v -run '^TestRunbooksOnECSLocal$$' ./docs/runbooks/
