@@ -39,6 +39,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cfn"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecsapi"
@@ -90,15 +93,15 @@ const stateInterval = 250 * time.Millisecond
 
 // options are ecslocal's flags.
 type options struct {
-	addr, region, account string
-	verbose               bool
-	noContainers          bool
-	name, subnet, state   string
-	stateFile             string
-	images                imageMap
-	healthScale           float64
-	timeScale             float64
-	lambdaRIE             string
+	addr, lbAddr, region, account string
+	verbose                       bool
+	noContainers                  bool
+	name, subnet, state           string
+	stateFile                     string
+	images                        imageMap
+	healthScale                   float64
+	timeScale                     float64
+	lambdaRIE                     string
 	// A stack created at start from a template, and where CreateStack's assets are.
 	template, stackName, assets string
 	parameters                  paramMap
@@ -145,6 +148,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	fs := flag.NewFlagSet("ecslocal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4580", "loopback `address` to serve the ECS and ELBv2 APIs on")
+	fs.StringVar(&o.lbAddr, "lb-addr", "", "loopback `IP` the load balancers' listeners serve on, at their ports (default: the IP of -addr); two ecslocals with listeners on the same ports need two IPs of 127.0.0.0/8")
 	fs.StringVar(&o.region, "region", "us-east-1", "`region` in the ARNs")
 	fs.StringVar(&o.account, "account", "000000000000", "12-digit `account` ID in the ARNs")
 	fs.BoolVar(&o.verbose, "v", false, "log every request and health check")
@@ -182,6 +186,15 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}
 	if !ap.Addr().IsLoopback() {
 		return usageError{fmt.Errorf("-addr %q: ecslocal accepts any credentials, so it serves on loopback addresses only (127.0.0.0/8, ::1)", o.addr)}
+	}
+	bind := ap.Addr()
+	if o.lbAddr != "" {
+		if bind, err = netip.ParseAddr(o.lbAddr); err != nil {
+			return usageError{fmt.Errorf("-lb-addr %q: %v", o.lbAddr, err)}
+		}
+		if !bind.IsLoopback() {
+			return usageError{fmt.Errorf("-lb-addr %q: the load balancers serve on loopback addresses only (127.0.0.0/8, ::1)", o.lbAddr)}
+		}
 	}
 
 	level := slog.LevelInfo
@@ -231,7 +244,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	lam, err := newLambda(o, "http://"+ln.Addr().String(), log)
+	lam, err := newLambda(o, "http://"+ln.Addr().String(), loadBalancerHosts(elbAPI, bind), log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -247,7 +260,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err := lb.Available(); err != nil {
 		log.Warn("listeners will not serve", "error", err)
 	}
-	balancer := lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Log: log})
+	balancer := lb.New(elbAPI, lb.Options{Dir: filepath.Join(o.state, o.name, "lb"), Bind: bind, Log: log})
 	cw := cloudwatch.New(cloudwatch.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale, ELB: elbAPI, Counters: balancer, Log: log})
 	ecsAPI.SetAlarms(cw)
 	actorCtx, stopActors := context.WithCancel(context.WithoutCancel(ctx))
@@ -312,7 +325,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 
 // newLambda returns the Lambda service: functions get endpoint as AWS_ENDPOINT_URL, and the
 // code of functions created from a zip file lives in a directory removed by Close.
-func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, error) {
+func newLambda(o options, endpoint string, hosts func() map[string]string, log *slog.Logger) (*lambdaService, error) {
 	rie := o.lambdaRIE
 	if rie == "" {
 		rie = findRIE()
@@ -324,8 +337,30 @@ func newLambda(o options, endpoint string, log *slog.Logger) (*lambdaService, er
 	if err != nil {
 		return nil, err
 	}
-	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Log: log})
+	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Hosts: hosts, Log: log})
 	return &lambdaService{Service: svc, dir: dir}, nil
+}
+
+// loadBalancerHosts maps every load balancer's DNS name to bind, where its listeners serve:
+// what a Lambda function resolves (the readiness hook's URL names the load balancer).
+func loadBalancerHosts(elbAPI *elbapi.API, bind netip.Addr) func() map[string]string {
+	return func() map[string]string {
+		names := map[string]string{}
+		in := &elb.DescribeLoadBalancersInput{}
+		for {
+			out, err := elbAPI.DescribeLoadBalancers(context.Background(), in)
+			if err != nil {
+				return names
+			}
+			for _, lb := range out.LoadBalancers {
+				names[aws.ToString(lb.DNSName)] = bind.String()
+			}
+			if out.NextMarker == nil {
+				return names
+			}
+			in.Marker = out.NextMarker
+		}
+	}
 }
 
 // lambdaService is the Lambda service and the directory of its zip files' code.

@@ -452,7 +452,10 @@ func (o *rolloutOptions) progress(p ecs.Progress) {
 		fmt.Fprintf(&b, "  circuit breaker %s: %d of %d failed tasks\n", cb.Status, cb.Failures, cb.Threshold)
 	}
 	if a := p.Alarms; a != nil {
-		fmt.Fprintf(&b, "  alarms %s: watching %s", a.Status, strings.Join(a.Names, ", "))
+		fmt.Fprintf(&b, "  alarms %s", a.Status)
+		if len(a.Names) > 0 { // a DISABLED record names none
+			fmt.Fprintf(&b, ": watching %s", strings.Join(a.Names, ", "))
+		}
 		if len(a.Triggered) > 0 {
 			fmt.Fprintf(&b, "; IN ALARM: %s", strings.Join(a.Triggered, ", "))
 		}

@@ -129,7 +129,8 @@ func TestRolloutWatchCircuitBreakerRollback(t *testing.T) {
 	s := fakeECS(t)
 	failingTask(s)
 	s.On("DescribeServiceDeployments",
-		deployment("IN_PROGRESS", "SCALE_UP", 0, `, "deploymentCircuitBreaker": {"status": "MONITORING", "failureCount": 2, "threshold": 3}`),
+		deployment("IN_PROGRESS", "SCALE_UP", 0, `, "deploymentCircuitBreaker": {"status": "MONITORING", "failureCount": 2, "threshold": 3},
+			"alarms": {"status": "DISABLED"}`),
 		deployment("ROLLBACK_IN_PROGRESS", "SCALE_UP", 0, fmt.Sprintf(`,
 			"deploymentCircuitBreaker": {"status": "TRIGGERED", "failureCount": 3, "threshold": 3},
 			"rollback": {"reason": "ECS deployment circuit breaker: tasks failed to start.", "serviceRevisionArn": %q, "startedAt": 1700000300}`, revOld)),
@@ -149,6 +150,10 @@ func TestRolloutWatchCircuitBreakerRollback(t *testing.T) {
 		"Health checks failed with these codes: [503]")
 	if strings.Count(stdout, "failed task 0badc0de") != 1 {
 		t.Errorf("the failed task is printed more than once:\n%s", stdout)
+	}
+	// A DISABLED alarms record names no alarm: nothing is watched, and the line says only that.
+	if !strings.Contains(stdout, "  alarms DISABLED\n") {
+		t.Errorf("want the line \"alarms DISABLED\" alone:\n%s", stdout)
 	}
 }
 

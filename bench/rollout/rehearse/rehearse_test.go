@@ -78,9 +78,14 @@ type row struct {
 	scenario         string
 	exit, wantExit   string
 	requests, failed int64
-	wall             time.Duration
-	failures         map[string]int64
-	stages           string
+	// wsCut is the WebSocket connections that ended without a close frame (1006), counted
+	// apart from failed: on a blue/green or rolling deployment a WebSocket on a deregistered
+	// task lives until the deregistration delay ends and the load balancer cuts it, as an
+	// ALB does, before the task (and its proxy, which could close it cleanly) gets SIGTERM.
+	wsCut    int64
+	wall     time.Duration
+	failures map[string]int64
+	stages   string
 }
 
 func TestProxyOnECSLocal(t *testing.T) {
@@ -110,7 +115,7 @@ func TestProxyOnECSLocal(t *testing.T) {
 	}
 	images := td.containerImages()
 
-	endpoint := startECSLocal(t, ecslocalBin, "-image", images["proxy"]+"="+proxyLayout, "-image", images["app"]+"="+appLayout)
+	endpoint := startECSLocal(t, ecslocalBin, "-health-scale", healthScale, "-image", images["proxy"]+"="+proxyLayout, "-image", images["app"]+"="+appLayout)
 	awsEnv := []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 3,
@@ -147,20 +152,7 @@ func TestProxyOnECSLocal(t *testing.T) {
 			DeploymentCircuitBreaker: &types.DeploymentCircuitBreaker{Enable: true, Rollback: true}},
 	})).Get(t)
 
-	proxy := func(args ...string) (int, string) {
-		cmd := exec.CommandContext(ctx, proxyBin, args...)
-		cmd.Env = append(os.Environ(), awsEnv...)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			return 0, string(out)
-		case errors.As(err, &ee):
-			return ee.ExitCode(), string(out)
-		}
-		t.Fatalf("proxy %s: %v", strings.Join(args, " "), err)
-		return 0, ""
-	}
+	proxy := func(args ...string) (int, string) { return runProxy(ctx, t, proxyBin, awsEnv, args...) }
 	watchArgs := []string{"-cluster", "prod", "-service", "app", "-interval", "500ms", "-timeout", "5m"}
 	// The target group as lint reads it. Lint finds one problem, rightly for an ALB: the
 	// shutdown delay is shorter than the 5 s × 2 + 2 s the target group takes to see a
@@ -394,7 +386,7 @@ func startECSLocal(t *testing.T, bin string, args ...string) string {
 	_, _ = rand.Read(b[:])
 	addr := fmt.Sprintf("127.0.0.1:%d", ecslocaltest.FreePort(t))
 	args = append([]string{"-addr", addr, "-name", fmt.Sprintf("rh%02x", b[0]), "-subnet", fmt.Sprintf("198.19.%d.0/24", 100+b[0]%50),
-		"-state-dir", t.TempDir(), "-health-scale", healthScale}, args...)
+		"-state-dir", t.TempDir()}, args...)
 	cmd := exec.Command(bin, args...)
 	logPath := filepath.Join(t.TempDir(), "ecslocal.log")
 	logFile, err := os.Create(logPath)
@@ -488,10 +480,16 @@ func waitServing(t *testing.T, url string) {
 // target and the only targets, and no task being stopped.
 func waitSteady(t *testing.T, ctx context.Context, c *ecs.Client, e *elb.Client, tg string, n int32, gone string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
+	waitSteadyIn(t, ctx, c, e, "prod", "app", tg, n, gone)
+}
+
+// waitSteadyIn is waitSteady for the service in cluster, within 5 minutes.
+func waitSteadyIn(t *testing.T, ctx context.Context, c *ecs.Client, e *elb.Client, cluster, service, tg string, n int32, gone string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		svc := ecslocaltest.Must(c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"app"}})).Get(t).Services[0]
-		tasks := ecslocaltest.Must(c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("prod"), ServiceName: aws.String("app")})).Get(t).TaskArns
+		svc := ecslocaltest.Must(c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{service}})).Get(t).Services[0]
+		tasks := ecslocaltest.Must(c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster), ServiceName: aws.String(service)})).Get(t).TaskArns
 		health := ecslocaltest.Must(e.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})).Get(t).TargetHealthDescriptions
 		healthy := 0
 		for _, h := range health {
@@ -503,10 +501,26 @@ func waitSteady(t *testing.T, ctx context.Context, c *ecs.Client, e *elb.Client,
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not %d tasks running and healthy after 3 minutes: running %d, tasks %d, targets %d healthy of %d", n, svc.RunningCount, len(tasks), healthy, len(health))
+			t.Fatalf("not %d tasks running and healthy after 5 minutes: running %d, tasks %d, targets %d healthy of %d", n, svc.RunningCount, len(tasks), healthy, len(health))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// runProxy runs bin/proxy with the AWS environment env and returns its exit code and output.
+func runProxy(ctx context.Context, t *testing.T, bin string, env []string, args ...string) (int, string) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("proxy %s: %v", strings.Join(args, " "), err)
+	return 0, ""
 }
 
 // drainMonitor watches the tasks a deployment replaces, through ecslocal's APIs: each
@@ -631,28 +645,56 @@ func stageLine(s timeline.Scenario, begin time.Time) string {
 	return strings.Join(parts, " → ")
 }
 
-// report prints the table and writes it to GANGWAY_REHEARSE_TABLE when set, and the
-// timelines to the HTML page GANGWAY_REHEARSE_REPORT when set.
+// report logs the table of one test's scenarios and adds them to what TestMain writes.
 func report(t *testing.T, rows []row, scenarios []timeline.Scenario) {
+	t.Logf("\n%s", table(rows))
+	collected.rows = append(collected.rows, rows...)
+	collected.scenarios = append(collected.scenarios, scenarios...)
+}
+
+// collected is every test's rows and timelines, in the order run (tests run one at a time).
+var collected struct {
+	rows      []row
+	scenarios []timeline.Scenario
+}
+
+func table(rows []row) string {
 	var b strings.Builder
-	b.WriteString("| scenario | exit code | expected | requests | failed | deployment wall time | stages (s from the action) |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | exit code | expected | requests | failed | WebSockets cut (1006) | deployment wall time | stages (s from the action) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %.1f s | %s |\n", r.scenario, r.exit, r.wantExit, r.requests, r.failed, r.wall.Seconds(), r.stages)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %.1f s | %s |\n", r.scenario, r.exit, r.wantExit, r.requests, r.failed, r.wsCut, r.wall.Seconds(), r.stages)
 	}
-	t.Logf("\n%s", b.String())
+	return b.String()
+}
+
+// TestMain writes the table of every scenario run to GANGWAY_REHEARSE_TABLE and their
+// timelines to the HTML page GANGWAY_REHEARSE_REPORT, when set.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if len(collected.rows) > 0 {
+		if err := writeReport(); err != nil {
+			fmt.Fprintln(os.Stderr, "rehearse:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func writeReport() error {
 	if p := os.Getenv("GANGWAY_REHEARSE_TABLE"); p != "" {
-		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-			t.Error(err)
+		if err := os.WriteFile(p, []byte(table(collected.rows)), 0o644); err != nil {
+			return err
 		}
 	}
 	if p := os.Getenv("GANGWAY_REHEARSE_REPORT"); p != "" {
 		var page bytes.Buffer
-		if err := timeline.Render(&page, "Gangway on ecslocal: the rehearsal", scenarios); err != nil {
-			t.Error(err)
-		} else if err := os.WriteFile(p, page.Bytes(), 0o644); err != nil {
-			t.Error(err)
-		} else {
-			t.Logf("timelines: %s", p)
+		if err := timeline.Render(&page, "Gangway on ecslocal: the rehearsal", collected.scenarios); err != nil {
+			return err
 		}
+		if err := os.WriteFile(p, page.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Println("timelines:", p)
 	}
+	return nil
 }

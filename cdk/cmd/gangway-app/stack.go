@@ -33,6 +33,7 @@ const (
 	ctxDesiredCount   = "gangway:desiredCount"
 	ctxInternetFacing = "gangway:internetFacing"
 	ctxHookAssetDir   = "gangway:hookAssetDir"
+	ctxProxyConfig    = "gangway:proxyConfigFile"
 )
 
 // build adds the stack to app from the context values get returns.
@@ -71,6 +72,13 @@ func build(app constructs.Construct, get func(string) string) error {
 		DesiredCount: number(ctxDesiredCount),
 		DomainName:   get(ctxDomainName),
 		HookAssetDir: get(ctxHookAssetDir),
+	}
+	if path := get(ctxProxyConfig); path != "" {
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context %s: %w", ctxProxyConfig, err))
+		}
+		props.ProxyConfig = string(doc)
 	}
 	switch s := get(ctxStrategy); s {
 	case "":

@@ -116,3 +116,31 @@ func TestProxyImagePinnedByDigest(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyConfigFile: -c gangway:proxyConfigFile=FILE puts the document in the proxy's
+// GANGWAY_CONFIG_YAML (the construct's ProxyConfig); a file that cannot be read is an error
+// naming the key.
+func TestProxyConfigFile(t *testing.T) {
+	doc := "listeners:\n  - name: public\n    address: \":8080\"\n    readiness_path: /gangway/ready\nroutes:\n  - name: app\n    cluster: app\n    allow_websockets: true\nclusters:\n  - name: app\n    endpoints: [\"127.0.0.1:80\"]\n"
+	path := filepath.Join(t.TempDir(), "proxy.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := cdkJSONContext(t)
+	ctx[ctxHookAssetDir] = hookDir(t)
+	ctx[ctxProxyConfig] = path
+	app := awscdk.NewApp(nil)
+	if err := build(app, func(k string) string { return ctx[k] }); err != nil {
+		t.Fatal(err)
+	}
+	stack := app.Node().FindChild(jsii.String("Gangway")).(awscdk.Stack)
+	raw, _ := json.Marshal(assertions.Template_FromStack(stack, nil).ToJSON())
+	want, _ := json.Marshal(map[string]string{"Name": "GANGWAY_CONFIG_YAML", "Value": doc})
+	if !strings.Contains(string(raw), string(want)) {
+		t.Errorf("the template does not carry the document in GANGWAY_CONFIG_YAML")
+	}
+	ctx[ctxProxyConfig] = filepath.Join(t.TempDir(), "missing.yaml")
+	if err := build(awscdk.NewApp(nil), func(k string) string { return ctx[k] }); err == nil || !strings.Contains(err.Error(), ctxProxyConfig) {
+		t.Errorf("a missing file: error %v, want one naming %s", err, ctxProxyConfig)
+	}
+}

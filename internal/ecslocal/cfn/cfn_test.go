@@ -71,6 +71,11 @@ func TestSynthesizedTemplate(t *testing.T) {
 	if err != nil || len(svc.Services) != 1 || *svc.Services[0].ServiceName != out["ServiceName"] {
 		t.Fatalf("DescribeServices of the outputs' cluster and service: %v %+v", err, svc)
 	}
+	// The construct leaves DesiredCount to Application Auto Scaling, whose scalable target
+	// (MinCapacity 2, cdk.json's desiredCount) brings CloudFormation's default of 1 up.
+	if n := svc.Services[0].DesiredCount; n != 2 {
+		t.Errorf("the service's desired count is %d, want the scalable target's MinCapacity 2", n)
+	}
 	if td, err := s.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(out["TaskFamily"])}); err != nil || len(td.TaskDefinition.ContainerDefinitions) != 2 {
 		t.Fatalf("DescribeTaskDefinition %s: %v", out["TaskFamily"], err)
 	}

@@ -24,7 +24,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
@@ -36,6 +38,8 @@ type ECS interface {
 	CreateCluster(context.Context, *ecs.CreateClusterInput) (*ecs.CreateClusterOutput, error)
 	RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput) (*ecs.RegisterTaskDefinitionOutput, error)
 	CreateService(context.Context, *ecs.CreateServiceInput) (*ecs.CreateServiceOutput, error)
+	DescribeServices(context.Context, *ecs.DescribeServicesInput) (*ecs.DescribeServicesOutput, error)
+	UpdateService(context.Context, *ecs.UpdateServiceInput) (*ecs.UpdateServiceOutput, error)
 }
 
 // ELB is what stacks create through elbapi.
@@ -349,6 +353,8 @@ func (d *deployer) create(ctx context.Context, res *Resource, def resourceDef) e
 		return d.taskDefinition(ctx, res, props)
 	case def.Type == "AWS::ECS::Service" && o.ECS != nil:
 		return d.service(ctx, res, props)
+	case def.Type == "AWS::ApplicationAutoScaling::ScalableTarget" && o.ECS != nil && props["ScalableDimension"] == "ecs:service:DesiredCount":
+		return d.scalableTarget(ctx, res, props)
 	case def.Type == "AWS::ElasticLoadBalancingV2::LoadBalancer" && o.ELB != nil:
 		return d.loadBalancer(ctx, res, props)
 	case def.Type == "AWS::ElasticLoadBalancingV2::TargetGroup" && o.ELB != nil:
@@ -442,6 +448,11 @@ func (d *deployer) service(ctx context.Context, res *Resource, props map[string]
 		n := d.generatedName(res.LogicalResourceId, 255)
 		in.ServiceName = &n
 	}
+	// AWS::ECS::Service: "For new services, if a desired count is not specified, a default
+	// value of 1 is used" (a service under Application Auto Scaling leaves it unset).
+	if in.DesiredCount == nil && in.SchedulingStrategy != ecstypes.SchedulingStrategyDaemon {
+		in.DesiredCount = aws.Int32(1)
+	}
 	out, err := d.s.o.ECS.CreateService(ctx, &in)
 	if err != nil {
 		return err
@@ -450,6 +461,50 @@ func (d *deployer) service(ctx context.Context, res *Resource, props map[string]
 	res.attrs["ServiceArn"] = *out.Service.ServiceArn
 	res.attrs["Name"] = *out.Service.ServiceName
 	return nil
+}
+
+// scalableTarget registers a service's desired count with Application Auto Scaling as far as
+// a stack's creation sees it: a desired count outside MinCapacity–MaxCapacity is brought
+// inside, as RegisterScalableTarget does. The scaling policies are not modelled.
+func (d *deployer) scalableTarget(ctx context.Context, res *Resource, props map[string]any) error {
+	id, _ := props["ResourceId"].(string)
+	parts := strings.Split(id, "/")
+	if len(parts) != 3 || parts[0] != "service" {
+		return fmt.Errorf("ResourceId %q: want service/CLUSTER/SERVICE", id)
+	}
+	lo, hi := capacity(props["MinCapacity"]), capacity(props["MaxCapacity"])
+	if lo < 0 || hi < lo {
+		return fmt.Errorf("MinCapacity %v, MaxCapacity %v: want 0 <= MinCapacity <= MaxCapacity", props["MinCapacity"], props["MaxCapacity"])
+	}
+	svc, err := d.s.o.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(parts[1]), Services: []string{parts[2]}})
+	if err != nil {
+		return err
+	}
+	if len(svc.Services) != 1 {
+		return fmt.Errorf("ResourceId %q: no such service", id)
+	}
+	n := min(max(svc.Services[0].DesiredCount, int32(lo)), int32(hi))
+	if n != svc.Services[0].DesiredCount {
+		if _, err := d.s.o.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(parts[1]), Service: aws.String(parts[2]), DesiredCount: aws.Int32(n)}); err != nil {
+			return err
+		}
+	}
+	res.PhysicalResourceId = id + "|ecs:service:DesiredCount|ecs"
+	res.ResourceStatusReason = fmt.Sprintf("the desired count kept within %d-%d; scaling policies are not modelled", lo, hi)
+	return nil
+}
+
+// capacity is a template's number, given as a number or a string; -1 when it is neither.
+func capacity(v any) int {
+	switch v := v.(type) {
+	case float64:
+		return int(v)
+	case string:
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return -1
 }
 
 func (d *deployer) loadBalancer(ctx context.Context, res *Resource, props map[string]any) error {

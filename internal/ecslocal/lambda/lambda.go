@@ -19,12 +19,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +54,14 @@ type Options struct {
 	Dir string
 	// StartTimeout bounds an emulator's start (its port open); 0 means 10 s.
 	StartTimeout time.Duration
-	Log          *slog.Logger
+	// Hosts, when set, names the addresses a function resolves host names to, as a
+	// function in a VPC resolves the load balancers' DNS names through the VPC's resolver:
+	// each emulator starts in a mount namespace of its own whose /etc/hosts holds these
+	// names (read when the emulator starts), so that a URL naming a load balancer reaches
+	// its listener on 127.0.0.1. It needs root on Linux and util-linux's unshare; without
+	// them the emulator runs with the machine's /etc/hosts, and the start is logged.
+	Hosts func() map[string]string
+	Log   *slog.Logger
 }
 
 // Function is a function's configuration: the bootstrap in Code runs for every invocation.
@@ -337,10 +346,21 @@ func (s *Service) start(fn *function) (*rie, error) {
 	for k, v := range fn.Environment {
 		env[k] = v
 	}
-	cmd := exec.Command(s.o.RIE,
+	argv := []string{s.o.RIE,
 		"--runtime-interface-emulator-address", invokeAddr,
 		"--runtime-api-address", runtimeAddr,
-		filepath.Join(fn.Code, "bootstrap"))
+		filepath.Join(fn.Code, "bootstrap")}
+	hosts, err := s.hostsFile(fn)
+	if err != nil {
+		return nil, err
+	}
+	if hosts != "" {
+		// unshare's mount namespace is private (no mount propagates back), so the bind
+		// mount is the emulator's alone and ends with it.
+		argv = append([]string{"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+			`mount --bind "$0" /etc/hosts && exec "$@"`, hosts}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = fn.Code
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -376,6 +396,48 @@ func (s *Service) start(fn *function) (*rie, error) {
 			return nil, fmt.Errorf("%s not open after %s", invokeAddr, s.o.StartTimeout)
 		}
 	}
+}
+
+// hostsFile writes the /etc/hosts of fn's emulator when Options.Hosts is set and a mount
+// namespace can be made, and returns its path ("" otherwise).
+func (s *Service) hostsFile(fn *function) (string, error) {
+	if s.o.Hosts == nil {
+		return "", nil
+	}
+	if why := namespaceUnavailable(); why != "" {
+		s.log.Warn("lambda function resolves names with the machine's /etc/hosts", "function", fn.Name, "reason", why)
+		return "", nil
+	}
+	names := s.o.Hosts()
+	b := []byte("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		b = fmt.Appendf(b, "%s %s\n", names[name], name)
+	}
+	dir := s.o.Dir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	p := filepath.Join(dir, "hosts-"+fn.Name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		return "", fmt.Errorf("function %s: writing its /etc/hosts: %w", fn.Name, err)
+	}
+	return p, nil
+}
+
+// namespaceUnavailable says why an emulator cannot have a mount namespace of its own, or "".
+func namespaceUnavailable() string {
+	switch {
+	case runtime.GOOS != "linux":
+		return "mount namespaces need Linux"
+	case os.Geteuid() != 0:
+		return "mount namespaces need root"
+	}
+	for _, tool := range []string{"unshare", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return tool + " not found (Debian package util-linux)"
+		}
+	}
+	return ""
 }
 
 func (p *rie) exited() bool {

@@ -230,3 +230,51 @@ func TestFunctionTimeout(t *testing.T) {
 		t.Fatalf("the invocation after a timeout: %s, %v; want SUCCEEDED from a new environment", out, err)
 	}
 }
+
+// A function resolves the names of Options.Hosts: the readiness hook, given a URL that names
+// a load balancer's DNS name (which no DNS server here knows), reaches the server on
+// 127.0.0.1 behind it. The machine's /etc/hosts is left as it was.
+func TestHostsResolveLoadBalancerNames(t *testing.T) {
+	ecslocaltest.RequireRoot(t, "unshare", "mount")
+	rieBin := ecslocaltest.LambdaRIE(t)
+	code := ecslocaltest.ReadinessHook(t)
+	before, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer app.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(app.URL, "http://"), ":")
+	const name = "front-0123456789.us-east-1.elb.localhost"
+
+	s := New(Options{Region: "us-east-1", Account: "000000000000", RIE: rieBin, Dir: t.TempDir(),
+		Hosts: func() map[string]string { return map[string]string{name: "127.0.0.1"} }})
+	defer s.Close()
+	arn, err := s.CreateFunction(Function{
+		Name: "gangway-readiness", Code: code, Runtime: "provided.al2023", Handler: "bootstrap", Timeout: 30,
+		Environment: map[string]string{
+			"GANGWAY_READINESS_URL":  "http://" + name + ":" + port + "/gangway/ready",
+			"GANGWAY_PROBES":         "1",
+			"GANGWAY_PROBE_INTERVAL": "10ms",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := s.InvokeHook(ctx, arn, event("POST_TEST_TRAFFIC_SHIFT", nil))
+	if err != nil {
+		t.Fatalf("InvokeHook: %v", err)
+	}
+	var r hookResponse
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("hook response %s: %v", out, err)
+	}
+	if r.HookStatus != "SUCCEEDED" {
+		t.Fatalf("the hook probing http://%s:%s: %+v, want SUCCEEDED", name, port, r)
+	}
+	if after, _ := os.ReadFile("/etc/hosts"); !bytes.Equal(before, after) {
+		t.Fatalf("the machine's /etc/hosts changed:\n%s", after)
+	}
+}

@@ -231,9 +231,11 @@ func patterns(values []string) string {
 	return strings.Join(out, " ")
 }
 
-// quote makes a word HAProxy's configuration reads as one argument.
+// quote makes a word HAProxy's configuration reads as one argument; a line break or tab
+// in it (a fixed response's body of several lines) is written as its escape, which HAProxy
+// turns back into the character.
 func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`).Replace(s) + `"`
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s) + `"`
 }
 
 // action renders the terminal action of a rule: forward, fixed-response or redirect. A

@@ -137,7 +137,7 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 		ecslocaltest.Must(c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: listener, Priority: aws.Int32(prio), Conditions: []types.RuleCondition{cond}, Actions: []types.Action{act}})).Get(t)
 	}
 	rule(5, types.RuleCondition{Field: aws.String("path-pattern"), Values: []string{"/fixed"}},
-		types.Action{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("418"), MessageBody: aws.String("teapot")}})
+		types.Action{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("418"), MessageBody: aws.String("tea\tpot\n")}})
 	rule(10, types.RuleCondition{Field: aws.String("path-pattern"), Values: []string{"/green/*"}},
 		types.Action{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(greenTG)})
 	rule(20, types.RuleCondition{Field: aws.String("http-header"), HttpHeaderConfig: &types.HttpHeaderConditionConfig{HttpHeaderName: aws.String("X-Canary"), Values: []string{"y*"}}},
@@ -178,7 +178,8 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 	}
 	await("healthy blue behind the default rule", "/", 200, "blue")
 	await("the path rule", "/green/x", 200, "green")
-	if s, b := get("/fixed"); s != 418 || b != "teapot" {
+	// A body of several lines (the template's fixed 404s end with a newline) is sent as set.
+	if s, b := get("/fixed"); s != 418 || b != "tea\tpot\n" {
 		t.Errorf("fixed response: %d %q", s, b)
 	}
 	// The weighted rule's backend learns green's health on its own checks: wait until it
