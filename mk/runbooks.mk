@@ -5,8 +5,8 @@
 #                   back, proxy rollout init), then README.md's block for a service deployed
 #                   by hand and each runbook the test can drive into its state, checking each
 #                   block's exit code and what its output shows; then a second bin/ecslocal
-#                   creates the stack of `make synth` (its listeners on 127.0.0.1:80, 443 and
-#                   9443: the test waits up to 5 minutes for another one to free them), and
+#                   creates the stack of `make synth` (its listeners on ports 80, 443 and
+#                   9443 of a loopback IP of its own, -lb-addr 127.0.0.X), and
 #                   README.md's stack block, listener-weights.md and the blocks that read the
 #                   stack's rules, alarms and hook function run on it; prints the blocks it
 #                   did not run, and why (root, runc, iproute2, haproxy, jq, curl; in

@@ -138,19 +138,30 @@ done
 
 // stackUp waits (90 rounds of at most 8 s) until the stack's service runs its desired count with
 // one deployment and the production listener (HTTPS in the template, HTTP on ecslocal, on
-// 127.0.0.1:443) answers with the application. A port held by another process shows in ss.
+// port 443 of the load balancer's DNS name, which the test's curlrc resolves to -lb-addr)
+// answers with the application.
 const stackUp = `for attempt in $(seq 1 90); do
   STEADY=$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
     --query 'services[0].[runningCount,desiredCount,pendingCount,length(deployments)]' --output text)
-  ANSWER=$(curl -sS --max-time 5 http://127.0.0.1:443/ 2>&1 || true)
+  ANSWER=$(curl -sS --max-time 5 "http://$LB_DNS:443/" 2>&1 || true)
   case "$STEADY $ANSWER" in "2	2	0	1 Hello from the Gangway demo upstream."*) break ;; esac
   sleep 2
 done
-echo "steady: $STEADY; http://127.0.0.1:443/ answers: $ANSWER"
-if [ "$STEADY" != "2	2	0	1" ] || [ "${ANSWER#Hello from the Gangway demo upstream.}" = "$ANSWER" ]; then
-  ss -ltnp | grep -E '127.0.0.1:(80|443|9443) ' || true
-  exit 1
-fi
+echo "steady: $STEADY; http://$LB_DNS:443/ answers: $ANSWER"
+[ "$STEADY" = "2	2	0	1" ] && [ "${ANSWER#Hello from the Gangway demo upstream.}" != "$ANSWER" ]
+`
+
+// stackCurl makes curl, in the blocks that follow, reach the stack's load balancer by its DNS
+// name: a curlrc (CURL_HOME) resolves the name, at each of the template's ports, to the
+// loopback IP of the stack's ecslocal's -lb-addr, as ecslocal's /etc/hosts does for its
+// Lambda functions. LB_IP is set by the test.
+const stackCurl = `export CURL_HOME="$LOCAL/curl"
+mkdir -p "$CURL_HOME"
+for port in 80 443 9443; do
+  echo "resolve = \"$LB_DNS:$port:$LB_IP\""
+done > "$CURL_HOME/.curlrc"
+cat "$CURL_HOME/.curlrc"
+unset LB_IP
 `
 
 // stackResources checks that README.md's stack block set each variable to a resource of
@@ -177,25 +188,25 @@ var stackScenarios = []scenario{
   --actions "[{\"Type\":\"forward\",\"ForwardConfig\":{\"TargetGroups\":[{\"TargetGroupArn\":\"$BLUE_TG_ARN\",\"Weight\":0},{\"TargetGroupArn\":\"$GREEN_TG_ARN\",\"Weight\":1}]}}]" \
   --query 'Rules[0].Actions[0].ForwardConfig.TargetGroups[].[TargetGroupArn,Weight]' --output text
 for attempt in $(seq 1 50); do
-  CODE=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:443/ || true)
+  CODE=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://$LB_DNS:443/" || true)
   [ "$CODE" = 503 ] && break
   sleep 0.2
 done
-echo "http://127.0.0.1:443/: $CODE"
+echo "http://$LB_DNS:443/: $CODE"
 [ "$CODE" = 503 ]
 `,
-		// The runbook's own check is on the load balancer's DNS name and HTTPS; here the
-		// production listener is HTTP on 127.0.0.1:443, and the test listener's rule, on
-		// 9443, forwards the requests with its header.
+		// The runbook's own check is HTTPS; on ecslocal the production listener serves HTTP
+		// on port 443, and the test listener's rule, on 9443, forwards the requests with its
+		// header.
 		after: `TEST_HEADER=$(aws elbv2 describe-rules --rule-arns "$TEST_RULE_ARN" \
   --query "Rules[0].Conditions[?Field=='http-header'] | [0].HttpHeaderConfig.[HttpHeaderName,Values[0]]" --output text | tr '\t' :)
 for attempt in $(seq 1 50); do
-  PROD=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:443/ || true)
-  TEST=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H "$TEST_HEADER" http://127.0.0.1:9443/ || true)
+  PROD=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://$LB_DNS:443/" || true)
+  TEST=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H "$TEST_HEADER" "http://$LB_DNS:9443/" || true)
   [ "$PROD $TEST" = "200 200" ] && break
   sleep 0.2
 done
-echo "http://127.0.0.1:443/: $PROD, http://127.0.0.1:9443/ with $TEST_HEADER: $TEST"
+echo "http://$LB_DNS:443/: $PROD, http://$LB_DNS:9443/ with $TEST_HEADER: $TEST"
 [ "$PROD $TEST" = "200 200" ]
 `,
 	},
@@ -224,9 +235,35 @@ func whyNotDriven(f string) string {
 	return notDriven[f]
 }
 
-// stackPorts are the ports the template's listeners take on 127.0.0.1: HTTP (the redirect),
-// HTTPS (served as HTTP) and the test listener.
+// stackPorts are the ports the template's listeners take on the stack's loopback IP: HTTP
+// (the redirect), HTTPS (served as HTTP) and the test listener.
 var stackPorts = []int{80, 443, 9443}
+
+// stackLBAddr picks the loopback IP the stack's load balancers serve on (ecslocal -lb-addr):
+// a random 127.0.0.X, X in 100..199, whose ports of the template are free, so that the stack
+// meets no other ecslocal's listeners (a rehearsal's are on 127.0.0.1).
+func stackLBAddr(t *testing.T) string {
+	t.Helper()
+	var b [1]byte
+	for range 100 {
+		_, _ = rand.Read(b[:])
+		ip := fmt.Sprintf("127.0.0.%d", 100+int(b[0])%100)
+		free := true
+		for _, p := range stackPorts {
+			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, p))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return ip
+		}
+	}
+	t.Fatalf("no IP of 127.0.0.100-199 has ports %v free", stackPorts)
+	return ""
+}
 
 // substitutions are the changes the test makes to getting-started.md's blocks, so that its
 // ecslocal meets no other on this machine: its own address, listener port, name, subnet and
@@ -383,17 +420,17 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 	// terminal has the endpoint, the credentials and PATH; README.md's stack block sets the
 	// rest from the stack's outputs.
 	stackAddr := fmt.Sprintf("127.0.0.1:%d", ecslocaltest.FreePort(t))
-	waitPortsFree(t, stackPorts, 5*time.Minute)
-	stackCmd := fmt.Sprintf("bin/ecslocal -addr %s -name rs%02x%02x -subnet 198.19.%d.0/24 -state-dir %s "+
+	lbIP := stackLBAddr(t)
+	stackCmd := fmt.Sprintf("bin/ecslocal -addr %s -lb-addr %s -name rs%02x%02x -subnet 198.19.%d.0/24 -state-dir %s "+
 		"-health-scale 0.2 -time-scale 0.01 -template %s -image %s=bin/image/oci -image %s=%s",
-		stackAddr, b[0], b[1], 200+b[1]%50, t.TempDir(), stackTemplate, stackImages(t, root)["proxy"],
+		stackAddr, lbIP, b[0], b[1], 200+b[1]%50, t.TempDir(), stackTemplate, stackImages(t, root)["proxy"],
 		stackImages(t, root)["app"], appImage(t, root))
 	sh.background(block{file: "the stack's ecslocal", text: stackCmd}, "serving")
 	ran = sh.ran
 	sh = newShell(t, root)
 	sh.ran = ran
-	env := fmt.Sprintf("export AWS_ENDPOINT_URL=http://%s AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test PATH=%q\n",
-		stackAddr, filepath.Join(root, "bin")+":"+os.Getenv("PATH"))
+	env := fmt.Sprintf("export AWS_ENDPOINT_URL=http://%s AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test PATH=%q\nLOCAL=%q\n",
+		stackAddr, filepath.Join(root, "bin")+":"+os.Getenv("PATH"), t.TempDir())
 	if err := os.WriteFile(sh.state, []byte(env), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -407,6 +444,8 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 		{"expect", "rules: 2 with two weighted groups"}, {"expect", "alarms: 7 of 7"},
 		{"expect", "provided.al2023"},
 	}}, "README (stack)")
+	sh.check(block{file: "the stack's load balancer for curl", text: "LB_IP=" + lbIP + "\n" + stackCurl, marks: []mark{
+		{"expect", ":443:" + lbIP}}}, "README (stack)")
 	sh.check(block{file: "the stack (serving)", text: stackUp}, "README (stack)")
 	if t.Failed() {
 		t.FailNow()
@@ -477,30 +516,6 @@ func appImage(t *testing.T, root string) string {
 	}
 	return ecslocaltest.ImageLayout(t, map[string][]byte{"proxy": bin}, v1.Config{
 		Entrypoint: []string{"/proxy", "run"}, Env: []string{"GANGWAY_CONFIG_YAML=" + appConfig}})
-}
-
-// waitPortsFree waits until each port is free on 127.0.0.1, for at most within: another
-// ecslocal with the template's listeners (a rehearsal of the stack) holds them while it
-// runs. It fails naming the process that holds one.
-func waitPortsFree(t *testing.T, ports []int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for _, p := range ports {
-		for {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err == nil {
-				l.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				holder, _ := exec.Command("ss", "-ltnpH", fmt.Sprintf("sport = :%d", p)).CombinedOutput()
-				t.Fatalf("127.0.0.1:%d, a listener of the stack's template, is still taken after %s: %v; held by: %s",
-					p, within, err, strings.TrimSpace(string(holder)))
-			}
-			t.Logf("127.0.0.1:%d is taken (%v): waiting for it to be free", p, err)
-			time.Sleep(5 * time.Second)
-		}
-	}
 }
 
 // shell runs blocks one after the other, each in its own bash with errexit, nounset and
