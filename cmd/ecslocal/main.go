@@ -48,6 +48,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/ecslocal/elbapi"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lambda"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/lb"
+	"github.com/gangway-ecs/gangway/internal/ecslocal/logs"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/server"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/statefile"
 	"github.com/gangway-ecs/gangway/internal/ecslocal/targethealth"
@@ -204,6 +205,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ecsAPI := ecsapi.New(ecsapi.Options{Region: o.region, Account: o.account, TimeScale: o.timeScale})
 	elbAPI := elbapi.New(elbapi.Options{Region: o.region, Account: o.account})
+	logsAPI := logs.New(logs.Options{Region: o.region, Account: o.account})
 	var state *statefile.File
 	if o.stateFile != "" {
 		var err error
@@ -223,7 +225,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		if err != nil {
 			return usageError{fmt.Errorf("-subnet %q: %v", o.subnet, err)}
 		}
-		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Log: log}, ecsAPI)
+		runner, err := tasks.New(ctx, tasks.Options{Name: o.name, Subnet: subnet, StateDir: o.state, Images: o.images, Logs: logsAPI, Log: log}, ecsAPI)
 		if errors.Is(err, tasks.ErrNotSupported) {
 			return fmt.Errorf("%w (or pass -no-containers to serve the APIs without running tasks)", err)
 		}
@@ -244,7 +246,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	lam, err := newLambda(o, "http://"+ln.Addr().String(), loadBalancerHosts(elbAPI, bind), log)
+	lam, err := newLambda(o, "http://"+ln.Addr().String(), loadBalancerHosts(elbAPI, bind), logsAPI, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -289,7 +291,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 		actors.Wait()
 	}()
 
-	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Log: log})
+	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Logs: logsAPI, Log: log})
 	if err := createStack(ctx, stacks, o); err != nil {
 		ln.Close()
 		return err
@@ -298,6 +300,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	handler.SetLambda(lam)
 	handler.SetCloudWatch(cw)
 	handler.SetCloudFormation(stacks)
+	handler.SetLogs(logsAPI)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and CloudFormation", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
 	if ready != nil {
@@ -325,7 +328,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 
 // newLambda returns the Lambda service: functions get endpoint as AWS_ENDPOINT_URL, and the
 // code of functions created from a zip file lives in a directory removed by Close.
-func newLambda(o options, endpoint string, hosts func() map[string]string, log *slog.Logger) (*lambdaService, error) {
+func newLambda(o options, endpoint string, hosts func() map[string]string, logsAPI *logs.Service, log *slog.Logger) (*lambdaService, error) {
 	rie := o.lambdaRIE
 	if rie == "" {
 		rie = findRIE()
@@ -337,7 +340,7 @@ func newLambda(o options, endpoint string, hosts func() map[string]string, log *
 	if err != nil {
 		return nil, err
 	}
-	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Hosts: hosts, Log: log})
+	svc := lambda.New(lambda.Options{Region: o.region, Account: o.account, RIE: rie, Endpoint: endpoint, Dir: dir, Hosts: hosts, Logs: logsAPI, Log: log})
 	return &lambdaService{Service: svc, dir: dir}, nil
 }
 

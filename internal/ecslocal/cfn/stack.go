@@ -68,6 +68,7 @@ type Options struct {
 	ELB             ELB
 	Lambda          Lambda
 	CloudWatch      CloudWatch
+	Logs            Logs
 	Log             *slog.Logger
 }
 
@@ -372,6 +373,8 @@ func (d *deployer) create(ctx context.Context, res *Resource, def resourceDef) e
 		return d.alarm(res, props)
 	case def.Type == "AWS::Lambda::Function" && o.Lambda != nil:
 		return d.function(res, props, def.Metadata)
+	case def.Type == "AWS::Logs::LogGroup" && o.Logs != nil:
+		return d.logGroup(ctx, res, props)
 	case def.Type == "Custom::AWS" && o.ELB != nil:
 		return d.awsCustomResource(ctx, res, props)
 	}
@@ -672,6 +675,7 @@ func (d *deployer) function(res *Resource, props map[string]any, meta map[string
 		FunctionName, Runtime, Handler string
 		Timeout, MemorySize            int
 		Environment                    struct{ Variables map[string]any }
+		LoggingConfig                  struct{ LogGroup string }
 	}
 	if err := decode(props, &in); err != nil {
 		return err
@@ -697,7 +701,7 @@ func (d *deployer) function(res *Resource, props map[string]any, meta map[string
 		dir = filepath.Join(d.assetDir, asset)
 	}
 	if _, err := d.s.o.Lambda.CreateFunction(lambda.Function{Name: name, Code: dir, Runtime: in.Runtime, Handler: in.Handler,
-		Timeout: in.Timeout, MemorySize: in.MemorySize, Environment: env}); err != nil {
+		Timeout: in.Timeout, MemorySize: in.MemorySize, Environment: env, LogGroup: in.LoggingConfig.LogGroup}); err != nil {
 		return err
 	}
 	res.PhysicalResourceId = name

@@ -27,16 +27,24 @@ func (e *apiError) Error() string { return e.code + ": " + e.message }
 
 // configuration is the FunctionConfiguration shape, the members ecslocal models.
 type configuration struct {
-	FunctionName string
-	FunctionArn  string
-	Runtime      string `json:",omitempty"`
-	Handler      string `json:",omitempty"`
-	Timeout      int
-	MemorySize   int
-	Version      string
-	State        string
-	PackageType  string
-	Environment  *environment `json:",omitempty"`
+	FunctionName  string
+	FunctionArn   string
+	Runtime       string `json:",omitempty"`
+	Handler       string `json:",omitempty"`
+	Timeout       int
+	MemorySize    int
+	Version       string
+	State         string
+	PackageType   string
+	Environment   *environment `json:",omitempty"`
+	LoggingConfig loggingConfig
+}
+
+// loggingConfig is the LoggingConfig shape: ecslocal writes plain text, so LogFormat is Text
+// and there are no log levels.
+type loggingConfig struct {
+	LogFormat string
+	LogGroup  string
 }
 
 type environment struct {
@@ -47,6 +55,7 @@ func (s *Service) config(f Function) configuration {
 	c := configuration{
 		FunctionName: f.Name, FunctionArn: s.ARN(f.Name), Runtime: f.Runtime, Handler: f.Handler,
 		Timeout: f.Timeout, MemorySize: f.MemorySize, Version: "$LATEST", State: "Active", PackageType: "Zip",
+		LoggingConfig: loggingConfig{LogFormat: "Text", LogGroup: f.logGroup()},
 	}
 	if len(f.Environment) > 0 {
 		c.Environment = &environment{Variables: f.Environment}
@@ -84,6 +93,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case len(parts) == 2 && parts[1] == "configuration" && r.Method == http.MethodGet:
+		fn, err := s.lookup(name)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.config(fn.Function))
 	case len(parts) == 2 && parts[1] == "invocations" && r.Method == http.MethodPost:
 		s.invoke(w, r, name)
 	default:
@@ -122,10 +138,15 @@ func (s *Service) createFunction(w http.ResponseWriter, r *http.Request) {
 			S3Bucket, S3Key string
 			ImageUri        string
 		}
-		Environment *environment
+		Environment   *environment
+		LoggingConfig *struct{ LogFormat, LogGroup string }
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		writeError(w, &apiError{http.StatusBadRequest, "InvalidParameterValueException", "CreateFunction: " + err.Error()})
+		return
+	}
+	if lc := in.LoggingConfig; lc != nil && lc.LogFormat != "" && lc.LogFormat != "Text" {
+		writeError(w, &apiError{http.StatusBadRequest, "InvalidParameterValueException", fmt.Sprintf("function %s: LoggingConfig.LogFormat %q: ecslocal writes Text logs only", in.FunctionName, lc.LogFormat)})
 		return
 	}
 	if len(in.Code.ZipFile) == 0 {
@@ -151,6 +172,9 @@ func (s *Service) createFunction(w http.ResponseWriter, r *http.Request) {
 	f := Function{Name: in.FunctionName, Code: dir, Runtime: in.Runtime, Handler: in.Handler, Timeout: in.Timeout, MemorySize: in.MemorySize}
 	if in.Environment != nil {
 		f.Environment = in.Environment.Variables
+	}
+	if in.LoggingConfig != nil {
+		f.LogGroup = in.LoggingConfig.LogGroup
 	}
 	if _, err := s.CreateFunction(f); err != nil {
 		_ = os.RemoveAll(dir)

@@ -6,7 +6,8 @@
 //
 // The Lambda API is served as AWS serves it, REST-JSON under /2015-03-31/functions (Lambda
 // API Reference, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
-// CreateFunction (a zip file), GetFunction, ListFunctions, DeleteFunction and Invoke, so that
+// CreateFunction (a zip file), GetFunction, GetFunctionConfiguration, ListFunctions,
+// DeleteFunction and Invoke, so that
 // `aws lambda invoke --endpoint-url` works. InvokeHook is the ECS scheduler's way in.
 package lambda
 
@@ -14,6 +15,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,7 +63,16 @@ type Options struct {
 	// its listener on 127.0.0.1. It needs root on Linux and util-linux's unshare; without
 	// them the emulator runs with the machine's /etc/hosts, and the start is logged.
 	Hosts func() map[string]string
-	Log   *slog.Logger
+	// Logs receives each emulator's output (the function's and the emulator's own lines), as
+	// Lambda sends it to CloudWatch Logs; nil leaves it in ecslocal's log alone.
+	Logs LogStreams
+	Log  *slog.Logger
+}
+
+// LogStreams opens CloudWatch Logs streams (a *logs.Service): every line written to a stream
+// is an event; a missing group is created when createGroup is set.
+type LogStreams interface {
+	OpenStream(group, stream string, createGroup bool) (io.WriteCloser, error)
 }
 
 // Function is a function's configuration: the bootstrap in Code runs for every invocation.
@@ -75,6 +86,31 @@ type Function struct {
 	Timeout     int // seconds, 1–900
 	MemorySize  int // MB
 	Environment map[string]string
+	// LogGroup is the CloudWatch Logs group of its output (LoggingConfig.LogGroup);
+	// /aws/lambda/Name when empty.
+	LogGroup string
+}
+
+// logGroup is the group fn's output goes to.
+func (f Function) logGroup() string {
+	if f.LogGroup != "" {
+		return f.LogGroup
+	}
+	return "/aws/lambda/" + f.Name
+}
+
+// logStreamName names the stream of an execution environment started at t as Lambda does
+// ("Configuring CloudWatch log groups", AWS Lambda Developer Guide):
+// YYYY/MM/DD/[$LATEST]<environment ID> in the function's own group, with the function's name
+// before the version in a custom one, which several functions may share.
+func (f Function) logStreamName(t time.Time) string {
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	name := ""
+	if f.LogGroup != "" {
+		name = f.Name
+	}
+	return fmt.Sprintf("%s/%s[$LATEST]%x", t.UTC().Format("2006/01/02"), name, id)
 }
 
 // Service holds the functions and their emulators.
@@ -368,7 +404,18 @@ func (s *Service) start(fn *function) (*rie, error) {
 	// Its own process group, so that stop ends the bootstrap with the emulator.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &logWriter{log: s.log, function: fn.Name}
-	cmd.Stdout, cmd.Stderr = out, out
+	var stream io.WriteCloser
+	if s.o.Logs != nil {
+		if stream, err = s.o.Logs.OpenStream(fn.logGroup(), fn.logStreamName(time.Now()), true); err != nil {
+			// As on Lambda, a function whose logs cannot be written still runs.
+			s.log.Warn("lambda output not sent to CloudWatch Logs", "function", fn.Name, "group", fn.logGroup(), "error", err)
+		}
+	}
+	var w io.Writer = out
+	if stream != nil {
+		w = io.MultiWriter(out, stream)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -376,6 +423,9 @@ func (s *Service) start(fn *function) (*rie, error) {
 	go func() {
 		_ = cmd.Wait()
 		out.flush()
+		if stream != nil {
+			stream.Close()
+		}
 		close(p.done)
 	}()
 	deadline := time.Now().Add(s.o.StartTimeout)

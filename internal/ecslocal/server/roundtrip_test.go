@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go/middleware"
@@ -105,14 +106,25 @@ func dispatcherFor(e *echo, client reflect.Type) dispatcher {
 	return d
 }
 
-func newEchoServer(t *testing.T) (*echo, *ecs.Client, *elb.Client) {
+// echoClients are the SDK clients of an echo server.
+type echoClients struct {
+	ecs  *ecs.Client
+	elb  *elb.Client
+	logs *cloudwatchlogs.Client
+}
+
+func newEchoServer(t *testing.T) (*echo, echoClients) {
 	t.Helper()
 	e := &echo{}
+	ecsSvc := ecsService
+	ecsSvc.d = dispatcherFor(e, reflect.TypeFor[*ecs.Client]())
 	h := &Handler{
-		ecs: dispatcherFor(e, reflect.TypeFor[*ecs.Client]()),
+		ecs: ecsSvc,
 		elb: dispatcherFor(e, reflect.TypeFor[*elb.Client]()),
 		log: slog.New(slog.DiscardHandler),
 	}
+	h.SetLogs(struct{}{})
+	h.logs.d = dispatcherFor(e, reflect.TypeFor[*cloudwatchlogs.Client]())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	cfg := aws.Config{
@@ -124,7 +136,7 @@ func newEchoServer(t *testing.T) (*echo, *ecs.Client, *elb.Client) {
 		// (aws/aws-sdk-go-v2#2737); a retry is what a real client does about it.
 		RetryMaxAttempts: 3,
 	}
-	return e, ecs.NewFromConfig(cfg), elb.NewFromConfig(cfg)
+	return e, echoClients{ecs.NewFromConfig(cfg), elb.NewFromConfig(cfg), cloudwatchlogs.NewFromConfig(cfg)}
 }
 
 // equalShapes compares two SDK shapes, ignoring result metadata.
@@ -186,7 +198,7 @@ func callOp(t *testing.T, client any, op string, in any) any {
 }
 
 func TestJSONRoundTrip(t *testing.T) {
-	e, client, _ := newEchoServer(t)
+	e, clients := newEchoServer(t)
 	for _, op := range []string{
 		"RegisterTaskDefinition", "DescribeTaskDefinition", "ListTaskDefinitions", "DeregisterTaskDefinition",
 		"CreateCluster", "DescribeClusters", "DeleteCluster",
@@ -194,21 +206,33 @@ func TestJSONRoundTrip(t *testing.T) {
 		"RunTask", "StopTask", "DescribeTasks", "ListTasks",
 		"ListServiceDeployments", "DescribeServiceDeployments", "StopServiceDeployment", "ContinueServiceDeployment", "DescribeServiceRevisions",
 	} {
-		t.Run(op, func(t *testing.T) {
-			m, _ := reflect.TypeFor[*ecs.Client]().MethodByName(op)
-			in := reflect.New(m.Type.In(2).Elem())
-			fill(in.Elem(), 0, true)
-			out := callOp(t, client, op, in.Interface())
-			equalShapes(t, op+" input", e.in, in.Interface())
-			want := reflect.New(m.Type.Out(0).Elem())
-			fill(want.Elem(), 0, true)
-			equalShapes(t, op+" output", out, want.Interface())
-		})
+		t.Run(op, func(t *testing.T) { roundTrip(t, e, clients.ecs, op) })
+	}
+	for _, op := range []string{
+		"CreateLogGroup", "DeleteLogGroup", "DescribeLogGroups", "PutRetentionPolicy", "DeleteRetentionPolicy",
+		"CreateLogStream", "DeleteLogStream", "DescribeLogStreams",
+		"PutLogEvents", "GetLogEvents", "FilterLogEvents",
+	} {
+		t.Run(op, func(t *testing.T) { roundTrip(t, e, clients.logs, op) })
 	}
 }
 
+// roundTrip passes op's filled input and output through client and the server.
+func roundTrip(t *testing.T, e *echo, client any, op string) {
+	t.Helper()
+	m, _ := reflect.TypeOf(client).MethodByName(op)
+	in := reflect.New(m.Type.In(2).Elem())
+	fill(in.Elem(), 0, true)
+	out := callOp(t, client, op, in.Interface())
+	equalShapes(t, op+" input", e.in, in.Interface())
+	want := reflect.New(m.Type.Out(0).Elem())
+	fill(want.Elem(), 0, true)
+	equalShapes(t, op+" output", out, want.Interface())
+}
+
 func TestQueryRoundTrip(t *testing.T) {
-	e, _, client := newEchoServer(t)
+	e, clients := newEchoServer(t)
+	client := clients.elb
 	for _, op := range []string{
 		"CreateLoadBalancer", "DescribeLoadBalancers", "DeleteLoadBalancer",
 		"CreateTargetGroup", "DescribeTargetGroups", "ModifyTargetGroup", "DeleteTargetGroup",

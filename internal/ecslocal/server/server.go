@@ -26,6 +26,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
@@ -44,8 +45,10 @@ const (
 // Handler serves the ECS and ELBv2 APIs, and the services set with SetLambda,
 // SetCloudWatch and SetCloudFormation.
 type Handler struct {
-	ecs, elb dispatcher
-	log      *slog.Logger
+	ecs  jsonService
+	elb  dispatcher
+	logs *jsonService // nil until SetLogs
+	log  *slog.Logger
 
 	lambda, cloudWatch, cloudFormation http.Handler
 }
@@ -58,6 +61,8 @@ const (
 	cloudWatchTargetPrefix = "GraniteServiceVersion20100801."
 	// cloudFormationVersion is the awsQuery Version of CloudFormation's forms.
 	cloudFormationVersion = "2010-05-15"
+	// logsTargetPrefix is CloudWatch Logs' awsJson1_1 X-Amz-Target prefix.
+	logsTargetPrefix = "Logs_20140328."
 )
 
 // SetLambda serves the Lambda API's requests (paths under /2015-03-31/functions) with l.
@@ -77,11 +82,21 @@ func New(ecsAPI, elbAPI any, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	ecsSvc := ecsService
+	ecsSvc.d = newDispatcher(ecsAPI, reflect.TypeFor[*ecs.Client]())
 	return &Handler{
-		ecs: newDispatcher(ecsAPI, reflect.TypeFor[*ecs.Client]()),
+		ecs: ecsSvc,
 		elb: newDispatcher(elbAPI, reflect.TypeFor[*elb.Client]()),
 		log: log,
 	}
+}
+
+// SetLogs serves CloudWatch Logs' requests (X-Amz-Target Logs_20140328.<Op>) with logsAPI
+// (a *logs.Service), dispatched by name as ECS's are; an operation it lacks answers
+// InvalidOperationException.
+func (h *Handler) SetLogs(logsAPI any) {
+	h.logs = &jsonService{name: "Amazon CloudWatch Logs", prefix: logsTargetPrefix, logKey: "logs",
+		d: newDispatcher(logsAPI, reflect.TypeFor[*cloudwatchlogs.Client]()), unsupported: "InvalidOperationException", internal: "ServiceUnavailableException"}
 }
 
 // dispatcher calls the operation methods of one API.
@@ -155,7 +170,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.cloudWatch.ServeHTTP(w, r)
 			return
 		}
-		h.serveECS(w, r, target, id)
+		if h.logs != nil && strings.HasPrefix(target, logsTargetPrefix) {
+			h.serveJSON(w, r, h.logs, target)
+			return
+		}
+		h.serveJSON(w, r, &h.ecs, target)
 		return
 	}
 	if h.cloudFormation != nil && r.ParseForm() == nil && r.PostForm.Get("Version") == cloudFormationVersion {
@@ -165,22 +184,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveELB(w, r, id)
 }
 
-func (h *Handler) serveECS(w http.ResponseWriter, r *http.Request, target, id string) {
+// jsonService is an awsJson1_1 service: its X-Amz-Target prefix, its operations, and the
+// error shapes it answers with.
+type jsonService struct {
+	name, prefix, logKey string
+	d                    dispatcher
+	// unsupported is the error for an operation of the service that ecslocal lacks.
+	unsupported string
+	// internal is the shape of a server fault.
+	internal string
+}
+
+var ecsService = jsonService{name: "Amazon ECS", prefix: ecsTargetPrefix, logKey: "ecs", unsupported: "UnsupportedFeatureException", internal: "ServerException"}
+
+func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request, svc *jsonService, target string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	op, ok := strings.CutPrefix(target, ecsTargetPrefix)
+	op, ok := strings.CutPrefix(target, svc.prefix)
 	if !ok {
-		writeJSONError(w, wire.Errorf("UnknownOperationException", "X-Amz-Target %q is not an operation of Amazon ECS", target))
+		writeJSONError(w, wire.Errorf("UnknownOperationException", "X-Amz-Target %q is not an operation of %s", target, svc.name))
 		return
 	}
-	m, werr := h.ecs.method(op,
+	m, werr := svc.d.method(op,
 		func(op string) *wire.Error {
-			return wire.Errorf("UnsupportedFeatureException", "ecslocal does not implement the ECS operation %s", op)
+			return wire.Errorf(svc.unsupported, "ecslocal does not implement the %s operation %s", svc.name, op)
 		},
 		func(op string) *wire.Error {
-			return wire.Errorf("UnknownOperationException", "%s is not an operation of Amazon ECS", op)
+			return wire.Errorf("UnknownOperationException", "%s is not an operation of %s", op, svc.name)
 		})
 	if werr != nil {
-		h.log.Info("ecs", "op", op, "error", werr.Code)
+		h.log.Info(svc.logKey, "op", op, "error", werr.Code)
 		writeJSONError(w, werr)
 		return
 	}
@@ -196,17 +228,17 @@ func (h *Handler) serveECS(w http.ResponseWriter, r *http.Request, target, id st
 		return nil
 	})
 	if err != nil {
-		we := asWireError(err, "ServerException")
-		h.log.Info("ecs", "op", op, "error", we.Code, "message", we.Message)
+		we := asWireError(err, svc.internal)
+		h.log.Info(svc.logKey, "op", op, "error", we.Code, "message", we.Message)
 		writeJSONError(w, we)
 		return
 	}
 	raw, err := wire.MarshalJSON(out)
 	if err != nil {
-		writeJSONError(w, asWireError(fmt.Errorf("%s: encoding the response: %w", op, err), "ServerException"))
+		writeJSONError(w, asWireError(fmt.Errorf("%s: encoding the response: %w", op, err), svc.internal))
 		return
 	}
-	h.log.Debug("ecs", "op", op)
+	h.log.Debug(svc.logKey, "op", op)
 	_, _ = w.Write(raw)
 }
 

@@ -17,13 +17,14 @@ func (n named) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, string(n)+" "+r.PostForm.Get("Action"))
 }
 
-// Lambda's paths, CloudWatch's target and CloudFormation's version reach their services;
-// ECS and ELBv2 requests still reach theirs.
+// Lambda's paths, CloudWatch's and CloudWatch Logs' targets and CloudFormation's version
+// reach their services; ECS and ELBv2 requests still reach theirs.
 func TestOtherServicesDispatch(t *testing.T) {
 	h := New(struct{}{}, struct{}{}, slog.New(slog.DiscardHandler))
 	h.SetLambda(named("lambda"))
 	h.SetCloudWatch(named("cloudwatch"))
 	h.SetCloudFormation(named("cloudformation"))
+	h.SetLogs(struct{}{}) // no operation implemented
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	do := func(method, path, contentType, target, body string) string {
@@ -47,6 +48,9 @@ func TestOtherServicesDispatch(t *testing.T) {
 		{"Lambda ListFunctions", "GET", "/2015-03-31/functions/", "", "", "", "lambda "},
 		{"CloudWatch", "POST", "/", "application/x-amz-json-1.0", "GraniteServiceVersion20100801.DescribeAlarms", "{}", "cloudwatch "},
 		{"CloudFormation", "POST", "/", formType, "", url.Values{"Action": {"DescribeStacks"}, "Version": {"2010-05-15"}}.Encode(), "cloudformation DescribeStacks"},
+		{"CloudWatch Logs, not implemented", "POST", "/", "application/x-amz-json-1.1", logsTargetPrefix + "StartQuery", "{}",
+			`{"__type":"InvalidOperationException","message":"ecslocal does not implement the Amazon CloudWatch Logs operation StartQuery"}`},
+		{"CloudWatch Logs, unknown", "POST", "/", "application/x-amz-json-1.1", logsTargetPrefix + "LaunchRocket", "{}", "UnknownOperationException"},
 		{"ECS", "POST", "/", "application/x-amz-json-1.1", ecsTargetPrefix + "LaunchRocket", "{}", "UnknownOperationException"},
 		{"ELBv2", "POST", "/", formType, "", url.Values{"Action": {"LaunchRocket"}, "Version": {elbVersion}}.Encode(), "<Code>InvalidAction</Code>"},
 	} {

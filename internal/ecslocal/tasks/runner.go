@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -51,7 +52,16 @@ type Options struct {
 	StateDir string
 	// Images maps image names of task definitions to OCI layout directories.
 	Images map[string]string
-	Log    *slog.Logger
+	// Logs receives the output of the containers whose log driver is awslogs; nil leaves it
+	// in output.log alone.
+	Logs LogStreams
+	Log  *slog.Logger
+}
+
+// LogStreams opens CloudWatch Logs streams (a *logs.Service): every line written to a stream
+// is an event; a missing group is created when createGroup is set, an error otherwise.
+type LogStreams interface {
+	OpenStream(group, stream string, createGroup bool) (io.WriteCloser, error)
 }
 
 // Runner runs tasks. Its methods are safe for concurrent use.
@@ -62,6 +72,7 @@ type Runner struct {
 	dir    string
 	name   string
 	rec    Recorder
+	logs   LogStreams
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -96,6 +107,7 @@ func New(ctx context.Context, o Options, rec Recorder) (*Runner, error) {
 		dir:    dir,
 		name:   o.Name,
 		rec:    rec,
+		logs:   o.Logs,
 		log:    o.Log,
 		tasks:  map[string]*task{},
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,8 @@ type container struct {
 	id     string
 	bundle string
 	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has exited; exitCode is then set
+	logs   io.WriteCloser // its awslogs stream, or nil
+	exited chan struct{}  // closed when the process has exited; exitCode is then set
 	code   int
 
 	mu           sync.Mutex
@@ -128,7 +130,37 @@ func (t *task) prepare(ctx context.Context) error {
 		if err := t.writeBundle(c); err != nil {
 			return fmt.Errorf("CannotCreateContainerError: container %s: %v", aws.ToString(c.def.Name), err)
 		}
+		if err := t.openLogStream(c); err != nil {
+			return fmt.Errorf("ResourceInitializationError: failed to validate logger args: container %s: %v", aws.ToString(c.def.Name), err)
+		}
 	}
+	return nil
+}
+
+// openLogStream opens the CloudWatch Logs stream of a container whose log driver is
+// awslogs, named as the driver names it ("Using the awslogs log driver", Amazon ECS
+// Developer Guide): prefix/container-name/task-ID, or without a prefix the container's ID
+// (which the documentation gives for the EC2 launch type; Fargate requires a prefix). The
+// group is created only when awslogs-create-group is "true"; otherwise a missing group fails
+// the task, as the driver's ResourceNotFoundException does on AWS.
+func (t *task) openLogStream(c *container) error {
+	lc := c.def.LogConfiguration
+	if t.r.logs == nil || lc == nil || lc.LogDriver != types.LogDriverAwslogs {
+		return nil
+	}
+	group := lc.Options["awslogs-group"]
+	if group == "" {
+		return errors.New("must specify a value for log opt 'awslogs-group'")
+	}
+	stream := c.id
+	if prefix := lc.Options["awslogs-stream-prefix"]; prefix != "" {
+		stream = prefix + "/" + aws.ToString(c.def.Name) + "/" + t.spec.ARN[strings.LastIndexByte(t.spec.ARN, '/')+1:]
+	}
+	w, err := t.r.logs.OpenStream(group, stream, lc.Options["awslogs-create-group"] == "true")
+	if err != nil {
+		return fmt.Errorf("failed to create Cloudwatch log stream: %w", err)
+	}
+	c.logs = w
 	return nil
 }
 
@@ -264,7 +296,13 @@ func (t *task) startContainer(c *container) error {
 		return err
 	}
 	cmd := t.r.runc.cmd(context.Background(), "run", "--bundle", c.bundle, c.id)
-	cmd.Stdout, cmd.Stderr = log, log
+	// With an awslogs stream the output goes through a pipe to both; Wait returns when the
+	// container has exited and its last output is copied.
+	var out io.Writer = log
+	if c.logs != nil {
+		out = io.MultiWriter(log, c.logs)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return err
@@ -273,6 +311,9 @@ func (t *task) startContainer(c *container) error {
 	go func() {
 		err := cmd.Wait()
 		log.Close()
+		if c.logs != nil {
+			c.logs.Close()
+		}
 		c.code = exitCode(err)
 		close(c.exited)
 	}()

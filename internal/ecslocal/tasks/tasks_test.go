@@ -50,6 +50,12 @@ func network() (string, netip.Prefix) {
 // that parallel test binaries do not meet, and returns an ECS client and the runner.
 func setup(t *testing.T) (*ecs.Client, *tasks.Runner) {
 	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with the CloudWatch Logs streams the runner writes to.
+func setupWith(t *testing.T, streams tasks.LogStreams) (*ecs.Client, *tasks.Runner) {
+	t.Helper()
 	ecslocaltest.RequireRoot(t, "runc", "ip")
 	bin := ecslocaltest.BuildGo(t, "testdata/app")
 	raw, err := os.ReadFile(bin)
@@ -62,7 +68,7 @@ func setup(t *testing.T) (*ecs.Client, *tasks.Runner) {
 	api := ecsapi.New(ecsapi.Options{})
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	r, err := tasks.New(ctx, tasks.Options{Name: name, Subnet: subnet, StateDir: t.TempDir(), Images: map[string]string{appImage: layoutDir}, Log: log}, api)
+	r, err := tasks.New(ctx, tasks.Options{Name: name, Subnet: subnet, StateDir: t.TempDir(), Images: map[string]string{appImage: layoutDir}, Logs: streams, Log: log}, api)
 	if err != nil {
 		t.Fatal(err)
 	}
