@@ -211,11 +211,47 @@ echo "http://$LB_DNS:443/: $PROD, http://$LB_DNS:9443/ with $TEST_HEADER: $TEST"
 `,
 	},
 	{
+		runbook: "deployment-failed.md",
+		state: "a revision whose application sends /orders to a downstream nobody serves (502), deployed under requests to /orders through the production listener: " +
+			"the hook's checks of / pass, production moves to it, and the Green target group's 5xx alarm rolls it back during bake time",
+		drive: `aws ecs describe-task-definition --task-definition "$TASK_FAMILY" --query taskDefinition \
+  | jq 'del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities, .registeredAt, .registeredBy, .deregisteredAt)' \
+  > "$LOCAL/taskdef.json"
+ORDERS_CONFIG='` + ordersConfig + `'
+(for attempt in $(seq 1 20000); do
+  curl -sS -o /dev/null --max-time 2 "http://$LB_DNS:443/orders/1" 2>/dev/null || true
+  sleep 0.01
+done) &
+LOAD=$!
+DEPLOY_EXIT=0
+proxy rollout deploy -cluster "$CLUSTER" -service "$SERVICE" -taskdef "$LOCAL/taskdef.json" \
+  -env "app:GANGWAY_CONFIG_YAML=$ORDERS_CONFIG" -force -interval 1s -timeout 5m || DEPLOY_EXIT=$?
+kill "$LOAD"
+wait "$LOAD" || true
+echo "proxy rollout deploy: exit $DEPLOY_EXIT"
+[ "$DEPLOY_EXIT" = 5 ]
+`,
+		// Back on the revision before: / and /orders answer 200 through the production listener.
+		after: `for path in / /orders/1; do
+  CODE=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://$LB_DNS:443$path")
+  echo "http://$LB_DNS:443$path: $CODE"
+  [ "$CODE" = 200 ]
+done
+`,
+	},
+	{
 		runbook:    "rollback-failed.md",
 		state:      "the stack's service serving on Blue after listener-weights.md's fix",
 		notInState: "no deployment ended ROLLBACK_FAILED (ecslocal's rollbacks of a BLUE_GREEN deployment do not fail while Blue's tasks run): steps 1 and 2 (the production rule's weights and the groups' targets) and the revision list run on the stack, going back by hand does not",
 	},
 }
+
+// ordersConfig is appConfig with a route for /orders to a downstream on a port nobody
+// listens on: the application answers / as before, and /orders with 502.
+const ordersConfig = `{admin: {address: "127.0.0.1:28081"}, demo_upstream: {enabled: true},
+  listeners: [{name: app, address: ":80"}],
+  routes: [{name: orders, match: {path_prefix: /orders}, cluster: orders}, {name: demo, match: {path_prefix: /}, cluster: demo}],
+  clusters: [{name: orders, endpoints: ["127.0.0.1:18099"]}, {name: demo, endpoints: ["127.0.0.1:18080"]}]}`
 
 // notDriven says why each runbook that is not in scenarios or stackScenarios is not: the
 // test fails for a runbook in neither.
@@ -334,6 +370,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 			skipped = append(skipped, fmt.Sprintf("%s: not run by the test: %s", b, strings.Join(why, "; ")))
 			return
 		}
+		b.marks = forPass(b.marks, pass)
 		if b.file == "getting-started.md" {
 			for _, s := range subs {
 				if strings.Contains(b.text, s.old) {
@@ -451,7 +488,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 		t.FailNow()
 	}
 	runScenarios(stackScenarios, "stack")
-	// The blocks of the other runbooks that read the stack's alarms or hook function.
+	// The blocks of the other runbooks that read the stack's alarms, logs or hook function.
 	for _, f := range runbookFiles(t) {
 		if f == "README.md" || slices.ContainsFunc(stackScenarios, func(sc scenario) bool { return sc.runbook == f }) {
 			continue
@@ -464,15 +501,17 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 	}
 }
 
-// stackTemplate is the template make synth writes, relative to the repository's root.
-const stackTemplate = "cdk/cdk.out/Gangway.template.json"
+// stackTemplate is the rehearsal's BLUE_GREEN stack, relative to the repository's root: the
+// template of cdk/ as make rehearse-stacks synthesizes it, with the lifecycle hook built for
+// this machine, which aws-lambda-rie runs.
+const stackTemplate = "cdk/build/rehearse/BLUE_GREEN/Gangway.template.json"
 
 // stackImages is the image of each container of the template's task definition.
 func stackImages(t *testing.T, root string) map[string]string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(root, stackTemplate))
 	if err != nil {
-		t.Fatalf("the synthesized stack: %v (make test-runbooks runs make synth)", err)
+		t.Fatalf("the synthesized stack: %v (make test-runbooks runs make rehearse-stacks)", err)
 	}
 	var tpl struct {
 		Resources map[string]struct {
@@ -740,9 +779,39 @@ func TestReadBlocksMarks(t *testing.T) {
 	}
 }
 
+// forPass returns marks with each "expect on PASS" as an "expect" on pass, and left out on
+// the other: what a block shows can differ between the service deployed by hand and the
+// stack (a circuit breaker's rollback on one, an alarm's on the other).
+func forPass(marks []mark, pass string) []mark {
+	var out []mark
+	for _, m := range marks {
+		on, ok := strings.CutPrefix(m.key, "expect on ")
+		switch {
+		case !ok:
+			out = append(out, m)
+		case on == pass:
+			out = append(out, mark{"expect", m.value})
+		}
+	}
+	return out
+}
+
 // knownMarks are the marks the test on ecslocal reads; any other key is a typo that would
 // leave a block unchecked, or run one that must not run.
-var knownMarks = []string{"expect", "exit", "background", "not run by the test", "on"}
+var knownMarks = []string{"expect", "expect on service", "expect on stack", "exit", "background", "not run by the test", "on"}
+
+// TestForPass checks that an "expect on PASS" mark is an expectation on that pass only.
+func TestForPass(t *testing.T) {
+	marks := []mark{{"exit", "5"}, {"expect", "both"}, {"expect on service", "breaker"}, {"expect on stack", "alarm"}}
+	for pass, want := range map[string][]mark{
+		"service": {{"exit", "5"}, {"expect", "both"}, {"expect", "breaker"}},
+		"stack":   {{"exit", "5"}, {"expect", "both"}, {"expect", "alarm"}},
+	} {
+		if got := forPass(marks, pass); !slices.Equal(got, want) {
+			t.Errorf("forPass(%q): %q, want %q", pass, got, want)
+		}
+	}
+}
 
 // TestMarksKnown checks every mark of the runbooks and of getting-started.md: its key is one
 // the test reads, an exit code is a number, and an expect has text.
