@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // The live test runs the blocks of docs/getting-started.md and of the runbooks with bash
@@ -34,6 +37,10 @@ type scenario struct {
 	state   string // what drive leaves the service in, for the list
 	drive   string // bash, run before the runbook's blocks with the same variables
 	after   string // bash, run after them: back to a steady service for the next scenario
+	// notInState, when set, says why the service is not in the runbook's state: the blocks
+	// that do not need it run (the others are marked "not run by the test"), and the runbook
+	// is listed as not driven.
+	notInState string
 }
 
 // waitSteady waits (at most 3 minutes) until the service runs its desired count with one
@@ -129,14 +136,169 @@ done
 	},
 }
 
-// notDriven says why each runbook that is not in scenarios is not: the test fails for a
-// runbook in neither.
+// stackUp waits (90 rounds of at most 8 s) until the stack's service runs its desired count with
+// one deployment and the production listener (HTTPS in the template, HTTP on ecslocal, on
+// port 443 of the load balancer's DNS name, which the test's curlrc resolves to -lb-addr)
+// answers with the application.
+const stackUp = `for attempt in $(seq 1 90); do
+  STEADY=$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
+    --query 'services[0].[runningCount,desiredCount,pendingCount,length(deployments)]' --output text)
+  ANSWER=$(curl -sS --max-time 5 "http://$LB_DNS:443/" 2>&1 || true)
+  case "$STEADY $ANSWER" in "2	2	0	1 Hello from the Gangway demo upstream."*) break ;; esac
+  sleep 2
+done
+echo "steady: $STEADY; http://$LB_DNS:443/ answers: $ANSWER"
+[ "$STEADY" = "2	2	0	1" ] && [ "${ANSWER#Hello from the Gangway demo upstream.}" != "$ANSWER" ]
+`
+
+// stackCurl makes curl, in the blocks that follow, reach the stack's load balancer by its DNS
+// name: a curlrc (CURL_HOME) resolves the name, at each of the template's ports, to the
+// loopback IP of the stack's ecslocal's -lb-addr, as ecslocal's /etc/hosts does for its
+// Lambda functions. LB_IP is set by the test.
+const stackCurl = `export CURL_HOME="$LOCAL/curl"
+mkdir -p "$CURL_HOME"
+for port in 80 443 9443; do
+  echo "resolve = \"$LB_DNS:$port:$LB_IP\""
+done > "$CURL_HOME/.curlrc"
+cat "$CURL_HOME/.curlrc"
+unset LB_IP
+`
+
+// stackResources checks that README.md's stack block set each variable to a resource of
+// the stack: every command fails on a name or ARN that is not one.
+const stackResources = `aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE_ARN" --query 'services[0].[serviceName,status,deploymentController.type]' --output text
+[ "$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE_ARN" --query 'services[0].serviceName' --output text)" = "$SERVICE" ]
+aws ecs describe-task-definition --task-definition "$TASK_FAMILY" --query 'taskDefinition.[family,containerDefinitions[].name]' --output text
+aws elbv2 describe-target-groups --target-group-arns "$BLUE_TG_ARN" "$GREEN_TG_ARN" --query 'TargetGroups[].TargetGroupName' --output text
+echo "listener ports: $(aws elbv2 describe-listeners --listener-arns "$PROD_LISTENER_ARN" "$TEST_LISTENER_ARN" --query 'Listeners[].Port' --output text)"
+echo "rules: $(aws elbv2 describe-rules --rule-arns "$PROD_RULE_ARN" "$TEST_RULE_ARN" --query 'length(Rules[?length(Actions[0].ForwardConfig.TargetGroups) == ` + "`2`" + `])' --output text) with two weighted groups"
+echo "alarms: $(aws cloudwatch describe-alarms --alarm-names $(echo "$ALARM_NAMES" | tr , ' ') --query 'length(MetricAlarms)' --output text) of $(echo "$ALARM_NAMES" | tr , '\n' | wc -l)"
+echo "hook: $(aws lambda get-function --function-name "$HOOK_FUNCTION" --query 'Configuration.[FunctionName,Runtime]' --output text)"
+LOAD_BALANCERS=$(aws elbv2 describe-load-balancers --query "length(LoadBalancers[?DNSName=='$LB_DNS'])" --output text)
+echo "load balancers named $LB_DNS: $LOAD_BALANCERS"
+[ "$LOAD_BALANCERS" = 1 ]
+`
+
+// stackScenarios run on the stack, after README.md's stack block and stackUp, in order.
+var stackScenarios = []scenario{
+	{
+		runbook: "listener-weights.md",
+		state:   "the stack's production rule pointed by ModifyRule at the Green target group, which has no tasks (weight 1; Blue, with the two healthy tasks, 0), as a bad stack update writes it: the production listener answers 503",
+		drive: `aws elbv2 modify-rule --rule-arn "$PROD_RULE_ARN" \
+  --actions "[{\"Type\":\"forward\",\"ForwardConfig\":{\"TargetGroups\":[{\"TargetGroupArn\":\"$BLUE_TG_ARN\",\"Weight\":0},{\"TargetGroupArn\":\"$GREEN_TG_ARN\",\"Weight\":1}]}}]" \
+  --query 'Rules[0].Actions[0].ForwardConfig.TargetGroups[].[TargetGroupArn,Weight]' --output text
+for attempt in $(seq 1 50); do
+  CODE=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://$LB_DNS:443/" || true)
+  [ "$CODE" = 503 ] && break
+  sleep 0.2
+done
+echo "http://$LB_DNS:443/: $CODE"
+[ "$CODE" = 503 ]
+`,
+		// The runbook's own check is HTTPS; on ecslocal the production listener serves HTTP
+		// on port 443, and the test listener's rule, on 9443, forwards the requests with its
+		// header.
+		after: `TEST_HEADER=$(aws elbv2 describe-rules --rule-arns "$TEST_RULE_ARN" \
+  --query "Rules[0].Conditions[?Field=='http-header'] | [0].HttpHeaderConfig.[HttpHeaderName,Values[0]]" --output text | tr '\t' :)
+for attempt in $(seq 1 50); do
+  PROD=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://$LB_DNS:443/" || true)
+  TEST=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H "$TEST_HEADER" "http://$LB_DNS:9443/" || true)
+  [ "$PROD $TEST" = "200 200" ] && break
+  sleep 0.2
+done
+echo "http://$LB_DNS:443/: $PROD, http://$LB_DNS:9443/ with $TEST_HEADER: $TEST"
+[ "$PROD $TEST" = "200 200" ]
+`,
+	},
+	{
+		runbook: "deployment-failed.md",
+		state: "a revision whose application sends /orders to a downstream nobody serves (502), deployed under requests to /orders through the production listener: " +
+			"the hook's checks of / pass, production moves to it, and the Green target group's 5xx alarm rolls it back during bake time",
+		drive: `aws ecs describe-task-definition --task-definition "$TASK_FAMILY" --query taskDefinition \
+  | jq 'del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities, .registeredAt, .registeredBy, .deregisteredAt)' \
+  > "$LOCAL/taskdef.json"
+ORDERS_CONFIG='` + ordersConfig + `'
+(for attempt in $(seq 1 20000); do
+  curl -sS -o /dev/null --max-time 2 "http://$LB_DNS:443/orders/1" 2>/dev/null || true
+  sleep 0.01
+done) &
+LOAD=$!
+DEPLOY_EXIT=0
+proxy rollout deploy -cluster "$CLUSTER" -service "$SERVICE" -taskdef "$LOCAL/taskdef.json" \
+  -env "app:GANGWAY_CONFIG_YAML=$ORDERS_CONFIG" -force -interval 1s -timeout 5m || DEPLOY_EXIT=$?
+kill "$LOAD"
+wait "$LOAD" || true
+echo "proxy rollout deploy: exit $DEPLOY_EXIT"
+[ "$DEPLOY_EXIT" = 5 ]
+`,
+		// Back on the revision before: / and /orders answer 200 through the production listener.
+		after: `for path in / /orders/1; do
+  CODE=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://$LB_DNS:443$path")
+  echo "http://$LB_DNS:443$path: $CODE"
+  [ "$CODE" = 200 ]
+done
+`,
+	},
+	{
+		runbook:    "rollback-failed.md",
+		state:      "the stack's service serving on Blue after listener-weights.md's fix",
+		notInState: "no deployment ended ROLLBACK_FAILED (ecslocal's rollbacks of a BLUE_GREEN deployment do not fail while Blue's tasks run): steps 1 and 2 (the production rule's weights and the groups' targets) and the revision list run on the stack, going back by hand does not",
+	},
+}
+
+// ordersConfig is appConfig with a route for /orders to a downstream on a port nobody
+// listens on: the application answers / as before, and /orders with 502.
+const ordersConfig = `{admin: {address: "127.0.0.1:28081"}, demo_upstream: {enabled: true},
+  listeners: [{name: app, address: ":80"}],
+  routes: [{name: orders, match: {path_prefix: /orders}, cluster: orders}, {name: demo, match: {path_prefix: /}, cluster: demo}],
+  clusters: [{name: orders, endpoints: ["127.0.0.1:18099"]}, {name: demo, endpoints: ["127.0.0.1:18080"]}]}`
+
+// notDriven says why each runbook that is not in scenarios or stackScenarios is not: the
+// test fails for a runbook in neither.
 var notDriven = map[string]string{
 	"certificate-expiring.md": "needs HTTPS listeners and ACM certificates, which ecslocal refuses",
-	"cloudformation-stuck.md": "needs CloudFormation stacks in ecslocal",
-	"deployment-stuck.md":     "needs BLUE_GREEN lifecycle hooks in ecslocal for its pause (step 2), and a stuck state held past its watch's 2 minute timeout",
-	"listener-weights.md":     "needs BLUE_GREEN in ecslocal: the deployment's production and test listener rules",
-	"rollback-failed.md":      "needs BLUE_GREEN in ecslocal for its listener rule, and a service whose rollback failed",
+	"cloudformation-stuck.md": "needs a stack held in UPDATE_IN_PROGRESS or UPDATE_ROLLBACK_FAILED, and ecslocal has no UpdateStack",
+	"deployment-stuck.md":     "needs a BLUE_GREEN deployment paused at a hook (step 2), and a stuck state held past its watch's 2 minute timeout",
+}
+
+// whyNotDriven says why the test does not drive runbook f into its state.
+func whyNotDriven(f string) string {
+	for _, sc := range append(slices.Clone(scenarios), stackScenarios...) {
+		if sc.runbook == f && sc.notInState != "" {
+			return sc.notInState
+		}
+	}
+	return notDriven[f]
+}
+
+// stackPorts are the ports the template's listeners take on the stack's loopback IP: HTTP
+// (the redirect), HTTPS (served as HTTP) and the test listener.
+var stackPorts = []int{80, 443, 9443}
+
+// stackLBAddr picks the loopback IP the stack's load balancers serve on (ecslocal -lb-addr):
+// a random 127.0.0.X, X in 100..199, whose ports of the template are free, so that the stack
+// meets no other ecslocal's listeners (a rehearsal's are on 127.0.0.1).
+func stackLBAddr(t *testing.T) string {
+	t.Helper()
+	var b [1]byte
+	for range 100 {
+		_, _ = rand.Read(b[:])
+		ip := fmt.Sprintf("127.0.0.%d", 100+int(b[0])%100)
+		free := true
+		for _, p := range stackPorts {
+			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, p))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return ip
+		}
+	}
+	t.Fatalf("no IP of 127.0.0.100-199 has ports %v free", stackPorts)
+	return ""
 }
 
 // substitutions are the changes the test makes to getting-started.md's blocks, so that its
@@ -189,12 +351,17 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 		}
 		fmt.Printf("runbooks not driven into their state on ecslocal (%d):\n", len(names))
 		for _, f := range names {
-			fmt.Printf("  %s: %s\n", f, notDriven[f])
+			fmt.Printf("  %s: %s\n", f, whyNotDriven(f))
 		}
 		fmt.Printf("blocks run on ecslocal: %d\n", sh.ran)
 	}()
-	run := func(b block, label string) {
+	// run runs b on the pass's ecslocal: "service" (getting-started.md's, by hand) or
+	// "stack" (the template's). A block marked "on" runs on that pass only.
+	run := func(b block, label, pass string) {
 		t.Helper()
+		if on := b.marked("on"); len(on) > 0 && !slices.Contains(on, pass) {
+			return
+		}
 		if reasons := marked(b); len(reasons) > 0 {
 			skipped = append(skipped, fmt.Sprintf("%s: %s", b, strings.Join(reasons, "; ")))
 			return
@@ -203,6 +370,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 			skipped = append(skipped, fmt.Sprintf("%s: not run by the test: %s", b, strings.Join(why, "; ")))
 			return
 		}
+		b.marks = forPass(b.marks, pass)
 		if b.file == "getting-started.md" {
 			for _, s := range subs {
 				if strings.Contains(b.text, s.old) {
@@ -223,7 +391,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 	gs := filepath.Join(root, "docs", "getting-started.md")
 	for _, b := range readBlocks(t, gs) {
 		b.file = "getting-started.md"
-		run(b, "getting-started")
+		run(b, "getting-started", "service")
 		if t.Failed() {
 			t.Fatalf("getting-started.md stopped at %s", b)
 		}
@@ -252,28 +420,141 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 	// README.md: the variables from the service (the stack's block is marked), then the
 	// shared blocks that read the current deployment.
 	for _, b := range readBlocks(t, "README.md") {
-		run(b, "README")
+		run(b, "README", "service")
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
 
-	for _, sc := range scenarios {
-		driven[sc.runbook] = true
-		t.Logf("%s: %s", sc.runbook, sc.state)
-		if sc.drive != "" {
-			sh.check(block{file: sc.runbook + " (drive)", text: sc.drive}, sc.runbook)
-		}
-		for _, b := range readBlocks(t, sc.runbook) {
-			run(b, sc.runbook)
-		}
-		if sc.after != "" {
-			sh.check(block{file: sc.runbook + " (after)", text: sc.after}, sc.runbook)
-		}
-		if t.Failed() {
-			t.Fatalf("%s failed: the scenarios after it start from its state", sc.runbook)
+	// runScenarios drives the service into each scenario's state, runs the runbook's blocks
+	// and brings the service back, in order: each starts from the state the one before left.
+	runScenarios := func(list []scenario, pass string) {
+		t.Helper()
+		for _, sc := range list {
+			if sc.notInState == "" {
+				driven[sc.runbook] = true
+			}
+			t.Logf("%s (%s): %s", sc.runbook, pass, sc.state)
+			if sc.drive != "" {
+				sh.check(block{file: sc.runbook + " (drive)", text: sc.drive}, sc.runbook)
+			}
+			for _, b := range readBlocks(t, sc.runbook) {
+				run(b, sc.runbook, pass)
+			}
+			if sc.after != "" {
+				sh.check(block{file: sc.runbook + " (after)", text: sc.after}, sc.runbook)
+			}
+			if t.Failed() {
+				t.Fatalf("%s failed: the scenarios after it start from its state", sc.runbook)
+			}
 		}
 	}
+	runScenarios(scenarios, "service")
+
+	// The stack from cdk/: a second ecslocal creates it from the synthesized template, the
+	// template's proxy image from make image and, for its nginx, the proxy binary serving the
+	// demo application on port 80 as getting-started.md's app container does. A new
+	// terminal has the endpoint, the credentials and PATH; README.md's stack block sets the
+	// rest from the stack's outputs.
+	stackAddr := fmt.Sprintf("127.0.0.1:%d", ecslocaltest.FreePort(t))
+	lbIP := stackLBAddr(t)
+	stackCmd := fmt.Sprintf("bin/ecslocal -addr %s -lb-addr %s -name rs%02x%02x -subnet 198.19.%d.0/24 -state-dir %s "+
+		"-health-scale 0.2 -time-scale 0.01 -template %s -image %s=bin/image/oci -image %s=%s",
+		stackAddr, lbIP, b[0], b[1], 200+b[1]%50, t.TempDir(), stackTemplate, stackImages(t, root)["proxy"],
+		stackImages(t, root)["app"], appImage(t, root))
+	sh.background(block{file: "the stack's ecslocal", text: stackCmd}, "serving")
+	ran = sh.ran
+	sh = newShell(t, root)
+	sh.ran = ran
+	env := fmt.Sprintf("export AWS_ENDPOINT_URL=http://%s AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test PATH=%q\nLOCAL=%q\n",
+		stackAddr, filepath.Join(root, "bin")+":"+os.Getenv("PATH"), t.TempDir())
+	if err := os.WriteFile(sh.state, []byte(env), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range readBlocks(t, "README.md") {
+		if slices.Contains(b.marked("on"), "stack") {
+			run(b, "README (stack)", "stack")
+		}
+	}
+	sh.check(block{file: "README.md (the stack's resources)", text: stackResources, marks: []mark{
+		{"expect", "ACTIVE\tECS"}, {"expect", "proxy"}, {"expect", "listener ports: 443\t9443"},
+		{"expect", "rules: 2 with two weighted groups"}, {"expect", "alarms: 7 of 7"},
+		{"expect", "provided.al2023"},
+	}}, "README (stack)")
+	sh.check(block{file: "the stack's load balancer for curl", text: "LB_IP=" + lbIP + "\n" + stackCurl, marks: []mark{
+		{"expect", ":443:" + lbIP}}}, "README (stack)")
+	sh.check(block{file: "the stack (serving)", text: stackUp}, "README (stack)")
+	if t.Failed() {
+		t.FailNow()
+	}
+	runScenarios(stackScenarios, "stack")
+	// The blocks of the other runbooks that read the stack's alarms, logs or hook function.
+	for _, f := range runbookFiles(t) {
+		if f == "README.md" || slices.ContainsFunc(stackScenarios, func(sc scenario) bool { return sc.runbook == f }) {
+			continue
+		}
+		for _, b := range readBlocks(t, f) {
+			if slices.Contains(b.marked("on"), "stack") {
+				run(b, f+" (stack)", "stack")
+			}
+		}
+	}
+}
+
+// stackTemplate is the rehearsal's BLUE_GREEN stack, relative to the repository's root: the
+// template of cdk/ as make rehearse-stacks synthesizes it, with the lifecycle hook built for
+// this machine, which aws-lambda-rie runs.
+const stackTemplate = "cdk/build/rehearse/BLUE_GREEN/Gangway.template.json"
+
+// stackImages is the image of each container of the template's task definition.
+func stackImages(t *testing.T, root string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, stackTemplate))
+	if err != nil {
+		t.Fatalf("the synthesized stack: %v (make test-runbooks runs make rehearse-stacks)", err)
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				ContainerDefinitions []struct{ Name, Image string }
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &tpl); err != nil {
+		t.Fatalf("%s: %v", stackTemplate, err)
+	}
+	images := map[string]string{}
+	for _, r := range tpl.Resources {
+		if r.Type == "AWS::ECS::TaskDefinition" {
+			for _, c := range r.Properties.ContainerDefinitions {
+				images[c.Name] = c.Image
+			}
+		}
+	}
+	if images["app"] == "" || images["proxy"] == "" {
+		t.Fatalf("%s: no task definition with containers app and proxy: %v", stackTemplate, images)
+	}
+	return images
+}
+
+// appConfig is getting-started.md's application: the proxy's demo application behind a
+// listener on port 80, where the template's proxy sends requests.
+const appConfig = `{admin: {address: "127.0.0.1:28081"}, demo_upstream: {enabled: true},
+  listeners: [{name: app, address: ":80"}], routes: [{name: demo, match: {path_prefix: /}, cluster: demo}],
+  clusters: [{name: demo, endpoints: ["127.0.0.1:18080"]}]}`
+
+// appImage writes the image that stands in for the template's nginx: bin/proxy running
+// appConfig, as root (as nginx does, for port 80). The template gives the app container no
+// command or environment, so they are the image's.
+func appImage(t *testing.T, root string) string {
+	t.Helper()
+	bin, err := os.ReadFile(filepath.Join(root, "bin", "proxy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ecslocaltest.ImageLayout(t, map[string][]byte{"proxy": bin}, v1.Config{
+		Entrypoint: []string{"/proxy", "run"}, Env: []string{"GANGWAY_CONFIG_YAML=" + appConfig}})
 }
 
 // shell runs blocks one after the other, each in its own bash with errexit, nounset and
@@ -498,9 +779,39 @@ func TestReadBlocksMarks(t *testing.T) {
 	}
 }
 
+// forPass returns marks with each "expect on PASS" as an "expect" on pass, and left out on
+// the other: what a block shows can differ between the service deployed by hand and the
+// stack (a circuit breaker's rollback on one, an alarm's on the other).
+func forPass(marks []mark, pass string) []mark {
+	var out []mark
+	for _, m := range marks {
+		on, ok := strings.CutPrefix(m.key, "expect on ")
+		switch {
+		case !ok:
+			out = append(out, m)
+		case on == pass:
+			out = append(out, mark{"expect", m.value})
+		}
+	}
+	return out
+}
+
 // knownMarks are the marks the test on ecslocal reads; any other key is a typo that would
 // leave a block unchecked, or run one that must not run.
-var knownMarks = []string{"expect", "exit", "background", "not run by the test"}
+var knownMarks = []string{"expect", "expect on service", "expect on stack", "exit", "background", "not run by the test", "on"}
+
+// TestForPass checks that an "expect on PASS" mark is an expectation on that pass only.
+func TestForPass(t *testing.T) {
+	marks := []mark{{"exit", "5"}, {"expect", "both"}, {"expect on service", "breaker"}, {"expect on stack", "alarm"}}
+	for pass, want := range map[string][]mark{
+		"service": {{"exit", "5"}, {"expect", "both"}, {"expect", "breaker"}},
+		"stack":   {{"exit", "5"}, {"expect", "both"}, {"expect", "alarm"}},
+	} {
+		if got := forPass(marks, pass); !slices.Equal(got, want) {
+			t.Errorf("forPass(%q): %q, want %q", pass, got, want)
+		}
+	}
+}
 
 // TestMarksKnown checks every mark of the runbooks and of getting-started.md: its key is one
 // the test reads, an exit code is a number, and an expect has text.
@@ -517,6 +828,10 @@ func TestMarksKnown(t *testing.T) {
 				case m.key == "exit":
 					if _, err := strconv.Atoi(m.value); err != nil {
 						t.Errorf("%s: <!-- exit: %s -->: not a number", b, m.value)
+					}
+				case m.key == "on":
+					if m.value != "service" && m.value != "stack" {
+						t.Errorf("%s: <!-- on: %s -->: the test's passes are service and stack", b, m.value)
 					}
 				case strings.TrimSpace(m.value) == "":
 					t.Errorf("%s: <!-- %s: --> without a value", b, m.key)
@@ -537,7 +852,8 @@ func TestEveryRunbookDrivenOrExplained(t *testing.T) {
 			continue
 		}
 		_, explained := notDriven[f]
-		if driven := slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.runbook == f }); driven == explained {
+		inScenarios := func(sc scenario) bool { return sc.runbook == f }
+		if driven := slices.ContainsFunc(scenarios, inScenarios) || slices.ContainsFunc(stackScenarios, inScenarios); driven == explained {
 			t.Errorf("%s: driven %v, in notDriven %v: drive it in scenarios, or say in notDriven why not", f, driven, explained)
 		}
 	}
