@@ -177,7 +177,13 @@ func (st *stackRehearsal) start(t *testing.T, dir, strategy string) *stackRun {
 			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"},
 		c: ecs.NewFromConfig(cfg), e: elb.NewFromConfig(cfg), cfn: cloudformation.NewFromConfig(cfg), template: template, url: "http://" + net.JoinHostPort(ip, "443")}
 	s.out = s.outputs("Gangway")
-	for _, k := range []string{"ClusterName", "ServiceName", "TaskFamily", "BlueTargetGroupArn", "GreenTargetGroupArn", "ProductionListenerRuleArn", "TestListenerRuleArn"} {
+	need := []string{"ClusterName", "ServiceName", "TaskFamily", "BlueTargetGroupArn", "ProductionListenerRuleArn"}
+	if strategy != "ROLLING" {
+		// The blue/green strategies' second target group and test listener; a rolling
+		// service has one target group.
+		need = append(need, "GreenTargetGroupArn", "TestListenerRuleArn")
+	}
+	for _, k := range need {
 		if s.out[k] == "" {
 			t.Fatalf("the stack has no output %s: %v", k, s.out)
 		}
@@ -235,6 +241,15 @@ func (s *stackRun) productionWeights() map[string]int32 {
 	return w
 }
 
+// groups are the stack's target groups by the name the timeline draws.
+func (s *stackRun) groups() map[string]string {
+	g := map[string]string{"blue": s.out["BlueTargetGroupArn"]}
+	if arn := s.out["GreenTargetGroupArn"]; arn != "" {
+		g["green"] = arn
+	}
+	return g
+}
+
 // live is the target group production is on.
 func (s *stackRun) live() string {
 	w := s.productionWeights()
@@ -255,7 +270,7 @@ func (s *stackRun) scenario(name, wantExit string, failuresOK bool, action func(
 		WSClients: 2, WSInterval: 50 * time.Millisecond, Timeout: 10 * time.Second, Rate: s.sz.rate,
 		SlowEvery: 20, SlowDelay: slowDelay, MaxRequests: 5_000_000})
 	rec := timeline.Record(s.ctx, name, timeline.Source{ECS: s.c, ELB: s.e, Cluster: s.out["ClusterName"], Service: s.out["ServiceName"],
-		Groups:     map[string]string{"blue": s.out["BlueTargetGroupArn"], "green": s.out["GreenTargetGroupArn"]},
+		Groups:     s.groups(),
 		Production: s.out["ProductionListenerRuleArn"], Test: s.out["TestListenerRuleArn"], Load: g})
 	pause(s.sz.hold)
 	begin := time.Now()
