@@ -292,6 +292,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}()
 
 	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Logs: logsAPI, Log: log})
+	defer stacks.Close() // before the actors stop: a stack update waits on the scheduler
 	if err := createStack(ctx, stacks, o); err != nil {
 		ln.Close()
 		return err
@@ -302,7 +303,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	handler.SetCloudFormation(stacks)
 	handler.SetLogs(logsAPI)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch and CloudFormation", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
+	log.Info("serving Amazon ECS, Elastic Load Balancing v2, Lambda, CloudWatch, CloudWatch Logs and CloudFormation", "endpoint", "http://"+ln.Addr().String(), "region", o.region)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
