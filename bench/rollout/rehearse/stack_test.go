@@ -162,7 +162,7 @@ type stackRun struct {
 // production listener, and writes the task definition file the deploys start from.
 func (st *stackRehearsal) start(t *testing.T, dir, strategy string) *stackRun {
 	template := filepath.Join(dir, "Gangway.template.json")
-	images := templateImages(t, template)
+	images := ecslocaltest.TemplateImages(t, template, "make rehearse-stacks writes it")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
 	ip := listenerIP(t)
@@ -508,37 +508,6 @@ func stackAppImage(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return ecslocaltest.ImageLayout(t, map[string][]byte{"stackapp": raw}, v1.Config{Entrypoint: []string{"/stackapp"}})
-}
-
-// templateImages is the image of each container of the template's task definition.
-func templateImages(t *testing.T, path string) map[string]string {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("the synthesized stack: %v (make rehearse-stacks writes it)", err)
-	}
-	var tpl struct {
-		Resources map[string]struct {
-			Type       string
-			Properties struct {
-				ContainerDefinitions []struct{ Name, Image string }
-			}
-		}
-	}
-	if err := json.Unmarshal(raw, &tpl); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	images := map[string]string{}
-	for _, r := range tpl.Resources {
-		if r.Type == "AWS::ECS::TaskDefinition" {
-			for _, c := range r.Properties.ContainerDefinitions {
-				images[c.Name] = c.Image
-			}
-		}
-	}
-	if images["app"] == "" || images["proxy"] == "" {
-		t.Fatalf("%s: no task definition with containers app and proxy: %v", path, images)
-	}
-	return images
 }
 
 // awsJSON calls an ECS operation in its own protocol (awsJson1_1) and returns the answer as
