@@ -656,7 +656,7 @@ func (d *deployer) modifyRule(ctx context.Context, arn string, props map[string]
 		case "Priority":
 			p := capacity(props[k])
 			if _, err := d.s.o.ELB.SetRulePriorities(ctx, &elb.SetRulePrioritiesInput{RulePriorities: []elbtypes.RulePriorityPair{{RuleArn: &arn, Priority: aws.Int32(int32(p))}}}); err != nil {
-				return fmt.Errorf("Priority: %w", err)
+				return fmt.Errorf("property Priority: %w", err)
 			}
 		}
 	}

@@ -171,7 +171,8 @@ func (s *Service) DescribeLogStreams(_ context.Context, in *cwl.DescribeLogStrea
 			LogStreamName: aws.String(st.name),
 			Arn:           aws.String(s.groupARN(g.name) + ":log-stream:" + st.name),
 			CreationTime:  aws.Int64(st.created),
-			StoredBytes:   aws.Int64(0), // deprecated: always 0
+			//lint:ignore SA1019 CloudWatch Logs still sends the member, always 0, and so does ecslocal
+			StoredBytes: aws.Int64(0),
 		}
 		if st.ingestion != 0 {
 			ls.FirstEventTimestamp, ls.LastEventTimestamp, ls.LastIngestionTime = aws.Int64(st.first), aws.Int64(st.last), aws.Int64(st.ingestion)
