@@ -67,6 +67,7 @@ test-ecslocal: ecslocal build image synth rehearse-stacks
 
 rehearse: ecslocal build image rehearse-stacks
 	@scripts/apt-install.sh runc iproute2 haproxy
+	@scripts/install-lambda-rie.sh
 	$(REHEARSE_ENV) GANGWAY_REHEARSE=full GANGWAY_REHEARSE_TABLE=$(CURDIR)/bin/rehearse.md \
 	  GANGWAY_REHEARSE_REPORT=$(CURDIR)/bin/rehearse.html \
 	  $(GO) test -count=1 -timeout 60m -v -run '^(TestProxyOnECSLocal|TestStackOnECSLocal)$$' ./bench/rollout/rehearse/

@@ -292,6 +292,7 @@ func run(ctx context.Context, args []string, stderr *os.File, ready chan<- strin
 	}()
 
 	stacks := cfn.New(cfn.Options{Region: o.region, Account: o.account, ECS: ecsAPI, ELB: elbAPI, Lambda: lam, CloudWatch: cw, Logs: logsAPI, Log: log})
+	defer stacks.Close() // before the actors stop: a stack update waits on the scheduler
 	if err := createStack(ctx, stacks, o); err != nil {
 		ln.Close()
 		return err

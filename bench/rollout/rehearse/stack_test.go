@@ -3,20 +3,22 @@ package rehearse_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
@@ -33,10 +35,34 @@ import (
 // seconds (no -health-scale): the timing budget holds as synthesized.
 const stackTimeScale = "0.1"
 
-// The template's listeners, which ecslocal serves on 127.0.0.1: HTTP on 80 (a redirect),
-// the production listener on 443 (HTTPS in the template, HTTP here: no certificates) and
-// the test listener on 9443.
+// The template's listeners: HTTP on 80 (a redirect), the production listener on 443 (HTTPS
+// in the template, HTTP here: no certificates) and the test listener on 9443. ecslocal
+// serves them on a loopback IP of each run's own (-lb-addr), so that a run never meets
+// another one, or anything else, holding these ports on 127.0.0.1.
 var stackPorts = []int{80, 443, 9443}
+
+// listenerIP is a loopback IP of 127.0.0.10-99 on which the template's ports are free.
+func listenerIP(t *testing.T) string {
+	var b [1]byte
+	for range 20 {
+		_, _ = rand.Read(b[:])
+		ip := fmt.Sprintf("127.0.0.%d", 10+int(b[0])%90)
+		free := true
+		for _, port := range stackPorts {
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return ip
+		}
+	}
+	t.Fatalf("no IP of 127.0.0.10-99 has the template's ports %v free", stackPorts)
+	return ""
+}
 
 // TestStackOnECSLocal is the CDK stack of cdk/gangway, synthesized (make rehearse-stacks)
 // and created by `bin/ecslocal -template`, run through `proxy rollout deploy` under counted
@@ -50,13 +76,6 @@ func TestStackOnECSLocal(t *testing.T) {
 		t.Skip("GANGWAY_ECSLOCAL_BIN or GANGWAY_REHEARSE_STACKS is not set: the stack rehearsal runs in make test-ecslocal and make rehearse, which synthesize the stacks first")
 	}
 	ecslocaltest.RequireRoot(t, "runc", "ip", "haproxy", "unshare")
-	for _, port := range stackPorts {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			t.Fatalf("the stack's listeners need 127.0.0.1:%d (the template's ports 80, 443 and 9443 must be free): %v", port, err)
-		}
-		ln.Close()
-	}
 	fullRun := os.Getenv("GANGWAY_REHEARSE") == "full"
 	sz := short
 	if fullRun {
@@ -80,12 +99,15 @@ func TestStackOnECSLocal(t *testing.T) {
 		if !fullRun {
 			return
 		}
+		// Production is on the other target group since the good revision.
+		s.updateStack("v2-stack")
+		s.serves("greeting=v2-stack")
 		s.deployUnmoved("ready, 5xx on real routes (smoke hook)", "app:GREETING=v4", "app:FAIL_PATHS=/")
-		s.serves("greeting=v2")
+		s.serves("greeting=v2-stack")
 		s.deploy("crash-looping revision", "5", false, "app:GREETING=v5", "app:EXIT_AFTER=3s")
-		s.serves("greeting=v2")
+		s.serves("greeting=v2-stack")
 		s.deploy("alarm during bake time", "5", true, "app:GREETING=v6", "app:FAIL_PATHS=/echo")
-		s.serves("greeting=v2")
+		s.serves("greeting=v2-stack")
 		s.repave()
 		s.stopEach()
 		s.scale()
@@ -129,6 +151,8 @@ type stackRun struct {
 	awsEnv   []string
 	c        *ecs.Client
 	e        *elb.Client
+	cfn      *cloudformation.Client
+	template string            // the synthesized template the stack was created from
 	out      map[string]string // the stack's outputs
 	tdFile   string            // the service's task definition as register-task-definition input
 	url      string            // the production listener
@@ -141,7 +165,8 @@ func (st *stackRehearsal) start(t *testing.T, dir, strategy string) *stackRun {
 	images := templateImages(t, template)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
-	endpoint := startECSLocal(t, st.ecslocal, "-template", template, "-time-scale", stackTimeScale,
+	ip := listenerIP(t)
+	endpoint := startECSLocal(t, st.ecslocal, "-template", template, "-time-scale", stackTimeScale, "-lb-addr", ip,
 		"-image", images["app"]+"="+st.appLayout, "-image", images["proxy"]+"="+st.proxyLayout)
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 3,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
@@ -150,9 +175,15 @@ func (st *stackRehearsal) start(t *testing.T, dir, strategy string) *stackRun {
 	s := &stackRun{stackRehearsal: st, t: t, ctx: ctx, strategy: strategy, endpoint: endpoint,
 		awsEnv: []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
 			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"},
-		c: ecs.NewFromConfig(cfg), e: elb.NewFromConfig(cfg), url: "http://127.0.0.1:443"}
-	s.out = stackOutputs(t, endpoint, "Gangway")
-	for _, k := range []string{"ClusterName", "ServiceName", "TaskFamily", "BlueTargetGroupArn", "GreenTargetGroupArn", "ProductionListenerRuleArn", "TestListenerRuleArn"} {
+		c: ecs.NewFromConfig(cfg), e: elb.NewFromConfig(cfg), cfn: cloudformation.NewFromConfig(cfg), template: template, url: "http://" + net.JoinHostPort(ip, "443")}
+	s.out = s.outputs("Gangway")
+	need := []string{"ClusterName", "ServiceName", "TaskFamily", "BlueTargetGroupArn", "ProductionListenerRuleArn"}
+	if strategy != "ROLLING" {
+		// The blue/green strategies' second target group and test listener; a rolling
+		// service has one target group.
+		need = append(need, "GreenTargetGroupArn", "TestListenerRuleArn")
+	}
+	for _, k := range need {
 		if s.out[k] == "" {
 			t.Fatalf("the stack has no output %s: %v", k, s.out)
 		}
@@ -210,6 +241,15 @@ func (s *stackRun) productionWeights() map[string]int32 {
 	return w
 }
 
+// groups are the stack's target groups by the name the timeline draws.
+func (s *stackRun) groups() map[string]string {
+	g := map[string]string{"blue": s.out["BlueTargetGroupArn"]}
+	if arn := s.out["GreenTargetGroupArn"]; arn != "" {
+		g["green"] = arn
+	}
+	return g
+}
+
 // live is the target group production is on.
 func (s *stackRun) live() string {
 	w := s.productionWeights()
@@ -230,7 +270,7 @@ func (s *stackRun) scenario(name, wantExit string, failuresOK bool, action func(
 		WSClients: 2, WSInterval: 50 * time.Millisecond, Timeout: 10 * time.Second, Rate: s.sz.rate,
 		SlowEvery: 20, SlowDelay: slowDelay, MaxRequests: 5_000_000})
 	rec := timeline.Record(s.ctx, name, timeline.Source{ECS: s.c, ELB: s.e, Cluster: s.out["ClusterName"], Service: s.out["ServiceName"],
-		Groups:     map[string]string{"blue": s.out["BlueTargetGroupArn"], "green": s.out["GreenTargetGroupArn"]},
+		Groups:     s.groups(),
 		Production: s.out["ProductionListenerRuleArn"], Test: s.out["TestListenerRuleArn"], Load: g})
 	pause(s.sz.hold)
 	begin := time.Now()
@@ -294,9 +334,96 @@ func (s *stackRun) deployUnmoved(name string, envs ...string) {
 // serves checks that production answers with the revision whose greeting is want.
 func (s *stackRun) serves(want string) {
 	s.t.Helper()
-	if got := get(s.t, s.url+"/"); !strings.Contains(got, want) && !strings.Contains(got, "404") {
+	if got := get(s.t, s.url+"/"); !strings.Contains(got, want) {
 		s.t.Errorf("production answers %q, want the revision with %s", got, want)
 	}
+}
+
+// updateStack updates the stack through CloudFormation's UpdateStack, as `cdk deploy` of a
+// code change does, while production is on the target group a deployment moved it to: the
+// template the stack was created from, with the application's environment (GREETING=greeting)
+// in the task definition and a second path in the production rule's condition. The test
+// edits the synthesized JSON rather than synthesizing again: the CDK app would change the
+// same two resources, and the hook's asset and everything else must stay byte for byte
+// what the stack runs. The update must leave the production rule's weights where ECS put
+// them (it modifies only the rule's conditions), deploy the new revision blue/green, and
+// end UPDATE_COMPLETE.
+func (s *stackRun) updateStack(greeting string) {
+	s.t.Helper()
+	raw, err := os.ReadFile(s.template)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var tpl map[string]any
+	if err := json.Unmarshal(raw, &tpl); err != nil {
+		s.t.Fatal(err)
+	}
+	// The path the production rule adds; "/*" already matches it, so production's routes
+	// stay the same.
+	const path = "/rehearsal/*"
+	changed := map[string]bool{}
+	for id, r := range tpl["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		props, _ := r["Properties"].(map[string]any)
+		switch r["Type"] {
+		case "AWS::ECS::TaskDefinition":
+			for _, c := range props["ContainerDefinitions"].([]any) {
+				if c := c.(map[string]any); c["Name"] == "app" {
+					c["Environment"] = []any{map[string]any{"Name": "GREETING", "Value": greeting}}
+					changed["task definition"] = true
+				}
+			}
+		case "Custom::AWS":
+			if !strings.Contains(id, "ProductionRule") {
+				continue
+			}
+			b, _ := json.Marshal(props)
+			const cond = `{\"Field\":\"path-pattern\",\"PathPatternConfig\":{\"Values\":[\"/*\"]}}`
+			if !strings.Contains(string(b), cond) {
+				s.t.Fatalf("the production rule %s has no path-pattern condition /*: %s", id, b)
+			}
+			b = []byte(strings.ReplaceAll(string(b), cond, strings.Replace(cond, `[\"/*\"]`, `[\"/*\",\"`+path+`\"]`, 1)))
+			props = map[string]any{}
+			_ = json.Unmarshal(b, &props)
+			r["Properties"] = props
+			changed["production rule"] = true
+		}
+	}
+	if len(changed) != 2 {
+		s.t.Fatalf("the template has no task definition with an app container or no production rule: %v", changed)
+	}
+	body, _ := json.Marshal(tpl)
+	live := s.live()
+	s.scenario("stack update after the blue/green flip (UpdateStack: the app's environment, the production rule's condition)", "UPDATE_COMPLETE", false, func() string {
+		if _, err := s.cfn.UpdateStack(s.ctx, &cloudformation.UpdateStackInput{StackName: aws.String("Gangway"), TemplateBody: aws.String(string(body))}); err != nil {
+			s.t.Errorf("UpdateStack: %v", err)
+			return "error"
+		}
+		// The weights stay on the live group until the service's deployment moves them.
+		if w := s.productionWeights(); w[live] != 100 {
+			s.t.Errorf("after UpdateStack, production's weights are %v: the live group %s must keep 100", w, live)
+		}
+		deadline := time.Now().Add(15 * time.Minute)
+		for {
+			out := ecslocaltest.Must(s.cfn.DescribeStacks(s.ctx, &cloudformation.DescribeStacksInput{StackName: aws.String("Gangway")})).Get(s.t).Stacks[0]
+			if st := string(out.StackStatus); !strings.HasSuffix(st, "_IN_PROGRESS") {
+				if st != "UPDATE_COMPLETE" {
+					s.t.Logf("stack %s: %s", st, aws.ToString(out.StackStatusReason))
+				}
+				return st
+			}
+			if time.Now().After(deadline) {
+				return "still " + string(out.StackStatus)
+			}
+			time.Sleep(time.Second)
+		}
+	})
+	rule := ecslocaltest.Must(s.e.DescribeRules(s.ctx, &elb.DescribeRulesInput{RuleArns: []string{s.out["ProductionListenerRuleArn"]}})).Get(s.t).Rules[0]
+	if v := rule.Conditions[0].PathPatternConfig.Values; !slices.Contains(v, path) {
+		s.t.Errorf("the production rule's paths are %v, want the update's %s", v, path)
+	}
+	// The weights point at the group whose targets are the service's tasks.
+	s.waitSteady(s.desired(), "")
 }
 
 // repave replaces every task (UpdateService forceNewDeployment, as a platform update or a
@@ -433,34 +560,15 @@ func awsJSON(t *testing.T, endpoint, op string, in any) []byte {
 	return raw
 }
 
-// stackOutputs is DescribeStacks' Outputs of the stack, by key (CloudFormation's awsQuery
-// protocol; the SDK's CloudFormation client is not a dependency).
-func stackOutputs(t *testing.T, endpoint, stack string) map[string]string {
-	form := url.Values{"Action": {"DescribeStacks"}, "Version": {"2010-05-15"}, "StackName": {stack}}
-	resp, err := http.PostForm(endpoint+"/", form)
-	if err != nil {
-		t.Fatalf("DescribeStacks: %v", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Stacks []struct {
-			StackStatus string `xml:"StackStatus"`
-			Outputs     []struct {
-				Key   string `xml:"OutputKey"`
-				Value string `xml:"OutputValue"`
-			} `xml:"Outputs>member"`
-		} `xml:"DescribeStacksResult>Stacks>member"`
-	}
-	if err := xml.Unmarshal(raw, &out); err != nil || resp.StatusCode != http.StatusOK || len(out.Stacks) != 1 {
-		t.Fatalf("DescribeStacks %s: %s %v: %s", stack, resp.Status, err, raw)
-	}
-	if s := out.Stacks[0].StackStatus; s != "CREATE_COMPLETE" {
-		t.Fatalf("stack %s is %s", stack, s)
+// outputs is the stack's Outputs, by key, once it is CREATE_COMPLETE.
+func (s *stackRun) outputs(stack string) map[string]string {
+	out := ecslocaltest.Must(s.cfn.DescribeStacks(s.ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})).Get(s.t)
+	if len(out.Stacks) != 1 || out.Stacks[0].StackStatus != cftypes.StackStatusCreateComplete {
+		s.t.Fatalf("stack %s: %+v", stack, out.Stacks)
 	}
 	m := map[string]string{}
 	for _, o := range out.Stacks[0].Outputs {
-		m[o.Key] = o.Value
+		m[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}
 	return m
 }

@@ -24,6 +24,7 @@ type stackOut struct {
 	Description       string
 	Parameters        []Parameter
 	CreationTime      time.Time
+	LastUpdatedTime   *time.Time
 	StackStatus       string
 	StackStatusReason string
 	Outputs           []Output
@@ -88,6 +89,14 @@ func (s *Service) call(ctx context.Context, op string, form url.Values) (any, er
 		}
 		return nil
 	}
+	// named is the stack of an operation whose only input is StackName.
+	named := func() (Stack, error) {
+		var in struct{ StackName string }
+		if err := decode(&in); err != nil {
+			return Stack{}, err
+		}
+		return s.stack(in.StackName)
+	}
 	switch op {
 	case "CreateStack":
 		var in struct {
@@ -117,6 +126,48 @@ func (s *Service) call(ctx context.Context, op string, form url.Values) (any, er
 			return nil, wire.Errorf("ValidationError", "%v", err)
 		}
 		return &struct{ StackId string }{st.StackId}, nil
+	case "UpdateStack":
+		var in struct {
+			StackName, TemplateBody, TemplateURL string
+			UsePreviousTemplate                  bool
+			Parameters                           []struct {
+				ParameterKey, ParameterValue string
+				UsePreviousValue             bool
+			}
+		}
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		var body []byte
+		switch {
+		case in.TemplateURL != "":
+			return nil, wire.Errorf("ValidationError", "ecslocal takes a stack's template as TemplateBody or UsePreviousTemplate (TemplateURL %q: there is no S3)", in.TemplateURL)
+		case in.TemplateBody != "" && in.UsePreviousTemplate:
+			return nil, wire.Errorf("ValidationError", "You cannot specify both usePreviousTemplate and Template Body/Template URL")
+		case in.TemplateBody != "":
+			body = []byte(in.TemplateBody)
+		case !in.UsePreviousTemplate:
+			return nil, wire.Errorf("ValidationError", "Either Template URL or Template Body must be specified.")
+		}
+		params := make([]UpdateParameter, 0, len(in.Parameters))
+		for _, p := range in.Parameters {
+			params = append(params, UpdateParameter{Key: p.ParameterKey, Value: p.ParameterValue, UsePreviousValue: p.UsePreviousValue})
+		}
+		st, err := s.Update(ctx, in.StackName, body, params)
+		var se *stackError
+		if errors.As(err, &se) {
+			return nil, wire.Errorf(se.code, "%s", se.message)
+		}
+		if err != nil {
+			return nil, wire.Errorf("ValidationError", "%v", err)
+		}
+		return &struct{ StackId string }{st.StackId}, nil
+	case "DescribeStackEvents":
+		st, err := named()
+		if err != nil {
+			return nil, err
+		}
+		return &struct{ StackEvents []Event }{s.Events(st.StackId)}, nil
 	case "DescribeStacks":
 		var in struct{ StackName string }
 		if err := decode(&in); err != nil {
@@ -134,7 +185,7 @@ func (s *Service) call(ctx context.Context, op string, form url.Values) (any, er
 		}
 		out := &struct{ Stacks []stackOut }{Stacks: []stackOut{}}
 		for _, st := range stacks {
-			out.Stacks = append(out.Stacks, stackOut{st.StackName, st.StackId, st.Description, st.Parameters, st.CreationTime, st.StackStatus, st.StackStatusReason, st.Outputs})
+			out.Stacks = append(out.Stacks, stackOut{st.StackName, st.StackId, st.Description, st.Parameters, st.CreationTime, st.LastUpdatedTime, st.StackStatus, st.StackStatusReason, st.Outputs})
 		}
 		return out, nil
 	case "DescribeStackResources", "ListStackResources":
@@ -160,17 +211,13 @@ func (s *Service) call(ctx context.Context, op string, form url.Values) (any, er
 		}
 		return &struct{ StackResources []Resource }{res}, nil
 	case "GetTemplate":
-		var in struct{ StackName string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		st, err := s.stack(in.StackName)
+		st, err := named()
 		if err != nil {
 			return nil, err
 		}
 		return &struct{ TemplateBody string }{st.Template}, nil
 	}
-	return nil, wire.Errorf("InvalidAction", "ecslocal does not implement the CloudFormation operation %q (it has CreateStack, DescribeStacks, DescribeStackResources, ListStackResources, GetTemplate)", op)
+	return nil, wire.Errorf("InvalidAction", "ecslocal does not implement the CloudFormation operation %q (it has CreateStack, UpdateStack, DescribeStacks, DescribeStackEvents, DescribeStackResources, ListStackResources, GetTemplate)", op)
 }
 
 func writeError(w http.ResponseWriter, err error, id string) {

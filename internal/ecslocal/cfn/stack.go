@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,7 @@ import (
 type ECS interface {
 	CreateCluster(context.Context, *ecs.CreateClusterInput) (*ecs.CreateClusterOutput, error)
 	RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput) (*ecs.RegisterTaskDefinitionOutput, error)
+	DeregisterTaskDefinition(context.Context, *ecs.DeregisterTaskDefinitionInput) (*ecs.DeregisterTaskDefinitionOutput, error)
 	CreateService(context.Context, *ecs.CreateServiceInput) (*ecs.CreateServiceOutput, error)
 	DescribeServices(context.Context, *ecs.DescribeServicesInput) (*ecs.DescribeServicesOutput, error)
 	UpdateService(context.Context, *ecs.UpdateServiceInput) (*ecs.UpdateServiceOutput, error)
@@ -46,9 +48,13 @@ type ECS interface {
 type ELB interface {
 	CreateLoadBalancer(context.Context, *elb.CreateLoadBalancerInput) (*elb.CreateLoadBalancerOutput, error)
 	CreateTargetGroup(context.Context, *elb.CreateTargetGroupInput) (*elb.CreateTargetGroupOutput, error)
+	ModifyTargetGroup(context.Context, *elb.ModifyTargetGroupInput) (*elb.ModifyTargetGroupOutput, error)
 	ModifyTargetGroupAttributes(context.Context, *elb.ModifyTargetGroupAttributesInput) (*elb.ModifyTargetGroupAttributesOutput, error)
 	CreateListener(context.Context, *elb.CreateListenerInput) (*elb.CreateListenerOutput, error)
 	CreateRule(context.Context, *elb.CreateRuleInput) (*elb.CreateRuleOutput, error)
+	ModifyRule(context.Context, *elb.ModifyRuleInput) (*elb.ModifyRuleOutput, error)
+	SetRulePriorities(context.Context, *elb.SetRulePrioritiesInput) (*elb.SetRulePrioritiesOutput, error)
+	DeleteRule(context.Context, *elb.DeleteRuleInput) (*elb.DeleteRuleOutput, error)
 }
 
 // Lambda creates functions.
@@ -56,9 +62,10 @@ type Lambda interface {
 	CreateFunction(lambda.Function) (string, error)
 }
 
-// CloudWatch creates alarms.
+// CloudWatch creates, updates and deletes alarms.
 type CloudWatch interface {
 	PutMetricAlarm(cloudwatch.Alarm) error
+	DeleteAlarms(names []string) error
 }
 
 // Options configure a Service; a nil API leaves its resource types ignored.
@@ -83,6 +90,7 @@ type Resource struct {
 	StackName, StackId   string
 
 	attrs map[string]any
+	props map[string]any // as resolved when the resource was last created or updated
 }
 
 // Output is one of a stack's outputs.
@@ -107,10 +115,14 @@ type Stack struct {
 	StackStatus       string
 	StackStatusReason string
 	CreationTime      time.Time
+	LastUpdatedTime   *time.Time
 	Parameters        []Parameter
 	Outputs           []Output
 	Resources         []*Resource
 	Template          string
+
+	assetDir string
+	events   []Event // oldest first
 }
 
 // Service holds the stacks.
@@ -120,6 +132,56 @@ type Service struct {
 	mu       sync.Mutex
 	stacks   []*Stack
 	assetDir string
+	updates  sync.WaitGroup       // the updates in progress
+	cancels  []context.CancelFunc // stop them
+}
+
+// Event is one of a stack's events (the StackEvent shape): a resource's or the stack's
+// status changed.
+type Event struct {
+	StackId              string
+	EventId              string
+	StackName            string
+	LogicalResourceId    string
+	PhysicalResourceId   string
+	ResourceType         string
+	Timestamp            time.Time
+	ResourceStatus       string
+	ResourceStatusReason string
+}
+
+// eventLocked records that res (nil: the stack) is now status. The caller holds s.mu.
+func (s *Service) eventLocked(st *Stack, res *Resource, status, reason string) {
+	e := Event{StackId: st.StackId, EventId: uuid(), StackName: st.StackName, LogicalResourceId: st.StackName, PhysicalResourceId: st.StackId,
+		ResourceType: "AWS::CloudFormation::Stack", Timestamp: time.Now().UTC(), ResourceStatus: status, ResourceStatusReason: reason}
+	if res != nil {
+		e.LogicalResourceId, e.PhysicalResourceId, e.ResourceType = res.LogicalResourceId, res.PhysicalResourceId, res.ResourceType
+	}
+	st.events = append(st.events, e)
+}
+
+// event is eventLocked for a caller that does not hold s.mu.
+func (s *Service) event(st *Stack, res *Resource, status, reason string) {
+	s.mu.Lock()
+	s.eventLocked(st, res, status, reason)
+	s.mu.Unlock()
+}
+
+// Events returns the events of the stack named (name or stack ID), newest first, as
+// DescribeStackEvents lists them.
+func (s *Service) Events(name string) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Event
+	for _, st := range s.stacks {
+		if st.StackName == name || st.StackId == name {
+			out = out[:0]
+			for i := len(st.events) - 1; i >= 0; i-- {
+				out = append(out, st.events[i])
+			}
+		}
+	}
+	return out
 }
 
 // New returns a Service with no stacks.
@@ -156,37 +218,17 @@ func (s *Service) Create(ctx context.Context, name string, body []byte, params m
 	st := &Stack{
 		StackName: name, Description: t.Description, StackStatus: "CREATE_IN_PROGRESS", CreationTime: time.Now().UTC(),
 		StackId:  fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", s.o.Region, s.o.Account, name, uuid()),
-		Template: string(body),
+		Template: string(body), assetDir: assetDir,
 	}
 	s.stacks = append(s.stacks, st)
+	s.eventLocked(st, nil, "CREATE_IN_PROGRESS", "User Initiated")
 	s.mu.Unlock()
 
-	r := &resolver{t: t, refs: map[string]any{}, attrs: map[string]map[string]any{}, conditions: map[string]bool{}, region: s.o.Region,
-		params: map[string]any{
-			"AWS::Region": s.o.Region, "AWS::AccountId": s.o.Account, "AWS::StackName": name, "AWS::StackId": st.StackId,
-			"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NotificationARNs": []any{},
-		}}
-	for k, p := range t.Parameters {
-		v, ok := params[k]
-		switch {
-		case ok:
-			r.params[k] = v
-		case p.Default != nil:
-			r.params[k] = str(p.Default)
-		default:
-			return s.fail(st, fmt.Errorf("parameter %s: no value given and no Default", k))
-		}
+	r, err := s.resolver(st, t, params)
+	if err != nil {
+		return s.fail(st, err)
 	}
-	for k := range params {
-		if _, ok := t.Parameters[k]; !ok {
-			return s.fail(st, fmt.Errorf("parameter %s is not in the template's Parameters", k))
-		}
-	}
-	for k, v := range r.params {
-		if !strings.HasPrefix(k, "AWS::") {
-			st.Parameters = append(st.Parameters, Parameter{k, str(v)})
-		}
-	}
+	st.Parameters = r.parameters()
 	order, err := t.order()
 	if err != nil {
 		return s.fail(st, err)
@@ -219,30 +261,14 @@ func (s *Service) Create(ctx context.Context, name string, body []byte, params m
 			s.log.Debug("stack resource created", "stack", name, "resource", id, "type", def.Type, "physicalId", res.PhysicalResourceId)
 		}
 	}
-	var outputs []Output
-	for k, o := range t.Outputs {
-		if o.Condition != "" {
-			if ok, err := r.condition(o.Condition); err != nil || !ok {
-				continue
-			}
-		}
-		v, err := r.resolve(o.Value)
-		if err != nil {
-			return s.fail(st, fmt.Errorf("output %s: %w", k, err))
-		}
-		out := Output{OutputKey: k, OutputValue: str(v), Description: o.Description}
-		if o.Export != nil {
-			e, err := r.resolve(o.Export.Name)
-			if err != nil {
-				return s.fail(st, fmt.Errorf("output %s: Export: %w", k, err))
-			}
-			out.ExportName = str(e)
-		}
-		outputs = append(outputs, out)
+	outputs, err := r.outputs()
+	if err != nil {
+		return s.fail(st, err)
 	}
 	s.mu.Lock()
 	st.Outputs = outputs
 	st.StackStatus = "CREATE_COMPLETE"
+	s.eventLocked(st, nil, st.StackStatus, "")
 	s.mu.Unlock()
 	s.log.Info("stack created", "stack", name, "resources", len(st.Resources))
 	return st, nil
@@ -251,12 +277,80 @@ func (s *Service) Create(ctx context.Context, name string, body []byte, params m
 func (s *Service) addResource(st *Stack, res *Resource) {
 	s.mu.Lock()
 	st.Resources = append(st.Resources, res)
+	s.eventLocked(st, res, res.ResourceStatus, res.ResourceStatusReason)
 	s.mu.Unlock()
+}
+
+// resolver is a resolver for a stack of template t with the parameters' values (the
+// template's Default for those not given).
+func (s *Service) resolver(st *Stack, t *Template, params map[string]string) (*resolver, error) {
+	r := &resolver{t: t, refs: map[string]any{}, attrs: map[string]map[string]any{}, conditions: map[string]bool{}, region: s.o.Region,
+		params: map[string]any{
+			"AWS::Region": s.o.Region, "AWS::AccountId": s.o.Account, "AWS::StackName": st.StackName, "AWS::StackId": st.StackId,
+			"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NotificationARNs": []any{},
+		}}
+	for k, p := range t.Parameters {
+		v, ok := params[k]
+		switch {
+		case ok:
+			r.params[k] = v
+		case p.Default != nil:
+			r.params[k] = str(p.Default)
+		default:
+			return nil, fmt.Errorf("parameter %s: no value given and no Default", k)
+		}
+	}
+	for k := range params {
+		if _, ok := t.Parameters[k]; !ok {
+			return nil, fmt.Errorf("parameter %s is not in the template's Parameters", k)
+		}
+	}
+	return r, nil
+}
+
+// parameters are the stack's parameters (not the pseudo parameters), by key.
+func (r *resolver) parameters() []Parameter {
+	var out []Parameter
+	for k, v := range r.params {
+		if !strings.HasPrefix(k, "AWS::") {
+			out = append(out, Parameter{k, str(v)})
+		}
+	}
+	slices.SortFunc(out, func(a, b Parameter) int { return strings.Compare(a.ParameterKey, b.ParameterKey) })
+	return out
+}
+
+// outputs resolves the template's Outputs, by key.
+func (r *resolver) outputs() ([]Output, error) {
+	var outputs []Output
+	for k, o := range r.t.Outputs {
+		if o.Condition != "" {
+			if ok, err := r.condition(o.Condition); err != nil || !ok {
+				continue
+			}
+		}
+		v, err := r.resolve(o.Value)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", k, err)
+		}
+		out := Output{OutputKey: k, OutputValue: str(v), Description: o.Description}
+		if o.Export != nil {
+			e, err := r.resolve(o.Export.Name)
+			if err != nil {
+				return nil, fmt.Errorf("output %s: Export: %w", k, err)
+			}
+			out.ExportName = str(e)
+		}
+		outputs = append(outputs, out)
+	}
+	slices.SortFunc(outputs, func(a, b Output) int { return strings.Compare(a.OutputKey, b.OutputKey) })
+	return outputs, nil
 }
 
 func (s *Service) fail(st *Stack, err error) (*Stack, error) {
 	s.mu.Lock()
 	st.StackStatus, st.StackStatusReason = "CREATE_FAILED", err.Error()
+	s.eventLocked(st, nil, st.StackStatus, st.StackStatusReason)
 	s.mu.Unlock()
 	s.log.Warn("stack creation failed", "stack", st.StackName, "error", err)
 	return st, fmt.Errorf("stack %s: %w", st.StackName, err)
@@ -279,7 +373,7 @@ func (s *Service) Stacks(name string) []Stack {
 	for _, st := range s.stacks {
 		if name == "" || st.StackName == name || st.StackId == name {
 			c := *st
-			c.Resources = nil
+			c.Resources, c.events = nil, nil
 			for _, r := range st.Resources {
 				c.Resources = append(c.Resources, &Resource{
 					LogicalResourceId: r.LogicalResourceId, PhysicalResourceId: r.PhysicalResourceId, ResourceType: r.ResourceType,
@@ -345,6 +439,7 @@ func (d *deployer) create(ctx context.Context, res *Resource, def resourceDef) e
 	if props == nil {
 		props = map[string]any{}
 	}
+	res.props = cloneProps(props)
 	res.attrs = map[string]any{}
 	o := d.s.o
 	switch {
@@ -714,14 +809,8 @@ func (d *deployer) function(res *Resource, props map[string]any, meta map[string
 // CreateRule, and its outputPaths (Rules.0.RuleArn) become attributes. Other calls are
 // accepted and ignored.
 func (d *deployer) awsCustomResource(ctx context.Context, res *Resource, props map[string]any) error {
-	createJSON, _ := props["Create"].(string)
-	var call struct {
-		Service, Action    string
-		Parameters         map[string]any
-		OutputPaths        []string
-		PhysicalResourceId struct{ ID, ResponsePath string }
-	}
-	if err := json.Unmarshal([]byte(createJSON), &call); err != nil || createJSON == "" {
+	call, err := customCall(props, "Create")
+	if err != nil {
 		d.ignore(res, "Custom::AWS without a Create call ecslocal can read: accepted and ignored")
 		return nil
 	}

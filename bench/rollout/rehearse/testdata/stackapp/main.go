@@ -1,7 +1,7 @@
 // Command stackapp is the application container of the rehearsal's stack: bench/rollout's
 // echo upstream (HTTP, slow requests, WebSockets) on $PORT (default 80, where the
 // construct's proxy sends requests), with the faults a revision can carry in its
-// environment:
+// environment; "/" answers "greeting=$GREETING", which tells the revisions apart. The faults:
 //
 //	NO_LISTEN=1       never opens its port: the proxy's upstream check never passes, so the
 //	                  task never turns ready
@@ -71,6 +71,10 @@ func main() {
 				http.Error(w, "failing "+p+" (FAIL_PATHS)", http.StatusInternalServerError)
 				return
 			}
+		}
+		if r.URL.Path == "/" {
+			fmt.Fprintf(w, "greeting=%s\n", os.Getenv("GREETING"))
+			return
 		}
 		rp.ServeHTTP(w, r)
 	})
