@@ -41,6 +41,10 @@ type scenario struct {
 	// that do not need it run (the others are marked "not run by the test"), and the runbook
 	// is listed as not driven.
 	notInState string
+	// before runs what the operator does between the runbook's blocks, where the runbook
+	// sends them elsewhere: each script runs just before the first block whose text starts
+	// with its key, and a key that starts no block fails the test.
+	before map[string]string
 }
 
 // waitSteady waits (at most 3 minutes) until the service runs its desired count with one
@@ -244,6 +248,50 @@ done
 		state:      "the stack's service serving on Blue after listener-weights.md's fix",
 		notInState: "no deployment ended ROLLBACK_FAILED (ecslocal's rollbacks of a BLUE_GREEN deployment do not fail while Blue's tasks run): steps 1 and 2 (the production rule's weights and the groups' targets) and the revision list run on the stack, going back by hand does not",
 	},
+	{
+		runbook: "cloudformation-stuck.md",
+		state: "a stack update (UpdateStack of the synthesized template) whose new revision's application answers / with 502: the hook's smoke check of / fails, " +
+			"so it answers IN_PROGRESS at POST_TEST_TRAFFIC_SHIFT and the stack waits UPDATE_IN_PROGRESS for the service's deployment " +
+			"(the update also gives the hook ECS's default timeout, 24 hours, as -time-scale makes the template's 13 minutes 8 s); " +
+			"before the runbook's check that the stack finished, the deployment is rolled back as deployment-stuck.md's step 2 says, and the stack rolls back",
+		drive: `BROKEN_CONFIG='` + brokenConfig + `'
+jq --arg config "$BROKEN_CONFIG" '
+  (.Resources[] | select(.Type == "AWS::ECS::TaskDefinition") | .Properties.ContainerDefinitions[] | select(.Name == "app"))
+    += {Environment: [{Name: "GANGWAY_CONFIG_YAML", Value: $config}]}
+  | (.Resources[] | select(.Type == "AWS::ECS::Service") | .Properties.DeploymentConfiguration.LifecycleHooks[].TimeoutConfiguration.TimeoutInMinutes)
+    = 1440' ` + stackTemplate + ` > "$LOCAL/stuck.template.json"
+aws cloudformation update-stack --stack-name "$STACK" --template-body "file://$LOCAL/stuck.template.json" --query StackId --output text
+for attempt in $(seq 1 90); do
+  HELD=$(aws ecs describe-service-deployments --service-deployment-arns \
+    "$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" --query 'services[0].currentServiceDeployment' --output text)" \
+    --query "serviceDeployments[0].[status,lifecycleStage,lifecycleHookDetails[?status=='IN_PROGRESS'] | [0].status]" --output text || true)
+  case "$HELD" in "IN_PROGRESS	POST_TEST_TRAFFIC_SHIFT	IN_PROGRESS") break ;; esac
+  sleep 2
+done
+STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text)
+echo "stack: $STACK_STATUS; deployment: $HELD"
+[ "$STACK_STATUS $HELD" = "UPDATE_IN_PROGRESS IN_PROGRESS	POST_TEST_TRAFFIC_SHIFT	IN_PROGRESS" ]
+`,
+		before: map[string]string{
+			// Step 3's check: the stack is still held; deployment-stuck.md's rollback without
+			// Gangway, then the stack's rollback to its previous template.
+			`aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus'`: `STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text)
+echo "stack before the rollback: $STACK_STATUS"
+[ "$STACK_STATUS" = UPDATE_IN_PROGRESS ]
+DEPLOYMENT=$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
+  --query 'services[0].currentServiceDeployment' --output text)
+aws ecs stop-service-deployment --service-deployment-arn "$DEPLOYMENT" --stop-type ROLLBACK --output text
+for attempt in $(seq 1 90); do
+  STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text)
+  case "$STACK_STATUS" in *_COMPLETE|*_FAILED) break ;; esac
+  sleep 2
+done
+echo "stack: $STACK_STATUS"
+[ "$STACK_STATUS" = UPDATE_ROLLBACK_COMPLETE ]
+`,
+		},
+		after: stackUp,
+	},
 }
 
 // ordersConfig is appConfig with a route for /orders to a downstream on a port nobody
@@ -253,11 +301,16 @@ const ordersConfig = `{admin: {address: "127.0.0.1:28081"}, demo_upstream: {enab
   routes: [{name: orders, match: {path_prefix: /orders}, cluster: orders}, {name: demo, match: {path_prefix: /}, cluster: demo}],
   clusters: [{name: orders, endpoints: ["127.0.0.1:18099"]}, {name: demo, endpoints: ["127.0.0.1:18080"]}]}`
 
+// brokenConfig is appConfig with / sent to a downstream on a port nobody listens on: the
+// proxy in front is ready (the application listens on port 80), and / answers 502.
+const brokenConfig = `{admin: {address: "127.0.0.1:28081"},
+  listeners: [{name: app, address: ":80"}], routes: [{name: demo, match: {path_prefix: /}, cluster: demo}],
+  clusters: [{name: demo, endpoints: ["127.0.0.1:18099"]}]}`
+
 // notDriven says why each runbook that is not in scenarios or stackScenarios is not: the
 // test fails for a runbook in neither.
 var notDriven = map[string]string{
 	"certificate-expiring.md": "needs HTTPS listeners and ACM certificates, which ecslocal refuses",
-	"cloudformation-stuck.md": "needs a stack held in UPDATE_IN_PROGRESS or UPDATE_ROLLBACK_FAILED, and ecslocal has no UpdateStack",
 	"deployment-stuck.md":     "needs a BLUE_GREEN deployment paused at a hook (step 2), and a stuck state held past its watch's 2 minute timeout",
 }
 
@@ -438,8 +491,20 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 			if sc.drive != "" {
 				sh.check(block{file: sc.runbook + " (drive)", text: sc.drive}, sc.runbook)
 			}
+			done := map[string]bool{}
 			for _, b := range readBlocks(t, sc.runbook) {
+				for prefix, script := range sc.before {
+					if !done[prefix] && strings.HasPrefix(b.text, prefix) {
+						done[prefix] = true
+						sh.check(block{file: sc.runbook + " (before " + b.String() + ")", text: script}, sc.runbook)
+					}
+				}
 				run(b, sc.runbook, pass)
+			}
+			for prefix := range sc.before {
+				if !done[prefix] {
+					t.Errorf("%s: no block starts with %q, before which the test acts", sc.runbook, prefix)
+				}
 			}
 			if sc.after != "" {
 				sh.check(block{file: sc.runbook + " (after)", text: sc.after}, sc.runbook)
