@@ -41,10 +41,23 @@ type scenario struct {
 	// that do not need it run (the others are marked "not run by the test"), and the runbook
 	// is listed as not driven.
 	notInState string
-	// before runs what the operator does between the runbook's blocks, where the runbook
-	// sends them elsewhere: each script runs just before the first block whose text starts
-	// with its key, and a key that starts no block fails the test.
-	before map[string]string
+	// before is what the operator does between the runbook's blocks, where the runbook sends
+	// them elsewhere: each step runs just before the first block whose text starts with its
+	// prefix, and a prefix that starts no block fails the test.
+	before []step
+}
+
+// step follows another runbook's blocks from the state the runbook before it left (that
+// runbook counts as driven), then runs a script.
+type step struct {
+	prefix, follow, script string
+}
+
+// followed says whether a scenario's step follows runbook f.
+func followed(list []scenario, f string) bool {
+	return slices.ContainsFunc(list, func(sc scenario) bool {
+		return slices.ContainsFunc(sc.before, func(st step) bool { return st.follow == f })
+	})
 }
 
 // waitSteady waits (at most 3 minutes) until the service runs its desired count with one
@@ -253,7 +266,7 @@ done
 		state: "a stack update (UpdateStack of the synthesized template) whose new revision's application answers / with 502: the hook's smoke check of / fails, " +
 			"so it answers IN_PROGRESS at POST_TEST_TRAFFIC_SHIFT and the stack waits UPDATE_IN_PROGRESS for the service's deployment " +
 			"(the update also gives the hook ECS's default timeout, 24 hours, as -time-scale makes the template's 13 minutes 8 s); " +
-			"before the runbook's check that the stack finished, the deployment is rolled back as deployment-stuck.md's step 2 says, and the stack rolls back",
+			"before the runbook's check that the stack finished, deployment-stuck.md's blocks run on the held deployment (its watcher times out, its rollback ends it), and the stack rolls back",
 		drive: `BROKEN_CONFIG='` + brokenConfig + `'
 jq --arg config "$BROKEN_CONFIG" '
   (.Resources[] | select(.Type == "AWS::ECS::TaskDefinition") | .Properties.ContainerDefinitions[] | select(.Name == "app"))
@@ -272,16 +285,13 @@ STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 
 echo "stack: $STACK_STATUS; deployment: $HELD"
 [ "$STACK_STATUS $HELD" = "UPDATE_IN_PROGRESS IN_PROGRESS	POST_TEST_TRAFFIC_SHIFT	IN_PROGRESS" ]
 `,
-		before: map[string]string{
-			// Step 3's check: the stack is still held; deployment-stuck.md's rollback without
-			// Gangway, then the stack's rollback to its previous template.
-			`aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus'`: `STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text)
-echo "stack before the rollback: $STACK_STATUS"
-[ "$STACK_STATUS" = UPDATE_IN_PROGRESS ]
-DEPLOYMENT=$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
-  --query 'services[0].currentServiceDeployment' --output text)
-aws ecs stop-service-deployment --service-deployment-arn "$DEPLOYMENT" --stop-type ROLLBACK --output text
-for attempt in $(seq 1 90); do
+		before: []step{{
+			// Before step 3's check, step 2 sends the operator to deployment-stuck.md, whose
+			// rollback (a Lambda hook answering IN_PROGRESS: its step 3, then step 2) fails the
+			// service resource; the stack rolls back to its previous template.
+			prefix: `aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus'`,
+			follow: "deployment-stuck.md",
+			script: `for attempt in $(seq 1 90); do
   STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text)
   case "$STACK_STATUS" in *_COMPLETE|*_FAILED) break ;; esac
   sleep 2
@@ -289,7 +299,7 @@ done
 echo "stack: $STACK_STATUS"
 [ "$STACK_STATUS" = UPDATE_ROLLBACK_COMPLETE ]
 `,
-		},
+		}},
 		after: stackUp,
 	},
 }
@@ -311,7 +321,6 @@ const brokenConfig = `{admin: {address: "127.0.0.1:28081"},
 // test fails for a runbook in neither.
 var notDriven = map[string]string{
 	"certificate-expiring.md": "needs HTTPS listeners and ACM certificates, which ecslocal refuses",
-	"deployment-stuck.md":     "needs a BLUE_GREEN deployment paused at a hook (step 2), and a stuck state held past its watch's 2 minute timeout",
 }
 
 // whyNotDriven says why the test does not drive runbook f into its state.
@@ -491,19 +500,29 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 			if sc.drive != "" {
 				sh.check(block{file: sc.runbook + " (drive)", text: sc.drive}, sc.runbook)
 			}
-			done := map[string]bool{}
+			done := make([]bool, len(sc.before))
 			for _, b := range readBlocks(t, sc.runbook) {
-				for prefix, script := range sc.before {
-					if !done[prefix] && strings.HasPrefix(b.text, prefix) {
-						done[prefix] = true
-						sh.check(block{file: sc.runbook + " (before " + b.String() + ")", text: script}, sc.runbook)
+				for i, st := range sc.before {
+					if done[i] || !strings.HasPrefix(b.text, st.prefix) {
+						continue
+					}
+					done[i] = true
+					if st.follow != "" {
+						driven[st.follow] = true
+						t.Logf("%s (%s), before %s: %s", st.follow, pass, b, sc.state)
+						for _, fb := range readBlocks(t, st.follow) {
+							run(fb, st.follow, pass)
+						}
+					}
+					if st.script != "" {
+						sh.check(block{file: sc.runbook + " (before " + b.String() + ")", text: st.script}, sc.runbook)
 					}
 				}
 				run(b, sc.runbook, pass)
 			}
-			for prefix := range sc.before {
-				if !done[prefix] {
-					t.Errorf("%s: no block starts with %q, before which the test acts", sc.runbook, prefix)
+			for i, st := range sc.before {
+				if !done[i] {
+					t.Errorf("%s: no block starts with %q, before which the test acts", sc.runbook, st.prefix)
 				}
 			}
 			if sc.after != "" {
@@ -555,7 +574,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 	runScenarios(stackScenarios, "stack")
 	// The blocks of the other runbooks that read the stack's alarms, logs or hook function.
 	for _, f := range runbookFiles(t) {
-		if f == "README.md" || slices.ContainsFunc(stackScenarios, func(sc scenario) bool { return sc.runbook == f }) {
+		if f == "README.md" || slices.ContainsFunc(stackScenarios, func(sc scenario) bool { return sc.runbook == f }) || followed(stackScenarios, f) {
 			continue
 		}
 		for _, b := range readBlocks(t, f) {
@@ -918,7 +937,9 @@ func TestEveryRunbookDrivenOrExplained(t *testing.T) {
 		}
 		_, explained := notDriven[f]
 		inScenarios := func(sc scenario) bool { return sc.runbook == f }
-		if driven := slices.ContainsFunc(scenarios, inScenarios) || slices.ContainsFunc(stackScenarios, inScenarios); driven == explained {
+		driven := slices.ContainsFunc(scenarios, inScenarios) || slices.ContainsFunc(stackScenarios, inScenarios) ||
+			followed(scenarios, f) || followed(stackScenarios, f)
+		if driven == explained {
 			t.Errorf("%s: driven %v, in notDriven %v: drive it in scenarios, or say in notDriven why not", f, driven, explained)
 		}
 	}
