@@ -9,10 +9,12 @@
 #                   hook built for this machine and run by aws-lambda-rie; its listeners on
 #                   ports 80, 443 and 9443 of a loopback IP of its own, -lb-addr 127.0.0.X),
 #                   and README.md's stack block, listener-weights.md, deployment-failed.md
-#                   (after a revision its 5xx alarm rolled back) and the blocks that read the
-#                   stack's rules, alarms, logs and hook function run on it; prints the blocks
-#                   it did not run, and why (root, runc, iproute2, haproxy, jq, curl; in
-#                   `make test`)
+#                   (after a revision its 5xx alarm rolled back), cloudformation-stuck.md
+#                   (a stack update held by its deployment's hook, then deployment-stuck.md
+#                   on that deployment, whose rollback rolls the stack back) and the
+#                   blocks that read the stack's rules, alarms, logs and hook function run on
+#                   it; prints the blocks it did not run, and why (root, runc, iproute2,
+#                   haproxy, jq, curl; in `make test`)
 
 .PHONY: test-runbooks
 

@@ -41,6 +41,23 @@ type scenario struct {
 	// that do not need it run (the others are marked "not run by the test"), and the runbook
 	// is listed as not driven.
 	notInState string
+	// before is what the operator does between the runbook's blocks, where the runbook sends
+	// them elsewhere: each step runs just before the first block whose text starts with its
+	// prefix, and a prefix that starts no block fails the test.
+	before []step
+}
+
+// step follows another runbook's blocks from the state the runbook before it left (that
+// runbook counts as driven), then runs a script.
+type step struct {
+	prefix, follow, script string
+}
+
+// followed says whether a scenario's step follows runbook f.
+func followed(list []scenario, f string) bool {
+	return slices.ContainsFunc(list, func(sc scenario) bool {
+		return slices.ContainsFunc(sc.before, func(st step) bool { return st.follow == f })
+	})
 }
 
 // waitSteady waits (at most 3 minutes) until the service runs its desired count with one
@@ -244,6 +261,47 @@ done
 		state:      "the stack's service serving on Blue after listener-weights.md's fix",
 		notInState: "no deployment ended ROLLBACK_FAILED (ecslocal's rollbacks of a BLUE_GREEN deployment do not fail while Blue's tasks run): steps 1 and 2 (the production rule's weights and the groups' targets) and the revision list run on the stack, going back by hand does not",
 	},
+	{
+		runbook: "cloudformation-stuck.md",
+		state: "a stack update (UpdateStack of the synthesized template) whose new revision's application answers / with 502: the hook's smoke check of / fails, " +
+			"so it answers IN_PROGRESS at POST_TEST_TRAFFIC_SHIFT and the stack waits UPDATE_IN_PROGRESS for the service's deployment " +
+			"(the update also gives the hook ECS's default timeout, 24 hours, as -time-scale makes the template's 13 minutes 8 s); " +
+			"before the runbook's check that the stack finished, deployment-stuck.md's blocks run on the held deployment (its watcher times out, its rollback ends it), and the stack rolls back",
+		drive: `BROKEN_CONFIG='` + brokenConfig + `'
+jq --arg config "$BROKEN_CONFIG" '
+  (.Resources[] | select(.Type == "AWS::ECS::TaskDefinition") | .Properties.ContainerDefinitions[] | select(.Name == "app"))
+    += {Environment: [{Name: "GANGWAY_CONFIG_YAML", Value: $config}]}
+  | (.Resources[] | select(.Type == "AWS::ECS::Service") | .Properties.DeploymentConfiguration.LifecycleHooks[].TimeoutConfiguration.TimeoutInMinutes)
+    = 1440' ` + stackTemplate + ` > "$LOCAL/stuck.template.json"
+aws cloudformation update-stack --stack-name "$STACK" --template-body "file://$LOCAL/stuck.template.json" --query StackId --output text
+for attempt in $(seq 1 90); do
+  HELD=$(aws ecs describe-service-deployments --service-deployment-arns \
+    "$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" --query 'services[0].currentServiceDeployment' --output text)" \
+    --query "serviceDeployments[0].[status,lifecycleStage,lifecycleHookDetails[?status=='IN_PROGRESS'] | [0].status]" --output text || true)
+  case "$HELD" in "IN_PROGRESS	POST_TEST_TRAFFIC_SHIFT	IN_PROGRESS") break ;; esac
+  sleep 2
+done
+STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text)
+echo "stack: $STACK_STATUS; deployment: $HELD"
+[ "$STACK_STATUS $HELD" = "UPDATE_IN_PROGRESS IN_PROGRESS	POST_TEST_TRAFFIC_SHIFT	IN_PROGRESS" ]
+`,
+		before: []step{{
+			// Before step 3's check, step 2 sends the operator to deployment-stuck.md, whose
+			// rollback (a Lambda hook answering IN_PROGRESS: its step 3, then step 2) fails the
+			// service resource; the stack rolls back to its previous template.
+			prefix: `aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus'`,
+			follow: "deployment-stuck.md",
+			script: `for attempt in $(seq 1 90); do
+  STACK_STATUS=$(aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text)
+  case "$STACK_STATUS" in *_COMPLETE|*_FAILED) break ;; esac
+  sleep 2
+done
+echo "stack: $STACK_STATUS"
+[ "$STACK_STATUS" = UPDATE_ROLLBACK_COMPLETE ]
+`,
+		}},
+		after: stackUp,
+	},
 }
 
 // ordersConfig is appConfig with a route for /orders to a downstream on a port nobody
@@ -253,12 +311,16 @@ const ordersConfig = `{admin: {address: "127.0.0.1:28081"}, demo_upstream: {enab
   routes: [{name: orders, match: {path_prefix: /orders}, cluster: orders}, {name: demo, match: {path_prefix: /}, cluster: demo}],
   clusters: [{name: orders, endpoints: ["127.0.0.1:18099"]}, {name: demo, endpoints: ["127.0.0.1:18080"]}]}`
 
+// brokenConfig is appConfig with / sent to a downstream on a port nobody listens on: the
+// proxy in front is ready (the application listens on port 80), and / answers 502.
+const brokenConfig = `{admin: {address: "127.0.0.1:28081"},
+  listeners: [{name: app, address: ":80"}], routes: [{name: demo, match: {path_prefix: /}, cluster: demo}],
+  clusters: [{name: demo, endpoints: ["127.0.0.1:18099"]}]}`
+
 // notDriven says why each runbook that is not in scenarios or stackScenarios is not: the
 // test fails for a runbook in neither.
 var notDriven = map[string]string{
 	"certificate-expiring.md": "needs HTTPS listeners and ACM certificates, which ecslocal refuses",
-	"cloudformation-stuck.md": "needs a stack held in UPDATE_IN_PROGRESS or UPDATE_ROLLBACK_FAILED, and ecslocal has no UpdateStack",
-	"deployment-stuck.md":     "needs a BLUE_GREEN deployment paused at a hook (step 2), and a stuck state held past its watch's 2 minute timeout",
 }
 
 // whyNotDriven says why the test does not drive runbook f into its state.
@@ -438,8 +500,30 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 			if sc.drive != "" {
 				sh.check(block{file: sc.runbook + " (drive)", text: sc.drive}, sc.runbook)
 			}
+			done := make([]bool, len(sc.before))
 			for _, b := range readBlocks(t, sc.runbook) {
+				for i, st := range sc.before {
+					if done[i] || !strings.HasPrefix(b.text, st.prefix) {
+						continue
+					}
+					done[i] = true
+					if st.follow != "" {
+						driven[st.follow] = true
+						t.Logf("%s (%s), before %s: %s", st.follow, pass, b, sc.state)
+						for _, fb := range readBlocks(t, st.follow) {
+							run(fb, st.follow, pass)
+						}
+					}
+					if st.script != "" {
+						sh.check(block{file: sc.runbook + " (before " + b.String() + ")", text: st.script}, sc.runbook)
+					}
+				}
 				run(b, sc.runbook, pass)
+			}
+			for i, st := range sc.before {
+				if !done[i] {
+					t.Errorf("%s: no block starts with %q, before which the test acts", sc.runbook, st.prefix)
+				}
 			}
 			if sc.after != "" {
 				sh.check(block{file: sc.runbook + " (after)", text: sc.after}, sc.runbook)
@@ -490,7 +574,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 	runScenarios(stackScenarios, "stack")
 	// The blocks of the other runbooks that read the stack's alarms, logs or hook function.
 	for _, f := range runbookFiles(t) {
-		if f == "README.md" || slices.ContainsFunc(stackScenarios, func(sc scenario) bool { return sc.runbook == f }) {
+		if f == "README.md" || slices.ContainsFunc(stackScenarios, func(sc scenario) bool { return sc.runbook == f }) || followed(stackScenarios, f) {
 			continue
 		}
 		for _, b := range readBlocks(t, f) {
@@ -853,7 +937,9 @@ func TestEveryRunbookDrivenOrExplained(t *testing.T) {
 		}
 		_, explained := notDriven[f]
 		inScenarios := func(sc scenario) bool { return sc.runbook == f }
-		if driven := slices.ContainsFunc(scenarios, inScenarios) || slices.ContainsFunc(stackScenarios, inScenarios); driven == explained {
+		driven := slices.ContainsFunc(scenarios, inScenarios) || slices.ContainsFunc(stackScenarios, inScenarios) ||
+			followed(scenarios, f) || followed(stackScenarios, f)
+		if driven == explained {
 			t.Errorf("%s: driven %v, in notDriven %v: drive it in scenarios, or say in notDriven why not", f, driven, explained)
 		}
 	}

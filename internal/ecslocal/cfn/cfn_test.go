@@ -391,6 +391,13 @@ func TestUpdateStackRollsBack(t *testing.T) {
 			if o := got.Outputs[slices.IndexFunc(got.Outputs, func(o Output) bool { return o.OutputKey == "TaskDefinition" })].OutputValue; o != taskDef {
 				t.Errorf("output TaskDefinition %s, want %s as before", o, taskDef)
 			}
+			// The resources updated on the way, the failed one too, are set back: none is left
+			// in progress or failed.
+			for _, r := range got.Resources {
+				if !strings.HasSuffix(r.ResourceStatus, "_COMPLETE") {
+					t.Errorf("resource %s: %s (%s) after the rollback", r.LogicalResourceId, r.ResourceStatus, r.ResourceStatusReason)
+				}
+			}
 			svc := ecslocaltest.Must(s.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"app"}})).Get(t).Services[0]
 			if aws.ToString(svc.TaskDefinition) != taskDef || svc.DesiredCount != 0 {
 				t.Errorf("service on %s with %d tasks, want %s and 0 as before", aws.ToString(svc.TaskDefinition), svc.DesiredCount, taskDef)

@@ -399,6 +399,9 @@ func (u *update) apply(ctx context.Context) {
 			res.ResourceStatus = "CREATE_FAILED"
 		}
 		s.eventLocked(st, res, res.ResourceStatus, res.ResourceStatusReason)
+		if prev := u.old[id]; prev != nil {
+			prev.ResourceStatus, prev.ResourceStatusReason, prev.Timestamp = res.ResourceStatus, res.ResourceStatusReason, res.Timestamp
+		}
 		st.StackStatus = "UPDATE_ROLLBACK_IN_PROGRESS"
 		st.StackStatusReason = fmt.Sprintf("The following resource(s) failed to update: [%s]. %s: %v", id, id, err)
 		s.eventLocked(st, nil, st.StackStatus, st.StackStatusReason)
@@ -418,6 +421,9 @@ func (u *update) apply(ctx context.Context) {
 		// The resources are as they were.
 		st.Resources = st.Resources[:0]
 		for _, res := range u.old {
+			if !strings.HasSuffix(res.ResourceStatus, "_COMPLETE") {
+				res.ResourceStatus, res.ResourceStatusReason = "UPDATE_COMPLETE", ""
+			}
 			st.Resources = append(st.Resources, res)
 		}
 		slices.SortFunc(st.Resources, func(a, b *Resource) int { return strings.Compare(a.LogicalResourceId, b.LogicalResourceId) })
@@ -453,7 +459,14 @@ func (u *update) apply(ctx context.Context) {
 		if prev != nil {
 			inProgress, done = "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"
 		}
-		s.event(st, res, inProgress, "")
+		s.mu.Lock()
+		if prev != nil {
+			// DescribeStackResources lists the stack's resources as they are until the update
+			// ends: the one being updated says so, as in CloudFormation.
+			prev.ResourceStatus, prev.ResourceStatusReason, prev.Timestamp = inProgress, "", res.Timestamp
+		}
+		s.eventLocked(st, res, inProgress, "")
+		s.mu.Unlock()
 		switch {
 		case prev == nil || replaces(def.Type):
 			if err := d.create(ctx, res, def); err != nil {
