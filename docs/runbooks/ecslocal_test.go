@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -590,36 +589,10 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 // this machine, which aws-lambda-rie runs.
 const stackTemplate = "cdk/build/rehearse/BLUE_GREEN/Gangway.template.json"
 
-// stackImages is the image of each container of the template's task definition.
+// stackImages is the image of each container of the stack's task definition.
 func stackImages(t *testing.T, root string) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(root, stackTemplate))
-	if err != nil {
-		t.Fatalf("the synthesized stack: %v (make test-runbooks runs make rehearse-stacks)", err)
-	}
-	var tpl struct {
-		Resources map[string]struct {
-			Type       string
-			Properties struct {
-				ContainerDefinitions []struct{ Name, Image string }
-			}
-		}
-	}
-	if err := json.Unmarshal(raw, &tpl); err != nil {
-		t.Fatalf("%s: %v", stackTemplate, err)
-	}
-	images := map[string]string{}
-	for _, r := range tpl.Resources {
-		if r.Type == "AWS::ECS::TaskDefinition" {
-			for _, c := range r.Properties.ContainerDefinitions {
-				images[c.Name] = c.Image
-			}
-		}
-	}
-	if images["app"] == "" || images["proxy"] == "" {
-		t.Fatalf("%s: no task definition with containers app and proxy: %v", stackTemplate, images)
-	}
-	return images
+	return ecslocaltest.TemplateImages(t, filepath.Join(root, stackTemplate), "make test-runbooks runs make rehearse-stacks")
 }
 
 // appConfig is getting-started.md's application: the proxy's demo application behind a
