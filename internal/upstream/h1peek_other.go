@@ -2,7 +2,10 @@
 
 package upstream
 
-import "net"
+import (
+	"bufio"
+	"net"
+)
 
 // socketPeek is not available here: only what the connection's reader buffered is checked.
 type socketPeek struct{}
@@ -10,3 +13,5 @@ type socketPeek struct{}
 func newSocketPeek(net.Conn) *socketPeek { return nil }
 
 func (*socketPeek) pending() error { return nil }
+
+func (*socketPeek) flushThenWait(w *bufio.Writer) error { return w.Flush() }
