@@ -2,10 +2,7 @@
 
 package upstream
 
-import (
-	"bufio"
-	"net"
-)
+import "net"
 
 // socketPeek is not available here: only what the connection's reader buffered is checked.
 type socketPeek struct{}
@@ -13,5 +10,3 @@ type socketPeek struct{}
 func newSocketPeek(net.Conn) *socketPeek { return nil }
 
 func (*socketPeek) pending() error { return nil }
-
-func (*socketPeek) flushThenWait(w *bufio.Writer) error { return w.Flush() }

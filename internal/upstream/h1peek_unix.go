@@ -3,7 +3,6 @@
 package upstream
 
 import (
-	"bufio"
 	"crypto/tls"
 	"io"
 	"net"
@@ -11,19 +10,13 @@ import (
 )
 
 // socketPeek looks at a connection's socket for bytes that arrived, without reading them or
-// waiting: one recv(MSG_PEEK|MSG_DONTWAIT), no goroutine and no allocation. It also writes
-// a request and waits for its answer in one go (flushThenWait).
+// waiting: one recv(MSG_PEEK|MSG_DONTWAIT), no goroutine and no allocation.
 type socketPeek struct {
 	raw  syscall.RawConn
 	look func(fd uintptr) bool // p.peekFD, made once
 	n    int
 	err  error
 	buf  [1]byte
-
-	flush   func(fd uintptr) bool // p.flushFD, made once
-	w       *bufio.Writer         // what flushFD flushes
-	flushed bool                  // flushFD has flushed w
-	werr    error                 // and what that returned
 }
 
 // newSocketPeek returns a peek at conn's TCP socket (under TLS too), or nil.
@@ -41,7 +34,6 @@ func newSocketPeek(conn net.Conn) *socketPeek {
 	}
 	p := &socketPeek{raw: raw}
 	p.look = p.peekFD
-	p.flush = p.flushFD
 	return p
 }
 
@@ -65,32 +57,4 @@ func (p *socketPeek) pending() error {
 		return errUnsolicited
 	}
 	return io.EOF
-}
-
-// flushThenWait flushes w, which writes to the socket, and waits until the socket has
-// something to read (the answer), in one RawConn.Read. The runtime's own Read always tries
-// a read before it waits, and right after a request is written that read finds nothing:
-// this spares one system call per exchange. It returns the flush's error, or the socket's
-// when it failed before the flush; a failure of the wait itself is left to the read that
-// follows, which meets it again.
-func (p *socketPeek) flushThenWait(w *bufio.Writer) error {
-	p.w, p.flushed, p.werr = w, false, nil
-	err := p.raw.Read(p.flush)
-	p.w = nil
-	if !p.flushed {
-		return err
-	}
-	return p.werr
-}
-
-// flushFD is called by RawConn.Read: first to flush (then, unless that failed, wait for
-// the socket to be readable), again once it is (or the wait was woken early, which the
-// read that follows handles as any read does).
-func (p *socketPeek) flushFD(uintptr) bool {
-	if p.flushed {
-		return true
-	}
-	p.flushed = true
-	p.werr = p.w.Flush()
-	return p.werr != nil
 }

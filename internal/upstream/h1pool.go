@@ -329,7 +329,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	var sent chan error // the result of writing the request, when a goroutine writes its body
 	var body *clientBody
 	if req.Body == nil || req.Body == http.NoBody {
-		if err := sendBodiless(c, req); err != nil {
+		if err := sendRequest(c, req); err != nil {
 			if IsClientError(err) {
 				return fail(err) // refused before a byte was written: no retry
 			}
@@ -443,19 +443,6 @@ func sendRequest(c *h1Conn, req *http.Request) error {
 		return err
 	}
 	return c.bw.Flush()
-}
-
-// sendBodiless writes req, which has no body, on c and flushes it. On a plain TCP
-// connection the flush and the wait for the answer share one read of the socket
-// (socketPeek.flushThenWait), so the read that follows finds the answer there.
-func sendBodiless(c *h1Conn, req *http.Request) error {
-	if c.peek == nil || c.tls {
-		return sendRequest(c, req)
-	}
-	if err := writeRequest(c.bw, req); err != nil {
-		return err
-	}
-	return c.peek.flushThenWait(c.bw)
 }
 
 // awaitResponse reads the response head off c, skipping interim responses (100 Continue,

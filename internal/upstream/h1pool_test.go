@@ -1,18 +1,13 @@
 package upstream
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,111 +125,4 @@ func poolConn(t *testing.T, addr string, tlsConf *tls.Config) *h1Conn {
 	}
 	t.Cleanup(func() { c.conn.Close(); p.CloseIdleConnections() })
 	return c
-}
-
-// On a plain TCP connection a bodiless request is flushed and its answer awaited in one read
-// of the socket. The answer is read whole however late it comes and however large the
-// request head (larger than the writer's buffer, so part of it leaves before the final
-// flush); the connection is reused after it; an endpoint that closes instead of answering
-// is a failure before any response, which a reused connection retries.
-func TestBodilessRequestWaitsInTheFlush(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					switch req.URL.Path {
-					case "/late":
-						time.Sleep(50 * time.Millisecond)
-					case "/hang-up":
-						return
-					}
-					body := req.URL.Path + " " + strconv.Itoa(len(req.Header.Get("X-Big")))
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-				}
-			}()
-		}
-	}()
-	p := newH1Pool((&net.Dialer{}).DialContext, 4, nil)
-	defer p.CloseIdleConnections()
-	roundTrip := func(path string, header http.Header) (string, error) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+path, nil)
-		req.Header = header
-		resp, err := p.RoundTrip(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return string(b), err
-	}
-	big := strings.Repeat("b", 6<<10)
-	for _, tc := range []struct {
-		path   string
-		header http.Header
-		want   string
-	}{
-		{"/a", nil, "/a 0"},
-		{"/late", nil, "/late 0"},
-		{"/big", http.Header{"X-Big": {big}}, "/big 6144"},
-		{"/b", nil, "/b 0"},
-	} {
-		if got, err := roundTrip(tc.path, tc.header); err != nil || got != tc.want {
-			t.Fatalf("%s: %q, %v; want %q", tc.path, got, err, tc.want)
-		}
-	}
-	if n := accepted.Load(); n != 1 {
-		t.Fatalf("%d connections for four requests, want 1", n)
-	}
-	if _, err := roundTrip("/hang-up", nil); err == nil || !errors.Is(err, errNoResponse) {
-		t.Fatalf("endpoint closed without answering: %v, want an error before any response", err)
-	}
-}
-
-// Flushing and waiting in one read of the socket allocates nothing.
-func TestFlushThenWaitDoesNotAllocate(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			defer c.Close()
-			io.Copy(c, c) // echo
-		}
-	}()
-	c := poolConn(t, ln.Addr().String(), nil)
-	if c.peek == nil {
-		t.Skip("no socket peek on this platform: requests are flushed and read as on any connection")
-	}
-	var b [1]byte
-	if n := testing.AllocsPerRun(100, func() {
-		c.bw.WriteByte('x')
-		if err := c.peek.flushThenWait(c.bw); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			t.Fatal(err)
-		}
-	}); n != 0 {
-		t.Fatalf("%v allocations per flush and wait, want none", n)
-	}
 }
