@@ -58,7 +58,8 @@ type options struct {
 	conns       int
 	h2Conns     int
 	h2Streams   int
-	hold        []int // keep-alive connections held open for the memory measurement, ascending
+	hold        []int         // keep-alive connections held open for the memory measurement, ascending
+	settle      time.Duration // how long the memory is read again after, with the process quiet
 	starts      int
 	rounds      int
 	workDir     string
@@ -114,6 +115,7 @@ func main() {
 	flag.IntVar(&o.h2Streams, "h2-m", 8, "h2load concurrent streams per connection")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every target runs once per round, and each reports its median round")
 	hold := flag.String("hold", "1000,5000", "keep-alive connections held open for the memory measurement: counts, ascending, comma-separated (\"\" for none)")
+	flag.DurationVar(&o.settle, "settle", 10*time.Second, "read the memory again after the process has been quiet this long (0: only the read a second after)")
 	flag.IntVar(&o.starts, "starts", 10, "starts of each Gangway binary timed from exec to a ready /readyz")
 	flag.StringVar(&o.baseline, "baseline", "", "a second Gangway binary (say, a build of the previous commit) measured in the same rounds as \"Gangway (baseline)\", for before/after comparisons")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
@@ -668,9 +670,10 @@ func readH2Log(path string) ([]time.Duration, error) {
 type procResult struct {
 	name string
 	// idle is the resident memory once started; held[i] with o.hold[i] keep-alive
-	// connections open, each after one request.
-	idle mem
-	held []mem
+	// connections open, each after one request: a second after, and (settled) after
+	// o.settle more seconds of quiet.
+	idle, idleSettled mem
+	held, heldSettled []mem
 	// start is the median time from exec to a ready /readyz over o.starts starts.
 	start time.Duration
 }
@@ -710,13 +713,17 @@ func measureProcess(ctx context.Context, o *options, t target) (procResult, erro
 		return p, err
 	}
 	// Warm the upstream pool with one request, then let the start-up settle.
-	if p.held, err = memWithConns(cmd.Process.Pid, t.h1, []int{1}); err != nil {
+	if _, _, err = memWithConns(cmd.Process.Pid, t.h1, []int{1}, 0); err != nil {
 		return p, err
 	}
 	time.Sleep(time.Second)
 	p.idle = readMem(cmd.Process.Pid)
+	if o.settle > 0 {
+		time.Sleep(o.settle)
+		p.idleSettled = readMem(cmd.Process.Pid)
+	}
 	if len(o.hold) > 0 {
-		if p.held, err = memWithConns(cmd.Process.Pid, t.h1, o.hold); err != nil {
+		if p.held, p.heldSettled, err = memWithConns(cmd.Process.Pid, t.h1, o.hold, o.settle); err != nil {
 			return p, fmt.Errorf("held connections: %w", err)
 		}
 	}
@@ -751,23 +758,33 @@ func printProcs(o *options, procs []procResult) {
 	if len(procs) == 0 {
 		return
 	}
-	fmt.Printf("\nGangway as a process, before any load: resident memory idle and with keep-alive connections open (one request each, then idle), what each connection adds over idle, and start to ready (median of %d starts):\n\n", o.starts)
+	fmt.Printf("\nGangway as a process, before any load: resident memory idle and with keep-alive connections open (one request each, then idle), what each connection adds over idle, and start to ready (median of %d starts). Read a second after the last request", o.starts)
+	if o.settle > 0 {
+		fmt.Printf(", and again (\"quiet %s\") after that long without a request", o.settle)
+	}
+	fmt.Printf(":\n\n")
 	fmt.Printf("| binary | idle |")
 	for _, n := range o.hold {
 		fmt.Printf(" %d connections | per connection |", n)
 	}
 	fmt.Printf(" start to ready |\n|---|---:|%s---:|\n", strings.Repeat("---:|---:|", len(o.hold)))
-	for _, p := range procs {
-		fmt.Printf("| %s | %s |", p.name, p.idle)
+	row := func(name string, idle mem, held []mem, start string) {
+		fmt.Printf("| %s | %s |", name, idle)
 		for i, n := range o.hold {
-			if i >= len(p.held) {
+			if i >= len(held) {
 				fmt.Printf(" — | — |")
 				continue
 			}
-			h := p.held[i]
-			fmt.Printf(" %s | %.1f KiB (anon %.1f) |", h, float64(h.rss-p.idle.rss)/1024/float64(n), float64(h.anon-p.idle.anon)/1024/float64(n))
+			h := held[i]
+			fmt.Printf(" %s | %.1f KiB (anon %.1f) |", h, float64(h.rss-idle.rss)/1024/float64(n), float64(h.anon-idle.anon)/1024/float64(n))
 		}
-		fmt.Printf(" %.1f ms |\n", float64(p.start)/float64(time.Millisecond))
+		fmt.Printf(" %s |\n", start)
+	}
+	for _, p := range procs {
+		row(p.name, p.idle, p.held, fmt.Sprintf("%.1f ms", float64(p.start)/float64(time.Millisecond)))
+		if o.settle > 0 {
+			row(fmt.Sprintf("%s, quiet %s", p.name, o.settle), p.idleSettled, p.heldSettled, "")
+		}
 	}
 	// What each further connection adds, without the first burst's share of the heap and
 	// stack allocators' growth.
@@ -809,8 +826,9 @@ func readMem(pid int) mem {
 
 // memWithConns opens keep-alive connections to port, sends one request on each and
 // reads the resident memory of pid once counts[i] connections are open (counts ascending),
-// a second after the last of them answered; all are closed on return.
-func memWithConns(pid, port int, counts []int) ([]mem, error) {
+// a second after the last of them answered and, when settle > 0, again after settle more
+// (settled); all are closed on return.
+func memWithConns(pid, port int, counts []int, settle time.Duration) (out, settled []mem, err error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var conns []net.Conn
 	defer func() {
@@ -820,26 +838,29 @@ func memWithConns(pid, port int, counts []int) ([]mem, error) {
 	}()
 	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
 	buf := make([]byte, 4096)
-	var out []mem
 	for _, n := range counts {
 		for i := len(conns); i < n; i++ {
 			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err != nil {
-				return nil, fmt.Errorf("connection %d: %w", i, err)
+				return nil, nil, fmt.Errorf("connection %d: %w", i, err)
 			}
 			conns = append(conns, c)
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			if _, err := c.Write(req); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if _, err := c.Read(buf); err != nil && err != io.EOF {
-				return nil, fmt.Errorf("connection %d: %w", i, err)
+				return nil, nil, fmt.Errorf("connection %d: %w", i, err)
 			}
 		}
 		time.Sleep(time.Second)
 		out = append(out, readMem(pid))
+		if settle > 0 {
+			time.Sleep(settle)
+			settled = append(settled, readMem(pid))
+		}
 	}
-	return out, nil
+	return out, settled, nil
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat (100 on Linux).

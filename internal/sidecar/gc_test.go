@@ -2,7 +2,11 @@ package sidecar
 
 import (
 	"io/fs"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestGCSettings(t *testing.T) {
@@ -38,5 +42,62 @@ func TestGCSettings(t *testing.T) {
 				t.Fatalf("gcSettings = %d, %d; want %d, %d", p, l, c.percent, c.limit)
 			}
 		})
+	}
+}
+
+func TestShouldRelease(t *testing.T) {
+	const mib = 1 << 20
+	cases := []struct {
+		name      string
+		prev, now memSample
+		floor     uint64
+		want      bool
+	}{
+		{"quiet, a burst's memory left", memSample{gcs: 7, spare: 12 * mib}, memSample{gcs: 7, spare: 12 * mib}, 2 * mib, true},
+		{"quiet, little left", memSample{gcs: 7, spare: 5 * mib}, memSample{gcs: 7, spare: 5 * mib}, 2 * mib, false},
+		{"busy: a collection ran", memSample{gcs: 7, spare: 40 * mib}, memSample{gcs: 8, spare: 40 * mib}, 2 * mib, false},
+		{"exactly the minimum over the floor", memSample{gcs: 1, spare: 6 * mib}, memSample{gcs: 1, spare: 6 * mib}, 2 * mib, true},
+	}
+	for _, c := range cases {
+		if got := shouldRelease(c.prev, c.now, c.floor); got != c.want {
+			t.Errorf("%s: shouldRelease = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// After a burst of garbage, a quiet process gives the memory back within two checks, once;
+// the checks after it leave the process alone.
+func TestReleaserGivesBackABurst(t *testing.T) {
+	released := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	var calls int
+	r := newReleaser(func() { calls++; debug.FreeOSMemory() })
+	burst := make([][]byte, 0, 4096)
+	for range 4096 {
+		burst = append(burst, make([]byte, 8<<10)) // 32 MiB
+	}
+	runtime.KeepAlive(burst)
+	burst = nil
+	runtime.GC() // the burst is free heap now, and this collection is the burst's
+	before := released()
+	// Another test's allocations may start a collection between two checks: try a while.
+	for i := 0; i < 100 && calls == 0; i++ {
+		r.check()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if calls != 1 {
+		t.Fatalf("no release after a 32 MiB burst in 100 checks")
+	}
+	if got := released() - before; got < 16<<20 {
+		t.Fatalf("%d MiB given back after a 32 MiB burst, want at least 16", got>>20)
+	}
+	for range 3 {
+		r.check()
+	}
+	if calls != 1 {
+		t.Fatalf("%d releases, want 1: nothing new to give back after the first", calls)
 	}
 }
