@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -729,55 +728,12 @@ func blockEnv() []string {
 // background starts b, which serves until it is stopped (ecslocal), waits until its output
 // shows ready, and stops it with SIGTERM when the test ends.
 func (sh *shell) background(b block, ready string) {
-	t := sh.t
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "background.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh.t.Helper()
 	cmd := exec.Command("bash", "-c", fmt.Sprintf("source %q\nset -eu -o pipefail\nexec %s", sh.state, strings.TrimSpace(b.text)))
 	cmd.Dir = sh.dir
 	cmd.Env = blockEnv()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(90 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("%s: did not stop within 90 s of SIGTERM", b)
-		}
-		logFile.Close()
-		if t.Failed() {
-			if out, err := os.ReadFile(logPath); err == nil {
-				t.Logf("%s: its output (last 60 lines):\n%s", b, tail(out, 60))
-			}
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, _ := os.ReadFile(logPath)
-		if bytes.Contains(out, []byte(ready)) {
-			sh.ran++
-			return
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("%s: exited before it showed %q: %v\n%s", b, ready, err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: does not show %q after 30 s:\n%s", b, ready, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ecslocaltest.Background(sh.t, b.String(), cmd, ready, 90*time.Second)
+	sh.ran++
 }
 
 // TestShellCarriesStateAndChecksMarks runs the live test's shell on blocks with known

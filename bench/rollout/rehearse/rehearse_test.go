@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -387,57 +386,8 @@ func startECSLocal(t *testing.T, bin string, args ...string) string {
 	addr := fmt.Sprintf("127.0.0.1:%d", ecslocaltest.FreePort(t))
 	args = append([]string{"-addr", addr, "-name", fmt.Sprintf("rh%02x", b[0]), "-subnet", fmt.Sprintf("198.19.%d.0/24", 100+b[0]%50),
 		"-state-dir", t.TempDir()}, args...)
-	cmd := exec.Command(bin, args...)
-	logPath := filepath.Join(t.TempDir(), "ecslocal.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("ecslocal did not stop within 60 s of SIGTERM")
-		}
-		logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("ecslocal's log (last 8 KiB):\n%s", tail(b, 8<<10))
-			}
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(logPath)
-		if strings.Contains(string(b), "serving") {
-			return "http://" + addr
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("ecslocal exited: %v\n%s", err, b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ecslocal does not serve after 30 s:\n%s", b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
+	ecslocaltest.Background(t, "ecslocal", exec.Command(bin, args...), "serving", 60*time.Second)
+	return "http://" + addr
 }
 
 func pause(d time.Duration) { time.Sleep(d) }
