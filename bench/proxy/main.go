@@ -60,6 +60,8 @@ type options struct {
 	h2Streams   int
 	hold        []int         // keep-alive connections held open for the memory measurement, ascending
 	settle      time.Duration // how long the memory is read again after, with the process quiet
+	cpuLimit    float64       // CPUs the proxies may use (a CFS quota), 0 for no limit
+	cgroup      string        // the cgroup with that quota, when there is one
 	starts      int
 	rounds      int
 	workDir     string
@@ -97,6 +99,52 @@ func (r result) allocsPerRequest() float64 {
 	return float64(r.mallocs) / float64(r.requests)
 }
 
+// inCgroup returns the command line that runs argv in cgroup (a directory of a cgroup
+// hierarchy), so that the program starts there and its runtime sees the limit from its
+// first instruction; argv itself when cgroup is "".
+func inCgroup(cgroup string, argv ...string) []string {
+	if cgroup == "" {
+		return argv
+	}
+	return append([]string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, cgroup}, argv...)
+}
+
+// makeCPUCgroup makes a cgroup limited to cpus CPUs: under cgroup v2 (cpu.max) when the
+// cpu controller is enabled for the root's children, else under v1's cpu controller
+// (cpu.cfs_quota_us).
+func makeCPUCgroup(cpus float64) (string, error) {
+	quota := int(cpus * 100000)
+	name := fmt.Sprintf("gangway-bench-%d", os.Getpid())
+	if b, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control"); err == nil && slices.Contains(strings.Fields(string(b)), "cpu") {
+		dir := filepath.Join("/sys/fs/cgroup", name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cpu.max"), fmt.Appendf(nil, "%d 100000", quota), 0o644); err != nil {
+			os.Remove(dir)
+			return "", err
+		}
+		return dir, nil
+	}
+	for _, mount := range []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"} {
+		if _, err := os.Stat(filepath.Join(mount, "cpu.cfs_quota_us")); err != nil {
+			continue
+		}
+		dir := filepath.Join(mount, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return "", err
+		}
+		for file, v := range map[string]int{"cpu.cfs_period_us": 100000, "cpu.cfs_quota_us": quota} {
+			if err := os.WriteFile(filepath.Join(dir, file), fmt.Append(nil, v), 0o644); err != nil {
+				os.Remove(dir)
+				return "", err
+			}
+		}
+		return dir, nil
+	}
+	return "", errors.New("no cgroup cpu controller to limit the proxies with (cgroup v2 with cpu in cgroup.subtree_control, or v1 at /sys/fs/cgroup/cpu)")
+}
+
 // cpuPerRequest is the target's CPU time per request: a measure that other processes on a
 // shared machine disturb much less than throughput.
 func (r result) cpuPerRequest() time.Duration {
@@ -118,6 +166,7 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "read the memory again after the process has been quiet this long (0: only the read a second after)")
 	flag.IntVar(&o.starts, "starts", 10, "starts of each Gangway binary timed from exec to a ready /readyz")
 	flag.StringVar(&o.baseline, "baseline", "", "a second Gangway binary (say, a build of the previous commit) measured in the same rounds as \"Gangway (baseline)\", for before/after comparisons")
+	flag.Float64Var(&o.cpuLimit, "cpu-limit", 0, "run every proxy (not the upstream) in a cgroup limited to this many CPUs, as an ECS task's CPU limit does (needs root and a cgroup cpu controller; 0: no limit)")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
 	flag.Parse()
 	for f := range strings.SplitSeq(*hold, ",") {
@@ -153,8 +202,15 @@ func run(o *options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	startLoad := loadavg()
+	if o.cpuLimit > 0 {
+		if o.cgroup, err = makeCPUCgroup(o.cpuLimit); err != nil {
+			return fmt.Errorf("-cpu-limit %g: %w", o.cpuLimit, err)
+		}
+		defer os.Remove(o.cgroup) // once its processes have ended: the deferred stops run first
+		fmt.Printf("Every proxy ran in cgroup %s, limited to %g CPUs (a CFS quota of %d µs per 100 ms).\n\n", o.cgroup, o.cpuLimit, int(o.cpuLimit*100000))
+	}
 
-	up, err := startNginx(ctx, dir, "upstream", upstreamConf)
+	up, err := startNginx(ctx, dir, "upstream", upstreamConf, "")
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
@@ -167,7 +223,7 @@ func run(o *options) error {
 		{name: "direct (upstream)", h1: upstreamH1, h2: upstreamH2},
 		{name: "Gangway", h1: gangwayH, h2: gangwayH, start: startGangway(o.proxyBin), bin: o.proxyBin},
 		{name: "nginx", h1: nginxH1, h2: nginxH2, start: func(ctx context.Context, o *options) (*exec.Cmd, error) {
-			return startNginx(ctx, o.workDir, "nginx-proxy", nginxProxyConf)
+			return startNginx(ctx, o.workDir, "nginx-proxy", nginxProxyConf, o.cgroup)
 		}},
 		{name: "HAProxy", h1: haproxyH1, h2: haproxyH2, start: startHAProxy},
 		{name: "Caddy", h1: caddyH, h2: caddyH, start: startCaddy},
@@ -398,8 +454,12 @@ func waitPort(port int) error {
 	}
 }
 
-func startCmd(ctx context.Context, dir string, env []string, name string, args ...string) (*exec.Cmd, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+func startCmd(ctx context.Context, dir string, env []string, argv ...string) (*exec.Cmd, error) {
+	name := argv[0]
+	if len(argv) > 4 && argv[0] == "/bin/sh" {
+		name = argv[4] // inCgroup's: the program it runs
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
 	logf, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
 	if err != nil {
@@ -456,7 +516,7 @@ http {
 }
 `
 
-func startNginx(ctx context.Context, dir, name, conf string) (*exec.Cmd, error) {
+func startNginx(ctx context.Context, dir, name, conf, cgroup string) (*exec.Cmd, error) {
 	prefix := filepath.Join(dir, name)
 	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
 		return nil, err
@@ -465,7 +525,7 @@ func startNginx(ctx context.Context, dir, name, conf string) (*exec.Cmd, error) 
 	if err := os.WriteFile(file, fmt.Appendf(nil, conf, prefix), 0o644); err != nil {
 		return nil, err
 	}
-	return startCmd(ctx, prefix, nil, "/usr/sbin/nginx", "-p", prefix, "-c", file)
+	return startCmd(ctx, prefix, nil, inCgroup(cgroup, "/usr/sbin/nginx", "-p", prefix, "-c", file)...)
 }
 
 const haproxyConf = `
@@ -493,7 +553,7 @@ func startHAProxy(ctx context.Context, o *options) (*exec.Cmd, error) {
 	if err := os.WriteFile(file, fmt.Appendf(nil, haproxyConf, cpus()), 0o644); err != nil {
 		return nil, err
 	}
-	return startCmd(ctx, o.workDir, nil, "/usr/sbin/haproxy", "-db", "-f", file)
+	return startCmd(ctx, o.workDir, nil, inCgroup(o.cgroup, "/usr/sbin/haproxy", "-db", "-f", file)...)
 }
 
 const caddyfile = `{
@@ -514,7 +574,7 @@ func startCaddy(ctx context.Context, o *options) (*exec.Cmd, error) {
 		return nil, err
 	}
 	env := append(os.Environ(), "HOME="+o.workDir, "XDG_DATA_HOME="+o.workDir, "XDG_CONFIG_HOME="+o.workDir)
-	return startCmd(ctx, o.workDir, env, "/usr/bin/caddy", "run", "--config", file, "--adapter", "caddyfile")
+	return startCmd(ctx, o.workDir, env, inCgroup(o.cgroup, "/usr/bin/caddy", "run", "--config", file, "--adapter", "caddyfile")...)
 }
 
 const gangwayConf = `
@@ -540,7 +600,7 @@ func startGangway(bin string) func(ctx context.Context, o *options) (*exec.Cmd, 
 		if err := os.WriteFile(file, []byte(gangwayConf), 0o644); err != nil {
 			return nil, err
 		}
-		return startCmd(ctx, o.workDir, nil, bin, "run", "-config", file)
+		return startCmd(ctx, o.workDir, nil, inCgroup(o.cgroup, bin, "run", "-config", file)...)
 	}
 }
 

@@ -103,7 +103,9 @@ func commands(e env) map[string]command {
 func main() {
 	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr)}
 	if len(os.Args) > 1 && os.Args[1] == "run" {
-		sidecar.TuneGC() // process-wide, so here rather than in RunCommand (which tests run in-process)
+		// Process-wide, so here rather than in RunCommand (which tests run in-process).
+		sidecar.TuneProcs()
+		sidecar.TuneGC()
 	}
 	os.Exit(int(runMain(context.Background(), os.Args[1:], e)))
 }
