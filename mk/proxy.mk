@@ -6,6 +6,21 @@ BENCH_PROXY_FLAGS ?=
 bench-proxy: build
 	scripts/bench-proxy.sh $(BENCH_PROXY_FLAGS)
 
+# A short run of the benchmark itself, so that make test catches a broken benchmark: one
+# round per protocol, a few held connections, the read after a quiet while and, as root,
+# every proxy under a one-CPU limit. Figures from so short a run mean nothing; a failed
+# request, or a missing row, fails it.
+.PHONY: test-bench-proxy
+TEST_SUITES += test-bench-proxy
+BENCH_PROXY_SMOKE := -only-gangway -baseline bin/proxy -rounds 1 -duration 1s -hold 20,40 -settle 3s -starts 2 \
+  $(if $(filter 0,$(shell id -u)),-cpu-limit 1)
+
+test-bench-proxy: build
+	@out=$$(scripts/bench-proxy.sh $(BENCH_PROXY_SMOKE) 2>&1) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | tail -n 6; \
+	if echo "$$out" | grep -E ' errors [1-9]'; then echo "test-bench-proxy: requests failed"; exit 1; fi; \
+	echo "$$out" | grep -q '^| Gangway (baseline), quiet 3s |' || { echo "$$out"; echo "test-bench-proxy: no row for the read after a quiet while"; exit 1; }
+
 # Arbitrary bytes against the HTTP/1 server: no panic, no hang, well-formed responses.
 FUZZ_TARGETS += ./internal/h1server:FuzzServe
 # Arbitrary bytes through the whole proxy to a recording upstream: the upstream sees only

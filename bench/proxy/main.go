@@ -207,7 +207,7 @@ func run(o *options) error {
 			return fmt.Errorf("-cpu-limit %g: %w", o.cpuLimit, err)
 		}
 		defer os.Remove(o.cgroup) // once its processes have ended: the deferred stops run first
-		fmt.Printf("Every proxy ran in cgroup %s, limited to %g CPUs (a CFS quota of %d µs per 100 ms).\n\n", o.cgroup, o.cpuLimit, int(o.cpuLimit*100000))
+		fmt.Printf("Every proxy ran in cgroup %s, limited to %g CPU (a CFS quota of %d µs per 100 ms).\n\n", o.cgroup, o.cpuLimit, int(o.cpuLimit*100000))
 	}
 
 	up, err := startNginx(ctx, dir, "upstream", upstreamConf, "")
