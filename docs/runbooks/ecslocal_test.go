@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,36 +330,6 @@ func whyNotDriven(f string) string {
 	return notDriven[f]
 }
 
-// stackPorts are the ports the template's listeners take on the stack's loopback IP: HTTP
-// (the redirect), HTTPS (served as HTTP) and the test listener.
-var stackPorts = []int{80, 443, 9443}
-
-// stackLBAddr picks the loopback IP the stack's load balancers serve on (ecslocal -lb-addr):
-// a random 127.0.0.X, X in 100..199, whose ports of the template are free, so that the stack
-// meets no other ecslocal's listeners (a rehearsal's are on 127.0.0.1).
-func stackLBAddr(t *testing.T) string {
-	t.Helper()
-	var b [1]byte
-	for range 100 {
-		_, _ = rand.Read(b[:])
-		ip := fmt.Sprintf("127.0.0.%d", 100+int(b[0])%100)
-		free := true
-		for _, p := range stackPorts {
-			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, p))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return ip
-		}
-	}
-	t.Fatalf("no IP of 127.0.0.100-199 has ports %v free", stackPorts)
-	return ""
-}
-
 // substitutions are the changes the test makes to getting-started.md's blocks, so that its
 // ecslocal meets no other on this machine: its own address, listener port, name, subnet and
 // directories. Each must apply to some block, or the text and the test have drifted apart.
@@ -539,7 +508,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 	// terminal has the endpoint, the credentials and PATH; README.md's stack block sets the
 	// rest from the stack's outputs.
 	stackAddr := fmt.Sprintf("127.0.0.1:%d", ecslocaltest.FreePort(t))
-	lbIP := stackLBAddr(t)
+	lbIP := ecslocaltest.FreeLoopbackIP(t, 100, 199, ecslocaltest.StackPorts) // 127.0.0.1 is a rehearsal's
 	stackCmd := fmt.Sprintf("bin/ecslocal -addr %s -lb-addr %s -name rs%02x%02x -subnet 198.19.%d.0/24 -state-dir %s "+
 		"-health-scale 0.2 -time-scale 0.01 -template %s -image %s=bin/image/oci -image %s=%s",
 		stackAddr, lbIP, b[0], b[1], 200+b[1]%50, t.TempDir(), stackTemplate, stackImages(t, root)["proxy"],

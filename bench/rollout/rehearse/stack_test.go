@@ -3,7 +3,6 @@ package rehearse_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,35 +33,6 @@ import (
 // checks, the deregistration delay and the proxy's shutdown keep the construct's real
 // seconds (no -health-scale): the timing budget holds as synthesized.
 const stackTimeScale = "0.1"
-
-// The template's listeners: HTTP on 80 (a redirect), the production listener on 443 (HTTPS
-// in the template, HTTP here: no certificates) and the test listener on 9443. ecslocal
-// serves them on a loopback IP of each run's own (-lb-addr), so that a run never meets
-// another one, or anything else, holding these ports on 127.0.0.1.
-var stackPorts = []int{80, 443, 9443}
-
-// listenerIP is a loopback IP of 127.0.0.10-99 on which the template's ports are free.
-func listenerIP(t *testing.T) string {
-	var b [1]byte
-	for range 20 {
-		_, _ = rand.Read(b[:])
-		ip := fmt.Sprintf("127.0.0.%d", 10+int(b[0])%90)
-		free := true
-		for _, port := range stackPorts {
-			ln, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return ip
-		}
-	}
-	t.Fatalf("no IP of 127.0.0.10-99 has the template's ports %v free", stackPorts)
-	return ""
-}
 
 // TestStackOnECSLocal is the CDK stack of cdk/gangway, synthesized (make rehearse-stacks)
 // and created by `bin/ecslocal -template`, run through `proxy rollout deploy` under counted
@@ -165,7 +135,7 @@ func (st *stackRehearsal) start(t *testing.T, dir, strategy string) *stackRun {
 	images := ecslocaltest.TemplateImages(t, template, "make rehearse-stacks writes it")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
-	ip := listenerIP(t)
+	ip := ecslocaltest.FreeLoopbackIP(t, 10, 99, ecslocaltest.StackPorts) // ecslocal -lb-addr: the template's ports on a loopback IP of this run's own
 	endpoint := startECSLocal(t, st.ecslocal, "-template", template, "-time-scale", stackTimeScale, "-lb-addr", ip,
 		"-image", images["app"]+"="+st.appLayout, "-image", images["proxy"]+"="+st.proxyLayout)
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 3,

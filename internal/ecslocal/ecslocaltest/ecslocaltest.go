@@ -4,11 +4,14 @@ package ecslocaltest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"github.com/aws/smithy-go"
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,4 +87,37 @@ func FreePort(t testing.TB) int32 {
 	}
 	defer ln.Close()
 	return int32(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// StackPorts are the ports the CDK stack's listeners take on its load balancer's address:
+// HTTP on 80 (the redirect), the production listener on 443 (HTTPS in the template, HTTP on
+// ecslocal: no certificates) and the test listener on 9443.
+var StackPorts = []int{80, 443, 9443}
+
+// FreeLoopbackIP returns a random 127.0.0.X, X in first..last, on which every one of ports
+// was free a moment ago: for ecslocal -lb-addr, so that a stack's listeners meet no other
+// run's, or anything else, holding those ports on 127.0.0.1.
+func FreeLoopbackIP(t testing.TB, first, last int, ports []int) string {
+	t.Helper()
+	var b [1]byte
+	for range 100 {
+		_, _ = rand.Read(b[:])
+		ip := fmt.Sprintf("127.0.0.%d", first+int(b[0])%(last-first+1))
+		if portsFree(ip, ports) {
+			return ip
+		}
+	}
+	t.Fatalf("no IP of 127.0.0.%d-%d has ports %v free", first, last, ports)
+	return ""
+}
+
+func portsFree(ip string, ports []int) bool {
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+	}
+	return true
 }

@@ -1,7 +1,9 @@
 package ecslocaltest
 
 import (
+	"net"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,4 +23,17 @@ func TestBackgroundWaitsForReadyAndStops(t *testing.T) {
 	if cmd.ProcessState == nil || cmd.ProcessState.Success() {
 		t.Fatalf("after the test ended the process is %v, want ended by SIGTERM", cmd.ProcessState)
 	}
+}
+
+// FreeLoopbackIP gives an address in its range on which the ports can be listened on.
+func TestFreeLoopbackIP(t *testing.T) {
+	ip := FreeLoopbackIP(t, 200, 209, []int{int(FreePort(t))})
+	if !strings.HasPrefix(ip, "127.0.0.20") {
+		t.Fatalf("%s, want 127.0.0.200-209", ip)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("cannot listen on %s: %v", ip, err)
+	}
+	ln.Close()
 }
