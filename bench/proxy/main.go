@@ -99,16 +99,6 @@ func (r result) allocsPerRequest() float64 {
 	return float64(r.mallocs) / float64(r.requests)
 }
 
-// inCgroup returns the command line that runs argv in cgroup (a directory of a cgroup
-// hierarchy), so that the program starts there and its runtime sees the limit from its
-// first instruction; argv itself when cgroup is "".
-func inCgroup(cgroup string, argv ...string) []string {
-	if cgroup == "" {
-		return argv
-	}
-	return append([]string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, cgroup}, argv...)
-}
-
 // makeCPUCgroup makes a cgroup limited to cpus CPUs: under cgroup v2 (cpu.max) when the
 // cpu controller is enabled for the root's children, else under v1's cpu controller
 // (cpu.cfs_quota_us).
@@ -118,7 +108,7 @@ func makeCPUCgroup(cpus float64) (string, error) {
 	if b, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control"); err == nil && slices.Contains(strings.Fields(string(b)), "cpu") {
 		dir := filepath.Join("/sys/fs/cgroup", name)
 		if err := os.Mkdir(dir, 0o755); err != nil {
-			return "", err
+			return "", fmt.Errorf("%w (run as root, or without -cpu-limit)", err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "cpu.max"), fmt.Appendf(nil, "%d 100000", quota), 0o644); err != nil {
 			os.Remove(dir)
@@ -132,7 +122,7 @@ func makeCPUCgroup(cpus float64) (string, error) {
 		}
 		dir := filepath.Join(mount, name)
 		if err := os.Mkdir(dir, 0o755); err != nil {
-			return "", err
+			return "", fmt.Errorf("%w (run as root, or without -cpu-limit)", err)
 		}
 		for file, v := range map[string]int{"cpu.cfs_period_us": 100000, "cpu.cfs_quota_us": quota} {
 			if err := os.WriteFile(filepath.Join(dir, file), fmt.Append(nil, v), 0o644); err != nil {
@@ -454,10 +444,13 @@ func waitPort(port int) error {
 	}
 }
 
-func startCmd(ctx context.Context, dir string, env []string, argv ...string) (*exec.Cmd, error) {
-	name := argv[0]
-	if len(argv) > 4 && argv[0] == "/bin/sh" {
-		name = argv[4] // inCgroup's: the program it runs
+// startCmd starts name with args in dir, its output in dir/NAME.log, in cgroup (a
+// directory of a cgroup hierarchy) unless that is "": a shell moves itself there and execs
+// name, so that the program's runtime sees the limit from its first instruction.
+func startCmd(ctx context.Context, dir string, env []string, cgroup, name string, args ...string) (*exec.Cmd, error) {
+	argv := append([]string{name}, args...)
+	if cgroup != "" {
+		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, cgroup}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
@@ -525,7 +518,7 @@ func startNginx(ctx context.Context, dir, name, conf, cgroup string) (*exec.Cmd,
 	if err := os.WriteFile(file, fmt.Appendf(nil, conf, prefix), 0o644); err != nil {
 		return nil, err
 	}
-	return startCmd(ctx, prefix, nil, inCgroup(cgroup, "/usr/sbin/nginx", "-p", prefix, "-c", file)...)
+	return startCmd(ctx, prefix, nil, cgroup, "/usr/sbin/nginx", "-p", prefix, "-c", file)
 }
 
 const haproxyConf = `
@@ -553,7 +546,7 @@ func startHAProxy(ctx context.Context, o *options) (*exec.Cmd, error) {
 	if err := os.WriteFile(file, fmt.Appendf(nil, haproxyConf, cpus()), 0o644); err != nil {
 		return nil, err
 	}
-	return startCmd(ctx, o.workDir, nil, inCgroup(o.cgroup, "/usr/sbin/haproxy", "-db", "-f", file)...)
+	return startCmd(ctx, o.workDir, nil, o.cgroup, "/usr/sbin/haproxy", "-db", "-f", file)
 }
 
 const caddyfile = `{
@@ -574,7 +567,7 @@ func startCaddy(ctx context.Context, o *options) (*exec.Cmd, error) {
 		return nil, err
 	}
 	env := append(os.Environ(), "HOME="+o.workDir, "XDG_DATA_HOME="+o.workDir, "XDG_CONFIG_HOME="+o.workDir)
-	return startCmd(ctx, o.workDir, env, inCgroup(o.cgroup, "/usr/bin/caddy", "run", "--config", file, "--adapter", "caddyfile")...)
+	return startCmd(ctx, o.workDir, env, o.cgroup, "/usr/bin/caddy", "run", "--config", file, "--adapter", "caddyfile")
 }
 
 const gangwayConf = `
@@ -600,7 +593,7 @@ func startGangway(bin string) func(ctx context.Context, o *options) (*exec.Cmd, 
 		if err := os.WriteFile(file, []byte(gangwayConf), 0o644); err != nil {
 			return nil, err
 		}
-		return startCmd(ctx, o.workDir, nil, inCgroup(o.cgroup, bin, "run", "-config", file)...)
+		return startCmd(ctx, o.workDir, nil, o.cgroup, bin, "run", "-config", file)
 	}
 }
 
