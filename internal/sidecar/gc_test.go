@@ -75,13 +75,8 @@ func TestReleaserGivesBackABurst(t *testing.T) {
 	}
 	var calls int
 	r := newReleaser(func() { calls++; debug.FreeOSMemory() })
-	burst := make([][]byte, 0, 4096)
-	for range 4096 {
-		burst = append(burst, make([]byte, 8<<10)) // 32 MiB
-	}
-	runtime.KeepAlive(burst)
-	burst = nil
-	runtime.GC() // the burst is free heap now, and this collection is the burst's
+	burst(4096, 8<<10) // 32 MiB
+	runtime.GC()       // the burst is free heap now, and this collection is the burst's
 	before := released()
 	// Another test's allocations may start a collection between two checks: try a while.
 	for i := 0; i < 100 && calls == 0; i++ {
@@ -100,4 +95,13 @@ func TestReleaserGivesBackABurst(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("%d releases, want 1: nothing new to give back after the first", calls)
 	}
+}
+
+// burst allocates n blocks of size bytes, all live until it returns.
+func burst(n, size int) {
+	blocks := make([][]byte, 0, n)
+	for range n {
+		blocks = append(blocks, make([]byte, size))
+	}
+	runtime.KeepAlive(blocks)
 }

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"iter"
 	"os"
 	"path"
 	"runtime"
@@ -73,7 +74,7 @@ func cpuLimit(readFile func(string) ([]byte, error)) float64 {
 }
 
 // ancestors yields p and each of its parents, up to "/".
-func ancestors(p string) func(func(string) bool) {
+func ancestors(p string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for p = path.Clean(p); ; p = path.Dir(p) {
 			if !yield(p) || p == "/" {
