@@ -1,10 +1,11 @@
 // Command proxy-bench measures Gangway's data plane against its peers in one run: the same
 // upstream (nginx serving a small static answer on 127.0.0.1) served directly, through
-// Gangway, nginx, HAProxy and Caddy; wrk drives HTTP/1.1 keep-alive and h2load drives
+// Gangway, nginx, HAProxy, Caddy and the Go floor (floor.go: the least a Go HTTP/1.1 proxy
+// does, for HTTP/1.1 only); wrk drives HTTP/1.1 keep-alive and h2load drives
 // HTTP/2 (cleartext, prior knowledge). It prints a Markdown table with requests/s, p50 and
 // p99 latency and each peer's ratio to Gangway; CPU time per request of every target and
 // Gangway's heap allocations per request (its go_memstats_mallocs_total over the run);
-// Gangway's CPU and p99 as multiples of HAProxy's; and, for each Gangway binary on a fresh
+// Gangway's CPU and p99 as multiples of HAProxy's (and, for HTTP/1.1, of the floor's); and, for each Gangway binary on a fresh
 // process before any load, its resident memory idle and with -hold keep-alive connections
 // open (and what one connection adds), and its start to ready (exec until /readyz answers
 // 200, median of -starts). Every target runs once per round (-rounds, 3 by default), in
@@ -12,8 +13,8 @@
 // and allocations cover the measured run only, not the 1 s warm-up before it.
 //
 // scripts/bench-proxy.sh installs the tools and runs it (make bench-proxy). Every load run
-// is bounded by -duration; the whole run takes about rounds × 5 × 2 × (duration + 2 s)
-// plus startup.
+// is bounded by -duration; the whole run takes about rounds × 11 × (duration + 2 s) plus
+// startup.
 package main
 
 import (
@@ -49,6 +50,7 @@ const (
 	haproxyH1  = 18603
 	haproxyH2  = 18613
 	caddyH     = 18604
+	floorH1    = 18605
 )
 
 type options struct {
@@ -158,7 +160,12 @@ func main() {
 	flag.StringVar(&o.baseline, "baseline", "", "a second Gangway binary (say, a build of the previous commit) measured in the same rounds as \"Gangway (baseline)\", for before/after comparisons")
 	flag.Float64Var(&o.cpuLimit, "cpu-limit", 0, "run every proxy (not the upstream) in a cgroup limited to this many CPUs, as an ECS task's CPU limit does (needs root and a cgroup cpu controller; 0: no limit)")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
+	floorAddr := flag.String("floor-serve", "", "serve the Go floor on this address instead of benchmarking (the benchmark starts itself so)")
 	flag.Parse()
+	if *floorAddr != "" {
+		fmt.Fprintln(os.Stderr, "proxy-bench:", serveFloor(*floorAddr, fmt.Sprintf("127.0.0.1:%d", upstreamH1)))
+		os.Exit(1)
+	}
 	for f := range strings.SplitSeq(*hold, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -216,6 +223,7 @@ func run(o *options) error {
 			return startNginx(ctx, o.workDir, "nginx-proxy", nginxProxyConf, o.cgroup)
 		}},
 		{name: "HAProxy", h1: haproxyH1, h2: haproxyH2, start: startHAProxy},
+		{name: "Go floor (HTTP/1.1 only)", h1: floorH1, start: startFloor},
 		{name: "Caddy", h1: caddyH, h2: caddyH, start: startCaddy},
 	}
 	if o.onlyGangway {
@@ -269,23 +277,28 @@ func run(o *options) error {
 	fmt.Printf("| target | HTTP/1.1 req/s | p50 | p99 | HTTP/2 req/s | p50 | p99 | req/s vs Gangway (h1 / h2) | p99 vs Gangway (h1 / h2) |\n")
 	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Printf("| %s | %.0f | %s | %s | %.0f | %s | %s | %.2f / %.2f | %.2f / %.2f |\n", r.name,
-			r.h1.rps, ms(r.h1.p50), ms(r.h1.p99), r.h2.rps, ms(r.h2.p50), ms(r.h2.p99),
-			r.h1.rps/g.h1.rps, r.h2.rps/g.h2.rps,
-			float64(r.h1.p99)/float64(g.h1.p99), float64(r.h2.p99)/float64(g.h2.p99))
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %s | %.2f / %s | %.2f / %s |\n", r.name,
+			r.h1.rps, ms(r.h1.p50), ms(r.h1.p99), orDash(r.h2, "%.0f", r.h2.rps), orDash(r.h2, "%s", ms(r.h2.p50)), orDash(r.h2, "%s", ms(r.h2.p99)),
+			r.h1.rps/g.h1.rps, orDash(r.h2, "%.2f", r.h2.rps/g.h2.rps),
+			float64(r.h1.p99)/float64(g.h1.p99), orDash(r.h2, "%.2f", float64(r.h2.p99)/float64(g.h2.p99)))
 	}
 	fmt.Printf("\nCPU time and heap allocations per request (user + system of the target's processes; the upstream's own for \"direct\"; allocations from Gangway's go_memstats_mallocs_total):\n\n")
 	fmt.Printf("| target | HTTP/1.1 | allocs | HTTP/2 | allocs | vs Gangway (h1 / h2) |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Printf("| %s | %.1f µs | %s | %.1f µs | %s | %.2f / %.2f |\n", r.name,
-			us(r.h1.cpuPerRequest()), allocs(r.h1), us(r.h2.cpuPerRequest()), allocs(r.h2),
-			float64(r.h1.cpuPerRequest())/float64(g.h1.cpuPerRequest()), float64(r.h2.cpuPerRequest())/float64(g.h2.cpuPerRequest()))
+		fmt.Printf("| %s | %.1f µs | %s | %s | %s | %.2f / %s |\n", r.name,
+			us(r.h1.cpuPerRequest()), allocs(r.h1), orDash(r.h2, "%.1f µs", us(r.h2.cpuPerRequest())), orDash(r.h2, "%s", allocs(r.h2)),
+			float64(r.h1.cpuPerRequest())/float64(g.h1.cpuPerRequest()), orDash(r.h2, "%.2f", float64(r.h2.cpuPerRequest())/float64(g.h2.cpuPerRequest())))
 	}
 	if h := slices.IndexFunc(rows, func(r row) bool { return r.name == "HAProxy" }); h >= 0 {
 		ha := rows[h]
 		fmt.Printf("\nGangway ÷ HAProxy, median rounds (goals: CPU ≤ 1.5×, p99 ≤ 2×): CPU per request %.2f× (HTTP/1.1) and %.2f× (HTTP/2); p99 %.2f× and %.2f×.\n",
 			float64(g.h1.cpuPerRequest())/float64(ha.h1.cpuPerRequest()), float64(g.h2.cpuPerRequest())/float64(ha.h2.cpuPerRequest()),
 			float64(g.h1.p99)/float64(ha.h1.p99), float64(g.h2.p99)/float64(ha.h2.p99))
+	}
+	if f := slices.IndexFunc(rows, func(r row) bool { return r.name == "Go floor (HTTP/1.1 only)" }); f >= 0 {
+		fl := rows[f]
+		fmt.Printf("\nGangway ÷ the Go floor, HTTP/1.1, median rounds: CPU per request %.2f×, p99 %.2f×.\n",
+			float64(g.h1.cpuPerRequest())/float64(fl.h1.cpuPerRequest()), float64(g.h1.p99)/float64(fl.h1.p99))
 	}
 	if o.rounds > 1 {
 		fmt.Printf("\nreq/s of each target ÷ Gangway's, round by round (h1 / h2):\n\n| target |")
@@ -298,7 +311,7 @@ func run(o *options) error {
 			fmt.Printf("| %s |", rs[0].name)
 			for j, r := range rs {
 				g := runs[gi][j]
-				fmt.Printf(" %.2f / %.2f |", r.h1.rps/g.h1.rps, r.h2.rps/g.h2.rps)
+				fmt.Printf(" %.2f / %s |", r.h1.rps/g.h1.rps, orDash(r.h2, "%.2f", r.h2.rps/g.h2.rps))
 			}
 			fmt.Println()
 		}
@@ -365,10 +378,13 @@ func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd) (row, er
 	if err != nil {
 		return row{}, fmt.Errorf("%s: wrk: %w", t.name, err)
 	}
-	h2, err := measure(func() (result, error) { return runH2load(ctx, o, t.h2, time.Second) },
-		func() (result, error) { return runH2load(ctx, o, t.h2, o.duration) })
-	if err != nil {
-		return row{}, fmt.Errorf("%s: h2load: %w", t.name, err)
+	var h2 result // none for a target without HTTP/2
+	if t.h2 != 0 {
+		h2, err = measure(func() (result, error) { return runH2load(ctx, o, t.h2, time.Second) },
+			func() (result, error) { return runH2load(ctx, o, t.h2, o.duration) })
+		if err != nil {
+			return row{}, fmt.Errorf("%s: h2load: %w", t.name, err)
+		}
 	}
 	fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f | h2 %.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f\n",
 		h1.rps, h1.p50, h1.p99, h1.errors, h1.cpuPerRequest(), h1.allocsPerRequest(), h2.rps, h2.p50, h2.p99, h2.errors, h2.cpuPerRequest(), h2.allocsPerRequest())
@@ -413,6 +429,15 @@ func mallocs(t target) int64 {
 		}
 	}
 	return -1
+}
+
+// orDash formats v with format, or is "—" when r is the run of a protocol the target does
+// not serve.
+func orDash(r result, format string, v any) string {
+	if r.requests == 0 {
+		return "—"
+	}
+	return fmt.Sprintf(format, v)
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -595,6 +620,26 @@ func startGangway(bin string) func(ctx context.Context, o *options) (*exec.Cmd, 
 		}
 		return startCmd(ctx, o.workDir, nil, o.cgroup, bin, "run", "-config", file)
 	}
+}
+
+// startFloor starts this program again as the Go floor (floor.go), under the name go-floor.
+// Under a CPU limit of one CPU or less it runs one thread, as Gangway does.
+func startFloor(ctx context.Context, o *options) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Join(o.workDir, "go-floor")
+	if _, err := os.Lstat(name); err != nil {
+		if err := os.Symlink(exe, name); err != nil {
+			return nil, err
+		}
+	}
+	var env []string
+	if o.cpuLimit > 0 && o.cpuLimit <= 1 {
+		env = append(os.Environ(), "GOMAXPROCS=1")
+	}
+	return startCmd(ctx, o.workDir, env, o.cgroup, name, "-floor-serve", fmt.Sprintf("127.0.0.1:%d", floorH1))
 }
 
 func cpus() int {
