@@ -37,9 +37,18 @@ func until(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// The construct's target-5xx alarm on a target group that HAProxy serves: the target's 500s,
-// counted from HAProxy's log, trip it, and it returns to OK once the errors stop.
-func TestAlarmOnHAProxyCounters(t *testing.T) {
+// haproxyGroup is a target group of one target (app) behind a listener that a real HAProxy
+// serves, with ecslocal's CloudWatch (time scale 0.01) sampling its counters.
+type haproxyGroup struct {
+	cw       *cloudwatch.Service
+	balancer *lb.LB
+	tgARN    string
+	dims     []cloudwatch.Dimension // LoadBalancer and TargetGroup
+	get      func(path string) int  // a request through the listener; 0 when it failed
+}
+
+func startHAProxyGroup(t *testing.T, app http.Handler) *haproxyGroup {
+	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		if os.Getenv("GANGWAY_ECSLOCAL_REQUIRE") != "" || os.Getenv("CI") == "true" {
 			t.Fatal("haproxy is required here:", err)
@@ -62,15 +71,11 @@ func TestAlarmOnHAProxyCounters(t *testing.T) {
 			done <- struct{}{}
 		}()
 	}
-	defer func() { cancel(); <-done; <-done; <-done }()
+	t.Cleanup(func() { cancel(); <-done; <-done; <-done })
 
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/fail" {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	}))
-	defer app.Close()
-	_, p, _ := net.SplitHostPort(app.Listener.Addr().String())
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	_, p, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	appPort, _ := strconv.Atoi(p)
 
 	tg := ecslocaltest.Must(c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("green"), Protocol: types.ProtocolEnumHttp,
@@ -84,35 +89,80 @@ func TestAlarmOnHAProxyCounters(t *testing.T) {
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: tg.TargetGroupArn}}})).Get(t)
 	// A new connection per request: an idle one may be answered by a replaced HAProxy.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
-	get := func(path string) int {
+	g := &haproxyGroup{cw: cw, balancer: balancer, tgARN: *tg.TargetGroupArn, get: func(path string) int {
 		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 		if err != nil {
 			return 0
 		}
 		resp.Body.Close()
 		return resp.StatusCode
-	}
-	until(t, "the target serving through HAProxy", func() bool { return get("/") == 200 })
+	}}
+	until(t, "the target serving through HAProxy", func() bool { return g.get("/") == 200 })
 
 	tgDim := *tg.TargetGroupArn
 	tgDim = tgDim[strings.Index(tgDim, ":targetgroup/")+1:]
 	lbDim := *front.LoadBalancerArn
 	lbDim = lbDim[strings.Index(lbDim, ":loadbalancer/")+len(":loadbalancer/"):]
-	if err := cw.PutMetricAlarm(cloudwatch.Alarm{AlarmName: "green-target-5xx", Namespace: "AWS/ApplicationELB", MetricName: "HTTPCode_Target_5XX_Count",
+	g.dims = []cloudwatch.Dimension{{Name: "LoadBalancer", Value: lbDim}, {Name: "TargetGroup", Value: tgDim}}
+	return g
+}
+
+// The construct's target-5xx alarm on a target group that HAProxy serves: the target's 500s,
+// counted from HAProxy's log, trip it, and it returns to OK once the errors stop.
+func TestAlarmOnHAProxyCounters(t *testing.T) {
+	g := startHAProxyGroup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	if err := g.cw.PutMetricAlarm(cloudwatch.Alarm{AlarmName: "green-target-5xx", Namespace: "AWS/ApplicationELB", MetricName: "HTTPCode_Target_5XX_Count",
 		Statistic: "Sum", Period: 60, EvaluationPeriods: 1, DatapointsToAlarm: 1, Threshold: 5, ComparisonOperator: "GreaterThanOrEqualToThreshold",
-		TreatMissingData: "notBreaching", Dimensions: []cloudwatch.Dimension{{Name: "LoadBalancer", Value: lbDim}, {Name: "TargetGroup", Value: tgDim}}}); err != nil {
+		TreatMissingData: "notBreaching", Dimensions: g.dims}); err != nil {
 		t.Fatal(err)
 	}
-	state := func() string { s, _ := cw.AlarmState("green-target-5xx"); return s }
+	state := func() string { s, _ := g.cw.AlarmState("green-target-5xx"); return s }
 	until(t, "the alarm OK before any error", func() bool { return state() == cloudwatch.StateOK })
 	for range 20 {
-		if got := get("/fail"); got != 500 {
+		if got := g.get("/fail"); got != 500 {
 			t.Fatalf("GET /fail through the load balancer: %d, want the target's 500", got)
 		}
 	}
 	until(t, "the alarm in ALARM after 20 target 5xx", func() bool { return state() == cloudwatch.StateAlarm })
-	if n := balancer.Counters()[*tg.TargetGroupArn].Target5XX; n < 20 {
+	if n := g.balancer.Counters()[g.tgARN].Target5XX; n < 20 {
 		t.Fatalf("the counters have %d target 5xx, want 20", n)
 	}
 	until(t, "the alarm OK again once the errors stop", func() bool { return state() == cloudwatch.StateOK })
+}
+
+// The construct's p99-latency alarm (TargetResponseTime, p99) on a target group that HAProxy
+// serves: a target that takes 300 ms to answer trips a 200 ms threshold, the statistics
+// say how long it took, and the alarm returns to OK once the target is fast again.
+func TestLatencyAlarmOnHAProxy(t *testing.T) {
+	g := startHAProxyGroup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}))
+	if err := g.cw.PutMetricAlarm(cloudwatch.Alarm{AlarmName: "green-p99-latency", Namespace: "AWS/ApplicationELB", MetricName: "TargetResponseTime",
+		ExtendedStatistic: "p99", Period: 60, EvaluationPeriods: 1, DatapointsToAlarm: 1, Threshold: 0.2, ComparisonOperator: "GreaterThanOrEqualToThreshold",
+		TreatMissingData: "notBreaching", Dimensions: g.dims}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string { s, _ := g.cw.AlarmState("green-p99-latency"); return s }
+	until(t, "the alarm OK while the target is fast", func() bool { g.get("/"); return state() == cloudwatch.StateOK })
+	// Slow answers for a few scaled periods (0.6 s each), until the alarm sees them.
+	deadline := time.Now().Add(15 * time.Second)
+	for state() != cloudwatch.StateAlarm {
+		if time.Now().After(deadline) {
+			t.Fatal("the p99-latency alarm not in ALARM within 15 s of 300 ms answers")
+		}
+		if got := g.get("/slow"); got != 200 {
+			t.Fatalf("GET /slow through the load balancer: %d, want 200", got)
+		}
+	}
+	times := g.balancer.Counters()[g.tgARN].ResponseTimes
+	if p := times.Percentile(100); p < 280 || p > 340 {
+		t.Errorf("the slowest response time counted: %g ms, want about 300", p)
+	}
+	until(t, "the alarm OK again once the target is fast", func() bool { g.get("/"); return state() == cloudwatch.StateOK })
 }

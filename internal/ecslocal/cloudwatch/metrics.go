@@ -147,6 +147,9 @@ type datapoint struct {
 	start                time.Time
 	sum, min, max, count float64
 	values               []float64
+	// times are TargetResponseTime's, whose percentiles come from them (milliseconds)
+	// rather than from values.
+	times *lb.ResponseTimes
 }
 
 func (d datapoint) stat(statistic string) float64 {
@@ -163,6 +166,9 @@ func (d datapoint) stat(statistic string) float64 {
 		return d.sum / d.count
 	}
 	if p, ok := percentile(statistic); ok {
+		if d.times != nil {
+			return d.times.Percentile(p) / 1000
+		}
 		v := slices.Clone(d.values)
 		slices.Sort(v)
 		i := int(math.Ceil(p/100*float64(len(v)))) - 1
@@ -232,8 +238,11 @@ func point(samples []sample, name string, dims []Dimension, start, end time.Time
 		add(float64(v))
 		return d, true
 	}
+	if name == metricResponseTime {
+		return responseTime(samples, dims, d, end)
+	}
 	if name != metricHealthy && name != metricUnhealthy {
-		return d, false // TargetResponseTime and the rest: no source in the counters
+		return d, false // the rest: no source
 	}
 	for _, s := range samples {
 		if s.at.Before(start) || !s.at.Before(end) {
@@ -257,6 +266,30 @@ func point(samples []sample, name string, dims []Dimension, start, end time.Time
 		}
 	}
 	return d, d.count > 0
+}
+
+// responseTime fills d, which spans [d.start, end), with the seconds the selected groups'
+// targets took to answer the requests of the period: the growth of their histograms,
+// published only when a target answered in it.
+func responseTime(samples []sample, dims []Dimension, d datapoint, end time.Time) (datapoint, bool) {
+	a, okA := at(samples, d.start)
+	b, okB := at(samples, end)
+	if !okA || !okB {
+		return d, false
+	}
+	var times lb.ResponseTimes
+	for arn, g := range b.groups {
+		if g.matches(dims) {
+			times = times.Add(g.counters.ResponseTimes.Sub(a.groups[arn].counters.ResponseTimes))
+		}
+	}
+	if times.Count <= 0 {
+		return d, false
+	}
+	d.times = &times
+	d.sum, d.count = float64(times.SumMs)/1000, float64(times.Count)
+	d.min, d.max = times.Min()/1000, times.Max()/1000
+	return d, true
 }
 
 // at returns the newest sample taken at or before t.

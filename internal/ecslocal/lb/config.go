@@ -51,7 +51,7 @@ defaults
     option http-server-close
     option idle-close-on-response
     log global
-    log-format "%%b %%ST %%tsc"
+    log-format "%%b %%ST %%tsc %%Tr"
 
 # a forward whose weights are all 0: no server, 503
 backend %s

@@ -12,18 +12,21 @@ import (
 // sources of the CloudWatch metrics of "CloudWatch metrics for your Application Load
 // Balancer"
 // (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html):
-// RequestCount, HTTPCode_Target_5XX_Count (5xx responses of the targets themselves) and
+// RequestCount, HTTPCode_Target_5XX_Count (5xx responses of the targets themselves),
 // HTTPCode_ELB_5XX_Count (5xx the load balancer answered for the group: no target, or a
-// target that failed to connect or respond).
+// target that failed to connect or respond) and TargetResponseTime.
 type Counters struct {
 	Requests  int64
 	Target5XX int64
 	ELB5XX    int64
+	// ResponseTimes are the times the targets took to answer, of the requests a target
+	// answered (not those the load balancer did).
+	ResponseTimes ResponseTimes
 }
 
-// counters counts the requests that every HAProxy logs, one line each ("%b %ST %tsc": the
-// backend, the status, the termination state), so that nothing is lost when one HAProxy
-// hands over to the next.
+// counters counts the requests that every HAProxy logs, one line each ("%b %ST %tsc %Tr":
+// the backend, the status, the termination state, the target's response time), so that
+// nothing is lost when one HAProxy hands over to the next.
 type counters struct {
 	mu       sync.Mutex
 	backends map[string]string // backend name → target group ARN, of every configuration
@@ -53,12 +56,18 @@ func (c *counters) read(r io.Reader) {
 // '-' came from the target (the session ended normally); otherwise HAProxy answered it.
 func (c *counters) count(line string) {
 	f := strings.Fields(line)
-	if len(f) != 3 {
+	if len(f) != 4 {
 		return
 	}
 	status, err := strconv.Atoi(f[1])
 	if err != nil {
 		return
+	}
+	// %Tr: milliseconds from the connection to the target until its whole response head,
+	// -1 when no response head came.
+	tr, err := strconv.ParseInt(f[3], 10, 64)
+	if err != nil {
+		tr = -1
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -72,6 +81,9 @@ func (c *counters) count(line string) {
 		c.byGroup[arn] = g
 	}
 	g.Requests++
+	if tr >= 0 {
+		g.ResponseTimes.add(tr)
+	}
 	if status >= 500 {
 		if strings.HasPrefix(f[2], "-") {
 			g.Target5XX++

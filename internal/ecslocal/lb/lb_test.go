@@ -206,13 +206,19 @@ func TestRoutingHealthAndFailOpen(t *testing.T) {
 	if n, f := green.served.Load()-served, green.failed.Load()-failed; n != 10 || f != 5 {
 		t.Fatalf("green served %d requests, %d of them 500s; want 10 and 5", n, f)
 	}
-	want := lb.Counters{Requests: before.Requests + 10, Target5XX: before.Target5XX + 5, ELB5XX: before.ELB5XX}
+	want := lb.Counters{Requests: before.Requests + 10, Target5XX: before.Target5XX + 5, ELB5XX: before.ELB5XX,
+		ResponseTimes: before.ResponseTimes} // the response times are compared on their own below
 	// HAProxy's counters of a request and of its status move a moment apart.
 	until(t, "the green requests counted", func() bool {
 		c := balancer.Counters()[greenTG]
 		return c.Requests >= want.Requests && c.Target5XX >= want.Target5XX
 	})
-	if got := balancer.Counters()[greenTG]; got != want {
+	got := balancer.Counters()[greenTG]
+	if times := got.ResponseTimes.Sub(before.ResponseTimes); times.Count != 10 {
+		t.Errorf("green response times: %d more, want 10 (every request the target answered)", times.Count)
+	}
+	got.ResponseTimes = want.ResponseTimes
+	if got != want {
 		t.Errorf("green counters %+v, want %+v (ten more requests, five more 500s of the target's, no more of the load balancer's)", got, want)
 	}
 
