@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -76,7 +77,11 @@ func TestStackOnECSLocal(t *testing.T) {
 		s.serves("greeting=v2-stack")
 		s.deploy("crash-looping revision", "5", false, "app:GREETING=v5", "app:EXIT_AFTER=3s")
 		s.serves("greeting=v2-stack")
-		s.deploy("alarm during bake time", "5", true, "app:GREETING=v6", "app:FAIL_PATHS=/echo")
+		s.deploySaying("alarm during bake time", "5", `alarm [^\n]*-target-5xx[^\n]* went into ALARM`, true, "app:GREETING=v6", "app:FAIL_PATHS=/echo")
+		s.serves("greeting=v2-stack")
+		// Slow, not failing: the p99-latency alarm (TargetResponseTime) rolls it back, and no
+		// request fails on the way.
+		s.deploySaying("slow revision (2.5 s answers): latency alarm during bake time", "5", `alarm [^\n]*-p99-latency[^\n]* went into ALARM`, false, "app:GREETING=v6s", "app:SLOW_PATHS=/echo")
 		s.serves("greeting=v2-stack")
 		s.repave()
 		s.stopEach()
@@ -274,14 +279,23 @@ const wsCutKey = "ws close 1006"
 
 // deploy runs `proxy rollout deploy` of the task definition with envs set, under load.
 func (s *stackRun) deploy(name, wantExit string, failuresOK bool, envs ...string) timeline.Scenario {
+	return s.deploySaying(name, wantExit, "", failuresOK, envs...)
+}
+
+// deploySaying is deploy, and the command's output must match why (a regular expression,
+// when not ""): the cause it gives for a rollback.
+func (s *stackRun) deploySaying(name, wantExit, why string, failuresOK bool, envs ...string) timeline.Scenario {
 	return s.scenario(name, wantExit, failuresOK, func() string {
 		args := []string{"rollout", "deploy", "-taskdef", s.tdFile}
 		for _, e := range envs {
 			args = append(args, "-env", e)
 		}
 		code, out := s.run(append(args, s.watchArgs()...)...)
-		if fmt.Sprint(code) != wantExit {
+		switch {
+		case fmt.Sprint(code) != wantExit:
 			s.t.Logf("proxy rollout deploy:\n%s", out)
+		case why != "" && !regexp.MustCompile(why).MatchString(out):
+			s.t.Errorf("%s: proxy rollout deploy does not say %s:\n%s", name, why, out)
 		}
 		return fmt.Sprint(code)
 	})

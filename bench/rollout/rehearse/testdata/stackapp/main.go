@@ -7,6 +7,8 @@
 //	                  task never turns ready
 //	FAIL_PATHS=/a,/b  answers 500 to every request whose path starts with one of them
 //	                  ("/" is every request); the port is open, so the task is ready
+//	SLOW_PATHS=/a,/b  answers every request whose path starts with one of them slowDelay
+//	                  (2.5 s) late, longer than the construct's p99-latency threshold (2 s)
 //	EXIT_AFTER=3s     exits 1 that long after its start (a crash loop, with ECS starting
 //	                  the next task)
 //
@@ -59,17 +61,18 @@ func main() {
 	// adds the faults. ReverseProxy carries WebSocket upgrades through.
 	target := &url.URL{Scheme: "http", Host: up.Addr()}
 	rp := httputil.NewSingleHostReverseProxy(target)
-	var fail []string
-	for p := range strings.SplitSeq(os.Getenv("FAIL_PATHS"), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			fail = append(fail, p)
-		}
-	}
+	fail, slow := paths("FAIL_PATHS"), paths("SLOW_PATHS")
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, p := range fail {
 			if strings.HasPrefix(r.URL.Path, p) {
 				http.Error(w, "failing "+p+" (FAIL_PATHS)", http.StatusInternalServerError)
 				return
+			}
+		}
+		for _, p := range slow {
+			if strings.HasPrefix(r.URL.Path, p) {
+				time.Sleep(slowDelay)
+				break
 			}
 		}
 		if r.URL.Path == "/" {
@@ -84,4 +87,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stackapp:", err)
 		os.Exit(1)
 	}
+}
+
+// slowDelay is how late a revision with SLOW_PATHS answers on them.
+const slowDelay = 2500 * time.Millisecond
+
+// paths returns the comma-separated paths of the environment variable name.
+func paths(name string) []string {
+	var out []string
+	for p := range strings.SplitSeq(os.Getenv(name), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
