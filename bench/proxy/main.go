@@ -1,16 +1,17 @@
 // Command proxy-bench measures Gangway's data plane against its peers in one run: the same
 // upstream (nginx serving a small static answer on 127.0.0.1) served directly, through
 // Gangway, nginx, HAProxy, Caddy and the Go floor (floor.go: the least a Go HTTP/1.1 proxy
-// does, for HTTP/1.1 only); wrk drives HTTP/1.1 keep-alive and h2load drives
-// HTTP/2 (cleartext, prior knowledge). It prints a Markdown table with requests/s, p50 and
-// p99 latency and each peer's ratio to Gangway; CPU time per request of every target and
+// does, for HTTP/1.1 only); wrk drives HTTP/1.1 keep-alive and h2load drives HTTP/2
+// (cleartext, prior knowledge). It prints a Markdown table with requests/s, p50 and p99
+// latency and each peer's ratio to Gangway; CPU time per request of every target and
 // Gangway's heap allocations per request (its go_memstats_mallocs_total over the run);
-// Gangway's CPU and p99 as multiples of HAProxy's (and, for HTTP/1.1, of the floor's); and, for each Gangway binary on a fresh
-// process before any load, its resident memory idle and with -hold keep-alive connections
-// open (and what one connection adds), and its start to ready (exec until /readyz answers
-// 200, median of -starts). Every target runs once per round (-rounds, 3 by default), in
-// turn, and reports its median round; the ratios of every round are printed too. CPU time
-// and allocations cover the measured run only, not the 1 s warm-up before it.
+// Gangway's CPU and p99 as multiples of HAProxy's (and, for HTTP/1.1, of the floor's);
+// and, for each Gangway binary on a fresh process before any load, its resident memory
+// idle and with -hold keep-alive connections open (and what one connection adds), and its
+// start to ready (exec until /readyz answers 200, median of -starts). Every target runs
+// once per round (-rounds, 3 by default), in turn, and reports its median round; the
+// ratios of every round are printed too. CPU time and allocations cover the measured run
+// only, not the 1 s warm-up before it.
 //
 // scripts/bench-proxy.sh installs the tools and runs it (make bench-proxy). Every load run
 // is bounded by -duration; the whole run takes about rounds × 11 × (duration + 2 s) plus
