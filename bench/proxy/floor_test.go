@@ -34,6 +34,9 @@ func startTestFloor(t *testing.T) (floor string, dials func() int) {
 	}
 	up.Start()
 	t.Cleanup(up.Close)
+	// First (cleanups run last-in first-out): Close waits for requests in progress, and a
+	// floor that went wrong may leave one waiting for a body that never comes.
+	t.Cleanup(up.CloseClientConnections)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
