@@ -387,8 +387,13 @@ func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd) (row, er
 			return row{}, fmt.Errorf("%s: h2load: %w", t.name, err)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "   h1 %.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f | h2 %.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f\n",
-		h1.rps, h1.p50, h1.p99, h1.errors, h1.cpuPerRequest(), h1.allocsPerRequest(), h2.rps, h2.p50, h2.p99, h2.errors, h2.cpuPerRequest(), h2.allocsPerRequest())
+	progress := func(r result) string {
+		if r.requests == 0 {
+			return "not served"
+		}
+		return fmt.Sprintf("%.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f", r.rps, r.p50, r.p99, r.errors, r.cpuPerRequest(), r.allocsPerRequest())
+	}
+	fmt.Fprintf(os.Stderr, "   h1 %s | h2 %s\n", progress(h1), progress(h2))
 	return row{t.name, h1, h2}, nil
 }
 
