@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -448,4 +449,66 @@ func TestReloadKeepsIdleClientConnections(t *testing.T) {
 		t.Fatalf("%d of %d requests failed across 30 reloads (first: %v)", failed.Load(), requests.Load(), firstFailure.Load())
 	}
 	t.Logf("%d requests across 30 reloads, 0 failed", requests.Load())
+}
+
+// TestCountsEveryRequest sends requests on many connections at once: every one the target
+// answered is counted, none lost on the way from HAProxy's log to the counters (a HAProxy
+// of several threads drops a log line when two threads write one at the same moment).
+func TestCountsEveryRequest(t *testing.T) {
+	ctx, c, balancer := serveLB(t)
+	web := newApp(t, "web")
+	arn := *ecslocaltest.Must(c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("web"), Protocol: types.ProtocolEnumHttp,
+		Port: aws.Int32(web.port), VpcId: aws.String("vpc-1"), TargetType: types.TargetTypeEnumIp, HealthCheckPath: aws.String("/ready"),
+		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2)})).Get(t).TargetGroups[0].TargetGroupArn
+	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn),
+		Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1")}}})).Get(t)
+	port := ecslocaltest.FreePort(t)
+	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
+	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	get := func(path string) int {
+		resp, err := client.Get(url + path)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	until(t, "web serving", func() bool { return get("") == 200 })
+	before, served := settled(t, balancer, arn), web.served.Load()
+
+	// 16 clients, 300 requests each, half of them the target's 500s.
+	const clients, each = 16, 300
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for range clients {
+		wg.Go(func() {
+			for i := range each {
+				want, path := 200, "x"
+				if i%2 == 1 {
+					want, path = 500, "fail"
+				}
+				if get(path) != want {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Fatalf("%d of %d requests not answered as the target answered them", n, clients*each)
+	}
+	if n := web.served.Load() - served; n != clients*each {
+		t.Fatalf("the target served %d requests, want %d", n, clients*each)
+	}
+	got := settled(t, balancer, arn)
+	if n, f := got.Requests-before.Requests, got.Target5XX-before.Target5XX; n != clients*each || f != clients*each/2 {
+		t.Errorf("counted %d requests and %d target 5xx, want %d and %d: log lines lost", n, f, clients*each, clients*each/2)
+	}
+	if n := got.ResponseTimes.Sub(before.ResponseTimes).Count; n != clients*each {
+		t.Errorf("counted %d response times, want %d", n, clients*each)
+	}
 }
