@@ -58,7 +58,8 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutdown bool
 
-	work chan *stream // to an idle handler goroutine
+	work chan *stream  // to an idle handler goroutine
+	done chan struct{} // closed by Shutdown: idle handler goroutines end
 
 	connDone func(connStats) // for tests: called with each connection's counts as it ends
 }
@@ -88,6 +89,8 @@ func (s *Server) worker(st *stream) {
 		select {
 		case st = <-s.work:
 		case <-idle.C:
+			return
+		case <-s.done:
 			return
 		}
 	}
@@ -138,15 +141,22 @@ func (s *Server) init() {
 	s.mu.Lock()
 	if s.work == nil {
 		s.work = make(chan *stream)
+		s.done = make(chan struct{})
+		if s.shutdown {
+			close(s.done)
+		}
 	}
 	s.mu.Unlock()
 }
 
 // Shutdown sends every connection a GOAWAY naming the last stream it will serve; each
 // closes once those streams have ended. Connections that arrive later get the same at
-// once.
+// once. Idle handler goroutines end at once, and the rest as their streams end.
 func (s *Server) Shutdown() {
 	s.mu.Lock()
+	if !s.shutdown && s.done != nil {
+		close(s.done)
+	}
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

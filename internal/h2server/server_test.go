@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,11 +51,8 @@ func serveH1(t *testing.T, s *Server) (string, *h1server.Server) {
 func serveMem(t *testing.T, s *Server) (*memnet.Listener, *h1server.Server) {
 	t.Helper()
 	ln := memnet.Listen("127.0.0.1:80")
-	// Idle handler goroutines end workerIdle after their last stream, and the bubble
-	// ends once they have: its clock moves on only while this goroutine waits. Cleanups
-	// run last first: this one after serveOn's has closed the server.
-	t.Cleanup(func() { time.Sleep(workerIdle) })
-	return ln, serveOn(t, s, ln)
+	return ln, serveOn(t, s, ln) // whose Shutdown ends the idle handler goroutines
+
 }
 
 // serveOn serves ln with an HTTP/1 server that hands s its HTTP/2 connections, until the
@@ -64,7 +62,7 @@ func serveOn(t *testing.T, s *Server, ln net.Listener) *h1server.Server {
 	h1.RegisterOnShutdown(s.Shutdown)
 	done := make(chan struct{})
 	go func() { h1.Serve(ln); close(done) }()
-	t.Cleanup(func() { h1.Close(); <-done })
+	t.Cleanup(func() { h1.Close(); s.Shutdown(); <-done })
 	return h1
 }
 
@@ -530,3 +528,39 @@ func TestIdleTimeoutAndShutdown(t *testing.T) {
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// TestShutdownEndsIdleHandlerGoroutines: the handler goroutines kept for the next stream
+// end with Shutdown, not workerIdle (10 s) later.
+func TestShutdownEndsIdleHandlerGoroutines(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("x"))
+	})}
+	addr, h1 := serveH1(t, s)
+	workers := func() int { // of s, not of other tests' servers
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), fmt.Sprintf("h2server.(*Server).worker(%p,", s))
+	}
+	client := h2Client()
+	for range 3 {
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if n := workers(); n == 0 {
+		t.Fatal("no idle handler goroutine after the streams ended: the test no longer sees them")
+	}
+	client.CloseIdleConnections()
+	if err := h1.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for n := workers(); n > 0; n = workers() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d handler goroutines 2 s after Shutdown, want none", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
