@@ -241,10 +241,13 @@ func (g *Generator) httpClient(tr *http.Transport, base, id string, t *tally) {
 		every = time.Duration(float64(clients) / g.opts.Rate * float64(time.Second))
 	}
 	next := time.Now()
-	for n := 0; g.take(); n++ {
+	for n := 0; ; n++ {
 		if every > 0 {
-			pause(g.ctx, time.Until(next))
+			g.pause(time.Until(next))
 			next = maxTime(next.Add(every), time.Now())
+		}
+		if !g.take() { // after the pacing wait: no request starts after Stop
+			return
 		}
 		want := id + "-" + strconv.Itoa(n)
 		q := url.Values{}
@@ -293,7 +296,7 @@ func (g *Generator) httpClient(tr *http.Transport, base, id string, t *tally) {
 			t.aborted++
 		default:
 			t.fail(Classify(err))
-			pause(g.ctx, failurePause) // a client that just failed must not spin while nothing answers
+			g.pause(failurePause) // a client that just failed must not spin while nothing answers
 		}
 	}
 }
@@ -305,8 +308,8 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) {
+// pause waits d, or until Stop or the context ends the load.
+func (g *Generator) pause(d time.Duration) {
 	if d <= 0 {
 		return
 	}
@@ -314,7 +317,8 @@ func pause(ctx context.Context, d time.Duration) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-ctx.Done():
+	case <-g.stop:
+	case <-g.ctx.Done():
 	}
 }
 
@@ -397,8 +401,8 @@ func (g *Generator) wsClient(id string, t *tally) {
 			default:
 				t.fail("dial: " + Classify(err))
 			}
-			msg = ""                   // the message failed with its dial
-			pause(g.ctx, failurePause) // a client that just failed must not spin while nothing answers
+			msg = ""              // the message failed with its dial
+			g.pause(failurePause) // a client that just failed must not spin while nothing answers
 			continue
 		}
 		if resp.Body != nil {
@@ -454,7 +458,7 @@ func (g *Generator) wsSession(conn *websocket.Conn, first string, next func() (s
 			return ""
 		}
 		if g.opts.WSInterval > 0 {
-			pause(g.ctx, g.opts.WSInterval)
+			g.pause(g.opts.WSInterval)
 		}
 		var ok bool
 		if msg, ok = next(); !ok {

@@ -222,10 +222,14 @@ func TestClassify(t *testing.T) {
 func TestRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		var inFirstSecond, served atomic.Int64
+		var inFirstSecond, served, late atomic.Int64
+		var stopped atomic.Bool
 		ln := memnet.Listen("127.0.0.1:80")
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			served.Add(1)
+			if stopped.Load() {
+				late.Add(1)
+			}
 			if time.Since(start) < time.Second {
 				inFirstSecond.Add(1)
 			}
@@ -242,8 +246,13 @@ func TestRate(t *testing.T) {
 		o.Rate = 100
 		o.Dial = ln.DialContext
 		g := Start(context.Background(), o)
-		time.Sleep(2 * time.Second)
+		// Stop between two paced requests (every 20 ms): none may start after it.
+		time.Sleep(2*time.Second + 10*time.Millisecond)
+		stopped.Store(true)
 		r := g.Stop()
+		if n := late.Load(); n != 0 {
+			t.Errorf("%d requests started after Stop, want none", n)
+		}
 		// Two clients at 50/s each: one request every 20ms each, from 0 to 980ms.
 		if n := inFirstSecond.Load(); n != 100 {
 			t.Errorf("%d requests in the first second at rate 100, want 100", n)
