@@ -52,7 +52,6 @@ func serveMem(t *testing.T, s *Server) (*memnet.Listener, *h1server.Server) {
 	t.Helper()
 	ln := memnet.Listen("127.0.0.1:80")
 	return ln, serveOn(t, s, ln) // whose Shutdown ends the idle handler goroutines
-
 }
 
 // serveOn serves ln with an HTTP/1 server that hands s its HTTP/2 connections, until the
@@ -538,7 +537,12 @@ func TestShutdownEndsIdleHandlerGoroutines(t *testing.T) {
 	addr, h1 := serveH1(t, s)
 	workers := func() int { // of s, not of other tests' servers
 		buf := make([]byte, 1<<20)
-		return strings.Count(string(buf[:runtime.Stack(buf, true)]), fmt.Sprintf("h2server.(*Server).worker(%p,", s))
+		n := runtime.Stack(buf, true)
+		for n == len(buf) { // every goroutine's stack, not the first megabyte's
+			buf = make([]byte, 2*len(buf))
+			n = runtime.Stack(buf, true)
+		}
+		return strings.Count(string(buf[:n]), fmt.Sprintf("h2server.(*Server).worker(%p,", s))
 	}
 	client := h2Client()
 	for range 3 {
