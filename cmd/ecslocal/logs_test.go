@@ -26,19 +26,25 @@ func TestAWSCLILogs(t *testing.T) {
 		t.Fatalf("describe-log-groups: %v", groups)
 	}
 	now := time.Now().UnixMilli()
-	events := func(msgs ...string) string {
+	// Each stream's events step ms apart from now, so that no two events of the group share
+	// a timestamp (CloudWatch Logs does not say how it orders those).
+	events := func(step int64, msgs ...string) string {
 		var b []string
 		for i, m := range msgs {
-			b = append(b, fmt.Sprintf(`{"timestamp": %d, "message": %q}`, now+int64(i), m))
+			b = append(b, fmt.Sprintf(`{"timestamp": %d, "message": %q}`, now+int64(i)*step, m))
 		}
 		return "[" + strings.Join(b, ",") + "]"
 	}
-	for stream, msgs := range map[string][]string{
-		"proxy/proxy/0a1b": {"listening on :8443", "upstream app not ready: connection refused", "served 200"},
-		"proxy/proxy/2c3d": {"health check failed: 503", "an error in the config", "Error with a capital E"},
+	for _, s := range []struct {
+		name string
+		step int64
+		msgs []string
+	}{
+		{"proxy/proxy/0a1b", 1, []string{"listening on :8443", "upstream app not ready: connection refused", "served 200"}},
+		{"proxy/proxy/2c3d", 2, []string{"health check failed: 503", "an error in the config", "Error with a capital E"}},
 	} {
-		ok("logs", "create-log-stream", "--log-group-name", "/ecs/gangway-proxy", "--log-stream-name", stream)
-		ok("logs", "put-log-events", "--log-group-name", "/ecs/gangway-proxy", "--log-stream-name", stream, "--log-events", events(msgs...))
+		ok("logs", "create-log-stream", "--log-group-name", "/ecs/gangway-proxy", "--log-stream-name", s.name)
+		ok("logs", "put-log-events", "--log-group-name", "/ecs/gangway-proxy", "--log-stream-name", s.name, "--log-events", events(s.step, s.msgs...))
 	}
 	if _, err := aws("logs", "create-log-stream", "--log-group-name", "/ecs/none", "--log-stream-name", "s"); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Fatalf("create-log-stream in a missing group: %v, want ResourceNotFoundException", err)
@@ -57,7 +63,8 @@ func TestAWSCLILogs(t *testing.T) {
   --start-time "$(( ($(date +%s) - 3600) * 1000 ))" --filter-pattern '?"not ready" ?failed ?error' \
   --query 'events[-20:].[logStreamName,message]' --output text`
 	got := shell(t, endpoint, "PROXY_LOG_GROUP=/ecs/gangway-proxy", runbook)
-	// Interleaved by timestamp: each stream's first event at now, its second at now+1 ms.
+	// Interleaved by timestamp: 2c3d's first event at now, 0a1b's second at now+1 ms, 2c3d's
+	// second at now+2 ms.
 	want := "proxy/proxy/2c3d\thealth check failed: 503\n" +
 		"proxy/proxy/0a1b\tupstream app not ready: connection refused\n" +
 		"proxy/proxy/2c3d\tan error in the config\n"
