@@ -264,11 +264,7 @@ func TestDraining(t *testing.T) {
 			Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}})).Get(t)
 	}
 	register(blue)
-	port := ecslocaltest.FreePort(t)
-	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
-	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
-		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := forwardTo(ctx, t, c, arn)
 	// New connections, as in TestRoutingHealthAndFailOpen.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string) (int, string) {
@@ -358,6 +354,17 @@ func serveLB(t *testing.T) (context.Context, *elb.Client, *lb.LB) {
 	return ctx, c, balancer
 }
 
+// forwardTo creates a load balancer whose listener, on a free port of 127.0.0.1, forwards
+// every request to the target group arn, and returns its base URL ("http://127.0.0.1:PORT").
+func forwardTo(ctx context.Context, t *testing.T, c *elb.Client, arn string) string {
+	t.Helper()
+	port := ecslocaltest.FreePort(t)
+	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
+	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
 // until waits for cond, for at most 15 s.
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -389,11 +396,7 @@ func TestReloadKeepsIdleClientConnections(t *testing.T) {
 		return []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}
 	}
 	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: target(blue)})).Get(t)
-	port := ecslocaltest.FreePort(t)
-	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
-	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
-		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	url := forwardTo(ctx, t, c, arn) + "/"
 	until(t, "blue serving", func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -462,11 +465,7 @@ func TestCountsEveryRequest(t *testing.T) {
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2)})).Get(t).TargetGroups[0].TargetGroupArn
 	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn),
 		Targets: []types.TargetDescription{{Id: aws.String("127.0.0.1")}}})).Get(t)
-	port := ecslocaltest.FreePort(t)
-	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
-	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
-		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	url := forwardTo(ctx, t, c, arn) + "/"
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	get := func(path string) int {
 		resp, err := client.Get(url + path)

@@ -272,10 +272,7 @@ func TestDrainEndsAtDelay(t *testing.T) {
 		return []types.TargetDescription{{Id: aws.String("127.0.0.1"), Port: aws.Int32(a.port)}}
 	}
 	ecslocaltest.Must(c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: append(target(blue), target(green)...)})).Get(t)
-	port := ecslocaltest.FreePort(t)
-	lbArn := ecslocaltest.Must(c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("front")})).Get(t).LoadBalancers[0].LoadBalancerArn
-	ecslocaltest.Must(c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lbArn, Port: aws.Int32(port), Protocol: types.ProtocolEnumHttp,
-		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}}})).Get(t)
+	base := forwardTo(ctx, t, c, arn)
 	until(t, "both healthy", func() bool {
 		a := balancer.Applied()
 		return strings.Contains(a, fmt.Sprintf("127.0.0.1:%d weight 100", blue.port)) && strings.Contains(a, fmt.Sprintf("127.0.0.1:%d weight 100", green.port))
@@ -287,7 +284,7 @@ func TestDrainEndsAtDelay(t *testing.T) {
 		go func() {
 			// Round robin over two targets: a few tries reach a.
 			for {
-				resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/%s", port, path))
+				resp, err := client.Get(base + "/" + path)
 				if err != nil {
 					out <- err.Error()
 					return
