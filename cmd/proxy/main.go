@@ -86,6 +86,9 @@ type env struct {
 	// terminal: stderr is a terminal, so a person is watching (make run): proxy run tells
 	// them what Ctrl-C does.
 	terminal bool
+	// memoryWarning is what sidecar.TuneGC said of the container's memory limit, for proxy
+	// run to log.
+	memoryWarning string
 }
 
 func commands(e env) map[string]command {
@@ -105,7 +108,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "run" {
 		// Process-wide, so here rather than in RunCommand (which tests run in-process).
 		sidecar.TuneProcs()
-		sidecar.TuneGC()
+		e.memoryWarning = sidecar.TuneGC()
 	}
 	os.Exit(int(runMain(context.Background(), os.Args[1:], e)))
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,16 +51,71 @@ func TestRunUsesOneThreadUnderOneCPU(t *testing.T) {
 			if c.cgroup == "" && (os.Getenv("GOMAXPROCS") != "" || runtime.GOMAXPROCS(0) != runtime.NumCPU()) {
 				t.Skip("this test runs under a CPU limit or GOMAXPROCS of its own: Go's default without a limit cannot be known here")
 			}
-			if got := runProcs(t, bin, c.cgroup); got != c.want {
+			if got, _ := runMetric(t, bin, c.cgroup, "go_sched_gomaxprocs_threads"); got != c.want {
 				t.Fatalf("go_sched_gomaxprocs_threads %s, want %s", got, c.want)
 			}
 		})
 	}
 }
 
-// runProcs starts `bin run` (in cgroup, unless empty) and returns the GOMAXPROCS its
-// metrics report.
-func runProcs(t *testing.T, bin, cgroup string) string {
+// `proxy run` in a container with a memory limit leaves its own executable outside the
+// soft memory limit it gives Go, since the kernel may charge the executable's pages to the
+// container, and warns when the limit leaves too little for the heap: the real binary, in a
+// real cgroup v1 memory controller, read back from its go_gc_gomemlimit_bytes metric and
+// its log.
+func TestRunLeavesItsExecutableOutOfTheMemoryLimit(t *testing.T) {
+	const v1, mib = "/sys/fs/cgroup/memory", 1 << 20
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a cgroup with a memory limit")
+	}
+	if _, err := os.Stat(filepath.Join(v1, "memory.limit_in_bytes")); err != nil {
+		t.Skipf("no cgroup v1 memory controller at %s (%v): the limit cannot be set here", v1, err)
+	}
+	bin := filepath.Join(t.TempDir(), "proxy")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := fi.Size()
+	page := func(n int64) int64 { return n &^ 4095 } // the kernel keeps a limit in whole pages
+	for _, c := range []struct {
+		name    string
+		limit   int64 // the container's
+		warning bool
+	}{
+		// Room for a heap of 64 MiB beside the executable: all of it, less than 80 %.
+		{"room for the heap", page(exe + 4*mib + 64*mib), false},
+		// 20 MiB of room: too little, said so; the soft limit is still the room left (more
+		// than a quarter of the limit while the executable is under 56 MiB).
+		{"too small", page(exe + 4*mib + 20*mib), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cg := filepath.Join(v1, fmt.Sprintf("gangway-test-%d", os.Getpid()))
+			if err := os.Mkdir(cg, 0o755); err != nil {
+				t.Skipf("cannot make a cgroup (%v): the limit cannot be set here", err)
+			}
+			defer os.Remove(cg) // once the process has ended: runMetric waits for it
+			if err := os.WriteFile(filepath.Join(cg, "memory.limit_in_bytes"), []byte(fmt.Sprint(c.limit)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			v, stderr := runMetric(t, bin, cg, "go_gc_gomemlimit_bytes")
+			got, err := strconv.ParseFloat(v, 64)
+			if want := c.limit - exe - 4*mib; err != nil || int64(got) != want {
+				t.Fatalf("go_gc_gomemlimit_bytes %s in a container limited to %d bytes with a %d-byte executable, want %d", v, c.limit, exe, want)
+			}
+			if warned := strings.Contains(stderr, "memory limit too small"); warned != c.warning {
+				t.Fatalf("warned %v, want %v; the log:\n%s", warned, c.warning, stderr)
+			}
+		})
+	}
+}
+
+// runMetric starts `bin run` (in cgroup, unless empty) and returns the value of metric
+// on its admin port, and what it logged by then.
+func runMetric(t *testing.T, bin, cgroup, metric string) (value, stderr string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -72,9 +128,9 @@ func runProcs(t *testing.T, bin, cgroup string) string {
 		script = `echo $$ > "$2/cgroup.procs" && ` + script
 	}
 	cmd := exec.Command("sh", "-c", script, bin, cfg, cgroup)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=", "GOMEMLIMIT=", "GOGC=")
+	var log syncBuffer
+	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,14 +142,14 @@ func runProcs(t *testing.T, bin, cgroup string) string {
 		}
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "go_sched_gomaxprocs_threads "); ok {
+			if v, ok := strings.CutPrefix(sc.Text(), metric+" "); ok {
 				resp.Body.Close()
-				return v
+				return v, log.String()
 			}
 		}
 		resp.Body.Close()
-		t.Fatalf("no go_sched_gomaxprocs_threads in /metrics")
+		t.Fatalf("no %s in /metrics", metric)
 	}
-	t.Fatalf("admin %s does not answer within 10 s:\n%s", admin, stderr.String())
-	return ""
+	t.Fatalf("admin %s does not answer within 10 s:\n%s", admin, log.String())
+	return "", ""
 }

@@ -47,5 +47,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		Signals:    c.signals,
 		Ready:      c.ready,
 		LoopTTL:    c.loopTTL,
+
+		MemoryWarning: c.env.memoryWarning,
 	})
 }

@@ -297,6 +297,7 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 			`remove "essential": false`)
 	}
 	l.image(path, c)
+	l.memory(path, c)
 	l.healthCheckCommand(path, c)
 	if hc := c.HealthCheck; hc != nil {
 		// The budget reads 0 as "not declared"; in a task definition it is out of range.
@@ -332,6 +333,24 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 	for _, v := range budget.Check(s) {
 		l.out = append(l.out, l.mapViolation(path, names, v))
 	}
+}
+
+// MinProxyMemoryMiB is the least hard memory limit the proxy container may have: its
+// executable, about 32 MiB, whose pages the kernel charges to the container that reads them
+// from disk, and at least 24 MiB of heap beside it, rounded up. In a 64 MiB container the
+// proxy serves at full speed; with less, `proxy run` warns at start, and under load either
+// the garbage collector runs most of the time or the kernel pages the proxy's code in and
+// out (docs/benchmarks.md, "Sidecar cost").
+const MinProxyMemoryMiB = 64
+
+// memory checks the proxy container's hard memory limit, when it has one.
+func (l *linter) memory(path string, c *ecstypes.ContainerDefinition) {
+	if c.Memory == nil || *c.Memory >= MinProxyMemoryMiB {
+		return
+	}
+	l.add(path+".memory", fmt.Sprint(*c.Memory),
+		fmt.Sprintf("the proxy container's memory limit must be at least %d MiB: its executable's pages count against the limit beside the heap, and with less it pages its code in and out under load", MinProxyMemoryMiB),
+		fmt.Sprintf(`set "memory": %d or more, or remove it and let the task's memory cover the proxy`, MinProxyMemoryMiB))
 }
 
 // image checks that the proxy's image is pinned. With ":latest" or no tag, ECS resolves the

@@ -99,6 +99,8 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 			[]string{"cpu"}, "256, 512"},
 		{"memory not offered", func(td, _, _ m) { td["memory"] = "512" },
 			[]string{"memory"}, "not a Fargate size"},
+		{"proxy memory limit too small", func(_, p, _ m) { p["memory"] = 48 },
+			[]string{"containerDefinitions[proxy].memory"}, "at least 64 MiB"},
 		{"proxy not essential", func(_, p, _ m) { p["essential"] = false },
 			[]string{"containerDefinitions[proxy].essential"}, "essential"},
 		{"no stopTimeout", func(_, p, _ m) { delete(p, "stopTimeout") },

@@ -1,8 +1,10 @@
 package sidecar
 
 import (
+	"fmt"
 	"math"
 	"os"
+	"path"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -16,57 +18,110 @@ import (
 // for a few tens of MiB more heap.
 const runGCPercent = 400
 
-// memoryLimitShare is the share of the container's memory limit given to Go as a soft
-// memory limit: near it, the collector works harder instead of letting the heap grow into
-// the container's hard limit.
-const memoryLimitShare = 0.8
+// The soft memory limit: memoryLimitShare of the container's memory limit, but never
+// more than what the limit leaves once the proxy's executable and binaryMargin are taken
+// out of it, nor less than a quarter of it. The executable counts because the kernel
+// charges the page cache of the files a container reads to that container: a task started
+// on a host whose page cache no longer holds the image reads its 33 MB binary from disk,
+// and about 23 MiB of it stay mapped after start. With the whole 80 % given to the heap,
+// `proxy run` in a 64 MiB container grew its heap to 43 MiB after one burst of requests,
+// the kernel paged the proxy's code in and out to stay under the limit (12,000 major
+// faults), and HTTP/2 requests went from 61,000 to 3,000 a second (docs/benchmarks.md,
+// "Sidecar cost"). Under minHeapRoom a warning says how much the container needs.
+const (
+	memoryLimitShare = 0.8
+	binaryMargin     = 4 << 20
+	minHeapRoom      = 24 << 20
+)
 
-// cgroupMemoryLimits are the files that hold the container's memory limit (cgroup v2, v1).
-var cgroupMemoryLimits = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+// cgroupV1MemoryDirs are where cgroup v1's memory controller is mounted.
+var cgroupV1MemoryDirs = []string{"/sys/fs/cgroup/memory"}
 
-// gcSettings returns the garbage collector settings for `proxy run`: the GC percent and the
-// soft memory limit in bytes, each -1 when it is left alone: GOGC and GOMEMLIMIT in the
-// environment win, and without a container memory limit there is no soft limit.
-func gcSettings(getenv func(string) string, readFile func(string) ([]byte, error)) (percent int, limit int64) {
-	percent, limit = -1, -1
-	if getenv("GOGC") == "" {
-		percent = runGCPercent
-	}
-	if getenv("GOMEMLIMIT") == "" {
-		if l := containerMemoryLimit(readFile); l > 0 {
-			limit = int64(float64(l) * memoryLimitShare)
-		}
-	}
-	return percent, limit
+// gcSetting is what `proxy run` sets for the garbage collector.
+type gcSetting struct {
+	percent int   // GC percent, -1 to leave it alone
+	limit   int64 // soft memory limit in bytes, -1 to leave it alone
+	// warning, when not "", says that the container's memory limit is too small.
+	warning string
 }
 
-// containerMemoryLimit returns the cgroup memory limit in bytes, or 0 when there is none.
-func containerMemoryLimit(readFile func(string) ([]byte, error)) int64 {
-	for _, f := range cgroupMemoryLimits {
-		b, err := readFile(f)
+// gcSettings returns the garbage collector settings for `proxy run`, given the size of its
+// executable in bytes: GOGC and GOMEMLIMIT in the environment win, and without a container
+// memory limit there is no soft limit.
+func gcSettings(getenv func(string) string, readFile func(string) ([]byte, error), exeSize int64) gcSetting {
+	s := gcSetting{percent: -1, limit: -1}
+	if getenv("GOGC") == "" {
+		s.percent = runGCPercent
+	}
+	container := memoryLimit(readFile)
+	if container <= 0 {
+		return s
+	}
+	room := container - exeSize - binaryMargin
+	if room < minHeapRoom {
+		const mib = 1 << 20
+		s.warning = fmt.Sprintf("the container's memory limit of %d MiB leaves %d MiB for the proxy's heap "+
+			"beside its %d MiB executable, whose pages the kernel may count against the limit: "+
+			"under load the garbage collector will run most of the time, or the kernel will page the "+
+			"proxy's code in and out; give the container at least %d MiB",
+			container/mib, max(room, 0)/mib, exeSize/mib, (exeSize+binaryMargin+minHeapRoom+mib-1)/mib)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		s.limit = max(min(int64(float64(container)*memoryLimitShare), room), container/4)
+	}
+	return s
+}
+
+// memoryLimit returns the memory limit in bytes of the process's cgroup and its ancestors,
+// the least of them, or 0 when there is none: cgroup v2's memory.max, v1's
+// memory.limit_in_bytes.
+func memoryLimit(readFile func(string) ([]byte, error)) int64 {
+	var least int64
+	for dir, v2 := range cgroupDirs(readFile, "memory", cgroupV1MemoryDirs) {
+		file := "memory.limit_in_bytes"
+		if v2 {
+			file = "memory.max"
+		}
+		b, err := readFile(path.Join(dir, file))
 		if err != nil {
 			continue
 		}
 		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 		if err != nil || v <= 0 || v >= math.MaxInt64/2 { // "max", or cgroup v1's "unlimited"
-			return 0
+			continue
 		}
-		return v
+		if least == 0 || v < least {
+			least = v
+		}
 	}
-	return 0
+	return least
+}
+
+// executableSize returns the size of the running executable, 0 when it cannot be known.
+func executableSize() int64 {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // TuneGC applies gcSettings to the process: cmd/proxy calls it for `proxy run` only, since
-// the settings are process-wide.
-func TuneGC() {
-	percent, limit := gcSettings(os.Getenv, os.ReadFile)
-	if percent >= 0 {
-		debug.SetGCPercent(percent)
+// the settings are process-wide. It returns gcSettings' warning, for `proxy run` to log.
+func TuneGC() (warning string) {
+	s := gcSettings(os.Getenv, os.ReadFile, executableSize())
+	if s.percent >= 0 {
+		debug.SetGCPercent(s.percent)
 	}
-	if limit >= 0 {
-		debug.SetMemoryLimit(limit)
+	if s.limit >= 0 {
+		debug.SetMemoryLimit(s.limit)
 	}
 	go newReleaser(debug.FreeOSMemory).run(releaseCheck)
+	return s.warning
 }
 
 // A burst (a deployment's storm of new connections, a flood of requests) leaves memory

@@ -2,46 +2,95 @@ package sidecar
 
 import (
 	"io/fs"
+	"maps"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestGCSettings(t *testing.T) {
+	const mib = 1 << 20
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
-	files := func(kv map[string]string) func(string) ([]byte, error) {
-		return func(name string) ([]byte, error) {
-			if v, ok := kv[name]; ok {
-				return []byte(v), nil
-			}
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	// In a container (a cgroup namespace) the process's cgroup is "/".
+	const v2, v1 = "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+	v2self := map[string]string{"/proc/self/cgroup": "0::/\n"}
+	v1self := map[string]string{"/proc/self/cgroup": "9:memory:/\n8:cpu,cpuacct:/\n"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
 		}
+		return m
 	}
-	v2, v1 := cgroupMemoryLimits[0], cgroupMemoryLimits[1]
+	const exe = 33 * 1000 * 1000 // the size of a release build of bin/proxy
 	cases := []struct {
-		name       string
-		env, files map[string]string
-		percent    int
-		limit      int64
+		name    string
+		env     map[string]string
+		files   map[string]string
+		exe     int64
+		percent int
+		limit   int64
+		warning string // a part of the warning, "" for none
 	}{
-		{name: "no container limit", percent: runGCPercent, limit: -1},
-		{name: "cgroup v2 limit", files: map[string]string{v2: "536870912\n"}, percent: runGCPercent, limit: 429496729},
-		{name: "cgroup v2 no limit", files: map[string]string{v2: "max\n", v1: "1073741824\n"}, percent: runGCPercent, limit: -1},
-		{name: "cgroup v1 limit", files: map[string]string{v1: "1073741824\n"}, percent: runGCPercent, limit: 858993459},
-		{name: "cgroup v1 unlimited", files: map[string]string{v1: "9223372036854771712\n"}, percent: runGCPercent, limit: -1},
-		{name: "GOGC set", env: map[string]string{"GOGC": "100"}, files: map[string]string{v2: "536870912"}, percent: -1, limit: 429496729},
-		{name: "GOMEMLIMIT set", env: map[string]string{"GOMEMLIMIT": "1GiB"}, files: map[string]string{v2: "536870912"}, percent: runGCPercent, limit: -1},
-		{name: "both set", env: map[string]string{"GOGC": "off", "GOMEMLIMIT": "1GiB"}, files: map[string]string{v2: "536870912"}, percent: -1, limit: -1},
+		{name: "no container limit", files: v2self, exe: exe, percent: runGCPercent, limit: -1},
+		{name: "no cgroup file", exe: exe, percent: runGCPercent, limit: -1},
+		{name: "cgroup v2, 1 GiB: 80 %", files: with(v2self, v2, "1073741824\n"), exe: exe, percent: runGCPercent, limit: 858993459},
+		{name: "cgroup v2 no limit", files: with(v2self, v2, "max\n"), exe: exe, percent: runGCPercent, limit: -1},
+		{name: "cgroup v1, 1 GiB: 80 %", files: with(v1self, v1, "1073741824\n"), exe: exe, percent: runGCPercent, limit: 858993459},
+		{name: "cgroup v1 unlimited", files: with(v1self, v1, "9223372036854771712\n"), exe: exe, percent: runGCPercent, limit: -1},
+		// 128 MiB: 80 % would be 102.4 MiB, but the binary and the margin leave 92.5.
+		{name: "128 MiB: the binary taken out", files: with(v2self, v2, "134217728"), exe: exe, percent: runGCPercent, limit: 128*mib - exe - binaryMargin},
+		{name: "64 MiB: the binary taken out", files: with(v2self, v2, "67108864"), exe: exe, percent: runGCPercent, limit: 64*mib - exe - binaryMargin},
+		{name: "56 MiB: too small", files: with(v2self, v2, "58720256"), exe: exe, percent: runGCPercent, limit: 56*mib - exe - binaryMargin,
+			warning: "memory limit of 56 MiB leaves 20 MiB for the proxy's heap beside its 31 MiB executable"},
+		{name: "32 MiB: a quarter, at least", files: with(v2self, v2, "33554432"), exe: exe, percent: runGCPercent, limit: 8 * mib,
+			warning: "leaves 0 MiB for the proxy's heap beside its 31 MiB executable, whose pages the kernel may count against the limit: under load the garbage collector will run most of the time, or the kernel will page the proxy's code in and out; give the container at least 60 MiB"},
+		{name: "executable unknown", files: with(v2self, v2, "67108864"), percent: runGCPercent, limit: 53687091},
+		// The least limit of the cgroup and its ancestors: a task's limit above a container's.
+		{name: "v2, the task's limit below the container's", exe: exe, percent: runGCPercent, limit: 858993459, files: map[string]string{
+			"/proc/self/cgroup":                      "0::/ecs/task/app\n",
+			"/sys/fs/cgroup/ecs/task/app/memory.max": "max\n",
+			"/sys/fs/cgroup/ecs/task/memory.max":     "1073741824\n",
+			"/sys/fs/cgroup/ecs/memory.max":          "max\n",
+		}},
+		{name: "v1, the container's own limit", exe: exe, percent: runGCPercent, limit: 858993459, files: map[string]string{
+			"/proc/self/cgroup": "5:memory:/ecs/task/app\n",
+			"/sys/fs/cgroup/memory/ecs/task/app/memory.limit_in_bytes": "1073741824\n",
+			"/sys/fs/cgroup/memory/ecs/task/memory.limit_in_bytes":     "2147483648\n",
+			v1: "9223372036854771712\n",
+		}},
+		{name: "GOGC set", env: map[string]string{"GOGC": "100"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: -1, limit: 858993459},
+		{name: "GOMEMLIMIT set", env: map[string]string{"GOMEMLIMIT": "1GiB"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: runGCPercent, limit: -1},
+		{name: "GOMEMLIMIT set, the container too small: still warned", env: map[string]string{"GOMEMLIMIT": "40MiB"}, files: with(v2self, v2, "33554432"), exe: exe,
+			percent: runGCPercent, limit: -1, warning: "give the container at least 60 MiB"},
+		{name: "both set", env: map[string]string{"GOGC": "off", "GOMEMLIMIT": "1GiB"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: -1, limit: -1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, l := gcSettings(env(c.env), files(c.files))
-			if p != c.percent || l != c.limit {
-				t.Fatalf("gcSettings = %d, %d; want %d, %d", p, l, c.percent, c.limit)
+			s := gcSettings(env(c.env), fakeFiles(c.files), c.exe)
+			if s.percent != c.percent || s.limit != c.limit {
+				t.Fatalf("gcSettings = percent %d, limit %d; want %d, %d", s.percent, s.limit, c.percent, c.limit)
+			}
+			switch {
+			case c.warning == "" && s.warning != "":
+				t.Fatalf("warning %q, want none", s.warning)
+			case !strings.Contains(s.warning, c.warning):
+				t.Fatalf("warning %q, want it to contain %q", s.warning, c.warning)
 			}
 		})
+	}
+}
+
+// fakeFiles reads files from kv; any other name does not exist.
+func fakeFiles(kv map[string]string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) {
+		if v, ok := kv[name]; ok {
+			return []byte(v), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 }
 

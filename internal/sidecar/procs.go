@@ -36,41 +36,60 @@ func procsSetting(getenv func(string) string, readFile func(string) ([]byte, err
 
 // cpuLimit returns the CPU limit (quota ÷ period, in CPUs) of the process's cgroup and its
 // ancestors, the least of them, or 0 when there is none: cgroup v2's cpu.max, v1's
-// cpu.cfs_quota_us and cpu.cfs_period_us. Under a cgroup namespace (a container) the
-// process's own cgroup is the root of what it sees.
+// cpu.cfs_quota_us and cpu.cfs_period_us.
 func cpuLimit(readFile func(string) ([]byte, error)) float64 {
-	self, err := readFile("/proc/self/cgroup")
-	if err != nil {
-		return 0
-	}
 	var least float64
-	take := func(l float64) {
+	for dir, v2 := range cgroupDirs(readFile, "cpu", cgroupV1CPUDirs) {
+		var l float64
+		if v2 {
+			l = v2Limit(readFile, path.Join(dir, "cpu.max"))
+		} else {
+			l = v1Limit(readFile, dir)
+		}
 		if l > 0 && (least == 0 || l < least) {
 			least = l
 		}
 	}
-	for line := range strings.SplitSeq(string(self), "\n") {
-		// hierarchy-ID:controllers:path; v2's line is 0::path.
-		f := strings.SplitN(line, ":", 3)
-		if len(f) != 3 || !strings.HasPrefix(f[2], "/") {
-			continue
+	return least
+}
+
+// cgroupDirs yields the directories of the process's cgroup and of each of its ancestors
+// that hold controller's files, each with whether it is cgroup v2's: from
+// /proc/self/cgroup, under /sys/fs/cgroup for v2 and under each of v1Mounts for v1. Under a
+// cgroup namespace (a container) the process's own cgroup is the root of what it sees; a
+// directory that does not exist (the host's path of a container's cgroup) reads as no file.
+func cgroupDirs(readFile func(string) ([]byte, error), controller string, v1Mounts []string) iter.Seq2[string, bool] {
+	return func(yield func(string, bool) bool) {
+		self, err := readFile("/proc/self/cgroup")
+		if err != nil {
+			return
 		}
-		if f[0] == "0" && f[1] == "" {
-			for dir := range ancestors(f[2]) {
-				take(v2Limit(readFile, path.Join("/sys/fs/cgroup", dir, "cpu.max")))
+		for line := range strings.SplitSeq(string(self), "\n") {
+			// hierarchy-ID:controllers:path; v2's line is 0::path.
+			f := strings.SplitN(line, ":", 3)
+			if len(f) != 3 || !strings.HasPrefix(f[2], "/") {
+				continue
 			}
-			continue
-		}
-		if !hasController(f[1], "cpu") {
-			continue
-		}
-		for _, mount := range cgroupV1CPUDirs {
-			for dir := range ancestors(f[2]) {
-				take(v1Limit(readFile, path.Join(mount, dir)))
+			if f[0] == "0" && f[1] == "" {
+				for dir := range ancestors(f[2]) {
+					if !yield(path.Join("/sys/fs/cgroup", dir), true) {
+						return
+					}
+				}
+				continue
+			}
+			if !hasController(f[1], controller) {
+				continue
+			}
+			for _, mount := range v1Mounts {
+				for dir := range ancestors(f[2]) {
+					if !yield(path.Join(mount, dir), false) {
+						return
+					}
+				}
 			}
 		}
 	}
-	return least
 }
 
 // ancestors yields p and each of its parents, up to "/".

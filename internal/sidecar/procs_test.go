@@ -1,19 +1,8 @@
 package sidecar
 
-import (
-	"io/fs"
-	"testing"
-)
+import "testing"
 
 func TestProcsSetting(t *testing.T) {
-	files := func(kv map[string]string) func(string) ([]byte, error) {
-		return func(name string) ([]byte, error) {
-			if v, ok := kv[name]; ok {
-				return []byte(v), nil
-			}
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-		}
-	}
 	const v2self, hybrid = "0::/\n", "4:memory:/x\n1:cpu:/task/app\n0::/\n"
 	cases := []struct {
 		name  string
@@ -47,10 +36,10 @@ func TestProcsSetting(t *testing.T) {
 				}
 				return ""
 			}
-			if got := cpuLimit(files(c.files)); got != c.limit {
+			if got := cpuLimit(fakeFiles(c.files)); got != c.limit {
 				t.Errorf("cpuLimit = %v, want %v", got, c.limit)
 			}
-			if got := procsSetting(getenv, files(c.files)); got != c.want {
+			if got := procsSetting(getenv, fakeFiles(c.files)); got != c.want {
 				t.Errorf("procsSetting = %d, want %d", got, c.want)
 			}
 		})

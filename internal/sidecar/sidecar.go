@@ -55,6 +55,10 @@ type Options struct {
 	Ready func(adminAddr string)
 	// LoopTTL, when set, replaces the process.loop TTL (tests).
 	LoopTTL time.Duration
+
+	// MemoryWarning, when not "", is TuneGC's warning about the container's memory limit,
+	// logged at start.
+	MemoryWarning string
 }
 
 // ErrInterrupted is Run's error when a second signal ended the shutdown choreography.
@@ -118,6 +122,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	logger := newLogger(o.Stderr, cfg.Log.Level)
 	logger.Info("starting", "version", version.String(), "commit", version.Revision(), "config", cfg.File, "config_version", cfg.Version)
+	if o.MemoryWarning != "" {
+		logger.Warn("memory limit too small", "detail", o.MemoryWarning)
+	}
 
 	reg := health.NewRegistry()
 	logger, taskARN := withTaskMetadata(ctx, reg, logger, o.Getenv)
