@@ -8,18 +8,25 @@ bench-proxy: build
 
 # A short run of the benchmark itself, so that make test catches a broken benchmark: one
 # round per protocol, a few held connections, the read after a quiet while and, as root,
-# every proxy under a one-CPU limit. Figures from so short a run mean nothing; a failed
-# request, or a missing row, fails it.
+# every proxy under a one-CPU limit and, when there is a memory controller (cgroup v2, or
+# v1 at /sys/fs/cgroup/memory), in a memory cgroup of its own with room enough that nothing
+# is starved. Figures from so short a run mean nothing; a failed request, or a missing row
+# or table, fails it.
 .PHONY: test-bench-proxy
 TEST_SUITES += test-bench-proxy
+BENCH_PROXY_MEMCG := $(if $(filter 0,$(shell id -u)),$(shell { grep -qw memory /sys/fs/cgroup/cgroup.subtree_control || test -f /sys/fs/cgroup/memory/memory.limit_in_bytes; } 2>/dev/null && echo yes))
 BENCH_PROXY_SMOKE := -only-gangway -baseline bin/proxy -rounds 1 -duration 1s -hold 20,40 -settle 3s -starts 2 \
-  $(if $(filter 0,$(shell id -u)),-cpu-limit 1)
+  $(if $(filter 0,$(shell id -u)),-cpu-limit 1) $(if $(BENCH_PROXY_MEMCG),-memory-limit 256)
 
 test-bench-proxy: build
 	@out=$$(scripts/bench-proxy.sh $(BENCH_PROXY_SMOKE) 2>&1) || { echo "$$out"; exit 1; }; \
 	echo "$$out" | tail -n 6; \
 	if echo "$$out" | grep -E ' errors [1-9]'; then echo "test-bench-proxy: requests failed"; exit 1; fi; \
-	echo "$$out" | grep -q '^| Gangway (baseline), quiet 3s |' || { echo "$$out"; echo "test-bench-proxy: no row for the read after a quiet while"; exit 1; }
+	if echo "$$out" | grep -E '(h1|h2) 0 req/s'; then echo "test-bench-proxy: a run completed no request"; exit 1; fi; \
+	echo "$$out" | grep -q '^| Gangway (baseline), quiet 3s |' || { echo "$$out"; echo "test-bench-proxy: no row for the read after a quiet while"; exit 1; }; \
+	if [ -n "$(BENCH_PROXY_MEMCG)" ]; then \
+	  echo "$$out" | grep -q '^| target | HTTP/1.1 major faults |' || { echo "$$out"; echo "test-bench-proxy: no memory table under -memory-limit"; exit 1; }; \
+	fi
 
 # Arbitrary bytes against the HTTP/1 server: no panic, no hang, well-formed responses.
 FUZZ_TARGETS += ./internal/h1server:FuzzServe

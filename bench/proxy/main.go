@@ -13,6 +13,12 @@
 // ratios of every round are printed too. CPU time and allocations cover the measured run
 // only, not the 1 s warm-up before it.
 //
+// -cpu-limit runs every proxy in a cgroup limited to that many CPUs; -memory-limit runs
+// every proxy process in a memory cgroup of its own with that many MiB, its executable
+// evicted from the page cache before it starts, and adds a table of each target's major
+// page faults, its cgroup's peak memory and how often it reached the limit over the
+// measured run.
+//
 // scripts/bench-proxy.sh installs the tools and runs it (make bench-proxy). Every load run
 // is bounded by -duration; the whole run takes about rounds × 11 × (duration + 2 s) plus
 // startup.
@@ -31,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -65,6 +72,8 @@ type options struct {
 	settle      time.Duration // how long the memory is read again after, with the process quiet
 	cpuLimit    float64       // CPUs the proxies may use (a CFS quota), 0 for no limit
 	cgroup      string        // the cgroup with that quota, when there is one
+	memoryLimit int           // MiB each proxy process may use (a memory cgroup of its own), 0 for no limit
+	mem         *memCgroups   // makes those cgroups, under a memory limit
 	starts      int
 	rounds      int
 	workDir     string
@@ -75,7 +84,7 @@ type options struct {
 type target struct {
 	name   string
 	h1, h2 int // ports
-	start  func(ctx context.Context, o *options) (*exec.Cmd, error)
+	start  func(ctx context.Context, o *options) (*proc, error)
 	// bin is the Gangway binary, "" for other targets: Gangway's allocations are read from
 	// its metrics, and its memory and start-up are measured on their own.
 	bin string
@@ -83,6 +92,9 @@ type target struct {
 
 // result is one load run.
 type result struct {
+	// ran is false for a protocol the target does not serve, and true for one that it
+	// does even when it answered nothing (a proxy starved of memory may not).
+	ran      bool
 	rps      float64
 	p50, p99 time.Duration
 	errors   int
@@ -92,6 +104,9 @@ type result struct {
 	// mallocs is the number of heap allocations Gangway made during the run (its
 	// go_memstats_mallocs_total), -1 for other targets.
 	mallocs int64
+	// mem is what the target did with its memory during the run, nil unless it ran in a
+	// memory cgroup (-memory-limit).
+	mem *memRun
 }
 
 // allocsPerRequest is Gangway's heap allocations per request, -1 when not known.
@@ -160,6 +175,7 @@ func main() {
 	flag.IntVar(&o.starts, "starts", 10, "starts of each Gangway binary timed from exec to a ready /readyz")
 	flag.StringVar(&o.baseline, "baseline", "", "a second Gangway binary (say, a build of the previous commit) measured in the same rounds as \"Gangway (baseline)\", for before/after comparisons")
 	flag.Float64Var(&o.cpuLimit, "cpu-limit", 0, "run every proxy (not the upstream) in a cgroup limited to this many CPUs, as an ECS task's CPU limit does (needs root and a cgroup cpu controller; 0: no limit)")
+	flag.IntVar(&o.memoryLimit, "memory-limit", 0, "run every proxy process (not the upstream) in a fresh memory cgroup of its own limited to this many MiB, as an ECS task's hard memory limit does, with its executable evicted from the page cache before it starts, and report major page faults, peak memory and limit hits (needs root and a cgroup memory controller; 0: no limit)")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
 	floorAddr := flag.String("floor-serve", "", "serve the Go floor on this address instead of benchmarking (the benchmark starts itself so)")
 	flag.Parse()
@@ -188,6 +204,9 @@ func run(o *options) error {
 	if o.rounds < 1 {
 		return fmt.Errorf("-rounds %d: at least one round is needed", o.rounds)
 	}
+	if o.memoryLimit < 0 {
+		return fmt.Errorf("-memory-limit %d: a limit is a positive number of MiB (0 for none)", o.memoryLimit)
+	}
 	dir, err := os.MkdirTemp("", "gangway-bench-")
 	if err != nil {
 		return err
@@ -197,7 +216,9 @@ func run(o *options) error {
 	if o.proxyBin, err = filepath.Abs(o.proxyBin); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// An interrupted run (Ctrl-C, timeout) still stops its processes and removes its
+	// cgroups: the load generators are killed with the context, and the deferred stops run.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	startLoad := loadavg()
 	if o.cpuLimit > 0 {
@@ -207,8 +228,22 @@ func run(o *options) error {
 		defer os.Remove(o.cgroup) // once its processes have ended: the deferred stops run first
 		fmt.Printf("Every proxy ran in cgroup %s, limited to %g CPU (a CFS quota of %d µs per 100 ms).\n\n", o.cgroup, o.cpuLimit, int(o.cpuLimit*100000))
 	}
+	if o.memoryLimit > 0 {
+		if o.mem, err = makeMemCgroups("/sys/fs/cgroup", o.memoryLimit, o.cgroup); err != nil {
+			return fmt.Errorf("-memory-limit %d: %w", o.memoryLimit, err)
+		}
+		defer o.mem.close() // before the CPU cgroup's removal, which may be its parent
+		fmt.Printf("Every proxy process ran in a memory cgroup of its own in %s, limited to %d MiB (%s), made just before it started and removed once it had ended. "+
+			"Its executable was evicted from the page cache before each start, so that the kernel charged the binary's pages it read to that cgroup: "+
+			"the worst case, a task started on a host whose page cache no longer holds its image", o.mem.parent, o.memoryLimit, o.mem.limitFile())
+		if !o.onlyGangway {
+			// The page cache keeps the pages a running process maps.
+			fmt.Printf(" (but for the pages of nginx's binary that the upstream maps, and those of the Go floor's, the benchmark's own)")
+		}
+		fmt.Printf(".\n\n")
+	}
 
-	up, err := startNginx(ctx, dir, "upstream", upstreamConf, "")
+	up, err := startNginx(ctx, o, "upstream", upstreamConf, false)
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
@@ -220,8 +255,8 @@ func run(o *options) error {
 	targets := []target{
 		{name: "direct (upstream)", h1: upstreamH1, h2: upstreamH2},
 		{name: "Gangway", h1: gangwayH, h2: gangwayH, start: startGangway(o.proxyBin), bin: o.proxyBin},
-		{name: "nginx", h1: nginxH1, h2: nginxH2, start: func(ctx context.Context, o *options) (*exec.Cmd, error) {
-			return startNginx(ctx, o.workDir, "nginx-proxy", nginxProxyConf, o.cgroup)
+		{name: "nginx", h1: nginxH1, h2: nginxH2, start: func(ctx context.Context, o *options) (*proc, error) {
+			return startNginx(ctx, o, "nginx-proxy", nginxProxyConf, true)
 		}},
 		{name: "HAProxy", h1: haproxyH1, h2: haproxyH2, start: startHAProxy},
 		{name: "Go floor (HTTP/1.1 only)", h1: floorH1, start: startFloor},
@@ -286,8 +321,8 @@ func run(o *options) error {
 	fmt.Printf("\nCPU time and heap allocations per request (user + system of the target's processes; the upstream's own for \"direct\"; allocations from Gangway's go_memstats_mallocs_total):\n\n")
 	fmt.Printf("| target | HTTP/1.1 | allocs | HTTP/2 | allocs | vs Gangway (h1 / h2) |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Printf("| %s | %.1f µs | %s | %s | %s | %.2f / %s |\n", r.name,
-			us(r.h1.cpuPerRequest()), allocs(r.h1), orDash(r.h2, "%.1f µs", us(r.h2.cpuPerRequest())), orDash(r.h2, "%s", allocs(r.h2)),
+		fmt.Printf("| %s | %s | %s | %s | %s | %.2f / %s |\n", r.name,
+			perRequest(r.h1), allocs(r.h1), perRequest(r.h2), orDash(r.h2, "%s", allocs(r.h2)),
 			float64(r.h1.cpuPerRequest())/float64(g.h1.cpuPerRequest()), orDash(r.h2, "%.2f", float64(r.h2.cpuPerRequest())/float64(g.h2.cpuPerRequest())))
 	}
 	if h := slices.IndexFunc(rows, func(r row) bool { return r.name == "HAProxy" }); h >= 0 {
@@ -317,6 +352,7 @@ func run(o *options) error {
 			fmt.Println()
 		}
 	}
+	printMem(o, rows)
 	fmt.Printf("\nLoad average at the start: %s; at the end: %s.\n", startLoad, loadavg())
 	printProcs(o, procs)
 	return nil
@@ -340,8 +376,8 @@ func median(rs []row, pick func(row) result) result {
 }
 
 // runTarget starts a target, loads it with wrk then h2load, and stops it.
-func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd) (row, error) {
-	var cmd *exec.Cmd
+func runTarget(ctx context.Context, o *options, t target, up *proc) (row, error) {
+	var cmd *proc
 	var err error
 	if t.start != nil {
 		if cmd, err = t.start(ctx, o); err != nil {
@@ -355,9 +391,9 @@ func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd) (row, er
 	}
 	defer stop(cmd)
 	fmt.Fprintf(os.Stderr, "== %s\n", t.name)
-	pgid := up.Process.Pid
+	pgid, memcg := up.Process.Pid, ""
 	if cmd != nil {
-		pgid = cmd.Process.Pid
+		pgid, memcg = cmd.Process.Pid, cmd.memcg
 	}
 	// Each measurement covers the measured load run only, not its warm-up.
 	measure := func(warm, load func() (result, error)) (result, error) {
@@ -365,9 +401,19 @@ func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd) (row, er
 			return result{}, err
 		}
 		m0 := mallocs(t)
-		cpu0 := groupCPU(pgid)
+		s0 := groupStat(pgid)
+		var mw *memWatch
+		if memcg != "" {
+			mw = o.mem.watch(memcg)
+		}
 		r, err := load()
-		r.cpu = groupCPU(pgid) - cpu0
+		s1 := groupStat(pgid)
+		r.ran = true
+		r.cpu = s1.cpu - s0.cpu
+		if mw != nil {
+			r.mem = mw.end()
+			r.mem.majflt = s1.majflt - s0.majflt
+		}
 		r.mallocs = -1
 		if m1 := mallocs(t); m0 >= 0 && m1 >= 0 {
 			r.mallocs = m1 - m0
@@ -388,10 +434,14 @@ func runTarget(ctx context.Context, o *options, t target, up *exec.Cmd) (row, er
 		}
 	}
 	progress := func(r result) string {
-		if r.requests == 0 {
+		if !r.ran {
 			return "not served"
 		}
-		return fmt.Sprintf("%.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f", r.rps, r.p50, r.p99, r.errors, r.cpuPerRequest(), r.allocsPerRequest())
+		s := fmt.Sprintf("%.0f req/s p50 %s p99 %s errors %d cpu/req %s allocs/req %.1f", r.rps, r.p50, r.p99, r.errors, r.cpuPerRequest(), r.allocsPerRequest())
+		if r.mem != nil {
+			s += fmt.Sprintf(" majflt %d peak %s limit hits %d", r.mem.majflt, mib(r.mem.peak), r.mem.hits)
+		}
+		return s
 	}
 	fmt.Fprintf(os.Stderr, "   h1 %s | h2 %s\n", progress(h1), progress(h2))
 	return row{t.name, h1, h2}, nil
@@ -440,7 +490,7 @@ func mallocs(t target) int64 {
 // orDash formats v with format, or is "—" when r is the run of a protocol the target does
 // not serve.
 func orDash(r result, format string, v any) string {
-	if r.requests == 0 {
+	if !r.ran {
 		return "—"
 	}
 	return fmt.Sprintf(format, v)
@@ -448,15 +498,51 @@ func orDash(r result, format string, v any) string {
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+// perRequest formats a run's CPU per request, "—" when the target was not run or no request
+// completed (a proxy that stalled under -memory-limit costs nothing per request it never
+// served).
+func perRequest(r result) string {
+	if !r.ran || r.requests == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f µs", us(r.cpuPerRequest()))
+}
 
-// stop kills a started process with its process group (nginx workers) and waits for it.
-func stop(cmd *exec.Cmd) {
-	if cmd == nil || cmd.Process == nil {
+// ms formats a latency, "—" for none (a run in which no request completed).
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// mib formats a size in bytes, or is "—" when it is not known (negative).
+func mib(b int64) string {
+	if b < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// proc is a started process and, under -memory-limit, the memory cgroup made for it alone.
+type proc struct {
+	*exec.Cmd
+	memcg string
+}
+
+// stop kills a started process with its process group (nginx workers), waits for it and
+// removes its memory cgroup.
+func stop(p *proc) {
+	if p == nil || p.Cmd == nil || p.Process == nil {
 		return
 	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	cmd.Wait()
+	syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+	p.Wait()
+	if p.memcg != "" {
+		if err := removeCgroup(p.memcg); err != nil {
+			fmt.Fprintln(os.Stderr, "proxy-bench:", err)
+		}
+	}
 }
 
 func waitPort(port int) error {
@@ -475,13 +561,50 @@ func waitPort(port int) error {
 	}
 }
 
-// startCmd starts name with args in dir, its output in dir/NAME.log, in cgroup (a
-// directory of a cgroup hierarchy) unless that is "": a shell moves itself there and execs
-// name, so that the program's runtime sees the limit from its first instruction.
-func startCmd(ctx context.Context, dir string, env []string, cgroup, name string, args ...string) (*exec.Cmd, error) {
+// startProxy starts a proxy with startCmd: in the cgroup with the CPU limit when there is
+// one and, under -memory-limit, in a fresh memory cgroup of its own, its executable
+// evicted from the page cache first.
+func startProxy(ctx context.Context, o *options, dir string, env []string, name string, args ...string) (*proc, error) {
+	var cgroups []string
+	if o.cgroup != "" && (o.mem == nil || o.mem.parent != o.cgroup) {
+		cgroups = append(cgroups, o.cgroup)
+	}
+	if o.mem == nil {
+		cmd, err := startCmd(ctx, dir, env, cgroups, name, args...)
+		if err != nil {
+			return nil, err
+		}
+		return &proc{Cmd: cmd}, nil
+	}
+	memcg, err := o.mem.make()
+	if err != nil {
+		return nil, fmt.Errorf("memory cgroup: %w", err)
+	}
+	cached, size, err := evict(name)
+	if err != nil {
+		removeCgroup(memcg)
+		return nil, fmt.Errorf("evict %s from the page cache: %w", name, err)
+	}
+	if cached > 0 {
+		fmt.Fprintf(os.Stderr, "   %s: %s of %s still in the page cache after eviction (a running process maps it)\n", name, mib(cached), mib(size))
+	}
+	cmd, err := startCmd(ctx, dir, env, append(cgroups, memcg), name, args...)
+	if err != nil {
+		removeCgroup(memcg)
+		return nil, err
+	}
+	return &proc{Cmd: cmd, memcg: memcg}, nil
+}
+
+// startCmd starts name with args in dir, its output in dir/NAME.log, in cgroups
+// (directories of cgroup hierarchies; v1's controllers each have their own): a shell
+// moves itself into each and execs name, so that the program's runtime sees the limits
+// from its first instruction.
+func startCmd(ctx context.Context, dir string, env []string, cgroups []string, name string, args ...string) (*exec.Cmd, error) {
 	argv := append([]string{name}, args...)
-	if cgroup != "" {
-		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, cgroup}, argv...)
+	if len(cgroups) > 0 {
+		const join = `while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 1; shift; done; shift; exec "$@"`
+		argv = slices.Concat([]string{"/bin/sh", "-c", join, "sh"}, cgroups, []string{"--"}, argv)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
@@ -540,8 +663,10 @@ http {
 }
 `
 
-func startNginx(ctx context.Context, dir, name, conf, cgroup string) (*exec.Cmd, error) {
-	prefix := filepath.Join(dir, name)
+// startNginx starts nginx on conf as name: as a proxy (startProxy), or as the upstream,
+// outside the proxies' cgroups.
+func startNginx(ctx context.Context, o *options, name, conf string, proxy bool) (*proc, error) {
+	prefix := filepath.Join(o.workDir, name)
 	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
 		return nil, err
 	}
@@ -549,7 +674,15 @@ func startNginx(ctx context.Context, dir, name, conf, cgroup string) (*exec.Cmd,
 	if err := os.WriteFile(file, fmt.Appendf(nil, conf, prefix), 0o644); err != nil {
 		return nil, err
 	}
-	return startCmd(ctx, prefix, nil, cgroup, "/usr/sbin/nginx", "-p", prefix, "-c", file)
+	args := []string{"-p", prefix, "-c", file}
+	if proxy {
+		return startProxy(ctx, o, prefix, nil, "/usr/sbin/nginx", args...)
+	}
+	cmd, err := startCmd(ctx, prefix, nil, nil, "/usr/sbin/nginx", args...)
+	if err != nil {
+		return nil, err
+	}
+	return &proc{Cmd: cmd}, nil
 }
 
 const haproxyConf = `
@@ -572,12 +705,12 @@ backend app
   server up 127.0.0.1:18600
 `
 
-func startHAProxy(ctx context.Context, o *options) (*exec.Cmd, error) {
+func startHAProxy(ctx context.Context, o *options) (*proc, error) {
 	file := filepath.Join(o.workDir, "haproxy.cfg")
 	if err := os.WriteFile(file, fmt.Appendf(nil, haproxyConf, cpus()), 0o644); err != nil {
 		return nil, err
 	}
-	return startCmd(ctx, o.workDir, nil, o.cgroup, "/usr/sbin/haproxy", "-db", "-f", file)
+	return startProxy(ctx, o, o.workDir, nil, "/usr/sbin/haproxy", "-db", "-f", file)
 }
 
 const caddyfile = `{
@@ -592,13 +725,13 @@ http://127.0.0.1:18604 {
 }
 `
 
-func startCaddy(ctx context.Context, o *options) (*exec.Cmd, error) {
+func startCaddy(ctx context.Context, o *options) (*proc, error) {
 	file := filepath.Join(o.workDir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(caddyfile), 0o644); err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(), "HOME="+o.workDir, "XDG_DATA_HOME="+o.workDir, "XDG_CONFIG_HOME="+o.workDir)
-	return startCmd(ctx, o.workDir, env, o.cgroup, "/usr/bin/caddy", "run", "--config", file, "--adapter", "caddyfile")
+	return startProxy(ctx, o, o.workDir, env, "/usr/bin/caddy", "run", "--config", file, "--adapter", "caddyfile")
 }
 
 const gangwayConf = `
@@ -618,19 +751,19 @@ clusters:
 `
 
 // startGangway starts the Gangway binary bin on the benchmark's configuration.
-func startGangway(bin string) func(ctx context.Context, o *options) (*exec.Cmd, error) {
-	return func(ctx context.Context, o *options) (*exec.Cmd, error) {
+func startGangway(bin string) func(ctx context.Context, o *options) (*proc, error) {
+	return func(ctx context.Context, o *options) (*proc, error) {
 		file := filepath.Join(o.workDir, "gangway.yaml")
 		if err := os.WriteFile(file, []byte(gangwayConf), 0o644); err != nil {
 			return nil, err
 		}
-		return startCmd(ctx, o.workDir, nil, o.cgroup, bin, "run", "-config", file)
+		return startProxy(ctx, o, o.workDir, nil, bin, "run", "-config", file)
 	}
 }
 
 // startFloor starts this program again as the Go floor (floor.go), under the name go-floor.
 // Under a CPU limit of one CPU or less it runs one thread, as Gangway does.
-func startFloor(ctx context.Context, o *options) (*exec.Cmd, error) {
+func startFloor(ctx context.Context, o *options) (*proc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -645,7 +778,7 @@ func startFloor(ctx context.Context, o *options) (*exec.Cmd, error) {
 	if o.cpuLimit > 0 && o.cpuLimit <= 1 {
 		env = append(os.Environ(), "GOMAXPROCS=1")
 	}
-	return startCmd(ctx, o.workDir, env, o.cgroup, name, "-floor-serve", fmt.Sprintf("127.0.0.1:%d", floorH1))
+	return startProxy(ctx, o, o.workDir, env, name, "-floor-serve", fmt.Sprintf("127.0.0.1:%d", floorH1))
 }
 
 func cpus() int {
@@ -717,6 +850,12 @@ func runH2load(ctx context.Context, o *options, port int, d time.Duration) (resu
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	logFile := filepath.Join(o.workDir, fmt.Sprintf("h2load-%d.tsv", port))
 	secs := strconv.Itoa(max(1, int(d.Seconds())))
+	// h2load leaves the file as it was when no request completes: the latencies of an
+	// earlier run (the warm-up, or another target on the same port) must not pass for this
+	// one's.
+	if err := os.Remove(logFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return result{}, err
+	}
 	out, err := exec.CommandContext(ctx, "h2load", "-t1", "-c"+strconv.Itoa(o.h2Conns), "-m"+strconv.Itoa(o.h2Streams),
 		"-D", secs, "--log-file="+logFile, url).CombinedOutput()
 	if err != nil {
@@ -733,6 +872,9 @@ func runH2load(ctx context.Context, o *options, port int, d time.Duration) (resu
 		a, _ := strconv.Atoi(string(m[2]))
 		b, _ := strconv.Atoi(string(m[3]))
 		r.errors = a + b
+	}
+	if r.requests == 0 {
+		return r, nil // no latency: the table shows a dash
 	}
 	lat, err := readH2Log(logFile)
 	if err != nil {
@@ -970,10 +1112,16 @@ func memWithConns(pid, port int, counts []int, settle time.Duration) (out, settl
 // clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat (100 on Linux).
 const clockTick = 10 * time.Millisecond
 
-// groupCPU sums the user and system CPU time of every process in process group pgid.
-func groupCPU(pgid int) time.Duration {
+// procStat is what /proc/PID/stat tells of a process group's processes, summed.
+type procStat struct {
+	cpu    time.Duration // user + system
+	majflt int64         // major page faults: pages read from disk, as a binary's code under memory pressure
+}
+
+// groupStat sums the CPU time and major page faults of every process in process group pgid.
+func groupStat(pgid int) procStat {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var total time.Duration
+	var total procStat
 	for _, path := range stats {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -990,9 +1138,12 @@ func groupCPU(pgid int) time.Duration {
 		if pg, _ := strconv.Atoi(f[2]); pg != pgid {
 			continue
 		}
+		// f[n-3] is the stat's field n: majflt is 12, utime 14, stime 15.
+		mf, _ := strconv.ParseInt(f[9], 10, 64)
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		total += time.Duration(ut+st) * clockTick
+		total.cpu += time.Duration(ut+st) * clockTick
+		total.majflt += mf
 	}
 	return total
 }
