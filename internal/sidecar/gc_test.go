@@ -62,6 +62,10 @@ func TestGCSettings(t *testing.T) {
 			"/sys/fs/cgroup/memory/ecs/task/memory.limit_in_bytes":     "2147483648\n",
 			v1: "9223372036854771712\n",
 		}},
+		// A container without a cgroup namespace: /proc/self/cgroup names the host's path,
+		// and the container's own cgroup is mounted at the hierarchy's root.
+		{name: "v1, no cgroup namespace", exe: exe, percent: runGCPercent, limit: 858993459, files: with(
+			map[string]string{"/proc/self/cgroup": "5:memory:/ecs/task/app\n"}, v1, "1073741824\n")},
 		{name: "GOGC set", env: map[string]string{"GOGC": "100"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: -1, limit: 858993459},
 		{name: "GOMEMLIMIT set", env: map[string]string{"GOMEMLIMIT": "1GiB"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: runGCPercent, limit: -1},
 		{name: "GOMEMLIMIT set, the container too small: still warned", env: map[string]string{"GOMEMLIMIT": "40MiB"}, files: with(v2self, v2, "33554432"), exe: exe,

@@ -111,8 +111,38 @@ type mount struct {
 
 type specLinux struct {
 	Namespaces    []namespace `json:"namespaces"`
+	Resources     *resources  `json:"resources,omitempty"`
 	MaskedPaths   []string    `json:"maskedPaths"`
 	ReadonlyPaths []string    `json:"readonlyPaths"`
+}
+
+type resources struct {
+	Memory *memoryResources `json:"memory,omitempty"`
+}
+
+// memoryResources are a container's memory limits in bytes: limit is the hard limit
+// (memory.limit_in_bytes, memory.max), reservation the soft one.
+type memoryResources struct {
+	Limit       int64 `json:"limit,omitempty"`
+	Reservation int64 `json:"reservation,omitempty"`
+}
+
+// memoryLimits turns a container definition's memory and memoryReservation (MiB) into the
+// limits the ECS agent gives Docker (--memory, --memory-reservation); nil when it has
+// neither.
+func memoryLimits(memory, reservation *int32) *resources {
+	const mib = 1 << 20
+	if memory == nil && reservation == nil {
+		return nil
+	}
+	m := &memoryResources{}
+	if memory != nil {
+		m.Limit = int64(*memory) * mib
+	}
+	if reservation != nil {
+		m.Reservation = int64(*reservation) * mib
+	}
+	return &resources{Memory: m}
 }
 
 type namespace struct {
@@ -129,9 +159,10 @@ var defaultCapabilities = []string{
 }
 
 // newSpec is the bundle configuration of one container: its own PID, IPC, UTS and mount
-// namespaces, the task's network namespace (netnsPath), and the /proc, /dev and /sys a
-// container engine provides.
-func newSpec(rootfs string, readonly bool, u user, args, env []string, cwd, hostname, netnsPath string) bundleSpec {
+// namespaces, the task's network namespace (netnsPath), its memory limits (res, or none),
+// and the /proc, /dev, /sys and /sys/fs/cgroup (its own cgroups, read-only) a container
+// engine provides.
+func newSpec(rootfs string, readonly bool, u user, args, env []string, cwd, hostname, netnsPath string, res *resources) bundleSpec {
 	return bundleSpec{
 		OCIVersion: "1.0.2",
 		Process: process{
@@ -147,9 +178,11 @@ func newSpec(rootfs string, readonly bool, u user, args, env []string, cwd, host
 			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
 		},
 		Linux: specLinux{
 			Namespaces: []namespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}, {Type: "network", Path: netnsPath}},
+			Resources:  res,
 			MaskedPaths: []string{"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
 				"/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"},
 			ReadonlyPaths: []string{"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},

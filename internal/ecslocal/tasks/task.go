@@ -225,7 +225,7 @@ func (t *task) writeBundle(c *container) error {
 		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
 	hostname := "ip-" + strings.ReplaceAll(t.ns.Addr.String(), ".", "-")
-	return writeSpec(c.bundle, newSpec(root, readonly, u, args, env, cwd, hostname, t.ns.Path))
+	return writeSpec(c.bundle, newSpec(root, readonly, u, args, env, cwd, hostname, t.ns.Path, memoryLimits(c.def.Memory, c.def.MemoryReservation)))
 }
 
 func hasVar(env []string, name string) bool {

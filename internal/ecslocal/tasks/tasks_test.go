@@ -165,6 +165,7 @@ func TestTaskLifecycle(t *testing.T) {
 	register(t, c, "web", func(d *types.ContainerDefinition) {
 		d.ReadonlyRootFilesystem = aws.Bool(true)
 		d.HealthCheck = &types.HealthCheck{Command: []string{"CMD", "/app", "-check"}, Interval: aws.Int32(5), Timeout: aws.Int32(2), Retries: aws.Int32(2)}
+		d.Memory, d.MemoryReservation = aws.Int32(96), aws.Int32(64)
 	})
 	arn := runTask(t, c, "web")
 	running := waitFor(t, c, arn, 30*time.Second, "RUNNING", isStatus("RUNNING"))
@@ -189,6 +190,17 @@ func TestTaskLifecycle(t *testing.T) {
 	}
 	if status, body := get(t, "http://"+addr+":8080/write"); status != http.StatusInternalServerError || !strings.Contains(body, "read-only file system") {
 		t.Errorf("writing to a read-only root: %d %q", status, body)
+	}
+	// The container's memory and memoryReservation are its cgroup's hard and soft limits,
+	// which it sees at /sys/fs/cgroup as under Docker (cgroup v1, else v2).
+	limits := map[string]string{"memory/memory.limit_in_bytes": "100663296\n", "memory/memory.soft_limit_in_bytes": "67108864\n"}
+	if status, _ := get(t, "http://"+addr+":8080/file?path=/sys/fs/cgroup/memory/memory.limit_in_bytes"); status == http.StatusNotFound {
+		limits = map[string]string{"memory.max": "100663296\n", "memory.low": "67108864\n"}
+	}
+	for file, want := range limits {
+		if status, body := get(t, "http://"+addr+":8080/file?path=/sys/fs/cgroup/"+file); status != http.StatusOK || body != want {
+			t.Errorf("/sys/fs/cgroup/%s in the container: %d %q, want %q", file, status, body, want)
+		}
 	}
 	healthy := waitFor(t, c, arn, 20*time.Second, "HEALTHY", func(t types.Task) bool { return t.HealthStatus == types.HealthStatusHealthy })
 	if healthy.Containers[0].HealthStatus != types.HealthStatusHealthy {

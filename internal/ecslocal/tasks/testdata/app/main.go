@@ -73,6 +73,15 @@ func main() {
 		}
 		io.WriteString(w, r.URL.Query().Get("id"))
 	})
+	// /file answers the content of the file named by ?path=, as the container sees it.
+	http.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
 	http.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
 		if err := os.WriteFile("/probe", []byte("x"), 0o644); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
