@@ -337,7 +337,7 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 
 // MinProxyMemoryMiB is the least hard memory limit the proxy container may have: its
 // executable, about 32 MiB, whose pages the kernel charges to the container that reads them
-// from disk, and at least 24 MiB of heap beside it, rounded up. In a 64 MiB container the
+// from disk, 4 MiB, and at least 28 MiB of heap beside them. In a 64 MiB container the
 // proxy serves at full speed; with less, `proxy run` warns at start, and under load either
 // the garbage collector runs most of the time or the kernel pages the proxy's code in and
 // out (docs/benchmarks.md, "Sidecar cost").

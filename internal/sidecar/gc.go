@@ -31,7 +31,7 @@ const runGCPercent = 400
 const (
 	memoryLimitShare = 0.8
 	binaryMargin     = 4 << 20
-	minHeapRoom      = 24 << 20
+	minHeapRoom      = 28 << 20
 )
 
 // cgroupV1MemoryDirs are where cgroup v1's memory controller is mounted.

@@ -47,7 +47,7 @@ func TestGCSettings(t *testing.T) {
 		{name: "56 MiB: too small", files: with(v2self, v2, "58720256"), exe: exe, percent: runGCPercent, limit: 56*mib - exe - binaryMargin,
 			warning: "memory limit of 56 MiB leaves 20 MiB for the proxy's heap beside its 31 MiB executable"},
 		{name: "32 MiB: a quarter, at least", files: with(v2self, v2, "33554432"), exe: exe, percent: runGCPercent, limit: 8 * mib,
-			warning: "leaves 0 MiB for the proxy's heap beside its 31 MiB executable, whose pages the kernel may count against the limit: under load the garbage collector will run most of the time, or the kernel will page the proxy's code in and out; give the container at least 60 MiB"},
+			warning: "leaves 0 MiB for the proxy's heap beside its 31 MiB executable, whose pages the kernel may count against the limit: under load the garbage collector will run most of the time, or the kernel will page the proxy's code in and out; give the container at least 64 MiB"},
 		{name: "executable unknown", files: with(v2self, v2, "67108864"), percent: runGCPercent, limit: 53687091},
 		// The least limit of the cgroup and its ancestors: a task's limit above a container's.
 		{name: "v2, the task's limit below the container's", exe: exe, percent: runGCPercent, limit: 858993459, files: map[string]string{
@@ -69,7 +69,7 @@ func TestGCSettings(t *testing.T) {
 		{name: "GOGC set", env: map[string]string{"GOGC": "100"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: -1, limit: 858993459},
 		{name: "GOMEMLIMIT set", env: map[string]string{"GOMEMLIMIT": "1GiB"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: runGCPercent, limit: -1},
 		{name: "GOMEMLIMIT set, the container too small: still warned", env: map[string]string{"GOMEMLIMIT": "40MiB"}, files: with(v2self, v2, "33554432"), exe: exe,
-			percent: runGCPercent, limit: -1, warning: "give the container at least 60 MiB"},
+			percent: runGCPercent, limit: -1, warning: "give the container at least 64 MiB"},
 		{name: "both set", env: map[string]string{"GOGC": "off", "GOMEMLIMIT": "1GiB"}, files: with(v2self, v2, "1073741824"), exe: exe, percent: -1, limit: -1},
 	}
 	for _, c := range cases {
