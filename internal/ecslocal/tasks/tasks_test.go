@@ -63,12 +63,18 @@ func setupWith(t *testing.T, streams tasks.LogStreams) (*ecs.Client, *tasks.Runn
 		t.Fatal(err)
 	}
 	layoutDir := ecslocaltest.ImageLayout(t, map[string][]byte{"app": raw}, v1.Config{Entrypoint: []string{"/app"}, User: "65532"})
+	return setupRunner(t, map[string]string{appImage: layoutDir}, streams)
+}
 
+// setupRunner starts a runner with images (reference: OCI layout) on a network of its own,
+// behind ECS and ELB APIs, with a cluster.
+func setupRunner(t *testing.T, images map[string]string, streams tasks.LogStreams) (*ecs.Client, *tasks.Runner) {
+	t.Helper()
 	name, subnet := network()
 	api := ecsapi.New(ecsapi.Options{})
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	r, err := tasks.New(ctx, tasks.Options{Name: name, Subnet: subnet, StateDir: t.TempDir(), Images: map[string]string{appImage: layoutDir}, Logs: streams, Log: log}, api)
+	r, err := tasks.New(ctx, tasks.Options{Name: name, Subnet: subnet, StateDir: t.TempDir(), Images: images, Logs: streams, Log: log}, api)
 	if err != nil {
 		t.Fatal(err)
 	}
