@@ -19,27 +19,9 @@ import (
 // would be 2), and outside any limit keeps Go's default: the real binary, in a real cgroup
 // v1 cpu controller, read back from its go_sched_gomaxprocs_threads metric.
 func TestRunUsesOneThreadUnderOneCPU(t *testing.T) {
-	const v1 = "/sys/fs/cgroup/cpu"
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a cgroup with a CPU quota")
-	}
-	if _, err := os.Stat(filepath.Join(v1, "cpu.cfs_quota_us")); err != nil {
-		t.Skipf("no cgroup v1 cpu controller at %s (%v): the quota cannot be set here", v1, err)
-	}
-	cg := filepath.Join(v1, fmt.Sprintf("gangway-test-%d", os.Getpid()))
-	if err := os.Mkdir(cg, 0o755); err != nil {
-		t.Skipf("cannot make a cgroup (%v): the quota cannot be set here", err)
-	}
-	t.Cleanup(func() { os.Remove(cg) })
-	for file, v := range map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"} {
-		if err := os.WriteFile(filepath.Join(cg, file), []byte(v), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "proxy")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	cg := v1Cgroup(t, "/sys/fs/cgroup/cpu", "a CPU quota", "cpu.cfs_quota_us",
+		map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"})
+	bin, _ := buildBinaries(t)
 	for _, c := range []struct {
 		name, cgroup string
 		want         string
@@ -64,17 +46,9 @@ func TestRunUsesOneThreadUnderOneCPU(t *testing.T) {
 // real cgroup v1 memory controller, read back from its go_gc_gomemlimit_bytes metric and
 // its log.
 func TestRunLeavesItsExecutableOutOfTheMemoryLimit(t *testing.T) {
-	const v1, mib = "/sys/fs/cgroup/memory", 1 << 20
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a cgroup with a memory limit")
-	}
-	if _, err := os.Stat(filepath.Join(v1, "memory.limit_in_bytes")); err != nil {
-		t.Skipf("no cgroup v1 memory controller at %s (%v): the limit cannot be set here", v1, err)
-	}
-	bin := filepath.Join(t.TempDir(), "proxy")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	const mib = 1 << 20
+	requireV1Controller(t, "/sys/fs/cgroup/memory", "a memory limit", "memory.limit_in_bytes")
+	bin, _ := buildBinaries(t)
 	fi, err := os.Stat(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -93,14 +67,8 @@ func TestRunLeavesItsExecutableOutOfTheMemoryLimit(t *testing.T) {
 		{"too small", page(exe + 4*mib + 20*mib), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cg := filepath.Join(v1, fmt.Sprintf("gangway-test-%d", os.Getpid()))
-			if err := os.Mkdir(cg, 0o755); err != nil {
-				t.Skipf("cannot make a cgroup (%v): the limit cannot be set here", err)
-			}
-			defer os.Remove(cg) // once the process has ended: runMetric waits for it
-			if err := os.WriteFile(filepath.Join(cg, "memory.limit_in_bytes"), []byte(fmt.Sprint(c.limit)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			cg := v1Cgroup(t, "/sys/fs/cgroup/memory", "a memory limit", "memory.limit_in_bytes",
+				map[string]string{"memory.limit_in_bytes": fmt.Sprint(c.limit)})
 			v, stderr := runMetric(t, bin, cg, "go_gc_gomemlimit_bytes")
 			got, err := strconv.ParseFloat(v, 64)
 			if want := c.limit - exe - 4*mib; err != nil || int64(got) != want {
@@ -110,6 +78,38 @@ func TestRunLeavesItsExecutableOutOfTheMemoryLimit(t *testing.T) {
 				t.Fatalf("warned %v, want %v; the log:\n%s", warned, c.warning, stderr)
 			}
 		})
+	}
+}
+
+// v1Cgroup makes a cgroup in the cgroup v1 hierarchy mounted at mount, with files written
+// in it, and removes it when the test ends (runMetric has waited for its process by then).
+// The test is skipped where that cannot be done: not root, no such controller (probe, one of
+// its files, missing), or no cgroup can be made; what is what the cgroup sets, for the reason.
+func v1Cgroup(t *testing.T, mount, what, probe string, files map[string]string) string {
+	t.Helper()
+	requireV1Controller(t, mount, what, probe)
+	cg := filepath.Join(mount, fmt.Sprintf("gangway-test-%d", os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Skipf("cannot make a cgroup (%v): %s cannot be set here", err, what)
+	}
+	t.Cleanup(func() { os.Remove(cg) })
+	for file, v := range files {
+		if err := os.WriteFile(filepath.Join(cg, file), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cg
+}
+
+// requireV1Controller skips the test unless it runs as root and a cgroup v1 controller is
+// mounted at mount (probe, one of its files, is there).
+func requireV1Controller(t *testing.T, mount, what, probe string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root to make a cgroup with %s", what)
+	}
+	if _, err := os.Stat(filepath.Join(mount, probe)); err != nil {
+		t.Skipf("no cgroup v1 controller at %s (%v): %s cannot be set here", mount, err, what)
 	}
 }
 
