@@ -373,7 +373,7 @@ func (c *conn) serveRequest(w *response) {
 	defer w.cancel()
 	if w.expectationFailed {
 		// RFC 9110 §10.1.1: an expectation other than 100-continue may get a 417.
-		w.header.Set("Connection", "close")
+		w.Header().Set("Connection", "close")
 		w.WriteHeader(http.StatusExpectationFailed)
 		w.finish()
 		return

@@ -76,7 +76,7 @@ type response struct {
 }
 
 func (w *response) init(c *conn, r *http.Request) {
-	w.c, w.req, w.header, w.contentLength, w.isHEAD = c, r, make(http.Header), -1, r.Method == http.MethodHead
+	w.c, w.req, w.contentLength, w.isHEAD = c, r, -1, r.Method == http.MethodHead
 	if b, ok := r.Body.(*body); ok {
 		w.body = b
 	}
@@ -87,7 +87,24 @@ func (w *response) init(c *conn, r *http.Request) {
 // cancel cancels the request's context.
 func (w *response) cancel() { w.ctx.Cancel(nil) }
 
-func (w *response) Header() http.Header { return w.header }
+func (w *response) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
+
+// AdoptHeader makes h the response's header in place of its own, which must still be
+// empty, so that a proxy hands the header of an upstream's answer over without copying
+// it. It reports false, and changes nothing, once the header has a field or the head is
+// written.
+func (w *response) AdoptHeader(h http.Header) bool {
+	if w.wroteHeader || w.hijacked || len(w.header) > 0 {
+		return false
+	}
+	w.header = h
+	return true
+}
 
 func (w *response) WriteHeader(code int) {
 	if w.hijacked {

@@ -64,6 +64,18 @@ func (rw *responseWriter) Header() http.Header {
 	return rw.header
 }
 
+// AdoptHeader makes h the response's header in place of its own, which must still be
+// empty, so that a proxy hands the header of an upstream's answer over without copying
+// it. It reports false, and changes nothing, once the header has a field or the head is
+// written.
+func (rw *responseWriter) AdoptHeader(h http.Header) bool {
+	if rw.wroteHeader || len(rw.header) > 0 {
+		return false
+	}
+	rw.header = h
+	return true
+}
+
 func (rw *responseWriter) WriteHeader(code int) {
 	if rw.wroteHeader {
 		return

@@ -26,13 +26,7 @@ func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Con
 	}
 	defer resp.Body.Close()
 
-	h := w.Header()
-	removeConnectionTokens(resp.Header)
-	for k, vv := range resp.Header {
-		if !isHopHeader(k) {
-			h[k] = vv
-		}
-	}
+	h := responseHeader(w, resp.Header)
 	rt.rewriteResponseHeaders(h)
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
@@ -95,28 +89,39 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 	}
 
 	// The order is the contract: hop-by-hop headers, and those the client's Connection
-	// header names, go first; then the proxy sets the headers it owns, so that no client
-	// can remove them; the route's rewrites come last.
-	h := make(http.Header, len(r.Header)+1)
-	for k, vv := range r.Header {
-		if !isHopHeader(k) {
-			h[k] = vv
-		}
-	}
-	removeNamedHeaders(r.Header, h)
-	setProxyOwned(h, r.Header)
-	// "TE: trailers" is the one TE value a proxy passes on (gRPC needs it).
-	for _, v := range r.Header["Te"] {
+	// header names, go first, except the headers the proxy owns (setForwarded set them), so
+	// that no client can remove them; the route's rewrites come last. r's header map becomes
+	// the upstream request's: nothing reads r's header after the exchange, and a copy would
+	// cost a map and an insert per field on every request.
+	h := r.Header
+	te := false // "TE: trailers" is the one TE value a proxy passes on (gRPC needs it).
+	for _, v := range h["Te"] {
 		if httpascii.EqualFold(textproto.TrimString(v), "trailers") {
-			h["Te"] = []string{"trailers"}
+			te = true
 			break
 		}
+	}
+	for _, v := range h["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = textproto.TrimString(tok); tok != "" {
+				if k := textproto.CanonicalMIMEHeaderKey(tok); !isProxyOwned(k) {
+					delete(h, k)
+				}
+			}
+		}
+	}
+	for k := range h {
+		if isHopHeader(k) {
+			delete(h, k)
+		}
+	}
+	if te {
+		h["Te"] = []string{"trailers"}
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""} // no Go default User-Agent upstream
 	}
 	rt.rewriteHeaders(h)
-	out.Header = h
 	out.Host = rt.upstreamHost(r)
 	if len(r.Trailer) > 0 && out.Body != nil {
 		// r.Trailer is the servers' map, which they fill at the end of the body with
@@ -129,14 +134,43 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 	return out
 }
 
-// setProxyOwned sets on dst the headers the proxy owns (X-Forwarded-For, -Proto, -Host, -Port), as
-// the listener's handler computed them on the inbound header in.
-func setProxyOwned(dst, in http.Header) {
-	for _, k := range forwardedHeaders {
-		if v := in[k]; v != nil {
-			dst[k] = v
+// isProxyOwned reports whether k (canonical) is a header the proxy owns: the listener's
+// handler sets them on every request, and a client's Connection header cannot remove them.
+func isProxyOwned(k string) bool {
+	switch k {
+	case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port":
+		return true
+	}
+	return false
+}
+
+// responseHeader returns the header of the answer to the client: the upstream's header
+// hdr, without its hop-by-hop fields and those its Connection header names. Where the
+// server's response writer can take hdr as its own (both of the proxy's servers can), it
+// does, and nothing is copied; otherwise the fields are copied into w's header.
+func responseHeader(w http.ResponseWriter, hdr http.Header) http.Header {
+	removeConnectionTokens(hdr)
+	for k := range hdr {
+		if isHopHeader(k) {
+			delete(hdr, k)
 		}
 	}
+	if a, ok := w.(headerAdopter); ok && a.AdoptHeader(hdr) {
+		return hdr
+	}
+	h := w.Header()
+	for k, vv := range hdr {
+		h[k] = vv
+	}
+	return h
+}
+
+// headerAdopter is a response writer that can make a header map its own, in place of the
+// empty one it holds; AdoptHeader reports false, and changes nothing, once its header has
+// a field or its head is written. internal/h1server's and internal/h2server's writers,
+// and the recorder in front of them, are.
+type headerAdopter interface {
+	AdoptHeader(http.Header) bool
 }
 
 // forwardableTrailer reports whether a request trailer field k (canonical) may go

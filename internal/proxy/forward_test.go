@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -334,4 +336,74 @@ func TestForwardingTokensAreASCII(t *testing.T) {
 	}
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websoc\u212aet\r\nConnection: Upgrade\r\n\r\n")
 	expectStatus(t, br, http.StatusForbidden)
+}
+
+// The upstream's answer reaches the client without its hop-by-hop headers and those its
+// Connection header names, and with the route's response rewrites, over HTTP/1.1 and
+// HTTP/2 and whichever parser read it (a Content-Length answer takes the short path, a
+// chunked one http.ReadResponse).
+func TestHopByHopResponseHeadersAreNotForwarded(t *testing.T) {
+	const head = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Upstream-Secret\r\nX-Upstream-Secret: 1\r\n" +
+		"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nUpgrade: h3\r\nX-Kept: yes\r\nX-Drop: 1\r\nX-Set: old\r\n"
+	answers := map[string]string{
+		"/length":  head + "Content-Length: 2\r\n\r\nok",
+		"/chunked": head + "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+	}
+	addr, _ := startRawUpstream(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.WriteString(c, answers[req.URL.Path])
+		}
+	})
+	rt := prefixRoute("app", "/", "app")
+	rt.RemoveResponseHeaders = []string{"X-Drop"}
+	rt.SetResponseHeaders = map[string]string{"X-Set": "new"}
+	sp := testSpec([]spec.Route{rt}, []spec.Cluster{{Name: "app", Endpoints: []string{addr}}})
+	sp.Listeners[0].H2C = true
+	srv := startServer(t, sp)
+	h2 := &http.Transport{Protocols: new(http.Protocols)}
+	h2.Protocols.SetUnencryptedHTTP2(true)
+	for _, c := range []*http.Client{newClient(), {Transport: h2, Timeout: 20 * time.Second}} {
+		for path := range answers {
+			resp, err := c.Get(srv.url("public", path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "ok" {
+				t.Errorf("%s %s: status %d body %q", resp.Proto, path, resp.StatusCode, body)
+			}
+			for _, k := range []string{"X-Upstream-Secret", "Keep-Alive", "Proxy-Connection", "Upgrade", "X-Drop"} {
+				if v := resp.Header.Get(k); v != "" {
+					t.Errorf("%s %s: %s forwarded to the client: %q", resp.Proto, path, k, v)
+				}
+			}
+			if resp.Header.Get("X-Kept") != "yes" || resp.Header.Get("X-Set") != "new" {
+				t.Errorf("%s %s: header %v, want X-Kept: yes and X-Set: new", resp.Proto, path, resp.Header)
+			}
+		}
+	}
+}
+
+// responseHeader copies the fields into the header of a writer that cannot take the map.
+func TestResponseHeaderCopiesForOtherWriters(t *testing.T) {
+	w := httptest.NewRecorder()
+	w.Header().Set("X-Before", "1")
+	up := http.Header{"Connection": {"X-Named"}, "X-Named": {"1"}, "Keep-Alive": {"timeout=5"}, "X-Kept": {"yes"}}
+	h := responseHeader(w, up)
+	want := http.Header{"X-Before": {"1"}, "X-Kept": {"yes"}}
+	if !reflect.DeepEqual(h, want) || !reflect.DeepEqual(w.Header(), want) {
+		t.Fatalf("header %v, writer's %v; want both %v", h, w.Header(), want)
+	}
+	// The recorder adopts only for a writer that can.
+	rec := &recorder{ResponseWriter: w}
+	if rec.AdoptHeader(http.Header{}) {
+		t.Fatal("the recorder adopted a header for a writer that cannot")
+	}
 }

@@ -315,6 +315,12 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// AdoptHeader passes h on to the server's writer when that can make it its own.
+func (r *recorder) AdoptHeader(h http.Header) bool {
+	a, ok := r.ResponseWriter.(headerAdopter)
+	return ok && a.AdoptHeader(h)
+}
+
 // activityBody notes request body reads as activity.
 type activityBody struct {
 	io.ReadCloser
