@@ -50,10 +50,12 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.srv.access != nil {
 		start = time.Now()
 	}
-	// One allocation for the recorder and the stream timer, which most routes have.
+	// One allocation for the recorder, the stream timer, which most routes have, and the
+	// values of the X-Forwarded-* headers.
 	state := &struct {
 		rec recorder
 		st  streamTimer
+		fwd [4]string
 	}{rec: recorder{ResponseWriter: w}}
 	rec := &state.rec
 	var rt *route
@@ -118,7 +120,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusForbidden, fmt.Sprintf("route %q does not allow %s upgrades", rt.spec.Name, upgrade))
 		return
 	}
-	h.setForwarded(r)
+	h.setForwarded(r, &state.fwd)
 
 	ctx := r.Context()
 	if h.srv.access != nil {
@@ -180,7 +182,8 @@ func (h *httpHandler) authorize(_ *route, _ *http.Request) error { return nil }
 // and extended when the peer is a trusted proxy, replaced otherwise. A Forwarded header
 // (RFC 7239) is not maintained by the proxy, so it reaches the upstream only from a
 // trusted peer: from anyone else it would be a client's claim next to the proxy's own.
-func (h *httpHandler) setForwarded(r *http.Request) {
+// The headers' values are kept in vals.
+func (h *httpHandler) setForwarded(r *http.Request, vals *[4]string) {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
@@ -198,7 +201,6 @@ func (h *httpHandler) setForwarded(r *http.Request) {
 		}
 	}
 	hdr := r.Header
-	vals := make([]string, 4) // one allocation for the four headers' values
 	if prior := hdr["X-Forwarded-For"]; trusted && len(prior) > 0 {
 		vals[0] = strings.Join(prior, ", ") + ", " + ip
 	} else {

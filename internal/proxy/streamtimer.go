@@ -24,7 +24,9 @@ import (
 // (and reqctx.Cause) returns why.
 type streamTimer struct {
 	reqctx.Context
-	stopParent func() bool
+	reg        registrar    // the parent, when it takes callbacks by id (the servers' contexts)
+	regID      uint64       // the callback's id with reg
+	stopParent func() bool  // otherwise, context.AfterFunc's stop
 	last       atomic.Int64 // upstream.MonoNow of the last activity
 	start      int64
 	timeout    time.Duration
@@ -44,19 +46,21 @@ func (st *streamTimer) arm(parent context.Context, timeout, idle time.Duration) 
 	st.timeout, st.idle, st.start = timeout, idle, upstream.MonoNow()
 	st.last.Store(st.start)
 	wake := st.wake // one function value for both
-	if af, ok := parent.(afterFuncer); ok {
+	if reg, ok := parent.(registrar); ok {
 		// The servers' request contexts (reqctx) take the callback themselves, without the
-		// child context that context.AfterFunc would make.
-		st.stopParent = af.AfterFunc(wake)
+		// child context that context.AfterFunc would make or the function value of a stop.
+		st.reg, st.regID = reg, reg.Register(wake)
 	} else {
 		st.stopParent = context.AfterFunc(parent, wake)
 	}
 	st.t = time.AfterFunc(st.next(st.start), wake)
 }
 
-// afterFuncer is a context that runs a function when it is cancelled (as context.AfterFunc).
-type afterFuncer interface {
-	AfterFunc(func()) (stop func() bool)
+// registrar is a context that runs a function when it is cancelled, as context.AfterFunc
+// does, and stops it by id (reqctx.Context).
+type registrar interface {
+	Register(func()) uint64
+	Unregister(uint64) bool
 }
 
 // next returns how long from now until the earliest deadline.
@@ -92,7 +96,11 @@ func (st *streamTimer) wake() {
 // CancelFunc does once the exchange is over.
 func (st *streamTimer) stop() {
 	st.t.Stop()
-	st.stopParent()
+	if st.reg != nil {
+		st.reg.Unregister(st.regID)
+	} else {
+		st.stopParent()
+	}
 	st.Cancel(nil)
 }
 

@@ -87,6 +87,36 @@ func TestStreamTimerFollowsParent(t *testing.T) {
 	})
 }
 
+// The servers' request contexts take the timer's callback by id: a cancelled request
+// cancels the timer with its cause, and stop takes the callback back.
+func TestStreamTimerFollowsRequestContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		parent := &reqctx.Context{Context: context.Background()}
+		st := newStreamTimer(parent, time.Minute, time.Minute)
+		if st.reg == nil {
+			t.Fatal("the timer did not register with the request context")
+		}
+		gone := errors.New("client gone")
+		parent.Cancel(gone)
+		waitDone(t, st)
+		if st.Cause() != gone {
+			t.Fatalf("cause %v, want the request's", st.Cause())
+		}
+		st.stop()
+
+		parent = &reqctx.Context{Context: context.Background()}
+		st = newStreamTimer(parent, time.Minute, time.Minute)
+		st.stop()
+		if parent.Unregister(st.regID) {
+			t.Fatal("stop left the callback with the request context")
+		}
+		parent.Cancel(gone)
+		if st.Cause() != context.Canceled {
+			t.Fatalf("cause %v after stop, want context.Canceled", st.Cause())
+		}
+	})
+}
+
 func TestStreamTimerStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		parent := context.WithValue(context.Background(), connKey{}, "v")

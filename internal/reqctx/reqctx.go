@@ -64,29 +64,39 @@ func (c *Context) Cause() error {
 // AfterFunc arranges for f to run on its own goroutine once the context is cancelled (at
 // once if it is); stop undoes that if f has not started, and reports whether it did.
 func (c *Context) AfterFunc(f func()) (stop func() bool) {
+	id := c.Register(f)
+	return func() bool { return c.Unregister(id) }
+}
+
+// Register is AfterFunc without the function value its stop costs: it returns an id for
+// Unregister, which is that stop. A context cancelled already runs f at once and returns 0,
+// which Unregister does not know.
+func (c *Context) Register(f func()) (id uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		go f()
-		return func() bool { return false }
+		return 0
 	}
 	c.next++
-	id := c.next
 	if c.funcs == nil {
 		c.funcs = c.slot[:0]
 	}
-	c.funcs = append(c.funcs, afterFunc{id, f})
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for i, a := range c.funcs {
-			if a.id == id {
-				c.funcs = append(c.funcs[:i], c.funcs[i+1:]...)
-				return true
-			}
+	c.funcs = append(c.funcs, afterFunc{c.next, f})
+	return c.next
+}
+
+// Unregister undoes Register(f) if f has not started, and reports whether it did.
+func (c *Context) Unregister(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, a := range c.funcs {
+		if a.id == id {
+			c.funcs = append(c.funcs[:i], c.funcs[i+1:]...)
+			return true
 		}
-		return false
 	}
+	return false
 }
 
 // Watch arranges for cl to be closed when the context is cancelled, at once if it already

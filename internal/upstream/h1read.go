@@ -25,8 +25,12 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	return http.ReadResponse(br, req)
 }
 
-// maxSimpleHeaders bounds the header lines readSimpleResponse parses.
-const maxSimpleHeaders = 64
+// maxSimpleHeaders bounds the header lines readSimpleResponse parses; the values of the
+// first inlineFields share the response's allocation.
+const (
+	maxSimpleHeaders = 64
+	inlineFields     = 12
+)
 
 // readSimpleResponse parses the response head buffered in br when it is a simple one, and
 // consumes it; otherwise it returns nil and consumes nothing.
@@ -76,8 +80,17 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil
 	}
+	// The response, its body and (for a usual head) the header values in one allocation.
+	rb := &struct {
+		resp   http.Response
+		body   lengthBody
+		fields [inlineFields]string
+	}{}
 	hdr := make(http.Header, lines-1)
-	vals := make([]string, lines-1)
+	vals := rb.fields[:]
+	if lines-1 > inlineFields {
+		vals = make([]string, lines-1)
+	}
 	for rest != "" {
 		line, rest, _ = cutCRLF(rest)
 		colon := -1
@@ -120,11 +133,6 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if err != nil {
 		return nil
 	}
-	// The response and its body in one allocation.
-	rb := &struct {
-		resp http.Response
-		body lengthBody
-	}{}
 	resp := &rb.resp
 	*resp = http.Response{
 		Status:        status,

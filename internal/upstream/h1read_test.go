@@ -29,6 +29,7 @@ func TestReadResponseMatchesReadResponse(t *testing.T) {
 		{"lower-case names", "GET", "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nx-custom-thing: a\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nx", true},
 		{"white space", "GET", "HTTP/1.1 200 OK\r\nContent-Length:\t 3 \t\r\nX-A:   spaced  value \r\nX-Empty:\r\nX-Blank:   \r\n\r\nabc", true},
 		{"repeated", "GET", "HTTP/1.1 201 Created\r\nVary: A\r\nVary: B\r\nLocation: /x\r\nContent-Length: 1\r\n\r\nx", true},
+		{"more fields than inline", "GET", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Many: v\r\nX-Other: w\r\n", 8) + "Content-Length: 1\r\n\r\nx", true},
 		{"odd names", "GET", "HTTP/1.1 200 OK\r\nX-Weird_Name!#$: v\r\nContent-Length: 1\r\n\r\nx", true},
 		{"pipelined", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc" + next, true},
 		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 34\r\n\r\n" + next, false},
