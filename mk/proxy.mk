@@ -18,6 +18,9 @@ BENCH_PROXY_MEMCG := $(if $(filter 0,$(shell id -u)),$(shell { grep -qw memory /
 BENCH_PROXY_SMOKE := -only-gangway -baseline bin/proxy -rounds 1 -duration 1s -hold 20,40 -settle 3s -starts 2 \
   $(if $(filter 0,$(shell id -u)),-cpu-limit 1) $(if $(BENCH_PROXY_MEMCG),-memory-limit 256)
 
+# and the fixed-count form of the paired comparison: two rounds of 2,000 requests a protocol.
+BENCH_PROXY_PAIRED_SMOKE := -only-gangway -baseline bin/proxy -rounds 2 -requests 2000 -hold '' -settle 0 -starts 1
+
 test-bench-proxy: build
 	@out=$$(scripts/bench-proxy.sh $(BENCH_PROXY_SMOKE) 2>&1) || { echo "$$out"; exit 1; }; \
 	echo "$$out" | tail -n 6; \
@@ -26,7 +29,10 @@ test-bench-proxy: build
 	echo "$$out" | grep -q '^| Gangway (baseline), quiet 3s |' || { echo "$$out"; echo "test-bench-proxy: no row for the read after a quiet while"; exit 1; }; \
 	if [ -n "$(BENCH_PROXY_MEMCG)" ]; then \
 	  echo "$$out" | grep -q '^| target | HTTP/1.1 major faults |' || { echo "$$out"; echo "test-bench-proxy: no memory table under -memory-limit"; exit 1; }; \
-	fi
+	fi; \
+	out=$$(scripts/bench-proxy.sh $(BENCH_PROXY_PAIRED_SMOKE) 2>&1) || { echo "$$out"; exit 1; }; \
+	if echo "$$out" | grep -E ' errors [1-9]|(h1|h2) 0 req/s'; then echo "test-bench-proxy: -requests: requests failed or none completed"; exit 1; fi; \
+	echo "$$out" | grep -E '^CPU per request, Gangway ÷ its baseline, round by round .*; median [0-9.]+ / [0-9.]+,' || { echo "$$out"; echo "test-bench-proxy: -requests: no paired ratios"; exit 1; }
 
 # Arbitrary bytes against the HTTP/1 server: no panic, no hang, well-formed responses.
 FUZZ_TARGETS += ./internal/h1server:FuzzServe

@@ -65,6 +65,7 @@ type options struct {
 	proxyBin    string
 	baseline    string // a second Gangway binary measured in the same rounds, or ""
 	duration    time.Duration
+	requests    int // when > 0, each load run is this many requests (h2load on both protocols) instead of duration
 	conns       int
 	h2Conns     int
 	h2Streams   int
@@ -166,7 +167,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.proxyBin, "proxy", "bin/proxy", "Gangway binary")
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of each load run")
-	flag.IntVar(&o.conns, "c", 64, "wrk connections (HTTP/1.1)")
+	flag.IntVar(&o.requests, "requests", 0, "make each load run this many requests, h2load driving both protocols (HTTP/1.1 with --h1), instead of -duration: CPU per request over a fixed count, for paired before/after figures with -baseline (0: timed runs, wrk for HTTP/1.1)")
+	flag.IntVar(&o.conns, "c", 64, "wrk connections (HTTP/1.1; h2load's with -requests)")
 	flag.IntVar(&o.h2Conns, "h2-c", 16, "h2load connections (HTTP/2)")
 	flag.IntVar(&o.h2Streams, "h2-m", 8, "h2load concurrent streams per connection")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every target runs once per round, and each reports its median round")
@@ -352,10 +354,57 @@ func run(o *options) error {
 			fmt.Println()
 		}
 	}
+	if bi := slices.IndexFunc(rows, func(r row) bool { return r.name == "Gangway (baseline)" }); bi >= 0 {
+		printPaired(runs[slices.IndexFunc(rows, func(r row) bool { return r.name == "Gangway" })], runs[bi])
+	}
 	printMem(o, rows)
 	fmt.Printf("\nLoad average at the start: %s; at the end: %s.\n", startLoad, loadavg())
 	printProcs(o, procs)
 	return nil
+}
+
+// printPaired prints Gangway's CPU per request ÷ its baseline's, round by round: the two
+// ran one after the other in each round, so that the ratio holds when the machine's speed
+// drifts between rounds.
+func printPaired(g, base []row) {
+	ratios := func(pick func(row) result) []float64 {
+		var out []float64
+		for i := range g {
+			if b := pick(base[i]).cpuPerRequest(); b > 0 && pick(g[i]).cpuPerRequest() > 0 {
+				out = append(out, float64(pick(g[i]).cpuPerRequest())/float64(b))
+			}
+		}
+		return out
+	}
+	h1, h2 := ratios(func(r row) result { return r.h1 }), ratios(func(r row) result { return r.h2 })
+	fmt.Printf("\nCPU per request, Gangway ÷ its baseline, round by round (h1 / h2):")
+	for i := range max(len(h1), len(h2)) {
+		fmt.Printf(" %s / %s", ratioAt(h1, i), ratioAt(h2, i))
+	}
+	fmt.Printf("; median %s / %s, range %s / %s.\n", medianRatio(h1), medianRatio(h2), ratioRange(h1), ratioRange(h2))
+}
+
+func ratioAt(r []float64, i int) string {
+	if i >= len(r) {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f", r[i])
+}
+
+// medianRatio is the median of r (the mean of the middle two for an even count).
+func medianRatio(r []float64) string {
+	if len(r) == 0 {
+		return "—"
+	}
+	s := slices.Sorted(slices.Values(r))
+	return fmt.Sprintf("%.3f", (s[(len(s)-1)/2]+s[len(s)/2])/2)
+}
+
+func ratioRange(r []float64) string {
+	if len(r) == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f–%.3f", slices.Min(r), slices.Max(r))
 }
 
 // row is one target's results.
@@ -420,15 +469,23 @@ func runTarget(ctx context.Context, o *options, t target, up *proc) (row, error)
 		}
 		return r, err
 	}
-	h1, err := measure(func() (result, error) { return runWrk(ctx, o, t.h1, time.Second) },
-		func() (result, error) { return runWrk(ctx, o, t.h1, o.duration) })
+	// The warm-up is a second, or a tenth of a fixed count.
+	warmUp, run := load{d: time.Second}, load{d: o.duration}
+	if o.requests > 0 {
+		warmUp, run = load{n: max(1, o.requests/10)}, load{n: o.requests}
+	}
+	h1Load, h1Tool := func(l load) (result, error) { return runWrk(ctx, o, t.h1, l.d) }, "wrk"
+	if o.requests > 0 {
+		h1Load, h1Tool = func(l load) (result, error) { l.h1 = true; return runH2load(ctx, o, t.h1, l) }, "h2load --h1"
+	}
+	h1, err := measure(func() (result, error) { return h1Load(warmUp) }, func() (result, error) { return h1Load(run) })
 	if err != nil {
-		return row{}, fmt.Errorf("%s: wrk: %w", t.name, err)
+		return row{}, fmt.Errorf("%s: %s: %w", t.name, h1Tool, err)
 	}
 	var h2 result // none for a target without HTTP/2
 	if t.h2 != 0 {
-		h2, err = measure(func() (result, error) { return runH2load(ctx, o, t.h2, time.Second) },
-			func() (result, error) { return runH2load(ctx, o, t.h2, o.duration) })
+		h2, err = measure(func() (result, error) { return runH2load(ctx, o, t.h2, warmUp) },
+			func() (result, error) { return runH2load(ctx, o, t.h2, run) })
 		if err != nil {
 			return row{}, fmt.Errorf("%s: h2load: %w", t.name, err)
 		}
@@ -844,20 +901,34 @@ var (
 	h2Failed = regexp.MustCompile(`requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored`)
 )
 
-// runH2load runs h2load over h2c with prior knowledge for d and computes p50/p99 from
-// its per-request log.
-func runH2load(ctx context.Context, o *options, port int, d time.Duration) (result, error) {
+// load is one h2load run: for d, or n requests when n > 0; HTTP/1.1 keep-alive with
+// o.conns connections when h1, else h2c with prior knowledge.
+type load struct {
+	d  time.Duration
+	n  int
+	h1 bool
+}
+
+// runH2load runs h2load as l says and computes p50/p99 from its per-request log.
+func runH2load(ctx context.Context, o *options, port int, l load) (result, error) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	logFile := filepath.Join(o.workDir, fmt.Sprintf("h2load-%d.tsv", port))
-	secs := strconv.Itoa(max(1, int(d.Seconds())))
+	args := []string{"-t1", "-c" + strconv.Itoa(o.h2Conns), "-m" + strconv.Itoa(o.h2Streams)}
+	if l.h1 {
+		args = []string{"--h1", "-t1", "-c" + strconv.Itoa(o.conns)}
+	}
+	if l.n > 0 {
+		args = append(args, "-n", strconv.Itoa(l.n))
+	} else {
+		args = append(args, "-D", strconv.Itoa(max(1, int(l.d.Seconds()))))
+	}
 	// h2load leaves the file as it was when no request completes: the latencies of an
 	// earlier run (the warm-up, or another target on the same port) must not pass for this
 	// one's.
 	if err := os.Remove(logFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return result{}, err
 	}
-	out, err := exec.CommandContext(ctx, "h2load", "-t1", "-c"+strconv.Itoa(o.h2Conns), "-m"+strconv.Itoa(o.h2Streams),
-		"-D", secs, "--log-file="+logFile, url).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "h2load", append(args, "--log-file="+logFile, url)...).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("%w: %s", err, out)
 	}
