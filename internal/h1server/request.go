@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,7 +162,7 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	if justAuthority {
 		rawurl = "http://" + rawurl
 	}
-	u, err := parseRequestURI(rawurl, &w.url)
+	u, err := httpascii.ParseRequestURI(rawurl, &w.url)
 	if err != nil {
 		return nil, badRequest("malformed request URI")
 	}
@@ -309,51 +308,6 @@ func (c *conn) framing(r *http.Request) error {
 	}
 	return nil
 }
-
-// parseRequestURI is url.ParseRequestURI with a shortcut for the common origin-form
-// target made only of characters that parse to themselves, which it parses into u.
-func parseRequestURI(raw string, u *url.URL) (*url.URL, error) {
-	path, query, hasQuery := strings.Cut(raw, "?")
-	if len(path) == 0 || path[0] != '/' || !plainPath(path) || hasQuery && !plainQuery(query) {
-		return url.ParseRequestURI(raw)
-	}
-	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
-	return u, nil
-}
-
-// plainPath reports whether p has only bytes that a URL path keeps as they are: no
-// escapes, and nothing that EscapedPath would escape.
-func plainPath(p string) bool {
-	for i := 0; i < len(p); i++ {
-		if !pathByte[p[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-func plainQuery(q string) bool {
-	for i := 0; i < len(q); i++ {
-		if b := q[i]; b < 0x21 || b > 0x7e || b == '#' {
-			return false
-		}
-	}
-	return true
-}
-
-var pathByte = func() (t [256]bool) {
-	for b := '0'; b <= '9'; b++ {
-		t[b] = true
-	}
-	for b := 'a'; b <= 'z'; b++ {
-		t[b] = true
-		t[b-'a'+'A'] = true
-	}
-	for _, b := range "-_.~$&+,/:;=@" {
-		t[b] = true
-	}
-	return t
-}()
 
 // nextLine splits s after its first line, which it returns without its CRLF or LF.
 func nextLine(s string) (line, rest string) {

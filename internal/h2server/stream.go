@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 	"github.com/gangway-ecs/gangway/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -47,9 +48,10 @@ type stream struct {
 	headerTooLarge bool        // answered 431 without the handler
 	headerSize     int64       // the request's decoded header list, as conn.heldHeader counts it
 
-	// fields holds the request's header values, in the stream's allocation: a request
-	// costs fewer allocations.
+	// fields and url hold the request's header values and (for a usual target) its URL,
+	// in the stream's allocation: a request costs fewer allocations.
 	fields [maxInlineFields]string
+	url    url.URL
 }
 
 // maxInlineFields is how many header values a request may have for them to fit in its
@@ -136,9 +138,10 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	var err error
 	requestURI := path
 	if isConnect {
-		u = &url.URL{Host: authority}
+		st.url = url.URL{Host: authority}
+		u = &st.url
 		requestURI = authority
-	} else if u, err = url.ParseRequestURI(path); err != nil {
+	} else if u, err = httpascii.ParseRequestURI(path, &st.url); err != nil {
 		return nil, http2.ErrCodeProtocol
 	}
 

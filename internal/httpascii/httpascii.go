@@ -1,5 +1,6 @@
 // Package httpascii compares and lowers HTTP protocol tokens: method names, header
-// field names, transfer codings, Connection and Upgrade tokens, hosts.
+// field names, transfer codings, Connection and Upgrade tokens, hosts; and parses the usual
+// request target without allocating (ParseRequestURI), for both HTTP servers.
 //
 // HTTP's case-insensitive tokens are ASCII (RFC 9110 §5.1, §5.6.2). The Unicode-aware
 // strings.EqualFold and strings.ToLower are wrong for them: they fold the Kelvin sign
