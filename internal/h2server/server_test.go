@@ -568,3 +568,34 @@ func TestShutdownEndsIdleHandlerGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Both servers' writers (HTTP/2 here, HTTP/1.1 through the h1server in front) take a
+// header map as their own while theirs is empty, and decline once it has a field or the
+// head is written.
+func TestAdoptHeader(t *testing.T) {
+	type adopter interface{ AdoptHeader(http.Header) bool }
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := w.(adopter)
+		first := a.AdoptHeader(http.Header{"X-Adopted": {"1"}})
+		w.Header().Set("X-Added", "2")
+		second := a.AdoptHeader(http.Header{"X-Second": {"1"}})
+		w.WriteHeader(http.StatusOK)
+		third := a.AdoptHeader(http.Header{"X-Third": {"1"}})
+		fmt.Fprintf(w, "%v %v %v", first, second, third)
+	})}
+	addr, _ := serveH1(t, s)
+	for _, c := range []*http.Client{{Timeout: 20 * time.Second}, h2Client()} {
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "true false false" {
+			t.Errorf("%s: adopted %q, want the first map only", resp.Proto, body)
+		}
+		if resp.Header.Get("X-Adopted") != "1" || resp.Header.Get("X-Added") != "2" || resp.Header.Get("X-Second") != "" || resp.Header.Get("X-Third") != "" {
+			t.Errorf("%s: header %v, want X-Adopted and X-Added only", resp.Proto, resp.Header)
+		}
+	}
+}

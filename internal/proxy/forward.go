@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -134,15 +135,10 @@ func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request 
 	return out
 }
 
-// isProxyOwned reports whether k (canonical) is a header the proxy owns: the listener's
-// handler sets them on every request, and a client's Connection header cannot remove them.
-func isProxyOwned(k string) bool {
-	switch k {
-	case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port":
-		return true
-	}
-	return false
-}
+// isProxyOwned reports whether k (canonical) is a header the proxy owns
+// (forwardedHeaders): the listener's handler sets them on every request, and a client's
+// Connection header cannot remove them.
+func isProxyOwned(k string) bool { return slices.Contains(forwardedHeaders, k) }
 
 // responseHeader returns the header of the answer to the client: the upstream's header
 // hdr, without its hop-by-hop fields and those its Connection header names. Where the
