@@ -186,13 +186,14 @@ func TestHealthCheckGracePeriod(t *testing.T) {
 		return ""
 	}
 
-	// Sick for its first 3 s: unhealthy in the group after about 2 s, healthy after about 5 s,
-	// inside a grace period of 10 s.
-	slow := s.revision(t, nil, "SICK_FOR=3s")
+	// Sick for its first 5 s: unhealthy in the group after about 2 s, healthy after about 7 s,
+	// inside a grace period of 15 s (room for a target registered late on a loaded machine
+	// to be seen unhealthy still, and to turn healthy inside the period).
+	slow := s.revision(t, nil, "SICK_FOR=5s")
 	ecslocaltest.Must(s.ecs.CreateService(s.ctx, &ecs.CreateServiceInput{ServiceName: aws.String("api"), TaskDefinition: aws.String(slow), DesiredCount: aws.Int32(1),
 		NetworkConfiguration:          &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"s"}}},
 		LoadBalancers:                 []types.LoadBalancer{{TargetGroupArn: aws.String(tg), ContainerName: aws.String("app"), ContainerPort: aws.Int32(8080)}},
-		HealthCheckGracePeriodSeconds: aws.Int32(10),
+		HealthCheckGracePeriodSeconds: aws.Int32(15),
 	})).Get(t)
 	sawUnhealthy := false
 	s.poll(t, 40*time.Second, "the slow starter's deployment completed", func() bool {
@@ -209,11 +210,12 @@ func TestHealthCheckGracePeriod(t *testing.T) {
 		t.Fatalf("a task unhealthy only inside the grace period was replaced: %d tasks", len(ts))
 	}
 
-	// Sick for good, with a grace period of 5 s: unhealthy after about 2 s, still running then,
+	// Sick for good, with a grace period of 8 s: unhealthy after about 2 s, still running then,
 	// stopped once the period has passed.
+	const grace = 8
 	sick := s.revision(t, nil, "SICK=1")
 	ecslocaltest.Must(s.ecs.UpdateService(s.ctx, &ecs.UpdateServiceInput{Service: aws.String("api"), TaskDefinition: aws.String(sick),
-		HealthCheckGracePeriodSeconds: aws.Int32(5)})).Get(t)
+		HealthCheckGracePeriodSeconds: aws.Int32(grace)})).Get(t)
 	var first types.Task
 	var unhealthyAt time.Time
 	s.poll(t, 40*time.Second, "the sick task stopped and replaced", func() bool {
@@ -235,11 +237,11 @@ func TestHealthCheckGracePeriod(t *testing.T) {
 	if first.StartedAt == nil || first.StoppingAt == nil {
 		t.Fatalf("the sick task: started %v, stopping %v", first.StartedAt, first.StoppingAt)
 	}
-	if unhealthyAt.IsZero() || unhealthyAt.After(first.StartedAt.Add(5*time.Second)) {
+	if unhealthyAt.IsZero() || unhealthyAt.After(first.StartedAt.Add(grace*time.Second)) {
 		t.Errorf("the sick task was not seen unhealthy and running inside its grace period (started %s, seen unhealthy %s)", first.StartedAt.Format(time.StampMilli), unhealthyAt.Format(time.StampMilli))
 	}
-	if gap := first.StoppingAt.Sub(*first.StartedAt); gap < 5*time.Second {
-		t.Errorf("the sick task was stopped %s after it started, inside its 5 s grace period", gap)
+	if gap := first.StoppingAt.Sub(*first.StartedAt); gap < grace*time.Second {
+		t.Errorf("the sick task was stopped %s after it started, inside its %d s grace period", gap, grace)
 	}
 	if want := "Task failed ELB health checks in (target-group " + tg + ")"; aws.ToString(first.StoppedReason) != want || first.StopCode != types.TaskStopCodeServiceSchedulerInitiated {
 		t.Errorf("the sick task stopped with %s %q, want ServiceSchedulerInitiated %q", first.StopCode, aws.ToString(first.StoppedReason), want)
