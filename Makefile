@@ -69,11 +69,7 @@ test-go:
 	$(GO) test -race -count=1 ./...
 
 test-fuzz:
-	@for target in $(FUZZ_TARGETS); do \
-	  pkg=$${target%%:*}; fn=$${target##*:}; \
-	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
-	done
+	@GO=$(GO) scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 BENCHES :=
 
