@@ -469,13 +469,12 @@ func runTarget(ctx context.Context, o *options, t target, up *proc) (row, error)
 		}
 		return r, err
 	}
-	// The warm-up is a second, or a tenth of a fixed count.
+	// The warm-up is a second, or a tenth of a fixed count, which h2load drives on both
+	// protocols.
 	warmUp, run := load{d: time.Second}, load{d: o.duration}
-	if o.requests > 0 {
-		warmUp, run = load{n: max(1, o.requests/10)}, load{n: o.requests}
-	}
 	h1Load, h1Tool := func(l load) (result, error) { return runWrk(ctx, o, t.h1, l.d) }, "wrk"
 	if o.requests > 0 {
+		warmUp, run = load{n: max(1, o.requests/10)}, load{n: o.requests}
 		h1Load, h1Tool = func(l load) (result, error) { l.h1 = true; return runH2load(ctx, o, t.h1, l) }, "h2load --h1"
 	}
 	h1, err := measure(func() (result, error) { return h1Load(warmUp) }, func() (result, error) { return h1Load(run) })
