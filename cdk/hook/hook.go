@@ -351,6 +351,8 @@ type Hook struct {
 // which ECS treats as a failure and rolls back.
 func (h *Hook) Handle(ctx context.Context, ev Event) (Response, error) {
 	now := h.now()
+	ctx, cancel := answerInTime(ctx)
+	defer cancel()
 	state, err := readState(ev.HookDetails, now)
 	if err != nil {
 		return Response{}, err
@@ -404,6 +406,23 @@ func (h *Hook) Handle(ctx context.Context, ev Event) (Response, error) {
 		}, nil
 	}
 }
+
+// answerInTime ends the checks before the invocation's own deadline (the function's
+// timeout), leaving time to answer: a function that runs out of time is a function error,
+// which ECS treats as a failed hook and rolls back, while a check cut short is an
+// IN_PROGRESS like any other failed probe. The margin is a quarter of the time left, at
+// most answerMargin.
+func answerInTime(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	margin := min(time.Until(deadline)/4, answerMargin)
+	return context.WithDeadline(ctx, deadline.Add(-margin))
+}
+
+// answerMargin is the most time answerInTime keeps for answering.
+const answerMargin = 2 * time.Second
 
 type probeVerdict struct {
 	ok     bool

@@ -176,7 +176,8 @@ func TestHandleUnreachableListener(t *testing.T) {
 	}
 }
 
-func TestHandleProbeTimeout(t *testing.T) {
+// hanging answers no request until the client gives up or the test ends.
+func hanging(t *testing.T) *httptest.Server {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -184,8 +185,12 @@ func TestHandleProbeTimeout(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}))
-	defer func() { close(release); srv.Close() }()
-	c := testConfig(srv.URL + "/gangway/ready")
+	t.Cleanup(func() { close(release); srv.Close() })
+	return srv
+}
+
+func TestHandleProbeTimeout(t *testing.T) {
+	c := testConfig(hanging(t).URL + "/gangway/ready")
 	c.ProbeTimeout = 200 * time.Millisecond
 	h := &Hook{Config: c}
 	resp, err := h.Handle(context.Background(), Event{})
@@ -194,6 +199,28 @@ func TestHandleProbeTimeout(t *testing.T) {
 	}
 	if resp.HookStatus != StatusInProgress || !strings.Contains(resp.Reason, "deadline exceeded") {
 		t.Fatalf("got %s (%s), want IN_PROGRESS with a timeout", resp.HookStatus, resp.Reason)
+	}
+}
+
+// A probe that would outlast the invocation (the function's timeout, which Lambda gives the
+// handler as its context's deadline) is cut short so that the hook still answers: a function
+// timed out is a function error, and ECS rolls back on one.
+func TestHandleAnswersBeforeTheInvocationDeadline(t *testing.T) {
+	c := testConfig(hanging(t).URL + "/gangway/ready")
+	c.ProbeTimeout = time.Minute
+	h := &Hook{Config: c}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	resp, err := h.Handle(ctx, Event{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(deadline); left <= 0 {
+		t.Fatalf("answered %s after the invocation's deadline", -left)
+	}
+	if resp.HookStatus != StatusInProgress || !strings.Contains(resp.Reason, "deadline exceeded") {
+		t.Fatalf("got %s (%s), want IN_PROGRESS with the probe cut short", resp.HookStatus, resp.Reason)
 	}
 }
 

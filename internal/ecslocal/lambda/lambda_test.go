@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -183,10 +184,14 @@ func TestFunctionErrorIsUnhandled(t *testing.T) {
 }
 
 // A function that outlives its timeout is a function error (Sandbox.Timedout, as Lambda
-// reports it), and the next invocation gets a new environment that answers.
+// reports it), and the next invocation gets a new environment that answers. The function is
+// testdata/relay, which ignores its deadline: the readiness hook answers before its own.
 func TestFunctionTimeout(t *testing.T) {
 	rieBin := ecslocaltest.LambdaRIE(t)
-	code := ecslocaltest.ReadinessHook(t)
+	code := t.TempDir()
+	if err := os.Rename(ecslocaltest.BuildGo(t, "testdata/relay"), filepath.Join(code, "bootstrap")); err != nil {
+		t.Fatal(err)
+	}
 	release := make(chan struct{})
 	var slow atomic.Bool
 	slow.Store(true)
@@ -197,13 +202,13 @@ func TestFunctionTimeout(t *testing.T) {
 			case <-time.After(10 * time.Second):
 			}
 		}
+		io.WriteString(w, `{"hookStatus":"SUCCEEDED"}`)
 	}))
 	defer app.Close()
 	defer close(release)
 	s := New(Options{Region: "us-east-1", Account: "000000000000", RIE: rieBin})
 	defer s.Close()
-	arn, err := s.CreateFunction(Function{Name: "slow", Code: code, Timeout: 1, Environment: map[string]string{
-		"GANGWAY_READINESS_URL": app.URL + "/ready", "GANGWAY_PROBES": "1", "GANGWAY_PROBE_TIMEOUT": "8s"}})
+	arn, err := s.CreateFunction(Function{Name: "slow", Code: code, Timeout: 1, Environment: map[string]string{"RELAY_URL": app.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,6 +233,36 @@ func TestFunctionTimeout(t *testing.T) {
 	out, err := s.InvokeHook(ctx, arn, event("POST_TEST_TRAFFIC_SHIFT", nil))
 	if err != nil || !bytes.Contains(out, []byte(`"hookStatus":"SUCCEEDED"`)) {
 		t.Fatalf("the invocation after a timeout: %s, %v; want SUCCEEDED from a new environment", out, err)
+	}
+}
+
+// The readiness hook, given a probe timeout longer than the function's, cuts the probe short
+// and answers IN_PROGRESS within the function's timeout (the deadline the emulator gives the
+// runtime), rather than being timed out: ECS would roll back on that function error.
+func TestReadinessHookAnswersWithinItsTimeout(t *testing.T) {
+	rieBin := ecslocaltest.LambdaRIE(t)
+	code := ecslocaltest.ReadinessHook(t)
+	release := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer app.Close()
+	defer close(release)
+	s := New(Options{Region: "us-east-1", Account: "000000000000", RIE: rieBin})
+	defer s.Close()
+	arn, err := s.CreateFunction(Function{Name: "hook", Code: code, Timeout: 2, Environment: map[string]string{
+		"GANGWAY_READINESS_URL": app.URL + "/ready", "GANGWAY_PROBES": "1", "GANGWAY_PROBE_TIMEOUT": "30s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := s.InvokeHook(ctx, arn, event("POST_TEST_TRAFFIC_SHIFT", nil))
+	if err != nil || !bytes.Contains(out, []byte(`"hookStatus":"IN_PROGRESS"`)) || !bytes.Contains(out, []byte("deadline exceeded")) {
+		t.Fatalf("a probe that outlasts the function: %s, %v; want IN_PROGRESS with the probe cut short", out, err)
 	}
 }
 
