@@ -124,6 +124,7 @@ func TestOnlyConfigReadsYAMLDefaults(t *testing.T) {
 var helpers = map[string]bool{
 	"internal/health": true, "internal/lifecycle": true, "internal/budget": true, "internal/version": true,
 	"internal/httpascii": true, "internal/httpdate": true, "internal/reqctx": true, "internal/probecmd": true,
+	"internal/startpages": true,
 }
 
 // TestArchitectureTableIsTheGraph: the package table of docs/architecture.md lists, for each

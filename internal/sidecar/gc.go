@@ -23,7 +23,9 @@ const runGCPercent = 400
 // out of it, nor less than a quarter of it. The executable counts because the kernel
 // charges the page cache of the files a container reads to that container: a task started
 // on a host whose page cache no longer holds the image reads its 33 MB binary from disk,
-// and about 23 MiB of it stay mapped after start. With the whole 80 % given to the heap,
+// and start-up reads about 23 MiB of it (unmapped once the proxy is built, see
+// internal/startpages, but cached and charged until the kernel reclaims them; the pages
+// serving uses stay). With the whole 80 % given to the heap,
 // `proxy run` in a 64 MiB container grew its heap to 43 MiB after one burst of requests,
 // the kernel paged the proxy's code in and out to stay under the limit (12,000 major
 // faults), and served 3,000 HTTP/2 requests a second, against 53,000 with this rule

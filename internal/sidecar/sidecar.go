@@ -30,6 +30,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/lifecycle"
 	"github.com/gangway-ecs/gangway/internal/probecmd"
 	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/startpages"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
@@ -175,6 +176,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	p := &process{path: path, getenv: o.Getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger, metrics: procMetrics}
+	if res, err := startpages.Release(); err != nil {
+		logger.Debug("start-up pages not released", "error", err)
+	} else {
+		logger.Debug("start-up pages released", "bytes", res.Released, "mappings", res.Mappings, "kept", res.Kept)
+	}
 	p.built()
 	if o.Terminal {
 		sh := cfg.Shutdown
