@@ -14,7 +14,8 @@
 // A read-only mapping that holds any anonymous (copied-on-write) page is kept: what was
 // written there would be lost. A position-independent executable's relocated data
 // (.data.rel.ro, written by the dynamic linker before it is made read-only) is one; a
-// debugger's breakpoints another.
+// debugger's breakpoints another. So is a mapping whose smaps entry does not count its
+// anonymous pages (a kernel or sandbox that leaves the line out).
 package startpages
 
 import (
@@ -34,7 +35,7 @@ import (
 type Result struct {
 	Released int64 // resident bytes of the mappings released
 	Mappings int   // mappings released
-	Kept     int   // read-only mappings kept because they hold anonymous pages
+	Kept     int   // read-only mappings kept: they hold anonymous pages, or smaps does not say
 }
 
 // Release releases the executable's read-only mappings; see the package comment.
@@ -76,23 +77,24 @@ type mapping struct {
 }
 
 // releasable reads smaps and returns the private read-only mappings (code r-xp, data r--p)
-// of the file with inode ino that hold no anonymous page, and how many such mappings hold
-// one.
+// of the file with inode ino that hold no anonymous page, and how many such mappings were
+// kept: they hold one, or their entry has no Anonymous line to say.
 func releasable(r io.Reader, ino uint64) (spans []mapping, kept int, err error) {
 	var (
-		cur  mapping
-		ok   bool // cur is the file's and read-only
-		anon int64
+		cur     mapping
+		ok      bool // cur is the file's and read-only
+		anon    int64
+		counted bool // cur's entry has an Anonymous line
 	)
 	flush := func() {
 		switch {
 		case !ok:
-		case anon == 0:
+		case counted && anon == 0:
 			spans = append(spans, cur)
 		default:
 			kept++
 		}
-		ok, anon = false, 0
+		ok, anon, counted = false, 0, false
 	}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -129,7 +131,7 @@ func releasable(r io.Reader, ino uint64) (spans []mapping, kept int, err error) 
 		case "Rss:":
 			cur.rss = kb << 10
 		case "Anonymous:":
-			anon = kb
+			anon, counted = kb, true
 		}
 	}
 	flush()

@@ -8,7 +8,7 @@ package startpages
 type Result struct {
 	Released int64 // resident bytes of the mappings released
 	Mappings int   // mappings released
-	Kept     int   // read-only mappings kept because they hold anonymous pages
+	Kept     int   // read-only mappings kept: they hold anonymous pages, or smaps does not say
 }
 
 // Release does nothing here.
