@@ -2,8 +2,6 @@ package ecsapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -85,11 +83,7 @@ func startEnv(t *testing.T, o ecsapi.Options) *env {
 	}
 	layout := ecslocaltest.ImageLayout(t, map[string][]byte{"app": raw}, v1.Config{Entrypoint: []string{"/app"}})
 	ecsAPI, elbAPI := ecsapi.New(o), elbapi.New(elbapi.Options{})
-	name, subnet := freeSubnet(t)
-	runner, err := tasks.New(ctx, tasks.Options{Name: name, Subnet: subnet, StateDir: t.TempDir(), Images: map[string]string{"app:1": layout}}, ecsAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runner, ro := ecslocaltest.Runner(ctx, t, tasks.Options{StateDir: t.TempDir(), Images: map[string]string{"app:1": layout}}, ecsAPI)
 	t.Cleanup(func() { runner.Close(context.Background()) })
 	ecsAPI.SetRunner(runner)
 	ecsAPI.SetLoadBalancing(elbAPI)
@@ -106,7 +100,7 @@ func startEnv(t *testing.T, o ecsapi.Options) *env {
 	}
 	t.Cleanup(func() { cancel(); actors.Wait() }) // runs before the runner closes
 	ep := ecslocaltest.Start(t, ecsAPI, elbAPI)
-	return &env{ctx: ctx, ecs: ecsAPI, elb: elbAPI, c: ep.ECS, e: ep.ELB, checks: checks, subnet: subnet}
+	return &env{ctx: ctx, ecs: ecsAPI, elb: elbAPI, c: ep.ECS, e: ep.ELB, checks: checks, subnet: ro.Subnet}
 }
 
 // targetGroup creates a target group checked every second (5 s at 0.2×) on /health,
@@ -145,33 +139,4 @@ func (v *env) revision(t *testing.T, greeting string, more ...types.KeyValuePair
 			PortMappings: []types.PortMapping{{ContainerPort: aws.Int32(8080)}},
 			Environment:  append([]types.KeyValuePair{{Name: aws.String("GREETING"), Value: aws.String(greeting)}}, more...)}}})).Get(t)
 	return *out.TaskDefinition.TaskDefinitionArn
-}
-
-// freeSubnet draws a runner name and a /24 of 198.19.100.0–198.19.249.0 that no interface of
-// the host is on: a bridge another test left on the same /24 would take the tasks' traffic
-// and fail their health checks.
-func freeSubnet(t *testing.T) (string, netip.Prefix) {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 100 {
-		var b [1]byte
-		_, _ = rand.Read(b[:])
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 100 + b[0]%150, 0}), 24)
-		taken := false
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok && p.Contains(ip.Unmap()) {
-					taken = true
-				}
-			}
-		}
-		if !taken {
-			return fmt.Sprintf("s%02x", b[0]), p
-		}
-	}
-	t.Fatal("no free /24 in 198.19.100.0–198.19.249.0")
-	return "", netip.Prefix{}
 }

@@ -2,9 +2,7 @@ package ecsapi_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -48,8 +46,6 @@ func startStack(t *testing.T, stateFile ...string) *stack {
 		t.Fatal(err)
 	}
 	layout := ecslocaltest.ImageLayout(t, map[string][]byte{"app": raw}, v1.Config{Entrypoint: []string{"/app"}})
-	var b [2]byte
-	_, _ = rand.Read(b[:])
 	ecsAPI, elbAPI := ecsapi.New(ecsapi.Options{}), elbapi.New(elbapi.Options{})
 	var state *statefile.File
 	if len(stateFile) > 0 {
@@ -57,12 +53,7 @@ func startStack(t *testing.T, stateFile ...string) *stack {
 			t.Fatal(err)
 		}
 	}
-	// A /24 in 198.19.0.0–198.19.199.255, away from TestRollingDeployment's 198.19.200+.
-	runner, err := tasks.New(ctx, tasks.Options{Name: fmt.Sprintf("h%04x", uint16(b[0])<<8|uint16(b[1])),
-		Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, b[0] % 200, 0}), 24), StateDir: t.TempDir(), Images: map[string]string{"app:1": layout}}, ecsAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runner, _ := ecslocaltest.Runner(ctx, t, tasks.Options{StateDir: t.TempDir(), Images: map[string]string{"app:1": layout}}, ecsAPI)
 	ecsAPI.SetRunner(runner)
 	ecsAPI.SetLoadBalancing(elbAPI)
 	var actors sync.WaitGroup

@@ -6,14 +6,19 @@
 //
 // Everything is named after the network's name, so that a second ecslocal (a parallel test)
 // with another name and subnet does not touch this one's, and Open removes what a crashed
-// run of the same name left behind. It needs root on Linux and iproute2's ip.
+// run of the same name left behind. A subnet is one network's at a time: Open refuses one
+// that another open network holds (a lock file under LockDir, released when the network
+// closes or its process ends) or that an interface of the host is on, since two bridges on
+// one /24 would take each other's traffic. It needs root on Linux and iproute2's ip.
 package netns
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -21,16 +26,25 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Dir is where ip netns keeps its namespaces.
 const Dir = "/var/run/netns"
+
+// LockDir holds a lock file per subnet; an open network holds its subnet's.
+const LockDir = "/var/run/ecslocal"
+
+// ErrSubnetInUse is Open's error for a subnet another network, or an interface of the host,
+// already has.
+var ErrSubnetInUse = errors.New("subnet in use")
 
 // Network is a bridge and the task namespaces attached to it.
 type Network struct {
 	name   string
 	prefix netip.Prefix
 	bridge string
+	lock   *os.File // the subnet's lock file, locked until Close
 
 	mu   sync.Mutex
 	used map[netip.Addr]string // task namespace by address
@@ -59,21 +73,79 @@ func Open(ctx context.Context, name string, subnet netip.Prefix) (*Network, erro
 	if subnet.Bits() != 24 || !testRange.Contains(subnet.Addr()) || subnet.Masked() != subnet {
 		return nil, fmt.Errorf("network %s: subnet %s: want a /24 inside %s", name, subnet, testRange)
 	}
-	n := &Network{name: name, prefix: subnet, bridge: name + "br", used: map[netip.Addr]string{}}
-	if err := n.removeLeftovers(ctx); err != nil {
+	lock, err := lockSubnet(subnet)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", name, err)
+	}
+	n := &Network{name: name, prefix: subnet, bridge: name + "br", lock: lock, used: map[netip.Addr]string{}}
+	if err := n.open(ctx); err != nil {
+		lock.Close()
 		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Network) open(ctx context.Context) error {
+	if err := n.removeLeftovers(ctx); err != nil {
+		return err
+	}
+	if iface := interfaceOn(n.prefix); iface != "" {
+		return fmt.Errorf("network %s: subnet %s: %w: interface %s has an address in it (a leftover of another run? ip link del %s), or choose another subnet",
+			n.name, n.prefix, ErrSubnetInUse, iface, iface)
 	}
 	gw := n.gateway()
 	if err := ip(ctx, "link", "add", n.bridge, "type", "bridge"); err != nil {
-		return nil, fmt.Errorf("network %s: %w", name, err)
+		return fmt.Errorf("network %s: %w", n.name, err)
 	}
 	if err := ip(ctx, "addr", "add", netip.PrefixFrom(gw, 24).String(), "dev", n.bridge); err != nil {
-		return nil, fmt.Errorf("network %s: %w", name, err)
+		return fmt.Errorf("network %s: %w", n.name, err)
 	}
 	if err := ip(ctx, "link", "set", n.bridge, "up"); err != nil {
-		return nil, fmt.Errorf("network %s: %w", name, err)
+		return fmt.Errorf("network %s: %w", n.name, err)
 	}
-	return n, nil
+	return nil
+}
+
+// lockSubnet locks subnet's file under LockDir without waiting: the lock is held while the
+// file stays open, and the kernel drops it when the process ends, however it ends.
+func lockSubnet(subnet netip.Prefix) (*os.File, error) {
+	if err := os.MkdirAll(LockDir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(LockDir, "subnet-"+subnet.Addr().String()), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("subnet %s: %w: another ecslocal network on this host has it; choose another subnet", subnet, ErrSubnetInUse)
+		}
+		return nil, fmt.Errorf("subnet %s: locking %s: %w", subnet, f.Name(), err)
+	}
+	return f, nil
+}
+
+// interfaceOn returns the name of an interface of the host with an address in p, or "".
+func interfaceOn(p netip.Prefix) string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, iface := range ifaces {
+		addrs, err := iface.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && p.Contains(ip.Unmap()) {
+					return iface.Name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func (n *Network) gateway() netip.Addr { return n.prefix.Addr().Next() }
@@ -179,11 +251,17 @@ func (n *Network) Remove(ctx context.Context, ns *Namespace) error {
 	return nil
 }
 
-// Close removes every namespace of the network and the bridge.
+// Close removes every namespace of the network and the bridge, and frees the subnet.
 func (n *Network) Close(ctx context.Context) error {
 	err := n.removeLeftovers(ctx)
 	n.mu.Lock()
 	clear(n.used)
+	if n.lock != nil && err == nil {
+		// The bridge is gone: the subnet is free for another network. (When removing it
+		// failed, the lock stays with the process, as the bridge does with the host.)
+		n.lock.Close()
+		n.lock = nil
+	}
 	n.mu.Unlock()
 	return err
 }

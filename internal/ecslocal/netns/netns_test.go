@@ -2,9 +2,12 @@ package netns_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gangway-ecs/gangway/internal/ecslocal/ecslocaltest"
@@ -33,6 +36,7 @@ func TestLeftoversOfACrashedRun(t *testing.T) {
 		t.Errorf("addresses %s and %s in %s (gateway %s)", a.Addr, b.Addr, subnet, crashed.Gateway())
 	}
 	// No Close: the process "crashed". The next run removes the namespaces and the bridge.
+	netns.Abandon(crashed)
 	next, err := netns.Open(ctx, "nsleft", subnet)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +57,48 @@ func TestLeftoversOfACrashedRun(t *testing.T) {
 	}
 	if _, err := os.Stat("/sys/class/net/" + next.Bridge()); !os.IsNotExist(err) {
 		t.Errorf("bridge %s left after Close: %v", next.Bridge(), err)
+	}
+}
+
+// TestSubnetIsOneNetworks: a subnet that another open network holds, or that an interface of
+// the host is on, is refused with ErrSubnetInUse (two bridges on one /24 take each other's
+// traffic); it is free again once the network holding it closes.
+func TestSubnetIsOneNetworks(t *testing.T) {
+	ecslocaltest.RequireRoot(t, "ip")
+	ctx := context.Background()
+	subnet := netip.MustParsePrefix("198.19.252.0/24")
+	first, err := netns.Open(ctx, "nsone", subnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netns.Open(ctx, "nstwo", subnet); !errors.Is(err, netns.ErrSubnetInUse) || !strings.Contains(err.Error(), "198.19.252.0/24") {
+		t.Fatalf("a second network on a held subnet: %v; want ErrSubnetInUse naming it", err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second, err := netns.Open(ctx, "nstwo", subnet)
+	if err != nil {
+		t.Fatalf("the subnet once the first network closed: %v", err)
+	}
+	if err := second.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// An interface that is not ecslocal's, on another /24.
+	other := netip.MustParsePrefix("198.19.251.0/24")
+	if out, err := exec.Command("ip", "link", "add", "nsdummy0", "type", "bridge").CombinedOutput(); err != nil {
+		t.Fatalf("ip link add: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "link", "del", "nsdummy0").Run()
+	if out, err := exec.Command("ip", "addr", "add", "198.19.251.9/24", "dev", "nsdummy0").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v: %s", err, out)
+	}
+	if _, err := netns.Open(ctx, "nsthr", other); !errors.Is(err, netns.ErrSubnetInUse) || !strings.Contains(err.Error(), "nsdummy0") {
+		t.Fatalf("a subnet an interface is on: %v; want ErrSubnetInUse naming nsdummy0", err)
+	}
+	if _, err := os.Stat("/sys/class/net/nsthrbr"); !os.IsNotExist(err) {
+		t.Errorf("the refused network left its bridge: %v", err)
 	}
 }
 

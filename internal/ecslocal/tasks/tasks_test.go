@@ -2,8 +2,6 @@ package tasks_test
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,23 +25,6 @@ import (
 )
 
 const appImage = "registry.example/app:1"
-
-// subnetBase and subnets give each test of this process its own /24 of 198.18.0.0/15, from a
-// random start so that test processes running side by side are unlikely to meet.
-var (
-	subnetBase = func() uint32 {
-		var b [2]byte
-		_, _ = rand.Read(b[:])
-		return uint32(b[0])<<8 | uint32(b[1])
-	}()
-	subnets atomic.Uint32
-)
-
-// network is a fresh network name and subnet.
-func network() (string, netip.Prefix) {
-	n := (subnetBase + subnets.Add(1)) % 512
-	return fmt.Sprintf("t%03x", n), netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(n/256), byte(n % 256), 0}), 24)
-}
 
 // setup serves the ECS API with a runner whose network has a random name and subnet, so
 // that parallel test binaries do not meet, and returns an ECS client and the runner.
@@ -70,14 +50,11 @@ func setupWith(t *testing.T, streams tasks.LogStreams) (*ecs.Client, *tasks.Runn
 // behind ECS and ELB APIs, with a cluster.
 func setupRunner(t *testing.T, images map[string]string, streams tasks.LogStreams) (*ecs.Client, *tasks.Runner) {
 	t.Helper()
-	name, subnet := network()
 	api := ecsapi.New(ecsapi.Options{})
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	r, err := tasks.New(ctx, tasks.Options{Name: name, Subnet: subnet, StateDir: t.TempDir(), Images: images, Logs: streams, Log: log}, api)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, o := ecslocaltest.Runner(ctx, t, tasks.Options{StateDir: t.TempDir(), Images: images, Logs: streams, Log: log}, api)
+	name := o.Name
 	t.Cleanup(func() {
 		if err := r.Close(context.Background()); err != nil {
 			t.Errorf("closing the runner: %v", err)
