@@ -139,7 +139,7 @@ func interfaceOn(p netip.Prefix) string {
 		}
 		for _, a := range addrs {
 			if ipn, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && p.Contains(ip.Unmap()) {
+				if addr, ok := netip.AddrFromSlice(ipn.IP); ok && p.Contains(addr.Unmap()) {
 					return iface.Name
 				}
 			}
