@@ -896,7 +896,7 @@ func parseDur(v, unit string) time.Duration {
 }
 
 var (
-	h2RPS    = regexp.MustCompile(`finished in [0-9.]+m?s, ([0-9.]+) req/s`)
+	h2RPS    = regexp.MustCompile(`finished in [0-9.]+(?:us|ms|s), ([0-9.]+) req/s`)
 	h2Failed = regexp.MustCompile(`requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored`)
 )
 
