@@ -31,13 +31,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Result says what Release did.
-type Result struct {
-	Released int64 // resident bytes of the mappings released
-	Mappings int   // mappings released
-	Kept     int   // read-only mappings kept: they hold anonymous pages, or smaps does not say
-}
-
 // Release releases the executable's read-only mappings; see the package comment.
 func Release() (Result, error) {
 	exe, err := os.Stat("/proc/self/exe")

@@ -13,7 +13,7 @@ import (
 )
 
 // runnerSubnets is how many /24s Runner draws from: 198.18.0.0–198.19.199.255. The /24s
-// above are for tests that name their own (TestRollingDeployment, the netns tests).
+// above are for tests that name their own (the netns tests).
 const runnerSubnets = 256 + 200
 
 // Runner is tasks.New on a network of the runner's own: a /24 drawn at random, and a name
