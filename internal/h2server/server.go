@@ -58,8 +58,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutdown bool
 
-	work chan *stream  // to an idle handler goroutine
-	done chan struct{} // closed by Shutdown: idle handler goroutines end
+	idle workers // the handler goroutines waiting for a stream
 
 	connDone func(connStats) // for tests: called with each connection's counts as it ends
 }
@@ -69,30 +68,23 @@ type Server struct {
 // the proxying path needs more, and growing it (copying it, frame by frame, several
 // times) cost a tenth of the CPU of a proxied request.
 func (s *Server) run(st *stream) {
-	select {
-	case s.work <- st:
-	default:
-		go s.worker(st)
+	if w := s.idle.get(); w != nil {
+		w.next <- st
+		return
 	}
+	go s.worker(st)
 }
-
-// workerIdle is how long a handler goroutine waits for another stream before it ends.
-const workerIdle = 10 * time.Second
 
 func (s *Server) worker(st *stream) {
 	growStack()
-	idle := time.NewTimer(workerIdle)
-	for {
+	w := &worker{next: make(chan *stream, 1)}
+	for st != nil {
 		st.c.runHandler(st)
 		st = nil // an idle goroutine keeps nothing of its last stream alive
-		idle.Reset(workerIdle)
-		select {
-		case st = <-s.work:
-		case <-idle.C:
-			return
-		case <-s.done:
+		if !s.idle.put(w) {
 			return
 		}
+		st = <-w.next
 	}
 }
 
@@ -114,7 +106,6 @@ func touchStack(b []byte) { b[len(b)-1] = 0 }
 // ServeConn serves one HTTP/2 connection whose client preface has been read, until it
 // ends. It returns once every handler of the connection has returned, with nc closed.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
-	s.init()
 	c := newConn(s, nc, ctx)
 	s.mu.Lock()
 	if s.conns == nil {
@@ -137,26 +128,12 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	}
 }
 
-func (s *Server) init() {
-	s.mu.Lock()
-	if s.work == nil {
-		s.work = make(chan *stream)
-		s.done = make(chan struct{})
-		if s.shutdown {
-			close(s.done)
-		}
-	}
-	s.mu.Unlock()
-}
-
 // Shutdown sends every connection a GOAWAY naming the last stream it will serve; each
 // closes once those streams have ended. Connections that arrive later get the same at
 // once. Idle handler goroutines end at once, and the rest as their streams end.
 func (s *Server) Shutdown() {
+	s.idle.close()
 	s.mu.Lock()
-	if !s.shutdown && s.done != nil {
-		close(s.done)
-	}
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -535,16 +535,44 @@ func TestShutdownEndsIdleHandlerGoroutines(t *testing.T) {
 		w.Write([]byte("x"))
 	})}
 	addr, h1 := serveH1(t, s)
-	workers := func() int { // of s, not of other tests' servers
-		buf := make([]byte, 1<<20)
-		n := runtime.Stack(buf, true)
-		for n == len(buf) { // every goroutine's stack, not the first megabyte's
-			buf = make([]byte, 2*len(buf))
-			n = runtime.Stack(buf, true)
-		}
-		return strings.Count(string(buf[:n]), fmt.Sprintf("h2server.(*Server).worker(%p,", s))
-	}
 	client := h2Client()
+	getSome(t, client, addr)
+	if n := handlerGoroutines(s); n == 0 {
+		t.Fatal("no idle handler goroutine after the streams ended: the test no longer sees them")
+	}
+	client.CloseIdleConnections()
+	if err := h1.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitNoHandlerGoroutines(t, s, 2*time.Second, "after Shutdown")
+}
+
+// TestIdleHandlerGoroutinesEnd: a handler goroutine kept for the next stream ends once it
+// has waited workerIdle (here shortened) for one, and the next stream starts a new one.
+func TestIdleHandlerGoroutinesEnd(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("x"))
+	})}
+	s.idle.idleFor = 100 * time.Millisecond
+	addr, _ := serveH1(t, s)
+	client := h2Client()
+	defer client.CloseIdleConnections()
+	for round := range 2 {
+		getSome(t, client, addr)
+		if n := handlerGoroutines(s); n == 0 {
+			t.Fatalf("round %d: no idle handler goroutine after the streams ended", round)
+		}
+		start := time.Now()
+		waitNoHandlerGoroutines(t, s, 2*time.Second, "idle")
+		if waited := time.Since(start); waited < s.idle.idleFor/2 {
+			t.Fatalf("round %d: handler goroutines ended %v after their streams, before their idle time (%v)", round, waited, s.idle.idleFor)
+		}
+	}
+}
+
+// getSome makes three requests with client, reading each answer to its end.
+func getSome(t *testing.T, client *http.Client, addr string) {
+	t.Helper()
 	for range 3 {
 		resp, err := client.Get("http://" + addr + "/")
 		if err != nil {
@@ -553,17 +581,26 @@ func TestShutdownEndsIdleHandlerGoroutines(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	if n := workers(); n == 0 {
-		t.Fatal("no idle handler goroutine after the streams ended: the test no longer sees them")
+}
+
+// handlerGoroutines counts s's handler goroutines, not other tests' servers'.
+func handlerGoroutines(s *Server) int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	for n == len(buf) { // every goroutine's stack, not the first megabyte's
+		buf = make([]byte, 2*len(buf))
+		n = runtime.Stack(buf, true)
 	}
-	client.CloseIdleConnections()
-	if err := h1.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for n := workers(); n > 0; n = workers() {
+	return strings.Count(string(buf[:n]), fmt.Sprintf("h2server.(*Server).worker(%p,", s))
+}
+
+// waitNoHandlerGoroutines fails t unless s has no handler goroutine left within limit.
+func waitNoHandlerGoroutines(t *testing.T, s *Server, limit time.Duration, when string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for n := handlerGoroutines(s); n > 0; n = handlerGoroutines(s) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d handler goroutines 2 s after Shutdown, want none", n)
+			t.Fatalf("%d handler goroutines %v %s, want none", n, limit, when)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
