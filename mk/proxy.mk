@@ -46,6 +46,9 @@ FUZZ_TARGETS += ./internal/h2server:FuzzConn
 # Any path through the listener's path normalization: the result is normal, and normalizing
 # it again changes nothing (internal/proxy/pathnorm_test.go).
 FUZZ_TARGETS += ./internal/proxy:FuzzNormalizePath
+# Any bytes as an upstream's answer: the pool's own response parser reads what
+# http.ReadResponse reads, or leaves the response to it (internal/upstream/h1read_test.go).
+FUZZ_TARGETS += ./internal/upstream:FuzzReadResponse
 
 # fuzz-long: every fuzz target of the repository for FUZZ_LONG_TIME each, where make test
 # gives each FUZZTIME (5 s).

@@ -58,35 +58,59 @@ func TestReadResponseMatchesReadResponse(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req := &http.Request{Method: c.method}
-			want, wantBody, wantRest, wantErr := readOneResponse(t, http.ReadResponse, c.in, req)
-			got, gotBody, gotRest, gotErr := readOneResponse(t, readResponse, c.in, req)
-			if (wantErr == nil) != (gotErr == nil) {
-				t.Fatalf("error %v, http.ReadResponse's %v", gotErr, wantErr)
-			}
-			if want != nil {
-				wb, gb := want.Body, got.Body
-				want.Body, got.Body = nil, nil
-				if !reflect.DeepEqual(got, want) {
-					t.Fatalf("response\n%+v\nhttp.ReadResponse's\n%+v", got, want)
-				}
-				if (wb == http.NoBody) != (gb == http.NoBody) {
-					t.Fatalf("body %T, http.ReadResponse's %T", gb, wb)
-				}
-			}
-			if gotBody != wantBody || gotRest != wantRest {
-				t.Fatalf("body %q then %q, http.ReadResponse's %q then %q", gotBody, gotRest, wantBody, wantRest)
-			}
-			br := bufio.NewReader(strings.NewReader(c.in))
-			br.Peek(1)
-			own := readSimpleResponse(br, req) != nil
-			if own != c.own {
+			if own := compareReadResponse(t, c.in, req); own != c.own {
 				t.Fatalf("readSimpleResponse took it: %v, want %v", own, c.own)
-			}
-			if !own && br.Buffered() != len(c.in) {
-				t.Fatalf("readSimpleResponse consumed %d bytes of a response it left", len(c.in)-br.Buffered())
 			}
 		})
 	}
+}
+
+// FuzzReadResponse holds readResponse to http.ReadResponse on any input: the same
+// response, body and bytes left, or an error from both; and readSimpleResponse consumes
+// nothing of what it leaves to http.ReadResponse.
+func FuzzReadResponse(f *testing.F) {
+	f.Add("GET", "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabcHTTP/1.1 200 OK\r\n")
+	f.Add("GET", "HTTP/1.1 200 OK\r\nConnection: x, close\r\nVary: a\r\nvary: b\r\nContent-Length: 1\r\n\r\nx")
+	f.Add("GET", "HTTP/1.1 404 \r\nContent-Length: 0\r\nX-A:\t v \r\n\r\n")
+	f.Add("HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n")
+	f.Add("GET", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 1\r\n\r\nx")
+	f.Fuzz(func(t *testing.T, method, in string) {
+		if method != "GET" && method != "HEAD" && method != "POST" {
+			return
+		}
+		compareReadResponse(t, in, &http.Request{Method: method})
+	})
+}
+
+// compareReadResponse fails t unless readResponse reads in as http.ReadResponse does; it
+// reports whether readSimpleResponse took the response.
+func compareReadResponse(t *testing.T, in string, req *http.Request) bool {
+	t.Helper()
+	want, wantBody, wantRest, wantErr := readOneResponse(t, http.ReadResponse, in, req)
+	got, gotBody, gotRest, gotErr := readOneResponse(t, readResponse, in, req)
+	if (wantErr == nil) != (gotErr == nil) {
+		t.Fatalf("error %v, http.ReadResponse's %v", gotErr, wantErr)
+	}
+	if want != nil {
+		wb, gb := want.Body, got.Body
+		want.Body, got.Body = nil, nil
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("response\n%+v\nhttp.ReadResponse's\n%+v", got, want)
+		}
+		if (wb == http.NoBody) != (gb == http.NoBody) {
+			t.Fatalf("body %T, http.ReadResponse's %T", gb, wb)
+		}
+	}
+	if gotBody != wantBody || gotRest != wantRest {
+		t.Fatalf("body %q then %q, http.ReadResponse's %q then %q", gotBody, gotRest, wantBody, wantRest)
+	}
+	br := bufio.NewReader(strings.NewReader(in))
+	br.Peek(1)
+	own := readSimpleResponse(br, req) != nil
+	if !own && br.Buffered() != len(in) {
+		t.Fatalf("readSimpleResponse consumed %d bytes of a response it left", len(in)-br.Buffered())
+	}
+	return own
 }
 
 // readOneResponse reads one response from in with read and its body to the end (or an error), and
