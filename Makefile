@@ -15,7 +15,7 @@ GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 FUZZTIME    ?= 5s
 
-.PHONY: all build install run test test-go test-fuzz lint tools bench clean
+.PHONY: all build install run test test-go test-unit test-fuzz lint tools bench clean
 
 all: build
 
@@ -57,16 +57,27 @@ lint: tools
 # themselves to TEST_SUITES.
 TEST_SUITES :=
 
-test: lint build test-go test-fuzz test-suites
+test: lint build test-unit test-fuzz test-suites
 
 # The Debian packages that `go test ./...` runs tests with, where it would otherwise skip them
 # (CI=true makes those tests fail instead): runc, iproute2 and haproxy for ecslocal's,
 # promtool (prometheus) for the alert rules. Installed only when missing.
 TEST_PACKAGES := runc iproute2 haproxy prometheus
 
+# test-go: every package's tests. make test runs test-unit instead, which leaves out the
+# packages that a suite of TEST_SUITES tests in full, with the parts they need installed
+# (SUITE_PACKAGES, which mk/*.mk extend), so that no test runs twice.
+SUITE_PACKAGES :=
+
 test-go:
 	@scripts/apt-install.sh $(TEST_PACKAGES)
 	$(GO) test -race -count=1 ./...
+
+test-unit:
+	@scripts/apt-install.sh $(TEST_PACKAGES)
+	@pkgs=$$($(GO) list ./... | grep -v -x -F "$$($(GO) list $(SUITE_PACKAGES))") || exit 1; \
+	echo "$(GO) test -race -count=1 ./... (but $(SUITE_PACKAGES), which their suites test)"; \
+	$(GO) test -race -count=1 $$pkgs
 
 test-fuzz:
 	@GO=$(GO) scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)

@@ -74,3 +74,4 @@ rehearse: ecslocal build image rehearse-stacks
 	@cat bin/rehearse.md
 
 TEST_SUITES += test-ecslocal
+SUITE_PACKAGES += ./cmd/ecslocal ./internal/ecslocal/...

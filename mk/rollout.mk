@@ -23,4 +23,5 @@ bench-rollout:
 	scripts/bench-rollout.sh $(ROLLOUT_FLAGS)
 
 TEST_SUITES += test-rollout test-rollout-smoke
+SUITE_PACKAGES += ./bench/rollout/internal/haproxy ./bench/rollout/internal/timeline
 BENCHES += bench-rollout
