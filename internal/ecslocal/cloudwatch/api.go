@@ -166,8 +166,13 @@ func (s *Service) Alarms(names []string, prefix, state string) []Alarm {
 }
 
 // ServeHTTP serves the awsJson1_0 protocol: POST / with X-Amz-Target
-// GraniteServiceVersion20100801.<Op>.
+// GraniteServiceVersion20100801.<Op>; and the RPC v2 CBOR protocol (serveCBOR) on
+// CBORPathPrefix.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if op, ok := strings.CutPrefix(r.URL.Path, CBORPathPrefix); ok {
+		s.serveCBOR(w, r, op)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 	if !ok {
@@ -422,17 +427,29 @@ func (s *Service) getMetricStatistics(ns, name string, dims []Dimension, start, 
 // writeError answers in awsJson1_0's error form, with the awsQuery code in
 // x-amzn-query-error for the clients that read it (the model is awsQueryCompatible).
 func writeError(w http.ResponseWriter, err error) {
+	ae := asAPIError(err)
+	setErrorHeaders(w, ae)
+	w.WriteHeader(ae.status)
+	raw, _ := json.Marshal(map[string]string{"__type": ae.shape, "message": ae.message})
+	_, _ = w.Write(raw)
+}
+
+// asAPIError returns err as an error of the API: a fault of the service if it is none.
+func asAPIError(err error) *apiError {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		ae = &apiError{"InternalServiceFault", "InternalServiceError", err.Error(), http.StatusInternalServerError}
 	}
+	return ae
+}
+
+// setErrorHeaders sets the headers of an error answer: the awsQuery code and fault that
+// awsQueryCompatible clients read, and the error's shape.
+func setErrorHeaders(w http.ResponseWriter, ae *apiError) {
 	fault := "Sender"
 	if ae.status >= 500 {
 		fault = "Receiver"
 	}
 	w.Header().Set("x-amzn-query-error", ae.code+";"+fault)
 	w.Header().Set("X-Amzn-ErrorType", ae.shape)
-	w.WriteHeader(ae.status)
-	raw, _ := json.Marshal(map[string]string{"__type": ae.shape, "message": ae.message})
-	_, _ = w.Write(raw)
 }

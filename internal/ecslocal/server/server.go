@@ -59,8 +59,10 @@ type Handler struct {
 const (
 	// lambdaPath is the Lambda API's (REST-JSON) function resources.
 	lambdaPath = "/2015-03-31/functions"
-	// cloudWatchTargetPrefix is CloudWatch's awsJson1_0 X-Amz-Target prefix.
+	// cloudWatchTargetPrefix is CloudWatch's awsJson1_0 X-Amz-Target prefix, and
+	// cloudWatchCBORPath the path of its operations under RPC v2 CBOR (cloudwatch.CBORPathPrefix).
 	cloudWatchTargetPrefix = "GraniteServiceVersion20100801."
+	cloudWatchCBORPath     = "/service/GraniteServiceVersion20100801/operation/"
 	// cloudFormationVersion is the awsQuery Version of CloudFormation's forms.
 	cloudFormationVersion = "2010-05-15"
 	// logsTargetPrefix is CloudWatch Logs' awsJson1_1 X-Amz-Target prefix.
@@ -167,6 +169,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if h.cloudWatch != nil && strings.HasPrefix(r.URL.Path, cloudWatchCBORPath) {
+		h.cloudWatch.ServeHTTP(w, r) // the RPC v2 CBOR protocol of aws-sdk-go-v2's client
+		return
+	}
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		if h.cloudWatch != nil && strings.HasPrefix(target, cloudWatchTargetPrefix) {
 			h.cloudWatch.ServeHTTP(w, r)

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gangway-ecs/gangway/internal/ecslocal/cloudwatch"
 )
 
 // named answers with its name and the form's Action, if any: which service a request reached.
@@ -17,9 +19,12 @@ func (n named) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, string(n)+" "+r.PostForm.Get("Action"))
 }
 
-// Lambda's paths, CloudWatch's and CloudWatch Logs' targets and CloudFormation's version
-// reach their services; ECS and ELBv2 requests still reach theirs.
+// Lambda's paths, CloudWatch's targets and RPC v2 CBOR path, CloudWatch Logs' targets and
+// CloudFormation's version reach their services; ECS and ELBv2 requests still reach theirs.
 func TestOtherServicesDispatch(t *testing.T) {
+	if cloudWatchCBORPath != cloudwatch.CBORPathPrefix {
+		t.Fatalf("CloudWatch's RPC v2 CBOR path: %q here, %q in its package", cloudWatchCBORPath, cloudwatch.CBORPathPrefix)
+	}
 	h := New(struct{}{}, struct{}{}, slog.New(slog.DiscardHandler))
 	h.SetLambda(named("lambda"))
 	h.SetCloudWatch(named("cloudwatch"))
@@ -47,6 +52,7 @@ func TestOtherServicesDispatch(t *testing.T) {
 		{"Lambda Invoke", "POST", "/2015-03-31/functions/hook/invocations", "application/json", "", "{}", "lambda "},
 		{"Lambda ListFunctions", "GET", "/2015-03-31/functions/", "", "", "", "lambda "},
 		{"CloudWatch", "POST", "/", "application/x-amz-json-1.0", "GraniteServiceVersion20100801.DescribeAlarms", "{}", "cloudwatch "},
+		{"CloudWatch, RPC v2 CBOR", "POST", cloudWatchCBORPath + "DescribeAlarms", "application/cbor", "", "\xa0", "cloudwatch "},
 		{"CloudFormation", "POST", "/", formType, "", url.Values{"Action": {"DescribeStacks"}, "Version": {"2010-05-15"}}.Encode(), "cloudformation DescribeStacks"},
 		{"CloudWatch Logs, not implemented", "POST", "/", "application/x-amz-json-1.1", logsTargetPrefix + "StartQuery", "{}",
 			`{"__type":"InvalidOperationException","message":"ecslocal does not implement the Amazon CloudWatch Logs operation StartQuery"}`},
