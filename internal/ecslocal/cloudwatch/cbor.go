@@ -164,8 +164,27 @@ func finite(f float64) (any, error) {
 	return f, nil
 }
 
+// cborKind names v's CBOR type, for errors.
 func cborKind(v smithycbor.Value) string {
-	return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", v), "cbor."))
+	switch v.(type) {
+	case smithycbor.Uint, smithycbor.NegInt:
+		return "integer"
+	case smithycbor.Float32, smithycbor.Float64:
+		return "float"
+	case smithycbor.String:
+		return "text string"
+	case smithycbor.Slice:
+		return "byte string"
+	case smithycbor.List:
+		return "array"
+	case smithycbor.Map:
+		return "map"
+	case *smithycbor.Tag:
+		return "tag"
+	case smithycbor.Bool:
+		return "boolean"
+	}
+	return "null"
 }
 
 var epochType = reflect.TypeFor[Epoch]()
