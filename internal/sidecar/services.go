@@ -18,6 +18,7 @@ import (
 	"github.com/gangway-ecs/gangway/internal/config"
 	"github.com/gangway-ecs/gangway/internal/health"
 	"github.com/gangway-ecs/gangway/internal/proxy"
+	"github.com/gangway-ecs/gangway/internal/spec"
 	"github.com/gangway-ecs/gangway/internal/xds"
 	"github.com/gangway-ecs/gangway/internal/xds/client"
 	"github.com/gangway-ecs/gangway/internal/xds/server"
@@ -43,6 +44,8 @@ type services struct {
 	dp         *proxy.DataPlane
 	stopClient context.CancelFunc
 
+	pages *pageReleaser // gives back the pages each new configuration touched
+
 	wg sync.WaitGroup
 }
 
@@ -55,7 +58,7 @@ const firstVersionWait = 30 * time.Second
 // startServices starts what cfg.Services selects. nodeID names this data plane to the
 // control plane.
 func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options, nodeID string, log *slog.Logger) (*services, error) {
-	s := &services{log: log, mode: cfg.Services}
+	s := &services{log: log, mode: cfg.Services, pages: newPageReleaser(pagesSettle, log)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -119,10 +122,16 @@ func startServices(cfg *config.Config, reg *health.Registry, opts proxy.Options,
 		client, err := client.NewClient(client.ClientOptions{
 			ControlPlane: controlPlane,
 			Node:         &core.Node{Id: nodeID},
-			Apply:        s.dp.Apply,
-			Health:       reg,
-			Logger:       log,
-			TLS:          clientTLS,
+			Apply: func(sp *spec.Spec, version string) error {
+				err := s.dp.Apply(sp, version)
+				if err == nil {
+					s.pages.changed()
+				}
+				return err
+			},
+			Health: reg,
+			Logger: log,
+			TLS:    clientTLS,
 		})
 		if err != nil {
 			return nil, err
@@ -245,6 +254,7 @@ func (s *services) Drain(ctx context.Context) int {
 
 // Close closes the data plane, then the control plane, and waits for both.
 func (s *services) Close() {
+	s.pages.stop()
 	if s.stopClient != nil {
 		s.stopClient()
 	}

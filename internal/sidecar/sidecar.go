@@ -30,7 +30,6 @@ import (
 	"github.com/gangway-ecs/gangway/internal/lifecycle"
 	"github.com/gangway-ecs/gangway/internal/probecmd"
 	"github.com/gangway-ecs/gangway/internal/proxy"
-	"github.com/gangway-ecs/gangway/internal/startpages"
 	"github.com/gangway-ecs/gangway/internal/version"
 )
 
@@ -176,11 +175,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	p := &process{path: path, getenv: o.Getenv, adminAddr: adminOverride, current: cfg, check: cfgCheck, svc: svc, log: logger, metrics: procMetrics}
-	if res, err := startpages.Release(); err != nil {
-		logger.Debug("start-up pages not released", "error", err)
-	} else {
-		logger.Debug("start-up pages released", "bytes", res.Released, "mappings", res.Mappings, "kept", res.Kept)
-	}
+	releasePages(logger, "start-up")
 	p.built()
 	if o.Terminal {
 		sh := cfg.Shutdown
@@ -382,6 +377,7 @@ func (p *process) reload(why string) {
 	p.log.Info(msg, "trigger", why, "from_version", p.current.Version, "config_version", cfg.Version,
 		"xds_version", xdsVersion, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	p.current = cfg
+	p.svc.pages.changed() // what publishing touched; the data plane's apply notes its own
 	p.built()
 }
 
