@@ -7,6 +7,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gangway-ecs/gangway/internal/httpascii"
 )
 
 // Header blocks are assembled and decoded here rather than by the framer
@@ -187,17 +189,7 @@ func validAuthority(a string) bool { return allIn(a, &authorityByte) }
 // validPath reports whether p is a request target HTTP/1.1 can carry: non-empty,
 // visible ASCII without "#" (RFC 9113 §8.3.1, RFC 9110 §7.1). Its form (origin or
 // asterisk) depends on the method and is checked with the request.
-func validPath(p string) bool {
-	if p == "" {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if b := p[i]; b < 0x21 || b > 0x7e || b == '#' {
-			return false
-		}
-	}
-	return true
-}
+func validPath(p string) bool { return p != "" && httpascii.TargetBytes(p) }
 
 var tokenByte, lowerToken, authorityByte = func() (token, lower, authority [256]bool) {
 	for b := 0; b < 0x80; b++ {

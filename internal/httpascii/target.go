@@ -10,7 +10,7 @@ import (
 // may be part of a larger allocation) instead of a URL of its own; it returns u then.
 func ParseRequestURI(raw string, u *url.URL) (*url.URL, error) {
 	path, query, hasQuery := strings.Cut(raw, "?")
-	if len(path) == 0 || path[0] != '/' || !plainPath(path) || hasQuery && !plainQuery(query) {
+	if len(path) == 0 || path[0] != '/' || !plainPath(path) || hasQuery && !TargetBytes(query) {
 		return url.ParseRequestURI(raw)
 	}
 	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
@@ -28,9 +28,11 @@ func plainPath(p string) bool {
 	return true
 }
 
-func plainQuery(q string) bool {
-	for i := 0; i < len(q); i++ {
-		if b := q[i]; b < 0x21 || b > 0x7e || b == '#' {
+// TargetBytes reports whether s holds only bytes a request target may carry as they are:
+// visible ASCII, and no '#' (a fragment is never sent; RFC 9112 section 3.2).
+func TargetBytes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x21 || b > 0x7e || b == '#' {
 			return false
 		}
 	}
