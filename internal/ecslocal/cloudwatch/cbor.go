@@ -1,6 +1,7 @@
 package cloudwatch
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,7 +9,6 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"time"
 
 	// smithy-go's CBOR codec, which aws-sdk-go-v2's own clients use: the protocol's subset of
 	// RFC 8949 (string map keys, definite lengths written, indefinite ones read). Its API is
@@ -187,15 +187,33 @@ func cborKind(v smithycbor.Value) string {
 	return "null"
 }
 
-var epochType = reflect.TypeFor[Epoch]()
+var (
+	epochType     = reflect.TypeFor[Epoch]()
+	marshalerType = reflect.TypeFor[json.Marshaler]()
+)
 
 // toCBOR returns an output value as CBOR, with the member names and omissions encoding/json
 // gives it: exported fields under their JSON names, nil slices, maps and pointers and
-// omitempty zero values left out, Epoch as a timestamp (tag 1, epoch seconds).
+// omitempty zero values left out, Epoch as a timestamp (tag 1, epoch seconds), and any
+// other value with a JSON form of its own (a json.RawMessage that holds a query's
+// MetricStat as it was given) as that JSON.
 func toCBOR(v reflect.Value) (smithycbor.Value, error) {
 	if v.Type() == epochType {
 		t := v.Interface().(Epoch).Time
 		return &smithycbor.Tag{ID: 1, Value: smithycbor.Float64(float64(t.UnixMilli()) / 1000)}, nil
+	}
+	if v.Type().Implements(marshalerType) && (v.Kind() != reflect.Pointer || !v.IsNil()) {
+		raw, err := json.Marshal(v.Interface())
+		if err != nil {
+			return nil, err
+		}
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var g any
+		if err := d.Decode(&g); err != nil {
+			return nil, err
+		}
+		return jsonToCBOR(g)
 	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
@@ -204,9 +222,6 @@ func toCBOR(v reflect.Value) (smithycbor.Value, error) {
 		}
 		return toCBOR(v.Elem())
 	case reflect.Struct:
-		if v.Type() == reflect.TypeFor[time.Time]() {
-			return toCBOR(reflect.ValueOf(Epoch{v.Interface().(time.Time)}))
-		}
 		m := smithycbor.Map{}
 		if err := structToCBOR(v, m); err != nil {
 			return nil, err
@@ -251,6 +266,49 @@ func toCBOR(v reflect.Value) (smithycbor.Value, error) {
 		return smithycbor.Float64(v.Float()), nil
 	}
 	return nil, fmt.Errorf("no CBOR for a %s", v.Type())
+}
+
+// jsonToCBOR returns a value decoded from JSON (numbers as json.Number) as CBOR: integers
+// as integers, other numbers as doubles.
+func jsonToCBOR(g any) (smithycbor.Value, error) {
+	switch g := g.(type) {
+	case nil:
+		return &smithycbor.Nil{}, nil
+	case bool:
+		return smithycbor.Bool(g), nil
+	case string:
+		return smithycbor.String(g), nil
+	case json.Number:
+		if i, err := g.Int64(); err == nil {
+			return toCBOR(reflect.ValueOf(i))
+		}
+		f, err := g.Float64()
+		if err != nil {
+			return nil, err
+		}
+		return smithycbor.Float64(f), nil
+	case []any:
+		l := make(smithycbor.List, len(g))
+		for i, e := range g {
+			v, err := jsonToCBOR(e)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = v
+		}
+		return l, nil
+	case map[string]any:
+		m := make(smithycbor.Map, len(g))
+		for k, e := range g {
+			v, err := jsonToCBOR(e)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("no CBOR for JSON's %T", g)
 }
 
 // structToCBOR adds v's members to m, embedded structs' members as their own (as

@@ -178,3 +178,41 @@ func TestCBORIntegers(t *testing.T) {
 		}
 	}
 }
+
+// A metric-math alarm's queries keep their MetricStat, which ecslocal holds as the JSON it
+// was given: it goes back to the SDK as a CBOR map, not as the JSON's bytes.
+func TestCBORMetricMathAlarm(t *testing.T) {
+	s := New(Options{Region: "us-east-1", Account: "000000000000"})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	client := cw.New(cw.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	ctx := context.Background()
+	_, err := client.PutMetricAlarm(ctx, &cw.PutMetricAlarmInput{
+		AlarmName: aws.String("error-rate"), EvaluationPeriods: aws.Int32(1), Threshold: aws.Float64(0.05),
+		ComparisonOperator: cwtypes.ComparisonOperatorGreaterThanThreshold,
+		Metrics: []cwtypes.MetricDataQuery{
+			{Id: aws.String("e"), Expression: aws.String("m / 100"), ReturnData: aws.Bool(true)},
+			{Id: aws.String("m"), ReturnData: aws.Bool(false), MetricStat: &cwtypes.MetricStat{
+				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/ApplicationELB"), MetricName: aws.String("HTTPCode_Target_5XX_Count"),
+					Dimensions: []cwtypes.Dimension{{Name: aws.String("TargetGroup"), Value: aws.String("targetgroup/green/1")}}},
+				Period: aws.Int32(60), Stat: aws.String("Sum"),
+			}},
+		},
+	})
+	if err != nil {
+		t.Fatalf("PutMetricAlarm: %v", err)
+	}
+	out, err := client.DescribeAlarms(ctx, &cw.DescribeAlarmsInput{AlarmNames: []string{"error-rate"}})
+	if err != nil || len(out.MetricAlarms) != 1 || len(out.MetricAlarms[0].Metrics) != 2 {
+		t.Fatalf("DescribeAlarms: %v %+v", err, out)
+	}
+	ms := out.MetricAlarms[0].Metrics[1].MetricStat
+	if ms == nil || ms.Metric == nil || aws.ToString(ms.Metric.MetricName) != "HTTPCode_Target_5XX_Count" || aws.ToInt32(ms.Period) != 60 ||
+		aws.ToString(ms.Stat) != "Sum" || len(ms.Metric.Dimensions) != 1 {
+		t.Fatalf("MetricStat %+v", ms)
+	}
+}
