@@ -187,13 +187,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	decode := func(v any) error {
-		if err := json.Unmarshal(body, v); err != nil {
-			return &apiError{"SerializationException", "InvalidParameterValue", op + ": " + err.Error(), http.StatusBadRequest}
-		}
-		return nil
-	}
-	out, err := s.call(op, decode)
+	out, err := s.call(op, jsonInput(op, body))
 	if err != nil {
 		s.log.Info("cloudwatch", "op", op, "error", err)
 		writeError(w, err)
@@ -206,6 +200,21 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Debug("cloudwatch", "op", op)
 	_, _ = w.Write(raw)
+}
+
+// jsonInput returns the decoder of op's input, the JSON body: an input that does not
+// decode into the operation's shape is a SerializationException naming the operation.
+func jsonInput(op string, body []byte) func(any) error {
+	return func(v any) error {
+		if err := json.Unmarshal(body, v); err != nil {
+			return serializationError(op, err)
+		}
+		return nil
+	}
+}
+
+func serializationError(op string, err error) error {
+	return &apiError{"SerializationException", "InvalidParameterValue", op + ": " + err.Error(), http.StatusBadRequest}
 }
 
 type empty struct{}

@@ -44,17 +44,11 @@ func (s *Service) serveCBOR(w http.ResponseWriter, r *http.Request, op string) {
 	in := []byte("{}")
 	if len(body) > 0 {
 		if in, err = cborToJSON(body); err != nil {
-			writeCBORError(w, &apiError{"SerializationException", "InvalidParameterValue", op + ": " + err.Error(), http.StatusBadRequest})
+			writeCBORError(w, serializationError(op, err))
 			return
 		}
 	}
-	decode := func(v any) error {
-		if err := json.Unmarshal(in, v); err != nil {
-			return &apiError{"SerializationException", "InvalidParameterValue", op + ": " + err.Error(), http.StatusBadRequest}
-		}
-		return nil
-	}
-	out, err := s.call(op, decode)
+	out, err := s.call(op, jsonInput(op, in))
 	if err != nil {
 		s.log.Info("cloudwatch", "op", op, "protocol", "rpc-v2-cbor", "error", err)
 		writeCBORError(w, err)

@@ -28,11 +28,7 @@ func TestCBORWithTheSDKClient(t *testing.T) {
 	s := New(Options{Region: "us-east-1", Account: "000000000000"})
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	client := cw.New(cw.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	client := sdkClient(srv.URL)
 	ctx := context.Background()
 
 	_, err := client.PutMetricAlarm(ctx, &cw.PutMetricAlarmInput{
@@ -185,11 +181,7 @@ func TestCBORMetricMathAlarm(t *testing.T) {
 	s := New(Options{Region: "us-east-1", Account: "000000000000"})
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	client := cw.New(cw.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	client := sdkClient(srv.URL)
 	ctx := context.Background()
 	_, err := client.PutMetricAlarm(ctx, &cw.PutMetricAlarmInput{
 		AlarmName: aws.String("error-rate"), EvaluationPeriods: aws.Int32(1), Threshold: aws.Float64(0.05),
@@ -215,4 +207,13 @@ func TestCBORMetricMathAlarm(t *testing.T) {
 		aws.ToString(ms.Stat) != "Sum" || len(ms.Metric.Dimensions) != 1 {
 		t.Fatalf("MetricStat %+v", ms)
 	}
+}
+
+// sdkClient is aws-sdk-go-v2's CloudWatch client for the service at url.
+func sdkClient(url string) *cw.Client {
+	return cw.New(cw.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(url),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
 }
