@@ -100,9 +100,8 @@ func (p *workers) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	for i, w := range p.idle {
+	for _, w := range p.idle {
 		w.next <- nil
-		p.idle[i] = nil
 	}
 	p.idle = nil
 	if p.reaping != nil {
