@@ -29,8 +29,7 @@ var (
 	errFolded = &statusError{code: http.StatusBadRequest, text: "obsolete line folding in a header", reason: "obsolete_line_folding"}
 )
 
-// emptyRequest is copied by WithContext to make each request: the only way to set a
-// request's context without a second allocation.
+// emptyRequest is copied by WithContext to make each request.
 var emptyRequest http.Request
 
 // readRequest reads and parses the next request head. The head is read under the
@@ -188,7 +187,10 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 	delete(h, "Host")
 
 	w.ctx.Context = ctx
-	r := emptyRequest.WithContext(&w.ctx)
+	// WithContext is the only way to set a request's context; inlined here, its copy does
+	// not escape, and the request is made in w.
+	w.request = *emptyRequest.WithContext(&w.ctx)
+	r := &w.request
 	r.Method = method
 	r.URL = u
 	r.Proto, r.ProtoMajor, r.ProtoMinor = proto, major, minor

@@ -39,10 +39,11 @@ type response struct {
 	body   *body // nil without a request body
 	header http.Header
 	ctx    reqctx.Context // the request's
-	// url and fields hold the request's URL and header values, in the response's
-	// allocation: a request costs fewer allocations.
-	url    url.URL
-	fields [maxInlineFields]string
+	// request, url and fields hold the request, its URL and its header values, in the
+	// response's allocation: a request costs fewer allocations.
+	request http.Request
+	url     url.URL
+	fields  [maxInlineFields]string
 
 	status      int
 	wroteHeader bool // the final status is chosen and its head started

@@ -48,10 +48,11 @@ type stream struct {
 	headerTooLarge bool        // answered 431 without the handler
 	headerSize     int64       // the request's decoded header list, as conn.heldHeader counts it
 
-	// fields and url hold the request's header values and (for a usual target) its URL,
-	// in the stream's allocation: a request costs fewer allocations.
-	fields [maxInlineFields]string
-	url    url.URL
+	// request, fields and url hold the request, its header values and (for a usual
+	// target) its URL, in the stream's allocation: a request costs fewer allocations.
+	request http.Request
+	fields  [maxInlineFields]string
+	url     url.URL
 }
 
 // maxInlineFields is how many header values a request may have for them to fit in its
@@ -202,7 +203,10 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		req.Body = &requestBody{st: st}
 		st.expectContinue = httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue")
 	}
-	st.req = req.WithContext(&st.ctx)
+	// WithContext is the only way to set a request's context; inlined here, its copy does
+	// not escape, and the request is made in st.
+	st.request = *req.WithContext(&st.ctx)
+	st.req = &st.request
 	return st, http2.ErrCodeNo
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -17,9 +18,10 @@ import (
 // httputil.ReverseProxy does for an ordinary exchange (hop-by-hop headers, trailers,
 // streaming flushes, an aborted stream on a broken copy) with fewer copies and allocations;
 // protocol upgrades still go through ReverseProxy (route.proxy), which owns the hijack.
-// The exchange runs under ctx (r's context, or one derived from it).
-func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context) {
-	out := rt.outRequest(r, ctx)
+// The exchange runs under ctx (r's context, or one derived from it); out is where the
+// upstream request is made (part of the handler's allocation).
+func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context, o *outbound) {
+	out := rt.outRequest(o, r, ctx)
 	resp, err := rt.cluster.Forward(out, true)
 	if err != nil {
 		rt.errorHandler(w, out, err) // which reads only out's context
@@ -74,13 +76,22 @@ func (rt *route) copyBody(w io.Writer, body io.Reader, flush func() error) error
 	}
 }
 
-// outRequest builds the upstream request: a shallow copy of r with ctx, its own URL and
-// header, the hop-by-hop headers removed, the route's rewrites applied.
-func (rt *route) outRequest(r *http.Request, ctx context.Context) *http.Request {
-	out := r.WithContext(ctx)
-	u := *r.URL
-	out.URL = &u
-	rt.rewriteURL(&u, r.URL.Path)
+// outbound holds an upstream request and its URL.
+type outbound struct {
+	req http.Request
+	url url.URL
+}
+
+// outRequest makes the upstream request in o: a shallow copy of r with ctx, its own URL
+// and header, the hop-by-hop headers removed, the route's rewrites applied.
+func (rt *route) outRequest(o *outbound, r *http.Request, ctx context.Context) *http.Request {
+	// WithContext is the only way to set a request's context; inlined here, its copy does
+	// not escape.
+	o.req = *r.WithContext(ctx)
+	out := &o.req
+	o.url = *r.URL
+	out.URL = &o.url
+	rt.rewriteURL(&o.url, r.URL.Path)
 	out.RequestURI = ""
 	out.Close = false
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1

@@ -50,12 +50,13 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.srv.access != nil {
 		start = time.Now()
 	}
-	// One allocation for the recorder, the stream timer, which most routes have, and the
-	// values of the X-Forwarded-* headers.
+	// One allocation for the recorder, the stream timer, which most routes have, the
+	// values of the X-Forwarded-* headers and the upstream request.
 	state := &struct {
 		rec recorder
 		st  streamTimer
 		fwd [4]string
+		out outbound
 	}{rec: recorder{ResponseWriter: w}}
 	rec := &state.rec
 	var rt *route
@@ -153,7 +154,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	rt.forward(rec, r, ctx)
+	rt.forward(rec, r, ctx, &state.out)
 }
 
 // redirectPath answers a path whose escaped slashes were unescaped (UnescapeAndRedirect)
