@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,6 +134,55 @@ func TestEndpointThatNeverPassesIsLoggedOnce(t *testing.T) {
 	}
 	if rec, _ := record(srv.reg, "upstream.cluster.app"); attr(rec, "healthy") != "0" {
 		t.Fatalf("healthy = %q, want 0", attr(rec, "healthy"))
+	}
+}
+
+// An endpoint that fails its first health check because nothing listens yet (the
+// application starting beside the proxy in its task) is checked again within moments, not
+// an interval later, so that the proxy is ready soon after the application is; once the
+// endpoint has passed, it is checked on the interval only.
+func TestFailedFirstCheckIsRetriedEarly(t *testing.T) {
+	addr := freeAddr(t)
+	var logs syncBuffer
+	hc := &spec.HealthCheck{Type: spec.TCPHealthCheck, Interval: time.Minute, Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 2}
+	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{addr}, HealthCheck: hc}}),
+		func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	eventually(t, "the first check failed", func() bool { return strings.Contains(logs.String(), "endpoint failed its first health check") })
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on the endpoint's address again: %v", err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	listening := time.Now()
+	healthy := func() bool {
+		rec, _ := record(srv.reg, "upstream.cluster.app")
+		return attr(rec, "healthy") == "1"
+	}
+	// The early checks come 100 ms, 200 ms, 400 ms... after each failure: within a few
+	// seconds at worst on a loaded machine, where the interval is a minute.
+	for !healthy() {
+		if time.Since(listening) > 15*time.Second {
+			t.Fatalf("endpoint not healthy %v after it listened; its next check on the interval is a minute away", time.Since(listening))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("healthy %v after the endpoint listened", time.Since(listening).Round(time.Millisecond))
+	checks := accepted.Load()
+	time.Sleep(time.Second)
+	if n := accepted.Load(); n != checks {
+		t.Fatalf("%d more checks within a second of passing; want none before the interval", n-checks)
 	}
 }
 

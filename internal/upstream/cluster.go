@@ -30,6 +30,14 @@ import (
 // detector.
 const ConnectTimeout = 10 * time.Second
 
+// firstCheckRetry is how soon an endpoint that has not passed a health check since it was
+// added is checked again after a failed one. The application in the proxy's task starts
+// just before it and is usually listening a moment later, and the proxy is ready only once
+// the check passes: a whole interval's wait would be added to every cold start whose first
+// check came too soon. The delay doubles after each failure; once it would reach the
+// interval, the endpoint is checked with the others, on the interval.
+const firstCheckRetry = 100 * time.Millisecond
+
 // ErrNoHealthy is returned when a cluster has no endpoint to send to.
 var ErrNoHealthy = errors.New("no healthy endpoint")
 
@@ -58,6 +66,12 @@ type endpoint struct {
 	hcFails      int  // consecutive failures
 	ejectedUntil time.Time
 	ejections    int
+	// passed: a health check passed since the endpoint was added. Until one does, a failed
+	// check is tried again early (firstCheckRetry): retryDelay after it, at retryAt (zero:
+	// no early check due).
+	passed     bool
+	retryDelay time.Duration
+	retryAt    time.Time
 }
 
 // Cluster is the running form of a spec.Cluster: its endpoints, their health, the load
@@ -283,7 +297,7 @@ func (c *Cluster) SetVersion(v string, required bool) {
 func (c *Cluster) run(ctx context.Context) {
 	var hcTick <-chan time.Time
 	if c.spec.HealthCheck != nil {
-		c.checkAll(ctx, false)
+		c.checkAll(ctx, checkEvery)
 		t := time.NewTicker(c.spec.HealthCheck.Interval)
 		defer t.Stop()
 		hcTick = t.C
@@ -292,26 +306,38 @@ func (c *Cluster) run(ctx context.Context) {
 	// A DNS or ECS cluster settles once its source has reported (discover, the
 	// c.discovered case below).
 	c.settled = c.settled || c.spec.DNS == nil && c.spec.ECS == nil
-	next := c.recomputeLocked(time.Now())
 	c.mu.Unlock()
 	eject := time.NewTimer(time.Hour)
 	defer eject.Stop()
-	arm := func(next time.Time) {
-		eject.Stop()
-		if !next.IsZero() {
-			eject.Reset(time.Until(next))
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	rearm := func() {
+		c.mu.Lock()
+		next := c.recomputeLocked(time.Now())
+		due := c.nextRetryLocked()
+		c.mu.Unlock()
+		for _, tm := range []struct {
+			t  *time.Timer
+			at time.Time
+		}{{eject, next}, {retry, due}} {
+			tm.t.Stop()
+			if !tm.at.IsZero() {
+				tm.t.Reset(time.Until(tm.at))
+			}
 		}
 	}
-	arm(next)
+	rearm()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hcTick:
-			c.checkAll(ctx, false)
+			c.checkAll(ctx, checkEvery)
+		case <-retry.C:
+			c.checkAll(ctx, checkRetries)
 		case <-c.discovered:
 			if c.applyDiscovered() && c.spec.HealthCheck != nil {
-				c.checkAll(ctx, true)
+				c.checkAll(ctx, checkNew)
 			}
 			c.mu.Lock()
 			c.settled = true
@@ -319,11 +345,20 @@ func (c *Cluster) run(ctx context.Context) {
 		case <-eject.C:
 		case <-c.kick:
 		}
-		c.mu.Lock()
-		next = c.recomputeLocked(time.Now())
-		c.mu.Unlock()
-		arm(next)
+		rearm()
 	}
+}
+
+// nextRetryLocked returns when the earliest early check of an endpoint that has not passed
+// one is due (zero when none is).
+func (c *Cluster) nextRetryLocked() time.Time {
+	var next time.Time
+	for _, e := range c.all {
+		if !e.retryAt.IsZero() && (next.IsZero() || e.retryAt.Before(next)) {
+			next = e.retryAt
+		}
+	}
+	return next
 }
 
 // setEndpointsLocked replaces the endpoint set with addrs (a DNS re-resolution, an ECS
@@ -412,13 +447,24 @@ func (c *Cluster) applyDiscovered() bool {
 	return added
 }
 
-// checkAll runs one active health check round on every endpoint in parallel. With onlyNew,
-// only endpoints never checked yet are probed (fresh DNS records).
-func (c *Cluster) checkAll(ctx context.Context, onlyNew bool) {
+// checkSet says which endpoints a health check round checks.
+type checkSet int
+
+const (
+	checkEvery   checkSet = iota // every endpoint
+	checkNew                     // those never checked
+	checkRetries                 // those not passed yet whose early check is due
+)
+
+// checkAll runs one active health check round on the endpoints of set, in parallel.
+func (c *Cluster) checkAll(ctx context.Context, set checkSet) {
 	c.mu.Lock()
 	var eps []*endpoint
+	now := time.Now()
 	for _, e := range c.all {
-		if !onlyNew || (!e.hcHealthy && e.hcFails == 0 && e.hcPasses == 0) {
+		skip := set == checkNew && (e.hcHealthy || e.hcFails > 0 || e.hcPasses > 0) ||
+			set == checkRetries && (e.retryAt.IsZero() || now.Before(e.retryAt))
+		if !skip {
 			eps = append(eps, e)
 		}
 	}
@@ -439,9 +485,11 @@ func (c *Cluster) checkAll(ctx context.Context, onlyNew bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now = time.Now()
 	for i, e := range eps {
 		first := e.hcPasses == 0 && e.hcFails == 0 && !e.hcHealthy
 		if results[i] == nil {
+			e.passed, e.retryAt = true, time.Time{}
 			e.hcPasses++
 			e.hcFails = 0
 			// A new endpoint becomes healthy on its first pass, so that a cold start is not
@@ -453,6 +501,13 @@ func (c *Cluster) checkAll(ctx context.Context, onlyNew bool) {
 				e.hcHealthy = true
 			}
 		} else {
+			if !e.passed {
+				e.retryDelay = max(firstCheckRetry, 2*e.retryDelay)
+				e.retryAt = time.Time{}
+				if e.retryDelay < hc.Interval {
+					e.retryAt = now.Add(e.retryDelay)
+				}
+			}
 			e.hcFails++
 			e.hcPasses = 0
 			switch {
