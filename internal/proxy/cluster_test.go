@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,17 +153,7 @@ func TestFailedFirstCheckIsRetriedEarly(t *testing.T) {
 		t.Fatalf("listen on the endpoint's address again: %v", err)
 	}
 	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
+	accepted := serveEach(ln, func(c net.Conn) { c.Close() })
 	listening := time.Now()
 	healthy := func() bool {
 		rec, _ := record(srv.reg, "upstream.cluster.app")

@@ -55,17 +55,7 @@ func TestH1PoolFraming(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go serveRawUpstream(c)
-		}
-	}()
+	accepted := serveEach(ln, serveRawUpstream)
 	srv := startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
 	c := newClient()
 	for i := range 2 {

@@ -75,6 +75,23 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // freeAddr returns a 127.0.0.1 address nobody listens on (connects are refused).
+// serveEach accepts ln's connections until ln is closed, counting them, and hands each to
+// serve in a goroutine of its own.
+func serveEach(ln net.Listener, serve func(net.Conn)) *atomic.Int64 {
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go serve(c)
+		}
+	}()
+	return &accepted
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
