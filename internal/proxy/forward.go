@@ -18,8 +18,8 @@ import (
 // httputil.ReverseProxy does for an ordinary exchange (hop-by-hop headers, trailers,
 // streaming flushes, an aborted stream on a broken copy) with fewer copies and allocations;
 // protocol upgrades still go through ReverseProxy (route.proxy), which owns the hijack.
-// The exchange runs under ctx (r's context, or one derived from it); out is where the
-// upstream request is made (part of the handler's allocation).
+// The exchange runs under ctx (r's context, or one derived from it); the upstream request
+// is made in o (part of the handler's allocation).
 func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context, o *outbound) {
 	out := rt.outRequest(o, r, ctx)
 	resp, err := rt.cluster.Forward(out, true)

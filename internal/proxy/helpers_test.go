@@ -74,7 +74,6 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %s %s", b.name, r.Proto, r.URL.Path)
 }
 
-// freeAddr returns a 127.0.0.1 address nobody listens on (connects are refused).
 // serveEach accepts ln's connections until ln is closed, counting them, and hands each to
 // serve in a goroutine of its own.
 func serveEach(ln net.Listener, serve func(net.Conn)) *atomic.Int64 {
@@ -92,6 +91,7 @@ func serveEach(ln net.Listener, serve func(net.Conn)) *atomic.Int64 {
 	return &accepted
 }
 
+// freeAddr returns a 127.0.0.1 address nobody listens on (connects are refused).
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

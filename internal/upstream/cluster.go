@@ -311,20 +311,18 @@ func (c *Cluster) run(ctx context.Context) {
 	defer eject.Stop()
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	set := func(t *time.Timer, at time.Time) {
+		t.Stop()
+		if !at.IsZero() {
+			t.Reset(time.Until(at))
+		}
+	}
 	rearm := func() {
 		c.mu.Lock()
-		next := c.recomputeLocked(time.Now())
-		due := c.nextRetryLocked()
+		ejected, due := c.recomputeLocked(time.Now()), c.nextRetryLocked()
 		c.mu.Unlock()
-		for _, tm := range []struct {
-			t  *time.Timer
-			at time.Time
-		}{{eject, next}, {retry, due}} {
-			tm.t.Stop()
-			if !tm.at.IsZero() {
-				tm.t.Reset(time.Until(tm.at))
-			}
-		}
+		set(eject, ejected)
+		set(retry, due)
 	}
 	rearm()
 	for {
