@@ -332,8 +332,16 @@ func whyNotDriven(f string) string {
 
 // substitutions are the changes the test makes to getting-started.md's blocks, so that its
 // ecslocal meets no other on this machine: its own address, listener port, name, subnet and
-// directories. Each must apply to some block, or the text and the test have drifted apart.
+// directories; and to a runbook's where a step's wait is what it shows, not its outcome
+// (waits). Each must apply to some block, or the text and the test have drifted apart.
 type substitution struct{ old, new string }
+
+// waits shorten the waits of runbook steps whose point is that the wait runs out:
+// deployment-stuck.md's watch gives up after 2 minutes on a deployment its hook holds for a
+// day, and gives the same answer after 20 seconds.
+var waits = map[string][]substitution{
+	"deployment-stuck.md": {{"-timeout 2m", "-timeout 20s"}},
+}
 
 func TestRunbooksOnECSLocal(t *testing.T) {
 	if os.Getenv("GANGWAY_RUNBOOKS_ECSLOCAL") == "" {
@@ -362,7 +370,11 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 		{"LB_PORT=8000", fmt.Sprintf("LB_PORT=%d", ecslocaltest.FreePort(t))},
 		{"LOCAL=bin/local", "LOCAL=" + t.TempDir()},
 	}
-	used := map[string]bool{}
+	subsOf := map[string][]substitution{"getting-started.md": subs}
+	for f, w := range waits {
+		subsOf[f] = w
+	}
+	used := map[substitution]bool{}
 
 	sh := newShell(t, root)
 	var skipped []string
@@ -400,12 +412,10 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 			return
 		}
 		b.marks = forPass(b.marks, pass)
-		if b.file == "getting-started.md" {
-			for _, s := range subs {
-				if strings.Contains(b.text, s.old) {
-					b.text = strings.ReplaceAll(b.text, s.old, s.new)
-					used[s.old] = true
-				}
+		for _, s := range subsOf[b.file] {
+			if strings.Contains(b.text, s.old) {
+				b.text = strings.ReplaceAll(b.text, s.old, s.new)
+				used[s] = true
 			}
 		}
 		if ready := b.marked("background"); len(ready) > 0 {
@@ -426,7 +436,7 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 		}
 	}
 	for _, s := range subs {
-		if !used[s.old] {
+		if !used[s] {
 			t.Errorf("getting-started.md: no block has %q, which the test changes to %q: update the test's substitutions", s.old, s.new)
 		}
 	}
@@ -547,6 +557,13 @@ func TestRunbooksOnECSLocal(t *testing.T) {
 		for _, b := range readBlocks(t, f) {
 			if slices.Contains(b.marked("on"), "stack") {
 				run(b, f+" (stack)", "stack")
+			}
+		}
+	}
+	for f, w := range waits {
+		for _, s := range w {
+			if !used[s] {
+				t.Errorf("%s: no block run has %q, which the test changes to %q: update waits", f, s.old, s.new)
 			}
 		}
 	}
