@@ -48,7 +48,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	for i, b := range raw {
 		switch {
 		case b == '\n':
-			if i == 0 || raw[i-1] != '\r' {
+			if i == 0 || raw[i-1] != '\r' || leftToReadResponse(raw[i+1:]) {
 				return nil
 			}
 			lines++
@@ -110,12 +110,6 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 		if !isCommonResponseHeader(k) {
 			k = textproto.CanonicalMIMEHeaderKey(k)
 		}
-		switch k {
-		case "Transfer-Encoding", "Trailer", "Pragma":
-			// Framing other than Content-Length, and the headers ReadResponse rewrites, are
-			// left to it.
-			return nil
-		}
 		v := httpascii.TrimOWS(line[colon+1:])
 		if prior, ok := hdr[k]; ok {
 			hdr[k] = append(prior, v)
@@ -156,6 +150,19 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 		resp.Body = &rb.body
 	}
 	return resp
+}
+
+// leftToReadResponse reports whether the header line at the start of line names a field that
+// readSimpleResponse leaves to http.ReadResponse: framing other than Content-Length, and the
+// fields ReadResponse rewrites. It runs on each line as the head's bytes are checked, so that
+// a response left to ReadResponse (a chunked one, say) costs no allocation first.
+func leftToReadResponse(line []byte) bool {
+	for _, name := range [...]string{"transfer-encoding:", "trailer:", "pragma:"} {
+		if len(line) >= len(name) && httpascii.EqualFold(line[:len(name)], name) {
+			return true
+		}
+	}
+	return false
 }
 
 // isCommonResponseHeader reports whether k is one of the usual response header names in

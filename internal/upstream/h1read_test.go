@@ -39,6 +39,9 @@ func TestReadResponseMatchesReadResponse(t *testing.T) {
 		{"bad length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\nabc", false},
 		{"empty length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\nabc", false},
 		{"pragma", "GET", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 1\r\n\r\nx", false},
+		{"chunked, any case, last", "GET", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ntRANSFER-eNCODING: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + next, false},
+		{"trailer, lower case", "GET", "HTTP/1.1 200 OK\r\ntrailer: X-T\r\nContent-Length: 1\r\n\r\nx", false},
+		{"names that only start so", "GET", "HTTP/1.1 200 OK\r\nTrailer-Info: a\r\nPragmatic: b\r\nTransfer-Encodings: c\r\nContent-Length: 1\r\n\r\nx", true},
 		{"http/1.0", "GET", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", false},
 		{"continue", "GET", "HTTP/1.1 100 Continue\r\n\r\n" + next, false},
 		{"no content", "GET", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n" + next, false},
@@ -62,6 +65,27 @@ func TestReadResponseMatchesReadResponse(t *testing.T) {
 				t.Fatalf("readSimpleResponse took it: %v, want %v", own, c.own)
 			}
 		})
+	}
+}
+
+// A response left to http.ReadResponse (chunked, with trailers, with Pragma) costs no
+// allocation before readSimpleResponse hands it on.
+func TestLeftResponsesAllocateNothingFirst(t *testing.T) {
+	req := &http.Request{Method: "GET"}
+	for _, in := range []string{
+		"HTTP/1.1 200 OK\r\nServer: app\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\ntrailer: X-T\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nPRAGMA: no-cache\r\nContent-Length: 1\r\n\r\nx",
+	} {
+		br := bufio.NewReader(strings.NewReader(in))
+		br.Peek(len(in))
+		if n := testing.AllocsPerRun(100, func() {
+			if readSimpleResponse(br, req) != nil {
+				t.Fatalf("readSimpleResponse took %q", in)
+			}
+		}); n != 0 {
+			t.Errorf("%.0f allocations before handing %q on, want 0", n, in)
+		}
 	}
 }
 
