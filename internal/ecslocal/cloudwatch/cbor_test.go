@@ -25,10 +25,7 @@ import (
 // ActionsEnabled default), and errors with the awsQuery codes it reports.
 func TestCBORWithTheSDKClient(t *testing.T) {
 	start := time.Now()
-	s := New(Options{Region: "us-east-1", Account: "000000000000"})
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	client := sdkClient(srv.URL)
+	client := sdkClient(startService(t))
 	ctx := context.Background()
 
 	_, err := client.PutMetricAlarm(ctx, &cw.PutMetricAlarmInput{
@@ -117,9 +114,7 @@ func TestCBORWithTheSDKClient(t *testing.T) {
 // Requests the protocol refuses: without its Smithy-Protocol header, with a body that is
 // not a CBOR map, with a tag other than a timestamp's.
 func TestCBORRefused(t *testing.T) {
-	s := New(Options{Region: "us-east-1", Account: "000000000000"})
-	srv := httptest.NewServer(s)
-	defer srv.Close()
+	url := startService(t)
 	for _, c := range []struct {
 		name, protocol string
 		body           smithycbor.Value
@@ -130,7 +125,7 @@ func TestCBORRefused(t *testing.T) {
 		{"a date-time tag", "rpc-v2-cbor", smithycbor.Map{"AlarmNames": &smithycbor.Tag{ID: 0, Value: smithycbor.String("2026-12-06T00:00:00Z")}}, "tag 0"},
 		{"a timestamp of text", "rpc-v2-cbor", smithycbor.Map{"StartDate": &smithycbor.Tag{ID: 1, Value: smithycbor.String("now")}}, "not a number"},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+CBORPathPrefix+"DescribeAlarms", bytes.NewReader(smithycbor.Encode(c.body)))
+		req, _ := http.NewRequest(http.MethodPost, url+CBORPathPrefix+"DescribeAlarms", bytes.NewReader(smithycbor.Encode(c.body)))
 		if c.protocol != "" {
 			req.Header.Set("Smithy-Protocol", c.protocol)
 		}
@@ -178,10 +173,7 @@ func TestCBORIntegers(t *testing.T) {
 // A metric-math alarm's queries keep their MetricStat, which ecslocal holds as the JSON it
 // was given: it goes back to the SDK as a CBOR map, not as the JSON's bytes.
 func TestCBORMetricMathAlarm(t *testing.T) {
-	s := New(Options{Region: "us-east-1", Account: "000000000000"})
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	client := sdkClient(srv.URL)
+	client := sdkClient(startService(t))
 	ctx := context.Background()
 	_, err := client.PutMetricAlarm(ctx, &cw.PutMetricAlarmInput{
 		AlarmName: aws.String("error-rate"), EvaluationPeriods: aws.Int32(1), Threshold: aws.Float64(0.05),
@@ -207,6 +199,14 @@ func TestCBORMetricMathAlarm(t *testing.T) {
 		aws.ToString(ms.Stat) != "Sum" || len(ms.Metric.Dimensions) != 1 {
 		t.Fatalf("MetricStat %+v", ms)
 	}
+}
+
+// startService serves a new CloudWatch service over HTTP until the test ends and returns
+// its URL.
+func startService(t *testing.T) string {
+	srv := httptest.NewServer(New(Options{Region: "us-east-1", Account: "000000000000"}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // sdkClient is aws-sdk-go-v2's CloudWatch client for the service at url.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -224,16 +223,14 @@ func post(t *testing.T, url, op, body string) (int, http.Header, map[string]any)
 // The awsJson1_0 wire: the members as the AWS CLI sends them, errors with __type and the
 // awsQuery code in x-amzn-query-error.
 func TestWire(t *testing.T) {
-	s := New(Options{Region: "us-east-1", Account: "000000000000"})
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	status, _, _ := post(t, srv.URL, "PutMetricAlarm", `{"AlarmName":"elb-5xx","Namespace":"AWS/ApplicationELB","MetricName":"HTTPCode_ELB_5XX_Count",
+	url := startService(t)
+	status, _, _ := post(t, url, "PutMetricAlarm", `{"AlarmName":"elb-5xx","Namespace":"AWS/ApplicationELB","MetricName":"HTTPCode_ELB_5XX_Count",
 		"Statistic":"Sum","Period":60,"EvaluationPeriods":1,"Threshold":1,"ComparisonOperator":"GreaterThanOrEqualToThreshold",
 		"Dimensions":[{"Name":"LoadBalancer","Value":"app/web/1"}],"TreatMissingData":"notBreaching"}`)
 	if status != 200 {
 		t.Fatalf("PutMetricAlarm: %d", status)
 	}
-	status, _, out := post(t, srv.URL, "DescribeAlarms", `{"AlarmNames":["elb-5xx"]}`)
+	status, _, out := post(t, url, "DescribeAlarms", `{"AlarmNames":["elb-5xx"]}`)
 	alarms, _ := out["MetricAlarms"].([]any)
 	if status != 200 || len(alarms) != 1 {
 		t.Fatalf("DescribeAlarms: %d %v", status, out)
@@ -245,24 +242,24 @@ func TestWire(t *testing.T) {
 	if _, ok := a["StateUpdatedTimestamp"].(float64); !ok {
 		t.Fatalf("StateUpdatedTimestamp %v: want epoch seconds", a["StateUpdatedTimestamp"])
 	}
-	status, h, out := post(t, srv.URL, "PutMetricAlarm", `{"AlarmName":"bad","Namespace":"AWS/ApplicationELB","MetricName":"RequestCount",
+	status, h, out := post(t, url, "PutMetricAlarm", `{"AlarmName":"bad","Namespace":"AWS/ApplicationELB","MetricName":"RequestCount",
 		"Statistic":"Sum","Period":45,"EvaluationPeriods":1,"Threshold":1,"ComparisonOperator":"GreaterThanThreshold"}`)
 	if status != 400 || out["__type"] != "InvalidParameterValueException" || h.Get("x-amzn-query-error") != "InvalidParameterValue;Sender" ||
 		!strings.Contains(out["message"].(string), "Period 45") {
 		t.Fatalf("Period 45: %d %v %v", status, h, out)
 	}
-	status, h, _ = post(t, srv.URL, "DeleteAlarms", `{"AlarmNames":["nope"]}`)
+	status, h, _ = post(t, url, "DeleteAlarms", `{"AlarmNames":["nope"]}`)
 	if status != 404 || h.Get("x-amzn-query-error") != "ResourceNotFound;Sender" {
 		t.Fatalf("DeleteAlarms of a missing alarm: %d %v", status, h)
 	}
-	status, _, out = post(t, srv.URL, "PutDashboard", `{}`)
+	status, _, out = post(t, url, "PutDashboard", `{}`)
 	if status != 400 || !strings.Contains(out["message"].(string), "does not implement the CloudWatch operation PutDashboard") {
 		t.Fatalf("PutDashboard: %d %v", status, out)
 	}
-	if status, _, _ := post(t, srv.URL, "DeleteAlarms", `{"AlarmNames":["elb-5xx"]}`); status != 200 {
+	if status, _, _ := post(t, url, "DeleteAlarms", `{"AlarmNames":["elb-5xx"]}`); status != 200 {
 		t.Fatalf("DeleteAlarms: %d", status)
 	}
-	_, _, out = post(t, srv.URL, "DescribeAlarms", `{}`)
+	_, _, out = post(t, url, "DescribeAlarms", `{}`)
 	if alarms, _ := out["MetricAlarms"].([]any); len(alarms) != 0 {
 		t.Fatalf("after DeleteAlarms: %v", out)
 	}
