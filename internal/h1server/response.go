@@ -171,16 +171,134 @@ func (w *response) WriteHeader(code int) {
 		}
 		return false
 	})
-	if _, ok := h["Date"]; !ok {
+	// As net/http: only trailers named by then count towards choosing chunks.
+	w.prefixTrailers = hasPrefixTrailers(h)
+	_, hasDate := h["Date"]
+	w.endFieldsLocked(hasDate, bodyAllowed)
+}
+
+// endFieldsLocked ends the fields WriteHeader and WriteForwarded write: a Date unless the
+// head has one, and the head's end at once when its framing is known.
+func (w *response) endFieldsLocked(hasDate, bodyAllowed bool) {
+	if !hasDate {
+		bw := w.c.bw
 		bw.WriteString("Date: ")
 		bw.WriteString(httpdate.Now())
 		bw.WriteString("\r\n")
 	}
-	// As net/http: only trailers named by then count towards choosing chunks.
-	w.prefixTrailers = hasPrefixTrailers(h)
 	if !bodyAllowed || w.contentLength >= 0 && (!w.sniff || w.contentLength == 0 || w.isHEAD) {
 		w.commitLocked(false, nil)
 	}
+}
+
+// CanWriteForwarded reports whether WriteForwarded would write the head: nothing is written
+// yet and the header map has no field (which WriteForwarded would not write).
+func (w *response) CanWriteForwarded() bool {
+	return !w.wroteHeader && !w.hijacked && len(w.header) == 0
+}
+
+// WriteForwarded is WriteHeader for an answer a proxy forwards from an HTTP/1.1 upstream
+// as it came: fields are its field lines, each ending in CRLF, whose names are tokens and
+// whose bytes hold no control character but HTAB (the upstream client checked them), and
+// contentLength its body's length (-1: unknown). The hop-by-hop fields (RFC 9110, section
+// 7.6.1), those its Connection field names, and Content-Length, which the server writes
+// itself, are left out; the rest is written as it is, in its order, without a header map.
+// Framing, Date and Content-Type sniffing are as WriteHeader's with the same fields in the
+// header. code is a final status (200 to 999). It does nothing once the head is written.
+func (w *response) WriteForwarded(code int, fields string, contentLength int64) {
+	if w.hijacked || w.wroteHeader {
+		w.WriteHeader(code) // says why, as WriteHeader does
+		return
+	}
+	if code < 200 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteForwarded code %v", code))
+	}
+	w.contentLength = contentLength
+	var named [4]string // the names Connection lists, most often none
+	drop := named[:0]
+	hasType, hasDate := false, false
+	seenEncoding, encoded := false, false // encoded: the first Content-Encoding is not empty, as Header.Get sees it
+	for r := fields; r != ""; {
+		name, value, rest := cutField(r)
+		r = rest
+		switch {
+		case httpascii.EqualFold(name, "connection"):
+			for tok := range strings.SplitSeq(value, ",") {
+				if tok = httpascii.TrimOWS(tok); tok != "" {
+					drop = append(drop, tok)
+				}
+			}
+		case httpascii.EqualFold(name, "content-type"):
+			hasType = true
+		case httpascii.EqualFold(name, "content-encoding"):
+			if !seenEncoding {
+				seenEncoding, encoded = true, httpascii.TrimOWS(value) != ""
+			}
+		case httpascii.EqualFold(name, "date"):
+			hasDate = true
+		}
+	}
+	bodyAllowed := bodyAllowedForStatus(code)
+	w.noBody = w.isHEAD || !bodyAllowed
+	w.sniff = bodyAllowed && !hasType && !encoded
+	if !w.c.s.keepAlivesEnabled() || w.req.ProtoMajor != 1 || w.upgrade && code != http.StatusSwitchingProtocols {
+		w.closeAfter = true
+	}
+
+	w.c.wmu.Lock()
+	defer w.c.wmu.Unlock()
+	w.wroteHeader = true
+	w.status = code
+	bw := w.c.bw
+	bw.WriteString(statusLine(w.req.ProtoAtLeast(1, 1), code))
+lines:
+	for r := fields; r != ""; {
+		name, _, rest := cutField(r)
+		line := r[:len(r)-len(rest)]
+		r = rest
+		if isHopField(name) || code == http.StatusNotModified && httpascii.EqualFold(name, "content-type") {
+			continue
+		}
+		for _, d := range drop {
+			if httpascii.EqualFold(name, d) {
+				continue lines
+			}
+		}
+		bw.WriteString(line)
+	}
+	w.endFieldsLocked(hasDate, bodyAllowed)
+}
+
+// cutField splits the first of CRLF-ended field lines into its name and value (the value
+// untrimmed, without the CRLF) and returns the lines after it.
+func cutField(lines string) (name, value, rest string) {
+	line, rest, _ := strings.Cut(lines, "\r\n")
+	name, value, _ = strings.Cut(line, ":")
+	return name, value, rest
+}
+
+// isHopField reports whether a field named name (in any case) is one a proxy does not
+// forward: the hop-by-hop fields, and Content-Length, which the server writes itself.
+func isHopField(name string) bool {
+	switch len(name) {
+	case 2:
+		return httpascii.EqualFold(name, "te")
+	case 7:
+		return httpascii.EqualFold(name, "trailer") || httpascii.EqualFold(name, "upgrade")
+	case 10:
+		return httpascii.EqualFold(name, "connection") || httpascii.EqualFold(name, "keep-alive")
+	case 14:
+		return httpascii.EqualFold(name, "content-length")
+	case 16:
+		return httpascii.EqualFold(name, "proxy-connection")
+	case 17:
+		return httpascii.EqualFold(name, "transfer-encoding")
+	case 18:
+		return httpascii.EqualFold(name, "proxy-authenticate")
+	case 19:
+		return httpascii.EqualFold(name, "proxy-authorization")
+	}
+	return false
 }
 
 // writeInformational sends a 1xx response other than 101 at once.

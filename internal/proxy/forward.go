@@ -20,14 +20,35 @@ import (
 // protocol upgrades still go through ReverseProxy (route.proxy), which owns the hijack.
 // The exchange runs under ctx (r's context, or one derived from it); the upstream request
 // is made in o (part of the handler's allocation).
+//
+// To an HTTP/1.1 client (a forwardedWriter), on a route that changes no response header, a
+// simple answer of an HTTP/1.1 upstream is written on as its field lines came, without a
+// header map (upstream.Cluster.Forward's fields, h1server's WriteForwarded).
 func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context, o *outbound) {
 	out := rt.outRequest(o, r, ctx)
-	resp, err := rt.cluster.Forward(out, true)
+	var fields *string
+	fw, raw := w.(forwardedWriter)
+	if raw && len(rt.spec.RemoveResponseHeaders) == 0 && len(rt.spec.SetResponseHeaders) == 0 && fw.CanWriteForwarded() {
+		fields = &o.fields
+	}
+	resp, err := rt.cluster.Forward(out, true, fields)
 	if err != nil {
 		rt.errorHandler(w, out, err) // which reads only out's context
 		return
 	}
 	defer resp.Body.Close()
+
+	if resp.Header == nil && fields != nil {
+		fw.WriteForwarded(resp.StatusCode, o.fields, resp.ContentLength)
+		var flush func() error
+		if eventStream(o.fields) {
+			flush = http.NewResponseController(w).Flush
+		}
+		if err := rt.copyBody(w, resp.Body, flush); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
 
 	h := responseHeader(w, resp.Header)
 	rt.rewriteResponseHeaders(h)
@@ -76,10 +97,35 @@ func (rt *route) copyBody(w io.Writer, body io.Reader, flush func() error) error
 	}
 }
 
-// outbound holds an upstream request and its URL.
+// outbound holds an upstream request, its URL and its answer's field lines when they come
+// without a header map.
 type outbound struct {
-	req http.Request
-	url url.URL
+	req    http.Request
+	url    url.URL
+	fields string
+}
+
+// forwardedWriter is a response writer that writes an upstream's answer from its field
+// lines as they came (internal/h1server's, and the recorder in front of it).
+// CanWriteForwarded reports whether it can now: its head is not written, and its header
+// map has no field.
+type forwardedWriter interface {
+	CanWriteForwarded() bool
+	WriteForwarded(code int, fields string, contentLength int64)
+}
+
+// eventStream reports whether CRLF-ended field lines have a Content-Type (the first) that
+// starts with text/event-stream, as the header map's check does.
+func eventStream(fields string) bool {
+	const es = "text/event-stream"
+	for r := fields; r != ""; {
+		line, rest, _ := strings.Cut(r, "\r\n")
+		r = rest
+		if name, value, _ := strings.Cut(line, ":"); httpascii.EqualFold(name, "content-type") {
+			return strings.HasPrefix(httpascii.TrimOWS(value), es)
+		}
+	}
+	return false
 }
 
 // outRequest makes the upstream request in o: a shallow copy of r with ctx, its own URL

@@ -318,6 +318,23 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// CanWriteForwarded and WriteForwarded pass forwardedWriter on to the server's writer when
+// it is one.
+func (r *recorder) CanWriteForwarded() bool {
+	fw, ok := r.ResponseWriter.(forwardedWriter)
+	return ok && fw.CanWriteForwarded()
+}
+
+func (r *recorder) WriteForwarded(code int, fields string, contentLength int64) {
+	if r.status == 0 {
+		r.status = code
+	}
+	if r.activity != nil {
+		r.activity.Store(upstream.MonoNow())
+	}
+	r.ResponseWriter.(forwardedWriter).WriteForwarded(code, fields, contentLength)
+}
+
 // AdoptHeader passes h on to the server's writer when that can make it its own.
 func (r *recorder) AdoptHeader(h http.Header) bool {
 	a, ok := r.ResponseWriter.(headerAdopter)

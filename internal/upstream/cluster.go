@@ -710,20 +710,23 @@ func (c *Cluster) eject(e *endpoint) {
 // retried once on another endpoint when that is safe: the method is idempotent and there is
 // no body, so nothing of it was sent.
 func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
-	return c.Forward(req, false)
+	return c.Forward(req, false, nil)
 }
 
 // Forward is RoundTrip. With owned, req and req.URL are the caller's own copies, which
 // Forward may change (the data plane's upstream requests): that saves copying them again.
-func (c *Cluster) Forward(req *http.Request, owned bool) (*http.Response, error) {
+// With fields, an HTTP/1.1 endpoint's simple answer may come without its header map
+// (Header nil), its field lines as they came in *fields, checked, ending in CRLF, for a
+// caller that writes them on as they are (the data plane to an HTTP/1.1 client).
+func (c *Cluster) Forward(req *http.Request, owned bool, fields *string) (*http.Response, error) {
 	e, err := c.pick(nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.roundTripTo(e, req, owned)
+	resp, err := c.roundTripTo(e, req, owned, fields)
 	if err != nil && isConnectError(err) && retryable(req) {
 		if e2, perr := c.pick(e); perr == nil && e2 != e {
-			resp, err = c.roundTripTo(e2, req, owned)
+			resp, err = c.roundTripTo(e2, req, owned, fields)
 		}
 	}
 	return resp, err
@@ -753,7 +756,7 @@ func retryable(req *http.Request) bool {
 	return false
 }
 
-func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http.Response, error) {
+func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool, fields *string) (*http.Response, error) {
 	out := req
 	if owned {
 		req.URL.Host = e.addr
@@ -788,7 +791,13 @@ func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool) (*http
 	}
 	e.inflight.Add(1)
 	start := MonoNow()
-	resp, err := c.transport.RoundTrip(out)
+	var resp *http.Response
+	var err error
+	if p, ok := c.transport.(*h1Pool); ok && fields != nil {
+		resp, err = p.roundTrip(out, fields)
+	} else {
+		resp, err = c.transport.RoundTrip(out)
+	}
 	c.latency.Observe(time.Duration(MonoNow() - start).Seconds())
 	if err != nil {
 		e.inflight.Add(-1)

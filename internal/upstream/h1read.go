@@ -18,8 +18,14 @@ import (
 // already buffered — is parsed by readSimpleResponse with a few allocations (one string for
 // the whole head, one slice for every header value); anything else, or anything it does not
 // recognise, goes to http.ReadResponse, which reads it from the start.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	if resp := readSimpleResponse(br, req); resp != nil {
+//
+// With fields not nil, a simple response is returned without a header map (its Header is
+// nil) and its field lines, each ending in CRLF, are left in *fields as they came: the data
+// plane writes them on to an HTTP/1.1 client without the map's cost (see
+// h1server's WriteFields). Their bytes and names are checked as for the map; the values
+// are not trimmed.
+func readResponse(br *bufio.Reader, req *http.Request, fields *string) (*http.Response, error) {
+	if resp := readSimpleResponse(br, req, fields); resp != nil {
 		return resp, nil
 	}
 	return http.ReadResponse(br, req)
@@ -33,8 +39,8 @@ const (
 )
 
 // readSimpleResponse parses the response head buffered in br when it is a simple one, and
-// consumes it; otherwise it returns nil and consumes nothing.
-func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
+// consumes it; otherwise it returns nil and consumes nothing. fields: see readResponse.
+func readSimpleResponse(br *bufio.Reader, req *http.Request, fields *string) *http.Response {
 	if req.Method == http.MethodHead {
 		return nil
 	}
@@ -80,6 +86,9 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil
 	}
+	if fields != nil {
+		return rawResponse(br, req, len(raw), status, code, rest, fields)
+	}
 	// The response, its body and (for a usual head) the header values in one allocation.
 	rb := &struct {
 		resp   http.Response
@@ -93,24 +102,13 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	}
 	for rest != "" {
 		line, rest, _ = cutCRLF(rest)
-		colon := -1
-		for i := 0; i < len(line); i++ {
-			if line[i] == ':' {
-				colon = i
-				break
-			}
-			if !httpguts.IsTokenRune(rune(line[i])) {
-				return nil // also a folded line (leading white space)
-			}
-		}
-		if colon <= 0 {
+		k, v, ok := splitField(line)
+		if !ok {
 			return nil
 		}
-		k := line[:colon]
 		if !isCommonResponseHeader(k) {
 			k = textproto.CanonicalMIMEHeaderKey(k)
 		}
-		v := httpascii.TrimOWS(line[colon+1:])
 		if prior, ok := hdr[k]; ok {
 			hdr[k] = append(prior, v)
 			continue
@@ -138,10 +136,9 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 		ContentLength: int64(n),
 		Request:       req,
 	}
-	if conn := hdr["Connection"]; conn != nil && httpguts.HeaderValuesContainsToken(conn, "close") {
-		resp.Close = true
-		delete(hdr, "Connection")
-	}
+	// http.ReadResponse deletes a Connection field that says close; it stays here, since the
+	// other fields it names must still be removed before the answer goes on.
+	resp.Close = httpguts.HeaderValuesContainsToken(hdr["Connection"], "close")
 	br.Discard(len(raw) + 2)
 	if n == 0 {
 		resp.Body = http.NoBody
@@ -150,6 +147,73 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 		resp.Body = &rb.body
 	}
 	return resp
+}
+
+// rawResponse is readSimpleResponse's end for a caller that takes the field lines (rest,
+// after the status line) as they are: their names are checked as the map's are, and
+// Content-Length and Connection read from them. headLen is the head's length but for the
+// empty line.
+func rawResponse(br *bufio.Reader, req *http.Request, headLen int, status string, code int, rest string, fields *string) *http.Response {
+	n, closeConn := int64(-1), false
+	for r := rest; r != ""; {
+		var line string
+		line, r, _ = cutCRLF(r)
+		k, v, ok := splitField(line)
+		if !ok {
+			return nil
+		}
+		switch {
+		case httpascii.EqualFold(k, "content-length"):
+			cl, err := strconv.ParseUint(v, 10, 63)
+			if n >= 0 || err != nil {
+				return nil // one, and a number
+			}
+			n = int64(cl)
+		case httpascii.EqualFold(k, "connection"):
+			closeConn = closeConn || httpguts.HeaderValuesContainsToken([]string{v}, "close")
+		}
+	}
+	if n < 0 {
+		return nil
+	}
+	rb := &struct {
+		resp http.Response
+		body lengthBody
+	}{}
+	resp := &rb.resp
+	*resp = http.Response{
+		Status:        status,
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		ContentLength: n,
+		Close:         closeConn,
+		Request:       req,
+	}
+	br.Discard(headLen + 2)
+	if n == 0 {
+		resp.Body = http.NoBody
+	} else {
+		rb.body = lengthBody{r: br, left: n}
+		resp.Body = &rb.body
+	}
+	*fields = rest
+	return resp
+}
+
+// splitField splits a header line into its name and trimmed value; ok is false when the
+// name is empty or not a token (a folded line, with its leading white space, among them).
+func splitField(line string) (name, value string, ok bool) {
+	for i := 0; i < len(line); i++ {
+		if line[i] == ':' {
+			return line[:i], httpascii.TrimOWS(line[i+1:]), i > 0
+		}
+		if !httpguts.IsTokenRune(rune(line[i])) {
+			return "", "", false
+		}
+	}
+	return "", "", false
 }
 
 // leftToReadResponse reports whether the header line at the start of line names a field that

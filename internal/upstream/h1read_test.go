@@ -80,7 +80,7 @@ func TestLeftResponsesAllocateNothingFirst(t *testing.T) {
 		br := bufio.NewReader(strings.NewReader(in))
 		br.Peek(len(in))
 		if n := testing.AllocsPerRun(100, func() {
-			if readSimpleResponse(br, req) != nil {
+			if readSimpleResponse(br, req, nil) != nil {
 				t.Fatalf("readSimpleResponse took %q", in)
 			}
 		}); n != 0 {
@@ -106,12 +106,54 @@ func FuzzReadResponse(f *testing.F) {
 	})
 }
 
-// compareReadResponse fails t unless readResponse reads in as http.ReadResponse does; it
-// reports whether readSimpleResponse took the response.
+// compareReadResponse fails t unless readResponse reads in as http.ReadResponse does, with
+// a header map and with the field lines left as they came (whose map, made here, must be
+// ReadResponse's); it reports whether readSimpleResponse took the response, which it must
+// in both forms or in neither.
 func compareReadResponse(t *testing.T, in string, req *http.Request) bool {
 	t.Helper()
+	own := compareReadResponseAs(t, in, req, nil)
+	var fields string
+	if ownRaw := compareReadResponseAs(t, in, req, &fields); ownRaw != own {
+		t.Fatalf("readSimpleResponse took the response with a header map: %v, with its field lines: %v", own, ownRaw)
+	}
+	return own
+}
+
+// fieldsHeader is the header map of CRLF-ended field lines, as a parser makes it: names
+// canonical, values trimmed.
+func fieldsHeader(fields string) http.Header {
+	h := http.Header{}
+	for r := fields; r != ""; {
+		line, rest, _ := strings.Cut(r, "\r\n")
+		r = rest
+		k, v, _ := strings.Cut(line, ":")
+		h.Add(k, strings.Trim(v, " \t"))
+	}
+	return h
+}
+
+func compareReadResponseAs(t *testing.T, in string, req *http.Request, fields *string) bool {
+	t.Helper()
 	want, wantBody, wantRest, wantErr := readOneResponse(t, http.ReadResponse, in, req)
-	got, gotBody, gotRest, gotErr := readOneResponse(t, readResponse, in, req)
+	got, gotBody, gotRest, gotErr := readOneResponse(t, func(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+		resp, err := readResponse(br, req, fields)
+		if resp != nil && resp.Header == nil {
+			if fields == nil {
+				t.Fatal("no header map, and no field lines asked for")
+			}
+			if !strings.Contains(in, "\r\n"+*fields+"\r\n") {
+				t.Fatalf("field lines %q are not the response's", *fields)
+			}
+			resp.Header = fieldsHeader(*fields)
+		}
+		if resp != nil && resp.Close {
+			// ReadResponse deletes a Connection that says close, and with it the names of
+			// the other fields to remove: the fast parser keeps it.
+			resp.Header.Del("Connection")
+		}
+		return resp, err
+	}, in, req)
 	if (wantErr == nil) != (gotErr == nil) {
 		t.Fatalf("error %v, http.ReadResponse's %v", gotErr, wantErr)
 	}
@@ -130,9 +172,9 @@ func compareReadResponse(t *testing.T, in string, req *http.Request) bool {
 	}
 	br := bufio.NewReader(strings.NewReader(in))
 	br.Peek(1)
-	own := readSimpleResponse(br, req) != nil
-	if !own && br.Buffered() != len(in) {
-		t.Fatalf("readSimpleResponse consumed %d bytes of a response it left", len(in)-br.Buffered())
+	own := readSimpleResponse(br, req, fields) != nil
+	if buffered := min(len(in), br.Size()); !own && br.Buffered() != buffered {
+		t.Fatalf("readSimpleResponse consumed %d bytes of a response it left", buffered-br.Buffered())
 	}
 	return own
 }
