@@ -198,13 +198,11 @@ func (w *response) CanWriteForwarded() bool {
 }
 
 // WriteForwarded is WriteHeader for an answer a proxy forwards from an HTTP/1.1 upstream
-// as it came: fields are its field lines, each ending in CRLF, whose names are tokens and
-// whose bytes hold no control character but HTAB (the upstream client checked them), and
-// contentLength its body's length (-1: unknown). The hop-by-hop fields (RFC 9110, section
-// 7.6.1), those its Connection field names, and Content-Length, which the server writes
-// itself, are left out; the rest is written as it is, in its order, without a header map.
-// Framing, Date and Content-Type sniffing are as WriteHeader's with the same fields in the
-// header. code is a final status (200 to 999). It does nothing once the head is written.
+// as it came: fields are its field lines (see httpascii.Forwarded) and contentLength its
+// body's length (-1: unknown). The hop-by-hop fields, those its Connection field names, and
+// Content-Length, which the server writes itself, are left out; the rest is written as it
+// is, in its order, without a header map. Framing, Date and Content-Type sniffing are as
+// WriteHeader's with the same fields in the header. code is a final status (200 to 999).
 func (w *response) WriteForwarded(code int, fields string, contentLength int64) {
 	if w.hijacked || w.wroteHeader {
 		w.WriteHeader(code) // says why, as WriteHeader does
@@ -214,33 +212,10 @@ func (w *response) WriteForwarded(code int, fields string, contentLength int64) 
 		panic(fmt.Sprintf("invalid WriteForwarded code %v", code))
 	}
 	w.contentLength = contentLength
-	var named [4]string // the names Connection lists, most often none
-	drop := named[:0]
-	hasType, hasDate := false, false
-	seenEncoding, encoded := false, false // encoded: the first Content-Encoding is not empty, as Header.Get sees it
-	for r := fields; r != ""; {
-		name, value, rest := cutField(r)
-		r = rest
-		switch {
-		case httpascii.EqualFold(name, "connection"):
-			for tok := range strings.SplitSeq(value, ",") {
-				if tok = httpascii.TrimOWS(tok); tok != "" {
-					drop = append(drop, tok)
-				}
-			}
-		case httpascii.EqualFold(name, "content-type"):
-			hasType = true
-		case httpascii.EqualFold(name, "content-encoding"):
-			if !seenEncoding {
-				seenEncoding, encoded = true, httpascii.TrimOWS(value) != ""
-			}
-		case httpascii.EqualFold(name, "date"):
-			hasDate = true
-		}
-	}
+	f := httpascii.ReadForwarded(fields)
 	bodyAllowed := bodyAllowedForStatus(code)
 	w.noBody = w.isHEAD || !bodyAllowed
-	w.sniff = bodyAllowed && !hasType && !encoded
+	w.sniff = bodyAllowed && !f.HasType && !f.Encoded
 	if !w.c.s.keepAlivesEnabled() || w.req.ProtoMajor != 1 || w.upgrade && code != http.StatusSwitchingProtocols {
 		w.closeAfter = true
 	}
@@ -251,54 +226,17 @@ func (w *response) WriteForwarded(code int, fields string, contentLength int64) 
 	w.status = code
 	bw := w.c.bw
 	bw.WriteString(statusLine(w.req.ProtoAtLeast(1, 1), code))
-lines:
 	for r := fields; r != ""; {
-		name, _, rest := cutField(r)
+		name, _, rest := httpascii.CutField(r)
 		line := r[:len(r)-len(rest)]
 		r = rest
-		if isHopField(name) || code == http.StatusNotModified && httpascii.EqualFold(name, "content-type") {
+		if f.Skip(name) || httpascii.EqualFold(name, "content-length") ||
+			code == http.StatusNotModified && httpascii.EqualFold(name, "content-type") {
 			continue
-		}
-		for _, d := range drop {
-			if httpascii.EqualFold(name, d) {
-				continue lines
-			}
 		}
 		bw.WriteString(line)
 	}
-	w.endFieldsLocked(hasDate, bodyAllowed)
-}
-
-// cutField splits the first of CRLF-ended field lines into its name and value (the value
-// untrimmed, without the CRLF) and returns the lines after it.
-func cutField(lines string) (name, value, rest string) {
-	line, rest, _ := strings.Cut(lines, "\r\n")
-	name, value, _ = strings.Cut(line, ":")
-	return name, value, rest
-}
-
-// isHopField reports whether a field named name (in any case) is one a proxy does not
-// forward: the hop-by-hop fields, and Content-Length, which the server writes itself.
-func isHopField(name string) bool {
-	switch len(name) {
-	case 2:
-		return httpascii.EqualFold(name, "te")
-	case 7:
-		return httpascii.EqualFold(name, "trailer") || httpascii.EqualFold(name, "upgrade")
-	case 10:
-		return httpascii.EqualFold(name, "connection") || httpascii.EqualFold(name, "keep-alive")
-	case 14:
-		return httpascii.EqualFold(name, "content-length")
-	case 16:
-		return httpascii.EqualFold(name, "proxy-connection")
-	case 17:
-		return httpascii.EqualFold(name, "transfer-encoding")
-	case 18:
-		return httpascii.EqualFold(name, "proxy-authenticate")
-	case 19:
-		return httpascii.EqualFold(name, "proxy-authorization")
-	}
-	return false
+	w.endFieldsLocked(f.HasDate, bodyAllowed)
 }
 
 // writeInformational sends a 1xx response other than 101 at once.

@@ -37,6 +37,7 @@ type responseWriter struct {
 	written     int64
 	buf         []byte  // the body not yet sent; never grows past bufferSize
 	pooled      *[]byte // buf's pool entry
+	fields      string  // WriteForwarded's field lines, sent in place of header's fields
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, bufferSize); return &b }}
@@ -76,6 +77,30 @@ func (rw *responseWriter) AdoptHeader(h http.Header) bool {
 	return true
 }
 
+// CanWriteForwarded reports whether WriteForwarded would set the head: it is not set yet
+// and the header map has no field (which WriteForwarded would not send).
+func (rw *responseWriter) CanWriteForwarded() bool {
+	return !rw.wroteHeader && len(rw.header) == 0
+}
+
+// WriteForwarded is WriteHeader for an answer a proxy forwards from an HTTP/1.1 upstream as
+// it came: fields are its field lines (see httpascii.Forwarded) and contentLength its body's
+// length (-1: unknown). They are sent without a header map, names in lower case; the
+// hop-by-hop fields and those its Connection field names are left out. Date and
+// Content-Type sniffing are as for the same fields in the header. code is a final status
+// (200 to 999). It does nothing once the head is set.
+func (rw *responseWriter) WriteForwarded(code int, fields string, contentLength int64) {
+	if rw.wroteHeader {
+		return
+	}
+	if code < 200 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteForwarded code %v", code))
+	}
+	rw.fields = fields
+	rw.setStatus(code)
+	rw.declared = contentLength
+}
+
 func (rw *responseWriter) WriteHeader(code int) {
 	if rw.wroteHeader {
 		return
@@ -93,9 +118,7 @@ func (rw *responseWriter) WriteHeader(code int) {
 		c.mu.Unlock()
 		return
 	}
-	rw.wroteHeader = true
-	rw.status = code
-	rw.declared = -1
+	rw.setStatus(code)
 	if v := rw.header.Get("Content-Length"); v != "" {
 		if n, err := strconv.ParseUint(v, 10, 63); err == nil {
 			rw.declared = int64(n)
@@ -103,6 +126,13 @@ func (rw *responseWriter) WriteHeader(code int) {
 			rw.header.Del("Content-Length") // as net/http: an invalid one is not sent
 		}
 	}
+}
+
+// setStatus sets the final status; the Content-Length is not known yet.
+func (rw *responseWriter) setStatus(code int) {
+	rw.wroteHeader = true
+	rw.status = code
+	rw.declared = -1
 	switch {
 	case rw.st.req.Method == http.MethodHead:
 		rw.noBody = true
@@ -295,9 +325,19 @@ func (rw *responseWriter) sendHeader(done, endStream bool) {
 		return
 	}
 	rw.sentHeader = true
+	var fwd *httpascii.Forwarded
+	var hasType, encoded, hasDate bool
+	if rw.fields != "" {
+		f := httpascii.ReadForwarded(rw.fields)
+		fwd, hasType, encoded, hasDate = &f, f.HasType, f.Encoded, f.HasDate
+	} else {
+		_, hasType = rw.header["Content-Type"]
+		encoded = rw.header.Get("Content-Encoding") != ""
+		_, hasDate = rw.header["Date"]
+	}
 	var extra [3]hpack.HeaderField
 	n := 0
-	if _, set := rw.header["Content-Type"]; !set && !rw.noBody && len(rw.buf) > 0 && rw.header.Get("Content-Encoding") == "" {
+	if !hasType && !rw.noBody && len(rw.buf) > 0 && !encoded {
 		extra[n] = hpack.HeaderField{Name: "content-type", Value: http.DetectContentType(rw.buf)}
 		n++
 	}
@@ -305,12 +345,16 @@ func (rw *responseWriter) sendHeader(done, endStream bool) {
 		extra[n] = hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(rw.buf))}
 		n++
 	}
-	if _, set := rw.header["Date"]; !set {
+	if !hasDate {
 		extra[n] = hpack.HeaderField{Name: "date", Value: httpdate.Now()}
 		n++
 	}
 	if !rw.st.headerTooLarge {
 		rw.c.progress()
+	}
+	if fwd != nil {
+		rw.c.writeFieldsBlock(rw.st.id, endStream, rw.status, fwd, extra[:n])
+		return
 	}
 	rw.c.writeHeaderBlock(rw.st.id, endStream, rw.status, rw.header, extra[:n])
 }
@@ -378,6 +422,42 @@ func (c *conn) writeHeaderBlock(id uint32, endStream bool, status int, h http.He
 			}
 		}
 	}
+	c.writeBlock(id, endStream, extra)
+}
+
+// writeFieldsBlock is writeHeaderBlock for an answer's field lines (WriteForwarded):
+// :status, the fields fwd does not skip, names in lower case and values trimmed, and extra.
+// It is called with c.mu held.
+func (c *conn) writeFieldsBlock(id uint32, endStream bool, status int, fwd *httpascii.Forwarded, extra []hpack.HeaderField) {
+	c.hbuf = c.hbuf[:0]
+	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
+	for r := fwd.Lines; r != ""; {
+		name, value, rest := httpascii.CutField(r)
+		r = rest
+		if !fwd.Skip(name) {
+			c.henc.WriteField(hpack.HeaderField{Name: lowerName(name), Value: httpascii.TrimOWS(value)})
+		}
+	}
+	c.writeBlock(id, endStream, extra)
+}
+
+// lowerName is a valid field name in lower case, as HTTP/2 sends it; names already so, and
+// the usual ones in canonical form, cost no allocation.
+func lowerName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if 'A' <= name[i] && name[i] <= 'Z' {
+			if v := commonLower[name]; v != "" {
+				return v
+			}
+			return httpascii.Lower(name)
+		}
+	}
+	return name
+}
+
+// writeBlock ends the header block in c.hbuf with extra and queues it as HEADERS and
+// CONTINUATION frames. It is called with c.mu held.
+func (c *conn) writeBlock(id uint32, endStream bool, extra []hpack.HeaderField) {
 	for _, f := range extra {
 		c.henc.WriteField(f)
 	}

@@ -1,6 +1,7 @@
 // Package httpascii compares and lowers HTTP protocol tokens: method names, header
-// field names, transfer codings, Connection and Upgrade tokens, hosts; and parses the usual
-// request target without allocating (ParseRequestURI), for both HTTP servers.
+// field names, transfer codings, Connection and Upgrade tokens, hosts; parses the usual
+// request target without allocating (ParseRequestURI); and reads the field lines of an
+// answer a proxy forwards as it came (Forwarded), for both HTTP servers.
 //
 // HTTP's case-insensitive tokens are ASCII (RFC 9110 §5.1, §5.6.2). The Unicode-aware
 // strings.EqualFold and strings.ToLower are wrong for them: they fold the Kelvin sign

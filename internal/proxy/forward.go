@@ -21,9 +21,10 @@ import (
 // The exchange runs under ctx (r's context, or one derived from it); the upstream request
 // is made in o (part of the handler's allocation).
 //
-// To an HTTP/1.1 client (a forwardedWriter), on a route that changes no response header, a
-// simple answer of an HTTP/1.1 upstream is written on as its field lines came, without a
-// header map (upstream.Cluster.Forward's fields, h1server's WriteForwarded).
+// On a route that changes no response header, a simple answer of an HTTP/1.1 upstream is
+// written on from its field lines as they came, without a header map, when the server's
+// writer can (a forwardedWriter: upstream.Cluster.Forward's fields, the servers'
+// WriteForwarded).
 func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context, o *outbound) {
 	out := rt.outRequest(o, r, ctx)
 	var fields *string
@@ -106,7 +107,7 @@ type outbound struct {
 }
 
 // forwardedWriter is a response writer that writes an upstream's answer from its field
-// lines as they came (internal/h1server's, and the recorder in front of it).
+// lines as they came (both servers', and the recorder in front of them).
 // CanWriteForwarded reports whether it can now: its head is not written, and its header
 // map has no field.
 type forwardedWriter interface {
@@ -119,9 +120,9 @@ type forwardedWriter interface {
 func eventStream(fields string) bool {
 	const es = "text/event-stream"
 	for r := fields; r != ""; {
-		line, rest, _ := strings.Cut(r, "\r\n")
+		name, value, rest := httpascii.CutField(r)
 		r = rest
-		if name, value, _ := strings.Cut(line, ":"); httpascii.EqualFold(name, "content-type") {
+		if httpascii.EqualFold(name, "content-type") {
 			return strings.HasPrefix(httpascii.TrimOWS(value), es)
 		}
 	}

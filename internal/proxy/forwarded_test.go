@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,12 +16,13 @@ import (
 	"github.com/gangway-ecs/gangway/internal/spec"
 )
 
-// An HTTP/1.1 client gets an upstream's simple answer written from its field lines as they
-// came (h1server's WriteForwarded) on a route that changes no response header, and from a
+// A client gets an upstream's simple answer written from its field lines as they came (the
+// servers' WriteForwarded) on a route that changes no response header, and from a
 // header map otherwise. Both must give the client the same answer: the same status, the
 // same fields once names are compared in any case and values trimmed (the order and the
 // spelling may differ), a Date either way, and the same body, over HTTP/1.1 and to an
-// HTTP/1.0 client. The second route sets X-Map, which is dropped before the comparison.
+// HTTP/1.0 client, and over HTTP/2 (names in lower case there). The second route sets X-Map,
+// which is dropped before the comparison.
 func TestForwardedFieldsMatchHeaderMap(t *testing.T) {
 	answers := []struct{ status, fields, body string }{
 		{"200 OK", "Server: nginx\r\nDate: Mon, 07 Dec 2026 10:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: keep-alive\r\n", "hello\n"},
@@ -53,8 +55,47 @@ func TestForwardedFieldsMatchHeaderMap(t *testing.T) {
 	})
 	mapRoute := prefixRoute("map", "/map/", "app")
 	mapRoute.SetResponseHeaders = map[string]string{"X-Map": "1"}
-	srv := startServer(t, testSpec([]spec.Route{prefixRoute("raw", "/raw/", "app"), mapRoute},
-		[]spec.Cluster{{Name: "app", Endpoints: []string{addr}}}))
+	sp := testSpec([]spec.Route{prefixRoute("raw", "/raw/", "app"), mapRoute}, []spec.Cluster{{Name: "app", Endpoints: []string{addr}}})
+	sp.Listeners[0].H2C = true
+	srv := startServer(t, sp)
+	t.Run("HTTP/2", func(t *testing.T) {
+		tr := &http.Transport{Protocols: new(http.Protocols), DisableCompression: true} // bodies are not really gzip
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+		get := func(path string) (int, http.Header, string) {
+			resp, err := c.Get(srv.url("public", path))
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || resp.ProtoMajor != 2 {
+				t.Fatalf("GET %s: %s, body: %v", path, resp.Proto, err)
+			}
+			if resp.Header.Get("Date") == "" {
+				t.Fatalf("GET %s: no Date", path)
+			}
+			resp.Header.Set("Date", "*")
+			return resp.StatusCode, resp.Header, string(b)
+		}
+		for i, a := range answers {
+			code, h, body := get(fmt.Sprintf("/raw/%d", i))
+			mcode, mh, mbody := get(fmt.Sprintf("/map/%d", i))
+			if mh.Get("X-Map") != "1" {
+				t.Fatalf("answer %d through the header map: no X-Map in %v", i, mh)
+			}
+			mh.Del("X-Map")
+			if code != mcode || body != mbody || !reflect.DeepEqual(h, mh) {
+				t.Errorf("answer %d (%q):\nfrom the field lines %d %v %q\nfrom the header map %d %v %q", i, a.fields, code, h, body, mcode, mh, mbody)
+			}
+			for _, hop := range []string{"Connection", "Keep-Alive", "X-Secret", "Proxy-Authenticate", "Proxy-Connection", "Upgrade", "Te"} {
+				if _, ok := h[hop]; ok {
+					t.Errorf("answer %d: %s forwarded: %v", i, hop, h)
+				}
+			}
+		}
+	})
 	for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
 		for i, a := range answers {
 			raw := exchangeRaw(t, srv.Addr("public"), fmt.Sprintf("GET /raw/%d %s\r\nHost: a\r\n\r\n", i, proto))

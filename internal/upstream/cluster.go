@@ -717,7 +717,7 @@ func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 // Forward may change (the data plane's upstream requests): that saves copying them again.
 // With fields, an HTTP/1.1 endpoint's simple answer may come without its header map
 // (Header nil), its field lines as they came in *fields, checked, ending in CRLF, for a
-// caller that writes them on as they are (the data plane to an HTTP/1.1 client).
+// caller that writes them on as they are (the data plane).
 func (c *Cluster) Forward(req *http.Request, owned bool, fields *string) (*http.Response, error) {
 	e, err := c.pick(nil)
 	if err != nil {

@@ -21,9 +21,8 @@ import (
 //
 // With fields not nil, a simple response is returned without a header map (its Header is
 // nil) and its field lines, each ending in CRLF, are left in *fields as they came: the data
-// plane writes them on to an HTTP/1.1 client without the map's cost (see
-// h1server's WriteFields). Their bytes and names are checked as for the map; the values
-// are not trimmed.
+// plane writes them on without the map's cost (the servers' WriteForwarded). Their bytes
+// and names are checked as for the map; the values are not trimmed.
 func readResponse(br *bufio.Reader, req *http.Request, fields *string) (*http.Response, error) {
 	if resp := readSimpleResponse(br, req, fields); resp != nil {
 		return resp, nil
