@@ -23,11 +23,42 @@ import (
 // nil) and its field lines, each ending in CRLF, are left in *fields as they came: the data
 // plane writes them on without the map's cost (the servers' WriteForwarded). Their bytes
 // and names are checked as for the map; the values are not trimmed.
+//
+// http.ReadResponse deletes an HTTP/1.1 Connection field that says close, and with it the
+// names of the other fields it lists, which a proxy must not forward: the values of the
+// Connection fields of a head already buffered are put back.
 func readResponse(br *bufio.Reader, req *http.Request, fields *string) (*http.Response, error) {
 	if resp := readSimpleResponse(br, req, fields); resp != nil {
 		return resp, nil
 	}
-	return http.ReadResponse(br, req)
+	conn := connectionValues(br)
+	resp, err := http.ReadResponse(br, req)
+	if err == nil && conn != nil && resp.Close && resp.Header["Connection"] == nil {
+		resp.Header["Connection"] = conn
+	}
+	return resp, err
+}
+
+// connectionValues returns the values of the Connection fields in the response head
+// buffered in br (lines may end in LF alone, as http.ReadResponse allows), nil when there
+// is none or the head is not all buffered. It reads nothing from br.
+func connectionValues(br *bufio.Reader) []string {
+	buf, _ := br.Peek(br.Buffered())
+	var vals []string
+	for first := true; ; first = false {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return nil // the head goes on past what is buffered
+		}
+		line := bytes.TrimSuffix(buf[:i], []byte("\r"))
+		buf = buf[i+1:]
+		if len(line) == 0 {
+			return vals
+		}
+		if name, value, ok := bytes.Cut(line, []byte(":")); ok && !first && httpascii.EqualFold(name, "connection") {
+			vals = append(vals, httpascii.TrimOWS(string(value)))
+		}
+	}
 }
 
 // maxSimpleHeaders bounds the header lines readSimpleResponse parses; the values of the

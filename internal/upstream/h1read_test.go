@@ -41,6 +41,7 @@ func TestReadResponseMatchesReadResponse(t *testing.T) {
 		{"bad length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\nabc", false},
 		{"empty length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\nabc", false},
 		{"pragma", "GET", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 1\r\n\r\nx", false},
+		{"chunked, close naming a field", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Secret, close\r\nconnection: X-Other\r\nX-Secret: s\r\n\r\n2\r\nok\r\n0\r\n\r\n", false},
 		{"chunked, any case, last", "GET", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ntRANSFER-eNCODING: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + next, false},
 		{"trailer, lower case", "GET", "HTTP/1.1 200 OK\r\ntrailer: X-T\r\nContent-Length: 1\r\n\r\nx", false},
 		{"names that only start so", "GET", "HTTP/1.1 200 OK\r\nTrailer-Info: a\r\nPragmatic: b\r\nTransfer-Encodings: c\r\nContent-Length: 1\r\n\r\nx", true},
@@ -201,4 +202,23 @@ func readOneResponse(t *testing.T, read func(*bufio.Reader, *http.Request) (*htt
 	}
 	rest, _ := io.ReadAll(br)
 	return resp, body, string(rest), nil
+}
+
+// An answer left to http.ReadResponse keeps the Connection fields ReadResponse drops when
+// one says close: the names they list must still be removed before the answer goes on.
+func TestLeftResponseKeepsConnectionNames(t *testing.T) {
+	for _, in := range []string{
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Secret, close\r\nconnection:  X-Other \r\nX-Secret: s\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nConnection: X-Secret, close\nconnection:  X-Other \nX-Secret: s\n\n0\n\n",
+	} {
+		br := bufio.NewReader(strings.NewReader(in))
+		br.Peek(1)
+		resp, err := readResponse(br, &http.Request{Method: "GET"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header["Connection"]; !resp.Close || !reflect.DeepEqual(got, []string{"X-Secret, close", "X-Other"}) {
+			t.Fatalf("%q: Close %v, Connection %q", in, resp.Close, got)
+		}
+	}
 }
