@@ -156,10 +156,7 @@ func (w *response) WriteHeader(code int) {
 
 	w.c.wmu.Lock()
 	defer w.c.wmu.Unlock()
-	w.wroteHeader = true
-	w.status = code
-	bw := w.c.bw
-	bw.WriteString(statusLine(w.req.ProtoAtLeast(1, 1), code))
+	bw := w.startHeadLocked(code)
 	writeHeader(bw, h, func(k string) bool {
 		switch k {
 		case "Content-Length", "Transfer-Encoding":
@@ -175,6 +172,16 @@ func (w *response) WriteHeader(code int) {
 	w.prefixTrailers = hasPrefixTrailers(h)
 	_, hasDate := h["Date"]
 	w.endFieldsLocked(hasDate, bodyAllowed)
+}
+
+// startHeadLocked sets the final status and writes its status line, for WriteHeader and
+// WriteForwarded, which then write the fields to the writer it returns.
+func (w *response) startHeadLocked(code int) *bufio.Writer {
+	w.wroteHeader = true
+	w.status = code
+	bw := w.c.bw
+	bw.WriteString(statusLine(w.req.ProtoAtLeast(1, 1), code))
+	return bw
 }
 
 // endFieldsLocked ends the fields WriteHeader and WriteForwarded write: a Date unless the
@@ -222,10 +229,7 @@ func (w *response) WriteForwarded(code int, fields string, contentLength int64) 
 
 	w.c.wmu.Lock()
 	defer w.c.wmu.Unlock()
-	w.wroteHeader = true
-	w.status = code
-	bw := w.c.bw
-	bw.WriteString(statusLine(w.req.ProtoAtLeast(1, 1), code))
+	bw := w.startHeadLocked(code)
 	for r := fields; r != ""; {
 		name, _, rest := httpascii.CutField(r)
 		line := r[:len(r)-len(rest)]

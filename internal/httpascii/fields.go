@@ -53,7 +53,7 @@ func ReadForwarded(lines string) Forwarded {
 // Skip reports whether the field named name is not forwarded: a hop-by-hop field (RFC
 // 9110, section 7.6.1) or one a Connection field names.
 func (f *Forwarded) Skip(name string) bool {
-	if isHopByHop(name) {
+	if IsHopByHop(name) {
 		return true
 	}
 	for _, n := range f.named[:f.nNamed] {
@@ -77,8 +77,10 @@ func CutField(lines string) (name, value, rest string) {
 	return name, value, rest
 }
 
-// isHopByHop reports whether a field named name (in any case) is hop-by-hop.
-func isHopByHop(name string) bool {
+// IsHopByHop reports whether a field named name (in any case) is hop-by-hop (RFC 9110,
+// section 7.6.1): it runs for every field of every request and response a proxy forwards,
+// and a switch on the name's length is cheaper than hashing it for a map.
+func IsHopByHop(name string) bool {
 	switch len(name) {
 	case 2:
 		return EqualFold(name, "te")

@@ -170,7 +170,7 @@ func (rt *route) outRequest(o *outbound, r *http.Request, ctx context.Context) *
 		}
 	}
 	for k := range h {
-		if isHopHeader(k) {
+		if httpascii.IsHopByHop(k) {
 			delete(h, k)
 		}
 	}
@@ -205,7 +205,7 @@ func isProxyOwned(k string) bool { return slices.Contains(forwardedHeaders, k) }
 func responseHeader(w http.ResponseWriter, hdr http.Header) http.Header {
 	removeConnectionTokens(hdr)
 	for k := range hdr {
-		if isHopHeader(k) {
+		if httpascii.IsHopByHop(k) {
 			delete(hdr, k)
 		}
 	}
@@ -234,7 +234,7 @@ type headerAdopter interface {
 // trailers of HTTP/1 and HTTP/2 requests, which both reach the upstream through
 // outRequest.
 func forwardableTrailer(k string) bool {
-	if !httpguts.ValidTrailerHeader(k) || isHopHeader(k) {
+	if !httpguts.ValidTrailerHeader(k) || httpascii.IsHopByHop(k) {
 		return false
 	}
 	switch k {
@@ -283,18 +283,6 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-// isHopHeader reports whether k is a hop-by-hop header (RFC 9110 section 7.6.1) in
-// canonical form. It runs for every header of every request and response: a switch on
-// constant strings is cheaper than hashing k for a map.
-func isHopHeader(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
 }
 
 // removeConnectionTokens removes from h the headers that its Connection header names.

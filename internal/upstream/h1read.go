@@ -156,27 +156,34 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fields *string) *ht
 		return nil
 	}
 	resp := &rb.resp
+	endSimpleResponse(br, len(raw), resp, &rb.body, status, code, int64(n), req)
+	resp.Header = hdr
+	// http.ReadResponse deletes a Connection field that says close; it stays here, since the
+	// other fields it names must still be removed before the answer goes on.
+	resp.Close = httpguts.HeaderValuesContainsToken(hdr["Connection"], "close")
+	return resp
+}
+
+// endSimpleResponse consumes from br a simple response's head, headLen bytes and its empty
+// line, and makes resp the response with status and code and n bytes of body read through
+// body (http.NoBody when n is 0). Its header and Close are the caller's to set.
+func endSimpleResponse(br *bufio.Reader, headLen int, resp *http.Response, body *lengthBody, status string, code int, n int64, req *http.Request) {
 	*resp = http.Response{
 		Status:        status,
 		StatusCode:    code,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        hdr,
-		ContentLength: int64(n),
+		ContentLength: n,
 		Request:       req,
 	}
-	// http.ReadResponse deletes a Connection field that says close; it stays here, since the
-	// other fields it names must still be removed before the answer goes on.
-	resp.Close = httpguts.HeaderValuesContainsToken(hdr["Connection"], "close")
-	br.Discard(len(raw) + 2)
+	br.Discard(headLen + 2)
 	if n == 0 {
 		resp.Body = http.NoBody
 	} else {
-		rb.body = lengthBody{r: br, left: int64(n)}
-		resp.Body = &rb.body
+		*body = lengthBody{r: br, left: n}
+		resp.Body = body
 	}
-	return resp
 }
 
 // rawResponse is readSimpleResponse's end for a caller that takes the field lines (rest,
@@ -211,23 +218,8 @@ func rawResponse(br *bufio.Reader, req *http.Request, headLen int, status string
 		body lengthBody
 	}{}
 	resp := &rb.resp
-	*resp = http.Response{
-		Status:        status,
-		StatusCode:    code,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		ContentLength: n,
-		Close:         closeConn,
-		Request:       req,
-	}
-	br.Discard(headLen + 2)
-	if n == 0 {
-		resp.Body = http.NoBody
-	} else {
-		rb.body = lengthBody{r: br, left: n}
-		resp.Body = &rb.body
-	}
+	endSimpleResponse(br, headLen, resp, &rb.body, status, code, n, req)
+	resp.Close = closeConn
 	*fields = rest
 	return resp
 }
