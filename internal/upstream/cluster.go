@@ -820,7 +820,14 @@ func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool, fields
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body = upgradedBody{countedBody: &countedBody{ReadCloser: rwc, e: e}, Writer: rwc}
 	} else {
-		resp.Body = &countedBody{ReadCloser: resp.Body, e: e}
+		var cb *countedBody
+		if room := wrapperRoom(resp.Body); room != nil {
+			cb = &room.counted
+		} else {
+			cb = new(countedBody)
+		}
+		cb.ReadCloser, cb.e = resp.Body, e
+		resp.Body = cb
 	}
 	return resp, nil
 }

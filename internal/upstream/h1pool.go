@@ -113,11 +113,10 @@ func (p *h1Pool) pop(addr string) *h1Conn {
 		}
 		c := list[len(list)-1]
 		list[len(list)-1] = nil
-		if len(list) == 1 {
-			delete(p.idle, addr) // endpoints come and go with DNS: keep no empty entries
-		} else {
-			p.idle[addr] = list[:len(list)-1]
-		}
+		// An emptied list stays, so that the put after this exchange does not allocate
+		// one again; the sweep deletes the lists still empty (endpoints come and go with
+		// DNS).
+		p.idle[addr] = list[:len(list)-1]
 		if time.Duration(now-c.lastUsed) < p.idleTimeout {
 			return c
 		}
@@ -406,7 +405,14 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request, fie
 		}
 		return resp, nil
 	}
-	resp.Body = &h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable}
+	var hb *h1Body
+	if room := wrapperRoom(resp.Body); room != nil {
+		hb = &room.pooled
+	} else {
+		hb = new(h1Body)
+	}
+	*hb = h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable}
+	resp.Body = hb
 	return resp, nil
 }
 
@@ -538,6 +544,9 @@ func (p *h1Pool) idleConns() (idle map[string]int, pending int) {
 	defer p.mu.Unlock()
 	idle = map[string]int{}
 	for addr, list := range p.idle {
+		if len(list) == 0 {
+			continue
+		}
 		idle[addr] = len(list)
 		for _, pc := range list {
 			if pc.idleErr() != nil {

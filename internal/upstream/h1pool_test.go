@@ -126,3 +126,68 @@ func poolConn(t *testing.T, addr string, tlsConf *tls.Config) *h1Conn {
 	t.Cleanup(func() { c.conn.Close(); p.CloseIdleConnections() })
 	return c
 }
+
+// A simple answer's body comes with the wrappers the pool and the cluster put around it in
+// its own allocation: an exchange of one through the pool allocates the answer and its head
+// string, besides what the request's context costs to watch.
+func TestSimpleExchangeAllocations(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Allocation-free, since the count is the process's: a bodiless request's head ends
+		// its read (it comes in one write).
+		answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil || !bytes.HasSuffix(buf[:n], []byte("\r\n\r\n")) {
+				return
+			}
+			if _, err := c.Write(answer); err != nil {
+				return
+			}
+		}
+	}()
+	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}, 1, nil)
+	defer p.CloseIdleConnections()
+	// The data plane's stream timer watches the connection for the exchange; a
+	// context.AfterFunc would cost three allocations of its own.
+	req, _ := http.NewRequestWithContext(watchingContext{context.Background()}, "GET", "http://"+ln.Addr().String()+"/", nil)
+	req.Header = http.Header{"User-Agent": {"u"}}
+	var fields string
+	exchange := func() {
+		resp, err := p.roundTrip(req, &fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if room := wrapperRoom(resp.Body); room == nil || resp.Body != &room.pooled {
+			t.Fatalf("body %T is not its answer's own h1Body", resp.Body)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	exchange() // dials
+	// The answer with its body and wrappers, and its head string.
+	if n := testing.AllocsPerRun(200, exchange); n > 2 {
+		t.Fatalf("%v allocations per exchange, want at most 2", n)
+	}
+}
+
+// watchingContext is a ConnWatcher that is never cancelled.
+type watchingContext struct{ context.Context }
+
+func (watchingContext) Watch(io.Closer) bool   { return true }
+func (watchingContext) Unwatch(io.Closer) bool { return true }

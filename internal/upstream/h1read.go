@@ -122,7 +122,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fields *string) *ht
 	// The response, its body and (for a usual head) the header values in one allocation.
 	rb := &struct {
 		resp   http.Response
-		body   lengthBody
+		body   simpleBody
 		fields [inlineFields]string
 	}{}
 	hdr := make(http.Header, lines-1)
@@ -167,7 +167,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fields *string) *ht
 // endSimpleResponse consumes from br a simple response's head, headLen bytes and its empty
 // line, and makes resp the response with status and code and n bytes of body read through
 // body (http.NoBody when n is 0). Its header and Close are the caller's to set.
-func endSimpleResponse(br *bufio.Reader, headLen int, resp *http.Response, body *lengthBody, status string, code int, n int64, req *http.Request) {
+func endSimpleResponse(br *bufio.Reader, headLen int, resp *http.Response, body *simpleBody, status string, code int, n int64, req *http.Request) {
 	*resp = http.Response{
 		Status:        status,
 		StatusCode:    code,
@@ -181,7 +181,7 @@ func endSimpleResponse(br *bufio.Reader, headLen int, resp *http.Response, body 
 	if n == 0 {
 		resp.Body = http.NoBody
 	} else {
-		*body = lengthBody{r: br, left: n}
+		body.lengthBody = lengthBody{r: br, left: n}
 		resp.Body = body
 	}
 }
@@ -215,7 +215,7 @@ func rawResponse(br *bufio.Reader, req *http.Request, headLen int, status string
 	}
 	rb := &struct {
 		resp http.Response
-		body lengthBody
+		body simpleBody
 	}{}
 	resp := &rb.resp
 	endSimpleResponse(br, headLen, resp, &rb.body, status, code, n, req)
@@ -272,6 +272,27 @@ func cutCRLF(s string) (line, rest string, ok bool) {
 		}
 	}
 	return s, "", false
+}
+
+// simpleBody is a simple answer's body of known length with room for the wrappers that the
+// pool (h1Body) and the cluster (countedBody) put around it, so that they come in the
+// answer's allocation instead of two of their own (wrapperRoom).
+type simpleBody struct {
+	lengthBody
+	pooled  h1Body
+	counted countedBody
+}
+
+// wrapperRoom returns the simpleBody that b is, or that the h1Body b wraps, or nil.
+func wrapperRoom(b io.ReadCloser) *simpleBody {
+	switch b := b.(type) {
+	case *simpleBody:
+		return b
+	case *h1Body:
+		sb, _ := b.rc.(*simpleBody)
+		return sb
+	}
+	return nil
 }
 
 // lengthBody is a body of known length: EOF after it, io.ErrUnexpectedEOF when the
