@@ -42,6 +42,8 @@ func TestForwardedFieldsMatchHeaderMap(t *testing.T) {
 		// Left to http.ReadResponse, so through the map on both routes: the names a
 		// Connection that says close lists are not forwarded either.
 		{"200 OK", "Transfer-Encoding: chunked\r\nConnection: X-Secret, close\r\nX-Secret: s\r\n", "2\r\nok\r\n0\r\n\r\n"},
+		// A head over the upstream reader's 4 KiB buffer: left to http.ReadResponse too.
+		{"200 OK", "X-Pad: " + strings.Repeat("p", 6000) + "\r\nContent-Length: 2\r\nConnection: X-Secret, close\r\nX-Secret: s\r\n", "ok"},
 	}
 	addr, _ := startRawUpstream(t, func(c net.Conn) {
 		defer c.Close()

@@ -276,8 +276,11 @@ const unlimited = math.MaxInt64
 // bytes while response heads are read (maxResponseHeadBytes for all the heads of one
 // exchange), unlimited for bodies. The reader's read-ahead counts too.
 type headBudget struct {
-	conn net.Conn
+	conn io.Reader
 	left int64
+	// capture, while set, gets a copy of every byte read (readResponse, for a head that
+	// was not all buffered when its parse began).
+	capture *[]byte
 }
 
 var errHeadTooLarge = fmt.Errorf("response head over %d bytes", maxResponseHeadBytes)
@@ -291,6 +294,9 @@ func (r *headBudget) Read(p []byte) (int, error) {
 	}
 	n, err := r.conn.Read(p)
 	r.left -= int64(n)
+	if r.capture != nil {
+		*r.capture = append(*r.capture, p[:n]...)
+	}
 	return n, err
 }
 
@@ -468,7 +474,7 @@ func awaitResponse(c *h1Conn, req *http.Request, fields *string) (*http.Response
 			}
 			return nil, fmt.Errorf("read response: %w", err)
 		}
-		r, err := readResponse(c.br, req, fields)
+		r, err := readResponse(c.br, &c.in, req, fields)
 		if err != nil {
 			return nil, fmt.Errorf("read response: %w", err)
 		}

@@ -26,34 +26,44 @@ import (
 //
 // http.ReadResponse deletes an HTTP/1.1 Connection field that says close, and with it the
 // names of the other fields it lists, which a proxy must not forward: the values of the
-// Connection fields of a head already buffered are put back.
-func readResponse(br *bufio.Reader, req *http.Request, fields *string) (*http.Response, error) {
+// head's Connection fields are put back. A head not all buffered in br when its parse
+// begins is read from in, br's source, which keeps a copy of the bytes it reads until the
+// parse ends (in is nil where br reads from something else).
+func readResponse(br *bufio.Reader, in *headBudget, req *http.Request, fields *string) (*http.Response, error) {
 	if resp := readSimpleResponse(br, req, fields); resp != nil {
 		return resp, nil
 	}
-	conn := connectionValues(br)
+	buffered, _ := br.Peek(br.Buffered())
+	conn, whole := connectionValues(buffered)
+	var head []byte
+	if !whole && in != nil {
+		head = append([]byte(nil), buffered...)
+		in.capture = &head
+	}
 	resp, err := http.ReadResponse(br, req)
+	if head != nil {
+		in.capture = nil
+		conn, _ = connectionValues(head)
+	}
 	if err == nil && conn != nil && resp.Close && resp.Header["Connection"] == nil {
 		resp.Header["Connection"] = conn
 	}
 	return resp, err
 }
 
-// connectionValues returns the values of the Connection fields in the response head
-// buffered in br (lines may end in LF alone, as http.ReadResponse allows), nil when there
-// is none or the head is not all buffered. It reads nothing from br.
-func connectionValues(br *bufio.Reader) []string {
-	buf, _ := br.Peek(br.Buffered())
-	var vals []string
+// connectionValues returns the values of the Connection fields in the response head at the
+// start of buf (lines may end in LF alone, as http.ReadResponse allows), and whether buf
+// holds the whole head.
+func connectionValues(buf []byte) (vals []string, whole bool) {
 	for first := true; ; first = false {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
-			return nil // the head goes on past what is buffered
+			return vals, false // the head goes on past buf
 		}
 		line := bytes.TrimSuffix(buf[:i], []byte("\r"))
 		buf = buf[i+1:]
 		if len(line) == 0 {
-			return vals
+			return vals, true
 		}
 		if name, value, ok := bytes.Cut(line, []byte(":")); ok && !first && httpascii.EqualFold(name, "connection") {
 			vals = append(vals, httpascii.TrimOWS(string(value)))

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -140,7 +141,7 @@ func compareReadResponseAs(t *testing.T, in string, req *http.Request, fields *s
 	t.Helper()
 	want, wantBody, wantRest, wantErr := readOneResponse(t, http.ReadResponse, in, req)
 	got, gotBody, gotRest, gotErr := readOneResponse(t, func(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-		resp, err := readResponse(br, req, fields)
+		resp, err := readResponse(br, nil, req, fields)
 		if resp != nil && resp.Header == nil {
 			if fields == nil {
 				t.Fatal("no header map, and no field lines asked for")
@@ -205,20 +206,39 @@ func readOneResponse(t *testing.T, read func(*bufio.Reader, *http.Request) (*htt
 }
 
 // An answer left to http.ReadResponse keeps the Connection fields ReadResponse drops when
-// one says close: the names they list must still be removed before the answer goes on.
+// one says close: the names they list must still be removed before the answer goes on. So
+// does one whose head is not all in the reader's buffer when its parse begins (a head over
+// its 4 KiB, or one that comes in pieces).
 func TestLeftResponseKeepsConnectionNames(t *testing.T) {
+	pad := "X-Pad: " + strings.Repeat("p", 6000)
 	for _, in := range []string{
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Secret, close\r\nconnection:  X-Other \r\nX-Secret: s\r\n\r\n0\r\n\r\n",
 		"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nConnection: X-Secret, close\nconnection:  X-Other \nX-Secret: s\n\n0\n\n",
+		"HTTP/1.1 200 OK\r\n" + pad + "\r\nTransfer-Encoding: chunked\r\nConnection: X-Secret, close\r\nconnection:  X-Other \r\nX-Secret: s\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Secret, close\r\n" + pad + "\r\nconnection:  X-Other \r\nX-Secret: s\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\nContent-Length: 0\nConnection: X-Secret, close\n" + pad + "\nconnection:  X-Other \nX-Secret: s\n\n",
 	} {
-		br := bufio.NewReader(strings.NewReader(in))
-		br.Peek(1)
-		resp, err := readResponse(br, &http.Request{Method: "GET"}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := resp.Header["Connection"]; !resp.Close || !reflect.DeepEqual(got, []string{"X-Secret, close", "X-Other"}) {
-			t.Fatalf("%q: Close %v, Connection %q", in, resp.Close, got)
+		for _, src := range []struct {
+			name string
+			r    func(string) io.Reader
+		}{
+			{"whole", func(s string) io.Reader { return strings.NewReader(s) }},
+			{"in pieces", func(s string) io.Reader { return iotest.HalfReader(strings.NewReader(s)) }},
+		} {
+			budget := &headBudget{conn: src.r(in), left: maxResponseHeadBytes}
+			br := bufio.NewReaderSize(budget, 4096)
+			br.Peek(1)
+			resp, err := readResponse(br, budget, &http.Request{Method: "GET"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resp.Header["Connection"]; !resp.Close || !reflect.DeepEqual(got, []string{"X-Secret, close", "X-Other"}) {
+				t.Fatalf("%s, %.60q: Close %v, Connection %q", src.name, in, resp.Close, got)
+			}
+			if budget.capture != nil {
+				t.Fatalf("%s, %.60q: the reader still copies what it reads", src.name, in)
+			}
+			resp.Body.Close()
 		}
 	}
 }
