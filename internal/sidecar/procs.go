@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -145,6 +146,22 @@ func ratio(quota, period string) float64 {
 		return 0
 	}
 	return float64(q) / float64(p)
+}
+
+// runtimeSettings reads what the runtime runs with, for the start-up log line: the threads
+// that run Go code at once (GOMAXPROCS), the GC percentage (-1: off) and the soft memory
+// limit in bytes (math.MaxInt64: none). Read, not set: reading the GC percentage through
+// debug.SetGCPercent would change it for a moment.
+func runtimeSettings() (threads, gogc, memoryLimit int64) {
+	s := []metrics.Sample{{Name: "/sched/gomaxprocs:threads"}, {Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(s)
+	v := func(i int) int64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return int64(s[i].Value.Uint64())
+	}
+	return v(0), v(1), v(2)
 }
 
 // TuneProcs applies procsSetting to the process: cmd/proxy calls it for `proxy run` only.

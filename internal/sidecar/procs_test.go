@@ -1,6 +1,10 @@
 package sidecar
 
-import "testing"
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+)
 
 func TestProcsSetting(t *testing.T) {
 	const v2self, hybrid = "0::/\n", "4:memory:/x\n1:cpu:/task/app\n0::/\n"
@@ -43,5 +47,19 @@ func TestProcsSetting(t *testing.T) {
 				t.Errorf("procsSetting = %d, want %d", got, c.want)
 			}
 		})
+	}
+}
+
+// The start-up line reports what the runtime runs with, read without changing it.
+func TestRuntimeSettings(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(250))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
+	threads, gogc, limit := runtimeSettings()
+	if threads != int64(runtime.GOMAXPROCS(0)) || gogc != 250 || limit != 48<<20 {
+		t.Fatalf("threads %d, gogc %d, memory limit %d; want %d, 250, %d", threads, gogc, limit, runtime.GOMAXPROCS(0), 48<<20)
+	}
+	debug.SetGCPercent(-1)
+	if _, gogc, _ := runtimeSettings(); gogc != -1 {
+		t.Fatalf("gogc %d with the collector off, want -1", gogc)
 	}
 }

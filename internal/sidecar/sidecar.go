@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -121,7 +122,13 @@ func Run(ctx context.Context, o Options) error {
 		cfg.Admin.Address = adminOverride
 	}
 	logger := newLogger(o.Stderr, cfg.Log.Level)
-	logger.Info("starting", "version", version.String(), "commit", version.Revision(), "config", cfg.File, "config_version", cfg.Version)
+	threads, gogc, memLimit := runtimeSettings()
+	start := []any{"version", version.String(), "commit", version.Revision(), "config", cfg.File, "config_version", cfg.Version,
+		"threads", threads, "gogc", gogc}
+	if memLimit != math.MaxInt64 {
+		start = append(start, "memory_limit_bytes", memLimit)
+	}
+	logger.Info("starting", start...)
 	if o.MemoryWarning != "" {
 		logger.Warn("memory limit too small", "detail", o.MemoryWarning)
 	}
