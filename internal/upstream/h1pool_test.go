@@ -128,8 +128,9 @@ func poolConn(t *testing.T, addr string, tlsConf *tls.Config) *h1Conn {
 }
 
 // A simple answer's body comes with the wrappers the pool and the cluster put around it in
-// its own allocation: an exchange of one through the pool allocates the answer and its head
-// string, besides what the request's context costs to watch.
+// its own allocation: an exchange of one through the pool, under a context that watches the
+// connection itself as the data plane's stream timer does, allocates the answer and its
+// head string, and nothing else.
 func TestSimpleExchangeAllocations(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
