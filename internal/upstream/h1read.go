@@ -35,13 +35,14 @@ func readResponse(br *bufio.Reader, in *headBudget, req *http.Request, fields *s
 	}
 	buffered, _ := br.Peek(br.Buffered())
 	conn, whole := connectionValues(buffered)
+	capture := !whole && in != nil
 	var head []byte
-	if !whole && in != nil {
+	if capture {
 		head = append([]byte(nil), buffered...)
 		in.capture = &head
 	}
 	resp, err := http.ReadResponse(br, req)
-	if head != nil {
+	if capture {
 		in.capture = nil
 		conn, _ = connectionValues(head)
 	}

@@ -107,7 +107,38 @@ func FuzzReadResponse(f *testing.F) {
 			return
 		}
 		compareReadResponse(t, in, &http.Request{Method: method})
+		compareConnectionKept(t, in, &http.Request{Method: method})
 	})
+}
+
+// compareConnectionKept fails t unless the Connection values of a response, and whether it
+// closes, come out the same with its head all buffered as when the reader's 16-byte buffer
+// makes every head longer than that go to http.ReadResponse, read through the source that
+// keeps a copy of what it reads (headBudget).
+func compareConnectionKept(t *testing.T, in string, req *http.Request) {
+	t.Helper()
+	read := func(size int) (conn []string, closes bool, err error) {
+		budget := &headBudget{conn: strings.NewReader(in), left: maxResponseHeadBytes}
+		br := bufio.NewReaderSize(budget, size)
+		br.Peek(1) // as h1Pool.exchange does
+		resp, err := readResponse(br, budget, req, nil)
+		if budget.capture != nil {
+			t.Fatal("the reader's source still copies what it reads")
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		resp.Body.Close()
+		return resp.Header["Connection"], resp.Close, nil
+	}
+	wholeConn, wholeClose, wholeErr := read(4096)
+	pieceConn, pieceClose, pieceErr := read(16)
+	if (wholeErr == nil) != (pieceErr == nil) {
+		t.Fatalf("%q: error %v with the head buffered, %v read in pieces", in, wholeErr, pieceErr)
+	}
+	if !reflect.DeepEqual(wholeConn, pieceConn) || wholeClose != pieceClose {
+		t.Fatalf("%q: Connection %q (close %v) with the head buffered, %q (close %v) read in pieces", in, wholeConn, wholeClose, pieceConn, pieceClose)
+	}
 }
 
 // compareReadResponse fails t unless readResponse reads in as http.ReadResponse does, with
