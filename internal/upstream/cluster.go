@@ -820,12 +820,7 @@ func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool, fields
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body = upgradedBody{countedBody: &countedBody{ReadCloser: rwc, e: e}, Writer: rwc}
 	} else {
-		var cb *countedBody
-		if room := wrapperRoom(resp.Body); room != nil {
-			cb = &room.counted
-		} else {
-			cb = new(countedBody)
-		}
+		cb := wrapperRoom(resp.Body).countedBody()
 		cb.ReadCloser, cb.e = resp.Body, e
 		resp.Body = cb
 	}

@@ -230,7 +230,7 @@ func (p *h1Pool) newConn(ctx context.Context, addr string) (*h1Conn, error) {
 		return nil, err
 	}
 	c := &h1Conn{conn: conn, bw: bufio.NewWriterSize(conn, 4096), addr: addr}
-	c.in = headBudget{conn: conn, left: unlimited}
+	c.in = headBudget{src: conn, left: unlimited}
 	c.br = bufio.NewReaderSize(&c.in, 4096)
 	c.peek = newSocketPeek(conn)
 	_, c.tls = conn.(*tls.Conn)
@@ -276,7 +276,7 @@ const unlimited = math.MaxInt64
 // bytes while response heads are read (maxResponseHeadBytes for all the heads of one
 // exchange), unlimited for bodies. The reader's read-ahead counts too.
 type headBudget struct {
-	conn io.Reader
+	src  io.Reader // the connection
 	left int64
 	// capture, while set, gets a copy of every byte read (readResponse, for a head that
 	// was not all buffered when its parse began).
@@ -292,7 +292,7 @@ func (r *headBudget) Read(p []byte) (int, error) {
 	if int64(len(p)) > r.left {
 		p = p[:r.left]
 	}
-	n, err := r.conn.Read(p)
+	n, err := r.src.Read(p)
 	r.left -= int64(n)
 	if r.capture != nil {
 		*r.capture = append(*r.capture, p[:n]...)
@@ -411,12 +411,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request, fie
 		}
 		return resp, nil
 	}
-	var hb *h1Body
-	if room := wrapperRoom(resp.Body); room != nil {
-		hb = &room.pooled
-	} else {
-		hb = new(h1Body)
-	}
+	hb := wrapperRoom(resp.Body).pooledBody()
 	*hb = h1Body{rc: resp.Body, c: c, p: p, stop: stop, reusable: reusable}
 	resp.Body = hb
 	return resp, nil

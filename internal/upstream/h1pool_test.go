@@ -16,18 +16,8 @@ import (
 
 // The checks a reused connection and a request head go through cost no allocation.
 func TestPoolChecksDoNotAllocate(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			defer c.Close()
-			io.Copy(io.Discard, c)
-		}
-	}()
-	c := poolConn(t, ln.Addr().String(), nil)
+	addr := serveOneConn(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	c := poolConn(t, addr, nil)
 	if c.peek == nil {
 		t.Log("no socket peek on this platform")
 	}
@@ -132,19 +122,9 @@ func poolConn(t *testing.T, addr string, tlsConf *tls.Config) *h1Conn {
 // connection itself as the data plane's stream timer does, allocates the answer and its
 // head string, and nothing else.
 func TestSimpleExchangeAllocations(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		// Allocation-free, since the count is the process's: a bodiless request's head ends
-		// its read (it comes in one write).
+	// Allocation-free, since the count is the process's: a bodiless request's head ends
+	// its read (it comes in one write).
+	addr := serveOneConn(t, func(c net.Conn) {
 		answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
 		buf := make([]byte, 4096)
 		for {
@@ -156,7 +136,7 @@ func TestSimpleExchangeAllocations(t *testing.T) {
 				return
 			}
 		}
-	}()
+	})
 	p := newH1Pool(func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
@@ -164,7 +144,7 @@ func TestSimpleExchangeAllocations(t *testing.T) {
 	defer p.CloseIdleConnections()
 	// The data plane's stream timer watches the connection for the exchange; a
 	// context.AfterFunc would cost three allocations of its own.
-	req, _ := http.NewRequestWithContext(watchingContext{context.Background()}, "GET", "http://"+ln.Addr().String()+"/", nil)
+	req, _ := http.NewRequestWithContext(watchingContext{context.Background()}, "GET", "http://"+addr+"/", nil)
 	req.Header = http.Header{"User-Agent": {"u"}}
 	var fields string
 	exchange := func() {
@@ -192,3 +172,21 @@ type watchingContext struct{ context.Context }
 
 func (watchingContext) Watch(io.Closer) bool   { return true }
 func (watchingContext) Unwatch(io.Closer) bool { return true }
+
+// serveOneConn listens on a loopback port, serves the first connection with serve and then
+// closes it, and returns the address; the listener closes when the test ends.
+func serveOneConn(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			serve(c)
+		}
+	}()
+	return ln.Addr().String()
+}

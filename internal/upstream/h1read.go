@@ -294,6 +294,22 @@ type simpleBody struct {
 	counted countedBody
 }
 
+// pooledBody and countedBody return the room for that wrapper in sb, or a new one when sb
+// is nil (an answer that is not a simple one).
+func (sb *simpleBody) pooledBody() *h1Body {
+	if sb == nil {
+		return new(h1Body)
+	}
+	return &sb.pooled
+}
+
+func (sb *simpleBody) countedBody() *countedBody {
+	if sb == nil {
+		return new(countedBody)
+	}
+	return &sb.counted
+}
+
 // wrapperRoom returns the simpleBody that b is, or that the h1Body b wraps, or nil.
 func wrapperRoom(b io.ReadCloser) *simpleBody {
 	switch b := b.(type) {

@@ -118,7 +118,7 @@ func FuzzReadResponse(f *testing.F) {
 func compareConnectionKept(t *testing.T, in string, req *http.Request) {
 	t.Helper()
 	read := func(size int) (conn []string, closes bool, err error) {
-		budget := &headBudget{conn: strings.NewReader(in), left: maxResponseHeadBytes}
+		budget := &headBudget{src: strings.NewReader(in), left: maxResponseHeadBytes}
 		br := bufio.NewReaderSize(budget, size)
 		br.Peek(1) // as h1Pool.exchange does
 		resp, err := readResponse(br, budget, req, nil)
@@ -256,7 +256,7 @@ func TestLeftResponseKeepsConnectionNames(t *testing.T) {
 			{"whole", func(s string) io.Reader { return strings.NewReader(s) }},
 			{"in pieces", func(s string) io.Reader { return iotest.HalfReader(strings.NewReader(s)) }},
 		} {
-			budget := &headBudget{conn: src.r(in), left: maxResponseHeadBytes}
+			budget := &headBudget{src: src.r(in), left: maxResponseHeadBytes}
 			br := bufio.NewReaderSize(budget, 4096)
 			br.Peek(1)
 			resp, err := readResponse(br, budget, &http.Request{Method: "GET"}, nil)
