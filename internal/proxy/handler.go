@@ -144,7 +144,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.spec.Timeout > 0 || rt.spec.IdleTimeout > 0 {
 		st := &state.st
-		st.arm(ctx, rt.spec.Timeout, rt.spec.IdleTimeout)
+		st.arm(ctx, rt.spec.Timeout, rt.spec.IdleTimeout, &h.srv.timerSlots)
 		defer st.stop()
 		ctx = st
 		if rt.spec.IdleTimeout > 0 {

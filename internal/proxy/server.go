@@ -76,6 +76,9 @@ type Server struct {
 	ecs      func(ctx context.Context, d spec.ECSDiscovery, update func(addrs []string), onError func(error))
 	bufs     *bufferPool
 
+	// timerSlots watch the deadlines of the routes' exchanges (streamTimer).
+	timerSlots timerSlots
+
 	// table is what requests read; Apply swaps it.
 	table   atomic.Pointer[table]
 	version atomic.Pointer[string]

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,15 +15,17 @@ import (
 // context of the upstream exchange: it is cancelled with errUpstreamTimeout once the
 // timeout has passed since the start, with errIdleTimeout when no activity was noted for
 // the idle timeout, and with its parent's cause when its parent (the downstream request)
-// is cancelled. Activity is a timestamp store (cheap on every write); one timer re-arms
-// itself for whichever deadline comes next.
+// is cancelled. Activity is a timestamp store (cheap on every write).
 //
 // Its cancellable half is a reqctx.Context (whose parent is the downstream request's
-// context), so that an exchange costs one registration with the parent and one timer: an
-// h1Pool exchange asks it directly (Watch) to close its upstream connection on
-// cancellation, where a derived context would take a context.AfterFunc, a child context
-// and its bookkeeping per request. Its Err is context.Canceled once cancelled; Cause
-// (and reqctx.Cause) returns why.
+// context), so that an exchange costs one registration with the parent: an h1Pool
+// exchange asks it directly (Watch) to close its upstream connection on cancellation,
+// where a derived context would take a context.AfterFunc, a child context and its
+// bookkeeping per request. Its Err is context.Canceled once cancelled; Cause (and
+// reqctx.Cause) returns why.
+//
+// Its deadlines are watched by a timerSlot it takes for the exchange: a runtime timer that
+// outlives exchanges, so that most exchanges neither start nor stop one (see timerSlot).
 type streamTimer struct {
 	reqctx.Context
 	reg        registrar    // the parent, when it takes callbacks by id (the servers' contexts)
@@ -31,29 +35,37 @@ type streamTimer struct {
 	start      int64
 	timeout    time.Duration
 	idle       time.Duration
-	t          *time.Timer
+	slots      *timerSlots // where slot goes back, if anywhere
+	slot       *timerSlot  // nil once stopped
 }
 
 func newStreamTimer(parent context.Context, timeout, idle time.Duration) *streamTimer {
 	st := new(streamTimer)
-	st.arm(parent, timeout, idle)
+	st.arm(parent, timeout, idle, new(timerSlots))
 	return st
 }
 
-// arm starts a zero streamTimer, which may be part of a larger allocation.
-func (st *streamTimer) arm(parent context.Context, timeout, idle time.Duration) {
+// arm starts a zero streamTimer, which may be part of a larger allocation, with a slot
+// from slots, to which stop gives it back.
+func (st *streamTimer) arm(parent context.Context, timeout, idle time.Duration, slots *timerSlots) {
+	st.slots = slots
+	st.armOn(parent, timeout, idle, slots.get())
+}
+
+// armOn is arm with a given slot.
+func (st *streamTimer) armOn(parent context.Context, timeout, idle time.Duration, slot *timerSlot) {
 	st.Context.Context = parent
 	st.timeout, st.idle, st.start = timeout, idle, upstream.MonoNow()
 	st.last.Store(st.start)
-	wake := st.wake // one function value for both
 	if reg, ok := parent.(registrar); ok {
 		// The servers' request contexts (reqctx) take the callback themselves, without the
 		// child context that context.AfterFunc would make or the function value of a stop.
-		st.reg, st.regID = reg, reg.Register(wake)
+		st.reg, st.regID = reg, reg.Register(st.parentDone)
 	} else {
-		st.stopParent = context.AfterFunc(parent, wake)
+		st.stopParent = context.AfterFunc(parent, st.parentDone)
 	}
-	st.t = time.AfterFunc(st.next(st.start), wake)
+	st.slot = slot
+	slot.watch(st)
 }
 
 // registrar is a context that runs a function when it is cancelled, as context.AfterFunc
@@ -63,39 +75,44 @@ type registrar interface {
 	Unregister(uint64) bool
 }
 
-// next returns how long from now until the earliest deadline.
-func (st *streamTimer) next(now int64) time.Duration {
-	d := time.Duration(1<<63 - 1)
+// deadline returns the monotonic time of the earliest deadline (math.MaxInt64 for none).
+func (st *streamTimer) deadline() int64 {
+	d := int64(math.MaxInt64)
 	if st.timeout > 0 {
-		d = time.Duration(st.start + int64(st.timeout) - now)
+		d = st.start + int64(st.timeout)
 	}
 	if st.idle > 0 {
-		d = min(d, time.Duration(st.last.Load()+int64(st.idle)-now))
+		d = min(d, st.last.Load()+int64(st.idle))
 	}
 	return d
 }
 
-// wake runs when the parent is cancelled and when the timer fires.
-func (st *streamTimer) wake() {
-	if parent := st.Context.Context; parent.Err() != nil {
-		st.Cancel(reqctx.Cause(parent))
-		return
-	}
-	now := upstream.MonoNow()
+// expired returns why st is over at now, or nil.
+func (st *streamTimer) expired(now int64) error {
 	switch {
 	case st.timeout > 0 && now-st.start >= int64(st.timeout):
-		st.Cancel(errUpstreamTimeout)
+		return errUpstreamTimeout
 	case st.idle > 0 && now-st.last.Load() >= int64(st.idle):
-		st.Cancel(errIdleTimeout)
-	default:
-		st.t.Reset(st.next(now))
+		return errIdleTimeout
 	}
+	return nil
+}
+
+// parentDone runs when the parent is cancelled.
+func (st *streamTimer) parentDone() {
+	st.Cancel(reqctx.Cause(st.Context.Context))
 }
 
 // stop ends the timer and cancels the context (with cause context.Canceled), as a
 // CancelFunc does once the exchange is over.
 func (st *streamTimer) stop() {
-	st.t.Stop()
+	if st.slot != nil {
+		st.slot.release(st)
+		if st.slots != nil {
+			st.slots.put(st.slot)
+		}
+		st.slot = nil
+	}
 	if st.reg != nil {
 		st.reg.Unregister(st.regID)
 	} else {
@@ -104,5 +121,80 @@ func (st *streamTimer) stop() {
 	st.Cancel(nil)
 }
 
-// A stream timer closes the upstream connection of its exchange itself.
-var _ upstream.ConnWatcher = (*streamTimer)(nil)
+// timerSlots hands out timer slots, a server's exchanges taking them in turn.
+type timerSlots struct{ pool sync.Pool }
+
+func (p *timerSlots) get() *timerSlot {
+	if s, ok := p.pool.Get().(*timerSlot); ok {
+		return s
+	}
+	return new(timerSlot)
+}
+
+func (p *timerSlots) put(s *timerSlot) { p.pool.Put(s) }
+
+// timerSlot watches the deadlines of one exchange at a time with a runtime timer kept from
+// one exchange to the next. The timer is armed no later than the watched exchange's
+// earliest deadline; when it fires it cancels the exchange if a deadline has passed and
+// otherwise re-arms for the exchange's deadline, or stays disarmed when no exchange is
+// watched. An exchange whose deadline is no earlier than the time the timer is armed for
+// (the common case: the route of the exchange before, a little earlier) touches no timer
+// at all, where a timer per exchange is a start and a stop on the runtime's timer heap,
+// under its lock, each time. A slot dropped by the pool is collected once its timer has
+// fired.
+type timerSlot struct {
+	mu  sync.Mutex
+	t   *time.Timer
+	at  int64 // upstream.MonoNow when t fires; 0: disarmed
+	cur *streamTimer
+}
+
+// watch makes st the exchange watched.
+func (s *timerSlot) watch(st *streamTimer) {
+	d := st.deadline()
+	s.mu.Lock()
+	s.cur = st
+	if d != math.MaxInt64 && (s.at == 0 || s.at > d) {
+		s.armLocked(d, upstream.MonoNow())
+	}
+	s.mu.Unlock()
+}
+
+// release stops watching st.
+func (s *timerSlot) release(st *streamTimer) {
+	s.mu.Lock()
+	if s.cur == st {
+		s.cur = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *timerSlot) armLocked(at, now int64) {
+	s.at = at
+	if s.t == nil {
+		s.t = time.AfterFunc(time.Duration(at-now), s.fire)
+		return
+	}
+	s.t.Reset(time.Duration(at - now))
+}
+
+func (s *timerSlot) fire() {
+	now := upstream.MonoNow()
+	s.mu.Lock()
+	st := s.cur
+	if st == nil {
+		s.at = 0
+		s.mu.Unlock()
+		return
+	}
+	err := st.expired(now)
+	if err != nil {
+		s.at = 0
+	} else {
+		s.armLocked(st.deadline(), now)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		st.Cancel(err)
+	}
+}

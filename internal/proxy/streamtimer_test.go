@@ -218,3 +218,53 @@ func TestStreamTimerWatch(t *testing.T) {
 		}
 	})
 }
+
+// Exchanges that take one timer slot in turn each get their own deadline: a shorter one
+// after a longer re-arms the slot earlier, a longer one after a shorter is cancelled at its
+// own deadline and not at the time the slot was armed for, and a slot with no exchange
+// left disarms when it fires.
+func TestStreamTimerSlotReuse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One slot, as the pool would give it again (under the race detector it does not,
+		// at random).
+		slot := new(timerSlot)
+		take := func(timeout, idle time.Duration) *streamTimer {
+			st := new(streamTimer)
+			st.armOn(context.Background(), timeout, idle, slot)
+			return st
+		}
+		take(time.Minute, 0).stop()
+
+		start := time.Now()
+		short := take(50*time.Millisecond, 0)
+		if at := waitCancelled(short, start); at != 50*time.Millisecond {
+			t.Fatalf("cancelled after %v, want its 50ms timeout", at)
+		}
+		short.stop()
+
+		// The slot is armed for nothing now (the timer fired); a minute-long exchange arms it.
+		start = time.Now()
+		long := take(time.Minute, 0)
+		time.Sleep(30 * time.Second)
+		long.stop()
+		next := take(0, 45*time.Second) // the slot still waits for the first minute's end
+		if at := waitCancelled(next, start); at != 75*time.Second {
+			t.Fatalf("cancelled %v after the long exchange began, want 30s + the 45s idle timeout", at)
+		}
+		if next.Cause() != errIdleTimeout {
+			t.Fatalf("cause %v", next.Cause())
+		}
+		next.stop()
+
+		// Given back, the slot's timer fires once more at most and stays disarmed.
+		last := take(time.Second, 0)
+		last.stop()
+		time.Sleep(2 * time.Second)
+		slot.mu.Lock()
+		at := slot.at
+		slot.mu.Unlock()
+		if at != 0 {
+			t.Fatal("a slot with no exchange stayed armed")
+		}
+	})
+}
