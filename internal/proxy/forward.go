@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/gangway-ecs/gangway/internal/httpascii"
+	"github.com/gangway-ecs/gangway/internal/upstream"
 )
 
 // forward sends r to the route's cluster and copies the answer to w. It does what
@@ -27,22 +28,22 @@ import (
 // WriteForwarded).
 func (rt *route) forward(w http.ResponseWriter, r *http.Request, ctx context.Context, o *outbound) {
 	out := rt.outRequest(o, r, ctx)
-	var fields *string
+	var ans *upstream.Answer
 	fw, raw := w.(forwardedWriter)
 	if raw && len(rt.spec.RemoveResponseHeaders) == 0 && len(rt.spec.SetResponseHeaders) == 0 && fw.CanWriteForwarded() {
-		fields = &o.fields
+		ans = &o.ans
 	}
-	resp, err := rt.cluster.Forward(out, true, fields)
+	resp, err := rt.cluster.Forward(out, true, ans)
 	if err != nil {
 		rt.errorHandler(w, out, err) // which reads only out's context
 		return
 	}
 	defer resp.Body.Close()
 
-	if resp.Header == nil && fields != nil {
-		fw.WriteForwarded(resp.StatusCode, o.fields, resp.ContentLength)
+	if resp.Header == nil && ans != nil {
+		fw.WriteForwarded(resp.StatusCode, ans.Fields, resp.ContentLength)
 		var flush func() error
-		if eventStream(o.fields) {
+		if eventStream(ans.Fields) {
 			flush = http.NewResponseController(w).Flush
 		}
 		if err := rt.copyBody(w, resp.Body, flush); err != nil {
@@ -98,12 +99,12 @@ func (rt *route) copyBody(w io.Writer, body io.Reader, flush func() error) error
 	}
 }
 
-// outbound holds an upstream request, its URL and its answer's field lines when they come
+// outbound holds an upstream request, its URL and room for its answer when it comes
 // without a header map.
 type outbound struct {
-	req    http.Request
-	url    url.URL
-	fields string
+	req http.Request
+	url url.URL
+	ans upstream.Answer
 }
 
 // forwardedWriter is a response writer that writes an upstream's answer from its field

@@ -58,20 +58,21 @@ func (st *streamTimer) armOn(parent context.Context, timeout, idle time.Duration
 	st.timeout, st.idle, st.start = timeout, idle, upstream.MonoNow()
 	st.last.Store(st.start)
 	if reg, ok := parent.(registrar); ok {
-		// The servers' request contexts (reqctx) take the callback themselves, without the
-		// child context that context.AfterFunc would make or the function value of a stop.
-		st.reg, st.regID = reg, reg.Register(st.parentDone)
+		// The servers' request contexts (reqctx) wake st themselves, without the child
+		// context that context.AfterFunc would make or the function values of the callback
+		// and of its stop.
+		st.reg, st.regID = reg, reg.Register(st)
 	} else {
-		st.stopParent = context.AfterFunc(parent, st.parentDone)
+		st.stopParent = context.AfterFunc(parent, st.Wake)
 	}
 	st.slot = slot
 	slot.watch(st)
 }
 
-// registrar is a context that runs a function when it is cancelled, as context.AfterFunc
-// does, and stops it by id (reqctx.Context).
+// registrar is a context that wakes a Waker when it is cancelled, as context.AfterFunc
+// runs a function, and stops it by id (reqctx.Context).
 type registrar interface {
-	Register(func()) uint64
+	Register(reqctx.Waker) uint64
 	Unregister(uint64) bool
 }
 
@@ -98,8 +99,8 @@ func (st *streamTimer) expired(now int64) error {
 	return nil
 }
 
-// parentDone runs when the parent is cancelled.
-func (st *streamTimer) parentDone() {
+// Wake runs when the parent is cancelled.
+func (st *streamTimer) Wake() {
 	st.Cancel(reqctx.Cause(st.Context.Context))
 }
 

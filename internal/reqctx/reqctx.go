@@ -33,8 +33,18 @@ type Context struct {
 
 type afterFunc struct {
 	id uint64
-	f  func()
+	w  Waker
 }
+
+// A Waker is woken, on a goroutine of its own, once the context it is registered with is
+// cancelled (Register). A pointer to a type with a Wake method is one without the
+// allocation a function value bound to it would take.
+type Waker interface{ Wake() }
+
+// funcWaker is AfterFunc's function as a Waker.
+type funcWaker func()
+
+func (f funcWaker) Wake() { f() }
 
 func (c *Context) Done() <-chan struct{} {
 	c.mu.Lock()
@@ -64,29 +74,29 @@ func (c *Context) Cause() error {
 // AfterFunc arranges for f to run on its own goroutine once the context is cancelled (at
 // once if it is); stop undoes that if f has not started, and reports whether it did.
 func (c *Context) AfterFunc(f func()) (stop func() bool) {
-	id := c.Register(f)
+	id := c.Register(funcWaker(f))
 	return func() bool { return c.Unregister(id) }
 }
 
-// Register is AfterFunc without the function value its stop costs: it returns an id for
-// Unregister, which is that stop. A context cancelled already runs f at once and returns 0,
-// which Unregister does not know.
-func (c *Context) Register(f func()) (id uint64) {
+// Register is AfterFunc for a Waker, without the function value its stop costs: it
+// returns an id for Unregister, which is that stop. A context cancelled already wakes w at
+// once and returns 0, which Unregister does not know.
+func (c *Context) Register(w Waker) (id uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		go f()
+		go w.Wake()
 		return 0
 	}
 	c.next++
 	if c.funcs == nil {
 		c.funcs = c.slot[:0]
 	}
-	c.funcs = append(c.funcs, afterFunc{c.next, f})
+	c.funcs = append(c.funcs, afterFunc{c.next, w})
 	return c.next
 }
 
-// Unregister undoes Register(f) if f has not started, and reports whether it did.
+// Unregister undoes Register(w) if w has not been woken, and reports whether it did.
 func (c *Context) Unregister(id uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -154,7 +164,7 @@ func (c *Context) Cancel(cause error) {
 		closer.Close()
 	}
 	for _, a := range funcs {
-		go a.f()
+		go a.w.Wake()
 	}
 }
 

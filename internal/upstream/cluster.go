@@ -715,18 +715,18 @@ func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // Forward is RoundTrip. With owned, req and req.URL are the caller's own copies, which
 // Forward may change (the data plane's upstream requests): that saves copying them again.
-// With fields, an HTTP/1.1 endpoint's simple answer may come without its header map
-// (Header nil), its field lines as they came in *fields, checked, ending in CRLF, for a
-// caller that writes them on as they are (the data plane).
-func (c *Cluster) Forward(req *http.Request, owned bool, fields *string) (*http.Response, error) {
+// With ans, an HTTP/1.1 endpoint's simple answer may come without its header map (Header
+// nil), made in ans, its field lines as they came in ans.Fields, checked, ending in CRLF,
+// for a caller that writes them on as they are (the data plane).
+func (c *Cluster) Forward(req *http.Request, owned bool, ans *Answer) (*http.Response, error) {
 	e, err := c.pick(nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.roundTripTo(e, req, owned, fields)
+	resp, err := c.roundTripTo(e, req, owned, ans)
 	if err != nil && isConnectError(err) && retryable(req) {
 		if e2, perr := c.pick(e); perr == nil && e2 != e {
-			resp, err = c.roundTripTo(e2, req, owned, fields)
+			resp, err = c.roundTripTo(e2, req, owned, ans)
 		}
 	}
 	return resp, err
@@ -756,7 +756,7 @@ func retryable(req *http.Request) bool {
 	return false
 }
 
-func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool, fields *string) (*http.Response, error) {
+func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool, ans *Answer) (*http.Response, error) {
 	out := req
 	if owned {
 		req.URL.Host = e.addr
@@ -793,8 +793,8 @@ func (c *Cluster) roundTripTo(e *endpoint, req *http.Request, owned bool, fields
 	start := MonoNow()
 	var resp *http.Response
 	var err error
-	if p, ok := c.transport.(*h1Pool); ok && fields != nil {
-		resp, err = p.roundTrip(out, fields)
+	if p, ok := c.transport.(*h1Pool); ok && ans != nil {
+		resp, err = p.roundTrip(out, ans)
 	} else {
 		resp, err = c.transport.RoundTrip(out)
 	}

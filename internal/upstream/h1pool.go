@@ -306,13 +306,13 @@ var errNoResponse = errors.New("connection closed before a response")
 // RoundTrip sends req to req.URL.Host (an endpoint address).
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) { return p.roundTrip(req, nil) }
 
-// roundTrip is RoundTrip; with fields, a simple response comes without its header map, its
-// field lines in *fields (readResponse).
-func (p *h1Pool) roundTrip(req *http.Request, fields *string) (*http.Response, error) {
+// roundTrip is RoundTrip; with ans, a simple response comes without its header map, made
+// in ans (readResponse).
+func (p *h1Pool) roundTrip(req *http.Request, ans *Answer) (*http.Response, error) {
 	ctx := req.Context()
 	addr := req.URL.Host
 	if c := p.get(addr); c != nil {
-		resp, err := p.exchange(ctx, c, req, fields)
+		resp, err := p.exchange(ctx, c, req, ans)
 		if err == nil || !errors.Is(err, errNoResponse) || !(req.Body == nil || req.Body == http.NoBody) || ctx.Err() != nil {
 			return resp, err
 		}
@@ -322,11 +322,11 @@ func (p *h1Pool) roundTrip(req *http.Request, fields *string) (*http.Response, e
 	if err != nil {
 		return nil, err
 	}
-	return p.exchange(ctx, c, req, fields)
+	return p.exchange(ctx, c, req, ans)
 }
 
 // exchange writes req on c and reads the response head. On error c is closed.
-func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request, fields *string) (*http.Response, error) {
+func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request, ans *Answer) (*http.Response, error) {
 	// Cancelling the request (client gone, route timeout) closes the connection, which
 	// unblocks any read or write on it.
 	stop := closeOnCancel(ctx, c.conn)
@@ -370,7 +370,7 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request, fie
 			sent <- err
 		}()
 	}
-	resp, err := awaitResponse(c, req, fields)
+	resp, err := awaitResponse(c, req, ans)
 	if err != nil {
 		if body != nil {
 			if cerr := body.failure(); cerr != nil {
@@ -459,7 +459,7 @@ func sendRequest(c *h1Conn, req *http.Request) error {
 // awaitResponse reads the response head off c, skipping interim responses (100 Continue,
 // 103 Early Hints), which are not forwarded: at most maxInterimResponses of them, and
 // maxResponseHeadBytes for every head together.
-func awaitResponse(c *h1Conn, req *http.Request, fields *string) (*http.Response, error) {
+func awaitResponse(c *h1Conn, req *http.Request, ans *Answer) (*http.Response, error) {
 	c.in.left = maxResponseHeadBytes
 	defer func() { c.in.left = unlimited }()
 	for interim := 0; ; interim++ {
@@ -469,7 +469,7 @@ func awaitResponse(c *h1Conn, req *http.Request, fields *string) (*http.Response
 			}
 			return nil, fmt.Errorf("read response: %w", err)
 		}
-		r, err := readResponse(c.br, &c.in, req, fields)
+		r, err := readResponse(c.br, &c.in, req, ans)
 		if err != nil {
 			return nil, fmt.Errorf("read response: %w", err)
 		}

@@ -19,9 +19,10 @@ import (
 // the whole head, one slice for every header value); anything else, or anything it does not
 // recognise, goes to http.ReadResponse, which reads it from the start.
 //
-// With fields not nil, a simple response is returned without a header map (its Header is
-// nil) and its field lines, each ending in CRLF, are left in *fields as they came: the data
-// plane writes them on without the map's cost (the servers' WriteForwarded). Their bytes
+// With ans not nil, a simple response is returned without a header map (its Header is
+// nil), made in ans, and its field lines, each ending in CRLF, are left in ans.Fields as
+// they came: the data plane writes them on without the map's cost (the servers'
+// WriteForwarded). Their bytes
 // and names are checked as for the map; the values are not trimmed.
 //
 // http.ReadResponse deletes an HTTP/1.1 Connection field that says close, and with it the
@@ -29,8 +30,8 @@ import (
 // head's Connection fields are put back. A head not all buffered in br when its parse
 // begins is read from in, br's source, which keeps a copy of the bytes it reads until the
 // parse ends (in is nil where br reads from something else).
-func readResponse(br *bufio.Reader, in *headBudget, req *http.Request, fields *string) (*http.Response, error) {
-	if resp := readSimpleResponse(br, req, fields); resp != nil {
+func readResponse(br *bufio.Reader, in *headBudget, req *http.Request, ans *Answer) (*http.Response, error) {
+	if resp := readSimpleResponse(br, req, ans); resp != nil {
 		return resp, nil
 	}
 	buffered, _ := br.Peek(br.Buffered())
@@ -80,8 +81,8 @@ const (
 )
 
 // readSimpleResponse parses the response head buffered in br when it is a simple one, and
-// consumes it; otherwise it returns nil and consumes nothing. fields: see readResponse.
-func readSimpleResponse(br *bufio.Reader, req *http.Request, fields *string) *http.Response {
+// consumes it; otherwise it returns nil and consumes nothing. ans: see readResponse.
+func readSimpleResponse(br *bufio.Reader, req *http.Request, ans *Answer) *http.Response {
 	if req.Method == http.MethodHead {
 		return nil
 	}
@@ -127,8 +128,8 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fields *string) *ht
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil
 	}
-	if fields != nil {
-		return rawResponse(br, req, len(raw), status, code, rest, fields)
+	if ans != nil {
+		return rawResponse(br, req, len(raw), status, code, rest, ans)
 	}
 	// The response, its body and (for a usual head) the header values in one allocation.
 	rb := &struct {
@@ -197,11 +198,20 @@ func endSimpleResponse(br *bufio.Reader, headLen int, resp *http.Response, body 
 	}
 }
 
+// Answer is room a caller of Cluster.Forward gives for an HTTP/1.1 endpoint's simple
+// answer: the response and its body are made in it, and its field lines left in Fields as
+// they came (readResponse). It serves one exchange.
+type Answer struct {
+	Fields string
+	resp   http.Response
+	body   simpleBody
+}
+
 // rawResponse is readSimpleResponse's end for a caller that takes the field lines (rest,
 // after the status line) as they are: their names are checked as the map's are, and
 // Content-Length and Connection read from them. headLen is the head's length but for the
 // empty line.
-func rawResponse(br *bufio.Reader, req *http.Request, headLen int, status string, code int, rest string, fields *string) *http.Response {
+func rawResponse(br *bufio.Reader, req *http.Request, headLen int, status string, code int, rest string, ans *Answer) *http.Response {
 	n, closeConn := int64(-1), false
 	for r := rest; r != ""; {
 		var line string
@@ -224,14 +234,10 @@ func rawResponse(br *bufio.Reader, req *http.Request, headLen int, status string
 	if n < 0 {
 		return nil
 	}
-	rb := &struct {
-		resp http.Response
-		body simpleBody
-	}{}
-	resp := &rb.resp
-	endSimpleResponse(br, headLen, resp, &rb.body, status, code, n, req)
+	resp := &ans.resp
+	endSimpleResponse(br, headLen, resp, &ans.body, status, code, n, req)
 	resp.Close = closeConn
-	*fields = rest
+	ans.Fields = rest
 	return resp
 }
 

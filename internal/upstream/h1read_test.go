@@ -148,8 +148,7 @@ func compareConnectionKept(t *testing.T, in string, req *http.Request) {
 func compareReadResponse(t *testing.T, in string, req *http.Request) bool {
 	t.Helper()
 	own := compareReadResponseAs(t, in, req, nil)
-	var fields string
-	if ownRaw := compareReadResponseAs(t, in, req, &fields); ownRaw != own {
+	if ownRaw := compareReadResponseAs(t, in, req, new(Answer)); ownRaw != own {
 		t.Fatalf("readSimpleResponse took the response with a header map: %v, with its field lines: %v", own, ownRaw)
 	}
 	return own
@@ -168,19 +167,19 @@ func fieldsHeader(fields string) http.Header {
 	return h
 }
 
-func compareReadResponseAs(t *testing.T, in string, req *http.Request, fields *string) bool {
+func compareReadResponseAs(t *testing.T, in string, req *http.Request, ans *Answer) bool {
 	t.Helper()
 	want, wantBody, wantRest, wantErr := readOneResponse(t, http.ReadResponse, in, req)
 	got, gotBody, gotRest, gotErr := readOneResponse(t, func(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-		resp, err := readResponse(br, nil, req, fields)
+		resp, err := readResponse(br, nil, req, ans)
 		if resp != nil && resp.Header == nil {
-			if fields == nil {
+			if ans == nil {
 				t.Fatal("no header map, and no field lines asked for")
 			}
-			if !strings.Contains(in, "\r\n"+*fields+"\r\n") {
-				t.Fatalf("field lines %q are not the response's", *fields)
+			if !strings.Contains(in, "\r\n"+ans.Fields+"\r\n") {
+				t.Fatalf("field lines %q are not the response's", ans.Fields)
 			}
-			resp.Header = fieldsHeader(*fields)
+			resp.Header = fieldsHeader(ans.Fields)
 		}
 		if resp != nil && resp.ProtoAtLeast(1, 1) && httpguts.HeaderValuesContainsToken(resp.Header["Connection"], "close") {
 			// ReadResponse deletes an HTTP/1.1 Connection that says close, and with it the
@@ -207,7 +206,7 @@ func compareReadResponseAs(t *testing.T, in string, req *http.Request, fields *s
 	}
 	br := bufio.NewReader(strings.NewReader(in))
 	br.Peek(1)
-	own := readSimpleResponse(br, req, fields) != nil
+	own := readSimpleResponse(br, req, ans) != nil
 	if buffered := min(len(in), br.Size()); !own && br.Buffered() != buffered {
 		t.Fatalf("readSimpleResponse consumed %d bytes of a response it left", buffered-br.Buffered())
 	}
