@@ -70,11 +70,9 @@ type conn struct {
 	// hold is the held-back body of a response (response.hold), reused; nil or holdMax
 	// bytes from holdPool.
 	hold []byte
-	// rdl is the read deadline last set (rdlMono on the monoNow clock), rdlFor how long
-	// from when it was set.
-	rdl     time.Time
-	rdlMono int64
-	rdlFor  time.Duration
+	// rdl is the read deadline last set, rdlFor how long from when it was set.
+	rdl    time.Time
+	rdlFor time.Duration
 
 	// wmu orders writes of the 100 Continue (from a body Read, on any goroutine) with the
 	// response head; see response.commit.
@@ -84,8 +82,6 @@ type conn struct {
 	cur      *response // the request being served
 	hijacked bool
 	watch    *time.Timer
-	watchAt  int64 // monoNow when watch fires; 0: disarmed
-	curStart int64 // monoNow when cur began
 	bgDone   chan struct{} // a background read runs until closed
 	bgAbort  bool
 	// gone: the client closed or reset the connection, seen by a background read.
@@ -177,20 +173,14 @@ func (c *conn) setReadDeadline(d time.Duration) {
 		}
 		return
 	}
-	mono := monoNow()
-	if c.rdlFor == d && mono+int64(d)-c.rdlMono < int64(min(d/16, time.Second)) {
+	now := time.Now()
+	want := now.Add(d)
+	if c.rdlFor == d && want.Sub(c.rdl) < min(d/16, time.Second) {
 		return
 	}
-	want := time.Now().Add(d)
 	c.rwc.SetReadDeadline(want)
-	c.rdl, c.rdlMono, c.rdlFor = want, mono+int64(d), d
+	c.rdl, c.rdlFor = want, d
 }
-
-// monoNow reads the monotonic clock, in nanoseconds since the package started: the clock
-// of the deadlines the connection keeps.
-func monoNow() int64 { return int64(time.Since(monoEpoch)) }
-
-var monoEpoch = time.Now()
 
 // forgetReadDeadline records that the read deadline is no longer known (set elsewhere).
 func (c *conn) forgetReadDeadline() { c.rdl, c.rdlFor = aLongTimeAgo, -1 }
@@ -383,11 +373,6 @@ func (p *prefacedConn) Read(b []byte) (int, error) {
 
 // serveRequest runs the handler for w, with a watcher for the client going away once it
 // has run for watchAfter, and then finishes the response.
-//
-// The watch timer is kept from one request to the next: armed, it fires no later than
-// watchAfter after the request began (it was armed for one that began earlier), and
-// startWatch arms it again for what is left of the request's watchAfter. A request that
-// ends before the timer fires, as most do, neither starts nor stops a timer.
 func (c *conn) serveRequest(w *response) {
 	defer w.cancel()
 	if w.expectationFailed {
@@ -399,12 +384,10 @@ func (c *conn) serveRequest(w *response) {
 	}
 	c.mu.Lock()
 	c.cur = w
-	c.curStart = monoNow()
 	if c.watch == nil {
 		c.watch = time.AfterFunc(watchAfter, c.startWatch)
-		c.watchAt = c.curStart + int64(watchAfter)
-	} else if c.watchAt == 0 {
-		c.armWatchLocked(c.curStart, watchAfter)
+	} else {
+		c.watch.Reset(watchAfter)
 	}
 	c.mu.Unlock()
 	h := c.s.Handler
@@ -428,18 +411,12 @@ var globalOptions = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request
 func (c *conn) startWatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.watchAt = 0
 	w := c.cur
 	if w == nil || c.hijacked || c.bgDone != nil || w.done.Load() {
 		return
 	}
-	now := monoNow()
-	if left := time.Duration(c.curStart + int64(watchAfter) - now); left > 0 {
-		c.armWatchLocked(now, left) // armed for a request before this one
-		return
-	}
 	if w.body != nil && !w.body.finished() {
-		c.armWatchLocked(now, watchAfter)
+		c.watch.Reset(watchAfter)
 		return
 	}
 	if c.br.Buffered() > 0 || c.src.hasByte {
@@ -482,16 +459,11 @@ func (c *conn) stopWatch() {
 	c.mu.Unlock()
 }
 
-// armWatchLocked arms the watch timer to fire d after now. c.mu is held.
-func (c *conn) armWatchLocked(now int64, d time.Duration) {
-	c.watch.Reset(d)
-	c.watchAt = now + int64(d)
-}
-
-// stopWatchLocked stops watching (the timer, armed, fires and finds no request) and waits
-// for a background read to end, letting go of c.mu meanwhile; it reports whether one was
-// running (the read deadline is then unknown). c.mu is held.
+// stopWatchLocked stops the watch timer and waits for a background read to end, letting
+// go of c.mu meanwhile; it reports whether one was running (the read deadline is then
+// unknown). c.mu is held.
 func (c *conn) stopWatchLocked() bool {
+	c.watch.Stop()
 	done := c.bgDone
 	if done == nil {
 		return false

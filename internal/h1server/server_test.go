@@ -134,34 +134,6 @@ func TestClientGoneCancelsSlowRequest(t *testing.T) {
 	}
 }
 
-// The watch timer is kept from one request to the next: armed for a request that ended
-// early, it fires before the next one has run for watchAfter, and the watcher starts
-// watchAfter into that one, neither sooner nor never.
-func TestWatchAfterEarlierRequest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		cancelled := make(chan time.Duration, 1)
-		var second time.Time
-		ln := startMem(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/fast" {
-				return
-			}
-			second = time.Now()
-			<-r.Context().Done()
-			cancelled <- time.Since(second)
-		})})
-		c, br := dialMem(t, ln)
-		io.WriteString(c, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
-		readResponse(t, br, "GET")
-		time.Sleep(watchAfter * 3 / 5)
-		io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-		time.Sleep(watchAfter / 5)
-		c.Close() // before the watcher starts: it sees the close when it does
-		if at := <-cancelled; at != watchAfter {
-			t.Fatalf("context cancelled %v into the second request, want when its watcher starts (%v)", at, watchAfter)
-		}
-	})
-}
-
 // A request pipelined behind a slow one, sent while the watcher reads, is served.
 // While the handler waits for a body the client is slow to send, the watch timer does
 // not wait with it (it once blocked on the body's lock, holding the connection's): the
