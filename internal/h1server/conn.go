@@ -267,10 +267,6 @@ func (c *conn) serveRequests(ctx context.Context, first, resumed bool) (parked b
 				c.setState(http.StateIdle)
 			}
 			if c.br == nil || c.br.Buffered() == 0 && !c.src.hasByte {
-				// As the upstream pool does after a request: the goroutines ready to run
-				// go first, and under load the next request is often in by then, which
-				// saves a read that finds nothing and a wait for the poller.
-				runtime.Gosched()
 				if err := c.awaitRequest(resumed); err == errParked {
 					go c.resume(ctx)
 					return true

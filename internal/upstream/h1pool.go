@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -345,12 +344,6 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request, ans
 			}
 			return fail(fmt.Errorf("write request: %w: %w", errNoResponse, err))
 		}
-		// The answer takes at least the endpoint's turn: the goroutines ready to run go
-		// first. Under load the answer is often in by then, and the read that would have
-		// found nothing, parked the goroutine and waited for the poller is saved (about
-		// half the reads of a saturated proxy's upstream side); with nothing else ready
-		// the yield returns at once.
-		runtime.Gosched()
 	} else {
 		// The writer checks the head too, but by then the response is awaited.
 		if err := checkRequestHead(req); err != nil {
