@@ -139,8 +139,8 @@ func (p *timerSlots) put(s *timerSlot) { p.pool.Put(s) }
 // earliest deadline; when it fires it cancels the exchange if a deadline has passed and
 // otherwise re-arms for the exchange's deadline, or stays disarmed when no exchange is
 // watched. An exchange whose deadline is no earlier than the time the timer is armed for
-// (the common case: the route of the exchange before, a little earlier) touches no timer
-// at all, where a timer per exchange is a start and a stop on the runtime's timer heap,
+// (the common case: one of the same route as the exchange the timer was armed for, begun
+// after it) touches no timer at all, where a timer per exchange is a start and a stop on the runtime's timer heap,
 // under its lock, each time. A slot dropped by the pool is collected once its timer has
 // fired.
 type timerSlot struct {
@@ -199,3 +199,6 @@ func (s *timerSlot) fire() {
 		st.Cancel(err)
 	}
 }
+
+// A stream timer closes the upstream connection of its exchange itself.
+var _ upstream.ConnWatcher = (*streamTimer)(nil)
