@@ -47,6 +47,73 @@ func TestH1PoolRetriesStaleConnection(t *testing.T) {
 	}
 }
 
+// An endpoint that reads a request on a pooled connection and closes it without a byte of
+// an answer may have acted on the request: an idempotent one is sent once more on a new
+// connection, any other gets a 502 and is not sent again (RFC 9112, section 9.3.1).
+func TestH1PoolRetriesOnlyIdempotentRequests(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var got atomic.Int64 // requests the endpoint read
+	serveEach(ln, func(c net.Conn) {
+		// The first request of a connection is answered and keeps it; the second is read
+		// and the connection closed.
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			got.Add(1)
+			if i == 1 {
+				return
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n%s", req.Method[:2])
+		}
+	})
+	c := newClient()
+	var srv *testServer
+	send := func(method string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.url("public", "/"), nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		method string
+		code   int
+		sent   int64 // times the endpoint read the second request
+	}{
+		{"GET", 200, 2},
+		{"PUT", 200, 2},
+		{"POST", http.StatusBadGateway, 1},
+		{"PATCH", http.StatusBadGateway, 1},
+	} {
+		// A proxy of its own, whose pool the first request leaves one connection in; the
+		// second meets its close.
+		srv = startServer(t, testSpec([]spec.Route{prefixRoute("app", "/", "app")}, []spec.Cluster{{Name: "app", Endpoints: []string{ln.Addr().String()}}}))
+		if code, _ := send(tc.method); code != 200 {
+			t.Fatalf("%s: first request got %d", tc.method, code)
+		}
+		before := got.Load()
+		code, body := send(tc.method)
+		if code != tc.code || code == 200 && body != tc.method[:2] {
+			t.Fatalf("%s on a connection the endpoint closed: %d %q, want %d", tc.method, code, body, tc.code)
+		}
+		if n := got.Load() - before; n != tc.sent {
+			t.Fatalf("%s: the endpoint read it %d times, want %d", tc.method, n, tc.sent)
+		}
+	}
+}
+
 // Responses framed by Content-Length reuse the connection; a response delimited by the
 // connection's close, an interim 100 Continue, HEAD and trailers all pass through.
 func TestH1PoolFraming(t *testing.T) {

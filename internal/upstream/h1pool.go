@@ -27,7 +27,9 @@ import (
 // A request body is written by a goroutine of its own while the response is read (full
 // duplex), so an endpoint may answer before it has read the whole body. A request that
 // fails on a reused connection before any byte of a response arrived (the endpoint closed
-// it while idle) is sent once more on a new connection when it has no body.
+// it while idle) is sent once more on a new connection when it has no body and its method
+// is idempotent: the endpoint may have acted on it before it closed, and a proxy must not
+// retry any other request (RFC 9112, section 9.3.1).
 //
 // HTTP/1.1 matches responses to requests by order alone, so a connection that may be one
 // response ahead or behind must never carry another request. A connection returns to the
@@ -313,7 +315,7 @@ func (p *h1Pool) roundTrip(req *http.Request, ans *Answer) (*http.Response, erro
 	addr := req.URL.Host
 	if c := p.get(addr); c != nil {
 		resp, err := p.exchange(ctx, c, req, ans)
-		if err == nil || !errors.Is(err, errNoResponse) || !(req.Body == nil || req.Body == http.NoBody) || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, errNoResponse) || !retryable(req) || ctx.Err() != nil {
 			return resp, err
 		}
 		// The endpoint closed the idle connection: try once on a fresh one.
