@@ -13,7 +13,8 @@
 // ratios of every round are printed too. CPU time and allocations cover the measured run
 // only, not the 1 s warm-up before it.
 //
-// -cpu-limit runs every proxy in a cgroup limited to that many CPUs; -memory-limit runs
+// -cpu-limit runs every proxy in a cgroup limited to that many CPUs, HAProxy and nginx with
+// as many threads or workers as the limit has CPUs (rounded up); -memory-limit runs
 // every proxy process in a memory cgroup of its own with that many MiB, its executable
 // evicted from the page cache before it starts, and adds a table of each target's major
 // page faults, its cgroup's peak memory and how often it reached the limit over the
@@ -33,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -699,7 +701,7 @@ http {
 `
 
 const nginxProxyConf = `
-worker_processes auto;
+worker_processes %[2]d;
 daemon off;
 error_log stderr warn;
 pid %[1]s/nginx-proxy.pid;
@@ -727,7 +729,11 @@ func startNginx(ctx context.Context, o *options, name, conf string, proxy bool) 
 		return nil, err
 	}
 	file := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(file, fmt.Appendf(nil, conf, prefix), 0o644); err != nil {
+	text := fmt.Appendf(nil, conf, prefix)
+	if proxy {
+		text = fmt.Appendf(nil, conf, prefix, proxyThreads(o))
+	}
+	if err := os.WriteFile(file, text, 0o644); err != nil {
 		return nil, err
 	}
 	args := []string{"-p", prefix, "-c", file}
@@ -763,7 +769,7 @@ backend app
 
 func startHAProxy(ctx context.Context, o *options) (*proc, error) {
 	file := filepath.Join(o.workDir, "haproxy.cfg")
-	if err := os.WriteFile(file, fmt.Appendf(nil, haproxyConf, cpus()), 0o644); err != nil {
+	if err := os.WriteFile(file, fmt.Appendf(nil, haproxyConf, proxyThreads(o)), 0o644); err != nil {
 		return nil, err
 	}
 	return startProxy(ctx, o, o.workDir, nil, "/usr/sbin/haproxy", "-db", "-f", file)
@@ -835,6 +841,18 @@ func startFloor(ctx context.Context, o *options) (*proc, error) {
 		env = append(os.Environ(), "GOMAXPROCS=1")
 	}
 	return startProxy(ctx, o, o.workDir, env, name, "-floor-serve", fmt.Sprintf("127.0.0.1:%d", floorH1))
+}
+
+// proxyThreads is how many threads (HAProxy) or worker processes (nginx) the peers run
+// with: one per CPU, or under -cpu-limit one per CPU of the limit, rounded up, as their
+// operators would size them for an ECS task's CPU (Gangway and the floor run one thread
+// under a limit of one CPU or less on their own; Caddy keeps Go's default).
+func proxyThreads(o *options) int {
+	n := cpus()
+	if o.cpuLimit > 0 {
+		n = min(n, max(1, int(math.Ceil(o.cpuLimit))))
+	}
+	return n
 }
 
 func cpus() int {
