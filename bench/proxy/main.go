@@ -729,10 +729,11 @@ func startNginx(ctx context.Context, o *options, name, conf string, proxy bool) 
 		return nil, err
 	}
 	file := filepath.Join(prefix, "nginx.conf")
-	text := fmt.Appendf(nil, conf, prefix)
+	vals := []any{prefix}
 	if proxy {
-		text = fmt.Appendf(nil, conf, prefix, proxyThreads(o))
+		vals = append(vals, proxyThreads(o)) // nginxProxyConf's worker_processes
 	}
+	text := fmt.Appendf(nil, conf, vals...)
 	if err := os.WriteFile(file, text, 0o644); err != nil {
 		return nil, err
 	}

@@ -22,8 +22,8 @@ import (
 // With ans not nil, a simple response is returned without a header map (its Header is
 // nil), made in ans, and its field lines, each ending in CRLF, are left in ans.Fields as
 // they came: the data plane writes them on without the map's cost (the servers'
-// WriteForwarded). Their bytes
-// and names are checked as for the map; the values are not trimmed.
+// WriteForwarded). Their bytes and names are checked as for the map; the values are not
+// trimmed.
 //
 // http.ReadResponse deletes an HTTP/1.1 Connection field that says close, and with it the
 // names of the other fields it lists, which a proxy must not forward: the values of the
