@@ -61,8 +61,9 @@ test: lint build test-unit test-fuzz test-suites
 
 # The Debian packages that `go test ./...` runs tests with, where it would otherwise skip them
 # (CI=true makes those tests fail instead): runc, iproute2 and haproxy for ecslocal's,
-# promtool (prometheus) for the alert rules. Installed only when missing.
-TEST_PACKAGES := runc iproute2 haproxy prometheus
+# promtool (prometheus) for the alert rules, haproxy and nginx-light for the check that
+# bench/proxy's peers do Gangway's forwarding work. Installed only when missing.
+TEST_PACKAGES := runc iproute2 haproxy prometheus nginx-light
 
 # test-go: every package's tests. make test runs test-unit instead, which leaves out the
 # packages that a suite of TEST_SUITES tests in full, with the parts they need installed

@@ -700,6 +700,14 @@ http {
 }
 `
 
+// The peers do the work on a request's head that Gangway does on every request from a
+// client it does not trust (listeners[].trusted_proxies empty, as here): X-Forwarded-For,
+// -Proto, -Host and -Port replaced by the proxy's own, a Forwarded header removed
+// (TestPeersForwardAsGangway). Without it they would be measured doing less than Gangway,
+// which cannot be told not to. (Gangway's path normalization is not asked of them:
+// HAProxy 2.6 has it only as an experimental directive; on the benchmark's path "/" it
+// finds nothing to do.)
+
 const nginxProxyConf = `
 worker_processes %[2]d;
 daemon off;
@@ -710,13 +718,20 @@ http {
   access_log off;
   keepalive_requests 1000000;
   upstream app { server 127.0.0.1:18600; keepalive 256; }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Forwarded "";
+  proxy_set_header X-Forwarded-For $remote_addr;
+  proxy_set_header X-Forwarded-Proto $scheme;
+  proxy_set_header X-Forwarded-Host $http_host;
+  proxy_set_header X-Forwarded-Port $server_port;
   server {
     listen 127.0.0.1:18602;
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / { proxy_pass http://app; }
   }
   server {
     listen 127.0.0.1:18612 http2;
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / { proxy_pass http://app; }
   }
 }
 `
@@ -765,6 +780,11 @@ frontend h2
   bind 127.0.0.1:18613 proto h2
   default_backend app
 backend app
+  http-request del-header Forwarded
+  http-request set-header X-Forwarded-For %%[src]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %%[req.hdr(host)]
+  http-request set-header X-Forwarded-Port %%[dst_port]
   server up 127.0.0.1:18600
 `
 
