@@ -247,6 +247,9 @@ func run(o *options) error {
 		fmt.Printf(".\n\n")
 	}
 
+	if err := portsFree(); err != nil {
+		return err
+	}
 	up, err := startNginx(ctx, o, "upstream", upstreamConf, false)
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
@@ -601,6 +604,20 @@ func stop(p *proc) {
 			fmt.Fprintln(os.Stderr, "proxy-bench:", err)
 		}
 	}
+}
+
+// portsFree checks that nothing listens on the benchmark's ports yet: a server left from
+// an earlier run would answer in place of the one the benchmark starts, and be measured as
+// it (its CPU time in nobody's account).
+func portsFree() error {
+	for _, port := range []int{upstreamH1, upstreamH2, gangwayH, gangwayAdm, nginxH1, nginxH2, haproxyH1, haproxyH2, caddyH, floorH1} {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return fmt.Errorf("port %d is taken (a server left from an earlier run?): %w", port, err)
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 func waitPort(port int) error {
@@ -983,7 +1000,8 @@ func runH2load(ctx context.Context, o *options, port int, l load) (result, error
 		r.errors = a + b
 	}
 	if r.requests == 0 {
-		return r, nil // no latency: the table shows a dash
+		// Nothing listens, or nothing answers: a row of zeros would read as a result.
+		return r, fmt.Errorf("h2load completed no request on %s: %s", url, out)
 	}
 	lat, err := readH2Log(logFile)
 	if err != nil {
