@@ -211,6 +211,9 @@ func run(o *options) error {
 	if o.memoryLimit < 0 {
 		return fmt.Errorf("-memory-limit %d: a limit is a positive number of MiB (0 for none)", o.memoryLimit)
 	}
+	if err := portsFree(); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "gangway-bench-")
 	if err != nil {
 		return err
@@ -247,9 +250,6 @@ func run(o *options) error {
 		fmt.Printf(".\n\n")
 	}
 
-	if err := portsFree(); err != nil {
-		return err
-	}
 	up, err := startNginx(ctx, o, "upstream", upstreamConf, false)
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
@@ -613,7 +613,7 @@ func portsFree() error {
 	for _, port := range []int{upstreamH1, upstreamH2, gangwayH, gangwayAdm, nginxH1, nginxH2, haproxyH1, haproxyH2, caddyH, floorH1} {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return fmt.Errorf("port %d is taken (a server left from an earlier run?): %w", port, err)
+			return fmt.Errorf("port %d is taken, perhaps by a server left from an earlier run (ss -ltnp 'sport = :%d' names it; stop it and run again): %w", port, port, err)
 		}
 		ln.Close()
 	}

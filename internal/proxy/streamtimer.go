@@ -140,9 +140,9 @@ func (p *timerSlots) put(s *timerSlot) { p.pool.Put(s) }
 // otherwise re-arms for the exchange's deadline, or stays disarmed when no exchange is
 // watched. An exchange whose deadline is no earlier than the time the timer is armed for
 // (the common case: one of the same route as the exchange the timer was armed for, begun
-// after it) touches no timer at all, where a timer per exchange is a start and a stop on the runtime's timer heap,
-// under its lock, each time. A slot dropped by the pool is collected once its timer has
-// fired.
+// after it) touches no timer at all, where a timer per exchange is a start and a stop on
+// the runtime's timer heap, under its lock, each time. A slot dropped by the pool is
+// collected once its timer has fired.
 type timerSlot struct {
 	mu  sync.Mutex
 	t   *time.Timer
