@@ -89,6 +89,8 @@ type env struct {
 	// memoryWarning is what sidecar.TuneGC said of the container's memory limit, for proxy
 	// run to log.
 	memoryWarning string
+	// threadsFrom is what sidecar.TuneProcs based the thread count on, for proxy run to log.
+	threadsFrom string
 }
 
 func commands(e env) map[string]command {
@@ -107,7 +109,7 @@ func main() {
 	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr)}
 	if len(os.Args) > 1 && os.Args[1] == "run" {
 		// Process-wide, so here rather than in RunCommand (which tests run in-process).
-		sidecar.TuneProcs()
+		e.threadsFrom = sidecar.TuneProcs()
 		e.memoryWarning = sidecar.TuneGC()
 	}
 	os.Exit(int(runMain(context.Background(), os.Args[1:], e)))

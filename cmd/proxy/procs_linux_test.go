@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,29 +16,53 @@ import (
 	"time"
 )
 
-// `proxy run` in a cgroup limited to half a CPU runs Go code on one thread (Go's own default
-// would be 2), and outside any limit keeps Go's default: the real binary, in a real cgroup
-// v1 cpu controller, read back from its go_sched_gomaxprocs_threads metric.
-func TestRunUsesOneThreadUnderOneCPU(t *testing.T) {
-	cg := v1Cgroup(t, "/sys/fs/cgroup/cpu", "a CPU quota", "cpu.cfs_quota_us",
-		map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"})
+// `proxy run` runs Go code on one thread under a limit of one CPU or less (Go's own default
+// would be 2) and with no limit it can see, and keeps Go's default under a limit above one
+// CPU: the real binary, in a real cgroup v1 cpu controller, read back from its
+// go_sched_gomaxprocs_threads metric, and its start-up line's threads_from.
+func TestRunThreads(t *testing.T) {
 	bin, _ := buildBinaries(t)
 	for _, c := range []struct {
-		name, cgroup string
-		want         string
+		name  string
+		quota string // cpu.cfs_quota_us over a period of 100 ms; "" for no cgroup of its own
+		want  string
+		from  string
 	}{
-		{"half a CPU", cg, "1"},
-		{"no limit", "", fmt.Sprint(runtime.NumCPU())},
+		{"half a CPU", "50000", "1", "cpu limit 0.5"},
+		{"two CPUs: Go's default", "200000", fmt.Sprint(min(runtime.NumCPU(), 2)), "cpu limit 2"},
+		{"no limit", "", "1", "no cpu limit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.cgroup == "" && (os.Getenv("GOMAXPROCS") != "" || runtime.GOMAXPROCS(0) != runtime.NumCPU()) {
-				t.Skip("this test runs under a CPU limit or GOMAXPROCS of its own: Go's default without a limit cannot be known here")
+			cg := ""
+			if c.quota != "" {
+				cg = v1Cgroup(t, "/sys/fs/cgroup/cpu", "a CPU quota", "cpu.cfs_quota_us",
+					map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": c.quota})
 			}
-			if got, _ := runMetric(t, bin, c.cgroup, "go_sched_gomaxprocs_threads"); got != c.want {
-				t.Fatalf("go_sched_gomaxprocs_threads %s, want %s", got, c.want)
+			got, stderr := runMetric(t, bin, cg, "go_sched_gomaxprocs_threads")
+			from := startingAttr(stderr, "threads_from")
+			if from == "" {
+				t.Fatalf("no threads_from in the start-up line:\n%s", stderr)
+			}
+			if c.quota == "" && strings.HasPrefix(from, "cpu limit") {
+				t.Skipf("this test runs under a CPU limit of its own (%s): the case without one cannot be made here", from)
+			}
+			if got != c.want || from != c.from {
+				t.Fatalf("go_sched_gomaxprocs_threads %s, threads_from %q; want %s, %q; the log:\n%s", got, from, c.want, c.from, stderr)
 			}
 		})
 	}
+}
+
+// startingAttr returns the string attribute name of the JSON log's "starting" line, or "".
+func startingAttr(log, name string) string {
+	for line := range strings.SplitSeq(log, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "starting" {
+			v, _ := rec[name].(string)
+			return v
+		}
+	}
+	return ""
 }
 
 // `proxy run` in a container with a memory limit leaves its own executable outside the

@@ -49,5 +49,6 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		LoopTTL:    c.loopTTL,
 
 		MemoryWarning: c.env.memoryWarning,
+		ThreadsFrom:   c.env.threadsFrom,
 	})
 }

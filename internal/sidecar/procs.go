@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"fmt"
 	"iter"
 	"os"
 	"path"
@@ -10,29 +11,38 @@ import (
 	"strings"
 )
 
-// A sidecar in a task of one vCPU or less runs its Go code on one thread at a time. Go's
-// default GOMAXPROCS is the container's CPU limit rounded up, but never below 2; under a
-// limit of one CPU or less, two threads running Go code spend the quota twice as fast, and
-// the kernel then stops every process under that limit (on Fargate, the application too)
-// until the next period. Measured with the data plane under a CFS quota of one CPU
-// (bench/proxy -cpu-limit 1): 22% more requests per second, 18% less CPU per request, and
-// a p99 of 4.5 ms instead of 63 ms on HTTP/1.1, with one thread (docs/benchmarks.md,
-// "Sidecar cost"). Above one CPU, or with GOMAXPROCS in the environment, Go's default
-// stands.
+// A sidecar runs its Go code on one thread at a time unless it is given more than one CPU.
+// With no CPU limit it can see (a container on EC2 without a hard limit, or a task whose
+// limit is on a cgroup the container cannot see), it shares the host's CPUs with the
+// application it fronts, and a proxy handles only that application's traffic: one thread
+// served the benchmark's saturating load at the same rate as two, for 13 % less CPU per
+// HTTP/1.1 request and 23 % less per HTTP/2 request (docs/benchmarks.md, "Sidecar cost"),
+// as Linkerd's sidecar runs one worker by default. Under a limit of one CPU or less, Go's
+// own default (the limit rounded up, but never below 2) would spend the CFS quota twice as
+// fast, and the kernel then stops every process under that limit (on Fargate, the
+// application too) until the next period: 22 % more requests per second, 18 % less CPU per
+// request and a p99 of 4.5 ms instead of 63 ms with one thread. Under a limit above one
+// CPU, Go's default stands: whoever set it meant the proxy to use it. GOMAXPROCS in the
+// environment wins over all of these.
 
 // cgroupV1CPUDirs are where cgroup v1's cpu controller is mounted, by distribution.
 var cgroupV1CPUDirs = []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu"}
 
-// procsSetting returns the GOMAXPROCS `proxy run` sets, or -1 to leave Go's default: 1 when
-// the process's CPU limit is at most one CPU and GOMAXPROCS is not in the environment.
-func procsSetting(getenv func(string) string, readFile func(string) ([]byte, error)) int {
+// procsSetting returns the GOMAXPROCS `proxy run` sets, or -1 to leave Go's default, and
+// why, for the start-up log line: GOMAXPROCS in the environment wins; under a CPU limit
+// above one CPU, Go's default; else 1.
+func procsSetting(getenv func(string) string, readFile func(string) ([]byte, error)) (int, string) {
 	if getenv("GOMAXPROCS") != "" {
-		return -1
+		return -1, "GOMAXPROCS"
 	}
-	if l := cpuLimit(readFile); l > 0 && l <= 1 {
-		return 1
+	switch l := cpuLimit(readFile); {
+	case l > 1:
+		return -1, fmt.Sprintf("cpu limit %g", l)
+	case l > 0:
+		return 1, fmt.Sprintf("cpu limit %g", l)
+	default:
+		return 1, "no cpu limit"
 	}
-	return -1
 }
 
 // cpuLimit returns the CPU limit (quota ÷ period, in CPUs) of the process's cgroup and its
@@ -164,9 +174,12 @@ func runtimeSettings() (threads, gogc, memoryLimit int64) {
 	return v(0), v(1), v(2)
 }
 
-// TuneProcs applies procsSetting to the process: cmd/proxy calls it for `proxy run` only.
-func TuneProcs() {
-	if n := procsSetting(os.Getenv, os.ReadFile); n > 0 {
+// TuneProcs applies procsSetting to the process and returns why the thread count is what
+// it is: cmd/proxy calls it for `proxy run` only.
+func TuneProcs() string {
+	n, why := procsSetting(os.Getenv, os.ReadFile)
+	if n > 0 {
 		runtime.GOMAXPROCS(n)
 	}
+	return why
 }

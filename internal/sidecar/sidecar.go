@@ -60,6 +60,9 @@ type Options struct {
 	// MemoryWarning, when not "", is TuneGC's warning about the container's memory limit,
 	// logged at start.
 	MemoryWarning string
+	// ThreadsFrom, when not "", is what TuneProcs based the thread count on, logged at start
+	// next to it.
+	ThreadsFrom string
 }
 
 // ErrInterrupted is Run's error when a second signal ended the shutdown choreography.
@@ -124,7 +127,11 @@ func Run(ctx context.Context, o Options) error {
 	logger := newLogger(o.Stderr, cfg.Log.Level)
 	threads, gogc, memLimit := runtimeSettings()
 	start := []any{"version", version.String(), "commit", version.Revision(), "config", cfg.File, "config_version", cfg.Version,
-		"threads", threads, "gogc", gogc}
+		"threads", threads}
+	if o.ThreadsFrom != "" {
+		start = append(start, "threads_from", o.ThreadsFrom)
+	}
+	start = append(start, "gogc", gogc)
 	if memLimit != math.MaxInt64 {
 		start = append(start, "memory_limit_bytes", memLimit)
 	}
