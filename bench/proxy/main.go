@@ -862,7 +862,7 @@ func startGangway(bin string) func(ctx context.Context, o *options) (*proc, erro
 }
 
 // startFloor starts this program again as the Go floor (floor.go), under the name go-floor.
-// Under a CPU limit of one CPU or less it runs one thread, as Gangway does.
+// It runs one thread unless -cpu-limit is above one CPU, as Gangway does.
 func startFloor(ctx context.Context, o *options) (*proc, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -875,7 +875,7 @@ func startFloor(ctx context.Context, o *options) (*proc, error) {
 		}
 	}
 	var env []string
-	if o.cpuLimit > 0 && o.cpuLimit <= 1 {
+	if o.cpuLimit <= 1 { // 0: no limit
 		env = append(os.Environ(), "GOMAXPROCS=1")
 	}
 	return startProxy(ctx, o, o.workDir, env, name, "-floor-serve", fmt.Sprintf("127.0.0.1:%d", floorH1))
@@ -884,7 +884,7 @@ func startFloor(ctx context.Context, o *options) (*proc, error) {
 // proxyThreads is how many threads (HAProxy) or worker processes (nginx) the peers run
 // with: one per CPU, or under -cpu-limit one per CPU of the limit, rounded up, as their
 // operators would size them for an ECS task's CPU (Gangway and the floor run one thread
-// under a limit of one CPU or less on their own; Caddy keeps Go's default).
+// unless the limit is above one CPU; Caddy keeps Go's default).
 func proxyThreads(o *options) int {
 	n := cpus()
 	if o.cpuLimit > 0 {
