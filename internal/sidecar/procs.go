@@ -16,7 +16,7 @@ import (
 // limit is on a cgroup the container cannot see), it shares the host's CPUs with the
 // application it fronts, and a proxy handles only that application's traffic: one thread
 // served the benchmark's saturating load at the same rate as two, for 13 % less CPU per
-// HTTP/1.1 request and 23 % less per HTTP/2 request (docs/benchmarks.md, "Sidecar cost"),
+// HTTP/1.1 request and 20 % less per HTTP/2 request (docs/benchmarks.md, "Sidecar cost"),
 // as Linkerd's sidecar runs one worker by default. Under a limit of one CPU or less, Go's
 // own default (the limit rounded up, but never below 2) would spend the CFS quota twice as
 // fast, and the kernel then stops every process under that limit (on Fargate, the
