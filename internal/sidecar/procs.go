@@ -14,10 +14,11 @@ import (
 // A sidecar runs its Go code on one thread at a time unless it is given more than one CPU.
 // With no CPU limit it can see (a container on EC2 without a hard limit, or a task whose
 // limit is on a cgroup the container cannot see), it shares the host's CPUs with the
-// application it fronts, and a proxy handles only that application's traffic: one thread
-// served the benchmark's saturating load at the same rate as two, for 13 % less CPU per
-// HTTP/1.1 request and 20 % less per HTTP/2 request (docs/benchmarks.md, "Sidecar cost"),
-// as Linkerd's sidecar runs one worker by default. Under a limit of one CPU or less, Go's
+// application it fronts, and a proxy handles only that application's traffic: under the
+// benchmark's saturating load on two CPUs one thread served 0-8 % fewer HTTP/1.1 requests a
+// second than two and 8-16 % more HTTP/2 requests, for 10-14 % less CPU per HTTP/1.1
+// request and 20-24 % less per HTTP/2 request (docs/benchmarks.md, "Sidecar cost"), as
+// Linkerd's sidecar runs one worker by default. Under a limit of one CPU or less, Go's
 // own default (the limit rounded up, but never below 2) would spend the CFS quota twice as
 // fast, and the kernel then stops every process under that limit (on Fargate, the
 // application too) until the next period: 22 % more requests per second, 18 % less CPU per
