@@ -298,6 +298,7 @@ func (l *linter) container(td *TaskDefinition, c *ecstypes.ContainerDefinition, 
 	}
 	l.image(path, c)
 	l.memory(path, c)
+	l.threads(td, path, c)
 	l.healthCheckCommand(path, c)
 	if hc := c.HealthCheck; hc != nil {
 		// The budget reads 0 as "not declared"; in a task definition it is out of range.
@@ -351,6 +352,36 @@ func (l *linter) memory(path string, c *ecstypes.ContainerDefinition) {
 	l.add(path+".memory", fmt.Sprint(*c.Memory),
 		fmt.Sprintf("the proxy container's memory limit must be at least %d MiB: its executable's pages count against the limit beside the heap, and with less it pages its code in and out under load", MinProxyMemoryMiB),
 		fmt.Sprintf(`set "memory": %d or more, or remove it and let the task's memory cover the proxy`, MinProxyMemoryMiB))
+}
+
+// threads checks a GOMAXPROCS in the proxy container's environment: Go ignores a value that
+// is not a whole number above zero, and more threads than the task's CPU limit has vCPUs
+// (rounded up) spend the task's CFS quota early in each 100 ms period, after which the
+// kernel stops every container of the task, the application too, until the next. Without
+// GOMAXPROCS `proxy run` runs one thread unless it sees a CPU limit above one CPU.
+func (l *linter) threads(td *TaskDefinition, path string, c *ecstypes.ContainerDefinition) {
+	for _, kv := range c.Environment {
+		if str(kv.Name) != "GOMAXPROCS" {
+			continue
+		}
+		field, v := path+".environment.GOMAXPROCS", str(kv.Value)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			l.add(field, v, "GOMAXPROCS must be a whole number of threads above zero: Go ignores any other value",
+				`set it to a number such as "2", or remove it and let the proxy run one thread`)
+			return
+		}
+		units, err := strconv.Atoi(str(td.Cpu))
+		if err != nil || units <= 0 {
+			return // no task-level CPU limit to compare with
+		}
+		if vcpus := (units + 1023) / 1024; n > vcpus {
+			l.add(field, v,
+				fmt.Sprintf("GOMAXPROCS %d is more threads than the task's cpu of %d units has vCPUs (%d, rounded up): together they spend the task's CPU quota early in each 100 ms period, and the kernel then stops every container of the task until the next", n, units, vcpus),
+				fmt.Sprintf(`lower GOMAXPROCS to %d, or remove it and let the proxy run one thread`, vcpus))
+		}
+		return
+	}
 }
 
 // image checks that the proxy's image is pinned. With ":latest" or no tag, ECS resolves the

@@ -101,6 +101,16 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 			[]string{"memory"}, "not a Fargate size"},
 		{"proxy memory limit too small", func(_, p, _ m) { p["memory"] = 48 },
 			[]string{"containerDefinitions[proxy].memory"}, "at least 64 MiB"},
+		{"more threads than the task has vCPUs", func(_, p, _ m) {
+			p["environment"] = append(p["environment"].([]any), m{"name": "GOMAXPROCS", "value": "2"})
+		}, []string{"containerDefinitions[proxy].environment.GOMAXPROCS"}, "more threads than the task's cpu of 512 units has vCPUs (1, rounded up)"},
+		{"threads within the task's vCPUs", func(td, p, _ m) {
+			td["cpu"], td["memory"] = "2048", "4096"
+			p["environment"] = append(p["environment"].([]any), m{"name": "GOMAXPROCS", "value": "2"})
+		}, nil, ""},
+		{"GOMAXPROCS that Go ignores", func(_, p, _ m) {
+			p["environment"] = append(p["environment"].([]any), m{"name": "GOMAXPROCS", "value": "two"})
+		}, []string{"containerDefinitions[proxy].environment.GOMAXPROCS"}, "Go ignores any other value"},
 		{"proxy not essential", func(_, p, _ m) { p["essential"] = false },
 			[]string{"containerDefinitions[proxy].essential"}, "essential"},
 		{"no stopTimeout", func(_, p, _ m) { delete(p, "stopTimeout") },
