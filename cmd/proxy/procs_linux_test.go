@@ -25,12 +25,15 @@ func TestRunThreads(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		quota string // cpu.cfs_quota_us over a period of 100 ms; "" for no cgroup of its own
+		env   string // GOMAXPROCS
 		want  string
 		from  string
 	}{
-		{"half a CPU", "50000", "1", "cpu limit 0.5"},
-		{"two CPUs: Go's default", "200000", fmt.Sprint(min(runtime.NumCPU(), 2)), "cpu limit 2"},
-		{"no limit", "", "1", "no cpu limit"},
+		{"half a CPU", "50000", "", "1", "cpu limit 0.5"},
+		{"two CPUs: Go's default", "200000", "", fmt.Sprint(min(runtime.NumCPU(), 2)), "cpu limit 2"},
+		{"no limit", "", "", "1", "no cpu limit"},
+		// Go ignores "two" and would run a thread per host CPU.
+		{"no limit, a GOMAXPROCS Go ignores", "", "two", "1", `no cpu limit (GOMAXPROCS "two" ignored)`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cg := ""
@@ -38,7 +41,7 @@ func TestRunThreads(t *testing.T) {
 				cg = v1Cgroup(t, "/sys/fs/cgroup/cpu", "a CPU quota", "cpu.cfs_quota_us",
 					map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": c.quota})
 			}
-			got, stderr := runMetric(t, bin, cg, "go_sched_gomaxprocs_threads")
+			got, stderr := runMetric(t, bin, cg, "go_sched_gomaxprocs_threads", "GOMAXPROCS="+c.env)
 			from := startingAttr(stderr, "threads_from")
 			if from == "" {
 				t.Fatalf("no threads_from in the start-up line:\n%s", stderr)
@@ -140,7 +143,7 @@ func requireV1Controller(t *testing.T, mount, what, probe string) {
 
 // runMetric starts `bin run` (in cgroup, unless empty) and returns the value of metric
 // on its admin port, and what it logged by then.
-func runMetric(t *testing.T, bin, cgroup, metric string) (value, stderr string) {
+func runMetric(t *testing.T, bin, cgroup, metric string, env ...string) (value, stderr string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +156,7 @@ func runMetric(t *testing.T, bin, cgroup, metric string) (value, stderr string) 
 		script = `echo $$ > "$2/cgroup.procs" && ` + script
 	}
 	cmd := exec.Command("sh", "-c", script, bin, cfg, cgroup)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=", "GOMEMLIMIT=", "GOGC=")
+	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=", "GOMEMLIMIT=", "GOGC="), env...)
 	var log syncBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {

@@ -31,18 +31,23 @@ var cgroupV1CPUDirs = []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct
 
 // procsSetting returns the GOMAXPROCS `proxy run` sets, or -1 to leave Go's default, and
 // why, for the start-up log line: GOMAXPROCS in the environment wins; under a CPU limit
-// above one CPU, Go's default; else 1.
+// above one CPU, Go's default; else 1. A GOMAXPROCS that Go ignores (not a whole number
+// above zero, as the runtime parses it) counts as unset, and why says so.
 func procsSetting(getenv func(string) string, readFile func(string) ([]byte, error)) (int, string) {
-	if getenv("GOMAXPROCS") != "" {
-		return -1, "GOMAXPROCS"
+	var ignored string
+	if v := getenv("GOMAXPROCS"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n > 0 {
+			return -1, "GOMAXPROCS"
+		}
+		ignored = fmt.Sprintf(" (GOMAXPROCS %q ignored)", v)
 	}
 	switch l := cpuLimit(readFile); {
 	case l > 1:
-		return -1, fmt.Sprintf("cpu limit %g", l)
+		return -1, fmt.Sprintf("cpu limit %g", l) + ignored
 	case l > 0:
-		return 1, fmt.Sprintf("cpu limit %g", l)
+		return 1, fmt.Sprintf("cpu limit %g", l) + ignored
 	default:
-		return 1, "no cpu limit"
+		return 1, "no cpu limit" + ignored
 	}
 }
 

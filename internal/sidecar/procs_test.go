@@ -32,6 +32,9 @@ func TestProcsSetting(t *testing.T) {
 			"/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, want: 1, from: "no cpu limit"},
 		{name: "GOMAXPROCS set", env: "4", files: map[string]string{"/proc/self/cgroup": v2self, "/sys/fs/cgroup/cpu.max": "25000 100000"}, want: -1, from: "GOMAXPROCS", limit: 0.25},
 		{name: "GOMAXPROCS set, no limit", env: "2", want: -1, from: "GOMAXPROCS"},
+		{name: "GOMAXPROCS that Go ignores, no limit", env: "two", want: 1, from: `no cpu limit (GOMAXPROCS "two" ignored)`},
+		{name: "GOMAXPROCS zero, two CPUs", env: "0", files: map[string]string{"/proc/self/cgroup": v2self, "/sys/fs/cgroup/cpu.max": "200000 100000"},
+			want: -1, from: `cpu limit 2 (GOMAXPROCS "0" ignored)`, limit: 2},
 		{name: "unreadable quota", files: map[string]string{"/proc/self/cgroup": v2self, "/sys/fs/cgroup/cpu.max": "lots 100000"}, want: 1, from: "no cpu limit"},
 	}
 	for _, c := range cases {
