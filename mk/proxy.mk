@@ -7,15 +7,15 @@ bench-proxy: build
 	scripts/bench-proxy.sh $(BENCH_PROXY_FLAGS)
 
 # A short run of the benchmark itself, so that make test catches a broken benchmark: one
-# round per protocol, a few held connections, the read after a quiet while and, as root,
-# every proxy under a one-CPU limit and, when there is a memory controller (cgroup v2, or
-# v1 at /sys/fs/cgroup/memory), in a memory cgroup of its own with room enough that nothing
-# is starved. Figures from so short a run mean nothing; a failed request, or a missing row
-# or table, fails it.
+# round per protocol, a run of each at a fixed rate, a few held connections, the read after
+# a quiet while and, as root, every proxy under a one-CPU limit and, when there is a memory
+# controller (cgroup v2, or v1 at /sys/fs/cgroup/memory), in a memory cgroup of its own with
+# room enough that nothing is starved. Figures from so short a run mean nothing; a failed
+# request, or a missing row or table, fails it.
 .PHONY: test-bench-proxy
 TEST_SUITES += test-bench-proxy
 BENCH_PROXY_MEMCG := $(if $(filter 0,$(shell id -u)),$(shell { grep -qw memory /sys/fs/cgroup/cgroup.subtree_control || test -f /sys/fs/cgroup/memory/memory.limit_in_bytes; } 2>/dev/null && echo yes))
-BENCH_PROXY_SMOKE := -only-gangway -baseline bin/proxy -rounds 1 -duration 1s -hold 20,40 -settle 3s -starts 2 \
+BENCH_PROXY_SMOKE := -only-gangway -baseline bin/proxy -rounds 1 -duration 1s -rate 2000 -hold 20,40 -settle 3s -starts 2 \
   $(if $(filter 0,$(shell id -u)),-cpu-limit 1) $(if $(BENCH_PROXY_MEMCG),-memory-limit 256)
 
 # and the fixed-count form of the paired comparison: two rounds of 2,000 requests a protocol.
@@ -27,6 +27,7 @@ test-bench-proxy: build
 	if echo "$$out" | grep -E ' errors [1-9]'; then echo "test-bench-proxy: requests failed"; exit 1; fi; \
 	if echo "$$out" | grep -E '(h1|h2) 0 req/s'; then echo "test-bench-proxy: a run completed no request"; exit 1; fi; \
 	echo "$$out" | grep -q '^| Gangway (baseline), quiet 3s |' || { echo "$$out"; echo "test-bench-proxy: no row for the read after a quiet while"; exit 1; }; \
+	echo "$$out" | grep -A6 '^At a fixed rate of 2000 requests a second' | grep -qE '^\| Gangway \| [0-9]+ \| [0-9.]+ ms \| [0-9.]+ ms \|' || { echo "$$out"; echo "test-bench-proxy: no row at the fixed rate"; exit 1; }; \
 	if [ -n "$(BENCH_PROXY_MEMCG)" ]; then \
 	  echo "$$out" | grep -q '^| target | HTTP/1.1 major faults |' || { echo "$$out"; echo "test-bench-proxy: no memory table under -memory-limit"; exit 1; }; \
 	fi; \

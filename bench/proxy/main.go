@@ -18,11 +18,13 @@
 // every proxy process in a memory cgroup of its own with that many MiB, its executable
 // evicted from the page cache before it starts, and adds a table of each target's major
 // page faults, its cgroup's peak memory and how often it reached the limit over the
-// measured run.
+// measured run. -rate adds a run of each protocol at that fixed rate (h2load --rps), the
+// latency a proxy adds below saturation: under wrk's and h2load's saturating load every
+// connection always has a request waiting, and the p99 follows the requests a second.
 //
 // scripts/bench-proxy.sh installs the tools and runs it (make bench-proxy). Every load run
 // is bounded by -duration; the whole run takes about rounds × 11 × (duration + 2 s) plus
-// startup.
+// startup, twice that with -rate.
 package main
 
 import (
@@ -81,6 +83,10 @@ type options struct {
 	rounds      int
 	workDir     string
 	onlyGangway bool
+	// rate, when > 0, adds a run of each protocol at this many requests a second in all
+	// (h2load --rps, shared among the connections): the latency a proxy adds below
+	// saturation, where under a saturating load the p99 follows the requests a second.
+	rate float64
 }
 
 // target is one thing under load.
@@ -181,6 +187,7 @@ func main() {
 	flag.Float64Var(&o.cpuLimit, "cpu-limit", 0, "run every proxy (not the upstream) in a cgroup limited to this many CPUs, as an ECS task's CPU limit does (needs root and a cgroup cpu controller; 0: no limit)")
 	flag.IntVar(&o.memoryLimit, "memory-limit", 0, "run every proxy process (not the upstream) in a fresh memory cgroup of its own limited to this many MiB, as an ECS task's hard memory limit does, with its executable evicted from the page cache before it starts, and report major page faults, peak memory and limit hits (needs root and a cgroup memory controller; 0: no limit)")
 	flag.BoolVar(&o.onlyGangway, "only-gangway", false, "measure the upstream and Gangway only (profiling loop)")
+	flag.Float64Var(&o.rate, "rate", 0, "also load each target at this fixed rate, in requests a second shared among the connections, for -duration on each protocol (h2load --rps; HTTP/1.1 with --h1): latency below saturation (0: none)")
 	floorAddr := flag.String("floor-serve", "", "serve the Go floor on this address instead of benchmarking (the benchmark starts itself so)")
 	flag.Parse()
 	if *floorAddr != "" {
@@ -309,6 +316,9 @@ func run(o *options) error {
 	rows := make([]row, len(targets))
 	for i, rs := range runs {
 		rows[i] = row{name: rs[0].name, h1: median(rs, func(r row) result { return r.h1 }), h2: median(rs, func(r row) result { return r.h2 })}
+		p99 := func(r result) float64 { return float64(r.p99) }
+		rows[i].h1r = medianBy(rs, func(r row) result { return r.h1r }, p99)
+		rows[i].h2r = medianBy(rs, func(r row) result { return r.h2r }, p99)
 	}
 
 	var g row
@@ -343,6 +353,9 @@ func run(o *options) error {
 		fmt.Printf("\nGangway ÷ the Go floor, HTTP/1.1, median rounds: CPU per request %.2f×, p99 %.2f×.\n",
 			float64(g.h1.cpuPerRequest())/float64(fl.h1.cpuPerRequest()), float64(g.h1.p99)/float64(fl.h1.p99))
 	}
+	if o.rate > 0 {
+		printFixedRate(o, rows, g)
+	}
 	if o.rounds > 1 {
 		fmt.Printf("\nreq/s of each target ÷ Gangway's, round by round (h1 / h2):\n\n| target |")
 		for round := 1; round <= o.rounds; round++ {
@@ -366,6 +379,37 @@ func run(o *options) error {
 	fmt.Printf("\nLoad average at the start: %s; at the end: %s.\n", startLoad, loadavg())
 	printProcs(o, procs)
 	return nil
+}
+
+// printFixedRate prints the runs at -rate: each target's round with the median p99.
+func printFixedRate(o *options, rows []row, g row) {
+	// h2load's clients keep one clock: at each tick every connection sends its share at
+	// once, so the rate arrives as bursts of a request per connection.
+	fmt.Printf("\nAt a fixed rate of %.0f requests a second on each protocol (h2load --rps, the same connections as above, each tick a burst of one request per connection), median round by p99"+
+		" (a target that served less than 95 %% of the rate fell behind, marked *):\n\n", o.rate)
+	fmt.Printf("| target | HTTP/1.1 req/s | p50 | p99 | CPU per request | HTTP/2 req/s | p50 | p99 | CPU per request | p99 vs Gangway (h1 / h2) |\n")
+	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	served := func(r result) string {
+		if !r.ran {
+			return "—"
+		}
+		if r.rps < 0.95*o.rate {
+			return fmt.Sprintf("%.0f*", r.rps)
+		}
+		return fmt.Sprintf("%.0f", r.rps)
+	}
+	for _, r := range rows {
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f / %s |\n", r.name,
+			served(r.h1r), ms(r.h1r.p50), ms(r.h1r.p99), perRequest(r.h1r),
+			served(r.h2r), orDash(r.h2r, "%s", ms(r.h2r.p50)), orDash(r.h2r, "%s", ms(r.h2r.p99)), perRequest(r.h2r),
+			float64(r.h1r.p99)/float64(g.h1r.p99), orDash(r.h2r, "%.2f", float64(r.h2r.p99)/float64(g.h2r.p99)))
+	}
+	if h := slices.IndexFunc(rows, func(r row) bool { return r.name == "HAProxy" }); h >= 0 {
+		ha := rows[h]
+		fmt.Printf("\nGangway ÷ HAProxy at %.0f requests a second, median rounds: p99 %.2f× (HTTP/1.1) and %.2f× (HTTP/2); CPU per request %.2f× and %.2f×.\n", o.rate,
+			float64(g.h1r.p99)/float64(ha.h1r.p99), float64(g.h2r.p99)/float64(ha.h2r.p99),
+			float64(g.h1r.cpuPerRequest())/float64(ha.h1r.cpuPerRequest()), float64(g.h2r.cpuPerRequest())/float64(ha.h2r.cpuPerRequest()))
+	}
 }
 
 // printPaired prints Gangway's CPU per request ÷ its baseline's, round by round: the two
@@ -412,20 +456,28 @@ func ratioRange(r []float64) string {
 	return fmt.Sprintf("%.3f–%.3f", slices.Min(r), slices.Max(r))
 }
 
-// row is one target's results.
+// row is one target's results: under a saturating load, and at -rate (h1r, h2r; not ran
+// without -rate).
 type row struct {
-	name   string
-	h1, h2 result
+	name     string
+	h1, h2   result
+	h1r, h2r result
 }
 
 // median is the result with the median requests per second among rs's (the lower middle
 // one for an even count).
 func median(rs []row, pick func(row) result) result {
+	return medianBy(rs, pick, func(r result) float64 { return r.rps })
+}
+
+// medianBy is the result with the median key among rs's (the lower middle one for an even
+// count): at a fixed rate, where every round serves the same requests a second, the p99.
+func medianBy(rs []row, pick func(row) result, key func(result) float64) result {
 	all := make([]result, len(rs))
 	for i, r := range rs {
 		all[i] = pick(r)
 	}
-	slices.SortFunc(all, func(a, b result) int { return cmp.Compare(a.rps, b.rps) })
+	slices.SortFunc(all, func(a, b result) int { return cmp.Compare(key(a), key(b)) })
 	return all[(len(all)-1)/2]
 }
 
@@ -505,7 +557,23 @@ func runTarget(ctx context.Context, o *options, t target, up *proc) (row, error)
 		return s
 	}
 	fmt.Fprintf(os.Stderr, "   h1 %s | h2 %s\n", progress(h1), progress(h2))
-	return row{t.name, h1, h2}, nil
+	out := row{name: t.name, h1: h1, h2: h2}
+	if o.rate > 0 {
+		fixed := load{d: o.duration, rate: o.rate}
+		warm := load{d: time.Second, rate: o.rate}
+		h1Fixed := func(l load) (result, error) { l.h1 = true; return runH2load(ctx, o, t.h1, l) }
+		if out.h1r, err = measure(func() (result, error) { return h1Fixed(warm) }, func() (result, error) { return h1Fixed(fixed) }); err != nil {
+			return row{}, fmt.Errorf("%s: h2load --h1 --rps: %w", t.name, err)
+		}
+		if t.h2 != 0 {
+			if out.h2r, err = measure(func() (result, error) { return runH2load(ctx, o, t.h2, warm) },
+				func() (result, error) { return runH2load(ctx, o, t.h2, fixed) }); err != nil {
+				return row{}, fmt.Errorf("%s: h2load --rps: %w", t.name, err)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "   at %.0f req/s: h1 %s | h2 %s\n", o.rate, progress(out.h1r), progress(out.h2r))
+	}
+	return out, nil
 }
 
 func dumpLogs(o *options) {
@@ -957,20 +1025,28 @@ var (
 )
 
 // load is one h2load run: for d, or n requests when n > 0; HTTP/1.1 keep-alive with
-// o.conns connections when h1, else h2c with prior knowledge.
+// o.conns connections when h1, else h2c with prior knowledge; at rate requests a second in
+// all when rate > 0, else as fast as the target answers.
 type load struct {
-	d  time.Duration
-	n  int
-	h1 bool
+	d    time.Duration
+	n    int
+	h1   bool
+	rate float64
 }
 
 // runH2load runs h2load as l says and computes p50/p99 from its per-request log.
 func runH2load(ctx context.Context, o *options, port int, l load) (result, error) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	logFile := filepath.Join(o.workDir, fmt.Sprintf("h2load-%d.tsv", port))
+	conns := o.h2Conns
 	args := []string{"-t1", "-c" + strconv.Itoa(o.h2Conns), "-m" + strconv.Itoa(o.h2Streams)}
 	if l.h1 {
+		conns = o.conns
 		args = []string{"--h1", "-t1", "-c" + strconv.Itoa(o.conns)}
+	}
+	if l.rate > 0 {
+		// --rps is each connection's rate.
+		args = append(args, "--rps="+strconv.FormatFloat(l.rate/float64(conns), 'f', -1, 64))
 	}
 	if l.n > 0 {
 		args = append(args, "-n", strconv.Itoa(l.n))
