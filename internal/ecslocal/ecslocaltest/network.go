@@ -17,9 +17,9 @@ import (
 const runnerSubnets = 256 + 200
 
 // Runner is tasks.New on a network of the runner's own: a /24 drawn at random, and a name
-// drawn with it, drawn again while another network of this host holds the /24
-// (netns.ErrSubnetInUse), so that tests side by side, in one process or several, never
-// share one. It returns the runner and o with the Name and Subnet it took; closing the runner
+// drawn with it, drawn again while another network of this host holds the /24 or the name
+// (netns.ErrSubnetInUse, netns.ErrNameInUse), so that tests side by side, in one process or
+// several, never share one. It returns the runner and o with the Name and Subnet it took; closing the runner
 // is the caller's.
 func Runner(ctx context.Context, t testing.TB, o tasks.Options, rec tasks.Recorder) (*tasks.Runner, tasks.Options) {
 	t.Helper()
@@ -30,7 +30,7 @@ func Runner(ctx context.Context, t testing.TB, o tasks.Options, rec tasks.Record
 		o.Name = fmt.Sprintf("s%03x", n)
 		o.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, byte(18 + n/256), byte(n % 256), 0}), 24)
 		r, err := tasks.New(ctx, o, rec)
-		if errors.Is(err, netns.ErrSubnetInUse) {
+		if errors.Is(err, netns.ErrSubnetInUse) || errors.Is(err, netns.ErrNameInUse) {
 			continue
 		}
 		if err != nil {

@@ -1,8 +1,5 @@
 package netns
 
 // Abandon leaves n as a crashed process leaves its network: the bridge and namespaces stay,
-// and the subnet's lock goes, as the kernel drops it with the process.
-func Abandon(n *Network) {
-	n.lock.Close()
-	n.lock = nil
-}
+// and the name's and subnet's locks go, as the kernel drops them with the process.
+func Abandon(n *Network) { n.unlock() }

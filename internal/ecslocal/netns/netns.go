@@ -6,10 +6,12 @@
 //
 // Everything is named after the network's name, so that a second ecslocal (a parallel test)
 // with another name and subnet does not touch this one's, and Open removes what a crashed
-// run of the same name left behind. A subnet is one network's at a time: Open refuses one
-// that another open network holds (a lock file under LockDir, released when the network
-// closes or its process ends) or that an interface of the host is on, since two bridges on
-// one /24 would take each other's traffic. It needs root on Linux and iproute2's ip.
+// run of the same name left behind. A name and a subnet are each one network's at a time:
+// Open refuses a name or a subnet that another open network holds (lock files under
+// LockDir, released when the network closes or its process ends), so that it never removes
+// a running network's namespaces as a crashed run's, and a subnet that an interface of the
+// host is on, since two bridges on one /24 would take each other's traffic. It needs root on
+// Linux and iproute2's ip.
 package netns
 
 import (
@@ -32,19 +34,23 @@ import (
 // Dir is where ip netns keeps its namespaces.
 const Dir = "/var/run/netns"
 
-// LockDir holds a lock file per subnet; an open network holds its subnet's.
+// LockDir holds a lock file per name and per subnet; an open network holds its name's and
+// its subnet's.
 const LockDir = "/var/run/ecslocal"
 
 // ErrSubnetInUse is Open's error for a subnet another network, or an interface of the host,
 // already has.
 var ErrSubnetInUse = errors.New("subnet in use")
 
+// ErrNameInUse is Open's error for a name another open network has.
+var ErrNameInUse = errors.New("name in use")
+
 // Network is a bridge and the task namespaces attached to it.
 type Network struct {
 	name   string
 	prefix netip.Prefix
 	bridge string
-	lock   *os.File // the subnet's lock file, locked until Close
+	locks  []*os.File // the name's and the subnet's lock files, locked until Close
 
 	mu   sync.Mutex
 	used map[netip.Addr]string // task namespace by address
@@ -73,16 +79,31 @@ func Open(ctx context.Context, name string, subnet netip.Prefix) (*Network, erro
 	if subnet.Bits() != 24 || !testRange.Contains(subnet.Addr()) || subnet.Masked() != subnet {
 		return nil, fmt.Errorf("network %s: subnet %s: want a /24 inside %s", name, subnet, testRange)
 	}
-	lock, err := lockSubnet(subnet)
+	// The name first: what a network of this name left is removed below, and a network
+	// that is still open is not a leftover.
+	nameLock, err := lock("name-"+name, ErrNameInUse, "another open ecslocal network has this name; stop its ecslocal, or choose another name")
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", name, err)
 	}
-	n := &Network{name: name, prefix: subnet, bridge: name + "br", lock: lock, used: map[netip.Addr]string{}}
+	subnetLock, err := lock("subnet-"+subnet.Addr().String(), ErrSubnetInUse, "another ecslocal network on this host has subnet "+subnet.String()+"; choose another subnet")
+	if err != nil {
+		nameLock.Close()
+		return nil, fmt.Errorf("network %s: %w", name, err)
+	}
+	n := &Network{name: name, prefix: subnet, bridge: name + "br", locks: []*os.File{nameLock, subnetLock}, used: map[netip.Addr]string{}}
 	if err := n.open(ctx); err != nil {
-		lock.Close()
+		n.unlock()
 		return nil, err
 	}
 	return n, nil
+}
+
+// unlock releases the network's name and subnet.
+func (n *Network) unlock() {
+	for _, f := range n.locks {
+		f.Close()
+	}
+	n.locks = nil
 }
 
 func (n *Network) open(ctx context.Context) error {
@@ -106,22 +127,23 @@ func (n *Network) open(ctx context.Context) error {
 	return nil
 }
 
-// lockSubnet locks subnet's file under LockDir without waiting: the lock is held while the
-// file stays open, and the kernel drops it when the process ends, however it ends.
-func lockSubnet(subnet netip.Prefix) (*os.File, error) {
+// lock locks file under LockDir without waiting: the lock is held while the file stays
+// open, and the kernel drops it when the process ends, however it ends. A lock another
+// process or network holds is inUse, with why.
+func lock(file string, inUse error, why string) (*os.File, error) {
 	if err := os.MkdirAll(LockDir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(LockDir, "subnet-"+subnet.Addr().String()), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(LockDir, file), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("subnet %s: %w: another ecslocal network on this host has it; choose another subnet", subnet, ErrSubnetInUse)
+			return nil, fmt.Errorf("%w: %s (lock %s)", inUse, why, f.Name())
 		}
-		return nil, fmt.Errorf("subnet %s: locking %s: %w", subnet, f.Name(), err)
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
 	}
 	return f, nil
 }
@@ -256,11 +278,11 @@ func (n *Network) Close(ctx context.Context) error {
 	err := n.removeLeftovers(ctx)
 	n.mu.Lock()
 	clear(n.used)
-	if n.lock != nil && err == nil {
-		// The bridge is gone: the subnet is free for another network. (When removing it
-		// failed, the lock stays with the process, as the bridge does with the host.)
-		n.lock.Close()
-		n.lock = nil
+	if err == nil {
+		// The bridge and namespaces are gone: the name and subnet are free for another
+		// network. (When removing them failed, the locks stay with the process, as they do
+		// with the host.)
+		n.unlock()
 	}
 	n.mu.Unlock()
 	return err

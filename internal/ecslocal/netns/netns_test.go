@@ -60,6 +60,44 @@ func TestLeftoversOfACrashedRun(t *testing.T) {
 	}
 }
 
+// TestNameIsOneNetworks: a name that another open network has is refused with ErrNameInUse,
+// on any subnet, and the open network keeps its namespaces and bridge (Open removes what a
+// network of its name left, which an open one has not); the name is free again once the
+// network holding it closes.
+func TestNameIsOneNetworks(t *testing.T) {
+	ecslocaltest.RequireRoot(t, "ip")
+	ctx := context.Background()
+	first, err := netns.Open(ctx, "nsnam", netip.MustParsePrefix("198.19.250.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close(ctx)
+	ns, err := first.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParsePrefix("198.19.249.0/24")
+	if _, err := netns.Open(ctx, "nsnam", other); !errors.Is(err, netns.ErrNameInUse) || !strings.Contains(err.Error(), "nsnam") {
+		t.Fatalf("a second network of an open network's name: %v; want ErrNameInUse naming it", err)
+	}
+	if _, err := os.Stat(ns.Path); err != nil {
+		t.Errorf("the open network's namespace after the refused Open: %v", err)
+	}
+	if out, err := exec.Command("ip", "-4", "-o", "addr", "show", "dev", first.Bridge()).CombinedOutput(); err != nil || !strings.Contains(string(out), "198.19.250.1/24") {
+		t.Errorf("the open network's bridge after the refused Open: %v: %s", err, out)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second, err := netns.Open(ctx, "nsnam", other)
+	if err != nil {
+		t.Fatalf("the name once the first network closed: %v", err)
+	}
+	if err := second.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSubnetIsOneNetworks: a subnet that another open network holds, or that an interface of
 // the host is on, is refused with ErrSubnetInUse (two bridges on one /24 take each other's
 // traffic); it is free again once the network holding it closes.

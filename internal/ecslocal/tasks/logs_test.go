@@ -36,7 +36,7 @@ func awslogs(group, prefix string, create bool) *types.LogConfiguration {
 func TestAwslogs(t *testing.T) {
 	t.Parallel()
 	svc := logs.New(logs.Options{})
-	c, _ := setupWith(t, svc)
+	c, _, _ := setupWith(t, svc)
 	ctx := context.Background()
 	filter := func(in cwl.FilterLogEventsInput) []string {
 		t.Helper()

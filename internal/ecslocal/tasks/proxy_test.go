@@ -30,7 +30,7 @@ func TestProxyFindsItsContainerMemoryLimit(t *testing.T) {
 	}
 	layout := ecslocaltest.ImageLayout(t, map[string][]byte{"proxy": raw}, v1.Config{Entrypoint: []string{"/proxy", "run"}, User: "65532"})
 	svc := logs.New(logs.Options{})
-	c, _ := setupRunner(t, map[string]string{"proxy:1": layout}, svc)
+	c, _, _ := setupRunner(t, map[string]string{"proxy:1": layout}, svc)
 	ctx := context.Background()
 	ecslocaltest.Must(c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("proxy"), NetworkMode: types.NetworkModeAwsvpc,
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("proxy"), Image: aws.String("proxy:1"), Essential: aws.Bool(true), Memory: aws.Int32(48),

@@ -111,12 +111,15 @@ func New(ctx context.Context, o Options, rec Recorder) (*Runner, error) {
 		log:    o.Log,
 		tasks:  map[string]*task{},
 	}
-	if err := r.removeLeftovers(ctx); err != nil {
-		return nil, err
-	}
+	// The network first: it holds the name (netns.ErrNameInUse while another runner of this
+	// name is open), so that the containers removed below are a crashed run's, never a
+	// running one's.
 	n, err := netns.Open(ctx, o.Name, o.Subnet)
 	if err != nil {
 		return nil, err
+	}
+	if err := r.removeLeftovers(ctx); err != nil {
+		return nil, errors.Join(err, n.Close(ctx))
 	}
 	r.net = n
 	return r, nil

@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,11 +31,13 @@ const appImage = "registry.example/app:1"
 // that parallel test binaries do not meet, and returns an ECS client and the runner.
 func setup(t *testing.T) (*ecs.Client, *tasks.Runner) {
 	t.Helper()
-	return setupWith(t, nil)
+	c, r, _ := setupWith(t, nil)
+	return c, r
 }
 
-// setupWith is setup with the CloudWatch Logs streams the runner writes to.
-func setupWith(t *testing.T, streams tasks.LogStreams) (*ecs.Client, *tasks.Runner) {
+// setupWith is setup with the CloudWatch Logs streams the runner writes to; it returns the
+// runner's options too.
+func setupWith(t *testing.T, streams tasks.LogStreams) (*ecs.Client, *tasks.Runner, tasks.Options) {
 	t.Helper()
 	ecslocaltest.RequireRoot(t, "runc", "ip")
 	bin := ecslocaltest.BuildGo(t, "testdata/app")
@@ -47,8 +50,9 @@ func setupWith(t *testing.T, streams tasks.LogStreams) (*ecs.Client, *tasks.Runn
 }
 
 // setupRunner starts a runner with images (reference: OCI layout) on a network of its own,
-// behind ECS and ELB APIs, with a cluster.
-func setupRunner(t *testing.T, images map[string]string, streams tasks.LogStreams) (*ecs.Client, *tasks.Runner) {
+// behind ECS and ELB APIs, with a cluster, and returns the runner's options with the name
+// and subnet it took.
+func setupRunner(t *testing.T, images map[string]string, streams tasks.LogStreams) (*ecs.Client, *tasks.Runner, tasks.Options) {
 	t.Helper()
 	api := ecsapi.New(ecsapi.Options{})
 	ctx := context.Background()
@@ -66,7 +70,7 @@ func setupRunner(t *testing.T, images map[string]string, streams tasks.LogStream
 	api.SetRunner(r)
 	c := ecslocaltest.Start(t, api, elbapi.New(elbapi.Options{})).ECS
 	ecslocaltest.Must(c.CreateCluster(ctx, &ecs.CreateClusterInput{})).Get(t)
-	return c, r
+	return c, r, o
 }
 
 // testWriter sends the runner's log to the test's.
@@ -198,6 +202,46 @@ func TestTaskLifecycle(t *testing.T) {
 	}
 	if status, _ := tryGet("http://" + addr + ":8080/"); status != 0 {
 		t.Errorf("the stopped task's address still answers: %d", status)
+	}
+}
+
+// TestSecondRunnerOfTheSameName: a runner of a name that an open runner has is refused
+// (netns.ErrNameInUse) before it touches anything, on any subnet and with the same state
+// directory: the first runner's task keeps running and answering. (Before, the second
+// removed the first's containers, namespaces and bridge as a crashed run's.)
+func TestSecondRunnerOfTheSameName(t *testing.T) {
+	t.Parallel()
+	c, _, o := setupWith(t, nil)
+	register(t, c, "web", func(*types.ContainerDefinition) {})
+	arn := runTask(t, c, "web")
+	addr := address(t, waitFor(t, c, arn, 30*time.Second, "RUNNING", isStatus("RUNNING")))
+	answers := func() bool {
+		for range 50 {
+			if status, _ := tryGet("http://" + addr + ":8080/"); status == http.StatusOK {
+				return true
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return false
+	}
+	if !answers() {
+		t.Fatal("the task does not answer")
+	}
+
+	second := o
+	second.Subnet = netip.MustParsePrefix("198.19.248.0/24") // above the /24s ecslocaltest.Runner draws
+	r, err := tasks.New(context.Background(), second, ecsapi.New(ecsapi.Options{}))
+	if err == nil {
+		r.Close(context.Background())
+	}
+	if !errors.Is(err, netns.ErrNameInUse) || !strings.Contains(err.Error(), o.Name) {
+		t.Fatalf("a second runner named %s: %v; want netns.ErrNameInUse naming it", o.Name, err)
+	}
+	if !answers() {
+		t.Fatal("the first runner's task stopped answering after the second runner was refused")
+	}
+	if task := waitFor(t, c, arn, time.Second, "RUNNING", isStatus("RUNNING")); aws.ToString(task.Containers[0].LastStatus) != "RUNNING" {
+		t.Errorf("the first runner's container: %s", aws.ToString(task.Containers[0].LastStatus))
 	}
 }
 
