@@ -19,8 +19,8 @@ const runnerSubnets = 256 + 200
 // Runner is tasks.New on a network of the runner's own: a /24 drawn at random, and a name
 // drawn with it, drawn again while another network of this host holds the /24 or the name
 // (netns.ErrSubnetInUse, netns.ErrNameInUse), so that tests side by side, in one process or
-// several, never share one. It returns the runner and o with the Name and Subnet it took; closing the runner
-// is the caller's.
+// several, never share one. It returns the runner and o with the Name and Subnet it took;
+// closing the runner is the caller's.
 func Runner(ctx context.Context, t testing.TB, o tasks.Options, rec tasks.Recorder) (*tasks.Runner, tasks.Options) {
 	t.Helper()
 	for range 50 {

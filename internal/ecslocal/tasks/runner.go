@@ -83,8 +83,9 @@ type Runner struct {
 // ErrNotSupported is returned by New where tasks cannot run: not Linux, or not root.
 var ErrNotSupported = errors.New("running tasks needs Linux and root (network namespaces and runc)")
 
-// New checks that tasks can run here, removes what a crashed run of the same name left
-// (containers, namespaces, bridge, bundles) and creates the network.
+// New checks that tasks can run here, takes the name (netns.ErrNameInUse while another
+// runner of this name is open on the host), removes what a crashed run of the same name
+// left (containers, namespaces, bridge, bundles) and creates the network.
 func New(ctx context.Context, o Options, rec Recorder) (*Runner, error) {
 	if runtime.GOOS != "linux" {
 		return nil, fmt.Errorf("%w: this is %s", ErrNotSupported, runtime.GOOS)
