@@ -529,10 +529,11 @@ func runTarget(ctx context.Context, o *options, t target, up *proc) (row, error)
 	// The warm-up is a second, or a tenth of a fixed count, which h2load drives on both
 	// protocols.
 	warmUp, run := load{d: time.Second}, load{d: o.duration}
+	h2loadH1 := func(l load) (result, error) { l.h1 = true; return runH2load(ctx, o, t.h1, l) }
 	h1Load, h1Tool := func(l load) (result, error) { return runWrk(ctx, o, t.h1, l.d) }, "wrk"
 	if o.requests > 0 {
 		warmUp, run = load{n: max(1, o.requests/10)}, load{n: o.requests}
-		h1Load, h1Tool = func(l load) (result, error) { l.h1 = true; return runH2load(ctx, o, t.h1, l) }, "h2load --h1"
+		h1Load, h1Tool = h2loadH1, "h2load --h1"
 	}
 	h1, err := measure(func() (result, error) { return h1Load(warmUp) }, func() (result, error) { return h1Load(run) })
 	if err != nil {
@@ -561,8 +562,7 @@ func runTarget(ctx context.Context, o *options, t target, up *proc) (row, error)
 	if o.rate > 0 {
 		fixed := load{d: o.duration, rate: o.rate}
 		warm := load{d: time.Second, rate: o.rate}
-		h1Fixed := func(l load) (result, error) { l.h1 = true; return runH2load(ctx, o, t.h1, l) }
-		if out.h1r, err = measure(func() (result, error) { return h1Fixed(warm) }, func() (result, error) { return h1Fixed(fixed) }); err != nil {
+		if out.h1r, err = measure(func() (result, error) { return h2loadH1(warm) }, func() (result, error) { return h2loadH1(fixed) }); err != nil {
 			return row{}, fmt.Errorf("%s: h2load --h1 --rps: %w", t.name, err)
 		}
 		if t.h2 != 0 {
