@@ -365,7 +365,7 @@ func (l *linter) threads(td *TaskDefinition, path string, c *ecstypes.ContainerD
 			continue
 		}
 		field, v := path+".environment.GOMAXPROCS", str(kv.Value)
-		n, err := strconv.Atoi(v)
+		n, err := strconv.ParseInt(v, 10, 32) // as the runtime reads it
 		if err != nil || n < 1 {
 			l.add(field, v, "GOMAXPROCS must be a whole number of threads above zero: Go ignores any other value",
 				`set it to a number such as "2", or remove it and let the proxy run one thread`)
@@ -375,7 +375,7 @@ func (l *linter) threads(td *TaskDefinition, path string, c *ecstypes.ContainerD
 		if err != nil || units <= 0 {
 			return // no task-level CPU limit to compare with
 		}
-		if vcpus := (units + 1023) / 1024; n > vcpus {
+		if vcpus := (units + 1023) / 1024; n > int64(vcpus) {
 			l.add(field, v,
 				fmt.Sprintf("GOMAXPROCS %d is more threads than the task's cpu of %d units has vCPUs (%d, rounded up): together they spend the task's CPU quota early in each 100 ms period, and the kernel then stops every container of the task until the next", n, units, vcpus),
 				fmt.Sprintf(`lower GOMAXPROCS to %d, or remove it and let the proxy run one thread`, vcpus))

@@ -111,6 +111,9 @@ func TestLintBrokenTaskDefinitions(t *testing.T) {
 		{"GOMAXPROCS that Go ignores", func(_, p, _ m) {
 			p["environment"] = append(p["environment"].([]any), m{"name": "GOMAXPROCS", "value": "two"})
 		}, []string{"containerDefinitions[proxy].environment.GOMAXPROCS"}, "Go ignores any other value"},
+		{"GOMAXPROCS beyond what Go reads (a 32-bit count)", func(_, p, _ m) {
+			p["environment"] = append(p["environment"].([]any), m{"name": "GOMAXPROCS", "value": "3000000000"})
+		}, []string{"containerDefinitions[proxy].environment.GOMAXPROCS"}, "Go ignores any other value"},
 		{"proxy not essential", func(_, p, _ m) { p["essential"] = false },
 			[]string{"containerDefinitions[proxy].essential"}, "essential"},
 		{"no stopTimeout", func(_, p, _ m) { delete(p, "stopTimeout") },
