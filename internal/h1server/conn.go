@@ -294,6 +294,7 @@ func (c *conn) serveRequests(ctx context.Context, first, resumed bool) (parked b
 			}
 			return false
 		}
+		w.release()
 	}
 }
 
@@ -370,7 +371,10 @@ func (p *prefacedConn) Read(b []byte) (int, error) {
 // serveRequest runs the handler for w, with a watcher for the client going away once it
 // has run for watchAfter, and then finishes the response.
 func (c *conn) serveRequest(w *response) {
-	defer w.cancel()
+	defer func() {
+		w.quiet = w.ctx.Quiet()
+		w.cancel()
+	}()
 	if w.expectationFailed {
 		// RFC 9110 §10.1.1: an expectation other than 100-continue may get a 417.
 		w.Header().Set("Connection", "close")

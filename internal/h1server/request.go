@@ -119,8 +119,15 @@ func (c *conn) parse(ctx context.Context, head string) (*response, error) {
 		// (CVE-2023-24534 in net/textproto was this class).
 		return nil, errTooManyFields
 	}
-	w := new(response)
-	h := make(http.Header, n)
+	w, _ := responses.Get().(*response)
+	if w == nil {
+		w = new(response)
+	}
+	h := w.reqHeader // empty
+	if h == nil {
+		h = make(http.Header, n)
+	}
+	w.reqHeader = h
 	var strs []string
 	if n <= len(w.fields) {
 		strs = w.fields[:n]

@@ -827,11 +827,16 @@ func (c *conn) startHandler(st *stream) {
 
 // runHandler runs the handler of one stream and finishes its response.
 func (c *conn) runHandler(st *stream) {
+	quiet := false // the request's context, once the response is finished
 	rw := &st.rw
 	*rw = responseWriter{st: st, c: c}
 	defer func() {
-		defer rw.release()
-		if p := recover(); p != nil {
+		p := recover()
+		defer func() {
+			rw.release()
+			st.release(p == nil, quiet)
+		}()
+		if p != nil {
 			if p != http.ErrAbortHandler {
 				c.logf("http2: panic serving %v: %v\n%s", c.remote, p, debug.Stack())
 			}
@@ -841,6 +846,7 @@ func (c *conn) runHandler(st *stream) {
 		} else {
 			rw.finish()
 		}
+		quiet = st.ctx.Quiet()
 		st.ctx.Cancel(errStreamClosed)
 		c.mu.Lock()
 		c.running--

@@ -26,7 +26,7 @@ type stream struct {
 	ctx reqctx.Context // the request's
 	rw  responseWriter // used by the handler's goroutine only
 
-	readTimer, writeTimer *time.Timer
+	readTimer, writeTimer *time.Timer // nil once stopped
 
 	// The connection's mu guards the rest.
 	cond           sync.Cond // on c.mu: body data, end, or reset
@@ -47,13 +47,27 @@ type stream struct {
 	trailer        http.Header // received trailers, for the request once its body is read
 	headerTooLarge bool        // answered 431 without the handler
 	headerSize     int64       // the request's decoded header list, as conn.heldHeader counts it
+	noBody         bool        // the request came without a body (END_STREAM on its headers)
+	timerLate      bool        // a timer's function may run: it had fired when stopped
 
 	// request, fields and url hold the request, its header values and (for a usual
 	// target) its URL, in the stream's allocation: a request costs fewer allocations.
 	request http.Request
 	fields  [maxInlineFields]string
 	url     url.URL
+	// header is the request's header map as made, kept emptied with the stream for the
+	// next request when the stream is used again (release).
+	header http.Header
 }
+
+// streams holds ended streams for new ones (see release): the stream and its request are
+// most of what a request allocates, and fewer bytes allocated make the collector, whose
+// marking slows every request in flight, run less often.
+var streams sync.Pool
+
+// testHookReleased, when set (by tests, before any server runs), is called for each
+// stream that release hands on.
+var testHookReleased func()
 
 // maxInlineFields is how many header values a request may have for them to fit in its
 // stream (stream.fields).
@@ -81,10 +95,18 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	}
 	isConnect := method == "CONNECT"
 
-	st := &stream{c: c, id: f.StreamID, declared: -1, sendWindow: c.peerWindow, recvWindow: streamWindow}
+	st, _ := streams.Get().(*stream)
+	if st == nil {
+		st = new(stream)
+	}
+	header := st.header // empty
+	*st = stream{c: c, id: f.StreamID, declared: -1, sendWindow: c.peerWindow, recvWindow: streamWindow}
 	st.cond.L = &c.mu
 	regular := f.RegularFields()
-	header := make(http.Header, len(regular))
+	if header == nil {
+		header = make(http.Header, len(regular))
+	}
+	st.header = header
 	values := st.fields[:0]
 	if len(regular) > len(st.fields) {
 		values = make([]string, 0, len(regular))
@@ -195,6 +217,7 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		}
 		req.ContentLength = 0
 		req.Body = http.NoBody
+		st.noBody = true
 	} else {
 		req.ContentLength = contentLength
 		if contentLength == 0 {
@@ -268,17 +291,49 @@ func (st *stream) startTimers() {
 	}
 }
 
-func (st *stream) stopReadTimer() {
-	if st.readTimer != nil {
-		st.readTimer.Stop()
+func (st *stream) stopReadTimer() { st.stopTimer(&st.readTimer) }
+
+func (st *stream) stopTimers() {
+	st.stopTimer(&st.readTimer)
+	st.stopTimer(&st.writeTimer)
+}
+
+// stopTimer stops *t, if set, and notes whether its function may yet run.
+func (st *stream) stopTimer(t **time.Timer) {
+	if *t != nil {
+		if !(*t).Stop() {
+			st.timerLate = true
+		}
+		*t = nil
 	}
 }
 
-func (st *stream) stopTimers() {
-	st.stopReadTimer()
-	if st.writeTimer != nil {
-		st.writeTimer.Stop()
+// release hands an ended stream on for a new one (newStream) when nothing can reach it
+// any more: its handler returned without a panic (done), and it read no body (so no
+// goroutine of the handler's can still be reading it), ended normally (closed, never
+// reset), with no timer function that may still run, and its context quiet (quiet:
+// reqctx.Context.Quiet before the stream's own cancellation). Anything else is left to
+// the collector. It is called without c.mu, after the response writer's release, by the
+// goroutine that ran the handler.
+func (st *stream) release(done, quiet bool) {
+	c := st.c
+	c.mu.Lock()
+	ok := done && quiet && st.noBody && st.closed && st.resetErr == nil && !st.timerLate &&
+		st.readTimer == nil && st.writeTimer == nil
+	c.mu.Unlock()
+	if !ok {
+		return
 	}
+	header := st.header
+	if len(header) > maxInlineFields {
+		header = nil // a large map is not kept for every request after it
+	}
+	clear(header)
+	*st = stream{header: header}
+	if testHookReleased != nil {
+		testHookReleased()
+	}
+	streams.Put(st)
 }
 
 func (st *stream) onReadTimeout() {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,25 @@ var (
 )
 
 type connKey struct{}
+
+// handlerState is what ServeHTTP allocates for a request: the recorder, the stream timer,
+// which most routes have, the values of the X-Forwarded-* headers and the upstream
+// request.
+type handlerState struct {
+	rec recorder
+	st  streamTimer
+	fwd [4]string
+	out outbound
+}
+
+// handlerStates holds the states of ended requests for new ones (see ServeHTTP): with the
+// servers' own requests used again, that leaves little for the collector, whose marking
+// slows every request in flight, to collect.
+var handlerStates sync.Pool
+
+// testHookReleased, when set (by tests, before any server runs), is called for each
+// handler state handed on.
+var testHookReleased func()
 
 // httpHandler serves one HTTP listener: the readiness path, then routes.
 type httpHandler struct {
@@ -50,14 +70,17 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.srv.access != nil {
 		start = time.Now()
 	}
-	// One allocation for the recorder, the stream timer, which most routes have, the
-	// values of the X-Forwarded-* headers and the upstream request.
-	state := &struct {
-		rec recorder
-		st  streamTimer
-		fwd [4]string
-		out outbound
-	}{rec: recorder{ResponseWriter: w}}
+	// One allocation for the recorder, the stream timer, the X-Forwarded-* values and the
+	// upstream request, used again for a later request when nothing can reach it once this
+	// one is over: its request had no body (so no goroutine of the upstream exchange can
+	// still be sending one), it was not upgraded, it did not panic, and its stream timer,
+	// if any, was stopped with nothing left holding it (streamTimer.stop).
+	state, _ := handlerStates.Get().(*handlerState)
+	if state == nil {
+		state = new(handlerState)
+	}
+	state.rec.ResponseWriter = w
+	keep := r.Body == nil || r.Body == http.NoBody
 	rec := &state.rec
 	var rt *route
 	if pathErr == nil && !redirect {
@@ -75,6 +98,13 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.srv.finish(h.listener, rt, r, rec, rec.status, endpoint, start)
 		if p != nil {
 			panic(p)
+		}
+		if keep {
+			*state = handlerState{}
+			if testHookReleased != nil {
+				testHookReleased()
+			}
+			handlerStates.Put(state)
 		}
 	}()
 	if pathErr != nil {
@@ -131,6 +161,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if upgrade != "" {
 		// A WebSocket lives as long as both sides want it: no request or idle deadline, and
 		// the listener tracks the connection so that a drain can close it at its end.
+		keep = false
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = rc.SetWriteDeadline(time.Time{})
@@ -145,7 +176,11 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.spec.Timeout > 0 || rt.spec.IdleTimeout > 0 {
 		st := &state.st
 		st.arm(ctx, rt.spec.Timeout, rt.spec.IdleTimeout, &h.srv.timerSlots)
-		defer st.stop()
+		defer func() {
+			if !st.stop() {
+				keep = false
+			}
+		}()
 		ctx = st
 		if rt.spec.IdleTimeout > 0 {
 			rec.activity = &st.last

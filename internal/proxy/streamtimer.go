@@ -105,22 +105,35 @@ func (st *streamTimer) Wake() {
 }
 
 // stop ends the timer and cancels the context (with cause context.Canceled), as a
-// CancelFunc does once the exchange is over.
-func (st *streamTimer) stop() {
+// CancelFunc does once the exchange is over. It reports whether nothing else can reach st
+// any more: its slot had not expired it (whose cancellation comes after the slot's lock),
+// its parent had not woken it, and its context was quiet (reqctx.Context.Quiet): only then
+// may its memory be used for another exchange.
+func (st *streamTimer) stop() (alone bool) {
+	alone = true
 	if st.slot != nil {
-		st.slot.release(st)
+		alone = st.slot.release(st)
 		if st.slots != nil {
 			st.slots.put(st.slot)
 		}
 		st.slot = nil
 	}
 	if st.reg != nil {
-		st.reg.Unregister(st.regID)
+		alone = st.reg.Unregister(st.regID) && alone
 	} else {
-		st.stopParent()
+		alone = st.stopParent() && alone
 	}
+	alone = st.Quiet() && alone
 	st.Cancel(nil)
+	if h, ok := st.Context.Context.(holder); ok && !alone {
+		// Whatever may still reach st may read its parent through it.
+		h.Hold()
+	}
+	return alone
 }
+
+// holder is a context that can be told it is reachable after its request (reqctx.Context).
+type holder interface{ Hold() }
 
 // timerSlots hands out timer slots, a server's exchanges taking them in turn.
 type timerSlots struct{ pool sync.Pool }
@@ -161,13 +174,16 @@ func (s *timerSlot) watch(st *streamTimer) {
 	s.mu.Unlock()
 }
 
-// release stops watching st.
-func (s *timerSlot) release(st *streamTimer) {
+// release stops watching st. It reports false when st was no longer watched: its
+// deadline had passed, and fire cancels it (or has).
+func (s *timerSlot) release(st *streamTimer) bool {
 	s.mu.Lock()
-	if s.cur == st {
-		s.cur = nil
+	defer s.mu.Unlock()
+	if s.cur != st {
+		return false
 	}
-	s.mu.Unlock()
+	s.cur = nil
+	return true
 }
 
 func (s *timerSlot) armLocked(at, now int64) {
@@ -190,7 +206,7 @@ func (s *timerSlot) fire() {
 	}
 	err := st.expired(now)
 	if err != nil {
-		s.at = 0
+		s.at, s.cur = 0, nil // st is over: release finds it gone
 	} else {
 		s.armLocked(st.deadline(), now)
 	}

@@ -268,3 +268,51 @@ func TestStreamTimerSlotReuse(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamTimerStopSaysWhetherAlone: stop reports that nothing else can reach the timer
+// only when it ended the exchange itself, with nothing registered on it or handed out;
+// otherwise it marks the request's context as held, so that the server does not use the
+// request again while something may still read it through the timer.
+func TestStreamTimerStopSaysWhetherAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			alone bool
+			do    func(st *streamTimer, parent *reqctx.Context)
+		}{
+			{"stopped in time", true, func(*streamTimer, *reqctx.Context) {}},
+			{"watched closer unwatched", true, func(st *streamTimer, _ *reqctx.Context) {
+				c := new(closeCounter)
+				st.Watch(c)
+				st.Unwatch(c)
+			}},
+			{"expired by its slot", false, func(st *streamTimer, _ *reqctx.Context) {
+				time.Sleep(time.Second) // Err, not Done, which would be enough alone
+				synctest.Wait()
+				if st.Err() == nil {
+					t.Fatal("not expired")
+				}
+			}},
+			{"woken by the request", false, func(st *streamTimer, parent *reqctx.Context) {
+				parent.Cancel(nil)
+				waitDone(t, st)
+			}},
+			{"a derived context", false, func(st *streamTimer, _ *reqctx.Context) {
+				_, cancel := context.WithCancel(st)
+				cancel()
+			}},
+			{"Done handed out", false, func(st *streamTimer, _ *reqctx.Context) { st.Done() }},
+		} {
+			parent := &reqctx.Context{Context: context.Background()}
+			st := newStreamTimer(parent, 50*time.Millisecond, 0)
+			tc.do(st, parent)
+			if alone := st.stop(); alone != tc.alone {
+				t.Errorf("%s: stop reported alone %v, want %v", tc.name, alone, tc.alone)
+			}
+			if parent.Quiet() != tc.alone {
+				t.Errorf("%s: the request's context quiet %v, want %v", tc.name, parent.Quiet(), tc.alone)
+			}
+			synctest.Wait()
+		}
+	})
+}

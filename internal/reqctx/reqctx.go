@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Context is a request's context: its connection's values and deadline (the embedded
@@ -27,9 +28,14 @@ type Context struct {
 	cause  error
 	funcs  []afterFunc
 	slot   [1]afterFunc // funcs' first backing array
-	next   uint64
-	closer io.Closer // closed on cancellation (Watch)
+	closer io.Closer    // closed on cancellation (Watch)
+	held   bool         // Hold: reachable after the request
 }
+
+// lastID is the last id Register gave, in any context: ids are never given twice, so that
+// an Unregister that comes late (after a cancellation woke its Waker) cannot remove a
+// registration made after the context was used again (Quiet).
+var lastID atomic.Uint64
 
 type afterFunc struct {
 	id uint64
@@ -88,12 +94,12 @@ func (c *Context) Register(w Waker) (id uint64) {
 		go w.Wake()
 		return 0
 	}
-	c.next++
+	id = lastID.Add(1)
 	if c.funcs == nil {
 		c.funcs = c.slot[:0]
 	}
-	c.funcs = append(c.funcs, afterFunc{c.next, w})
-	return c.next
+	c.funcs = append(c.funcs, afterFunc{id, w})
+	return id
 }
 
 // Unregister undoes Register(w) if w has not been woken, and reports whether it did.
@@ -166,6 +172,27 @@ func (c *Context) Cancel(cause error) {
 	for _, a := range funcs {
 		go a.w.Wake()
 	}
+}
+
+// Quiet reports whether nothing outside the request's own code can still reach c: no Done
+// channel was handed out (a goroutine may be waiting on it, as context.AfterFunc's and
+// derived contexts' do, and read c when it closes), and no AfterFunc, Register or Watch is
+// pending. A server that finds its request's context quiet once the handler has returned,
+// and knows of nothing else holding the request, may use the request's memory for another
+// (the context zeroed, as a new one).
+func (c *Context) Quiet() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done == nil && len(c.funcs) == 0 && c.closer == nil && !c.held
+}
+
+// Hold marks c as reachable after its request, so that Quiet reports false: a context
+// derived from c that outlives the request (and may still read c, for a value or a cause)
+// calls it.
+func (c *Context) Hold() {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
 }
 
 func (c *Context) String() string { return "request context" }
