@@ -827,14 +827,16 @@ func (c *conn) startHandler(st *stream) {
 
 // runHandler runs the handler of one stream and finishes its response.
 func (c *conn) runHandler(st *stream) {
-	quiet := false // the request's context, once the response is finished
+	reusable := false // the stream, once its handler is done (stream.reusableLocked)
 	rw := &st.rw
 	*rw = responseWriter{st: st, c: c}
 	defer func() {
 		p := recover()
 		defer func() {
 			rw.release()
-			st.release(p == nil, quiet)
+			if reusable {
+				st.release()
+			}
 		}()
 		if p != nil {
 			if p != http.ErrAbortHandler {
@@ -846,7 +848,7 @@ func (c *conn) runHandler(st *stream) {
 		} else {
 			rw.finish()
 		}
-		quiet = st.ctx.Quiet()
+		quiet := st.ctx.Quiet()
 		st.ctx.Cancel(errStreamClosed)
 		c.mu.Lock()
 		c.running--
@@ -868,6 +870,7 @@ func (c *conn) runHandler(st *stream) {
 		if c.waiters > 0 {
 			c.cond.Broadcast()
 		}
+		reusable = p == nil && quiet && st.reusableLocked()
 		c.mu.Unlock()
 	}()
 	if st.headerTooLarge {

@@ -308,22 +308,21 @@ func (st *stream) stopTimer(t **time.Timer) {
 	}
 }
 
-// release hands an ended stream on for a new one (newStream) when nothing can reach it
-// any more: its handler returned without a panic (done), and it read no body (so no
-// goroutine of the handler's can still be reading it), ended normally (closed, never
-// reset), with no timer function that may still run, and its context quiet (quiet:
-// reqctx.Context.Quiet before the stream's own cancellation). Anything else is left to
-// the collector. It is called without c.mu, after the response writer's release, by the
-// goroutine that ran the handler.
-func (st *stream) release(done, quiet bool) {
-	c := st.c
-	c.mu.Lock()
-	ok := done && quiet && st.noBody && st.closed && st.resetErr == nil && !st.timerLate &&
+// reusableLocked reports whether nothing but its handler's goroutine can reach the stream
+// once the handler is done, if the handler returned without a panic and the request's
+// context was quiet (reqctx.Context.Quiet) before the stream's own cancellation: it read no
+// body (so no goroutine of the handler's can still be reading it), it ended normally
+// (closed, so out of the connection's map, and never reset), and no timer function of it
+// may still run. Anything else is left to the collector. It is called with c.mu held.
+func (st *stream) reusableLocked() bool {
+	return st.noBody && st.closed && st.resetErr == nil && !st.timerLate &&
 		st.readTimer == nil && st.writeTimer == nil
-	c.mu.Unlock()
-	if !ok {
-		return
-	}
+}
+
+// release hands a stream that runHandler found reusable on for a new one (newStream). It
+// is called without c.mu, after the response writer's release, by the goroutine that ran
+// the handler.
+func (st *stream) release() {
 	header := st.header
 	if len(header) > maxInlineFields {
 		header = nil // a large map is not kept for every request after it
